@@ -1,0 +1,214 @@
+"""The ``cjmsim`` command: a thin shell over the library (the only module that imports click and rich).
+
+Parses arguments, calls the library, prints tables and progress, and maps known errors to one
+clear message and exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from . import __version__
+from .engine import Result, simulate
+from .output import write_run
+from .scenario import Scenario, ScenarioError, load_scenario
+
+__all__ = ["main"]
+
+err_console = Console(stderr=True, highlight=False)
+
+
+def _fail(message: str) -> None:
+    """Print one clear message and exit with status 2."""
+    err_console.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    sys.exit(2)
+
+
+def _load(path: str) -> Scenario:
+    try:
+        return load_scenario(path)
+    except ScenarioError as e:
+        _fail(str(e))
+        raise  # unreachable
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cjmsim")
+def main() -> None:
+    """Test marketing strategies on synthetic customers.
+
+    Write a customer journey map as a TOML scenario (segments, the AIDA+Loyalty funnel, channels,
+    budget plans); cjmsim simulates it week by week and reports what each plan buys.
+    """
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+def validate(file: str) -> None:
+    """Check a scenario file and print what it holds."""
+    sc = _load(file)
+    s = sc.scenario
+    click.echo(
+        f"{file}: ok: {s.name!r}, {len(sc.segments)} segments, {len(sc.channels)} channels, "
+        f"{len(sc.plans)} plans ({', '.join(sc.plans)}), {s.weeks} weeks, {s.agents:,} agents"
+    )
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of scenario files (editors can use it to check TOML)."""
+    click.echo(json.dumps(Scenario.model_json_schema(), indent=2))
+
+
+# --------------------------------------------------------------------------------------------
+# run
+
+_ROWS: list[tuple[str, str, str]] = [
+    # (column, label, format): n = count, m = money, p = percent, w = weeks, r = ratio
+    ("agents", "People", "n"),
+    ("reached", "Reached", "n"),
+    ("aware", "Became aware", "n"),
+    ("leads", "Leads", "n"),
+    ("customers", "New customers", "n"),
+    ("orders", "Orders", "n"),
+    ("conversion", "Conversion (aware -> customer)", "p"),
+    ("ttp_median_weeks", "Time to purchase, median", "w"),
+    ("spend", "Spend", "m"),
+    ("cpl", "CPL", "m"),
+    ("cpo", "CPO", "m"),
+    ("cac", "CAC", "m"),
+    ("revenue", "Revenue", "m"),
+    ("margin", "Gross margin", "m"),
+    ("romi", "ROMI", "p"),
+    ("ltv", "LTV", "m"),
+    ("ltv_cac", "LTV / CAC", "r"),
+]
+
+
+def _fmt(v: float, kind: str) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    if kind == "p":
+        return f"{100 * v:,.1f}%"
+    if kind == "w":
+        return f"{v:,.1f}"
+    if kind == "r":
+        return f"{v:,.2f}"
+    if kind == "m" and abs(v) < 100:
+        return f"{v:,.2f}"
+    return f"{v:,.0f}"
+
+
+def _cell(row: pd.Series, col: str, kind: str) -> str:
+    text = _fmt(row[col], kind)
+    lo, hi = f"{col}_ci_low", f"{col}_ci_high"
+    if lo in row.index and math.isfinite(row[lo]) and math.isfinite(row[hi]) and row[hi] > row[lo]:
+        text += f" [dim]± {_fmt((row[hi] - row[lo]) / 2, kind)}[/]"
+    return text
+
+
+def comparison_table(result: Result, segment: str = "all") -> Table:
+    """Plans side by side for one segment (``all`` = totals), with 95% CIs when reps > 1."""
+    s = result.summary
+    rows = s[s.segment == segment].set_index("plan")
+    cur = result.scenario.scenario.currency
+    seg_name = "all segments" if segment == "all" else result.scenario.segments[segment].name
+    title = f"{result.scenario.scenario.name}: {seg_name}, {result.weeks} weeks"
+    if result.reps > 1:
+        title += f", mean of {result.reps} replications ± 95% CI half-width"
+    table = Table(title=title, title_justify="left")
+    table.add_column("Metric")
+    for plan in result.plans:
+        name = result.scenario.plans[plan].name or plan
+        table.add_column(name, justify="right")
+    for col, label, kind in _ROWS:
+        if kind == "m":
+            label = f"{label}, {cur}"
+        table.add_row(label, *[_cell(rows.loc[p], col, kind) for p in result.plans])
+    return table
+
+
+def _progress(total: int, enabled: bool) -> tuple[Progress | None, Callable[[int], None] | None]:
+    if not enabled:
+        return None, None
+    prog = Progress(
+        TextColumn("simulating"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} weeks"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    )
+    task = prog.add_task("run", total=total)
+    return prog, lambda k: prog.advance(task, k)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--plan", "plans", multiple=True, help="Run only this plan (repeatable). Default: every plan.")
+@click.option("--agents", type=click.IntRange(min=1), help="Synthetic agents (overrides the scenario).")
+@click.option("--weeks", type=click.IntRange(min=1, max=1040), help="Horizon in weeks (overrides the scenario).")
+@click.option("--seed", type=click.IntRange(min=0), help="Random seed (overrides the scenario).")
+@click.option("--reps", type=click.IntRange(min=1, max=1000), default=1, show_default=True, help="Replications; > 1 gives 95% CIs.")
+@click.option("--out", type=click.Path(file_okay=False), help="Output folder. Default: out/<scenario name>.")
+@click.option("--segments", "by_segment", is_flag=True, help="Also print a table per segment.")
+@click.option("--quiet", is_flag=True, help="Print no table and no progress.")
+def run(
+    file: str,
+    plans: tuple[str, ...],
+    agents: int | None,
+    weeks: int | None,
+    seed: int | None,
+    reps: int,
+    out: str | None,
+    by_segment: bool,
+    quiet: bool,
+) -> None:
+    """Simulate the plans of a scenario FILE and write the results to a folder.
+
+    Writes summary.csv (plan x segment), weekly.csv (plan x week x segment), summary_by_rep.csv,
+    metadata.json and a copy of the scenario, atomically.
+    """
+    sc = _load(file)
+    try:
+        if plans:
+            sc = sc.only_plans(list(plans))
+        sc = sc.with_settings(agents=agents, weeks=weeks, seed=seed)
+    except ScenarioError as e:
+        _fail(str(e))
+    names = list(plans) if plans else list(sc.plans)
+    s = sc.scenario
+    total_weeks = reps * len(names) * (s.weeks + s.warmup_weeks)
+    show = not quiet and err_console.is_terminal and total_weeks * s.agents > 2_000_000
+    prog, tick = _progress(total_weeks, show)
+    t0 = time.perf_counter()
+    if prog is not None:
+        with prog:
+            result = simulate(sc, names, reps=reps, progress=tick)
+    else:
+        result = simulate(sc, names, reps=reps)
+    elapsed = time.perf_counter() - t0
+    target = Path(out) if out else Path("out") / Path(file).stem
+    write_run(result, target, scenario_path=file, elapsed_s=elapsed)
+    if not quiet:
+        console = Console()
+        console.print(comparison_table(result))
+        if by_segment:
+            for seg in sc.segments:
+                console.print(comparison_table(result, seg))
+        console.print(
+            f"{s.agents:,} agents x {s.weeks} weeks x {len(names)} plans x {reps} reps in {elapsed:.1f} s; "
+            f"results in {target}/"
+        )

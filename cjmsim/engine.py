@@ -1,0 +1,712 @@
+"""The journey engine: a SimPy calendar driving one vectorized population step per week.
+
+SimPy keeps time: one process steps the weeks, one process per campaign flight switches the
+campaign on and off. The population is a set of numpy arrays (see :mod:`cjmsim.population`)
+updated once per week, one segment block at a time, with no Python loop over agents. The order
+of operations in a week is fixed: spend -> audiences -> exposures (all channels at once) ->
+adstock -> transitions -> orders -> records. ``docs/model.md`` gives every formula.
+
+The engine takes a validated scenario and seeds and returns raw weekly records; it never reads
+files, prints, or draws.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import simpy
+from numpy.typing import NDArray
+from threadpoolctl import threadpool_limits
+
+from .exposure import allocate_units, exposure_thresholds, hill
+from .population import CONTACT, NEVER, REACHED, VISITED, Population, build_population
+from .scenario import STAGES, TRANSITIONS, Scenario
+
+__all__ = ["Records", "Result", "Streams", "simulate", "run_plan", "make_streams", "LOGIT_CLIP"]
+
+UNAWARE, AWARE, INTEREST, DESIRE, CUSTOMER, LOYAL, LOST = range(7)
+N_STAGES = len(STAGES)
+#: Audience cells: stage x visited bit x contact bit.
+N_CELLS = N_STAGES * 4
+#: Base probabilities of exactly 0 or 1 become logits of -/+ this.
+LOGIT_CLIP = 30.0
+# the transition each stage's main uniform decides: unaware->aware, ..., customer/loyal: repeat order
+_PRIMARY = ("aware", "interest", "desire", "purchase", "repeat", "repeat", "return")
+_T = {t: i for i, t in enumerate(TRANSITIONS)}
+
+
+def _logit(p: float) -> float:
+    if p <= 0:
+        return -LOGIT_CLIP
+    if p >= 1:
+        return LOGIT_CLIP
+    return max(-LOGIT_CLIP, min(LOGIT_CLIP, math.log(p / (1 - p))))
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@dataclass
+class Streams:
+    """Seed material of one replication: one SeedSequence per random stream and segment.
+
+    Every plan of a replication is run from the same Streams, so all plans see the same agents
+    and the same per-agent-week uniforms (common random numbers).
+    """
+
+    population: list[np.random.SeedSequence]
+    exposure: list[np.random.SeedSequence]
+    transition: list[np.random.SeedSequence]
+    order_key: int
+
+
+def make_streams(seed: int, rep: int, segments: int) -> Streams:
+    """Streams for replication ``rep`` of ``seed``: independent children of one SeedSequence."""
+    root = np.random.SeedSequence(seed)
+    child = root.spawn(rep + 1)[rep]
+    pop, exp, tr, orders = child.spawn(4)
+    return Streams(
+        population=pop.spawn(segments),
+        exposure=exp.spawn(segments),
+        transition=tr.spawn(segments),
+        order_key=int(orders.generate_state(1, dtype=np.uint64)[0]),
+    )
+
+
+@dataclass
+class Records:
+    """Weekly records of one plan and replication, in agent units (multiply by weight for people).
+
+    Arrays are indexed [week, segment, ...] over the horizon only (warm-up weeks excluded).
+    """
+
+    weight: float
+    stage: NDArray[np.float64]  # (W, G, 7) occupancy at the end of the week
+    units: NDArray[np.float64]  # (W, G, C) delivered units, real units (not divided by weight)
+    spend: NDArray[np.float64]  # (W, G, C) actual spend, currency
+    planned: NDArray[np.float64]  # (W, C) planned spend, currency
+    reached: NDArray[np.float64]  # (W, G) agents exposed for the first time in the horizon
+    aware: NDArray[np.float64]  # (W, G) entries into aware (from unaware or lost)
+    leads: NDArray[np.float64]  # (W, G) entries into interest
+    desire: NDArray[np.float64]  # (W, G) entries into desire
+    customers: NDArray[np.float64]  # (W, G) first orders (desire -> customer)
+    cohort_customers: NDArray[np.float64]  # (W, G) first orders whose journey became aware in the horizon
+    orders: NDArray[np.float64]  # (W, G) all orders, first and repeat
+    revenue: NDArray[np.float64]  # (W, G) currency / weight
+    margin: NDArray[np.float64]  # (W, G) currency / weight
+    ttp: NDArray[np.float64]  # (G, W + warm-up) first orders by weeks from awareness
+    ltv_margin: NDArray[np.float64]  # (W, G) margin within ltv_weeks, by acquisition week
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------------
+# per-segment constants
+
+
+@dataclass
+class _SegmentModel:
+    coef: NDArray[np.float32]  # (7, C + 2): per stage, betas of its primary transition, base logit, u
+    churn_coef: NDArray[np.float32]  # (2, C + 1): customer, loyal: churn betas, base logit
+    drop: NDArray[np.float32]  # (7,) bound on the non-primary move probability per stage
+    loyal: float
+    affinity: NDArray[np.float64]  # (C,)
+    uses: NDArray[np.bool_]  # (C,) channel has any effect on this segment
+    wom_beta: float
+    base_aware_logit: float
+    mu: float
+    sigma: float
+    margin: float
+
+
+def _segment_models(sc: Scenario, channels: list[str]) -> list[_SegmentModel]:
+    C = len(channels)
+    out = []
+    for seg in sc.segments.values():
+        beta = np.zeros((len(TRANSITIONS), C), dtype=np.float64)
+        for c, ch in enumerate(channels):
+            for tr, mult in seg.odds.get(ch, {}).items():
+                beta[_T[tr], c] = math.log(mult)
+        base = {
+            "aware": seg.base.aware,
+            "interest": seg.base.interest,
+            "desire": seg.base.desire,
+            "purchase": seg.base.purchase,
+            "return": seg.return_rate,
+        }
+        coef = np.zeros((N_STAGES, C + 2), dtype=np.float32)
+        for s, tr in enumerate(_PRIMARY):
+            coef[s, :C] = beta[_T[tr]]
+            if s == CUSTOMER:
+                p = seg.repeat.customer
+            elif s == LOYAL:
+                p = seg.repeat.loyal
+            else:
+                p = base[tr]
+            coef[s, C] = _logit(p)
+            coef[s, C + 1] = 0.0 if s == LOST else 1.0  # propensity shifts every move but the return
+        churn = np.zeros((2, C + 1), dtype=np.float32)
+        churn[:, :C] = beta[_T["churn"]]
+        churn[0, C] = _logit(seg.churn.customer)
+        churn[1, C] = _logit(seg.churn.loyal)
+        drop = np.zeros(N_STAGES, dtype=np.float32)
+        drop[AWARE], drop[INTEREST], drop[DESIRE] = seg.drop.aware, seg.drop.interest, seg.drop.desire
+        # customers and loyal agents who do not order move only if their uniform falls below the
+        # largest churn probability the channels can produce (+ loyalty): examine just those
+        worst = beta[_T["churn"]].clip(min=0).sum()
+        drop[CUSTOMER] = min(1.0, _sigmoid(_logit(seg.churn.customer) + worst) + seg.loyal)
+        drop[LOYAL] = _sigmoid(_logit(seg.churn.loyal) + worst)
+        cv = seg.order_value.cv
+        sigma = math.sqrt(math.log1p(cv * cv))
+        out.append(
+            _SegmentModel(
+                coef=coef,
+                churn_coef=churn,
+                drop=drop,
+                loyal=seg.loyal,
+                affinity=np.array([seg.affinity.get(ch, 1.0) for ch in channels], dtype=np.float64),
+                uses=(beta != 0).any(axis=0),
+                wom_beta=math.log(seg.word_of_mouth),
+                base_aware_logit=_logit(seg.base.aware),
+                mu=math.log(seg.order_value.mean) - sigma * sigma / 2,
+                sigma=sigma,
+                margin=seg.margin,
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# campaigns and the calendar
+
+
+@dataclass
+class _Campaign:
+    channel: int
+    weekly: float  # currency per active week
+    segments: NDArray[np.bool_]  # (G,)
+    cells: NDArray[np.bool_]  # (28,) audience cells (stage x visited x contact)
+    windows: list[tuple[int, int]]
+    carry: float = 0.0  # real units still delivering from earlier weeks
+
+
+def _campaigns(sc: Scenario, plan: str | None, channels: list[str], warmup: bool) -> list[_Campaign]:
+    if plan is None:
+        return []
+    segs = list(sc.segments)
+    W = sc.scenario.weeks
+    out = []
+    for camp in sc.plans[plan].campaigns:
+        ch = sc.channels[camp.channel]
+        windows = camp.windows_or_empty or [(0, W)]
+        active = sum(e - s for s, e in windows)
+        weekly = camp.weekly if camp.weekly is not None else (camp.total or 0.0) / active
+        if warmup:  # the warm-up runs the plan's weekly spend every warm-up week
+            windows = [(-sc.scenario.warmup_weeks, 0)]
+        targets = np.array([camp.segments is None or s in camp.segments for s in segs])
+        stages = set(camp.stages or ch.stages) & set(ch.stages)
+        cells = np.zeros(N_CELLS, dtype=bool)
+        for st in stages:
+            s = STAGES.index(st)
+            for bits in range(4):
+                if ch.requires == "visited" and not bits & VISITED:
+                    continue
+                if ch.requires == "contact" and not bits & CONTACT:
+                    continue
+                cells[s * 4 + bits] = True
+        out.append(_Campaign(channels.index(camp.channel), weekly, targets, cells, windows))
+    return out
+
+
+def _calendar(env: simpy.Environment, campaigns: list[_Campaign], active: set[int]) -> None:
+    """One SimPy process per campaign flight: switch it on at its start, off at its end."""
+
+    def flight(k: int, start: int, end: int):  # type: ignore[no-untyped-def]
+        yield env.timeout(start - env.now)
+        active.add(k)
+        yield env.timeout(end - start)
+        active.discard(k)
+
+    for k, camp in enumerate(campaigns):
+        for s, e in camp.windows:
+            env.process(flight(k, s, e))
+
+
+# --------------------------------------------------------------------------------------------
+# order values: counter-based, so the same agent and week give the same value in every plan
+
+_M1 = np.uint64(0x9E3779B97F4A7C15)
+_M2 = np.uint64(0xBF58476D1CE4E5B9)
+_M3 = np.uint64(0x94D049BB133111EB)
+
+
+def _splitmix(x: NDArray[np.uint64]) -> NDArray[np.uint64]:
+    x = x + _M1
+    x = (x ^ (x >> np.uint64(30))) * _M2
+    x = (x ^ (x >> np.uint64(27))) * _M3
+    return x ^ (x >> np.uint64(31))
+
+
+def order_uniforms(key: int, agent: NDArray[np.int64], week: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Two uniforms in (0, 1) per (agent, week), from a counter-based hash of the stream key."""
+    with np.errstate(over="ignore"):
+        base = np.uint64(key) ^ (agent.astype(np.uint64) * np.uint64(0xD6E8FEB86659FD93))
+        base = base + np.uint64((week + 1_000_003) * 0x2545F4914F6CDD1D % (1 << 64))
+        a = _splitmix(base)
+        b = _splitmix(a)
+    scale = 1.0 / 2.0**53
+    return ((a >> np.uint64(11)).astype(np.float64) + 0.5) * scale, ((b >> np.uint64(11)).astype(np.float64) + 0.5) * scale
+
+
+# --------------------------------------------------------------------------------------------
+# the weekly step
+
+
+class _World:
+    """The state of one plan x replication run and its weekly step."""
+
+    def __init__(self, sc: Scenario, streams: Streams, plan: str | None, agents: int, weeks: int):
+        self.sc = sc
+        self.channels = list(sc.channels)
+        self.chan = [sc.channels[c] for c in self.channels]
+        C = self.C = len(self.channels)
+        G = self.G = len(sc.segments)
+        self.W = weeks
+        self.warm = sc.scenario.warmup_weeks
+        self.weight = sc.scenario.population / agents
+        self.models = _segment_models(sc, self.channels)
+        self.affinity = np.array([m.affinity for m in self.models]).reshape(G, C)
+        self.pop: Population = build_population(
+            sc, agents, [np.random.default_rng(s) for s in streams.population]
+        )
+        self.exp_rng = [np.random.default_rng(s) for s in streams.exposure]
+        self.tr_rng = [np.random.default_rng(s) for s in streams.transition]
+        self.order_key = streams.order_key
+        N = agents
+        pop = self.pop
+        self.bounds = [(int(pop.bounds[g]), int(pop.bounds[g + 1])) for g in range(G)]
+        # persistent buffers, allocated once: adstock and the saturation matrix (+ constant, propensity)
+        self.adstock = [np.zeros((C, hi - lo), dtype=np.float32) for lo, hi in self.bounds]
+        self.sat = []
+        for lo, hi in self.bounds:
+            sat = np.zeros((C + 2, hi - lo), dtype=np.float32)  # contiguous per block: matmul uses BLAS
+            sat[C] = 1.0
+            sat[C + 1] = pop.propensity[lo:hi]
+            self.sat.append(sat)
+        self.key = (pop.stage * 4 + (pop.flags & 3)).astype(np.uint8)  # audience cell
+        self.flat = np.empty(N, dtype=np.int32 if N * N_STAGES < 2**31 else np.int64)  # index into the (7, n) logit block of the segment
+        self.cells = np.zeros((G, N_CELLS), dtype=np.float64)
+        for g, (lo, hi) in enumerate(self.bounds):
+            self.flat[lo:hi] = pop.stage[lo:hi].astype(np.int64) * (hi - lo) + np.arange(hi - lo)
+            self.cells[g] = np.bincount(self.key[lo:hi], minlength=N_CELLS)
+        self.exposed = np.zeros((G, C), dtype=bool)
+        self.nmax = max((hi - lo for lo, hi in self.bounds), default=0)
+        self.local = threading.local()  # scratch buffers, one set per worker thread
+        # largest blocks first, so two threads finish together
+        self.order = sorted(range(G), key=lambda g: -(self.bounds[g][1] - self.bounds[g][0]))
+        self.pool: ThreadPoolExecutor | None = None
+        self.decay = np.array([np.float32(ch.adstock.decay) for ch in self.chan], dtype=np.float32)
+        self.price = np.array([ch.cost.unit_price for ch in self.chan])
+        self.cap = [ch.frequency_cap for ch in self.chan]
+        self.carry_rate = np.array([ch.carryover.rate for ch in self.chan])
+        self.ltv_weeks = sc.scenario.ltv_weeks
+        # records
+        W = weeks
+        z = np.zeros
+        self.rec = Records(
+            weight=self.weight,
+            stage=z((W, G, N_STAGES)),
+            units=z((W, G, C)),
+            spend=z((W, G, C)),
+            planned=z((W, C)),
+            reached=z((W, G)),
+            aware=z((W, G)),
+            leads=z((W, G)),
+            desire=z((W, G)),
+            customers=z((W, G)),
+            cohort_customers=z((W, G)),
+            orders=z((W, G)),
+            revenue=z((W, G)),
+            margin=z((W, G)),
+            ttp=z((G, W + self.warm + 1)),
+            ltv_margin=z((W, G)),
+        )
+        self.plan_campaigns = _campaigns(sc, plan, self.channels, warmup=False)
+        warm_plan = sc.scenario.warmup_plan
+        self.warm_campaigns = _campaigns(sc, warm_plan, self.channels, warmup=True) if self.warm else []
+
+    # ---- spend -> audiences -> mean exposures per cell
+
+    def _lambdas(self, camps: list[_Campaign], active: set[int]) -> tuple[NDArray[np.float64], list[tuple[int, NDArray[np.float64], float]]]:
+        """Mean exposures per (segment, channel, cell), and each active campaign's share table."""
+        G, C = self.G, self.C
+        lam = np.zeros((G, C, N_CELLS))
+        parts = []
+        for k in sorted(active):
+            camp = camps[k]
+            c = camp.channel
+            units_real = camp.weekly / self.price[c] + camp.carry
+            counts = (self.cells[:, camp.cells].sum(axis=1)) * camp.segments  # (G,)
+            lam_g = allocate_units(units_real / self.weight, counts, self.affinity[:, c], self.cap[c])
+            cell_lam = lam_g[:, None] * camp.cells[None, :]  # (G, 28)
+            lam[:, c, :] += cell_lam
+            parts.append((k, cell_lam, units_real))
+        return lam, parts
+
+    def week(self, t: int, camps: list[_Campaign], active: set[int]) -> None:
+        """Simulate week ``t`` (negative during the warm-up) for every segment block."""
+        horizon = t >= 0
+        lam, parts = self._lambdas(camps, active)
+        cap = self.cap
+        tables = {}
+        for g in range(self.G):
+            for c in range(self.C):
+                if lam[g, c].any():
+                    tables[g, c] = exposure_thresholds(lam[g, c], cap[c])
+        units_cell = np.zeros((self.G, self.C, N_CELLS))
+        loyal_share = self.cells.reshape(self.G, N_STAGES, 4).sum(axis=2)
+        loyal_share = loyal_share[:, LOYAL] / np.maximum(loyal_share.sum(axis=1), 1)
+        shares = [float(x) for x in loyal_share]
+        if self.pool is None:
+            for g in self.order:
+                self._step_block(g, t, horizon, tables, units_cell, shares[g])
+        else:  # blocks are independent within a week: same result whatever the thread timing
+            jobs = [self.pool.submit(self._step_block, g, t, horizon, tables, units_cell, shares[g]) for g in self.order]
+            for j in jobs:
+                j.result()
+        # spend actually bought: delivered units priced, never above plan; carryover units are free
+        W = t
+        for k, cell_lam, units_real in parts:
+            camp = camps[k]
+            c = camp.channel
+            share = np.divide(cell_lam, lam[:, c, :], out=np.zeros_like(cell_lam), where=lam[:, c, :] > 0)
+            delivered_g = (units_cell[:, c, :] * share).sum(axis=1) * self.weight  # real units per segment
+            delivered = float(delivered_g.sum())
+            paid_units = min(max(delivered - camp.carry, 0.0), camp.weekly / self.price[c])
+            spend = paid_units * self.price[c]
+            camp.carry = self.carry_rate[c] * delivered
+            if horizon:
+                self.rec.planned[W, c] += camp.weekly
+                if delivered > 0:
+                    self.rec.spend[W, :, c] += spend * delivered_g / delivered
+        if horizon:
+            self.rec.units[W] += units_cell.sum(axis=2) * self.weight
+            self.rec.stage[W] = self.cells.reshape(self.G, N_STAGES, 4).sum(axis=2)
+
+    def _buffers(self) -> dict[str, NDArray[np.float32]]:
+        b = getattr(self.local, "b", None)
+        if b is None:
+            nmax = self.nmax
+            b = self.local.b = {
+                "logits": np.empty(N_STAGES * nmax, dtype=np.float32),
+                "p": np.empty(nmax, dtype=np.float32),
+                "tmp": np.empty(nmax, dtype=np.float32),
+                "u": np.empty(nmax, dtype=np.float32),
+            }
+        return b
+
+    def _step_block(self, g: int, t: int, horizon: bool, tables: dict, units_cell: NDArray[np.float64], loyal_share: float) -> None:
+        lo, hi = self.bounds[g]
+        n = hi - lo
+        if n == 0:
+            return
+        m = self.models[g]
+        pop = self.pop
+        C = self.C
+        buf = self._buffers()
+        key = self.key[lo:hi]
+        flags = pop.flags[lo:hi]
+        # ---- exposures for all channels at once, from one 16-bit uniform per agent and channel
+        raw = self.exp_rng[g].bit_generator.random_raw((C * n + 3) // 4)
+        U = raw.view(np.uint16)[: C * n].reshape(C, n)
+        for c in range(C):
+            A = self.adstock[g][c]
+            if self.exposed[g, c] and self.decay[c] != 1:
+                np.multiply(A, self.decay[c], out=A)
+            tab = tables.get((g, c))
+            if tab is None:
+                continue
+            t0 = tab[:, 0]
+            cand = np.flatnonzero(U[c] > t0.min())
+            if cand.size == 0:
+                continue
+            if t0.max() == t0.min():  # one threshold for every cell
+                hit = cand
+            else:
+                hit = cand[U[c][cand] > t0[key[cand]]]
+            if hit.size == 0:
+                continue
+            self.exposed[g, c] = True
+            uh = U[c][hit]
+            kh = key[hit]
+            x = np.ones(hit.size, dtype=np.float32)
+            cur = np.arange(hit.size)
+            for k in range(1, tab.shape[1]):
+                cur = cur[uh[cur] > tab[kh[cur], k]]
+                if cur.size == 0:
+                    break
+                x[cur] += 1
+            A[hit] += x
+            units_cell[g, c] += np.bincount(kh, weights=x, minlength=N_CELLS)
+            if horizon:
+                fresh = hit[(flags[hit] & REACHED) == 0]
+                flags[fresh] |= REACHED
+                self.rec.reached[t, g] += fresh.size
+        # ---- adstock -> Hill saturation -> logits of every agent's primary transition
+        sat = self.sat[g]
+        for c in range(C):
+            if m.uses[c] and self.exposed[g, c]:
+                ch = self.chan[c]
+                hill(self.adstock[g][c], ch.saturation.half, ch.saturation.slope, out=sat[c])
+        coef = m.coef
+        if m.wom_beta != 0.0:
+            coef = coef.copy()
+            coef[UNAWARE, C] = m.base_aware_logit + m.wom_beta * loyal_share
+        flat_logits = buf["logits"][: N_STAGES * n]
+        np.matmul(coef, sat, out=flat_logits.reshape(N_STAGES, n))
+        p = buf["p"][:n]
+        np.take(flat_logits, self.flat[lo:hi], out=p)
+        # p = 1 / (1 + exp(-logit))
+        np.negative(p, out=p)
+        with np.errstate(over="ignore"):
+            np.exp(p, out=p)
+        p += 1.0
+        np.reciprocal(p, out=p)
+        # ---- who moves: u < p (primary) or u < p + (1 - p) * d (drop / churn / loyalty)
+        u = buf["u"][:n]
+        self.tr_rng[g].random(n, dtype=np.float32, out=u)
+        stage = pop.stage[lo:hi]
+        hi_p = buf["tmp"][:n]
+        np.take(m.drop, stage, out=hi_p)
+        hi_p *= 1.0 - p
+        hi_p += p
+        mv = np.flatnonzero(u < hi_p)
+        if mv.size:
+            self._move(g, lo, n, mv, p[mv], u[mv], t, horizon)
+
+    def _move(self, g: int, lo: int, n: int, mv: NDArray[np.int64], p: NDArray[np.float32], u: NDArray[np.float32], t: int, horizon: bool) -> None:
+        """Transitions and orders for the agents whose uniform says they may move (indices in block)."""
+        m = self.models[g]
+        pop = self.pop
+        idx = mv + lo
+        st = pop.stage[idx]
+        adv = u < p
+        new = st.copy()
+        pre = st <= DESIRE
+        # pre-purchase: advance, or (not advancing but in the subset) drop to lost
+        new[pre & adv] += 1
+        new[pre & ~adv & (st > UNAWARE)] = LOST
+        # lost: the need comes back
+        new[(st == LOST) & adv] = AWARE
+        # customers and loyal: a repeat order (adv), then churn / loyalty from the same uniform
+        post = (st == CUSTOMER) | (st == LOYAL)
+        repeat = post & adv
+        if post.any():
+            pi = np.flatnonzero(post)
+            pp = p[pi].astype(np.float64)
+            v = np.where(adv[pi], u[pi] / pp, (u[pi] - pp) / np.maximum(1.0 - pp, 1e-12))
+            is_loyal = st[pi] == LOYAL
+            coef = m.churn_coef[is_loyal.astype(np.intp)]  # (k, C + 1)
+            satp = self.sat[g][: self.C, mv[pi]]  # (C, k)
+            z = (coef[:, : self.C] * satp.T).sum(axis=1) + coef[:, self.C]
+            pc = 1.0 / (1.0 + np.exp(-z.astype(np.float64)))
+            churn = v < pc
+            loyal = (~is_loyal) & ~churn & (v < pc + m.loyal)
+            sub = new[pi]
+            sub[churn] = LOST
+            sub[loyal] = LOYAL
+            new[pi] = sub
+        changed = new != st
+        first = (st == DESIRE) & (new == CUSTOMER)
+        # ---- orders: first orders and repeat orders, values from counter-based uniforms
+        buyers = first | repeat
+        if buyers.any():
+            bi = idx[buyers]
+            u1, u2 = order_uniforms(self.order_key, bi, t)
+            z = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+            value = np.exp(m.mu + m.sigma * z)
+            if horizon:
+                self.rec.orders[t, g] += bi.size
+                self.rec.revenue[t, g] += value.sum()
+                self.rec.margin[t, g] += value.sum() * m.margin
+                # margin inside each buyer's LTV window, by acquisition week (first orders count too)
+                acq = np.where(first[buyers], t, pop.acquired[bi].astype(np.int64))
+                ok = (acq >= 0) & (t - acq < self.ltv_weeks)
+                if ok.any():
+                    self.rec.ltv_margin[:, g] += np.bincount(acq[ok], weights=value[ok] * m.margin, minlength=self.W)
+        # ---- bookkeeping for agents whose stage changed
+        if not changed.any():
+            return
+        ci = idx[changed]
+        old_s, new_s = st[changed], new[changed]
+        flags = pop.flags
+        old_key = self.key[ci]
+        became_aware = (new_s == AWARE)
+        pop.first_aware[ci[became_aware]] = t
+        if first.any():
+            fi = idx[first]
+            fa = pop.first_aware[fi].astype(np.int64)
+            pop.acquired[fi] = t
+            known = fa != NEVER
+            if horizon:
+                self.rec.ttp[g] += np.bincount(t - fa[known], minlength=self.rec.ttp.shape[1])
+                self.rec.customers[t, g] += fi.size
+                self.rec.cohort_customers[t, g] += int((fa >= 0).sum())
+        flags[ci[new_s >= INTEREST]] |= VISITED
+        flags[ci[(new_s >= DESIRE) & (new_s != LOST)]] |= CONTACT
+        if horizon:
+            self.rec.aware[t, g] += int(became_aware.sum())
+            self.rec.leads[t, g] += int((new_s == INTEREST).sum())
+            self.rec.desire[t, g] += int((new_s == DESIRE).sum())
+        pop.stage[ci] = new_s
+        new_key = (new_s * 4 + (flags[ci] & 3)).astype(np.uint8)
+        self.key[ci] = new_key
+        local = ci - lo
+        self.flat[ci] = new_s.astype(np.int64) * n + local
+        self.cells[g] += np.bincount(new_key, minlength=N_CELLS) - np.bincount(old_key, minlength=N_CELLS)
+        del old_s
+
+
+def run_plan(
+    scenario: Scenario,
+    plan: str | None,
+    streams: Streams,
+    agents: int,
+    weeks: int,
+    on_week: Callable[[int], None] | None = None,
+    threads: int | None = None,
+) -> Records:
+    """Simulate one plan (None = no marketing) for one replication and return its weekly records.
+
+    SimPy drives the calendar: the warm-up plan's flight runs over the warm-up weeks, the plan's
+    campaign flights switch on and off at their windows, and the week clock steps the population
+    at mid-week, after the week's switches. ``threads`` (default: the machine's cores, at most
+    4) step segment blocks concurrently; results do not depend on it.
+    """
+    if threads is None:
+        threads = min(os.cpu_count() or 1, 4)
+    world = _World(scenario, streams, plan, agents, weeks)
+    if threads > 1 and agents >= 50_000 and world.G > 1:
+        world.pool = ThreadPoolExecutor(max_workers=threads)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):  # small matmuls: BLAS threads only contend
+            _run_calendar(world, weeks, on_week)
+    finally:
+        if world.pool is not None:
+            world.pool.shutdown()
+    return world.rec
+
+
+def _run_calendar(world: _World, weeks: int, on_week: Callable[[int], None] | None) -> None:
+    warm = world.warm
+    env = simpy.Environment(initial_time=-warm)
+    warm_active: set[int] = set()
+    active: set[int] = set()
+    _calendar(env, world.warm_campaigns, warm_active)
+    _calendar(env, world.plan_campaigns, active)
+
+    def clock():  # type: ignore[no-untyped-def]
+        yield env.timeout(0.5)
+        for t in range(-warm, weeks):
+            if t < 0:
+                world.week(t, world.warm_campaigns, warm_active)
+            else:
+                if t == 0:
+                    world.pop.flags &= np.uint8(~REACHED & 0xFF)
+                world.week(t, world.plan_campaigns, active)
+            if on_week is not None:
+                on_week(t)
+            yield env.timeout(1)
+
+    env.process(clock())
+    env.run()
+
+
+# --------------------------------------------------------------------------------------------
+# the public entry point
+
+
+@dataclass
+class Result:
+    """What :func:`simulate` returns: tidy tables plus the inputs that produced them.
+
+    Attributes:
+        scenario: the scenario as simulated (with any overrides applied).
+        seed, reps, agents, weeks: the run's settings.
+        summary: one row per plan x segment (``all`` = totals); CI columns when reps > 1.
+        per_rep: the summary metrics of every replication (plan x segment x rep).
+        weekly: one row per plan x week x segment, mean over replications.
+        records: raw weekly records, plan -> one :class:`Records` per replication.
+    """
+
+    scenario: Scenario
+    seed: int
+    reps: int
+    agents: int
+    weeks: int
+    summary: pd.DataFrame
+    per_rep: pd.DataFrame
+    weekly: pd.DataFrame
+    records: dict[str, list[Records]]
+
+    @property
+    def plans(self) -> list[str]:
+        """Plan ids, in scenario order."""
+        return list(self.records)
+
+    def totals(self) -> pd.DataFrame:
+        """The summary's ``all`` rows, indexed by plan."""
+        return self.summary[self.summary.segment == "all"].set_index("plan")
+
+
+def simulate(
+    scenario: Scenario,
+    plans: list[str] | None = None,
+    *,
+    agents: int | None = None,
+    weeks: int | None = None,
+    seed: int | None = None,
+    reps: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> Result:
+    """Simulate every plan (or the named ones) of a scenario, with replications.
+
+    Every plan of a replication sees the same agents and the same random numbers (common random
+    numbers), so differences between plans are the plans' doing, not noise.
+
+    Args:
+        scenario: a validated scenario (see :func:`cjmsim.load_scenario`).
+        plans: plan ids to run, default all, in scenario order.
+        agents, weeks, seed: override the scenario's settings.
+        reps: replications (independent populations and random numbers), >= 1.
+        progress: called with the number of weeks simulated since the last call.
+
+    Returns:
+        a :class:`Result` with summary, per-replication and weekly tables.
+    """
+    from . import metrics
+
+    if reps < 1:
+        raise ValueError("reps must be >= 1")
+    sc = scenario.with_settings(agents=agents, weeks=weeks, seed=seed)
+    if plans:
+        sc = sc.only_plans(list(plans))
+    names = list(plans) if plans else list(sc.plans)
+    s = sc.scenario
+    records: dict[str, list[Records]] = {p: [] for p in names}
+    tick = (lambda _t: progress(1)) if progress is not None else None
+    for r in range(reps):
+        streams = make_streams(s.seed, r, len(sc.segments))
+        for p in names:
+            records[p].append(run_plan(sc, p, streams, s.agents, s.weeks, on_week=tick))
+    segs = list(sc.segments)
+    summary, per_rep = metrics.summarise(records, segs, s.ltv_weeks)
+    weekly = metrics.weekly_table(records, segs, list(sc.channels))
+    return Result(sc, s.seed, reps, s.agents, s.weeks, summary, per_rep, weekly, records)

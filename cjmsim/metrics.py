@@ -1,0 +1,195 @@
+"""Metrics: turn the engine's weekly records into tidy tables, per plan and segment, with CIs.
+
+Reads :class:`cjmsim.engine.Records` only through their public arrays. One row per plan x segment
+(segment ``all`` for the totals) in the summary; one row per plan x week x segment in the weekly
+series. With several replications each metric is computed per replication, then averaged, with a
+95% confidence interval from Student's t over replications.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .scenario import STAGES
+
+if TYPE_CHECKING:
+    from .engine import Records
+
+__all__ = ["SUMMARY_METRICS", "summary_row", "summarise", "weekly_table", "confidence"]
+
+#: Columns of summary.csv after plan and segment, in order.
+SUMMARY_METRICS: tuple[str, ...] = (
+    "agents",
+    "reached",
+    "aware",
+    "leads",
+    "desire",
+    "customers",
+    "orders",
+    "repeat_orders",
+    "conversion",
+    "ttp_median_weeks",
+    "ttp_mean_weeks",
+    "ttp_p10_weeks",
+    "ttp_p90_weeks",
+    "planned_spend",
+    "spend",
+    "cpl",
+    "cpo",
+    "cac",
+    "revenue",
+    "margin",
+    "romi",
+    "roas",
+    "ltv",
+    "ltv_cac",
+)
+
+
+def _div(a: float, b: float) -> float:
+    return a / b if b > 0 else math.nan
+
+
+def _quantile(hist: np.ndarray, q: float) -> float:
+    total = hist.sum()
+    if total <= 0:
+        return math.nan
+    cum = np.cumsum(hist)
+    return float(np.searchsorted(cum, q * total, side="left"))
+
+
+def summary_row(rec: Records, seg: slice | int, ltv_weeks: int) -> dict[str, float]:
+    """Every summary metric of one replication, for one segment (int) or all (slice(None))."""
+    w = rec.weight
+    G = rec.stage.shape[1]
+    sel = [seg] if isinstance(seg, int) else list(range(G))[seg]
+
+    def tot(a: np.ndarray) -> float:
+        return float(a[:, sel].sum())
+
+    agents = float(rec.stage[0, sel].sum()) * w
+    aware = tot(rec.aware) * w
+    leads = tot(rec.leads) * w
+    customers = tot(rec.customers) * w
+    orders = tot(rec.orders) * w
+    spend = tot(rec.spend)
+    planned = float(rec.planned.sum()) if len(sel) == G else math.nan
+    revenue = tot(rec.revenue) * w
+    margin = tot(rec.margin) * w
+    hist = rec.ttp[sel].sum(axis=0)
+    weeks = np.arange(hist.size)
+    W = rec.customers.shape[0]
+    full = max(W - ltv_weeks + 1, 0)  # acquisition weeks whose LTV window ends inside the horizon
+    ltv_cohort = float(rec.customers[:full, sel].sum()) * w
+    ltv = _div(float(rec.ltv_margin[:full, sel].sum()) * w, ltv_cohort)
+    cac = _div(spend, customers)
+    return {
+        "agents": agents,
+        "reached": tot(rec.reached) * w,
+        "aware": aware,
+        "leads": leads,
+        "desire": tot(rec.desire) * w,
+        "customers": customers,
+        "orders": orders,
+        "repeat_orders": orders - customers,
+        "conversion": _div(tot(rec.cohort_customers) * w, aware),
+        "ttp_median_weeks": _quantile(hist, 0.5),
+        "ttp_mean_weeks": _div(float((hist * weeks).sum()), float(hist.sum())),
+        "ttp_p10_weeks": _quantile(hist, 0.1),
+        "ttp_p90_weeks": _quantile(hist, 0.9),
+        "planned_spend": planned,
+        "spend": spend,
+        "cpl": _div(spend, leads),
+        "cpo": _div(spend, orders),
+        "cac": cac,
+        "revenue": revenue,
+        "margin": margin,
+        "romi": _div(margin - spend, spend),
+        "roas": _div(revenue, spend),
+        "ltv": ltv,
+        "ltv_cac": _div(ltv, cac),
+    }
+
+
+def confidence(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and two-sided Student-t confidence interval of replication values (NaNs ignored)."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(v.mean())
+    if v.size < 2:
+        return mean, math.nan, math.nan
+    half = float(stats.t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
+    return mean, mean - half, mean + half
+
+
+def summarise(
+    records: dict[str, list[Records]], segments: list[str], ltv_weeks: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Summary tables from records per plan (one Records per replication).
+
+    Returns:
+        (summary, per_rep): summary has one row per plan x segment with each metric's mean and,
+        when there are several replications, ``<metric>_ci_low`` / ``<metric>_ci_high``;
+        per_rep has one row per plan x segment x replication.
+    """
+    rows = []
+    for plan, reps in records.items():
+        for g, seg in [*enumerate(segments), (slice(None), "all")]:
+            for r, rec in enumerate(reps):
+                rows.append({"plan": plan, "segment": seg, "rep": r, **summary_row(rec, g, ltv_weeks)})
+    per_rep = pd.DataFrame(rows)
+    n_reps = max(len(v) for v in records.values())
+    out = []
+    for (plan, seg), grp in per_rep.groupby(["plan", "segment"], sort=False):
+        row: dict[str, object] = {"plan": plan, "segment": seg, "reps": len(grp)}
+        for mtr in SUMMARY_METRICS:
+            mean, low, high = confidence(grp[mtr].to_numpy())
+            row[mtr] = mean
+            if n_reps > 1:
+                row[f"{mtr}_ci_low"] = low
+                row[f"{mtr}_ci_high"] = high
+        out.append(row)
+    return pd.DataFrame(out), per_rep
+
+
+def weekly_table(records: dict[str, list[Records]], segments: list[str], channels: list[str]) -> pd.DataFrame:
+    """Weekly series: one row per plan x week x segment (and ``all``), mean over replications.
+
+    Columns: stage occupancy at the end of the week (people), spend / planned / units per channel,
+    reached, aware, leads, customers, orders, revenue, margin. Planned spend is a plan-level
+    figure and appears on the ``all`` rows only.
+    """
+    frames = []
+    for plan, reps in records.items():
+        w = reps[0].weight
+        W, G, _ = reps[0].stage.shape
+
+        def mean(name: str) -> np.ndarray:
+            return np.mean([getattr(r, name) for r in reps], axis=0)
+
+        stage = mean("stage") * w
+        spend, units = mean("spend"), mean("units")
+        flows = {k: mean(k) * w for k in ("reached", "aware", "leads", "customers", "orders", "revenue", "margin")}
+        planned = mean("planned")
+        seg_labels = [*segments, "all"]
+        for g, seg in enumerate(seg_labels):
+            sl = slice(None) if seg == "all" else g
+            data: dict[str, object] = {"plan": plan, "week": np.arange(W), "segment": seg}
+            st = stage[:, sl].sum(axis=1) if seg == "all" else stage[:, g]
+            for s, name in enumerate(STAGES):
+                data[f"n_{name}"] = st[:, s]
+            for c, ch in enumerate(channels):
+                data[f"spend_{ch}"] = spend[:, sl, c].sum(axis=1) if seg == "all" else spend[:, g, c]
+                data[f"planned_{ch}"] = planned[:, c] if seg == "all" else np.nan
+                data[f"units_{ch}"] = units[:, sl, c].sum(axis=1) if seg == "all" else units[:, g, c]
+            for k, v in flows.items():
+                data[k] = v[:, sl].sum(axis=1) if seg == "all" else v[:, g]
+            frames.append(pd.DataFrame(data))
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,99 @@
+"""The synthetic population: numpy arrays, one entry per agent, agents stored in segment blocks.
+
+Storing agents by segment makes every per-segment quantity (affinity, base rates, odds) one number
+per block instead of a per-agent lookup, which is what keeps the weekly step fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .scenario import STAGES, Scenario
+
+__all__ = ["Population", "segment_sizes", "build_population", "VISITED", "CONTACT", "REACHED"]
+
+#: Flag bits kept per agent (uint8).
+VISITED = 1  # ever reached interest: remarketing can reach it
+CONTACT = 2  # ever reached desire or bought: e-mail and push can reach it
+REACHED = 4  # got at least one exposure in the horizon
+_STAGE = {s: i for i, s in enumerate(STAGES)}
+
+
+def segment_sizes(shares: list[float], agents: int) -> NDArray[np.int64]:
+    """Agents per segment: shares x agents, rounded by largest remainder so they sum to ``agents``."""
+    raw = np.asarray(shares, dtype=np.float64) * agents
+    sizes = np.floor(raw).astype(np.int64)
+    short = agents - int(sizes.sum())
+    order = np.argsort(-(raw - sizes), kind="stable")
+    sizes[order[:short]] += 1
+    return sizes
+
+
+@dataclass
+class Population:
+    """Per-agent state, struct of arrays. Segment g owns agents ``bounds[g]:bounds[g+1]``.
+
+    Attributes:
+        bounds: block boundaries, length G + 1.
+        stage: stage index (see ``scenario.STAGES``), uint8.
+        flags: VISITED | CONTACT | REACHED bits, uint8.
+        propensity: persistent individual propensity u_i on the logit scale, float32.
+        first_aware: week the current journey became aware (-32768 = unknown), int16.
+        acquired: week of the latest first order (-32768 = none), int16.
+    """
+
+    bounds: NDArray[np.int64]
+    stage: NDArray[np.uint8]
+    flags: NDArray[np.uint8]
+    propensity: NDArray[np.float32]
+    first_aware: NDArray[np.int16]
+    acquired: NDArray[np.int16]
+
+    @property
+    def size(self) -> int:
+        """Number of agents."""
+        return int(self.stage.size)
+
+
+NEVER = np.int16(-32768)
+
+
+def build_population(scenario: Scenario, agents: int, rngs: list[np.random.Generator]) -> Population:
+    """Draw the initial population: stage mix and propensities, one generator per segment.
+
+    Args:
+        scenario: the validated scenario.
+        agents: number of agents.
+        rngs: one population generator per segment (segment order of the scenario).
+    """
+    segs = list(scenario.segments.values())
+    sizes = segment_sizes([s.share for s in segs], agents)
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    stage = np.empty(agents, dtype=np.uint8)
+    flags = np.zeros(agents, dtype=np.uint8)
+    propensity = np.zeros(agents, dtype=np.float32)
+    for g, seg in enumerate(segs):
+        lo, hi = int(bounds[g]), int(bounds[g + 1])
+        n = hi - lo
+        if n == 0:
+            continue
+        rng = rngs[g]
+        mix = np.array([getattr(seg.initial, s) for s in STAGES], dtype=np.float64)
+        counts = segment_sizes(list(mix / mix.sum()), n)
+        block = np.repeat(np.arange(len(STAGES), dtype=np.uint8), counts)
+        rng.shuffle(block)
+        stage[lo:hi] = block
+        if seg.heterogeneity > 0:
+            propensity[lo:hi] = rng.normal(0.0, seg.heterogeneity, n).astype(np.float32)
+    visited = stage >= _STAGE["interest"]
+    flags[visited] |= VISITED
+    flags[stage >= _STAGE["desire"]] |= CONTACT
+    # agents starting lost are a mix: assume they had not visited (remarketing cannot reach them)
+    lost = stage == _STAGE["lost"]
+    flags[lost] = 0
+    first_aware = np.full(agents, NEVER, dtype=np.int16)
+    acquired = np.full(agents, NEVER, dtype=np.int16)
+    return Population(bounds, stage, flags, propensity, first_aware, acquired)

@@ -1,0 +1,581 @@
+"""Scenario files: the TOML a strategist writes, validated once into pydantic models.
+
+Everything downstream (population, exposure, engine) trusts a :class:`Scenario`; every check of
+user input lives here, and every failure becomes one :class:`ScenarioError` whose message names
+the file, the key path (or line and column), what is wrong and what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import math
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "STAGES",
+    "PRE_PURCHASE",
+    "TRANSITIONS",
+    "Scenario",
+    "ScenarioError",
+    "load_scenario",
+    "parse_scenario",
+]
+
+#: Every stage an agent can be in, in funnel order. "Action" is the purchase event that moves an
+#: agent from ``desire`` to ``customer``.
+STAGES: tuple[str, ...] = ("unaware", "aware", "interest", "desire", "customer", "loyal", "lost")
+#: Stages before the first purchase.
+PRE_PURCHASE: tuple[str, ...] = ("unaware", "aware", "interest", "desire")
+#: Transitions a channel can shape, keyed as in ``base`` and ``odds``: ``aware`` is
+#: unaware -> aware, ``interest`` aware -> interest, ``desire`` interest -> desire, ``purchase``
+#: desire -> customer (the first order), ``repeat`` a repeat order by a customer or loyal agent,
+#: ``churn`` customer/loyal -> lost, ``return`` lost -> aware.
+TRANSITIONS: tuple[str, ...] = ("aware", "interest", "desire", "purchase", "repeat", "churn", "return")
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+Money = Annotated[float, Field(ge=0.0)]
+StageName = Literal["unaware", "aware", "interest", "desire", "customer", "loyal", "lost"]
+TransitionName = Literal["aware", "interest", "desire", "purchase", "repeat", "churn", "return"]
+
+
+class ScenarioError(ValueError):
+    """A scenario (or experiment) file is wrong; the message says where, what and what is allowed."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+# --------------------------------------------------------------------------------------------
+# scenario settings
+
+
+class Settings(_Model):
+    """The ``[scenario]`` table: horizon, population and randomness."""
+
+    name: str = Field("Untitled scenario", description="Title shown in tables, charts and reports.")
+    description: str = Field("", description="Free text: what the scenario is about.")
+    currency: str = Field("RUB", description="Currency code of every money amount (budgets, prices, order values).")
+    weeks: int = Field(52, ge=1, le=1040, description="Simulation horizon in weeks (week 0 is the first).")
+    population: float = Field(
+        1_000_000, gt=0, description="Addressable people. Each agent stands for population / agents of them (its weight)."
+    )
+    agents: int = Field(
+        100_000, ge=1, le=50_000_000, description="Synthetic agents simulated. More agents, less noise, more time."
+    )
+    seed: int = Field(42, ge=0, description="Seed of every random stream; one seed gives identical results.")
+    ltv_weeks: int = Field(
+        52, ge=1, description="LTV window: margin a customer brings in this many weeks from its first order."
+    )
+    warmup_weeks: int = Field(
+        0,
+        ge=0,
+        le=520,
+        description="Weeks simulated before week 0 under `warmup_plan`, so the funnel is not empty at the start. "
+        "Metrics exclude them.",
+    )
+    warmup_plan: str | None = Field(
+        None, description="Plan run during the warm-up; none (no marketing) when omitted."
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# segments
+
+
+class Persona(_Model):
+    """The persona card: the seed article's five questions about a segment, as text."""
+
+    wants: str = Field("", description="What the customer wants.")
+    where: list[str] = Field(default_factory=list, description="Where the customer looks for information.")
+    how: list[str] = Field(default_factory=list, description="How the customer finds it (the channels that reach it).")
+    say: str = Field("", description="What to say to the customer, and to whom.")
+    time_before_purchase: str = Field("", description="Time from first contact to purchase, as the strategist states it.")
+
+
+class StageMix(_Model):
+    """Share of a segment's agents in each stage at the start (week 0, or the start of the warm-up)."""
+
+    unaware: Probability = Field(1.0, description="Share starting unaware.")
+    aware: Probability = Field(0.0, description="Share starting aware.")
+    interest: Probability = Field(0.0, description="Share starting interested (leads).")
+    desire: Probability = Field(0.0, description="Share starting at desire.")
+    customer: Probability = Field(0.0, description="Share starting as customers (one order behind them).")
+    loyal: Probability = Field(0.0, description="Share starting loyal.")
+    lost: Probability = Field(0.0, description="Share starting lost.")
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> StageMix:
+        total = sum(getattr(self, s) for s in STAGES)
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            raise ValueError(f"the stage shares sum to {total:g}; they must sum to 1")
+        return self
+
+
+class BaseRates(_Model):
+    """Weekly probability of each forward transition with no marketing at all."""
+
+    aware: Probability = Field(description="unaware -> aware (organic awareness), per week.")
+    interest: Probability = Field(description="aware -> interest (becomes a lead), per week.")
+    desire: Probability = Field(description="interest -> desire, per week.")
+    purchase: Probability = Field(description="desire -> customer: the first order, per week.")
+
+
+class DropRates(_Model):
+    """Weekly probability that an agent who did not advance leaves the funnel (to ``lost``)."""
+
+    aware: Probability = Field(0.0, description="Drop from aware, per week.")
+    interest: Probability = Field(0.0, description="Drop from interest, per week.")
+    desire: Probability = Field(0.0, description="Drop from desire, per week.")
+
+
+class PerCustomerStage(_Model):
+    """A weekly rate for customers and for loyal customers."""
+
+    customer: Probability = Field(0.0, description="Rate for agents in the customer stage, per week.")
+    loyal: Probability = Field(0.0, description="Rate for loyal agents, per week.")
+
+
+class OrderValue(_Model):
+    """Order value: lognormal with this mean and coefficient of variation."""
+
+    mean: float = Field(gt=0, description="Mean order value, currency.")
+    cv: float = Field(0.5, ge=0, le=10, description="Coefficient of variation (sd / mean); 0 = every order the same.")
+
+
+class Segment(_Model):
+    """One ``[segments.ID]`` table: a customer group, its persona and its journey rates."""
+
+    name: str = Field(description="Display name of the segment (its persona).")
+    share: float = Field(gt=0, le=1, description="Share of the population; the shares of all segments sum to 1.")
+    persona: Persona = Field(default_factory=Persona, description="Persona card: the five questions.")
+    time_before_purchase_weeks: tuple[float, float] | None = Field(
+        None, description="Expected weeks from first awareness to first order, [low, high]; documentation and calibration."
+    )
+    initial: StageMix = Field(default_factory=StageMix, description="Stage mix at the start.")
+    base: BaseRates = Field(description="Weekly forward transition probabilities with no marketing.")
+    drop: DropRates = Field(default_factory=DropRates, description="Weekly drop-out probabilities by stage.")
+    repeat: PerCustomerStage = Field(
+        default_factory=PerCustomerStage, description="Weekly probability of a repeat order, customers and loyal."
+    )
+    loyal: Probability = Field(0.0, description="Weekly probability that a customer becomes loyal.")
+    churn: PerCustomerStage = Field(
+        default_factory=PerCustomerStage, description="Weekly probability that a customer or loyal agent is lost."
+    )
+    return_rate: Probability = Field(0.0, description="Weekly probability that a lost agent's need comes back (to aware).")
+    heterogeneity: float = Field(
+        0.0, ge=0, le=5, description="Sd of each agent's persistent propensity u_i on the logit scale; 0 = identical agents."
+    )
+    word_of_mouth: float = Field(
+        1.0,
+        gt=0,
+        description="Odds multiplier on unaware -> aware when every agent of the segment is loyal (Bass-style "
+        "imitation; scales with the loyal share). 1 = none.",
+    )
+    order_value: OrderValue = Field(description="Order value distribution.")
+    margin: float = Field(ge=0, le=1, description="Gross margin as a share of order value.")
+    affinity: dict[str, float] = Field(
+        default_factory=dict,
+        description="Channel -> relative time this persona spends there (>= 0). Units are spread over an audience "
+        "in proportion to it. Channels not listed get 1.",
+    )
+    odds: dict[str, dict[TransitionName, float]] = Field(
+        default_factory=dict,
+        description="Channel -> transition -> odds multiplier at full saturation (> 0; 1 = no effect, < 1 harms). "
+        "Transitions: aware, interest, desire, purchase, repeat, churn, return.",
+    )
+
+    @field_validator("affinity")
+    @classmethod
+    def _affinity_non_negative(cls, v: dict[str, float]) -> dict[str, float]:
+        for ch, a in v.items():
+            if not (a >= 0 and math.isfinite(a)):
+                raise ValueError(f"affinity of channel {ch!r} is {a}; it must be a finite number >= 0")
+        return v
+
+    @field_validator("odds")
+    @classmethod
+    def _odds_positive(cls, v: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        for ch, per in v.items():
+            for tr, m in per.items():
+                if not (m > 0 and math.isfinite(m)):
+                    raise ValueError(f"odds multiplier {ch}.{tr} is {m}; it must be a finite number > 0")
+        return v
+
+    @model_validator(mode="after")
+    def _post_purchase_partition(self) -> Segment:
+        if self.churn.customer + self.loyal > 1:
+            raise ValueError(
+                f"churn.customer + loyal = {self.churn.customer + self.loyal:g}; together they must be at most 1"
+            )
+        if self.time_before_purchase_weeks is not None:
+            lo, hi = self.time_before_purchase_weeks
+            if not 0 <= lo <= hi:
+                raise ValueError("time_before_purchase_weeks must be [low, high] with 0 <= low <= high")
+        return self
+
+
+# --------------------------------------------------------------------------------------------
+# channels
+
+
+class Cost(_Model):
+    """How a channel turns money into units. Give exactly one of cpm, cpc, per_message."""
+
+    cpm: float | None = Field(None, gt=0, description="Price of 1000 impressions; units are impressions.")
+    cpc: float | None = Field(None, gt=0, description="Price of one click; units are clicks.")
+    per_message: float | None = Field(None, gt=0, description="Price of one message (e-mail, push); units are messages.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Cost:
+        given = [k for k in ("cpm", "cpc", "per_message") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of cpm, cpc, per_message (got {', '.join(given) or 'none'})")
+        return self
+
+    @property
+    def unit(self) -> str:
+        """Name of the unit a channel buys: impressions, clicks or messages."""
+        return {"cpm": "impressions", "cpc": "clicks", "per_message": "messages"}[self.model_kind]
+
+    @property
+    def model_kind(self) -> str:
+        """Which cost model is set: cpm, cpc or per_message."""
+        return next(k for k in ("cpm", "cpc", "per_message") if getattr(self, k) is not None)
+
+    @property
+    def unit_price(self) -> float:
+        """Price of one unit in currency (cpm is divided by 1000)."""
+        if self.cpm is not None:
+            return self.cpm / 1000.0
+        return float(self.cpc if self.cpc is not None else self.per_message)  # type: ignore[arg-type]
+
+
+class Adstock(_Model):
+    """Geometric adstock: A[t] = decay * A[t-1] + x[t]."""
+
+    decay: float = Field(0.0, ge=0, lt=1, description="Share of last week's adstock kept this week, in [0, 1).")
+
+
+class Saturation(_Model):
+    """Hill saturation of adstock: sat(A) = A^slope / (A^slope + half^slope), in [0, 1)."""
+
+    half: float = Field(1.0, gt=0, description="Adstock (exposures) at which the effect is half of its maximum.")
+    slope: float = Field(1.0, gt=0, le=10, description="Hill slope (shape); 1 = concave, > 1 = S-shaped.")
+
+
+class Carryover(_Model):
+    """Spend that keeps working: units bought in a week keep delivering in later weeks."""
+
+    rate: float = Field(0.0, ge=0, lt=1, description="Share of last week's deliverable units still delivering this week.")
+
+
+Requirement = Literal["none", "visited", "contact"]
+
+
+class Channel(_Model):
+    """One ``[channels.ID]`` table: cost model, reach rules and response curve."""
+
+    name: str = Field("", description="Display name; the channel's id when empty.")
+    cost: Cost = Field(description="Cost model: cpm, cpc or per_message.")
+    stages: list[StageName] = Field(
+        default_factory=lambda: list(PRE_PURCHASE),
+        min_length=1,
+        description="Stages the channel can reach at all (e.g. price aggregators: desire).",
+    )
+    requires: Requirement = Field(
+        "none",
+        description="Who can be reached: none = anyone in an eligible stage; visited = agents who ever reached "
+        "interest (remarketing); contact = agents who ever reached desire or bought (e-mail, push).",
+    )
+    adstock: Adstock = Field(default_factory=Adstock, description="Geometric adstock of exposures.")
+    saturation: Saturation = Field(default_factory=Saturation, description="Hill saturation of adstock.")
+    frequency_cap: int = Field(3, ge=1, le=50, description="Most exposures one agent gets from the channel in a week.")
+    carryover: Carryover = Field(default_factory=Carryover, description="Spend carryover (e.g. SEO content).")
+
+
+# --------------------------------------------------------------------------------------------
+# plans
+
+
+class Campaign(_Model):
+    """One campaign: a channel, an audience (segments x stages), a schedule and a budget."""
+
+    name: str = Field("", description="Optional label.")
+    channel: str = Field(description="Channel id (a key of [channels]).")
+    weekly: Money | None = Field(None, description="Budget per active week, currency. Give weekly or total.")
+    total: Money | None = Field(None, description="Budget for the whole schedule, spread evenly over its active weeks.")
+    weeks: tuple[int, int] | None = Field(
+        None, description="Active weeks [start, end): start included, end excluded. Default: the whole horizon."
+    )
+    flights: list[tuple[int, int]] | None = Field(
+        None, description="Several [start, end) windows instead of `weeks` (flighting)."
+    )
+    segments: list[str] | None = Field(None, description="Target segment ids. Default: every segment.")
+    stages: list[StageName] | None = Field(
+        None, description="Target stages, within the channel's eligible stages. Default: the channel's stages."
+    )
+
+    @model_validator(mode="after")
+    def _budget_and_schedule(self) -> Campaign:
+        if (self.weekly is None) == (self.total is None):
+            raise ValueError("give exactly one of weekly or total")
+        if self.weeks is not None and self.flights is not None:
+            raise ValueError("give weeks or flights, not both")
+        for s, e in self.windows_or_empty:
+            if s < 0 or e <= s:
+                raise ValueError(f"week window [{s}, {e}) is empty or negative; use [start, end) with 0 <= start < end")
+        return self
+
+    @property
+    def windows_or_empty(self) -> list[tuple[int, int]]:
+        """The explicit windows, or [] when the campaign runs the whole horizon."""
+        if self.flights is not None:
+            return list(self.flights)
+        return [self.weeks] if self.weeks is not None else []
+
+
+class Plan(_Model):
+    """One ``[plans.ID]`` table: a named budget plan, a list of campaigns."""
+
+    name: str = Field("", description="Display name; the plan's id when empty.")
+    description: str = Field("", description="What the plan does.")
+    campaigns: list[Campaign] = Field(default_factory=list, description="The plan's campaigns; empty = no marketing.")
+
+
+# --------------------------------------------------------------------------------------------
+# the scenario
+
+
+class Scenario(_Model):
+    """A whole scenario file: settings, segments, channels and plans."""
+
+    scenario: Settings = Field(default_factory=Settings, description="Horizon, population and seed.")
+    segments: dict[str, Segment] = Field(min_length=1, description="Customer segments by id.")
+    channels: dict[str, Channel] = Field(default_factory=dict, description="Channels by id.")
+    plans: dict[str, Plan] = Field(min_length=1, description="Budget plans by id.")
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Scenario:
+        errors: list[str] = []
+        total = sum(s.share for s in self.segments.values())
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            errors.append(f"segments: the shares sum to {total:g}; they must sum to 1")
+        channels = list(self.channels)
+        segments = list(self.segments)
+        for sid, seg in self.segments.items():
+            for ch in seg.affinity:
+                if ch not in self.channels:
+                    errors.append(f"segments.{sid}.affinity.{ch}: unknown channel{_hint(ch, channels)}")
+            for ch in seg.odds:
+                if ch not in self.channels:
+                    errors.append(f"segments.{sid}.odds.{ch}: unknown channel{_hint(ch, channels)}")
+        weeks = self.scenario.weeks
+        for pid, plan in self.plans.items():
+            for i, camp in enumerate(plan.campaigns):
+                where = f"plans.{pid}.campaigns[{i}]"
+                if camp.channel not in self.channels:
+                    errors.append(f"{where}.channel: unknown channel {camp.channel!r}{_hint(camp.channel, channels)}")
+                else:
+                    eligible = self.channels[camp.channel].stages
+                    for st in camp.stages or []:
+                        if st not in eligible:
+                            errors.append(
+                                f"{where}.stages: channel {camp.channel!r} cannot reach stage {st!r} "
+                                f"(its stages: {', '.join(eligible)})"
+                            )
+                for sg in camp.segments or []:
+                    if sg not in self.segments:
+                        errors.append(f"{where}.segments: unknown segment {sg!r}{_hint(sg, segments)}")
+                for s, e in camp.windows_or_empty:
+                    if e > weeks:
+                        errors.append(
+                            f"{where}: week window [{s}, {e}) ends after the horizon; weeks run 0..{weeks} "
+                            f"(scenario.weeks = {weeks})"
+                        )
+        wp = self.scenario.warmup_plan
+        if wp is not None and wp not in self.plans:
+            errors.append(f"scenario.warmup_plan: unknown plan {wp!r}{_hint(wp, list(self.plans))}")
+        if errors:
+            raise ValueError("\n".join(errors))
+        return self
+
+    @property
+    def weight(self) -> float:
+        """People each agent stands for."""
+        return self.scenario.population / self.scenario.agents
+
+    def with_settings(self, **changes: Any) -> Scenario:
+        """A copy with some ``[scenario]`` settings changed (validated again)."""
+        data = self.model_dump()
+        data["scenario"].update({k: v for k, v in changes.items() if v is not None})
+        return parse_scenario(data, source="command-line overrides")
+
+    def only_plans(self, names: list[str]) -> Scenario:
+        """A copy keeping only the named plans (in that order)."""
+        unknown = [n for n in names if n not in self.plans]
+        if unknown:
+            raise ScenarioError(
+                f"--plan {unknown[0]!r}: no such plan{_hint(unknown[0], list(self.plans))}; "
+                f"plans: {', '.join(self.plans)}"
+            )
+        data = self.model_dump()
+        data["plans"] = {n: data["plans"][n] for n in names}
+        wp = data["scenario"].get("warmup_plan")
+        if wp is not None and wp not in names:
+            data["plans"][wp] = self.plans[wp].model_dump()
+        return parse_scenario(data, source="--plan")
+
+
+# --------------------------------------------------------------------------------------------
+# loading and error messages
+
+
+def _hint(word: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The field names allowed at ``loc`` (the parent of an unknown key), walking the models."""
+    cur: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue  # a list index: same model
+        if isinstance(cur, tuple):  # ("dict", value model): part is a user key
+            cur = cur[1]
+            continue
+        if not (isinstance(cur, type) and issubclass(cur, BaseModel)):
+            return []
+        field = cur.model_fields.get(str(part))
+        if field is None:
+            return []
+        cur = _unwrap(field.annotation)
+    if isinstance(cur, type) and issubclass(cur, BaseModel):
+        return list(cur.model_fields)
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """The model inside an annotation: a model class, ("dict", inner) for dicts of models, or None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = getattr(annotation, "__origin__", None)
+    args = getattr(annotation, "__args__", ())
+    if origin is dict and len(args) == 2:
+        return ("dict", _unwrap(args[1]))
+    for a in args:
+        inner = _unwrap(a)
+        if inner is not None:
+            return inner
+    return None
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _lookup(data: Any, loc: tuple[Any, ...]) -> tuple[bool, Any]:
+    cur = data
+    for part in loc:
+        try:
+            cur = cur[part]
+        except (KeyError, IndexError, TypeError):
+            return False, None
+    return True, cur
+
+
+def _messages(err: ValidationError, data: Any, model: type[BaseModel]) -> list[str]:
+    lines = []
+    for e in err.errors():
+        loc = tuple(p for p in e["loc"] if p not in ("function-after",) and not str(p).startswith("function-"))
+        # pydantic inserts the union/constraint branch name into some locations; drop non-keys
+        loc = tuple(p for p in loc if isinstance(p, int) or not str(p).startswith(("tuple[", "list[", "dict[")))
+        path = _format_loc(loc)
+        kind = e["type"]
+        if kind == "extra_forbidden":
+            allowed = _allowed_keys(model, loc[:-1])
+            key = str(loc[-1])
+            hint = _hint(key, allowed)
+            lines.append(
+                f"{path}: unknown key {key!r}{hint}; allowed here: {', '.join(allowed)}"
+                if allowed
+                else f"{path}: unknown key {key!r}"
+            )
+            continue
+        found, value = _lookup(data, loc)
+        msg = e["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        if not loc:  # cross-field checks: each line already names its key path
+            lines.extend(msg.splitlines())
+        elif kind == "missing":
+            lines.append(f"{path}: required key is missing")
+        elif found and not isinstance(value, dict):
+            lines.append(f"{path} = {value!r}: {msg}")
+        else:
+            lines.append(f"{path}: {msg}")
+    return lines
+
+
+def parse_scenario(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
+    """Validate a scenario given as a dict (a parsed TOML document).
+
+    Raises:
+        ScenarioError: naming ``source``, each bad key path, the value and what is allowed.
+    """
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as err:
+        lines = _messages(err, data, Scenario)
+        raise ScenarioError(f"{source}: " + ("\n  ".join(lines) if len(lines) == 1 else "\n  " + "\n  ".join(lines)))
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML file; a syntax error becomes a ScenarioError naming file, line and column."""
+    p = Path(path)
+    try:
+        text = p.read_bytes()
+    except FileNotFoundError:
+        raise ScenarioError(f"{p}: no such file") from None
+    except IsADirectoryError:
+        raise ScenarioError(f"{p}: is a folder, not a TOML file") from None
+    try:
+        return tomllib.loads(text.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ScenarioError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ScenarioError(f"{p}: TOML syntax error: {e}") from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario TOML file.
+
+    Raises:
+        ScenarioError: on a missing file, a TOML syntax error (with line and column) or a schema
+            error (with key path, value and what is allowed).
+    """
+    return parse_scenario(read_toml(path), source=str(path))
+
+
+def file_hash(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, for run metadata."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
