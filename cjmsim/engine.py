@@ -25,7 +25,7 @@ import simpy
 from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
-from .exposure import allocate_units, exposure_thresholds, hill
+from .exposure import UNIFORM_LEVELS, allocate_units, exposure_thresholds, hill
 from .population import CONTACT, NEVER, REACHED, VISITED, Population, build_population
 from .scenario import STAGES, TRANSITIONS, Scenario
 
@@ -113,12 +113,12 @@ class Records:
 
 @dataclass
 class _SegmentModel:
-    coef: NDArray[np.float32]  # (7, C + 2): per stage, betas of its primary transition, base logit, u
-    churn_coef: NDArray[np.float32]  # (2, C + 1): customer, loyal: churn betas, base logit
+    rows: list[int]  # the channels this segment responds to (k of them), in channel order
+    coef: NDArray[np.float32]  # (7, k + 1 [+ 1]): per stage, betas of its primary transition, base logit[, u]
+    churn_coef: NDArray[np.float32]  # (2, k + 1): customer, loyal: churn betas, base logit
     drop: NDArray[np.float32]  # (7,) bound on the non-primary move probability per stage
     loyal: float
     affinity: NDArray[np.float64]  # (C,)
-    uses: NDArray[np.bool_]  # (C,) channel has any effect on this segment
     wom_beta: float
     base_aware_logit: float
     mu: float
@@ -156,6 +156,12 @@ def _segment_models(sc: Scenario, channels: list[str]) -> list[_SegmentModel]:
         churn[:, :C] = beta[_T["churn"]]
         churn[0, C] = _logit(seg.churn.customer)
         churn[1, C] = _logit(seg.churn.loyal)
+        # keep only the channels that move this segment (and the propensity row when it varies):
+        # the logit matmul then reads and writes no more than it needs
+        rows = [c for c in range(C) if (beta[:, c] != 0).any()]
+        cols = rows + [C] + ([C + 1] if seg.heterogeneity > 0 else [])
+        coef = np.ascontiguousarray(coef[:, cols])
+        churn = np.ascontiguousarray(churn[:, rows + [C]])
         drop = np.zeros(N_STAGES, dtype=np.float32)
         drop[AWARE], drop[INTEREST], drop[DESIRE] = seg.drop.aware, seg.drop.interest, seg.drop.desire
         # customers and loyal agents who do not order move only if their uniform falls below the
@@ -167,12 +173,12 @@ def _segment_models(sc: Scenario, channels: list[str]) -> list[_SegmentModel]:
         sigma = math.sqrt(math.log1p(cv * cv))
         out.append(
             _SegmentModel(
+                rows=rows,
                 coef=coef,
                 churn_coef=churn,
                 drop=drop,
                 loyal=seg.loyal,
                 affinity=np.array([seg.affinity.get(ch, 1.0) for ch in channels], dtype=np.float64),
-                uses=(beta != 0).any(axis=0),
                 wom_beta=math.log(seg.word_of_mouth),
                 base_aware_logit=_logit(seg.base.aware),
                 mu=math.log(seg.order_value.mean) - sigma * sigma / 2,
@@ -295,10 +301,14 @@ class _World:
         # persistent buffers, allocated once: adstock and the saturation matrix (+ constant, propensity)
         self.adstock = [np.zeros((C, hi - lo), dtype=np.float32) for lo, hi in self.bounds]
         self.sat = []
-        for lo, hi in self.bounds:
-            sat = np.zeros((C + 2, hi - lo), dtype=np.float32)  # contiguous per block: matmul uses BLAS
-            sat[C] = 1.0
-            sat[C + 1] = pop.propensity[lo:hi]
+        for (lo, hi), m in zip(self.bounds, self.models, strict=True):
+            # rows: saturation of each channel the segment responds to, 1 (base), propensity u_i;
+            # contiguous per block so the matmul runs in BLAS
+            k = len(m.rows)
+            sat = np.zeros((m.coef.shape[1], hi - lo), dtype=np.float32)
+            sat[k] = 1.0
+            if sat.shape[0] > k + 1:
+                sat[k + 1] = pop.propensity[lo:hi]
             self.sat.append(sat)
         self.key = (pop.stage * 4 + (pop.flags & 3)).astype(np.uint8)  # audience cell
         self.flat = np.empty(N, dtype=np.int32 if N * N_STAGES < 2**31 else np.int64)  # index into the (7, n) logit block of the segment
@@ -365,11 +375,18 @@ class _World:
         horizon = t >= 0
         lam, parts = self._lambdas(camps, active)
         cap = self.cap
-        tables = {}
+        tables: dict[tuple[int, int], tuple[NDArray[np.uint16], NDArray[np.bool_], bool]] = {}
         for g in range(self.G):
             for c in range(self.C):
-                if lam[g, c].any():
-                    tables[g, c] = exposure_thresholds(lam[g, c], cap[c])
+                row = lam[g, c]
+                if not row.any():
+                    continue
+                live = row > 0
+                values = np.unique(row[live])
+                if values.size == 1:  # one mean for every reachable cell: scalar thresholds
+                    tables[g, c] = (exposure_thresholds(values, cap[c])[0], live, True)
+                else:
+                    tables[g, c] = (exposure_thresholds(row, cap[c]), live, False)
         units_cell = np.zeros((self.G, self.C, N_CELLS))
         loyal_share = self.cells.reshape(self.G, N_STAGES, 4).sum(axis=2)
         loyal_share = loyal_share[:, LOYAL] / np.maximum(loyal_share.sum(axis=1), 1)
@@ -399,6 +416,30 @@ class _World:
         if horizon:
             self.rec.units[W] += units_cell.sum(axis=2) * self.weight
             self.rec.stage[W] = self.cells.reshape(self.G, N_STAGES, 4).sum(axis=2)
+
+    @staticmethod
+    def _hits_single(u: NDArray[np.uint16], t0: int, live: NDArray[np.bool_], key: NDArray[np.uint8], n: int) -> NDArray[np.intp]:
+        """Agents with at least one exposure when every live cell has the same threshold t0."""
+        if t0 >= UNIFORM_LEVELS - 1:
+            return np.empty(0, dtype=np.intp)
+        if live.all():
+            return np.flatnonzero(u > t0)
+        if t0 < UNIFORM_LEVELS // 3:  # most agents pass: one dense lookup beats filtering
+            thr = np.take(np.where(live, t0, UNIFORM_LEVELS - 1).astype(np.uint16), key)
+            return np.flatnonzero(u > thr)
+        cand = np.flatnonzero(u > t0)
+        return cand[live[key[cand]]]
+
+    @staticmethod
+    def _hits_cells(u: NDArray[np.uint16], t0: NDArray[np.uint16], key: NDArray[np.uint8]) -> NDArray[np.intp]:
+        """Agents with at least one exposure, thresholds per audience cell."""
+        low = int(t0.min())
+        if low >= UNIFORM_LEVELS - 1:
+            return np.empty(0, dtype=np.intp)
+        cand = np.flatnonzero(u > low)
+        if int(t0.max()) == low:
+            return cand
+        return cand[u[cand] > t0[key[cand]]]
 
     def _buffers(self) -> dict[str, NDArray[np.float32]]:
         b = getattr(self.local, "b", None)
@@ -430,29 +471,32 @@ class _World:
             A = self.adstock[g][c]
             if self.exposed[g, c] and self.decay[c] != 1:
                 np.multiply(A, self.decay[c], out=A)
-            tab = tables.get((g, c))
-            if tab is None:
+            spec = tables.get((g, c))
+            if spec is None:
                 continue
-            t0 = tab[:, 0]
-            cand = np.flatnonzero(U[c] > t0.min())
-            if cand.size == 0:
-                continue
-            if t0.max() == t0.min():  # one threshold for every cell
-                hit = cand
+            tab, live, single = spec
+            if single:
+                hit = self._hits_single(U[c], tab[0], live, key, n)
             else:
-                hit = cand[U[c][cand] > t0[key[cand]]]
+                hit = self._hits_cells(U[c], tab[:, 0], key)
             if hit.size == 0:
                 continue
             self.exposed[g, c] = True
             uh = U[c][hit]
             kh = key[hit]
             x = np.ones(hit.size, dtype=np.float32)
-            cur = np.arange(hit.size)
-            for k in range(1, tab.shape[1]):
-                cur = cur[uh[cur] > tab[kh[cur], k]]
-                if cur.size == 0:
-                    break
-                x[cur] += 1
+            if single:
+                for k in range(1, tab.size):  # x = 1 + #{k >= 1: U > T_k}; thresholds rise with k
+                    if tab[k] >= UNIFORM_LEVELS - 1:
+                        break
+                    x += uh > tab[k]
+            else:
+                cur = np.arange(hit.size)
+                for k in range(1, tab.shape[1]):
+                    cur = cur[uh[cur] > tab[kh[cur], k]]
+                    if cur.size == 0:
+                        break
+                    x[cur] += 1
             A[hit] += x
             units_cell[g, c] += np.bincount(kh, weights=x, minlength=N_CELLS)
             if horizon:
@@ -461,14 +505,14 @@ class _World:
                 self.rec.reached[t, g] += fresh.size
         # ---- adstock -> Hill saturation -> logits of every agent's primary transition
         sat = self.sat[g]
-        for c in range(C):
-            if m.uses[c] and self.exposed[g, c]:
+        for j, c in enumerate(m.rows):
+            if self.exposed[g, c]:
                 ch = self.chan[c]
-                hill(self.adstock[g][c], ch.saturation.half, ch.saturation.slope, out=sat[c])
+                hill(self.adstock[g][c], ch.saturation.half, ch.saturation.slope, out=sat[j])
         coef = m.coef
         if m.wom_beta != 0.0:
             coef = coef.copy()
-            coef[UNAWARE, C] = m.base_aware_logit + m.wom_beta * loyal_share
+            coef[UNAWARE, len(m.rows)] = m.base_aware_logit + m.wom_beta * loyal_share
         flat_logits = buf["logits"][: N_STAGES * n]
         np.matmul(coef, sat, out=flat_logits.reshape(N_STAGES, n))
         p = buf["p"][:n]
@@ -513,9 +557,10 @@ class _World:
             pp = p[pi].astype(np.float64)
             v = np.where(adv[pi], u[pi] / pp, (u[pi] - pp) / np.maximum(1.0 - pp, 1e-12))
             is_loyal = st[pi] == LOYAL
-            coef = m.churn_coef[is_loyal.astype(np.intp)]  # (k, C + 1)
-            satp = self.sat[g][: self.C, mv[pi]]  # (C, k)
-            z = (coef[:, : self.C] * satp.T).sum(axis=1) + coef[:, self.C]
+            k = len(m.rows)
+            coef = m.churn_coef[is_loyal.astype(np.intp)]  # (movers, k + 1)
+            satp = self.sat[g][:k, mv[pi]]  # (k, movers)
+            z = (coef[:, :k] * satp.T).sum(axis=1) + coef[:, k]
             pc = 1.0 / (1.0 + np.exp(-z.astype(np.float64)))
             churn = v < pc
             loyal = (~is_loyal) & ~churn & (v < pc + m.loyal)

@@ -37,16 +37,29 @@ def capped_poisson_mean(lam: NDArray[np.float64], cap: int) -> NDArray[np.float6
     return np.clip(total, 0.0, cap)
 
 
+def _capped_mean_and_slope(lam: NDArray[np.float64], cap: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """E[min(X, cap)] and its derivative in lam, P(X <= cap - 1), for X ~ Poisson(lam)."""
+    pmf = np.exp(-lam)
+    cdf = pmf.copy()
+    total = 1.0 - cdf
+    for k in range(1, cap):
+        pmf = pmf * lam / k
+        cdf = cdf + pmf
+        total = total + (1.0 - cdf)
+    return np.clip(total, 0.0, cap), np.clip(cdf, 0.0, 1.0)
+
+
 def allocate_units(
     units: float, counts: NDArray[np.float64], affinity: NDArray[np.float64], cap: int
 ) -> NDArray[np.float64]:
     """Mean exposures per audience agent of each group, spreading ``units`` by affinity under a cap.
 
     The mean of group g is ``lam_g = s * affinity_g``, with the scale ``s`` chosen so that the
-    expected absorbed units, ``sum_g counts_g * E[min(Poisson(lam_g), cap)]``, equal ``units``.
-    When the audience cannot absorb that many (every agent at the cap), ``lam`` is as large as is
-    useful (the cap is reached with near certainty) and fewer units are delivered: units that
-    cannot be absorbed are not bought.
+    expected absorbed units, ``f(s) = sum_g counts_g * E[min(Poisson(lam_g), cap)]``, equal
+    ``units``. ``f`` is increasing and concave in ``s``, so Newton's method started below the
+    root (at the uncapped guess) climbs to it from below and never over-delivers. When the
+    audience cannot absorb that many (every agent at the cap), ``lam`` is as large as is useful
+    and fewer units are delivered: units that cannot be absorbed are not bought.
 
     Args:
         units: units to deliver, in agent units (real units divided by the agent weight), >= 0.
@@ -65,30 +78,19 @@ def allocate_units(
         return lam
     a = affinity[live] / affinity[live].max()
     n = counts[live]
-
-    def absorbed(s: float) -> float:
-        return float((n * capped_poisson_mean(s * a, cap)).sum())
-
-    lam_max = cap + 8.0 * np.sqrt(cap) + 10.0  # P(X < cap) negligible beyond this
-    hi = lam_max / a.min()
-    if absorbed(hi) <= units:
-        lam[live] = np.minimum(hi * a, lam_max)
+    lam_max = cap + 8.0 * np.sqrt(cap) + 10.0  # P(X < cap) is negligible beyond this
+    capacity = float((n * capped_poisson_mean(np.minimum(lam_max / a.min() * a, lam_max), cap)).sum())
+    if capacity <= units:
+        lam[live] = np.minimum(lam_max / a.min() * a, lam_max)
         return lam
-    lo = 0.0
-    # the linear guess (no cap) is a lower bound on s; bisection from there is monotone and exact
-    lo = min(units / float((n * a).sum()), hi)
-    if absorbed(lo) >= units:
-        lam[live] = lo * a
-        return lam
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        if absorbed(mid) < units:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo <= 1e-9 * hi:
+    s = units / float((n * a).sum())  # uncapped solution: a lower bound on the root
+    for _ in range(50):
+        mean, slope = _capped_mean_and_slope(s * a, cap)
+        gap = units - float((n * mean).sum())
+        if gap <= 1e-9 * units:
             break
-    lam[live] = lo * a
+        s += gap / float((n * a * slope).sum())
+    lam[live] = s * a
     return lam
 
 
