@@ -31,7 +31,8 @@ err_console = Console(stderr=True, highlight=False)
 
 def _fail(message: str) -> None:
     """Print one clear message and exit with status 2."""
-    err_console.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    err_console.print("error: ", style="bold red", end="")
+    err_console.print(message, markup=False, highlight=False, soft_wrap=True)
     sys.exit(2)
 
 
@@ -162,7 +163,7 @@ def _progress(total: int, enabled: bool) -> tuple[Progress | None, Callable[[int
 @click.option("--weeks", type=click.IntRange(min=1, max=1040), help="Horizon in weeks (overrides the scenario).")
 @click.option("--seed", type=click.IntRange(min=0), help="Random seed (overrides the scenario).")
 @click.option("--reps", type=click.IntRange(min=1, max=1000), default=1, show_default=True, help="Replications; > 1 gives 95% CIs.")
-@click.option("--out", type=click.Path(file_okay=False), help="Output folder. Default: out/<scenario name>.")
+@click.option("--out", type=click.Path(file_okay=False), help="Output folder. Default: out/<scenario file name without .toml>.")
 @click.option("--segments", "by_segment", is_flag=True, help="Also print a table per segment.")
 @click.option("--quiet", is_flag=True, help="Print no table and no progress.")
 def run(
@@ -184,11 +185,11 @@ def run(
     sc = _load(file)
     try:
         if plans:
-            sc = sc.only_plans(list(plans))
+            sc = sc.only_plans(list(dict.fromkeys(plans)))
         sc = sc.with_settings(agents=agents, weeks=weeks, seed=seed)
     except ScenarioError as e:
         _fail(str(e))
-    names = list(plans) if plans else list(sc.plans)
+    names = list(dict.fromkeys(plans)) if plans else list(sc.plans)
     s = sc.scenario
     total_weeks = reps * len(names) * (s.weeks + s.warmup_weeks)
     show = not quiet and err_console.is_terminal and total_weeks * s.agents > 2_000_000

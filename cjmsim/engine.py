@@ -35,8 +35,9 @@ UNAWARE, AWARE, INTEREST, DESIRE, CUSTOMER, LOYAL, LOST = range(7)
 N_STAGES = len(STAGES)
 #: Audience cells: stage x visited bit x contact bit.
 N_CELLS = N_STAGES * 4
-#: Base probabilities of exactly 0 or 1 become logits of -/+ this.
-LOGIT_CLIP = 30.0
+#: Base probabilities of exactly 0 or 1 become logits of -/+ this: exp(100) overflows float32 to
+#: inf, so the probability is exactly 0 or 1 and a rate of 0 never fires (odds times 0 stay 0).
+LOGIT_CLIP = 100.0
 # the transition each stage's main uniform decides: unaware->aware, ..., customer/loyal: repeat order
 _PRIMARY = ("aware", "interest", "desire", "purchase", "repeat", "repeat", "return")
 _T = {t: i for i, t in enumerate(TRANSITIONS)}
@@ -52,6 +53,11 @@ def _logit(p: float) -> float:
 
 def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
+
+
+def _bound(p: float) -> float:
+    """A probability bound as the float32 step sees it: below float32 resolution it is 0."""
+    return 0.0 if p < 1e-30 else p
 
 
 @dataclass
@@ -167,8 +173,8 @@ def _segment_models(sc: Scenario, channels: list[str]) -> list[_SegmentModel]:
         # customers and loyal agents who do not order move only if their uniform falls below the
         # largest churn probability the channels can produce (+ loyalty): examine just those
         worst = beta[_T["churn"]].clip(min=0).sum()
-        drop[CUSTOMER] = min(1.0, _sigmoid(_logit(seg.churn.customer) + worst) + seg.loyal)
-        drop[LOYAL] = _sigmoid(_logit(seg.churn.loyal) + worst)
+        drop[CUSTOMER] = min(1.0, _bound(_sigmoid(_logit(seg.churn.customer) + worst) + seg.loyal))
+        drop[LOYAL] = _bound(_sigmoid(_logit(seg.churn.loyal) + worst))
         cv = seg.order_value.cv
         sigma = math.sqrt(math.log1p(cv * cv))
         out.append(
@@ -359,15 +365,18 @@ class _World:
         G, C = self.G, self.C
         lam = np.zeros((G, C, N_CELLS))
         parts = []
-        for k in sorted(active):
-            camp = camps[k]
+        for k, camp in enumerate(camps):
+            # a campaign delivers while it is on, and afterwards while its carried units last
+            if k not in active and camp.carry <= 0:
+                continue
             c = camp.channel
-            units_real = camp.weekly / self.price[c] + camp.carry
+            budget = camp.weekly if k in active else 0.0
+            units_real = budget / self.price[c] + camp.carry
             counts = (self.cells[:, camp.cells].sum(axis=1)) * camp.segments  # (G,)
             lam_g = allocate_units(units_real / self.weight, counts, self.affinity[:, c], self.cap[c])
             cell_lam = lam_g[:, None] * camp.cells[None, :]  # (G, 28)
             lam[:, c, :] += cell_lam
-            parts.append((k, cell_lam, units_real))
+            parts.append((k, cell_lam, budget))
         return lam, parts
 
     def week(self, t: int, camps: list[_Campaign], active: set[int]) -> None:
@@ -400,17 +409,19 @@ class _World:
                 j.result()
         # spend actually bought: delivered units priced, never above plan; carryover units are free
         W = t
-        for k, cell_lam, units_real in parts:
+        for k, cell_lam, budget in parts:
             camp = camps[k]
             c = camp.channel
             share = np.divide(cell_lam, lam[:, c, :], out=np.zeros_like(cell_lam), where=lam[:, c, :] > 0)
             delivered_g = (units_cell[:, c, :] * share).sum(axis=1) * self.weight  # real units per segment
             delivered = float(delivered_g.sum())
-            paid_units = min(max(delivered - camp.carry, 0.0), camp.weekly / self.price[c])
+            paid_units = min(max(delivered - camp.carry, 0.0), budget / self.price[c])
             spend = paid_units * self.price[c]
             camp.carry = self.carry_rate[c] * delivered
+            if camp.carry * self.price[c] < 1e-6:  # nothing worth a kopeck is left
+                camp.carry = 0.0
             if horizon:
-                self.rec.planned[W, c] += camp.weekly
+                self.rec.planned[W, c] += budget
                 if delivered > 0:
                     self.rec.spend[W, :, c] += spend * delivered_g / delivered
         if horizon:
@@ -555,13 +566,14 @@ class _World:
         if post.any():
             pi = np.flatnonzero(post)
             pp = p[pi].astype(np.float64)
-            v = np.where(adv[pi], u[pi] / pp, (u[pi] - pp) / np.maximum(1.0 - pp, 1e-12))
+            v = np.where(adv[pi], u[pi] / np.maximum(pp, 1e-300), (u[pi] - pp) / np.maximum(1.0 - pp, 1e-300))
             is_loyal = st[pi] == LOYAL
             k = len(m.rows)
             coef = m.churn_coef[is_loyal.astype(np.intp)]  # (movers, k + 1)
             satp = self.sat[g][:k, mv[pi]]  # (k, movers)
             z = (coef[:, :k] * satp.T).sum(axis=1) + coef[:, k]
-            pc = 1.0 / (1.0 + np.exp(-z.astype(np.float64)))
+            with np.errstate(over="ignore"):  # float32 like the main step: a churn rate of 0 gives exactly 0
+                pc = (1.0 / (1.0 + np.exp(-z.astype(np.float32)))).astype(np.float64)
             churn = v < pc
             loyal = (~is_loyal) & ~churn & (v < pc + m.loyal)
             sub = new[pi]
@@ -604,7 +616,7 @@ class _World:
                 self.rec.ttp[g] += np.bincount(t - fa[known], minlength=self.rec.ttp.shape[1])
                 self.rec.customers[t, g] += fi.size
                 self.rec.cohort_customers[t, g] += int((fa >= 0).sum())
-        flags[ci[new_s >= INTEREST]] |= VISITED
+        flags[ci[(new_s >= INTEREST) & (new_s != LOST)]] |= VISITED
         flags[ci[(new_s >= DESIRE) & (new_s != LOST)]] |= CONTACT
         if horizon:
             self.rec.aware[t, g] += int(became_aware.sum())
@@ -652,20 +664,17 @@ def run_plan(
 def _run_calendar(world: _World, weeks: int, on_week: Callable[[int], None] | None) -> None:
     warm = world.warm
     env = simpy.Environment(initial_time=-warm)
-    warm_active: set[int] = set()
     active: set[int] = set()
-    _calendar(env, world.warm_campaigns, warm_active)
-    _calendar(env, world.plan_campaigns, active)
+    # warm-up and plan campaigns share one list, so carryover bought in the warm-up keeps working
+    campaigns = world.warm_campaigns + world.plan_campaigns
+    _calendar(env, campaigns, active)
 
     def clock():  # type: ignore[no-untyped-def]
         yield env.timeout(0.5)
         for t in range(-warm, weeks):
-            if t < 0:
-                world.week(t, world.warm_campaigns, warm_active)
-            else:
-                if t == 0:
-                    world.pop.flags &= np.uint8(~REACHED & 0xFF)
-                world.week(t, world.plan_campaigns, active)
+            if t == 0:
+                world.pop.flags &= np.uint8(~REACHED & 0xFF)
+            world.week(t, campaigns, active)
             if on_week is not None:
                 on_week(t)
             yield env.timeout(1)
@@ -742,8 +751,8 @@ def simulate(
         raise ValueError("reps must be >= 1")
     sc = scenario.with_settings(agents=agents, weeks=weeks, seed=seed)
     if plans:
-        sc = sc.only_plans(list(plans))
-    names = list(plans) if plans else list(sc.plans)
+        sc = sc.only_plans(list(dict.fromkeys(plans)))
+    names = list(dict.fromkeys(plans)) if plans else list(sc.plans)  # each plan once, in the order given
     s = sc.scenario
     records: dict[str, list[Records]] = {p: [] for p in names}
     tick = (lambda _t: progress(1)) if progress is not None else None

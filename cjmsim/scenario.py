@@ -55,7 +55,7 @@ class ScenarioError(ValueError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -402,8 +402,8 @@ class Scenario(_Model):
                 for s, e in camp.windows_or_empty:
                     if e > weeks:
                         errors.append(
-                            f"{where}: week window [{s}, {e}) ends after the horizon; weeks run 0..{weeks} "
-                            f"(scenario.weeks = {weeks})"
+                            f"{where}: week window [{s}, {e}) ends after the horizon; windows are [start, end) "
+                            f"with end <= {weeks} (scenario.weeks = {weeks}, the last week is {weeks - 1})"
                         )
         wp = self.scenario.warmup_plan
         if wp is not None and wp not in self.plans:
@@ -563,7 +563,11 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     except UnicodeDecodeError as e:
         raise ScenarioError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except tomllib.TOMLDecodeError as e:
-        raise ScenarioError(f"{p}: TOML syntax error: {e}") from None
+        msg = str(e)
+        if "line" not in msg:  # e.g. "at end of document": say which line that is
+            lines = text.count(b"\n") + 1
+            msg += f" (line {lines}, the end of the file)"
+        raise ScenarioError(f"{p}: TOML syntax error: {msg}") from None
 
 
 def load_scenario(path: str | Path) -> Scenario:
