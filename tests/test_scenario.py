@@ -1,0 +1,184 @@
+"""Scenario validation: good input parses, every class of bad input is one ScenarioError naming the key path."""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from pathlib import Path
+
+import helpers
+import pytest
+
+from cjmsim import Scenario, ScenarioError, load_scenario, parse_scenario
+
+
+def test_minimal_dict_parses(minimal):
+    sc = parse_scenario(minimal, source="test")
+    assert isinstance(sc, Scenario)
+    assert list(sc.segments) == ["a"]
+    assert list(sc.plans) == ["none"]
+    assert sc.plans["none"].campaigns == []
+    assert sc.scenario.weeks == minimal["scenario"]["weeks"]
+    # defaults filled in: everyone starts unaware, no channels
+    assert sc.segments["a"].initial.unaware == 1.0
+    assert sc.channels == {}
+    assert sc.weight == pytest.approx(minimal["scenario"]["population"] / minimal["scenario"]["agents"])
+
+
+def test_funnel_dict_parses(funnel):
+    sc = parse_scenario(funnel)
+    assert list(sc.channels) == ["ads", "search", "retarget"]
+    assert [c.channel for c in sc.plans["base"].campaigns] == ["ads", "search", "retarget"]
+    assert sc.channels["ads"].cost.unit_price == pytest.approx(200.0 / 1000)
+
+
+def test_toml_writer_round_trips(funnel):
+    """The helper that writes test scenarios as TOML must give back the same dict."""
+    assert tomllib.loads(helpers.to_toml(funnel)) == funnel
+
+
+@pytest.mark.parametrize("case", helpers.BAD_IDS)
+def test_bad_input_names_key_path(case):
+    data, expected = helpers.bad_scenario(case)
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(data, source="my-scenario.toml")
+    msg = str(info.value)
+    assert msg.startswith("my-scenario.toml: ")
+    for part in expected:
+        assert part in msg, f"{part!r} not in {msg!r}"
+    assert "Traceback" not in msg
+
+
+def test_unknown_key_lists_allowed_keys(funnel):
+    funnel["segments"]["a"]["bse"] = {"aware": 0.1}
+    with pytest.raises(ScenarioError, match=r"segments\.a\.bse: unknown key 'bse' \(did you mean 'base'\?\)") as info:
+        parse_scenario(funnel)
+    assert "allowed here:" in str(info.value)
+    assert "order_value" in str(info.value)
+
+
+def test_several_errors_reported_together(funnel):
+    funnel["scenario"]["agents"] = 0
+    funnel["segments"]["a"]["base"]["purchase"] = 1.5
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(funnel)
+    msg = str(info.value)
+    assert "scenario.agents" in msg and "segments.a.base.purchase" in msg
+
+
+def test_missing_required_key(funnel):
+    del funnel["segments"]["b"]["order_value"]
+    with pytest.raises(ScenarioError, match=r"segments\.b\.order_value: required key is missing"):
+        parse_scenario(funnel)
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.0001])
+def test_rate_bounds_are_inclusive_0_1(funnel, value):
+    funnel["segments"]["b"]["drop"]["desire"] = value
+    with pytest.raises(ScenarioError, match=r"segments\.b\.drop\.desire"):
+        parse_scenario(funnel)
+    for ok in (0.0, 1.0):
+        funnel["segments"]["b"]["drop"]["desire"] = ok
+        assert parse_scenario(funnel).segments["b"].drop.desire == ok
+
+
+def test_unknown_stage_in_campaign(funnel):
+    funnel["plans"]["base"]["campaigns"][1]["stages"] = ["unaware"]  # search cannot reach unaware
+    with pytest.raises(ScenarioError, match=r"plans\.base\.campaigns\[1\]\.stages: channel 'search' cannot reach"):
+        parse_scenario(funnel)
+
+
+def test_window_inside_horizon_is_fine(funnel):
+    weeks = funnel["scenario"]["weeks"]
+    funnel["plans"]["base"]["campaigns"][0]["weeks"] = [2, weeks]
+    assert parse_scenario(funnel).plans["base"].campaigns[0].weeks == (2, weeks)
+
+
+def test_empty_window(funnel):
+    funnel["plans"]["base"]["campaigns"][0]["weeks"] = [5, 5]
+    with pytest.raises(ScenarioError, match=r"plans\.base\.campaigns\[0\].*empty"):
+        parse_scenario(funnel)
+
+
+def test_unknown_warmup_plan(funnel):
+    funnel["scenario"]["warmup_weeks"] = 4
+    funnel["scenario"]["warmup_plan"] = "bse"
+    with pytest.raises(ScenarioError, match=r"scenario\.warmup_plan: unknown plan 'bse' \(did you mean 'base'\?\)"):
+        parse_scenario(funnel)
+
+
+def test_only_plans_unknown_plan(funnel):
+    sc = parse_scenario(funnel)
+    with pytest.raises(ScenarioError, match=r"--plan 'bsae': no such plan \(did you mean 'base'\?\)"):
+        sc.only_plans(["bsae"])
+
+
+def test_with_settings_revalidates(funnel):
+    funnel["plans"]["base"]["campaigns"][0]["weeks"] = [2, 8]
+    sc = parse_scenario(funnel)
+    assert sc.with_settings(agents=123).scenario.agents == 123
+    with pytest.raises(ScenarioError, match=r"plans\.base\.campaigns\[0\]"):
+        sc.with_settings(weeks=4)  # the window [2, 8) now ends after the horizon
+
+
+# ---- files
+
+
+def test_load_scenario_reads_file(funnel, write_toml):
+    path = write_toml(funnel)
+    sc = load_scenario(path)
+    assert sc == parse_scenario(funnel)
+
+
+def test_load_scenario_schema_error_names_file(write_toml):
+    data, expected = helpers.bad_scenario("rate-above-1")
+    path = write_toml(data, "broken.toml")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert str(path) in str(info.value)
+    assert expected[0] in str(info.value)
+
+
+def test_toml_syntax_error_names_file_and_line(tmp_path: Path):
+    path = tmp_path / "syntax.toml"
+    path.write_text('[scenario]\nname = "x"\nweeks = = 3\n', encoding="utf-8")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    msg = str(info.value)
+    assert "syntax.toml" in msg
+    assert "line 3" in msg
+
+
+def test_missing_file(tmp_path: Path):
+    path = tmp_path / "nosuch.toml"
+    with pytest.raises(ScenarioError, match="no such file") as info:
+        load_scenario(path)
+    assert "nosuch.toml" in str(info.value)
+
+
+def test_folder_instead_of_file(tmp_path: Path):
+    with pytest.raises(ScenarioError, match="folder"):
+        load_scenario(tmp_path)
+
+
+def test_not_utf8(tmp_path: Path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(b'[scenario]\nname = "caf\xe9"\n')
+    with pytest.raises(ScenarioError, match="UTF-8"):
+        load_scenario(path)
+
+
+INFINITE = [
+    ("scenario.population", lambda d: d["scenario"].__setitem__("population", math.inf)),
+    ("plans.base.campaigns[0].weekly", lambda d: d["plans"]["base"]["campaigns"][0].__setitem__("weekly", math.inf)),
+    ("segments.a.order_value.mean", lambda d: d["segments"]["a"]["order_value"].__setitem__("mean", math.inf)),
+    ("channels.ads.cost.cpm", lambda d: d["channels"]["ads"]["cost"].__setitem__("cpm", math.inf)),
+]
+
+
+@pytest.mark.parametrize("path, change", INFINITE, ids=[p for p, _ in INFINITE])
+def test_infinite_numbers_rejected(funnel, path, change):
+    change(funnel)
+    with pytest.raises(ScenarioError, match=re.escape(path)):
+        parse_scenario(funnel)
