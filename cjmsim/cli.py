@@ -162,8 +162,16 @@ def _progress(total: int, enabled: bool) -> tuple[Progress | None, Callable[[int
 @click.option("--agents", type=click.IntRange(min=1), help="Synthetic agents (overrides the scenario).")
 @click.option("--weeks", type=click.IntRange(min=1, max=1040), help="Horizon in weeks (overrides the scenario).")
 @click.option("--seed", type=click.IntRange(min=0), help="Random seed (overrides the scenario).")
-@click.option("--reps", type=click.IntRange(min=1, max=1000), default=1, show_default=True, help="Replications; > 1 gives 95% CIs.")
-@click.option("--out", type=click.Path(file_okay=False), help="Output folder. Default: out/<scenario file name without .toml>.")
+@click.option(
+    "--reps",
+    type=click.IntRange(min=1, max=1000),
+    default=1,
+    show_default=True,
+    help="Replications; > 1 gives 95% CIs.",
+)
+@click.option(
+    "--out", type=click.Path(file_okay=False), help="Output folder. Default: out/<scenario file name without .toml>."
+)
 @click.option("--segments", "by_segment", is_flag=True, help="Also print a table per segment.")
 @click.option("--quiet", is_flag=True, help="Print no table and no progress.")
 def run(

@@ -140,7 +140,7 @@ def _segment_models(sc: Scenario, channels: list[str]) -> list[_SegmentModel]:
         for c, ch in enumerate(channels):
             for tr, mult in seg.odds.get(ch, {}).items():
                 beta[_T[tr], c] = math.log(mult)
-        base = {
+        base: dict[str, float] = {
             "aware": seg.base.aware,
             "interest": seg.base.interest,
             "desire": seg.base.desire,
@@ -148,14 +148,14 @@ def _segment_models(sc: Scenario, channels: list[str]) -> list[_SegmentModel]:
             "return": seg.return_rate,
         }
         coef = np.zeros((N_STAGES, C + 2), dtype=np.float32)
-        for s, tr in enumerate(_PRIMARY):
-            coef[s, :C] = beta[_T[tr]]
+        for s, primary in enumerate(_PRIMARY):
+            coef[s, :C] = beta[_T[primary]]
             if s == CUSTOMER:
                 p = seg.repeat.customer
             elif s == LOYAL:
                 p = seg.repeat.loyal
             else:
-                p = base[tr]
+                p = base[primary]
             coef[s, C] = _logit(p)
             coef[s, C + 1] = 0.0 if s == LOST else 1.0  # propensity shifts every move but the return
         churn = np.zeros((2, C + 1), dtype=np.float32)
@@ -274,7 +274,9 @@ def order_uniforms(key: int, agent: NDArray[np.int64], week: int) -> tuple[NDArr
         a = _splitmix(base)
         b = _splitmix(a)
     scale = 1.0 / 2.0**53
-    return ((a >> np.uint64(11)).astype(np.float64) + 0.5) * scale, ((b >> np.uint64(11)).astype(np.float64) + 0.5) * scale
+    return ((a >> np.uint64(11)).astype(np.float64) + 0.5) * scale, (
+        (b >> np.uint64(11)).astype(np.float64) + 0.5
+    ) * scale
 
 
 # --------------------------------------------------------------------------------------------
@@ -295,9 +297,7 @@ class _World:
         self.weight = sc.scenario.population / agents
         self.models = _segment_models(sc, self.channels)
         self.affinity = np.array([m.affinity for m in self.models]).reshape(G, C)
-        self.pop: Population = build_population(
-            sc, agents, [np.random.default_rng(s) for s in streams.population]
-        )
+        self.pop: Population = build_population(sc, agents, [np.random.default_rng(s) for s in streams.population])
         self.exp_rng = [np.random.default_rng(s) for s in streams.exposure]
         self.tr_rng = [np.random.default_rng(s) for s in streams.transition]
         self.order_key = streams.order_key
@@ -317,7 +317,9 @@ class _World:
                 sat[k + 1] = pop.propensity[lo:hi]
             self.sat.append(sat)
         self.key = (pop.stage * 4 + (pop.flags & 3)).astype(np.uint8)  # audience cell
-        self.flat = np.empty(N, dtype=np.int32 if N * N_STAGES < 2**31 else np.int64)  # index into the (7, n) logit block of the segment
+        self.flat: NDArray[np.signedinteger] = np.empty(
+            N, dtype=np.int32 if N * N_STAGES < 2**31 else np.int64
+        )  # index into the (7, n) logit block of the segment
         self.cells = np.zeros((G, N_CELLS), dtype=np.float64)
         for g, (lo, hi) in enumerate(self.bounds):
             self.flat[lo:hi] = pop.stage[lo:hi].astype(np.int64) * (hi - lo) + np.arange(hi - lo)
@@ -360,7 +362,9 @@ class _World:
 
     # ---- spend -> audiences -> mean exposures per cell
 
-    def _lambdas(self, camps: list[_Campaign], active: set[int]) -> tuple[NDArray[np.float64], list[tuple[int, NDArray[np.float64], float]]]:
+    def _lambdas(
+        self, camps: list[_Campaign], active: set[int]
+    ) -> tuple[NDArray[np.float64], list[tuple[int, NDArray[np.float64], float]]]:
         """Mean exposures per (segment, channel, cell), and each active campaign's share table."""
         G, C = self.G, self.C
         lam = np.zeros((G, C, N_CELLS))
@@ -404,7 +408,9 @@ class _World:
             for g in self.order:
                 self._step_block(g, t, horizon, tables, units_cell, shares[g])
         else:  # blocks are independent within a week: same result whatever the thread timing
-            jobs = [self.pool.submit(self._step_block, g, t, horizon, tables, units_cell, shares[g]) for g in self.order]
+            jobs = [
+                self.pool.submit(self._step_block, g, t, horizon, tables, units_cell, shares[g]) for g in self.order
+            ]
             for j in jobs:
                 j.result()
         # spend actually bought: delivered units priced, never above plan; carryover units are free
@@ -429,7 +435,9 @@ class _World:
             self.rec.stage[W] = self.cells.reshape(self.G, N_STAGES, 4).sum(axis=2)
 
     @staticmethod
-    def _hits_single(u: NDArray[np.uint16], t0: int, live: NDArray[np.bool_], key: NDArray[np.uint8], n: int) -> NDArray[np.intp]:
+    def _hits_single(
+        u: NDArray[np.uint16], t0: int, live: NDArray[np.bool_], key: NDArray[np.uint8], n: int
+    ) -> NDArray[np.intp]:
         """Agents with at least one exposure when every live cell has the same threshold t0."""
         if t0 >= UNIFORM_LEVELS - 1:
             return np.empty(0, dtype=np.intp)
@@ -464,7 +472,9 @@ class _World:
             }
         return b
 
-    def _step_block(self, g: int, t: int, horizon: bool, tables: dict, units_cell: NDArray[np.float64], loyal_share: float) -> None:
+    def _step_block(
+        self, g: int, t: int, horizon: bool, tables: dict, units_cell: NDArray[np.float64], loyal_share: float
+    ) -> None:
         lo, hi = self.bounds[g]
         n = hi - lo
         if n == 0:
@@ -546,7 +556,17 @@ class _World:
         if mv.size:
             self._move(g, lo, n, mv, p[mv], u[mv], t, horizon)
 
-    def _move(self, g: int, lo: int, n: int, mv: NDArray[np.int64], p: NDArray[np.float32], u: NDArray[np.float32], t: int, horizon: bool) -> None:
+    def _move(
+        self,
+        g: int,
+        lo: int,
+        n: int,
+        mv: NDArray[np.int64],
+        p: NDArray[np.float32],
+        u: NDArray[np.float32],
+        t: int,
+        horizon: bool,
+    ) -> None:
         """Transitions and orders for the agents whose uniform says they may move (indices in block)."""
         m = self.models[g]
         pop = self.pop
@@ -605,7 +625,7 @@ class _World:
         old_s, new_s = st[changed], new[changed]
         flags = pop.flags
         old_key = self.key[ci]
-        became_aware = (new_s == AWARE)
+        became_aware = new_s == AWARE
         pop.first_aware[ci[became_aware]] = t
         if first.any():
             fi = idx[first]

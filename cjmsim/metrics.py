@@ -141,7 +141,8 @@ def summarise(
     """
     rows = []
     for plan, reps in records.items():
-        for g, seg in [*enumerate(segments), (slice(None), "all")]:
+        selections: list[tuple[int | slice, str]] = [*enumerate(segments), (slice(None), "all")]
+        for g, seg in selections:
             for r, rec in enumerate(reps):
                 rows.append({"plan": plan, "segment": seg, "rep": r, **summary_row(rec, g, ltv_weeks)})
     per_rep = pd.DataFrame(rows)
@@ -171,7 +172,7 @@ def weekly_table(records: dict[str, list[Records]], segments: list[str], channel
         w = reps[0].weight
         W, G, _ = reps[0].stage.shape
 
-        def mean(name: str) -> np.ndarray:
+        def mean(name: str, reps: list[Records] = reps) -> np.ndarray:
             return np.mean([getattr(r, name) for r in reps], axis=0)
 
         stage = mean("stage") * w

@@ -70,7 +70,9 @@ class Settings(_Model):
     currency: str = Field("RUB", description="Currency code of every money amount (budgets, prices, order values).")
     weeks: int = Field(52, ge=1, le=1040, description="Simulation horizon in weeks (week 0 is the first).")
     population: float = Field(
-        1_000_000, gt=0, description="Addressable people. Each agent stands for population / agents of them (its weight)."
+        1_000_000,
+        gt=0,
+        description="Addressable people. Each agent stands for population / agents of them (its weight).",
     )
     agents: int = Field(
         100_000, ge=1, le=50_000_000, description="Synthetic agents simulated. More agents, less noise, more time."
@@ -86,9 +88,7 @@ class Settings(_Model):
         description="Weeks simulated before week 0 under `warmup_plan`, so the funnel is not empty at the start. "
         "Metrics exclude them.",
     )
-    warmup_plan: str | None = Field(
-        None, description="Plan run during the warm-up; none (no marketing) when omitted."
-    )
+    warmup_plan: str | None = Field(None, description="Plan run during the warm-up; none (no marketing) when omitted.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -102,7 +102,9 @@ class Persona(_Model):
     where: list[str] = Field(default_factory=list, description="Where the customer looks for information.")
     how: list[str] = Field(default_factory=list, description="How the customer finds it (the channels that reach it).")
     say: str = Field("", description="What to say to the customer, and to whom.")
-    time_before_purchase: str = Field("", description="Time from first contact to purchase, as the strategist states it.")
+    time_before_purchase: str = Field(
+        "", description="Time from first contact to purchase, as the strategist states it."
+    )
 
 
 class StageMix(_Model):
@@ -162,7 +164,8 @@ class Segment(_Model):
     share: float = Field(gt=0, le=1, description="Share of the population; the shares of all segments sum to 1.")
     persona: Persona = Field(default_factory=Persona, description="Persona card: the five questions.")
     time_before_purchase_weeks: tuple[float, float] | None = Field(
-        None, description="Expected weeks from first awareness to first order, [low, high]; documentation and calibration."
+        None,
+        description="Expected weeks from first awareness to first order, [low, high]; documentation and calibration.",
     )
     initial: StageMix = Field(default_factory=StageMix, description="Stage mix at the start.")
     base: BaseRates = Field(description="Weekly forward transition probabilities with no marketing.")
@@ -174,9 +177,14 @@ class Segment(_Model):
     churn: PerCustomerStage = Field(
         default_factory=PerCustomerStage, description="Weekly probability that a customer or loyal agent is lost."
     )
-    return_rate: Probability = Field(0.0, description="Weekly probability that a lost agent's need comes back (to aware).")
+    return_rate: Probability = Field(
+        0.0, description="Weekly probability that a lost agent's need comes back (to aware)."
+    )
     heterogeneity: float = Field(
-        0.0, ge=0, le=5, description="Sd of each agent's persistent propensity u_i on the logit scale; 0 = identical agents."
+        0.0,
+        ge=0,
+        le=5,
+        description="Sd of each agent's persistent propensity u_i on the logit scale; 0 = identical agents.",
     )
     word_of_mouth: float = Field(
         1.0,
@@ -236,7 +244,9 @@ class Cost(_Model):
 
     cpm: float | None = Field(None, gt=0, description="Price of 1000 impressions; units are impressions.")
     cpc: float | None = Field(None, gt=0, description="Price of one click; units are clicks.")
-    per_message: float | None = Field(None, gt=0, description="Price of one message (e-mail, push); units are messages.")
+    per_message: float | None = Field(
+        None, gt=0, description="Price of one message (e-mail, push); units are messages."
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Cost:
@@ -279,10 +289,16 @@ class Saturation(_Model):
 class Carryover(_Model):
     """Spend that keeps working: units bought in a week keep delivering in later weeks."""
 
-    rate: float = Field(0.0, ge=0, lt=1, description="Share of last week's deliverable units still delivering this week.")
+    rate: float = Field(
+        0.0, ge=0, lt=1, description="Share of last week's deliverable units still delivering this week."
+    )
 
 
 Requirement = Literal["none", "visited", "contact"]
+
+
+def _pre_purchase_stages() -> list[StageName]:
+    return ["unaware", "aware", "interest", "desire"]
 
 
 class Channel(_Model):
@@ -291,7 +307,7 @@ class Channel(_Model):
     name: str = Field("", description="Display name; the channel's id when empty.")
     cost: Cost = Field(description="Cost model: cpm, cpc or per_message.")
     stages: list[StageName] = Field(
-        default_factory=lambda: list(PRE_PURCHASE),
+        default_factory=_pre_purchase_stages,
         min_length=1,
         description="Stages the channel can reach at all (e.g. price aggregators: desire).",
     )
@@ -473,9 +489,9 @@ def _unwrap(annotation: Any) -> Any:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     origin = getattr(annotation, "__origin__", None)
-    args = getattr(annotation, "__args__", ())
+    args: tuple[Any, ...] = getattr(annotation, "__args__", ())
     if origin is dict and len(args) == 2:
-        return ("dict", _unwrap(args[1]))
+        return ("dict", _unwrap(args[-1]))
     for a in args:
         inner = _unwrap(a)
         if inner is not None:
@@ -546,7 +562,8 @@ def parse_scenario(data: dict[str, Any], source: str = "<scenario>") -> Scenario
         return Scenario.model_validate(data)
     except ValidationError as err:
         lines = _messages(err, data, Scenario)
-        raise ScenarioError(f"{source}: " + ("\n  ".join(lines) if len(lines) == 1 else "\n  " + "\n  ".join(lines)))
+        body = lines[0] if len(lines) == 1 else "\n  " + "\n  ".join(lines)
+        raise ScenarioError(f"{source}: {body}") from None
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
