@@ -35,6 +35,11 @@ UNAWARE, AWARE, INTEREST, DESIRE, CUSTOMER, LOYAL, LOST = range(7)
 N_STAGES = len(STAGES)
 #: Audience cells: stage x visited bit x contact bit.
 N_CELLS = N_STAGES * 4
+#: Largest block of agents stepped as one: small enough that a block's arrays stay in cache.
+CHUNK = 1 << 17
+# weekly per-block counters, in this order (names of Records fields)
+_ACC = ("reached", "aware", "leads", "desire", "customers", "cohort_customers", "orders", "revenue", "margin")
+_REACHED, _AWARE, _LEADS, _DESIRE, _CUSTOMERS, _COHORT, _ORDERS, _REVENUE, _MARGIN = range(len(_ACC))
 #: Base probabilities of exactly 0 or 1 become logits of -/+ this: exp(100) overflows float32 to
 #: inf, so the probability is exactly 0 or 1 and a rate of 0 never fires (odds times 0 stay 0).
 LOGIT_CLIP = 100.0
@@ -49,6 +54,11 @@ def _logit(p: float) -> float:
     if p >= 1:
         return LOGIT_CLIP
     return max(-LOGIT_CLIP, min(LOGIT_CLIP, math.log(p / (1 - p))))
+
+
+def _child(seq: np.random.SeedSequence, j: int) -> np.random.SeedSequence:
+    """The j-th child of a SeedSequence, without spawn()'s side effect on its counter."""
+    return np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, j), pool_size=seq.pool_size)
 
 
 def _sigmoid(x: float) -> float:
@@ -298,16 +308,29 @@ class _World:
         self.models = _segment_models(sc, self.channels)
         self.affinity = np.array([m.affinity for m in self.models]).reshape(G, C)
         self.pop: Population = build_population(sc, agents, [np.random.default_rng(s) for s in streams.population])
-        self.exp_rng = [np.random.default_rng(s) for s in streams.exposure]
-        self.tr_rng = [np.random.default_rng(s) for s in streams.transition]
         self.order_key = streams.order_key
         N = agents
         pop = self.pop
-        self.bounds = [(int(pop.bounds[g]), int(pop.bounds[g + 1])) for g in range(G)]
+        # blocks: each segment's agents cut into chunks of at most CHUNK, so a block's arrays stay in
+        # cache through the step's passes; each block has its own random streams
+        self.blocks: list[tuple[int, int, int]] = []  # (segment, lo, hi)
+        self.exp_rng, self.tr_rng = [], []
+        for g in range(G):
+            lo, hi = int(pop.bounds[g]), int(pop.bounds[g + 1])
+            pieces = max(1, -(-(hi - lo) // CHUNK))
+            cuts = np.linspace(lo, hi, pieces + 1).round().astype(int)
+            for j in range(pieces):
+                self.blocks.append((g, int(cuts[j]), int(cuts[j + 1])))
+                self.exp_rng.append(np.random.default_rng(_child(streams.exposure[g], j)))
+                self.tr_rng.append(np.random.default_rng(_child(streams.transition[g], j)))
+        B = self.B = len(self.blocks)
+        self.block_seg = np.array([g for g, _, _ in self.blocks], dtype=np.intp)
+        self.seg_start = np.searchsorted(self.block_seg, np.arange(G))  # blocks are in segment order
         # persistent buffers, allocated once: adstock and the saturation matrix (+ constant, propensity)
-        self.adstock = [np.zeros((C, hi - lo), dtype=np.float32) for lo, hi in self.bounds]
+        self.adstock = [np.zeros((C, hi - lo), dtype=np.float32) for _, lo, hi in self.blocks]
         self.sat = []
-        for (lo, hi), m in zip(self.bounds, self.models, strict=True):
+        for g, lo, hi in self.blocks:
+            m = self.models[g]
             # rows: saturation of each channel the segment responds to, 1 (base), propensity u_i;
             # contiguous per block so the matmul runs in BLAS
             k = len(m.rows)
@@ -317,18 +340,22 @@ class _World:
                 sat[k + 1] = pop.propensity[lo:hi]
             self.sat.append(sat)
         self.key = (pop.stage * 4 + (pop.flags & 3)).astype(np.uint8)  # audience cell
-        self.flat: NDArray[np.signedinteger] = np.empty(
-            N, dtype=np.int32 if N * N_STAGES < 2**31 else np.int64
-        )  # index into the (7, n) logit block of the segment
-        self.cells = np.zeros((G, N_CELLS), dtype=np.float64)
-        for g, (lo, hi) in enumerate(self.bounds):
-            self.flat[lo:hi] = pop.stage[lo:hi].astype(np.int64) * (hi - lo) + np.arange(hi - lo)
-            self.cells[g] = np.bincount(self.key[lo:hi], minlength=N_CELLS)
-        self.exposed = np.zeros((G, C), dtype=bool)
-        self.nmax = max((hi - lo for lo, hi in self.bounds), default=0)
+        # index of each agent's own stage row in its block's (7, n) logit matrix
+        self.flat = np.empty(N, dtype=np.int32)
+        self.cells = np.zeros((B, N_CELLS), dtype=np.float64)  # agents per audience cell, per block
+        for b, (_, lo, hi) in enumerate(self.blocks):
+            self.flat[lo:hi] = pop.stage[lo:hi].astype(np.int32) * (hi - lo) + np.arange(hi - lo, dtype=np.int32)
+            self.cells[b] = np.bincount(self.key[lo:hi], minlength=N_CELLS)
+        self.exposed = np.zeros((B, C), dtype=bool)
+        self.nmax = max((hi - lo for _, lo, hi in self.blocks), default=0)
         self.local = threading.local()  # scratch buffers, one set per worker thread
         # largest blocks first, so two threads finish together
-        self.order = sorted(range(G), key=lambda g: -(self.bounds[g][1] - self.bounds[g][0]))
+        self.order = sorted(range(B), key=lambda b: -(self.blocks[b][2] - self.blocks[b][1]))
+        # per-block accumulators, summed into segments after each week in a fixed order
+        self.acc = np.zeros((B, len(_ACC)))
+        self.units_cell = np.zeros((B, C, N_CELLS))
+        self.ttp = np.zeros((B, weeks + self.warm + 1))
+        self.ltv = np.zeros((B, weeks))
         self.pool: ThreadPoolExecutor | None = None
         self.decay = np.array([np.float32(ch.adstock.decay) for ch in self.chan], dtype=np.float32)
         self.price = np.array([ch.cost.unit_price for ch in self.chan])
@@ -369,6 +396,7 @@ class _World:
         G, C = self.G, self.C
         lam = np.zeros((G, C, N_CELLS))
         parts = []
+        cells = self.seg_cells()
         for k, camp in enumerate(camps):
             # a campaign delivers while it is on, and afterwards while its carried units last
             if k not in active and camp.carry <= 0:
@@ -376,7 +404,7 @@ class _World:
             c = camp.channel
             budget = camp.weekly if k in active else 0.0
             units_real = budget / self.price[c] + camp.carry
-            counts = (self.cells[:, camp.cells].sum(axis=1)) * camp.segments  # (G,)
+            counts = (cells[:, camp.cells].sum(axis=1)) * camp.segments  # (G,)
             lam_g = allocate_units(units_real / self.weight, counts, self.affinity[:, c], self.cap[c])
             cell_lam = lam_g[:, None] * camp.cells[None, :]  # (G, 28)
             lam[:, c, :] += cell_lam
@@ -400,19 +428,19 @@ class _World:
                     tables[g, c] = (exposure_thresholds(values, cap[c])[0], live, True)
                 else:
                     tables[g, c] = (exposure_thresholds(row, cap[c]), live, False)
-        units_cell = np.zeros((self.G, self.C, N_CELLS))
-        loyal_share = self.cells.reshape(self.G, N_STAGES, 4).sum(axis=2)
+        loyal_share = self.seg_cells().reshape(self.G, N_STAGES, 4).sum(axis=2)
         loyal_share = loyal_share[:, LOYAL] / np.maximum(loyal_share.sum(axis=1), 1)
         shares = [float(x) for x in loyal_share]
+        self.acc[:] = 0.0
+        self.units_cell[:] = 0.0
         if self.pool is None:
-            for g in self.order:
-                self._step_block(g, t, horizon, tables, units_cell, shares[g])
+            for b in self.order:
+                self._step_block(b, t, horizon, tables, shares)
         else:  # blocks are independent within a week: same result whatever the thread timing
-            jobs = [
-                self.pool.submit(self._step_block, g, t, horizon, tables, units_cell, shares[g]) for g in self.order
-            ]
-            for j in jobs:
-                j.result()
+            jobs = [self.pool.submit(self._step_block, b, t, horizon, tables, shares) for b in self.order]
+            for job in jobs:
+                job.result()
+        units_cell = self._by_segment(self.units_cell)  # (G, C, 28)
         # spend actually bought: delivered units priced, never above plan; carryover units are free
         W = t
         for k, cell_lam, budget in parts:
@@ -432,7 +460,24 @@ class _World:
                     self.rec.spend[W, :, c] += spend * delivered_g / delivered
         if horizon:
             self.rec.units[W] += units_cell.sum(axis=2) * self.weight
-            self.rec.stage[W] = self.cells.reshape(self.G, N_STAGES, 4).sum(axis=2)
+            self.rec.stage[W] = self.seg_cells().reshape(self.G, N_STAGES, 4).sum(axis=2)
+            acc = self._by_segment(self.acc)  # (G, len(_ACC))
+            for j, name in enumerate(_ACC):
+                getattr(self.rec, name)[W] = acc[:, j]
+
+    def _by_segment(self, per_block: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Sum per-block arrays into segments (blocks are stored in segment order)."""
+        return np.add.reduceat(per_block, self.seg_start, axis=0)
+
+    def seg_cells(self) -> NDArray[np.float64]:
+        """Agents per (segment, audience cell) at this moment."""
+        return self._by_segment(self.cells)
+
+    def finish(self) -> Records:
+        """Fold the per-block run-long accumulators into the records and return them."""
+        self.rec.ttp[:] = self._by_segment(self.ttp)
+        self.rec.ltv_margin[:] = self._by_segment(self.ltv).T
+        return self.rec
 
     @staticmethod
     def _hits_single(
@@ -472,13 +517,13 @@ class _World:
             }
         return b
 
-    def _step_block(
-        self, g: int, t: int, horizon: bool, tables: dict, units_cell: NDArray[np.float64], loyal_share: float
-    ) -> None:
-        lo, hi = self.bounds[g]
+    def _step_block(self, b: int, t: int, horizon: bool, tables: dict, loyal_shares: list[float]) -> None:
+        g, lo, hi = self.blocks[b]
         n = hi - lo
         if n == 0:
             return
+        loyal_share = loyal_shares[g]
+        acc = self.acc[b]
         m = self.models[g]
         pop = self.pop
         C = self.C
@@ -486,11 +531,11 @@ class _World:
         key = self.key[lo:hi]
         flags = pop.flags[lo:hi]
         # ---- exposures for all channels at once, from one 16-bit uniform per agent and channel
-        raw = self.exp_rng[g].bit_generator.random_raw((C * n + 3) // 4)
+        raw = self.exp_rng[b].bit_generator.random_raw((C * n + 3) // 4)
         U = raw.view(np.uint16)[: C * n].reshape(C, n)
         for c in range(C):
-            A = self.adstock[g][c]
-            if self.exposed[g, c] and self.decay[c] != 1:
+            A = self.adstock[b][c]
+            if self.exposed[b, c] and self.decay[c] != 1:
                 np.multiply(A, self.decay[c], out=A)
             spec = tables.get((g, c))
             if spec is None:
@@ -502,7 +547,7 @@ class _World:
                 hit = self._hits_cells(U[c], tab[:, 0], key)
             if hit.size == 0:
                 continue
-            self.exposed[g, c] = True
+            self.exposed[b, c] = True
             uh = U[c][hit]
             kh = key[hit]
             x = np.ones(hit.size, dtype=np.float32)
@@ -519,17 +564,17 @@ class _World:
                         break
                     x[cur] += 1
             A[hit] += x
-            units_cell[g, c] += np.bincount(kh, weights=x, minlength=N_CELLS)
+            self.units_cell[b, c] += np.bincount(kh, weights=x, minlength=N_CELLS)
             if horizon:
                 fresh = hit[(flags[hit] & REACHED) == 0]
                 flags[fresh] |= REACHED
-                self.rec.reached[t, g] += fresh.size
+                acc[_REACHED] += fresh.size
         # ---- adstock -> Hill saturation -> logits of every agent's primary transition
-        sat = self.sat[g]
+        sat = self.sat[b]
         for j, c in enumerate(m.rows):
-            if self.exposed[g, c]:
+            if self.exposed[b, c]:
                 ch = self.chan[c]
-                hill(self.adstock[g][c], ch.saturation.half, ch.saturation.slope, out=sat[j])
+                hill(self.adstock[b][c], ch.saturation.half, ch.saturation.slope, out=sat[j])
         coef = m.coef
         if m.wom_beta != 0.0:
             coef = coef.copy()
@@ -546,7 +591,7 @@ class _World:
         np.reciprocal(p, out=p)
         # ---- who moves: u < p (primary) or u < p + (1 - p) * d (drop / churn / loyalty)
         u = buf["u"][:n]
-        self.tr_rng[g].random(n, dtype=np.float32, out=u)
+        self.tr_rng[b].random(n, dtype=np.float32, out=u)
         stage = pop.stage[lo:hi]
         hi_p = buf["tmp"][:n]
         np.take(m.drop, stage, out=hi_p)
@@ -554,13 +599,11 @@ class _World:
         hi_p += p
         mv = np.flatnonzero(u < hi_p)
         if mv.size:
-            self._move(g, lo, n, mv, p[mv], u[mv], t, horizon)
+            self._move(b, mv, p[mv], u[mv], t, horizon)
 
     def _move(
         self,
-        g: int,
-        lo: int,
-        n: int,
+        b: int,
         mv: NDArray[np.int64],
         p: NDArray[np.float32],
         u: NDArray[np.float32],
@@ -568,6 +611,9 @@ class _World:
         horizon: bool,
     ) -> None:
         """Transitions and orders for the agents whose uniform says they may move (indices in block)."""
+        g, lo, hi = self.blocks[b]
+        n = hi - lo
+        acc = self.acc[b]
         m = self.models[g]
         pop = self.pop
         idx = mv + lo
@@ -590,7 +636,7 @@ class _World:
             is_loyal = st[pi] == LOYAL
             k = len(m.rows)
             coef = m.churn_coef[is_loyal.astype(np.intp)]  # (movers, k + 1)
-            satp = self.sat[g][:k, mv[pi]]  # (k, movers)
+            satp = self.sat[b][:k, mv[pi]]  # (k, movers)
             z = (coef[:, :k] * satp.T).sum(axis=1) + coef[:, k]
             with np.errstate(over="ignore"):  # float32 like the main step: a churn rate of 0 gives exactly 0
                 pc = (1.0 / (1.0 + np.exp(-z.astype(np.float32)))).astype(np.float64)
@@ -610,19 +656,19 @@ class _World:
             z = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
             value = np.exp(m.mu + m.sigma * z)
             if horizon:
-                self.rec.orders[t, g] += bi.size
-                self.rec.revenue[t, g] += value.sum()
-                self.rec.margin[t, g] += value.sum() * m.margin
+                acc[_ORDERS] += bi.size
+                acc[_REVENUE] += value.sum()
+                acc[_MARGIN] += value.sum() * m.margin
                 # margin inside each buyer's LTV window, by acquisition week (first orders count too)
                 acq = np.where(first[buyers], t, pop.acquired[bi].astype(np.int64))
                 ok = (acq >= 0) & (t - acq < self.ltv_weeks)
                 if ok.any():
-                    self.rec.ltv_margin[:, g] += np.bincount(acq[ok], weights=value[ok] * m.margin, minlength=self.W)
+                    self.ltv[b] += np.bincount(acq[ok], weights=value[ok] * m.margin, minlength=self.W)
         # ---- bookkeeping for agents whose stage changed
         if not changed.any():
             return
         ci = idx[changed]
-        old_s, new_s = st[changed], new[changed]
+        new_s = new[changed]
         flags = pop.flags
         old_key = self.key[ci]
         became_aware = new_s == AWARE
@@ -633,22 +679,21 @@ class _World:
             pop.acquired[fi] = t
             known = fa != NEVER
             if horizon:
-                self.rec.ttp[g] += np.bincount(t - fa[known], minlength=self.rec.ttp.shape[1])
-                self.rec.customers[t, g] += fi.size
-                self.rec.cohort_customers[t, g] += int((fa >= 0).sum())
+                self.ttp[b] += np.bincount(t - fa[known], minlength=self.ttp.shape[1])
+                acc[_CUSTOMERS] += fi.size
+                acc[_COHORT] += int((fa >= 0).sum())
         flags[ci[(new_s >= INTEREST) & (new_s != LOST)]] |= VISITED
         flags[ci[(new_s >= DESIRE) & (new_s != LOST)]] |= CONTACT
         if horizon:
-            self.rec.aware[t, g] += int(became_aware.sum())
-            self.rec.leads[t, g] += int((new_s == INTEREST).sum())
-            self.rec.desire[t, g] += int((new_s == DESIRE).sum())
+            acc[_AWARE] += int(became_aware.sum())
+            acc[_LEADS] += int((new_s == INTEREST).sum())
+            acc[_DESIRE] += int((new_s == DESIRE).sum())
         pop.stage[ci] = new_s
         new_key = (new_s * 4 + (flags[ci] & 3)).astype(np.uint8)
         self.key[ci] = new_key
         local = ci - lo
-        self.flat[ci] = new_s.astype(np.int64) * n + local
-        self.cells[g] += np.bincount(new_key, minlength=N_CELLS) - np.bincount(old_key, minlength=N_CELLS)
-        del old_s
+        self.flat[ci] = new_s.astype(np.int32) * n + local
+        self.cells[b] += np.bincount(new_key, minlength=N_CELLS) - np.bincount(old_key, minlength=N_CELLS)
 
 
 def run_plan(
@@ -670,7 +715,7 @@ def run_plan(
     if threads is None:
         threads = min(os.cpu_count() or 1, 4)
     world = _World(scenario, streams, plan, agents, weeks)
-    if threads > 1 and agents >= 50_000 and world.G > 1:
+    if threads > 1 and agents >= 50_000 and world.B > 1:
         world.pool = ThreadPoolExecutor(max_workers=threads)
     try:
         with threadpool_limits(limits=1, user_api="blas"):  # small matmuls: BLAS threads only contend
@@ -678,7 +723,7 @@ def run_plan(
     finally:
         if world.pool is not None:
             world.pool.shutdown()
-    return world.rec
+    return world.finish()
 
 
 def _run_calendar(world: _World, weeks: int, on_week: Callable[[int], None] | None) -> None:

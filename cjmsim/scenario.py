@@ -434,9 +434,19 @@ class Scenario(_Model):
         return self.scenario.population / self.scenario.agents
 
     def with_settings(self, **changes: Any) -> Scenario:
-        """A copy with some ``[scenario]`` settings changed (validated again)."""
+        """A copy with some ``[scenario]`` settings changed (validated again).
+
+        A shorter horizon (``weeks``) cuts every campaign's windows to it, keeping each campaign's
+        weekly rate (a ``total`` budget becomes the weekly rate of its full schedule).
+        """
         data = self.model_dump()
         data["scenario"].update({k: v for k, v in changes.items() if v is not None})
+        weeks = data["scenario"]["weeks"]
+        if weeks < self.scenario.weeks:
+            for name, plan in self.plans.items():
+                data["plans"][name]["campaigns"] = [
+                    c for c in (_clip_campaign(camp, weeks, self.scenario.weeks) for camp in plan.campaigns) if c
+                ]
         return parse_scenario(data, source="command-line overrides")
 
     def only_plans(self, names: list[str]) -> Scenario:
@@ -453,6 +463,23 @@ class Scenario(_Model):
         if wp is not None and wp not in names:
             data["plans"][wp] = self.plans[wp].model_dump()
         return parse_scenario(data, source="--plan")
+
+
+def _clip_campaign(camp: Campaign, weeks: int, old_weeks: int) -> dict[str, Any] | None:
+    """A campaign cut to a shorter horizon, at the same weekly rate; None if nothing is left."""
+    d = camp.model_dump()
+    windows = camp.windows_or_empty or [(0, old_weeks)]
+    if camp.total is not None:  # keep the weekly rate the full schedule had
+        d["weekly"] = camp.total / sum(e - s for s, e in windows)
+        d["total"] = None
+    kept = [(s, min(e, weeks)) for s, e in windows if s < weeks]
+    if not kept:
+        return None
+    if camp.flights is not None:
+        d["flights"] = kept
+    elif camp.weeks is not None:
+        d["weeks"] = kept[0]
+    return d
 
 
 # --------------------------------------------------------------------------------------------

@@ -115,11 +115,26 @@ def test_only_plans_unknown_plan(funnel):
 
 
 def test_with_settings_revalidates(funnel):
-    funnel["plans"]["base"]["campaigns"][0]["weeks"] = [2, 8]
     sc = parse_scenario(funnel)
     assert sc.with_settings(agents=123).scenario.agents == 123
-    with pytest.raises(ScenarioError, match=r"plans\.base\.campaigns\[0\]"):
-        sc.with_settings(weeks=4)  # the window [2, 8) now ends after the horizon
+    with pytest.raises(ScenarioError, match=r"scenario\.agents"):
+        sc.with_settings(agents=0)
+
+
+def test_shorter_horizon_cuts_windows_at_the_same_weekly_rate(funnel):
+    camps = funnel["plans"]["base"]["campaigns"]
+    base = dict(camps[0])
+    camps[:] = [
+        {**base, "weeks": [2, 8]},
+        {**base, "weeks": [5, 8]},  # starts after the new horizon: dropped
+        {**{k: v for k, v in base.items() if k != "weekly"}, "total": 600.0, "flights": [[0, 2], [3, 7]]},
+    ]
+    funnel["scenario"]["weeks"] = 8
+    cut = parse_scenario(funnel).with_settings(weeks=4).plans["base"].campaigns
+    assert len(cut) == 2
+    assert cut[0].weeks == (2, 4)
+    assert cut[1].flights == [(0, 2), (3, 4)]
+    assert cut[1].total is None and cut[1].weekly == pytest.approx(600.0 / 6)  # 6 active weeks in the file
 
 
 # ---- files
