@@ -38,8 +38,8 @@ N_CELLS = N_STAGES * 4
 #: Largest block of agents stepped as one: small enough that a block's arrays stay in cache.
 CHUNK = 1 << 17
 # weekly per-block counters, in this order (names of Records fields)
-_ACC = ("reached", "aware", "leads", "desire", "customers", "cohort_customers", "orders", "revenue", "margin")
-_REACHED, _AWARE, _LEADS, _DESIRE, _CUSTOMERS, _COHORT, _ORDERS, _REVENUE, _MARGIN = range(len(_ACC))
+_ACC = ("reached", "aware", "leads", "desire", "customers", "cohort_customers", "orders", "revenue", "margin", "loyal")
+_REACHED, _AWARE, _LEADS, _DESIRE, _CUSTOMERS, _COHORT, _ORDERS, _REVENUE, _MARGIN, _LOYAL = range(len(_ACC))
 #: Base probabilities of exactly 0 or 1 become logits of -/+ this: exp(100) overflows float32 to
 #: inf, so the probability is exactly 0 or 1 and a rate of 0 never fires (odds times 0 stay 0).
 LOGIT_CLIP = 100.0
@@ -120,6 +120,8 @@ class Records:
     margin: NDArray[np.float64]  # (W, G) currency / weight
     ttp: NDArray[np.float64]  # (G, W + warm-up) first orders by weeks from awareness
     ltv_margin: NDArray[np.float64]  # (W, G) margin within ltv_weeks, by acquisition week
+    loyal: NDArray[np.float64]  # (W, G) entries into loyal
+    units_stage: NDArray[np.float64]  # (W, G, C, 7) delivered units by the stage of the agent reached
     extra: dict[str, float] = field(default_factory=dict)
 
 
@@ -382,6 +384,8 @@ class _World:
             margin=z((W, G)),
             ttp=z((G, W + self.warm + 1)),
             ltv_margin=z((W, G)),
+            loyal=z((W, G)),
+            units_stage=z((W, G, C, N_STAGES)),
         )
         self.plan_campaigns = _campaigns(sc, plan, self.channels, warmup=False)
         warm_plan = sc.scenario.warmup_plan
@@ -460,6 +464,7 @@ class _World:
                     self.rec.spend[W, :, c] += spend * delivered_g / delivered
         if horizon:
             self.rec.units[W] += units_cell.sum(axis=2) * self.weight
+            self.rec.units_stage[W] = units_cell.reshape(self.G, self.C, N_STAGES, 4).sum(axis=3) * self.weight
             self.rec.stage[W] = self.seg_cells().reshape(self.G, N_STAGES, 4).sum(axis=2)
             acc = self._by_segment(self.acc)  # (G, len(_ACC))
             for j, name in enumerate(_ACC):
@@ -688,6 +693,7 @@ class _World:
             acc[_AWARE] += int(became_aware.sum())
             acc[_LEADS] += int((new_s == INTEREST).sum())
             acc[_DESIRE] += int((new_s == DESIRE).sum())
+            acc[_LOYAL] += int((new_s == LOYAL).sum())
         pop.stage[ci] = new_s
         new_key = (new_s * 4 + (flags[ci] & 3)).astype(np.uint8)
         self.key[ci] = new_key
@@ -762,6 +768,8 @@ class Result:
         summary: one row per plan x segment (``all`` = totals); CI columns when reps > 1.
         per_rep: the summary metrics of every replication (plan x segment x rep).
         weekly: one row per plan x week x segment, mean over replications.
+        ttp: new customers by plan, segment and weeks from awareness to first order.
+        exposures: units delivered by plan, segment, channel and stage of the agent reached.
         records: raw weekly records, plan -> one :class:`Records` per replication.
     """
 
@@ -773,6 +781,8 @@ class Result:
     summary: pd.DataFrame
     per_rep: pd.DataFrame
     weekly: pd.DataFrame
+    ttp: pd.DataFrame
+    exposures: pd.DataFrame
     records: dict[str, list[Records]]
 
     @property
@@ -827,5 +837,8 @@ def simulate(
             records[p].append(run_plan(sc, p, streams, s.agents, s.weeks, on_week=tick))
     segs = list(sc.segments)
     summary, per_rep = metrics.summarise(records, segs, s.ltv_weeks)
-    weekly = metrics.weekly_table(records, segs, list(sc.channels))
-    return Result(sc, s.seed, reps, s.agents, s.weeks, summary, per_rep, weekly, records)
+    channels = list(sc.channels)
+    weekly = metrics.weekly_table(records, segs, channels)
+    ttp = metrics.ttp_table(records, segs)
+    exposures = metrics.exposure_table(records, segs, channels)
+    return Result(sc, s.seed, reps, s.agents, s.weeks, summary, per_rep, weekly, ttp, exposures, records)

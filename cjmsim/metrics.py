@@ -20,7 +20,7 @@ from .scenario import STAGES
 if TYPE_CHECKING:
     from .engine import Records
 
-__all__ = ["SUMMARY_METRICS", "summary_row", "summarise", "weekly_table", "confidence"]
+__all__ = ["SUMMARY_METRICS", "summary_row", "summarise", "weekly_table", "ttp_table", "exposure_table", "confidence"]
 
 #: Columns of summary.csv after plan and segment, in order.
 SUMMARY_METRICS: tuple[str, ...] = (
@@ -30,6 +30,7 @@ SUMMARY_METRICS: tuple[str, ...] = (
     "leads",
     "desire",
     "customers",
+    "loyal",
     "orders",
     "repeat_orders",
     "conversion",
@@ -95,6 +96,7 @@ def summary_row(rec: Records, seg: slice | int, ltv_weeks: int) -> dict[str, flo
         "leads": leads,
         "desire": tot(rec.desire) * w,
         "customers": customers,
+        "loyal": tot(rec.loyal) * w,
         "orders": orders,
         "repeat_orders": orders - customers,
         "conversion": _div(tot(rec.cohort_customers) * w, aware),
@@ -177,7 +179,10 @@ def weekly_table(records: dict[str, list[Records]], segments: list[str], channel
 
         stage = mean("stage") * w
         spend, units = mean("spend"), mean("units")
-        flows = {k: mean(k) * w for k in ("reached", "aware", "leads", "customers", "orders", "revenue", "margin")}
+        flows = {
+            k: mean(k) * w
+            for k in ("reached", "aware", "leads", "desire", "customers", "loyal", "orders", "revenue", "margin")
+        }
         planned = mean("planned")
         seg_labels = [*segments, "all"]
         for g, seg in enumerate(seg_labels):
@@ -194,3 +199,38 @@ def weekly_table(records: dict[str, list[Records]], segments: list[str], channel
                 data[k] = v[:, sl].sum(axis=1) if seg == "all" else v[:, g]
             frames.append(pd.DataFrame(data))
     return pd.concat(frames, ignore_index=True)
+
+
+def ttp_table(records: dict[str, list[Records]], segments: list[str]) -> pd.DataFrame:
+    """Time to purchase: new customers (people, mean over replications) by plan, segment and weeks.
+
+    One row per plan x segment (and ``all``) x weeks from first awareness to the first order, for
+    the first orders in the horizon whose awareness week is known; rows with no customers omitted.
+    """
+    frames = []
+    for plan, reps in records.items():
+        w = reps[0].weight
+        hist = np.mean([r.ttp for r in reps], axis=0) * w  # (G, weeks)
+        for g, seg in [*enumerate(segments), (None, "all")]:
+            h = hist.sum(axis=0) if g is None else hist[g]
+            weeks = np.flatnonzero(h > 0)
+            frames.append(pd.DataFrame({"plan": plan, "segment": seg, "weeks": weeks, "customers": h[weeks]}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def exposure_table(records: dict[str, list[Records]], segments: list[str], channels: list[str]) -> pd.DataFrame:
+    """Units delivered over the horizon by plan, segment, channel and the stage of the agent reached.
+
+    Real units (impressions, clicks or messages), mean over replications; zero rows omitted.
+    """
+    rows = []
+    for plan, reps in records.items():
+        units = np.mean([r.units_stage.sum(axis=0) for r in reps], axis=0)  # (G, C, 7)
+        for g, seg in enumerate(segments):
+            for c, ch in enumerate(channels):
+                for s, stage in enumerate(STAGES):
+                    if units[g, c, s] > 0:
+                        rows.append(
+                            {"plan": plan, "segment": seg, "channel": ch, "stage": stage, "units": units[g, c, s]}
+                        )
+    return pd.DataFrame(rows, columns=["plan", "segment", "channel", "stage", "units"])
