@@ -1,0 +1,608 @@
+"""Charts for a strategist's deck: each function turns a result's tables into one titled Figure.
+
+The functions read the tables of a :class:`cjmsim.engine.Result` (summary, weekly, ttp, exposures)
+and return a ``matplotlib.figure.Figure`` titled with the finding it shows, computed from the data,
+over a smaller subtitle saying what is plotted. They never simulate, show or save; :func:`save` and
+:func:`png_bytes` are helpers for the caller. Figures are built without pyplot and every style choice
+is set on the artists themselves, so there is no GUI backend and no global state (not even rcParams).
+Each plan has one colour in every chart, each channel one colour in every channel chart.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.layout_engine import ConstrainedLayoutEngine
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter
+
+from cjmsim.scenario import STAGES
+
+if TYPE_CHECKING:
+    from cjmsim.engine import Result
+
+__all__ = [
+    "Chart",
+    "funnel",
+    "stage_occupancy",
+    "time_to_purchase",
+    "kpi_comparison",
+    "spend_by_channel",
+    "orders_vs_spend",
+    "exposure_heatmap",
+    "all_charts",
+    "save",
+    "png_bytes",
+]
+
+SIZE, DPI = (10.0, 5.5), 120  # inches, dots per inch
+#: One colour per plan, in the result's plan order; the first (usually the reference) is a quiet slate.
+PLAN_COLOURS = ("#52606d", "#0f7c78", "#e0701a", "#7b4fa0", "#2f6fae", "#b8323f")
+#: One colour per channel, in scenario order (Tableau 10).
+CHANNEL_COLOURS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#9c755f")
+INK, MUTED, GRID, AXIS = "#222222", "#5f6b76", "#e4e7eb", "#9aa5b1"
+TEXT: dict[str, Any] = {"fontsize": 10, "color": INK}  # every label and annotation: 10 pt at least
+#: Funnel rows: summary columns (entries into each stage) and their labels.
+_FUNNEL_COLS = ("aware", "leads", "desire", "customers", "loyal")
+_FUNNEL = dict(zip(_FUNNEL_COLS, ("Aware", "Leads (interest)", "Desire", "Customers (action)", "Loyal"), strict=True))
+#: Stage occupancy panels (weekly ``n_<stage>`` columns), labelled as the funnel rows.
+_OCCUPIED = dict(zip(("aware", "interest", "desire", "customer", "loyal"), _FUNNEL.values(), strict=True))
+#: Who is reached at each stage, for titles.
+_WHO = "unaware people|aware people|leads|people at desire|customers|loyal customers|lapsed (lost) people"
+_PEOPLE = dict(zip(STAGES, _WHO.split("|"), strict=True))
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One chart of :func:`all_charts`: a file-name slug, its title, a plain-language caption, the figure."""
+
+    slug: str
+    title: str
+    caption: str
+    figure: Figure
+
+
+# --------------------------------------------------------------------------------------------
+# numbers as a reader wants them
+
+
+def _ok(x: object) -> bool:
+    return isinstance(x, int | float | np.number) and math.isfinite(float(x))
+
+
+def _num(x: float) -> str:
+    """A count with thousands separators, 3 significant digits (the runs are samples)."""
+    return f"{float(f'{x:.3g}') if abs(x) >= 1000 else x:,.0f}" if _ok(x) else "n/a"
+
+
+def _compact(x: float, _pos: object = None) -> str:
+    """Axis ticks and totals: 950, 250k, 2.5M, 1.2B."""
+    for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            v = x / div
+            return (f"{v:.1f}".rstrip("0").rstrip(".") if abs(v) < 10 else f"{v:,.0f}") + suffix
+    return f"{x:,.4g}"
+
+
+def _money(x: float, cur: str) -> str:
+    return "n/a" if not _ok(x) else f"{_compact(x) if abs(x) >= 1e6 else _num(x)} {cur}"
+
+
+def _pct(x: float, digits: int | None = None) -> str:
+    if not _ok(x):
+        return "n/a"
+    if digits is None:
+        digits = 2 if abs(x) < 0.01 else 1 if abs(x) < 0.1 else 0
+    return f"{100 * x:,.{digits}f}%"
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if _ok(a) and _ok(b) and b != 0 else math.nan
+
+
+def _short(name: str) -> str:
+    """A display name without its parenthesis, for titles: "SMM (VK, Telegram)" -> "SMM"."""
+    return name.split(" (")[0]
+
+
+# --------------------------------------------------------------------------------------------
+# tables, comparisons and layout
+
+
+def _plans(result: Result) -> tuple[list[str], dict[str, str], dict[str, str]]:
+    """Plan ids in result order, their display names and their colours."""
+    plans = list(result.plans)
+    names = {p: result.scenario.plans[p].name or p for p in plans}
+    return plans, names, {p: PLAN_COLOURS[i % len(PLAN_COLOURS)] for i, p in enumerate(plans)}
+
+
+def _totals(result: Result) -> pd.DataFrame:
+    """The summary's ``all`` rows by plan; cost ratios are NaN for a plan that spends nothing."""
+    s = result.summary
+    tot = s[s.segment == "all"].set_index("plan").reindex(list(result.plans))
+    # metrics report CPO 0 for a plan without spend, which would win every CPO comparison
+    cost = [c for c in tot.columns if c.split("_ci_")[0] in ("cpl", "cpo", "cac", "romi", "roas", "ltv_cac")]
+    tot.loc[~(tot.spend > 0), cost] = np.nan
+    return tot
+
+
+def _weekly(result: Result) -> pd.DataFrame:
+    return result.weekly[result.weekly.segment == "all"]
+
+
+def _reps(result: Result) -> str:
+    return f"mean of {result.reps} replications" if result.reps > 1 else "single replication"
+
+
+def _rank(values: pd.Series, higher: bool) -> list[str]:
+    """Plans with a finite value, best first (ties keep plan order)."""
+    v = values.astype(float)
+    return list(v[np.isfinite(v)].sort_values(ascending=not higher, kind="stable").index)
+
+
+def _versus(values: pd.Series, plans: list[str], higher: bool) -> tuple[str, str | None]:
+    """The best plan and the one to compare it with: the first plan, or the runner-up if the first wins."""
+    ranked = _rank(values, higher) or plans[:1]
+    best = ranked[0]
+    other = plans[0] if best != plans[0] and plans[0] in ranked else (ranked[1] if len(ranked) > 1 else None)
+    return best, other
+
+
+def _lead(values: pd.Series, names: dict[str, str], more: str, same: str, higher: bool = True) -> str | None:
+    """A title naming the leading plan: '<best> <more, with the lead in %> <other>'.
+
+    The other plan is the first, or the runner-up when the first leads; 'All plans <same>' for a lead
+    under 0.5%; None when only one plan has a value.
+    """
+    best, other = _versus(values, list(names), higher)
+    if other is None:
+        return None
+    gain = (_ratio(values[best], values[other]) - 1) * (1 if higher else -1)
+    return f"{names[best]} {more.format(_pct(gain, 0))} {names[other]}" if gain >= 0.005 else f"All plans {same}"
+
+
+def _figure(
+    title: str, subtitle: str, nrows: int = 1, ncols: int = 1, sharex: bool = False, sharey: bool = False
+) -> tuple[Figure, list[Axes]]:
+    """A 10 x 5.5 in figure: the finding as title, a subtitle, below them a grid of styled axes."""
+    t, s = textwrap.wrap(title, 80), textwrap.wrap(subtitle, 112)
+    top = (0.22 + 0.29 * len(t) + 0.21 * len(s)) / SIZE[1]  # the header band, as a share of the height
+    fig = Figure(figsize=SIZE, dpi=DPI, facecolor="white", layout=ConstrainedLayoutEngine(rect=(0, 0, 1, 1 - top)))
+    head: dict[str, Any] = {"x": 0.012, "ha": "left", "va": "top", "in_layout": False}
+    fig.suptitle("\n".join(t), y=1 - 0.1 / SIZE[1], fontsize=15, fontweight="bold", color=INK, **head)
+    fig.text(s="\n".join(s), y=1 - (0.16 + 0.29 * len(t)) / SIZE[1], fontsize=11, color=MUTED, **head)
+    axes = list(fig.subplots(nrows, ncols, squeeze=False, sharex=sharex, sharey=sharey).flat)
+    for ax in axes:
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.spines[["left", "bottom"]].set_color(AXIS)
+        ax.tick_params(labelsize=10, colors=INK, length=3)
+        ax.grid(True, axis="y", color=GRID, lw=0.8)
+        ax.set_axisbelow(True)
+    return fig, axes
+
+
+def _rows(n: int) -> tuple[float, float]:
+    """Y limits for n bars at 0..n-1, centred, as thin as for three bars when there are fewer."""
+    half = max(n, 3) / 2 + 0.1
+    return (n - 1) / 2 - half, (n - 1) / 2 + half
+
+
+def _bare(ax: Axes) -> None:
+    """Bars labelled with their values need no x axis, grid or frame."""
+    ax.xaxis.set_visible(False)
+    ax.spines[["left", "bottom"]].set_visible(False)
+    ax.grid(False)
+    ax.tick_params(axis="y", length=0)
+
+
+def _weeks(ax: Axes, weeks: int, label: bool = False) -> None:
+    """Week ticks at round steps (quarters for a year), compact y ticks."""
+    step = next((s for s in (1, 2, 4, 13, 26, 52) if weeks / s <= 5), 104)
+    ax.set_xticks(np.arange(0, weeks + 1, step))
+    ax.yaxis.set_major_formatter(FuncFormatter(_compact))
+    if label:
+        ax.set_xlabel("Week", **TEXT)
+
+
+def _legend(fig: Figure, labels: dict[str, str], colours: dict[str, str]) -> None:
+    handles = [Patch(color=colours[k], label=v) for k, v in labels.items()]
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), frameon=False, fontsize=10)
+
+
+# --------------------------------------------------------------------------------------------
+# the charts
+
+
+def funnel(result: Result) -> Figure:
+    """AIDA+L funnel per plan: people entering each stage, with stage-to-stage conversion annotated."""
+    plans, names, colours = _plans(result)
+    tot = _totals(result)
+    steps = [
+        (_ratio(tot[b].sum(), tot[a].sum()), a, b) for a, b in zip(_FUNNEL_COLS[:3], _FUNNEL_COLS[1:4], strict=True)
+    ]
+    weak = min((s for s in steps if _ok(s[0])), default=None)
+    title = _lead(tot.customers, names, "wins {} more new customers than", "win about the same number of customers")
+    if title is None:
+        none = f"{names[plans[0]]}: nobody enters the funnel in {result.weeks} weeks"
+        title = f"Weakest step: {weak[1]} to {weak[2]}, only {_pct(weak[0], 0)} get through" if weak else none
+    own = len(plans) > 1  # several plans: each row on its own scale, so plans compare within a stage
+    sub = (
+        f"People entering each stage over {result.weeks} weeks, all segments ({_reps(result)}); "
+        f"% = entries per entry into the stage above{'; each row on its own scale' if own else ''}"
+    )
+    fig, axes = _figure(title, sub, len(_FUNNEL), 1)
+    y = np.arange(len(plans))[::-1]
+    for row, (ax, (col, label)) in enumerate(zip(axes, _FUNNEL.items(), strict=True)):
+        vals = tot[col].fillna(0.0).to_numpy()
+        top = max(float(vals.max() if own else tot[list(_FUNNEL_COLS)].max().max()), 1.0)
+        ax.barh(y, vals, height=0.78, color=[colours[p] for p in plans])
+        prev = _FUNNEL_COLS[row - 1]
+        for yi, p, v in zip(y, plans, vals, strict=True):
+            note = f"   ({_pct(_ratio(v, tot[prev][p]))} of {prev})" if row else ""
+            ax.text(v + 0.01 * top, yi, f"{_num(v)}{note}", va="center", **TEXT)
+        ax.set(xlim=(0, top * 1.4), ylim=_rows(len(plans)), yticks=[])
+        _bare(ax)
+        ax.spines["left"].set_visible(True)
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=11, color=INK, labelpad=8)
+    _legend(fig, names, colours)
+    return fig
+
+
+def stage_occupancy(result: Result, plan: str | None = None) -> Figure:
+    """People in each funnel stage week by week: one panel per stage, one line per plan (or the given plan).
+
+    Panels per stage rather than per plan, so plans compare on one axis and a small stage (desire) is
+    not flattened by a big one (aware). Unaware and lost people, most of the market, are left out; the
+    subtitle says how many they are.
+    """
+    plans, names, colours = _plans(result)
+    shown = [plan] if plan else plans
+    w = _weekly(result)
+    w = w[w.plan.isin(shown)]
+    base = (w.n_customer + w.n_loyal).groupby([w.plan, w.week]).sum().unstack("week").reindex(shown)
+    end, start = base.iloc[:, -4:].mean(axis=1), base.iloc[:, 0]  # the customer base over the last four weeks
+    title = _lead(end, {p: names[p] for p in shown}, "ends with {} more active customers than", "keep as many")
+    if title is None:
+        move = "grow" if end.iloc[0] >= start.iloc[0] else "fall"
+        title = f"Active customers {move} from {_num(start.iloc[0])} to {_num(end.iloc[0])} in {result.weeks} weeks"
+    ref = w[w.plan == shown[0]]
+    sub = (
+        f"People in each stage at each week's end, all segments ({_reps(result)}); active customers = customers + "
+        f"loyal; too many to show: unaware ~{_num(ref.n_unaware.mean())}, lost ~{_num(ref.n_lost.mean())}"
+    )
+    fig, axes = _figure(title, sub, 1, len(_OCCUPIED), sharex=True)
+    for i, (ax, (stage, label)) in enumerate(zip(axes, _OCCUPIED.items(), strict=True)):
+        for p in shown:
+            ax.plot(w.week[w.plan == p], w[f"n_{stage}"][w.plan == p], color=colours[p], lw=2)
+        ax.set_title(label, loc="left", fontsize=11, color=INK)
+        ax.set_ylim(0, max(ax.get_ylim()[1], 1.0))
+        _weeks(ax, result.weeks, label=i == len(axes) // 2)
+    _legend(fig, {p: names[p] for p in shown}, colours)
+    return fig
+
+
+def _quantiles(weeks: np.ndarray, people: np.ndarray, qs: tuple[float, ...]) -> list[int]:
+    """Weighted quantiles of integer weeks, as :mod:`cjmsim.metrics` computes them."""
+    order = np.argsort(weeks, kind="stable")
+    cum = np.cumsum(people[order])
+    idx = np.searchsorted(cum, np.array(qs) * cum[-1], side="left")
+    return [int(weeks[order][min(i, len(cum) - 1)]) for i in idx]
+
+
+def time_to_purchase(result: Result, plan: str | None = None) -> Figure:
+    """Weeks from first awareness to first order, one row per segment (first plan by default), median marked."""
+    plans, names, colours = _plans(result)
+    plan = plan or plans[0]
+    t = result.ttp[(result.ttp.plan == plan) & (result.ttp.customers > 0)]
+    labels = {"all": "All segments", **{s: seg.name or s for s, seg in result.scenario.segments.items()}}
+    data = {s: (d.weeks.to_numpy(), d.customers.to_numpy(dtype=float)) for s, d in t.groupby("segment")}
+    q = {s: _quantiles(wk, n, (0.25, 0.5, 0.75)) for s, (wk, n) in data.items()}
+    segs = [s for s in labels if s in q and s != "all"]
+    slow = max(segs, key=lambda s: q[s][1]) if len(segs) > 1 else None
+    title = f"Half of first orders come {q['all'][0]}-{q['all'][2]} weeks after awareness" if "all" in q else ""
+    slowest = f"; slowest: {labels[slow]} (median {q[slow][1]})" if slow else ""
+    title += slowest if len(title + slowest) <= 80 else ""
+    sub = (
+        f"{names[plan]}: new customers by weeks from first awareness to first order ({_reps(result)}); "
+        "smoothed, each row scaled to its peak, darker = the middle half"
+    )
+    fig, (ax,) = _figure(title or "No first orders in the horizon", sub)
+    ax.grid(True, axis="x", color=GRID, lw=0.8)
+    ax.grid(False, axis="y")
+    top = max((int(wk.max()) for wk, _ in data.values()), default=1) + 1
+    x = np.arange(top + 1)
+    kernel = np.exp(-0.5 * (np.arange(-4, 5) / 1.5) ** 2)  # Gaussian, sd 1.5 weeks: small segments are spiky
+    for i, s in enumerate(labels):
+        base = len(labels) - 1 - i
+        if s not in data:
+            ax.text(0.5, base + 0.3, "no first orders", fontsize=10, color=MUTED)
+            continue
+        wk, n = data[s]
+        counts = np.bincount(wk, weights=n, minlength=top + 1)
+        half = kernel.size // 2  # "full" then centre-cut: same length as counts even for short horizons
+        h = np.convolve(counts, kernel / kernel.sum(), mode="full")[half : half + counts.size]
+        h = base + 0.85 * h / h.max()
+        lo, med, hi = q[s]
+        ax.fill_between(x, base, h, color=colours[plan], alpha=0.25, lw=0)
+        ax.fill_between(x, base, h, where=(x >= lo) & (x <= hi), color=colours[plan], alpha=0.6, lw=0)
+        ax.vlines(med, base, h[med], color=INK, lw=2)
+        ax.text(1.01, base + 0.3, f"median {med} wk ({lo}-{hi})", transform=ax.get_yaxis_transform(), **TEXT)
+    ax.set_yticks(np.arange(len(labels))[::-1] + 0.3, [textwrap.fill(v, 26) for v in labels.values()])
+    ax.tick_params(axis="y", length=0)
+    ax.spines["left"].set_visible(False)
+    ax.set(xlim=(0, top), ylim=(-0.1, len(labels)))
+    ax.set_xlabel("Weeks from first awareness to first order", **TEXT)
+    return fig
+
+
+# summary column, panel title, money?, higher is better?
+_KPIS = (
+    ("cpo", "Cost per order", True, False),
+    ("conversion", "Conversion to customer", False, True),
+    ("ltv", "LTV per customer", True, True),
+    ("romi", "ROMI", False, True),
+)
+
+
+def kpi_comparison(result: Result) -> Figure:
+    """CPO, conversion, LTV and ROMI per plan, with 95% confidence intervals when there are replications."""
+    plans, names, colours = _plans(result)
+    tot, cur = _totals(result), result.scenario.scenario.currency
+    best = _versus(tot.cpo, plans, higher=False)[0]
+    title = _lead(tot.cpo, names, "cuts CPO by {} vs", "have about the same CPO", higher=False)
+    if not _rank(tot.cpo, higher=False):
+        who = f"{names[plans[0]]} spends" if len(plans) == 1 else "No plan spends"
+        title = f"{who} nothing: CPO and ROMI are n/a; conversion {_pct(tot.conversion.max())}"
+    elif title is None:  # a single plan with spend
+        title = f"{names[best]}: CPO {_money(tot.cpo[best], cur)}, ROMI {_pct(tot.romi[best])}"
+    ci = result.reps > 1 and "cpo_ci_low" in tot.columns
+    sub = (
+        f"Cost per order, share of newly aware people who order, margin per new customer within "
+        f"{result.scenario.scenario.ltv_weeks} weeks, return on marketing spend; "
+        + (f"{_reps(result)}, whiskers = 95% CI" if ci else "single replication, no confidence intervals")
+        + ("; LTV n/a: the horizon is shorter than the LTV window" if tot.ltv.isna().all() else "")
+    )
+    fig, axes = _figure(title, sub, 1, len(_KPIS), sharey=True)
+    y = np.arange(len(plans))[::-1]
+    for ax, (col, label, money, higher) in zip(axes, _KPIS, strict=True):
+        v = tot[col].to_numpy(dtype=float)
+        lo, hi = (tot[f"{col}_ci_{k}"].to_numpy(float) if ci else np.full_like(v, np.nan) for k in ("low", "high"))
+        ok = np.isfinite(v)
+        ends = np.concatenate([v[ok], lo[np.isfinite(lo)], hi[np.isfinite(hi)], [0.0]])
+        left, right = float(ends.min()), float(ends.max())
+        span = (right - left) or 1.0
+        ax.barh(y[ok], v[ok], height=0.7, color=[colours[p] for p, f in zip(plans, ok, strict=True) if f])
+        cis = ok & np.isfinite(lo) & np.isfinite(hi)
+        if cis.any():
+            err = [v[cis] - lo[cis], hi[cis] - v[cis]]
+            ax.errorbar(v[cis], y[cis], xerr=err, fmt="none", ecolor=INK, elinewidth=1.2, capsize=3)
+        for yi, val, h, low in zip(y, v, hi, lo, strict=True):
+            text = _money(val, cur) if money else _pct(val)
+            if not _ok(val):
+                ax.text(0, yi, " n/a", va="center", fontsize=10, color=MUTED)
+            elif val >= 0:
+                ax.text(np.nanmax([val, h]) + 0.03 * span, yi, text, va="center", **TEXT)
+            else:
+                ax.text(np.nanmin([val, low]) - 0.03 * span, yi, text, va="center", ha="right", **TEXT)
+        # room for the value labels on a side where a bar ends; a CI reaching below 0 needs little
+        ax.set_xlim(left - (0.6 if (v[ok] < 0).any() else 0.03) * span, right + (0.6 if right > 0 else 0.05) * span)
+        ax.axvline(0, color=AXIS, lw=0.8)
+        ax.set_title(f"{label}\n({'higher' if higher else 'lower'} is better)", loc="left", fontsize=11, color=INK)
+        _bare(ax)
+    axes[0].set_yticks(y, [textwrap.fill(names[p], 18) for p in plans])
+    axes[0].set_ylim(*_rows(len(plans)))
+    return fig
+
+
+def spend_by_channel(result: Result) -> Figure:
+    """Actual weekly spend by channel, stacked, one panel per plan; a channel has the same colour everywhere."""
+    plans, names, colours = _plans(result)
+    chans = {c: ch.name or c for c, ch in result.scenario.channels.items()}
+    ccol = {c: CHANNEL_COLOURS[i % len(CHANNEL_COLOURS)] for i, c in enumerate(chans)}
+    cur, w = result.scenario.scenario.currency, _weekly(result)
+    by_plan = w.groupby("plan").sum(numeric_only=True).reindex(plans)
+    spend = by_plan[[f"spend_{c}" for c in chans]].set_axis(list(chans), axis=1)
+    planned = by_plan[[f"planned_{c}" for c in chans]].sum(axis=1)
+    total = spend.sum(axis=1)
+    used = [c for c in chans if spend[c].sum() > 0]
+    share = spend[used].div(total.where(total > 0), axis=0)
+    payers = [p for p in plans if total[p] > 0]
+    if not payers:
+        title = f"{names[plans[0]]} spends nothing" if len(plans) == 1 else f"No plan spends in {result.weeks} weeks"
+    elif len(payers) == 1 or payers[0] != plans[0]:
+        p, top = payers[0], str(share.loc[payers[0]].idxmax())
+        title = f"{names[p]} puts {_pct(share.loc[p, top], 0)} of its money into {_short(chans[top])}"
+    else:  # the biggest shift of a channel's share against the first plan
+        p, c = (share.loc[payers[1:]] - share.loc[plans[0]]).abs().stack().idxmax()
+        a, b = share.loc[plans[0], c], share.loc[p, c]
+        title = (
+            f"{names[p]} {'raises' if b > a else 'cuts'} {_short(chans[c])} from {_pct(a, 0)} to "
+            f"{_pct(b, 0)} of spend vs {names[plans[0]]}"
+        )
+    sub = (
+        f"Actual spend per week by channel, {cur}, all segments ({_reps(result)}); a plan spends less than planned "
+        "when its audiences cannot absorb the budget"
+    )
+    fig, axes = _figure(title, sub, 1, len(plans), sharey=True)
+    for i, (ax, p) in enumerate(zip(axes, plans, strict=True)):
+        d = w[w.plan == p]
+        if used:
+            ax.stackplot(d.week, *[d[f"spend_{c}"] for c in used], colors=[ccol[c] for c in used], lw=0)
+        used_pct = f" ({_pct(total[p] / planned[p], 0)} of plan)" if total[p] < 0.995 * planned[p] else ""
+        width = max(14, 90 // len(plans))  # panel titles must not run into each other
+        head = f"{textwrap.fill(names[p], width)}\n{textwrap.fill(_money(total[p], cur) + ' spent' + used_pct, width)}"
+        ax.set_title(head, loc="left", fontsize=11, color=colours[p], fontweight="bold")
+        _weeks(ax, result.weeks, label=i == len(axes) // 2)
+        if total[p] <= 0:  # a flat line at zero says "nothing" more plainly than an empty panel
+            ax.plot(d.week, np.zeros(len(d)), color=colours[p], lw=2)
+            ax.text(0.5, 0.5, "no spend", transform=ax.transAxes, ha="center", fontsize=11, color=MUTED)
+    peak = float(w[[f"spend_{c}" for c in used]].sum(axis=1).max()) if used else 0.0
+    axes[0].set_ylim(0, max(peak * 1.05, 1.0))  # once, after every panel: the y axis is shared
+    if not used:
+        axes[0].set_yticks([0])
+    axes[0].set_ylabel(f"{cur} per week", **TEXT)
+    if used:
+        _legend(fig, {c: chans[c] for c in used}, ccol)
+    return fig
+
+
+def orders_vs_spend(result: Result) -> Figure:
+    """Cumulative orders against cumulative spend, one line per plan: the steeper, the cheaper each order."""
+    plans, names, colours = _plans(result)
+    tot, cur = _totals(result), result.scenario.scenario.currency
+    best, other = _versus(tot.cpo, plans, higher=False)
+    free = next((p for p in plans if not tot.spend[p] > 0), None)  # a plan without spend: the organic orders
+    extra = tot.orders[best] - tot.orders[free] if free else math.nan
+    if other:
+        title = (
+            f"{names[best]} gets {_pct(_ratio(tot.orders[best], tot.orders[other]), 0)} of {names[other]}'s "
+            f"orders for {_pct(_ratio(tot.spend[best], tot.spend[other]), 0)} of the money"
+        )
+    elif free and _ok(tot.cpo[best]) and extra > 0:
+        each = _money(tot.spend[best] / extra, cur)
+        title = f"{names[best]} adds {_num(extra)} orders to {names[free]}'s, at {each} each"
+    else:
+        most = _rank(tot.orders, higher=True)[0]
+        title = f"{names[most]}: {_num(tot.orders[most])} orders for {_money(tot.spend[most], cur)}"
+    sub = (
+        f"Orders (first and repeat, including those that would come anyway) against money spent, "
+        f"week by week over {result.weeks} weeks, all segments ({_reps(result)})"
+    )
+    fig, (ax,) = _figure(title, sub)
+    ax.grid(True, axis="x", color=GRID, lw=0.8)
+    w = _weekly(result)
+    spend = w[[f"spend_{c}" for c in result.scenario.channels]].sum(axis=1)
+    for p in plans:
+        x = np.concatenate([[0.0], spend[w.plan == p].cumsum().to_numpy()])
+        y = np.concatenate([[0.0], w.orders[w.plan == p].cumsum().to_numpy()])
+        label = f"{names[p]}: {_num(y[-1])} orders for {_money(x[-1], cur)}"
+        ax.plot(x, y, color=colours[p], lw=2.4, label=label, solid_capstyle="round")
+        ax.plot(x[-1:], y[-1:], "o", color=colours[p], ms=6)
+    right = max(float(tot.spend.max()), 1.0)
+    ax.set(xlim=(-0.02 * right, right * 1.05), ylim=(0, None))
+    if right <= 1:  # nothing spent: one tick at 0, not 0.2 RUB steps
+        ax.set_xticks([0])
+    ax.xaxis.set_major_formatter(FuncFormatter(_compact))
+    ax.yaxis.set_major_formatter(FuncFormatter(_compact))
+    ax.set_xlabel(f"Cumulative spend, {cur}", **TEXT)
+    ax.set_ylabel("Cumulative orders", **TEXT)
+    ax.legend(loc="lower right", frameon=False, fontsize=10)
+    return fig
+
+
+def exposure_heatmap(result: Result, plan: str | None = None) -> Figure:
+    """Share of each channel's units by the stage of the person reached, for a plan.
+
+    The default plan is the first one that delivers any units (the first plan when none does), so a
+    "no marketing" reference listed first does not give an empty chart.
+    """
+    plans, names, _ = _plans(result)
+    e = result.exposures
+    plan = plan or next((p for p in plans if e[e.plan == p].units.sum() > 0), plans[0])
+    chans = {c: ch.name or c for c, ch in result.scenario.channels.items()}
+    unit = {c: ch.cost.unit for c, ch in result.scenario.channels.items()}
+    units = e[e.plan == plan].groupby(["channel", "stage"]).units.sum().unstack("stage")
+    units = units.reindex(index=[c for c in chans if c in units.index], columns=list(STAGES)).fillna(0.0)
+    rows = units.sum(axis=1)
+    share = units.div(rows, axis=0)
+    title = f"{names[plan]} delivers no units: it has no campaigns"
+    if len(units):  # the channel with the biggest spend, and where most of its units land
+        w = _weekly(result)
+        top = str(units.index[int(np.argmax(w[w.plan == plan][[f"spend_{c}" for c in units.index]].sum()))])
+        stage = str(share.loc[top].idxmax())
+        title = (
+            f"{_short(chans[top])}, the biggest spend: {_pct(share.loc[top, stage], 0)} of its "
+            f"{unit[top]} reach {_PEOPLE[stage]}"
+        )
+    sub = (
+        f"{names[plan]}: share of each channel's units (impressions, clicks or messages) by the stage of the "
+        f"person reached, all segments, {result.weeks} weeks ({_reps(result)}); right: total units"
+    )
+    fig, (ax,) = _figure(title, sub)
+    ax.grid(False)
+    if not len(units):
+        ax.text(0.5, 0.5, "no units delivered", transform=ax.transAxes, ha="center", fontsize=12, color=MUTED)
+        ax.set_axis_off()
+        return fig
+    cmap = matplotlib.colormaps["Blues"].with_extremes(bad="#f5f7f9")  # no units: a neutral cell
+    ax.imshow(np.ma.masked_equal(share.to_numpy(), 0.0), cmap=cmap, vmin=0, vmax=1, aspect="auto")
+    for (i, j), s in np.ndenumerate(share.to_numpy()):
+        if s > 0:
+            text = "<1%" if s < 0.005 else f"{100 * s:.0f}%"
+            ax.text(j, i, text, ha="center", va="center", fontsize=10, color="white" if s > 0.55 else INK)
+    for i, c in enumerate(units.index):
+        ax.text(1.01, i, f"{_compact(rows[c])} {unit[c]}", transform=ax.get_yaxis_transform(), va="center", **TEXT)
+    ax.set_xticks(range(len(STAGES)), [s.capitalize() for s in STAGES])
+    ax.set_yticks(range(len(units)), [textwrap.fill(chans[c], 24) for c in units.index])
+    ax.set_xticks(np.arange(len(STAGES) + 1) - 0.5, minor=True)
+    ax.set_yticks(np.arange(len(units) + 1) - 0.5, minor=True)
+    ax.xaxis.tick_top()
+    ax.tick_params(which="both", length=0)
+    ax.spines[:].set_visible(False)
+    ax.grid(True, which="minor", color="white", lw=2)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# all of them, and saving
+
+
+#: Each chart in funnel order, with its caption for a non-technical reader.
+_CHARTS = {
+    funnel: "Each row is a stage of the funnel, from first awareness down to loyalty: longer bars mean more "
+    "people, and the percentages say how many made it from the stage above.",
+    stage_occupancy: "Each panel follows how many people sit in one stage of the funnel, week by week: a line "
+    "above the others means that plan keeps more people in that stage.",
+    time_to_purchase: "Each row shows how long people in one segment take from first hearing of us to their "
+    "first order: the darker middle holds half of them and the line marks the typical (median) wait.",
+    kpi_comparison: "The four headline numbers side by side for each plan (shorter is better for cost per order, "
+    "longer for the other three); whiskers show where the true value most likely lies.",
+    spend_by_channel: "How each plan spreads its money over the channels every week: the height of each band is "
+    "what that channel costs that week.",
+    orders_vs_spend: "Orders piling up as the money is spent: the steeper a plan's line, the more orders it "
+    "gets for the same money.",
+    exposure_heatmap: "Where each channel's ads land in the funnel: each row adds up to 100%, and the darker "
+    "the cell, the bigger the share of that channel's impressions, clicks or messages.",
+}
+
+
+def all_charts(result: Result) -> list[Chart]:
+    """Every chart of a result, in funnel order, each with its slug, title and plain-language caption."""
+    figures = [(make.__name__, make(result), caption) for make, caption in _CHARTS.items()]
+    return [Chart(slug, fig.get_suptitle().replace("\n", " "), caption, fig) for slug, fig, caption in figures]
+
+
+def save(chart_or_figure: Chart | Figure, folder: str | Path, slug: str | None = None) -> list[Path]:
+    """Write ``slug.png`` and ``slug.svg`` into folder (created if missing); returns the two paths.
+
+    The slug defaults to the chart's own; it is required for a bare Figure.
+    """
+    chart = chart_or_figure if isinstance(chart_or_figure, Chart) else None
+    fig = chart.figure if chart else chart_or_figure
+    name = slug or (chart.slug if chart else "")
+    if not name or not isinstance(fig, Figure):
+        raise ValueError("save() needs a Chart, or a Figure and a slug")
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    png, svg = out / f"{name}.png", out / f"{name}.svg"
+    fig.savefig(png, format="png", dpi=DPI, metadata={"Software": None})
+    with matplotlib.rc_context({"svg.hashsalt": "cjmsim"}):  # fixed element ids: the same run, the same SVG
+        fig.savefig(svg, format="svg", metadata={"Date": None})
+    return [png, svg]
+
+
+def png_bytes(figure: Figure) -> bytes:
+    """The figure as PNG bytes at the chart resolution, e.g. to embed in an HTML report."""
+    buf = io.BytesIO()
+    figure.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    return buf.getvalue()

@@ -1,0 +1,164 @@
+"""Charts: each is a Figure with drawn artists and a finding in its title; all_charts and save work.
+
+Two results are built once per module: hi-fi (three plans, two replications, short horizon) and the
+minimal tutorial (a plan without campaigns, a single replication), plus a run of the no-marketing
+plan alone. Figures are not closed explicitly: without pyplot nothing holds on to them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+from matplotlib.container import ErrorbarContainer
+from matplotlib.figure import Figure
+from matplotlib.text import Text
+
+import cjmsim
+from cjmsim import charts
+from cjmsim.engine import Result
+from cjmsim.scenario import STAGES
+
+ROOT = Path(__file__).resolve().parents[1]
+SLUGS = [
+    "funnel",
+    "stage_occupancy",
+    "time_to_purchase",
+    "kpi_comparison",
+    "spend_by_channel",
+    "orders_vs_spend",
+    "exposure_heatmap",
+]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def hifi() -> Result:
+    sc = cjmsim.load_scenario(ROOT / "scenarios" / "hifi.toml")
+    return cjmsim.simulate(sc, agents=5000, weeks=20, reps=2)
+
+
+@pytest.fixture(scope="module")
+def minimal() -> Result:
+    return cjmsim.simulate(cjmsim.load_scenario(ROOT / "scenarios" / "minimal.toml"), reps=1)
+
+
+@pytest.fixture(scope="module")
+def no_campaigns() -> Result:
+    """The minimal tutorial's no-marketing plan alone: one plan, no spend, no exposures."""
+    return cjmsim.simulate(cjmsim.load_scenario(ROOT / "scenarios" / "minimal.toml"), plans=["none"], agents=5000)
+
+
+@pytest.fixture(params=["hifi", "minimal", "no_campaigns"])
+def result(request: pytest.FixtureRequest) -> Result:
+    return request.getfixturevalue(request.param)
+
+
+def _vocabulary(r: Result) -> list[str]:
+    """Names a title may cite: plans, segments and channels (display names and their short forms)."""
+    sc = r.scenario
+    names = [p.name or i for i, p in sc.plans.items()] + [s.name for s in sc.segments.values()]
+    names += [c.name or i for i, c in sc.channels.items()]
+    return names + [n.split(" (")[0] for n in names]
+
+
+def _subtitle(fig: Figure) -> str:
+    return next(t.get_text() for t in fig.texts if t.get_text() != fig.get_suptitle())
+
+
+def _drawn(fig: Figure) -> bool:
+    return any(ax.lines or ax.patches or ax.collections or ax.images for ax in fig.axes)
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_each_chart_is_a_figure_with_a_finding(result: Result, slug: str) -> None:
+    fig = getattr(charts, slug)(result)
+    assert isinstance(fig, Figure)
+    assert fig.get_size_inches().tolist() == [10.0, 5.5] and fig.dpi == 120
+    title = fig.get_suptitle()
+    assert title.strip()
+    assert re.search(r"\d", title) or any(name in title for name in _vocabulary(result)), title
+    assert _subtitle(fig).strip(), "a subtitle says what is plotted"
+    if result.plans != ["none"] or slug != "exposure_heatmap":  # a plan without campaigns delivers nothing
+        assert _drawn(fig), slug
+
+
+def test_all_charts_in_funnel_order_with_captions(hifi: Result) -> None:
+    out = charts.all_charts(hifi)
+    assert [c.slug for c in out] == SLUGS
+    for c in out:
+        assert c.title and c.title == c.figure.get_suptitle().replace("\n", " ")
+        assert len(c.caption) > 40 and c.caption.endswith(".")
+    with pytest.raises(AttributeError):
+        out[0].slug = "other"  # type: ignore[misc]
+
+
+def test_every_text_is_at_least_10_points(minimal: Result) -> None:
+    for chart in charts.all_charts(minimal):
+        chart.figure.draw_without_rendering()  # tick labels exist once the figure is laid out
+        sizes = {t.get_text(): t.get_fontsize() for t in chart.figure.findobj(Text) if t.get_text().strip()}
+        assert min(sizes.values()) >= 10, (chart.slug, min(sizes.items(), key=lambda kv: kv[1]))
+
+
+def test_hifi_titles_state_the_findings(hifi: Result) -> None:
+    titles = {c.slug: c.title for c in charts.all_charts(hifi)}
+    cjm, baseline = (re.escape(hifi.scenario.plans[p].name) for p in ("cjm", "baseline"))
+    assert re.fullmatch(rf"{cjm} cuts CPO by \d+% vs {baseline}", titles["kpi_comparison"])  # the case's point
+    assert re.match(r"Half of first orders come \d+-\d+ weeks after awareness", titles["time_to_purchase"])
+    assert "of the money" in titles["orders_vs_spend"]
+
+
+def test_kpi_error_bars_only_with_replications(hifi: Result, minimal: Result) -> None:
+    def bars(fig: Figure) -> int:
+        return sum(isinstance(c, ErrorbarContainer) for ax in fig.axes for c in ax.containers)
+
+    many, one = charts.kpi_comparison(hifi), charts.kpi_comparison(minimal)
+    assert bars(many) == 3 and "95% CI" in _subtitle(many)  # LTV is n/a: 20 weeks < ltv_weeks (52)
+    assert bars(one) == 0 and "single replication" in _subtitle(one)
+
+
+def test_zero_spend_plan_shows_na_not_zero(minimal: Result, no_campaigns: Result) -> None:
+    fig = charts.kpi_comparison(minimal)
+    cpo_panel = fig.axes[0]
+    assert "n/a" in [t.get_text().strip() for t in cpo_panel.texts]  # CPO of "No marketing"
+    assert "No marketing" not in fig.get_suptitle()  # a plan without spend never "wins" on cost
+    assert charts.kpi_comparison(no_campaigns).get_suptitle().startswith("No marketing spends nothing: CPO and ROMI")
+    assert "no units" in charts.exposure_heatmap(no_campaigns).get_suptitle()
+    charts.all_charts(no_campaigns)
+
+
+def test_one_plan_options(hifi: Result) -> None:
+    occupancy = charts.stage_occupancy(hifi, plan="cjm")
+    assert all(len(ax.lines) == 1 for ax in occupancy.axes)
+    assert _subtitle(charts.time_to_purchase(hifi, plan="cjm")).startswith("CJM: half the budget")
+    heat = charts.exposure_heatmap(hifi, plan="cjm_growth")
+    assert _subtitle(heat).startswith("CJM: the full budget")
+    assert [t.get_text() for t in heat.axes[0].get_xticklabels()] == [s.capitalize() for s in STAGES]
+
+
+def test_plan_colours_are_the_same_in_every_chart(hifi: Result) -> None:
+    want = list(charts.PLAN_COLOURS[: len(hifi.plans)])
+    lines = charts.orders_vs_spend(hifi).axes[0].lines[::2]  # each plan: its line, then its end marker
+    assert [ln.get_color() for ln in lines] == want
+    legend = charts.funnel(hifi).legends[0]
+    assert [t.get_text() for t in legend.get_texts()] == [hifi.scenario.plans[p].name for p in hifi.plans]
+
+
+def test_save_writes_png_and_svg(hifi: Result, tmp_path: Path) -> None:
+    chart = charts.all_charts(hifi)[0]
+    png, svg = charts.save(chart, tmp_path / "out", chart.slug)
+    assert png.name == "funnel.png" and png.read_bytes().startswith(PNG_SIGNATURE)
+    assert svg.name == "funnel.svg" and "<svg" in svg.read_text(encoding="utf-8")
+    paths = charts.save(chart.figure, tmp_path, "bare")
+    assert [p.name for p in paths] == ["bare.png", "bare.svg"] and all(p.stat().st_size > 1000 for p in paths)
+    with pytest.raises(ValueError):
+        charts.save(chart.figure, tmp_path)
+    assert charts.png_bytes(chart.figure).startswith(PNG_SIGNATURE)
+
+
+def test_no_pyplot_and_no_simulation() -> None:
+    source = inspect.getsource(charts)
+    assert not re.search(r"import matplotlib\.pyplot|from matplotlib import pyplot|\.show\(", source)
+    assert "simulate(" not in source
