@@ -140,6 +140,22 @@ def comparison_table(result: Result, segment: str = "all") -> Table:
     return table
 
 
+def _visuals(result: Result) -> Callable[[Path], None]:
+    """Writer of the charts folder and report.html, for the run's temporary folder."""
+
+    def write(folder: Path) -> None:
+        # imported here: matplotlib and jinja2 are needed only when a run draws its charts
+        from . import charts, report
+
+        images = []
+        for chart in charts.all_charts(result):
+            png, _svg = charts.save(chart, folder / "charts", chart.slug)
+            images.append(report.ReportImage(chart.slug, chart.title, chart.caption, Path(png).read_bytes()))
+        report.write_report(result, images, folder / "report.html")
+
+    return write
+
+
 def _progress(total: int, enabled: bool) -> tuple[Progress | None, Callable[[int], None] | None]:
     if not enabled:
         return None, None
@@ -173,6 +189,7 @@ def _progress(total: int, enabled: bool) -> tuple[Progress | None, Callable[[int
     "--out", type=click.Path(file_okay=False), help="Output folder. Default: out/<scenario file name without .toml>."
 )
 @click.option("--segments", "by_segment", is_flag=True, help="Also print a table per segment.")
+@click.option("--no-report", is_flag=True, help="Skip the charts and report.html (tables only).")
 @click.option("--quiet", is_flag=True, help="Print no table and no progress.")
 def run(
     file: str,
@@ -183,12 +200,14 @@ def run(
     reps: int,
     out: str | None,
     by_segment: bool,
+    no_report: bool,
     quiet: bool,
 ) -> None:
     """Simulate the plans of a scenario FILE and write the results to a folder.
 
     Writes summary.csv (plan x segment), weekly.csv (plan x week x segment), summary_by_rep.csv,
-    metadata.json and a copy of the scenario, atomically.
+    metadata.json, a copy of the scenario, the charts (charts/*.png and .svg) and report.html,
+    atomically.
     """
     sc = _load(file)
     try:
@@ -210,7 +229,9 @@ def run(
         result = simulate(sc, names, reps=reps)
     elapsed = time.perf_counter() - t0
     target = Path(out) if out else Path("out") / Path(file).stem
-    write_run(result, target, scenario_path=file, elapsed_s=elapsed)
+    if not quiet and not no_report:
+        err_console.print("drawing charts and the report ...", style="dim")
+    write_run(result, target, scenario_path=file, elapsed_s=elapsed, extra=None if no_report else _visuals(result))
     if not quiet:
         console = Console()
         console.print(comparison_table(result))

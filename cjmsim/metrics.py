@@ -56,6 +56,12 @@ def _div(a: float, b: float) -> float:
     return a / b if b > 0 else math.nan
 
 
+def _cost_per(spend: float, n: float) -> float:
+    """Spend per unit of n; n/a (NaN) when nothing was spent, so a plan without marketing does not
+    'win' on cost."""
+    return _div(spend, n) if spend > 0 else math.nan
+
+
 def _quantile(hist: np.ndarray, q: float) -> float:
     total = hist.sum()
     if total <= 0:
@@ -88,7 +94,7 @@ def summary_row(rec: Records, seg: slice | int, ltv_weeks: int) -> dict[str, flo
     full = max(W - ltv_weeks + 1, 0)  # acquisition weeks whose LTV window ends inside the horizon
     ltv_cohort = float(rec.customers[:full, sel].sum()) * w
     ltv = _div(float(rec.ltv_margin[:full, sel].sum()) * w, ltv_cohort)
-    cac = _div(spend, customers)
+    cac = _cost_per(spend, customers)
     return {
         "agents": agents,
         "reached": tot(rec.reached) * w,
@@ -106,8 +112,8 @@ def summary_row(rec: Records, seg: slice | int, ltv_weeks: int) -> dict[str, flo
         "ttp_p90_weeks": _quantile(hist, 0.9),
         "planned_spend": planned,
         "spend": spend,
-        "cpl": _div(spend, leads),
-        "cpo": _div(spend, orders),
+        "cpl": _cost_per(spend, leads),
+        "cpo": _cost_per(spend, orders),
         "cac": cac,
         "revenue": revenue,
         "margin": margin,

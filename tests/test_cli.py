@@ -236,7 +236,7 @@ def test_failing_run_keeps_previous_folder(funnel, write_toml, tmp_path, monkeyp
     path = write_toml(funnel)
     out = tmp_path / "out"
     run_ok(path, out)
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
@@ -244,7 +244,7 @@ def test_failing_run_keeps_previous_folder(funnel, write_toml, tmp_path, monkeyp
     monkeypatch.setattr(cjmsim.output, "metadata", boom)
     res = invoke("run", path, "--out", out, "--quiet", "--seed", "99")
     assert isinstance(res.exception, RuntimeError)
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert leftovers(tmp_path) == []
 
 
