@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 import pandas as pd
@@ -242,3 +243,145 @@ def run(
             f"{s.agents:,} agents x {s.weeks} weeks x {len(names)} plans x {reps} reps in {elapsed:.1f} s; "
             f"results in {target}/"
         )
+
+
+# --------------------------------------------------------------------------------------------
+# sweep
+
+
+def sweep_table(result: Any, segment: str = "all") -> Table:
+    """Per point and plan, the experiment's metrics with their 95% CI half-widths."""
+    exp = result.experiment
+    s = result.summary
+    rows = s[s.segment == segment]
+    params = [p.name for p in exp.spec.parameters]
+    kinds = {col: kind for col, _, kind in _ROWS}
+    table = Table(
+        title=f"{exp.spec.experiment.name}: {len(exp.points)} points x {len(exp.plans)} plans x "
+        f"{exp.spec.experiment.reps} reps (mean ± 95% CI half-width)",
+        title_justify="left",
+    )
+    for p in params:
+        table.add_column(p, justify="right")
+    table.add_column("plan")
+    shown = exp.spec.experiment.metrics
+    for m in shown:
+        table.add_column(m, justify="right")
+    for _, r in rows.iterrows():
+        cells = [f"{r[p]:g}" if isinstance(r[p], float) else str(r[p]) for p in params]
+        cells.append(str(r["plan"]))
+        cells += [_compact_cell(r, m, kinds.get(m, "n")) for m in shown]
+        table.add_row(*cells)
+    return table
+
+
+def _compact(v: float, kind: str) -> str:
+    if not math.isfinite(v):
+        return "-"
+    if kind == "p":
+        return f"{100 * v:,.0f}%"
+    a = abs(v)
+    for threshold, div, suffix in ((1e9, 1e9, "B"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
+        if a >= threshold:
+            return f"{v / div:.3g}{suffix}"
+    return f"{v:,.0f}" if a >= 100 else f"{v:.3g}"
+
+
+def _compact_cell(row: pd.Series, col: str, kind: str) -> str:
+    text = _compact(float(row[col]), kind)
+    lo, hi = f"{col}_ci_low", f"{col}_ci_high"
+    if lo in row.index and math.isfinite(row[lo]) and math.isfinite(row[hi]) and row[hi] > row[lo]:
+        text += f" [dim]±{_compact((row[hi] - row[lo]) / 2, kind)}[/]"
+    return text
+
+
+@main.command("sweep")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "--workers", type=click.IntRange(min=1, max=256), default=1, show_default=True, help="Local worker processes."
+)
+@click.option("--scheduler", help="Dask scheduler address (tcp://host:8786): run the tasks on that cluster.")
+@click.option("--out", type=click.Path(file_okay=False), help="Output folder. Default: out/<experiment file name>.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted sweep in --out: finished tasks are kept.")
+@click.option("--no-report", is_flag=True, help="Skip the charts and report.html.")
+@click.option("--quiet", is_flag=True, help="Print no table and no progress.")
+def sweep_command(
+    file: str, workers: int, scheduler: str | None, out: str | None, resume: bool, no_report: bool, quiet: bool
+) -> None:
+    """Run an experiment FILE: every point x plan x replication, streamed to disk, resumable.
+
+    Writes results/*.parquet (one part per task, as each finishes), summary.csv (mean and 95% CI per
+    point, plan and segment), differences.csv (paired differences from the reference plan),
+    experiment.json, the charts and report.html.
+    """
+    from . import sweep as sweeps
+
+    try:
+        exp = sweeps.load_experiment(file)
+    except ScenarioError as e:
+        _fail(str(e))
+        raise
+    target = Path(out) if out else Path("out") / Path(file).stem
+    prog = None
+    tick = None
+    if not quiet and err_console.is_terminal:
+        prog = Progress(
+            TextColumn("sweeping"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} tasks"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=True,
+        )
+        bar = prog.add_task("sweep", total=None)
+
+        def tick(done: int, total: int) -> None:
+            prog.update(bar, completed=done, total=total)
+
+    t0 = time.perf_counter()
+    try:
+        if prog is not None:
+            with prog:
+                result = sweeps.run_sweep(
+                    exp, workers=workers, scheduler=scheduler, out=target, resume=resume, progress=tick
+                )
+        else:
+            result = sweeps.run_sweep(exp, workers=workers, scheduler=scheduler, out=target, resume=resume)
+    except ScenarioError as e:
+        _fail(str(e))
+        raise
+    elapsed = time.perf_counter() - t0
+    _write_sweep_tables(result, target, no_report)
+    if not quiet:
+        console = Console()
+        console.print(sweep_table(result))
+        n = len(result.results[result.results.segment == "all"])
+        console.print(
+            f"{n} tasks ({len(exp.points)} points x {len(exp.plans)} plans x {exp.spec.experiment.reps} reps) "
+            f"in {elapsed:.1f} s; results in {target}/"
+        )
+
+
+def _write_sweep_tables(result: Any, target: Path, no_report: bool) -> None:
+    """summary.csv, differences.csv and (unless no_report) the charts and report, each written whole."""
+    import os
+    import tempfile
+
+    def atomic_csv(frame: pd.DataFrame, path: Path) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        os.close(fd)
+        frame.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+
+    atomic_csv(result.summary, target / "summary.csv")
+    atomic_csv(result.differences, target / "differences.csv")
+    if no_report:
+        return
+    import importlib
+
+    try:
+        sweep_report = importlib.import_module("cjmsim.sweep_report")
+    except ImportError:  # the sweep report arrives with its own module
+        return
+    sweep_report.write(result, target)

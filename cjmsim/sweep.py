@@ -1,0 +1,678 @@
+"""Experiment sweeps: many runs over a grid (or a sample) of scenario changes, with replications.
+
+An experiment file names a base scenario, the parameters to vary (addressed by dotted path into the
+scenario, as whole-plan budget factors, as budget moved between channels, or as named sets of
+assumptions), a design (grid, random or Latin hypercube), the plans, replications and seed. Every
+(point, plan, replication) is an independent task; tasks go to an executor (in-process, a local
+process pool, or a Dask cluster: one interface, one code path) and each finished task is written
+at once as its own Parquet part, so an interrupted sweep resumes where it stopped with nothing lost
+and nothing counted twice. Seeds depend on (experiment seed, replication) and, unless common random
+numbers are switched off, not on the point: plans and points share random numbers, so their
+differences are paired, and results never depend on the number of workers or the order tasks
+finish in.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from . import metrics
+from .engine import make_streams, run_plan
+from .scenario import Scenario, ScenarioError, _hint, _messages, parse_scenario, read_toml
+
+__all__ = [
+    "Experiment",
+    "Parameter",
+    "SweepResult",
+    "Task",
+    "load_experiment",
+    "points",
+    "run_sweep",
+    "sweep",
+    "summarise_sweep",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class Range(_Model):
+    """Evenly spaced values from start to stop inclusive."""
+
+    start: float = Field(description="First value.")
+    stop: float = Field(description="Last value.")
+    num: int = Field(ge=2, le=1000, description="Number of values.")
+
+
+class Move(_Model):
+    """Budget moved between two channels inside one plan."""
+
+    plan: str = Field(description="Plan whose campaigns change.")
+    source: str = Field(description="Channel the money is taken from (its campaigns shrink by the share).")
+    target: str = Field(description="Channel the money goes to (its campaigns grow; one is added if it has none).")
+
+
+class Parameter(_Model):
+    """One ``[[parameters]]`` entry: what varies, and over which levels."""
+
+    name: str = Field(description="Column name of the parameter in the results.")
+    path: str | None = Field(
+        None,
+        description="Dotted path into the scenario, e.g. channels.context.cost.cpc or "
+        "plans.cjm.campaigns[2].weekly; '*' matches every key at one level (segments.*.base.purchase).",
+    )
+    budget: list[str] | None = Field(None, description="Plans whose campaign budgets are multiplied; ['*'] = all.")
+    move: Move | None = Field(None, description="Move a share of one channel's budget to another in a plan.")
+    levels: dict[str, dict[str, float]] | None = Field(
+        None,
+        description="Named levels, each a set of `path = multiplier` changes (e.g. pessimistic, central, "
+        "optimistic assumptions); an empty set keeps the base scenario.",
+    )
+    values: list[float] | None = Field(
+        None, description="Levels: absolute values (path), budget factors (budget) or shares moved (move)."
+    )
+    scale: list[float] | None = Field(None, description="Levels as multipliers of the base value (path only).")
+    range: Range | None = Field(None, description="Levels evenly spaced from start to stop (like values).")
+    low: float | None = Field(None, description="Lower bound for random and Latin-hypercube designs.")
+    high: float | None = Field(None, description="Upper bound for random and Latin-hypercube designs.")
+    relative: bool = Field(False, description="low/high are multipliers of the base value (path only).")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Parameter:
+        kinds = [k for k in ("path", "budget", "move", "levels") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(f"give exactly one of path, budget, move, levels (got {', '.join(kinds) or 'none'})")
+        given = [k for k in ("values", "scale", "range") if getattr(self, k) is not None]
+        if self.levels is not None and given:
+            raise ValueError("levels already are the levels: no values, scale or range with them")
+        if len(given) > 1:
+            raise ValueError(f"give one of values, scale, range (got {', '.join(given)})")
+        if self.scale is not None and self.path is None:
+            raise ValueError("scale (multipliers of the base value) needs a path; for budgets give values")
+        if (self.low is None) != (self.high is None):
+            raise ValueError("give both low and high, or neither")
+        if self.low is not None and self.high is not None and self.high < self.low:
+            raise ValueError(f"high ({self.high}) is below low ({self.low})")
+        if self.relative and self.path is None:
+            raise ValueError("relative bounds need a path")
+        if self.move is not None:
+            bounds = [b for b in (self.low, self.high) if b is not None]
+            for v in [*(self.values or []), *bounds]:
+                if not 0 <= v <= 1:
+                    raise ValueError(f"a share moved must be in [0, 1], got {v}")
+        return self
+
+    def grid(self) -> list[float | str]:
+        """The levels a grid design takes."""
+        if self.levels is not None:
+            return list(self.levels)
+        if self.values is not None:
+            return list(self.values)
+        if self.scale is not None:
+            return list(self.scale)
+        if self.range is not None:
+            return [float(x) for x in np.linspace(self.range.start, self.range.stop, self.range.num)]
+        raise ValueError(f"parameter {self.name!r}: a grid needs values, scale, range or levels")
+
+    def draw(self, u: float) -> float | str:
+        """The level at u in [0, 1) for random and Latin-hypercube designs."""
+        if self.low is not None and self.high is not None:
+            return self.low + u * (self.high - self.low)
+        levels = self.grid()  # discrete levels: pick one
+        return levels[min(int(u * len(levels)), len(levels) - 1)]
+
+    @property
+    def multiplies(self) -> bool:
+        """Whether a path level multiplies the base value instead of replacing it."""
+        return self.scale is not None or self.relative
+
+
+class Settings(_Model):
+    """The ``[experiment]`` table."""
+
+    name: str = Field("Untitled experiment", description="Title of the sweep's tables, charts and report.")
+    description: str = Field("", description="What the experiment asks.")
+    scenario: str = Field(description="The base scenario file, relative to the experiment file.")
+    plans: list[str] | None = Field(None, description="Plans to run at every point. Default: every plan.")
+    reference: str | None = Field(None, description="Plan the others are compared with (paired). Default: the first.")
+    reps: int = Field(3, ge=1, le=1000, description="Replications per point and plan.")
+    seed: int = Field(2026, ge=0, description="Experiment seed; task seeds derive from it.")
+    agents: int | None = Field(None, ge=1, le=50_000_000, description="Agents per run (overrides the scenario).")
+    weeks: int | None = Field(None, ge=1, le=1040, description="Horizon (overrides the scenario).")
+    design: Literal["grid", "random", "lhs"] = Field("grid", description="grid, random or lhs (Latin hypercube).")
+    samples: int = Field(10, ge=1, le=100_000, description="Points drawn by the random and lhs designs.")
+    common_random_numbers: bool = Field(
+        True, description="Every point and plan shares the replication's random numbers (paired differences)."
+    )
+    metrics: list[str] = Field(
+        default_factory=lambda: ["orders", "customers", "spend", "cpo", "revenue", "margin", "romi"],
+        description="Metrics printed and charted (every metric is saved).",
+    )
+
+    @model_validator(mode="after")
+    def _known_metrics(self) -> Settings:
+        for m in self.metrics:
+            if m not in metrics.SUMMARY_METRICS:
+                raise ValueError(
+                    f"unknown metric {m!r}{_hint(m, list(metrics.SUMMARY_METRICS))}; "
+                    f"metrics: {', '.join(metrics.SUMMARY_METRICS)}"
+                )
+        return self
+
+
+class Experiment(_Model):
+    """A whole experiment file."""
+
+    experiment: Settings = Field(description="Base scenario, plans, design, replications, seed.")
+    parameters: list[Parameter] = Field(default_factory=list, description="What varies.")
+
+    @model_validator(mode="after")
+    def _checks(self) -> Experiment:
+        names = [p.name for p in self.parameters]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"parameters: duplicate names {sorted(dup)}")
+        reserved = {"point", "plan", "rep", "segment", *metrics.SUMMARY_METRICS}
+        bad = [n for n in names if n in reserved]
+        if bad:
+            raise ValueError(f"parameters: names {bad} clash with result columns; choose others")
+        if self.experiment.design != "grid":
+            for p in self.parameters:
+                if p.low is None and p.path is not None and not (p.values or p.scale or p.range):
+                    raise ValueError(f"parameter {p.name!r}: random and lhs designs need low and high (or levels)")
+        return self
+
+
+# --------------------------------------------------------------------------------------------
+# loading
+
+
+@dataclass(frozen=True)
+class LoadedExperiment:
+    """An experiment with its base scenario data, its points, and what identifies it."""
+
+    path: Path
+    spec: Experiment
+    base: dict[str, Any]  # the base scenario as parsed TOML
+    scenario_path: Path
+    points: list[dict[str, float | str]]
+    scenarios: list[Scenario]  # one validated scenario per point
+    plans: list[str]
+    digest: str
+
+
+def load_experiment(path: str | Path) -> LoadedExperiment:
+    """Read an experiment file, its base scenario and every point's scenario, all validated.
+
+    Raises:
+        ScenarioError: naming the file, the key path or parameter, the bad value and what is allowed.
+    """
+    path = Path(path)
+    data = read_toml(path)
+    try:
+        spec = Experiment.model_validate(data)
+    except ValidationError as err:
+        lines = _messages(err, data, Experiment)
+        body = lines[0] if len(lines) == 1 else "\n  " + "\n  ".join(lines)
+        raise ScenarioError(f"{path}: {body}") from None
+    s = spec.experiment
+    scenario_path = (path.parent / s.scenario).resolve()
+    if not scenario_path.is_file():
+        raise ScenarioError(f"{path}: experiment.scenario = {s.scenario!r}: no such file ({scenario_path})")
+    base = read_toml(scenario_path)
+    base_sc = parse_scenario(base, source=str(scenario_path))
+    plans = list(dict.fromkeys(s.plans)) if s.plans else list(base_sc.plans)
+    for p in [*plans, *([s.reference] if s.reference else [])]:
+        if p not in base_sc.plans:
+            raise ScenarioError(
+                f"{path}: experiment plan {p!r}: no such plan in {s.scenario}{_hint(p, list(base_sc.plans))}; "
+                f"plans: {', '.join(base_sc.plans)}"
+            )
+    if s.reference and s.reference not in plans:
+        plans = [s.reference, *plans]
+    pts = points(spec)
+    scenarios = []
+    for i, pt in enumerate(pts):
+        data_i = apply_point(base, spec.parameters, pt, where=f"{path}")
+        label = ", ".join(f"{k} = {v}" for k, v in pt.items())
+        sc = parse_scenario(data_i, source=f"{path}: point {i} ({label})")
+        scenarios.append(sc.with_settings(agents=s.agents, weeks=s.weeks))
+    digest = hashlib.sha256(path.read_bytes() + b"\0" + scenario_path.read_bytes()).hexdigest()
+    return LoadedExperiment(path, spec, base, scenario_path, pts, scenarios, plans, digest)
+
+
+def points(spec: Experiment) -> list[dict[str, float | str]]:
+    """The design's points: parameter name -> level, in a fixed order."""
+    params = spec.parameters
+    if not params:
+        return [{}]
+    s = spec.experiment
+    if s.design == "grid":
+        return [
+            dict(zip([p.name for p in params], combo, strict=True))
+            for combo in itertools.product(*[p.grid() for p in params])
+        ]
+    rng = np.random.default_rng(np.random.SeedSequence([s.seed, 0x5EED]))
+    if s.design == "random":
+        u = rng.random((s.samples, len(params)))
+    else:  # Latin hypercube: one draw in each of `samples` strata per parameter, strata shuffled
+        u = (
+            np.argsort(rng.random((s.samples, len(params))), axis=0) + rng.random((s.samples, len(params)))
+        ) / s.samples
+    return [{p.name: _clean(p.draw(float(u[i, j]))) for j, p in enumerate(params)} for i in range(s.samples)]
+
+
+def _clean(v: float | str) -> float | str:
+    return v if isinstance(v, str) else float(round(v, 12))
+
+
+# --------------------------------------------------------------------------------------------
+# applying a point to the scenario
+
+
+_INDEX = re.compile(r"^(?P<key>[^\[\]]+)(?P<idx>(\[\d+\])*)$")
+
+
+def _locations(data: Any, path: str, where: str) -> list[tuple[Any, Any]]:
+    """(container, key) pairs a dotted path with '*' and [i] selects; errors name the bad step.
+
+    The last key may be absent (an optional setting the scenario leaves at its default).
+    """
+    cur: list[tuple[Any, Any]] = [(None, None)]  # (container, key); (None, None) is the root
+
+    def node(c: Any, k: Any) -> Any:
+        return data if c is None else c[k]
+
+    parts = path.split(".")
+    for depth, part in enumerate(parts):
+        m = _INDEX.match(part)
+        if not m:
+            raise ScenarioError(f"{where}: path {path!r}: cannot read {part!r}")
+        steps: list[Any] = [m.group("key"), *[int(x) for x in re.findall(r"\[(\d+)\]", m.group("idx"))]]
+        for si, step in enumerate(steps):
+            last = depth == len(parts) - 1 and si == len(steps) - 1
+            nxt: list[tuple[Any, Any]] = []
+            for c, k in cur:
+                n = node(c, k)
+                if step == "*" and isinstance(n, dict):
+                    nxt.extend((n, key) for key in n)
+                elif isinstance(step, int) and isinstance(n, list) and step < len(n):
+                    nxt.append((n, step))
+                elif isinstance(step, str) and isinstance(n, dict) and (step in n or last):
+                    nxt.append((n, step))
+                else:
+                    here = ".".join(parts[: depth + 1])
+                    options = [str(x) for x in n] if isinstance(n, dict) else []
+                    if isinstance(n, list):
+                        detail = f"; it is a list of {len(n)} (indices 0..{len(n) - 1})"
+                    elif options:
+                        detail = f"{_hint(str(step), options)}; keys here: {', '.join(options)}"
+                    else:
+                        detail = ""
+                    raise ScenarioError(f"{where}: path {path!r}: {here!r} not found{detail}")
+            cur = nxt
+    return cur
+
+
+def _weekly_rate(camp: dict[str, Any], weeks: int) -> float:
+    """A campaign's budget per active week (weekly, or total over its windows)."""
+    if camp.get("weekly") is not None:
+        return float(camp["weekly"])
+    windows = camp.get("flights") or ([camp["weeks"]] if camp.get("weeks") else [[0, weeks]])
+    return float(camp.get("total") or 0.0) / max(sum(e - s for s, e in windows), 1)
+
+
+def _scale_budget(camp: dict[str, Any], factor: float) -> None:
+    for key in ("weekly", "total"):
+        if camp.get(key) is not None:
+            camp[key] = camp[key] * factor
+
+
+def apply_point(base: dict[str, Any], params: Iterable[Parameter], point: dict[str, Any], where: str) -> dict[str, Any]:
+    """The base scenario (parsed TOML) with one point's changes applied; the base is not modified."""
+    data = copy.deepcopy(base)
+    weeks = int(data.get("scenario", {}).get("weeks", 52))
+    for p in params:
+        level = point[p.name]
+        here = f"{where}: parameter {p.name!r}"
+        if p.path is not None:
+            _set_path(data, p.path, float(level), multiply=p.multiplies, where=here)
+        elif p.budget is not None:
+            plans = data.get("plans", {})
+            names = list(plans) if p.budget == ["*"] else p.budget
+            for name in names:
+                if name not in plans:
+                    raise ScenarioError(f"{here}: budget plan {name!r} not found{_hint(name, list(plans))}")
+                for camp in plans[name].get("campaigns", []):
+                    _scale_budget(camp, float(level))
+        elif p.move is not None:
+            _move_budget(data, p.move, float(level), weeks, here)
+        elif p.levels is not None:
+            for path, factor in p.levels[str(level)].items():
+                _set_path(data, path, factor, multiply=True, where=f"{here}, level {level!r}")
+    return data
+
+
+def _set_path(data: dict[str, Any], path: str, value: float, multiply: bool, where: str) -> None:
+    for container, key in _locations(data, path, where):
+        if multiply:
+            base = container.get(key) if isinstance(container, dict) else container[key]
+            if not isinstance(base, (int, float)) or isinstance(base, bool):
+                raise ScenarioError(f"{where}: path {path!r}: {key!r} has no number to multiply (found {base!r})")
+            container[key] = base * value
+        else:
+            container[key] = value
+
+
+def _move_budget(data: dict[str, Any], move: Move, share: float, weeks: int, where: str) -> None:
+    plans = data.get("plans", {})
+    if move.plan not in plans:
+        raise ScenarioError(f"{where}: move.plan {move.plan!r} not found{_hint(move.plan, list(plans))}")
+    channels = list(data.get("channels", {}))
+    for ch in (move.source, move.target):
+        if ch not in channels:
+            raise ScenarioError(f"{where}: move channel {ch!r} not found{_hint(ch, channels)}")
+    camps = plans[move.plan].setdefault("campaigns", [])
+    source = [c for c in camps if c.get("channel") == move.source]
+    moved = share * sum(_weekly_rate(c, weeks) for c in source)
+    for c in source:
+        _scale_budget(c, 1.0 - share)
+    target = [c for c in camps if c.get("channel") == move.target]
+    if not target:
+        camps.append({"channel": move.target, "weekly": moved})
+        return
+    rates = np.array([_weekly_rate(c, weeks) for c in target])
+    shares = rates / rates.sum() if rates.sum() > 0 else np.full(len(target), 1.0 / len(target))
+    for c, rate, sh in zip(target, rates, shares, strict=True):
+        if c.get("weekly") is not None or rate == 0:
+            c["weekly"] = (c.get("weekly") or 0.0) + moved * sh
+            c.pop("total", None)
+        else:
+            _scale_budget(c, (rate + moved * sh) / rate)
+
+
+# --------------------------------------------------------------------------------------------
+# tasks and executors
+
+
+@dataclass(frozen=True)
+class Task:
+    """One independent unit of work: a point, a plan, a replication."""
+
+    point: int
+    plan: str
+    rep: int
+    scenario: Scenario
+    seed: int
+    common_random_numbers: bool
+    threads: int = 1
+
+    @property
+    def key(self) -> str:
+        """File-name-safe identity of the task."""
+        safe = re.sub(r"[^A-Za-z0-9_-]", "_", self.plan)
+        return f"p{self.point:05d}-{safe}-r{self.rep:04d}"
+
+
+def run_task(task: Task) -> tuple[str, pd.DataFrame]:
+    """Run one task: one plan, one replication; rows per segment and ``all`` with every metric."""
+    sc = task.scenario
+    if task.common_random_numbers:
+        seed = task.seed
+    else:  # each point its own random numbers
+        seed = int(np.random.SeedSequence([task.seed, task.point]).generate_state(1, dtype=np.uint32)[0])
+    streams = make_streams(seed, task.rep, len(sc.segments))
+    rec = run_plan(sc, task.plan, streams, sc.scenario.agents, sc.scenario.weeks, threads=task.threads)
+    rows = []
+    selections: list[tuple[int | slice, str]] = [*enumerate(sc.segments), (slice(None), "all")]
+    for g, seg in selections:
+        rows.append({"segment": seg, **metrics.summary_row(rec, g, sc.scenario.ltv_weeks)})
+    return task.key, pd.DataFrame(rows)
+
+
+class Executor(Protocol):
+    """Runs tasks and yields their results as they finish, in any order."""
+
+    def run(self, fn: Callable[[Task], Any], tasks: list[Task]) -> Iterator[Any]: ...
+
+
+class InProcess:
+    """Run tasks one after another in this process."""
+
+    def run(self, fn: Callable[[Task], Any], tasks: list[Task]) -> Iterator[Any]:
+        for t in tasks:
+            yield fn(t)
+
+
+class LocalPool:
+    """A local process pool (nothing to start); workers are fresh processes (spawn)."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+
+    def run(self, fn: Callable[[Task], Any], tasks: list[Task]) -> Iterator[Any]:
+        with ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(fn, t) for t in tasks]
+            for f in as_completed(futures):
+                yield f.result()
+
+
+class DaskCluster:
+    """A Dask distributed cluster at a scheduler address (the optional extra ``cjmsim[dask]``)."""
+
+    def __init__(self, address: str):
+        try:
+            from distributed import Client
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise ScenarioError("--scheduler needs Dask distributed: pip install 'cjmsim[dask]'") from None
+        self.client = Client(address)
+
+    def run(self, fn: Callable[[Task], Any], tasks: list[Task]) -> Iterator[Any]:
+        from distributed import as_completed as dask_completed
+
+        futures = [self.client.submit(fn, t, key=f"cjmsim-{t.key}-{id(self)}", pure=False) for t in tasks]
+        for f in dask_completed(futures):
+            yield f.result()
+
+
+def executor_for(workers: int, scheduler: str | None) -> Executor:
+    """The executor for a worker count or a Dask scheduler address (or a distributed.Client)."""
+    if scheduler is not None:
+        return DaskCluster(scheduler)
+    return InProcess() if workers <= 1 else LocalPool(workers)
+
+
+# --------------------------------------------------------------------------------------------
+# running, resuming, summarising
+
+
+@dataclass
+class SweepResult:
+    """A finished sweep: the long table, its summaries and where they were written."""
+
+    experiment: LoadedExperiment
+    results: pd.DataFrame  # point x plan x rep x segment, parameters and every metric
+    summary: pd.DataFrame  # point x plan x segment: mean and 95% CI of each metric
+    differences: pd.DataFrame  # point x plan x segment: paired difference from the reference plan
+    out: Path | None
+
+
+def _tasks(exp: LoadedExperiment, threads: int) -> list[Task]:
+    s = exp.spec.experiment
+    return [
+        Task(i, plan, r, sc, s.seed, s.common_random_numbers, threads)
+        for i, sc in enumerate(exp.scenarios)
+        for plan in exp.plans
+        for r in range(s.reps)
+    ]
+
+
+def _write_part(folder: Path, key: str, frame: pd.DataFrame) -> None:
+    tmp = folder / f".{key}.parquet.tmp"
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, folder / f"{key}.parquet")  # a part exists whole or not at all
+
+
+def _tag(task: Task, frame: pd.DataFrame, point: dict[str, Any]) -> pd.DataFrame:
+    head = pd.DataFrame({"point": task.point, "plan": task.plan, "rep": task.rep}, index=frame.index)
+    params = pd.DataFrame({k: [v] * len(frame) for k, v in point.items()}, index=frame.index)
+    return pd.concat([head, params, frame], axis=1)
+
+
+def run_sweep(
+    experiment: str | Path | LoadedExperiment,
+    *,
+    workers: int = 1,
+    scheduler: str | None = None,
+    out: str | Path | None = None,
+    resume: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> SweepResult:
+    """Run every (point, plan, replication) of an experiment; stream results to ``out``.
+
+    Args:
+        experiment: an experiment file or a loaded experiment.
+        workers: local processes (1 = in this process). Ignored with ``scheduler``.
+        scheduler: a Dask scheduler address; tasks go to that cluster.
+        out: folder for results/*.parquet (one part per task, written as each finishes); none =
+            keep everything in memory.
+        resume: continue a sweep in ``out``: tasks with a part are not run again.
+        progress: called with (tasks done, tasks in all) as tasks finish.
+
+    Raises:
+        ScenarioError: bad experiment, or ``out`` holds another sweep, or results without ``resume``.
+    """
+    exp = experiment if isinstance(experiment, LoadedExperiment) else load_experiment(experiment)
+    threads = max(1, (os.cpu_count() or 1) // max(workers, 1)) if scheduler is None else 1
+    tasks = _tasks(exp, threads)
+    by_key = {t.key: t for t in tasks}
+    parts: dict[str, pd.DataFrame] = {}
+    folder = None
+    if out is not None:
+        folder = Path(out) / "results"
+        _prepare(Path(out), folder, exp, resume)
+        for p in sorted(folder.glob("*.parquet")):
+            if p.stem in by_key:
+                parts[p.stem] = pd.read_parquet(p)
+    todo = [t for t in tasks if t.key not in parts]
+    done = len(tasks) - len(todo)
+    if progress is not None:
+        progress(done, len(tasks))
+    if todo:
+        for key, frame in executor_for(workers, scheduler).run(run_task, todo):
+            task = by_key[key]
+            tagged = _tag(task, frame, exp.points[task.point])
+            if folder is not None:
+                _write_part(folder, key, tagged)
+            parts[key] = tagged
+            done += 1
+            if progress is not None:
+                progress(done, len(tasks))
+    results = pd.concat([parts[t.key] for t in tasks], ignore_index=True)  # task order, not finish order
+    summary, differences = summarise_sweep(results, exp)
+    return SweepResult(exp, results, summary, differences, Path(out) if out is not None else None)
+
+
+def _prepare(out: Path, folder: Path, exp: LoadedExperiment, resume: bool) -> None:
+    meta = out / "experiment.json"
+    if folder.exists() and any(folder.glob("*.parquet")):
+        if not resume:
+            raise ScenarioError(
+                f"{out}: holds results of a sweep already; use --resume to continue it, or another --out"
+            )
+        try:
+            digest = json.loads(meta.read_text())["digest"]
+        except (OSError, ValueError, KeyError):
+            digest = None
+        if digest != exp.digest:
+            raise ScenarioError(
+                f"{out}: holds a sweep of another experiment (or another version of its files); "
+                "it cannot be resumed with this one: use another --out"
+            )
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob(".*.tmp"):  # a part a killed sweep was writing
+        stale.unlink()
+    info = {
+        "experiment": str(exp.path),
+        "scenario": str(exp.scenario_path),
+        "digest": exp.digest,
+        "points": len(exp.points),
+        "plans": exp.plans,
+        "reps": exp.spec.experiment.reps,
+        "seed": exp.spec.experiment.seed,
+    }
+    tmp = out / ".experiment.json.tmp"
+    tmp.write_text(json.dumps(info, indent=2) + "\n")
+    os.replace(tmp, meta)
+
+
+def summarise_sweep(results: pd.DataFrame, exp: LoadedExperiment) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per point, plan and segment: mean and 95% CI of each metric, and paired differences from the
+    reference plan (the same replication's value subtracted), mean and 95% CI."""
+    params = [p.name for p in exp.spec.parameters]
+    s = exp.spec.experiment
+    reference = s.reference or exp.plans[0]
+    keys = ["point", *params, "plan", "segment"]
+    rows = []
+    for key, grp in results.groupby(["point", "plan", "segment"], sort=False):
+        row = dict(zip(["point", "plan", "segment"], key, strict=True))
+        row.update({p: grp[p].iloc[0] for p in params})
+        row["reps"] = len(grp)
+        for m in metrics.SUMMARY_METRICS:
+            mean, lo, hi = metrics.confidence(grp[m].to_numpy())
+            row[m], row[f"{m}_ci_low"], row[f"{m}_ci_high"] = mean, lo, hi
+        rows.append(row)
+    summary = pd.DataFrame(rows)
+    summary = summary[keys + [c for c in summary.columns if c not in keys]]
+    ref = results[results.plan == reference].set_index(["point", "segment", "rep"])
+    diffs = []
+    for key, grp in results[results.plan != reference].groupby(["point", "plan", "segment"], sort=False):
+        g = grp.set_index(["point", "segment", "rep"])
+        base = ref.loc[g.index]
+        row = dict(zip(["point", "plan", "segment"], key, strict=True))
+        row.update({p: grp[p].iloc[0] for p in params})
+        row["reference"] = reference
+        for m in metrics.SUMMARY_METRICS:
+            d = g[m].to_numpy(dtype=float) - base[m].to_numpy(dtype=float)
+            mean, lo, hi = metrics.confidence(d)
+            row[f"{m}_diff"], row[f"{m}_diff_ci_low"], row[f"{m}_diff_ci_high"] = mean, lo, hi
+        diffs.append(row)
+    differences = pd.DataFrame(diffs)
+    if len(differences):
+        differences = differences[
+            ["point", *params, "plan", "segment", "reference"]
+            + [c for c in differences.columns if c not in {"point", *params, "plan", "segment", "reference"}]
+        ]
+    return summary, differences
+
+
+def sweep(
+    experiment: str | Path,
+    *,
+    workers: int = 1,
+    scheduler: str | None = None,
+    out: str | Path | None = None,
+    resume: bool = False,
+) -> pd.DataFrame:
+    """Run an experiment and return the long table: one row per point x plan x replication x segment.
+
+    Columns: point, plan, rep, one column per parameter, segment, then every summary metric. See
+    :func:`run_sweep` for the arguments and for the summaries.
+    """
+    return run_sweep(experiment, workers=workers, scheduler=scheduler, out=out, resume=resume).results
