@@ -314,10 +314,10 @@ def sweep_command(
     point, plan and segment), differences.csv (paired differences from the reference plan),
     experiment.json, the charts and report.html.
     """
-    from . import sweep as sweeps
+    from .sweep import load_experiment, run_sweep
 
     try:
-        exp = sweeps.load_experiment(file)
+        exp = load_experiment(file)
     except ScenarioError as e:
         _fail(str(e))
         raise
@@ -343,11 +343,11 @@ def sweep_command(
     try:
         if prog is not None:
             with prog:
-                result = sweeps.run_sweep(
+                result = run_sweep(
                     exp, workers=workers, scheduler=scheduler, out=target, resume=resume, progress=tick
                 )
         else:
-            result = sweeps.run_sweep(exp, workers=workers, scheduler=scheduler, out=target, resume=resume)
+            result = run_sweep(exp, workers=workers, scheduler=scheduler, out=target, resume=resume)
     except ScenarioError as e:
         _fail(str(e))
         raise

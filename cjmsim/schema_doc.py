@@ -17,7 +17,7 @@ from pydantic.fields import FieldInfo
 
 from .scenario import Scenario
 
-__all__ = ["scenario_reference"]
+__all__ = ["experiment_reference", "scenario_reference"]
 
 _SCALARS = {str: "string", int: "integer", float: "number"}
 #: Field constraint -> (interval bracket, one-sided operator).
@@ -106,6 +106,8 @@ def _allowed(info: FieldInfo) -> str:
 
 
 def _toml(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
     if isinstance(v, str):
         return f'"{v}"'
     if isinstance(v, list | tuple):
@@ -157,4 +159,13 @@ def scenario_reference() -> str:
     """The Markdown reference of every scenario key: one section and one table per TOML table."""
     out: list[str] = []
     _section(Scenario, "Top level", "The four tables of a scenario file.", out)
+    return "\n".join(out).rstrip("\n")
+
+
+def experiment_reference() -> str:
+    """The Markdown reference of every experiment-file key (``cjmsim sweep``)."""
+    from .sweep import Experiment  # imported here: the scenario reference needs no engine
+
+    out: list[str] = []
+    _section(Experiment, "Top level", "The two parts of an experiment file.", out)
     return "\n".join(out).rstrip("\n")

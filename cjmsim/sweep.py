@@ -543,6 +543,7 @@ def run_sweep(
     out: str | Path | None = None,
     resume: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    threads: int | None = None,
 ) -> SweepResult:
     """Run every (point, plan, replication) of an experiment; stream results to ``out``.
 
@@ -554,12 +555,15 @@ def run_sweep(
             keep everything in memory.
         resume: continue a sweep in ``out``: tasks with a part are not run again.
         progress: called with (tasks done, tasks in all) as tasks finish.
+        threads: engine threads per task; default the machine's cores divided by the workers
+            (1 on a Dask cluster). Results do not depend on it.
 
     Raises:
         ScenarioError: bad experiment, or ``out`` holds another sweep, or results without ``resume``.
     """
     exp = experiment if isinstance(experiment, LoadedExperiment) else load_experiment(experiment)
-    threads = max(1, (os.cpu_count() or 1) // max(workers, 1)) if scheduler is None else 1
+    if threads is None:
+        threads = max(1, (os.cpu_count() or 1) // max(workers, 1)) if scheduler is None else 1
     tasks = _tasks(exp, threads)
     by_key = {t.key: t for t in tasks}
     parts: dict[str, pd.DataFrame] = {}
