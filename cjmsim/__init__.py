@@ -19,6 +19,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 from .engine import Result, simulate  # noqa: E402
 from .scenario import Scenario, ScenarioError, load_scenario, parse_scenario  # noqa: E402
+from .sweep import sweep  # noqa: E402  (the function; import from the module with `from cjmsim.sweep import ...`)
 
 __all__ = [
     "Result",
@@ -28,4 +29,5 @@ __all__ = [
     "load_scenario",
     "parse_scenario",
     "simulate",
+    "sweep",
 ]

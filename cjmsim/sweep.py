@@ -48,6 +48,10 @@ __all__ = [
 ]
 
 
+#: The copy of the base scenario's warm-up plan that the warm-up runs at every point.
+WARMUP_PLAN = "__warmup__"
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -85,9 +89,13 @@ class Parameter(_Model):
         "optimistic assumptions); an empty set keeps the base scenario.",
     )
     values: list[float] | None = Field(
-        None, description="Levels: absolute values (path), budget factors (budget) or shares moved (move)."
+        None,
+        min_length=1,
+        description="Levels: absolute values (path), budget factors (budget) or shares moved (move).",
     )
-    scale: list[float] | None = Field(None, description="Levels as multipliers of the base value (path only).")
+    scale: list[float] | None = Field(
+        None, min_length=1, description="Levels as multipliers of the base value (path only)."
+    )
     range: Range | None = Field(None, description="Levels evenly spaced from start to stop (like values).")
     low: float | None = Field(None, description="Lower bound for random and Latin-hypercube designs.")
     high: float | None = Field(None, description="Upper bound for random and Latin-hypercube designs.")
@@ -113,7 +121,8 @@ class Parameter(_Model):
             raise ValueError("relative bounds need a path")
         if self.move is not None:
             bounds = [b for b in (self.low, self.high) if b is not None]
-            for v in [*(self.values or []), *bounds]:
+            ends = [self.range.start, self.range.stop] if self.range is not None else []
+            for v in [*(self.values or []), *bounds, *ends]:
                 if not 0 <= v <= 1:
                     raise ValueError(f"a share moved must be in [0, 1], got {v}")
         return self
@@ -188,14 +197,19 @@ class Experiment(_Model):
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise ValueError(f"parameters: duplicate names {sorted(dup)}")
-        reserved = {"point", "plan", "rep", "segment", *metrics.SUMMARY_METRICS}
+        reserved = {"point", "plan", "rep", "reps", "reference", "segment", *metrics.SUMMARY_METRICS}
+        reserved |= {f"{m}_{suffix}" for m in metrics.SUMMARY_METRICS for suffix in ("ci_low", "ci_high", "diff")}
         bad = [n for n in names if n in reserved]
         if bad:
             raise ValueError(f"parameters: names {bad} clash with result columns; choose others")
-        if self.experiment.design != "grid":
-            for p in self.parameters:
-                if p.low is None and p.path is not None and not (p.values or p.scale or p.range):
-                    raise ValueError(f"parameter {p.name!r}: random and lhs designs need low and high (or levels)")
+        discrete = {p.name: bool(p.values or p.scale or p.range or p.levels) for p in self.parameters}
+        for p in self.parameters:
+            if self.experiment.design == "grid" and not discrete[p.name]:
+                raise ValueError(f"parameters: {p.name!r}: a grid needs values, scale, range or levels")
+            if self.experiment.design != "grid" and p.low is None and not discrete[p.name]:
+                raise ValueError(
+                    f"parameters: {p.name!r}: random and lhs designs need low and high, or levels to pick from"
+                )
         return self
 
 
@@ -246,13 +260,22 @@ def load_experiment(path: str | Path) -> LoadedExperiment:
             )
     if s.reference and s.reference not in plans:
         plans = [s.reference, *plans]
-    pts = points(spec)
+    try:
+        pts = points(spec)
+    except ValueError as e:
+        raise ScenarioError(f"{path}: {e}") from None
+    # the experiment's agents and weeks first, so a point may still change them
+    base = base_sc.with_settings(agents=s.agents, weeks=s.weeks).model_dump(mode="json", exclude_none=True)
+    warm = base["scenario"].get("warmup_plan")
+    if warm is not None:
+        # the warm-up is the past: it runs the base scenario's plan whatever a point changes
+        base["plans"][WARMUP_PLAN] = copy.deepcopy(base["plans"][warm])
+        base["scenario"]["warmup_plan"] = WARMUP_PLAN
     scenarios = []
     for i, pt in enumerate(pts):
         data_i = apply_point(base, spec.parameters, pt, where=f"{path}")
         label = ", ".join(f"{k} = {v}" for k, v in pt.items())
-        sc = parse_scenario(data_i, source=f"{path}: point {i} ({label})")
-        scenarios.append(sc.with_settings(agents=s.agents, weeks=s.weeks))
+        scenarios.append(parse_scenario(data_i, source=f"{path}: point {i} ({label})"))
     digest = hashlib.sha256(path.read_bytes() + b"\0" + scenario_path.read_bytes()).hexdigest()
     return LoadedExperiment(path, spec, base, scenario_path, pts, scenarios, plans, digest)
 
@@ -355,7 +378,7 @@ def apply_point(base: dict[str, Any], params: Iterable[Parameter], point: dict[s
             _set_path(data, p.path, float(level), multiply=p.multiplies, where=here)
         elif p.budget is not None:
             plans = data.get("plans", {})
-            names = list(plans) if p.budget == ["*"] else p.budget
+            names = [n for n in plans if n != WARMUP_PLAN] if p.budget == ["*"] else p.budget
             for name in names:
                 if name not in plans:
                     raise ScenarioError(f"{here}: budget plan {name!r} not found{_hint(name, list(plans))}")
@@ -474,24 +497,36 @@ class LocalPool:
 
 
 class DaskCluster:
-    """A Dask distributed cluster at a scheduler address (the optional extra ``cjmsim[dask]``)."""
+    """A Dask distributed cluster (the optional extra ``cjmsim[dask]``): a scheduler address, or a
+    ``distributed.Client`` the caller owns."""
 
-    def __init__(self, address: str):
+    def __init__(self, scheduler: Any):
         try:
             from distributed import Client
         except ImportError:  # pragma: no cover - depends on the environment
             raise ScenarioError("--scheduler needs Dask distributed: pip install 'cjmsim[dask]'") from None
-        self.client = Client(address)
+        if isinstance(scheduler, str):
+            try:
+                self.client = Client(scheduler, timeout=20)
+            except (OSError, TimeoutError) as e:
+                raise ScenarioError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({e})") from None
+            self.owned = True
+        else:
+            self.client, self.owned = scheduler, False
 
     def run(self, fn: Callable[[Task], Any], tasks: list[Task]) -> Iterator[Any]:
         from distributed import as_completed as dask_completed
 
-        futures = [self.client.submit(fn, t, key=f"cjmsim-{t.key}-{id(self)}", pure=False) for t in tasks]
-        for f in dask_completed(futures):
-            yield f.result()
+        try:
+            futures = [self.client.submit(fn, t, key=f"cjmsim-{t.key}-{id(self)}", pure=False) for t in tasks]
+            for f in dask_completed(futures):
+                yield f.result()
+        finally:
+            if self.owned:
+                self.client.close()
 
 
-def executor_for(workers: int, scheduler: str | None) -> Executor:
+def executor_for(workers: int, scheduler: Any = None) -> Executor:
     """The executor for a worker count or a Dask scheduler address (or a distributed.Client)."""
     if scheduler is not None:
         return DaskCluster(scheduler)
@@ -568,6 +603,8 @@ def run_sweep(
     by_key = {t.key: t for t in tasks}
     parts: dict[str, pd.DataFrame] = {}
     folder = None
+    # a cluster is reached before anything is written; a local executor only when there is work
+    runner = executor_for(workers, scheduler) if scheduler is not None else None
     if out is not None:
         folder = Path(out) / "results"
         _prepare(Path(out), folder, exp, resume)
@@ -579,7 +616,8 @@ def run_sweep(
     if progress is not None:
         progress(done, len(tasks))
     if todo:
-        for key, frame in executor_for(workers, scheduler).run(run_task, todo):
+        runner = runner or executor_for(workers, scheduler)
+        for key, frame in runner.run(run_task, todo):
             task = by_key[key]
             tagged = _tag(task, frame, exp.points[task.point])
             if folder is not None:
@@ -588,6 +626,8 @@ def run_sweep(
             done += 1
             if progress is not None:
                 progress(done, len(tasks))
+    elif isinstance(runner, DaskCluster) and runner.owned:
+        runner.client.close()
     results = pd.concat([parts[t.key] for t in tasks], ignore_index=True)  # task order, not finish order
     summary, differences = summarise_sweep(results, exp)
     return SweepResult(exp, results, summary, differences, Path(out) if out is not None else None)
@@ -657,7 +697,8 @@ def summarise_sweep(results: pd.DataFrame, exp: LoadedExperiment) -> tuple[pd.Da
             mean, lo, hi = metrics.confidence(d)
             row[f"{m}_diff"], row[f"{m}_diff_ci_low"], row[f"{m}_diff_ci_high"] = mean, lo, hi
         diffs.append(row)
-    differences = pd.DataFrame(diffs)
+    diff_columns = [f"{m}_diff{x}" for m in metrics.SUMMARY_METRICS for x in ("", "_ci_low", "_ci_high")]
+    differences = pd.DataFrame(diffs, columns=["point", *params, "plan", "segment", "reference", *diff_columns])
     if len(differences):
         differences = differences[
             ["point", *params, "plan", "segment", "reference"]

@@ -24,6 +24,7 @@ def test_public_names_pinned():
         "load_scenario",
         "parse_scenario",
         "simulate",
+        "sweep",
     ]
     assert cjmsim.__all__ == sorted(cjmsim.__all__)
     for name in cjmsim.__all__:
