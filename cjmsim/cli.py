@@ -343,9 +343,7 @@ def sweep_command(
     try:
         if prog is not None:
             with prog:
-                result = run_sweep(
-                    exp, workers=workers, scheduler=scheduler, out=target, resume=resume, progress=tick
-                )
+                result = run_sweep(exp, workers=workers, scheduler=scheduler, out=target, resume=resume, progress=tick)
         else:
             result = run_sweep(exp, workers=workers, scheduler=scheduler, out=target, resume=resume)
     except ScenarioError as e:
@@ -378,10 +376,6 @@ def _write_sweep_tables(result: Any, target: Path, no_report: bool) -> None:
     atomic_csv(result.differences, target / "differences.csv")
     if no_report:
         return
-    import importlib
+    from . import sweep_report
 
-    try:
-        sweep_report = importlib.import_module("cjmsim.sweep_report")
-    except ImportError:  # the sweep report arrives with its own module
-        return
     sweep_report.write(result, target)
