@@ -64,3 +64,24 @@ def test_scenario_example_is_valid() -> None:
     assert blocks, "docs/scenario.md has no TOML example"
     for block in blocks:
         parse_scenario(tomllib.loads(block), source="docs/scenario.md example")
+
+
+SWEEPS = Path(__file__).resolve().parents[1] / "docs" / "sweeps.md"
+
+
+def test_experiment_reference_is_current_and_complete() -> None:
+    from cjmsim.schema_doc import experiment_reference
+    from cjmsim.sweep import Experiment
+
+    text = SWEEPS.read_text(encoding="utf-8")
+    part = text[text.index(BEGIN) + len(BEGIN) : text.index(END)]
+    assert part == "\n" + experiment_reference() + "\n", "docs/sweeps.md is out of date: regenerate its reference"
+    for model in _models(Experiment):
+        for name in model.model_fields:
+            assert f"`{name}`" in part, f"{model.__name__}.{name} missing from docs/sweeps.md"
+
+
+def test_experiments_in_the_docs_are_listed_files() -> None:
+    text = SWEEPS.read_text(encoding="utf-8")
+    for name in re.findall(r"`(experiments/[a-z_]+\.toml)`", text):
+        assert (DOC.parents[1] / name).is_file(), f"docs/sweeps.md names {name}, which does not exist"
