@@ -15,9 +15,10 @@ import pytest
 from click.testing import CliRunner
 from matplotlib.figure import Figure
 
-from cjmsim import cli, sweep_report
+from cjmsim import cli, sweep_charts, sweep_report
 from cjmsim.sweep import Parameter, SweepResult, run_sweep
-from cjmsim.sweep_report import all_charts, frontier, heatmaps, plan_ranking, render, response_curves, write
+from cjmsim.sweep_charts import all_charts, frontier, heatmaps, plan_ranking, response_curves
+from cjmsim.sweep_report import render, write
 
 ROOT = Path(__file__).resolve().parents[1]
 MINIMAL = ROOT / "scenarios" / "minimal.toml"
@@ -124,7 +125,7 @@ def test_response_curves_against_spend(budget: SweepResult) -> None:
 
 def test_other_parameters_are_held_at_the_scenario_as_written() -> None:
     def first(**kw: object) -> object:
-        return sweep_report._first(Parameter.model_validate({"name": "p", **kw}))
+        return sweep_charts._first(Parameter.model_validate({"name": "p", **kw}))
 
     assert first(levels={"low": {"segments.*.margin": 0.9}, "central": {}, "high": {}}) == "central"
     assert first(budget=["*"], values=[0.5, 1.0, 2.0]) == 1.0
@@ -138,7 +139,7 @@ def test_frontier(budget: SweepResult) -> None:
     assert isinstance(fig, Figure) and _title(fig)
     # the no-marketing plan has no CPO: it is named in the subtitle, not drawn
     assert "No marketing: no spend" in _subtitle(fig)
-    efficient = sweep_report._efficient(np.array([1.0, 2, 3, 2, 3]), np.array([1.0, 2, 3, 3, 3]))
+    efficient = sweep_charts._efficient(np.array([1.0, 2, 3, 2, 3]), np.array([1.0, 2, 3, 3, 3]))
     assert efficient.tolist() == [True, True, True, False, True]
 
 
@@ -214,7 +215,7 @@ def test_highlights_match_the_differences(grid: SweepResult) -> None:
 
 
 def test_charts_never_use_pyplot() -> None:
-    assert "pyplot" not in inspect.getsource(sweep_report)
+    assert "pyplot" not in inspect.getsource(sweep_report) + inspect.getsource(sweep_charts)
 
 
 def test_cli_sweep_writes_the_report(tmp_path: Path) -> None:

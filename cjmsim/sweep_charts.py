@@ -1,0 +1,987 @@
+"""Charts of an experiment sweep: what the varied settings do to each plan.
+
+The chart functions read the tables of a :class:`cjmsim.sweep.SweepResult` (``summary`` and
+``differences``, segment ``all``) and return ``matplotlib.figure.Figure`` objects in the style of
+:mod:`cjmsim.charts` (its palette, header, helpers): each titled with the finding it shows, computed
+from the data, over a smaller subtitle saying what is plotted. They never simulate, show or save.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import textwrap
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import FuncFormatter
+
+from . import metrics
+from .charts import GRID, INK, MUTED, PLAN_COLOURS, SIZE, TEXT, Chart, _figure, _legend, _num
+from .report import ROWS
+
+if TYPE_CHECKING:
+    from .sweep import Parameter, SweepResult
+
+__all__ = ["response_curves", "frontier", "heatmaps", "plan_ranking", "all_charts"]
+
+#: Metric -> (label for tables, kind: n count, m money, p percent, w weeks, r ratio), as the run report.
+_METRICS: dict[str, tuple[str, str]] = {
+    **{col: (label, kind) for _, rows in ROWS for col, label, kind in rows},
+    "desire": ("Reached desire", "n"),
+    "loyal": ("Became loyal", "n"),
+    "repeat_orders": ("Repeat orders", "n"),
+    "ttp_mean_weeks": ("Time to purchase, mean, weeks", "w"),
+    "ttp_p10_weeks": ("Time to purchase, 10th percentile, weeks", "w"),
+    "ttp_p90_weeks": ("Time to purchase, 90th percentile, weeks", "w"),
+    "planned_spend": ("Planned spend", "m"),
+    "roas": ("ROAS (revenue / spend)", "r"),
+}
+#: Short names for titles and axis labels.
+_SHORT = {
+    "cpo": "CPO",
+    "cpl": "CPL",
+    "cac": "CAC",
+    "romi": "ROMI",
+    "roas": "ROAS",
+    "ltv": "LTV",
+    "ltv_cac": "LTV/CAC",
+    "customers": "new customers",
+    "margin": "gross margin",
+    "ttp_median_weeks": "median time to purchase",
+}
+#: Metrics where less is better; spend is what a plan costs, neither better nor worse.
+_LOWER = {"cpl", "cpo", "cac", "ttp_median_weeks", "ttp_mean_weeks", "ttp_p10_weeks", "ttp_p90_weeks"}
+_NEUTRAL = {"agents", "spend", "planned_spend"}
+#: The response curves' panels: column, panel title, higher is better.
+_CURVES = (("orders", "Orders", True), ("cpo", "Cost per order", False), ("romi", "ROMI", True))
+_KIND = {"path": "Scenario setting", "budget": "Budget factor", "move": "Budget moved between channels"}
+_DASH = "\u2013"
+
+
+# --------------------------------------------------------------------------------------------
+# the sweep as the charts need it
+
+
+@dataclass(frozen=True)
+class _View:
+    """A sweep's totals (segment ``all``), plans, parameters and labels, computed once per chart."""
+
+    result: SweepResult
+    params: list[Parameter]
+    plans: list[str]
+    names: dict[str, str]  # display names for matplotlib ('$' escaped)
+    plain: dict[str, str]  # display names as written, for the page
+    colours: dict[str, str]
+    reference: str
+    currency: str  # for matplotlib
+    reps: int
+    tot: pd.DataFrame  # summary, segment all
+    diffs: pd.DataFrame  # differences, segment all (empty with one plan)
+
+    @property
+    def grid(self) -> bool:
+        return self.result.experiment.spec.experiment.design == "grid"
+
+    def of(self, plan: str) -> pd.DataFrame:
+        return self.tot[self.tot.plan == plan]
+
+
+def _view(result: SweepResult) -> _View:
+    exp = result.experiment
+    s = exp.spec.experiment
+    sc = exp.scenarios[0]
+    plans = list(exp.plans)
+    d = result.differences
+    return _View(
+        result=result,
+        params=list(exp.spec.parameters),
+        plans=plans,
+        names={p: _mpl(sc.plans[p].name or p) for p in plans},
+        plain={p: sc.plans[p].name or p for p in plans},
+        colours={p: PLAN_COLOURS[i % len(PLAN_COLOURS)] for i, p in enumerate(plans)},
+        reference=s.reference or plans[0],
+        currency=_mpl(sc.scenario.currency),
+        reps=s.reps,
+        tot=result.summary[result.summary.segment == "all"].reset_index(drop=True),
+        diffs=d[d.segment == "all"].reset_index(drop=True) if len(d) else d,
+    )
+
+
+def _mpl(text: str) -> str:
+    """User text for matplotlib: a '$' is a dollar, not the start of mathtext."""
+    return text.replace("$", r"\$")
+
+
+def _ok(x: Any) -> bool:
+    return isinstance(x, int | float | np.number) and math.isfinite(float(x))
+
+
+def _short(metric: str) -> str:
+    return _SHORT.get(metric, metric.replace("_", " "))
+
+
+def _kind(metric: str) -> str:
+    return _METRICS.get(metric, (metric, "n"))[1]
+
+
+def _unit(x: float) -> tuple[float, str]:
+    """The divisor and suffix of a big number: (1e6, 'M') for 61.5 million, (1, '') below a million."""
+    return next(((d, u) for d, u in ((1e9, "B"), (1e6, "M")) if abs(x) >= d), (1.0, ""))
+
+
+def _value(v: float, kind: str) -> str:
+    """A number on a chart: 3 significant digits, compact from a million, percent for rates."""
+    if not _ok(v):
+        return "n/a"
+    if kind == "p":
+        return f"{100 * v:,.0f}%"
+    if kind in ("w", "r"):
+        return f"{v:,.1f}" if kind == "w" else f"{v:,.2f}"
+    div, suffix = _unit(v)
+    return _sig(v / div) + suffix if suffix else _num(v) if abs(v) >= 100 else f"{v:,.3g}"
+
+
+def _sig(x: float) -> str:
+    """3 significant digits, trailing zeros kept: 4.00, 59.2, 124."""
+    return f"{x:#.3g}".rstrip(".")
+
+
+def _signed(v: float, kind: str) -> str:
+    text = _value(abs(v), kind)
+    return text if not _ok(v) else ("+" if v > 0 else "\u2212" if v < 0 else "") + text
+
+
+def _change(a: float, b: float) -> str:
+    """From a to b: '\u00d72.6' from double up, '+12%' or '\u221240%' below."""
+    if not (_ok(a) and _ok(b)) or a == 0:
+        return "n/a"
+    r = b / a
+    return f"\u00d7{r:.2g}" if r >= 2 else f"{100 * (r - 1):+.0f}%".replace("-", "\u2212")
+
+
+def _tick(x: float, _pos: object = None) -> str:
+    """Axis ticks with up to 3 significant digits: 1.25k, 40k, 2.5M (no two ticks alike)."""
+    for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            return f"{x / div:.3g}{suffix}"
+    return f"{x:,.3g}".replace("-", "\u2212")
+
+
+def _percent(x: float, _pos: object = None) -> str:
+    return f"{100 * x:,.0f}%".replace("-", "\u2212")
+
+
+# --------------------------------------------------------------------------------------------
+# parameters and their levels as a reader wants them
+
+
+def _is_numeric(p: Parameter) -> bool:
+    return p.levels is None
+
+
+def _level(p: Parameter, v: Any) -> str:
+    """A level as text: '\u00d70.5' for factors and multipliers, '10%' for shares moved, 'central'."""
+    if isinstance(v, str):
+        return v
+    x = float(v)
+    if p.budget is not None or (p.path is not None and p.multiplies):
+        return f"\u00d7{x:.4g}"
+    if p.move is not None:
+        return f"{100 * x:.3g}%"
+    return f"{x:,.0f}" if x.is_integer() or abs(x) >= 1e4 else f"{x:.4g}"
+
+
+def _point(view: _View, row: pd.Series | dict[str, Any], named: bool = True, short: bool = False) -> str:
+    """A point's label: 'budget \u00d70.5, cpc 20'; unnamed, the bare level of a single parameter;
+    short, the bare levels of all of them, '30% / 25%' (the axis or subtitle names the parameters)."""
+    if not view.params:
+        return "base scenario"
+    if short or (len(view.params) == 1 and not named):
+        return _mpl(" / ".join(_level(p, row[p.name]) for p in view.params))
+    return ", ".join(_mpl(_named(p, row[p.name])) for p in view.params)
+
+
+def _named(p: Parameter, v: Any) -> str:
+    """A level with its parameter: 'cpc 20', 'budget \u00d70.5', 'pessimistic assumptions'."""
+    return f"{v} {p.name}" if isinstance(v, str) else f"{p.name} {_level(p, v)}"
+
+
+def _affected(view: _View, p: Parameter) -> list[str]:
+    """The plans a parameter is aimed at (every plan for a setting outside ``plans.``).
+
+    Others may still move with it: a warm-up under a changed plan changes every plan's start.
+    """
+    if p.budget is not None:
+        return view.plans if "*" in p.budget else [x for x in view.plans if x in p.budget]
+    if p.move is not None:
+        return [x for x in view.plans if x == p.move.plan]
+    if p.path is not None and p.path.startswith("plans."):
+        head = p.path.split(".")[1].split("[")[0]
+        return view.plans if head == "*" else [x for x in view.plans if x == head]
+    return view.plans
+
+
+def _still(view: _View, p: Parameter, rows: pd.DataFrame) -> set[str]:
+    """Plans whose results do not move at all over this parameter's levels (same orders, spend, revenue).
+
+    Read from the data, not the parameter, since a warm-up under a changed plan moves the others too;
+    with common random numbers off every plan moves a little, and none is called still.
+    """
+    keys = ["orders", "spend", "revenue"]
+    return {
+        str(plan)
+        for plan, d in rows.groupby("plan", sort=False)
+        if d[p.name].nunique() > 1 and all(d[k].nunique(dropna=False) == 1 for k in keys)
+    }
+
+
+def _first(p: Parameter) -> Any:
+    """The level other parameters' curves hold this one at: the scenario as written when the grid has
+    it (\u00d71, no budget moved, the level without changes), else the first level."""
+    levels = p.grid()
+    if p.levels is not None:
+        return next((name for name, changes in p.levels.items() if not changes), levels[0])
+    as_written = 1.0 if p.budget is not None or (p.path is not None and p.multiplies) else 0.0
+    if p.path is not None and not p.multiplies:
+        return levels[0]
+    return next((v for v in levels if math.isclose(float(v), as_written)), levels[0])
+
+
+def _same(column: pd.Series, level: Any) -> pd.Series:
+    if isinstance(level, str):
+        return column == level
+    return pd.Series(np.isclose(column.astype(float), float(level)), index=column.index)
+
+
+# --------------------------------------------------------------------------------------------
+# response curves
+
+
+def response_curves(result: SweepResult) -> list[Figure]:
+    """Orders, CPO and ROMI against each parameter, one line per plan with its 95% CI band.
+
+    One figure per parameter, in the experiment's order. With several parameters on a grid, the
+    others are held at one level: the scenario as written when the grid has it (\u00d71, nothing
+    moved, the level without changes), else their first. A budget factor applied to every plan run is plotted
+    against the money actually spent (the subtitle says so). A parameter with named levels gives
+    grouped bars with 95% CI whiskers instead.
+    """
+    return [fig for _, fig, _ in _response_curves(result)]
+
+
+def _response_curves(result: SweepResult) -> list[tuple[Parameter, Figure, bool]]:
+    """Each parameter, its figure, and whether its x axis is the money spent."""
+    view = _view(result)
+    out = []
+    for p in view.params:
+        rows, held = view.tot, []
+        if view.grid:
+            for q in view.params:
+                if q is not p:
+                    rows = rows[_same(rows[q.name], _first(q))]
+                    held.append(_mpl(_named(q, _first(q))))
+        numeric = _is_numeric(p)
+        fig = _curves(view, p, rows, held) if numeric else _bars(view, p, rows, held)
+        out.append((p, fig, numeric and _x_is_spend(view, p, rows)))
+    return out
+
+
+def _x_is_spend(view: _View, p: Parameter, rows: pd.DataFrame) -> bool:
+    """Spend on the x axis: a budget factor on every plan run, each spending at every level."""
+    return p.budget is not None and _affected(view, p) == view.plans and bool((rows.spend > 0).all())
+
+
+def _curve_title(view: _View, p: Parameter, rows: pd.DataFrame, lead: str) -> str:
+    """What the parameter does to the lead plan's orders and CPO, from its lowest to its highest level.
+
+    On a grid: 'Budget ×0.25 → ×2: orders ×2.6 and CPO ×3.1 for <plan>', and for a budget what each
+    order of the last step costs. In a sampled design the others vary too, so the two ends say
+    little: the title gives the direction of the rank correlation instead.
+    """
+    d = rows[rows.plan == lead].sort_values(p.name)
+    plan = view.names[lead]
+    if d[p.name].nunique() < 2:
+        return f"{plan}: a single level of {_mpl(p.name)}, nothing to compare"
+    if not view.grid:
+        trends = [_trend(d, p.name, "orders"), _trend(d, p.name, "CPO")]
+        if all(t.endswith("no clear trend") for t in trends):
+            return f"{plan}: neither orders nor CPO show a clear trend as {_mpl(p.name)} rises"
+        return f"{plan}: as {_mpl(p.name)} rises, {' and '.join(trends)}"
+    a, b = d.iloc[0], d.iloc[-1]
+    name = "Budget" if p.budget is not None else _mpl(p.name)
+    span = f"{name} {_level(p, a[p.name])} \u2192 {_level(p, b[p.name])}"
+    moves = [(m, a[c], b[c]) for m, c in (("orders", "orders"), ("CPO", "cpo")) if _ok(a[c]) and _ok(b[c])]
+    if all(abs(y / x - 1) < 0.02 for _, x, y in moves if x):
+        said = " or ".join(f"{m} ({_change(x, y)})" for m, x, y in moves)
+        return f"{span} barely changes {said} for {plan}"
+    title = f"{span}: " + " and ".join(f"{m} {_change(x, y)}" for m, x, y in moves) + f" for {plan}"
+    cpo = d.cpo.astype(float).reset_index(drop=True)
+    if cpo.notna().all() and len(cpo) > 2:  # the best CPO between the ends: a sweet spot the ends hide
+        k = int(cpo.idxmin())
+        end = 0 if cpo.iloc[0] <= cpo.iloc[-1] else len(cpo) - 1
+        if 0 < k < len(cpo) - 1 and _paired_below(view, lead, d.point.iloc[k], d.point.iloc[end], "cpo"):
+            level = _level(p, d[p.name].iloc[k])
+            return title + f"; the lowest CPO is in between, at {level} ({_num(cpo[k])} {view.currency})"
+    if p.budget is not None:  # diminishing returns: what each order the last step adds costs
+        s, t = d.iloc[-2], d.iloc[-1]
+        extra = t.orders - s.orders
+        if t.spend > s.spend and extra > 0:
+            title += (
+                f"; from {_level(p, s[p.name])} to {_level(p, t[p.name])} each extra order costs "
+                f"{_num((t.spend - s.spend) / extra)} {view.currency}"
+            )
+    return title
+
+
+def _paired_below(view: _View, plan: str, a: Any, b: Any, metric: str) -> bool:
+    """Whether a plan's metric at point a is below point b beyond noise: the 95% CI of the paired
+    (same replication) difference lies below 0. Never with one replication."""
+    r = view.result.results
+    r = r[(r.plan == plan) & (r.segment == "all")].set_index("rep")
+    diff = r[r.point == a][metric].astype(float) - r[r.point == b][metric].astype(float)
+    _, _, high = metrics.confidence(diff.to_numpy())
+    return _ok(high) and high < 0
+
+
+def _trend(d: pd.DataFrame, x: str, metric: str) -> str:
+    """'orders rise', 'CPO falls' or 'orders show no clear trend', from the rank correlation (|rho| >= 0.5)."""
+    y = d[metric.lower()].astype(float)
+    ok = np.isfinite(y)
+    if ok.sum() < 3:
+        return f"{metric} n/a"
+    rho = float(np.corrcoef(d[x][ok].rank(), y[ok].rank())[0, 1])
+    plural = metric == "orders"
+    if not math.isfinite(rho) or abs(rho) < 0.5:
+        return f"{metric} show{'' if plural else 's'} no clear trend"
+    return f"{metric} {'rise' if rho > 0 else 'fall'}{'' if plural else 's'}"
+
+
+def _lead(view: _View, plans: list[str], rows: pd.DataFrame) -> str:
+    """The plan a title speaks of: among those given, the lowest mean CPO (else the most orders)."""
+    by = rows[rows.plan.isin(plans)].groupby("plan", sort=False)
+    cpo = by.cpo.mean().dropna()
+    if len(cpo):
+        return str(cpo.idxmin())
+    orders = by.orders.mean()
+    return str(orders.idxmax()) if len(orders) else plans[0]
+
+
+def _curves(view: _View, p: Parameter, rows: pd.DataFrame, held: list[str]) -> Figure:
+    spend_x = _x_is_spend(view, p, rows)
+    still = _still(view, p, rows)
+    aimed = [x for x in _affected(view, p) if x not in still]
+    lead = _lead(view, aimed or [x for x in view.plans if x not in still] or view.plans, rows)
+    title = _curve_title(view, p, rows, lead)
+    levels = sorted(float(v) for v in rows[p.name].unique())
+    if spend_x:
+        what = f"x = money actually spent, {view.currency} (budget {_level(p, levels[0])} to {_level(p, levels[-1])})"
+    else:
+        what = f"x = {_mpl(p.name)}" + (" (budget factor)" if p.budget is not None else "")
+    silent = [view.names[x] for x in view.plans if not (rows[rows.plan == x].spend > 0).any()]
+    sub = (
+        f"Orders, cost per order and ROMI per plan, all segments, {_reps(view)}"
+        + ((", band = 95% CI" if view.grid else ", whiskers = 95% CI") if view.reps > 1 else "")
+        + f"; {what}"
+        + (f"; other parameters at {', '.join(held)}" if held else "")
+        + ("" if view.grid else "; the other parameters vary too (sampled design)")
+        + (f"; {', '.join(silent)}: no spend, so no CPO or ROMI" if silent else "")
+    )
+    if still:
+        sub += f"; dashed: plans that {_mpl(p.name)} does not change"
+    fig, axes = _figure(title, sub, 1, len(_CURVES), sharex=True)
+    for i, (ax, (col, label, higher)) in enumerate(zip(axes, _CURVES, strict=True)):
+        for plan in view.plans:
+            d = rows[rows.plan == plan].sort_values(p.name)
+            x = (d.spend if spend_x else d[p.name]).to_numpy(dtype=float)
+            y = d[col].to_numpy(dtype=float)
+            lo, hi = d[f"{col}_ci_low"].to_numpy(dtype=float), d[f"{col}_ci_high"].to_numpy(dtype=float)
+            c = view.colours[plan]
+            if plan in still:  # a flat line for reference; its band would only hide the others
+                ax.plot(x, y, color=c, lw=1.4, ls="--")
+            elif view.grid:
+                ax.fill_between(x, lo, hi, color=c, alpha=0.16, lw=0)
+                ax.plot(x, y, color=c, lw=2.2, marker="o", ms=4.5)
+            else:  # sampled points are not ordered along this parameter: no lines
+                ok = np.isfinite(lo) & np.isfinite(hi)
+                ax.errorbar(x[ok], y[ok], yerr=[y[ok] - lo[ok], hi[ok] - y[ok]], fmt="none", ecolor=c, alpha=0.5)
+                ax.plot(x, y, "o", color=c, ms=5)
+        unit = f", {view.currency}" if col == "cpo" else ""
+        ax.set_title(
+            f"{label}{unit}\n({'higher' if higher else 'lower'} is better)", loc="left", fontsize=11, color=INK
+        )
+        ax.grid(True, axis="x", color=GRID, lw=0.8)
+        ax.yaxis.set_major_formatter(FuncFormatter(_percent if col == "romi" else _tick))
+        if col == "romi" and np.nanmin(np.append(rows.romi_ci_low.to_numpy(float), 0)) < 0:
+            ax.axhline(0, color=INK, lw=0.8)  # below it the plan loses money
+        if i == len(axes) // 2:
+            ax.set_xlabel(f"Actual spend, {view.currency}" if spend_x else _x_label(p), **TEXT)
+    _x_ticks(axes[0], p, levels, spend_x, view.grid)
+    _legend(fig, view.names, view.colours)
+    return fig
+
+
+def _x_label(p: Parameter) -> str:
+    if p.budget is not None:
+        return f"{_mpl(p.name)}: budget factor (\u00d71 = the scenario's budget)"
+    if p.move is not None:
+        return f"{_mpl(p.name)}: share of {_mpl(p.move.source)} budget moved to {_mpl(p.move.target)}"
+    if p.path is not None and p.multiplies:
+        return f"{_mpl(p.name)}: multiplier of {_mpl(p.path)}"
+    return f"{_mpl(p.name)} ({_mpl(p.path or '')})"
+
+
+def _x_ticks(ax: Axes, p: Parameter, levels: list[float], spend_x: bool, grid: bool) -> None:
+    if spend_x:
+        ax.xaxis.set_major_formatter(FuncFormatter(_tick))
+        return
+    if grid and len(levels) <= 8:
+        ax.set_xticks(levels, [_level(p, v) for v in levels])
+    elif p.move is not None:
+        ax.xaxis.set_major_formatter(FuncFormatter(_percent))
+
+
+def _bars(view: _View, p: Parameter, rows: pd.DataFrame, held: list[str]) -> Figure:
+    """Grouped bars: one group per named level, one bar per plan, 95% CI whiskers."""
+    levels = [str(v) for v in p.grid()]
+    levels = [v for v in levels if v in set(rows[p.name])]
+    col = "cpo" if rows.cpo.notna().any() else "orders"
+    best = {}
+    for lv in levels:
+        d = rows[rows[p.name] == lv].set_index("plan")[col].dropna()
+        if len(d):
+            best[lv] = str(d.idxmin() if col == "cpo" else d.idxmax())
+    what = "the lowest CPO" if col == "cpo" else "the most orders"
+    winners = list(dict.fromkeys(best.values()))
+    rivals = rows.groupby("plan")[col].apply(lambda v: v.notna().any()).sum()
+    if rivals < 2 and winners:  # nothing to rank: how far the levels move the one plan with a value
+        d = rows[rows.plan == winners[0]].set_index(p.name)
+        title = (
+            f"{view.names[winners[0]]}: orders from {_num(d.orders.min())} ({_mpl(str(d.orders.idxmin()))}) to "
+            f"{_num(d.orders.max())} ({_mpl(str(d.orders.idxmax()))})"
+        )
+        if col == "cpo":
+            title += f", CPO from {_num(d.cpo.min())} to {_num(d.cpo.max())} {view.currency}"
+    elif len(winners) == 1:
+        title = f"{view.names[winners[0]]} has {what} at every level of {_mpl(p.name)} ({_mpl(', '.join(levels))})"
+    elif winners:
+        title = f"Which plan has {what} depends on {_mpl(p.name)}: " + ", ".join(
+            f"{view.names[w]} when {lv}" for lv, w in best.items()
+        )
+    else:
+        title = f"No plan has a finite {_short(col)} at any level of {_mpl(p.name)}"
+    sub = (
+        f"Orders, cost per order and ROMI per plan at each level of {_mpl(p.name)}, all segments, {_reps(view)}"
+        + (", whiskers = 95% CI" if view.reps > 1 and view.grid else "")
+        + (f"; other parameters at {', '.join(held)}" if held else "")
+        + ("" if view.grid else "; the other parameters vary too: means over the sampled points")
+    )
+    fig, axes = _figure(title, sub, 1, len(_CURVES))
+    n = len(view.plans)
+    width = 0.8 / n
+    x = np.arange(len(levels))
+    for ax, (c, label, higher) in zip(axes, _CURVES, strict=True):
+        for i, plan in enumerate(view.plans):
+            d = rows[rows.plan == plan].groupby(p.name).mean(numeric_only=True).reindex(levels)
+            y = d[c].to_numpy(dtype=float)
+            lo, hi = d[f"{c}_ci_low"].to_numpy(dtype=float), d[f"{c}_ci_high"].to_numpy(dtype=float)
+            xs = x - 0.4 + width * (i + 0.5)
+            ok = np.isfinite(y)
+            ax.bar(xs[ok], y[ok], width * 0.92, color=view.colours[plan])
+            ci = ok & np.isfinite(lo) & np.isfinite(hi) & view.grid  # a mean of CIs is no CI
+            if ci.any():
+                ax.errorbar(xs[ci], y[ci], yerr=[y[ci] - lo[ci], hi[ci] - y[ci]], fmt="none", ecolor=INK, capsize=3)
+        unit = f", {view.currency}" if c == "cpo" else ""
+        ax.set_title(
+            f"{label}{unit}\n({'higher' if higher else 'lower'} is better)", loc="left", fontsize=11, color=INK
+        )
+        ax.set_xticks(x, [textwrap.fill(_mpl(v), 12) for v in levels])
+        ax.tick_params(axis="x", length=0)
+        ax.yaxis.set_major_formatter(FuncFormatter(_percent if c == "romi" else _tick))
+        ax.axhline(0, color=INK, lw=0.8)
+    _legend(fig, view.names, view.colours)
+    return fig
+
+
+def _reps(view: _View) -> str:
+    return f"mean of {view.reps} replications" if view.reps > 1 else "single replication, no confidence intervals"
+
+
+# --------------------------------------------------------------------------------------------
+# frontier
+
+
+def _efficient(orders: np.ndarray, cpo: np.ndarray) -> np.ndarray:
+    """Pareto-efficient points: no other point has at least as many orders for at most the CPO, one strictly."""
+    better = (orders[None, :] >= orders[:, None]) & (cpo[None, :] <= cpo[:, None])
+    strictly = (orders[None, :] > orders[:, None]) | (cpo[None, :] < cpo[:, None])
+    return np.asarray(~(better & strictly).any(axis=1))
+
+
+def frontier(result: SweepResult) -> Figure:
+    """CPO against orders for every point and plan; the efficient points (no other point has more
+    orders for a lower CPO) are ringed and joined, each point labelled with its parameter values."""
+    view = _view(result)
+    t = view.tot[np.isfinite(view.tot.cpo.astype(float)) & np.isfinite(view.tot.orders.astype(float))]
+    t = t.reset_index(drop=True)
+    eff = _efficient(t.orders.to_numpy(float), t.cpo.to_numpy(float)) if len(t) else np.zeros(0, bool)
+    by_plan = pd.Series(t.plan[eff]).value_counts()
+    if not len(t):
+        title = "No plan spends at any point: there is no cost per order to compare"
+    elif len(by_plan) == 1 and t.plan.nunique() > 1:
+        winner = str(by_plan.index[0])
+        others = [view.names[p] for p in view.plans if p != winner and p in set(t.plan)]
+        who = f"Every point of {others[0]}" if len(others) == 1 else "Every point of the other plans"
+        title = f"{who} is beaten on both orders and CPO by a point of {view.names[winner]}"
+    elif eff.sum() == 1:  # one point beats every other on both
+        row = t[eff].iloc[0]
+        at = f" at {_point(view, row)}" if view.params else ""
+        title = (
+            f"{view.names[row.plan]}{at} has the most orders and the lowest CPO"
+            if len(t) > 1
+            else f"{view.names[row.plan]}{at}: {_num(row.orders)} orders at {_num(row.cpo)} {view.currency} each"
+        )
+    elif len(by_plan) == 1:
+        title = f"{int(eff.sum())} of {len(t)} points are efficient: each step up in orders costs a higher CPO"
+    else:  # the two ends of the frontier
+        f = t[eff]
+        cheap, most = f.loc[f.cpo.idxmin()], f.loc[f.orders.idxmax()]
+        title = (
+            f"Cheapest orders ({_num(cheap.cpo)} {view.currency}) with {view.names[cheap.plan]}, the most orders "
+            f"({_num(most.orders)}) with {view.names[most.plan]}"
+        )
+    silent = [view.names[p] for p in view.plans if p not in set(t.plan)]
+    sub = (
+        f"Cost per order against orders, one dot per point and plan, all segments, {_reps(view)}; ringed and "
+        "joined: efficient, no other dot has more orders for a lower CPO; labels: "
+        + (" / ".join(_mpl(p.name) for p in view.params) or "the base scenario")
+        + (" (where they fit, the efficient first)" if len(t) > 12 else "")
+        + (f"; {', '.join(silent)}: no spend, no CPO, not shown" if silent else "")
+    )
+    fig, (ax,) = _figure(title, sub)
+    ax.grid(True, axis="x", color=GRID, lw=0.8)
+    if not len(t):
+        ax.text(0.5, 0.5, "no spend, no CPO", transform=ax.transAxes, ha="center", fontsize=12, color=MUTED)
+        ax.set_axis_off()
+        return fig
+    f = t[eff].sort_values("orders")
+    ax.plot(f.orders, f.cpo, color=INK, lw=1.2, ls="--", zorder=2)
+    for plan in view.plans:
+        d = t[t.plan == plan]
+        e = eff[d.index.to_numpy()]
+        c = view.colours[plan]
+        ax.scatter(d.orders[~e], d.cpo[~e], s=36, color=c, alpha=0.75, zorder=3, lw=0)
+        ax.scatter(d.orders[e], d.cpo[e], s=70, color=c, edgecolors=INK, linewidths=1.4, zorder=4)
+    ax.margins(x=0.12, y=0.12)
+    _labels(ax, t, eff, view)
+    ax.xaxis.set_major_formatter(FuncFormatter(_tick))
+    ax.yaxis.set_major_formatter(FuncFormatter(_tick))
+    ax.set_xlabel("Orders (more is better \u2192)", **TEXT)
+    ax.set_ylabel(f"Cost per order, {view.currency} (lower is better)", **TEXT)
+    _legend(fig, {p: view.names[p] for p in view.plans if p in set(t.plan)}, view.colours)
+    return fig
+
+
+#: Where a label may go, in points from its dot: (dx, dy, ha, va); the frontier rises to the right,
+#: so its labels try below-right first, the others above-right.
+_SPOTS = ((7, 5, "left", "bottom"), (7, -6, "left", "top"), (-7, 5, "right", "bottom"), (-7, -6, "right", "top"))
+
+
+def _labels(ax: Axes, t: pd.DataFrame, eff: np.ndarray, view: _View) -> None:
+    """Label the dots with their levels: the efficient ones first, each at the first spot that stays
+    inside the plot and overlaps no label placed before; a label with no such spot is left out, and
+    dots on the same spot share one label."""
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    width, height = 0.85 * SIZE[0] * 72, 0.55 * SIZE[1] * 72  # the plot area in points, near enough
+    px = (t.orders.to_numpy(float) - x0) / ((x1 - x0) or 1) * width
+    py = (t.cpo.to_numpy(float) - y0) / ((y1 - y0) or 1) * height
+    boxes = [(x - 4, y - 4, x + 4, y + 4) for x, y in zip(px, py, strict=True)]  # no label over a dot
+    done: set[tuple[int, int]] = set()
+    for k in sorted(range(len(t)), key=lambda k: (not eff[k], k)):
+        spot = (round(px[k]), round(py[k]))
+        if spot in done:
+            continue
+        done.add(spot)
+        row = t.iloc[k]
+        text = _point(view, row, short=True)
+        w, h = 6.2 * len(text), 12.0
+        for dx, dy, ha, va in (_SPOTS[1], _SPOTS[0], *_SPOTS[2:]) if eff[k] else _SPOTS:
+            left = px[k] + dx - (w if ha == "right" else 0)
+            bottom = py[k] + dy - (h if va == "top" else 0)
+            box = (left, bottom, left + w, bottom + h)
+            inside = box[0] >= 0 and box[2] <= width and box[1] >= 0 and box[3] <= height
+            if inside and not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in boxes):
+                boxes.append(box)
+                ax.annotate(
+                    text,
+                    (row.orders, row.cpo),
+                    xytext=(dx, dy),
+                    textcoords="offset points",
+                    ha=ha,
+                    va=va,
+                    fontsize=10,
+                    color=view.colours[row.plan],
+                )
+                break
+
+
+# --------------------------------------------------------------------------------------------
+# heatmaps
+
+
+def heatmaps(result: SweepResult) -> list[Figure]:
+    """For a grid over exactly two parameters: orders and CPO over the grid, one figure per metric.
+
+    The panels are the plans other than the reference (the reference when it is the only plan).
+    Anything else (one parameter, three, a sampled design) gives an empty list.
+    """
+    return [fig for _, fig in _heatmaps(result)]
+
+
+def _heatmaps(result: SweepResult) -> list[tuple[str, Figure]]:
+    view = _view(result)
+    if len(view.params) != 2 or not view.grid:
+        return []
+    shown = [p for p in view.plans if p != view.reference] or [view.reference]
+    shown = shown[:4]
+    out = []
+    for metric in ("orders", "cpo"):
+        if view.tot[view.tot.plan.isin(shown)][metric].notna().any():
+            out.append((metric, _heatmap(view, shown, metric)))
+    return out
+
+
+def _at(levels: list[Any], v: Any) -> int:
+    """The index of a level in a parameter's grid (floats compared with a tolerance)."""
+    return next(
+        k for k, lv in enumerate(levels) if (lv == v if isinstance(lv, str) else math.isclose(float(lv), float(v)))
+    )
+
+
+def _heatmap(view: _View, shown: list[str], metric: str) -> Figure:
+    px, py = view.params
+    xs, ys = px.grid(), py.grid()
+    higher = metric not in _LOWER
+    tables = {}
+    for plan in shown:
+        d = view.of(plan)
+        m = np.full((len(ys), len(xs)), np.nan)
+        for _, row in d.iterrows():
+            m[_at(ys, row[py.name]), _at(xs, row[px.name])] = row[metric]
+        tables[plan] = m
+    stack = np.stack(list(tables.values()))
+    name = _short(metric)
+    if not np.isfinite(stack).any():  # pragma: no cover - _heatmaps skips such metrics
+        title = f"No {name} anywhere on the grid"
+    else:
+        k, i, j = (int(n) for n in np.unravel_index(np.nanargmax(stack if higher else -stack), stack.shape))
+        plan, best, m = shown[k], stack[k, i, j], stack[k]
+        # how much each parameter moves the metric: its mean range with the other held, against the best
+        along_x = float(np.nanmean(np.nanmax(m, axis=1) - np.nanmin(m, axis=1))) / abs(best or 1)
+        along_y = float(np.nanmean(np.nanmax(m, axis=0) - np.nanmin(m, axis=0))) / abs(best or 1)
+        flat_x, flat_y = along_x < 0.005, along_y < 0.005
+        word = "Most" if higher else "Lowest"
+        who = f" for {view.names[plan]}" if len(shown) > 1 or plan != view.reference else ""
+        value = _value(best, _kind(metric))
+        if flat_x and flat_y:
+            title = f"Neither {_mpl(px.name)} nor {_mpl(py.name)} moves {name}{who} ({value})"
+        elif flat_x or flat_y:
+            moving, still, level = (py, px, ys[i]) if flat_x else (px, py, xs[j])
+            title = f"{word} {name}{who} ({value}) at {_mpl(_named(moving, level))}, whatever the {_mpl(still.name)}"
+        else:
+            at = f"{_mpl(_named(px, xs[j]))}, {_mpl(_named(py, ys[i]))}"
+            title = f"{word} {name}{who} ({value}) at {at}"
+            if max(along_x, along_y) >= 1.5 * min(along_x, along_y):
+                big, small = (px, py) if along_x > along_y else (py, px)
+                title += f"; {_mpl(big.name)} moves it more than {_mpl(small.name)}"
+    unit = f", {view.currency}" if _kind(metric) == "m" else ""
+    sub = (
+        f"{_METRICS.get(metric, (metric, ''))[0]}{unit} over the grid of {_mpl(px.name)} (across) and "
+        f"{_mpl(py.name)} (down), all segments, {_reps(view)}; darker = better "
+        f"({'more' if higher else 'lower'}); outlined: the best cell"
+    )
+    fig, axes = _figure(title, sub, 1, len(shown), sharey=True)
+    cmap = matplotlib.colormaps["Blues" if higher else "Blues_r"].with_extremes(bad="#f5f7f9")
+    lo, hi = float(np.nanmin(stack)), float(np.nanmax(stack))
+    image = None
+    for ax, plan in zip(axes, shown, strict=True):
+        m = tables[plan]
+        image = ax.imshow(np.ma.masked_invalid(m), cmap=cmap, vmin=lo, vmax=hi if hi > lo else lo + 1, aspect="auto")
+        for (i, j), v in np.ndenumerate(m):
+            dark = _ok(v) and hi > lo and ((v - lo) / (hi - lo) > 0.55) == higher
+            ax.text(
+                j, i, _value(v, _kind(metric)), ha="center", va="center", fontsize=10, color="white" if dark else INK
+            )
+        if np.isfinite(m).any():
+            bi, bj = np.unravel_index(np.nanargmax(m if higher else -m), m.shape)
+            ax.add_patch(Rectangle((bj - 0.5, bi - 0.5), 1, 1, fill=False, ec=INK, lw=2.2))
+        ax.set_xticks(range(len(xs)), [_mpl(_level(px, v)) for v in xs])
+        ax.set_yticks(range(len(ys)), [_mpl(_level(py, v)) for v in ys])
+        ax.set_xlabel(_mpl(px.name), **TEXT)
+        ax.tick_params(which="both", length=0)
+        ax.spines[:].set_visible(False)
+        ax.grid(False)
+        if len(shown) > 1 or plan != view.reference:
+            ax.set_title(textwrap.fill(view.names[plan], 40), loc="left", fontsize=11, color=view.colours[plan])
+    axes[0].set_ylabel(_mpl(py.name), **TEXT)
+    if image is not None:
+        bar = fig.colorbar(image, ax=axes, shrink=0.9, pad=0.02)
+        bar.ax.tick_params(labelsize=10, colors=INK)
+        bar.ax.yaxis.set_major_formatter(FuncFormatter(_percent if _kind(metric) == "p" else _tick))
+        bar.outline.set_visible(False)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# plan ranking
+
+
+def _ranking_metric(view: _View) -> str:
+    shown = view.result.experiment.spec.experiment.metrics
+    return shown[0] if shown else "cpo"
+
+
+def plan_ranking(result: SweepResult) -> Figure:
+    """Plans ranked at each point (the best few when there are many) by the experiment's first metric.
+
+    A dot plot, one row per point: left, each plan's mean with its 95% CI, the first plan ringed;
+    right, each plan's paired difference from the reference with its 95% CI, filled where the CI
+    excludes 0.
+    """
+    view = _view(result)
+    metric = _ranking_metric(view)
+    kind, higher = _kind(metric), metric not in _LOWER
+    name = _short(metric)
+    t = view.tot
+    pts = list(dict.fromkeys(t.point))
+    at = {pt: t[t.point == pt].set_index("plan") for pt in pts}
+    sign = 1 if higher else -1
+
+    def first(pt: Any, plans: list[str]) -> str | None:
+        v = at[pt].reindex(plans)[metric].astype(float) * sign
+        return str(v.idxmax()) if v.notna().any() else None
+
+    firsts = {pt: f for pt in pts if (f := first(pt, view.plans)) is not None}
+    shown = pts
+    if len(pts) > _MAX_ROWS:  # the best few, judged on the plans compared with the reference
+        judged = [x for x in view.plans if x != view.reference] or view.plans
+        score = {pt: float(at[pt].loc[b, metric]) * sign for pt in pts if (b := first(pt, judged)) is not None}
+        shown = sorted(score, key=lambda pt: -score[pt])[:_MAX_ROWS]
+    diffs = view.diffs
+    has_diffs = len(diffs) > 0 and f"{metric}_diff" in diffs.columns
+    title = _ranking_title(view, metric, firsts, at, has_diffs)
+    sub = (
+        f"{_METRICS.get(metric, (metric, ''))[0]}"
+        + (f", {view.currency}" if kind == "m" else "")
+        + f", per plan at each point, all segments, {_reps(view)}"
+        + (", whiskers = 95% CI" if view.reps > 1 else "")
+        + "; ringed: first at that point"
+        + (f"; the best {len(shown)} of {len(pts)} points" if len(shown) < len(pts) else "")
+        + (f"; right: paired difference from {view.names[view.reference]}" if has_diffs else "")
+        + (", filled where its 95% CI excludes 0" if has_diffs and view.reps > 1 else "")
+    )
+    fig, axes = _figure(title, sub, 1, 2 if has_diffs else 1, sharey=True)
+    ax = axes[0]
+    ys = -np.arange(len(shown), dtype=float)
+    step = min(0.25, 0.6 / max(len(view.plans), 1))
+    offset = {plan: (k - (len(view.plans) - 1) / 2) * -step for k, plan in enumerate(view.plans)}
+    for plan in view.plans:
+        c = view.colours[plan]
+        for y, pt in zip(ys, shown, strict=True):
+            r = at[pt].loc[plan] if plan in at[pt].index else None
+            if r is None or not _ok(r[metric]):
+                continue
+            v, lo, hi = float(r[metric]), float(r[f"{metric}_ci_low"]), float(r[f"{metric}_ci_high"])
+            if _ok(lo) and _ok(hi):
+                ax.plot([lo, hi], [y + offset[plan]] * 2, color=c, lw=1.8, solid_capstyle="butt")
+            ring = firsts.get(pt) == plan and len(view.plans) > 1
+            ax.plot([v], [y + offset[plan]], "o", ms=8 if ring else 6.5, color=c, mec=INK if ring else c, mew=1.6)
+    ax.set_yticks(ys, [_point(view, at[pt].iloc[0], named=False, short=True) for pt in shown])
+    if view.params:
+        ax.set_ylabel(textwrap.fill(" / ".join(_mpl(p.name) for p in view.params), 40), **TEXT)
+    low, high = float(ys.min()) - 0.6, float(ys.max()) + 0.6
+    pad = max(0.0, 6 - (high - low)) / 2  # a few rows: spread as for six, not stretched
+    ax.set_ylim(low - pad, high + pad)
+    ax.tick_params(axis="y", length=0)
+    ax.set_title(f"{name[0].upper() + name[1:]}\n({'higher' if higher else 'lower'} is better)", loc="left", **_PANEL)
+    ax.xaxis.set_major_formatter(FuncFormatter(_percent if kind == "p" else _tick))
+    ax.grid(True, axis="x", color=GRID, lw=0.8)
+    ax.grid(False, axis="y")
+    ax.margins(x=0.08)
+    if has_diffs:
+        _differences(view, axes[1], list(zip(ys, shown, strict=True)), offset, metric, kind, higher)
+    _legend(fig, view.names, view.colours)
+    return fig
+
+
+#: At most this many points in the ranking; beyond, the best of them.
+_MAX_ROWS = 20
+_PANEL: dict[str, Any] = {"fontsize": 11, "color": INK}
+
+
+def _ranking_title(
+    view: _View, metric: str, firsts: dict[Any, str], at: dict[Any, pd.DataFrame], has_diffs: bool
+) -> str:
+    """Who ranks first, how often, and whether its lead over the reference is beyond noise."""
+    kind, higher, name = _kind(metric), metric not in _LOWER, _short(metric)
+    word = "the lowest" if not higher else "the most" if kind in ("n", "m") else "the highest"
+    count = pd.Series(list(firsts.values()), dtype=str).value_counts()
+    if not len(count):
+        return f"No plan has a finite {name} at any point"
+    if len(view.plans) == 1:
+        best = max(firsts, key=lambda pt: float(at[pt].iloc[0][metric]) * (1 if higher else -1))
+        row = at[best].iloc[0]
+        where = f" at {_point(view, row)}" if view.params else ""
+        return f"{view.names[view.plans[0]]}: {word} {name} ({_value(row[metric], kind)}){where}"
+    top = str(count.index[0])
+    n, k = len(firsts), int(count.iloc[0])
+    where = f" at all {n} points" if k == n and n > 1 else "" if n == 1 else f" at {k} of {n} points"
+    title = f"{view.names[top]} has {word} {name}{where}"
+    if not has_diffs or view.reps < 2:
+        return title
+    if top == view.reference:  # does every other plan trail it beyond noise?
+        d = view.diffs.groupby("point")
+        lo, hi = d[f"{metric}_diff_ci_low"].min(), d[f"{metric}_diff_ci_high"].max()  # over the other plans
+        clear = int(((hi < 0) if higher else (lo > 0)).sum())
+        others = [view.names[p] for p in view.plans if p != top]
+        who = f"{others[0]} trails" if len(others) == 1 else "the other plans trail"
+        if len(lo) == 1:
+            return title + f"; {who} it {'beyond' if clear else 'within'} noise"
+        said = "at no point" if clear == 0 else f"at {'all' if clear == len(lo) else f'{clear} of'} {len(lo)}"
+        return title + f"; {who} it beyond noise {said}"
+    d = view.diffs[view.diffs.plan == top]
+    lo, hi = d[f"{metric}_diff_ci_low"].astype(float), d[f"{metric}_diff_ci_high"].astype(float)
+    clear, lead = int(((lo > 0) if higher else (hi < 0)).sum()), f"its lead over {view.names[view.reference]}"
+    if len(d) == 1:
+        return title + f"; {lead} is {'beyond' if clear else 'within'} noise"
+    if clear == 0:
+        return title + f"; at no point is {lead} beyond noise"
+    return title + f"; {lead} is beyond noise at {'all' if clear == len(d) else f'{clear} of'} {len(d)}"
+
+
+def _differences(
+    view: _View,
+    ax: Axes,
+    rows: list[tuple[float, Any]],
+    offset: dict[str, float],
+    metric: str,
+    kind: str,
+    higher: bool,
+) -> None:
+    """The right panel of the ranking: each plan's paired difference from the reference, with its 95% CI."""
+    d = view.diffs.set_index(["point", "plan"])
+    ends: list[float] = [0.0]
+    for y, pt in rows:
+        for plan in view.plans:
+            if plan == view.reference or (pt, plan) not in d.index:
+                continue
+            r = d.loc[(pt, plan)]
+            v, lo, hi = (float(r[f"{metric}_diff{s}"]) for s in ("", "_ci_low", "_ci_high"))
+            if not _ok(v):
+                continue
+            c, yy = view.colours[plan], y + offset[plan]
+            ci = _ok(lo) and _ok(hi)
+            clear = ci and (lo > 0 or hi < 0)
+            if ci:
+                ax.plot([lo, hi], [yy, yy], color=c, lw=1.8, solid_capstyle="butt")
+                ends += [lo, hi]
+            # one replication: no CI, a plain dot; otherwise filled only when the CI excludes 0
+            ax.plot([v], [yy], "o", ms=7, color=c, mfc=c if clear or not ci else "white", mew=1.8)
+            ends.append(v)
+            ax.annotate(
+                _signed(v, kind),
+                (hi if ci else v, yy),
+                xytext=(5, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=10,
+                color=INK,
+                fontweight="bold" if clear else "normal",
+            )
+    left, right = min(ends), max(ends)
+    span = (right - left) or 1.0
+    ax.set_xlim(left - 0.08 * span, right + 0.3 * span)
+    ax.axvline(0, color=INK, lw=0.8)
+    better = "lower" if not higher else "higher"
+    ref = textwrap.shorten(view.names[view.reference], 40)
+    ax.set_title(f"Difference from {ref}\n(paired; {better} is better; 0 = {ref})", loc="left", **_PANEL)
+    ax.xaxis.set_major_formatter(FuncFormatter(_percent if kind == "p" else _tick))
+    ax.grid(True, axis="x", color=GRID, lw=0.8)
+    ax.grid(False, axis="y")
+    ax.tick_params(axis="y", length=0)
+
+
+# --------------------------------------------------------------------------------------------
+# all of them, the report, writing
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "parameter"
+
+
+def all_charts(result: SweepResult) -> list[Chart]:
+    """Every chart of a sweep, each with a slug, its title and a one-sentence plain-language caption."""
+    view = _view(result)
+    ref = view.plain[view.reference]
+    made: list[tuple[str, Figure, str]] = []
+    for p, fig, spend_x in _response_curves(result):
+        name = p.name
+        if _is_numeric(p):
+            against = "against what each plan actually spent at each budget level" if spend_x else f"as {name} changes"
+            caption = (
+                f"How orders, cost per order and return on marketing spend move {against}, one line per plan; "
+                "the shaded band is where the true average most likely lies (95% confidence)."
+            )
+        else:
+            caption = (
+                f"Orders, cost per order and return on marketing spend of each plan under each {name} level; "
+                "the whiskers show where the true average most likely lies (95% confidence)."
+            )
+        made.append((f"response_{_slug(name)}", fig, caption))
+    made.append(
+        (
+            "frontier",
+            frontier(result),
+            "Each dot is one plan at one point of the experiment: further right means more orders, lower means "
+            "cheaper orders, and the dashed line joins the dots no other dot beats on both.",
+        )
+    )
+    shown = [p for p in view.plans if p != view.reference] or [view.reference]
+    names = " and ".join(view.plain[p] for p in shown[:4])
+    for metric, fig in _heatmaps(result):
+        px, py = view.params
+        made.append(
+            (
+                f"heatmap_{metric}",
+                fig,
+                f"{_short(metric)[0].upper() + _short(metric)[1:]} of {names} for every combination of {px.name} "
+                f"and {py.name}: the darker the cell, the better, and the outlined cell is the best.",
+            )
+        )
+    metric = _ranking_metric(view)
+    made.append(
+        (
+            "plan_ranking",
+            plan_ranking(result),
+            f"At each point the plans are ranked by {_short(metric)}, best on top; on the right, each plan's "
+            f"difference from {ref} in the same replications, with a filled dot where it is more than noise."
+            if len(view.plans) > 1
+            else f"The plan's {_short(metric)} at each point, with where the true average most likely lies.",
+        )
+    )
+    seen: set[str] = set()
+    charts = []
+    for slug, fig, caption in made:
+        unique, n = slug, 2
+        while unique in seen:
+            unique, n = f"{slug}_{n}", n + 1
+        seen.add(unique)
+        title = fig.get_suptitle().replace("\n", " ").replace("\\$", "$")
+        charts.append(Chart(unique, title, caption, fig))
+    return charts
