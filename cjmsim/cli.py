@@ -157,18 +157,23 @@ def _visuals(result: Result) -> Callable[[Path], None]:
     return write
 
 
-def _progress(total: int, enabled: bool) -> tuple[Progress | None, Callable[[int], None] | None]:
-    if not enabled:
-        return None, None
-    prog = Progress(
-        TextColumn("simulating"),
+def _bar(label: str, unit: str) -> Progress:
+    """A transient progress bar on stderr: label, bar, done/total units, elapsed and ETA."""
+    return Progress(
+        TextColumn(label),
         BarColumn(),
-        TextColumn("{task.completed}/{task.total} weeks"),
+        TextColumn(f"{{task.completed}}/{{task.total}} {unit}"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=err_console,
         transient=True,
     )
+
+
+def _progress(total: int, enabled: bool) -> tuple[Progress | None, Callable[[int], None] | None]:
+    if not enabled:
+        return None, None
+    prog = _bar("simulating", "weeks")
     task = prog.add_task("run", total=total)
     return prog, lambda k: prog.advance(task, k)
 
@@ -322,18 +327,9 @@ def sweep_command(
         _fail(str(e))
         raise
     target = Path(out) if out else Path("out") / Path(file).stem
-    prog = None
+    prog = _bar("sweeping", "tasks") if not quiet and err_console.is_terminal else None
     tick = None
-    if not quiet and err_console.is_terminal:
-        prog = Progress(
-            TextColumn("sweeping"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} tasks"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=err_console,
-            transient=True,
-        )
+    if prog is not None:
         bar = prog.add_task("sweep", total=None)
 
         def tick(done: int, total: int) -> None:

@@ -26,15 +26,7 @@ def capped_poisson_mean(lam: NDArray[np.float64], cap: int) -> NDArray[np.float6
 
     Equals sum_{k=0}^{cap-1} P(X > k). Valid for lam >= 0 and cap >= 1.
     """
-    lam = np.asarray(lam, dtype=np.float64)
-    pmf = np.exp(-lam)
-    cdf = pmf.copy()
-    total = 1.0 - cdf
-    for k in range(1, cap):
-        pmf = pmf * lam / k
-        cdf = cdf + pmf
-        total = total + (1.0 - cdf)
-    return np.clip(total, 0.0, cap)
+    return _capped_mean_and_slope(np.asarray(lam, dtype=np.float64), cap)[0]
 
 
 def _capped_mean_and_slope(lam: NDArray[np.float64], cap: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

@@ -437,7 +437,12 @@ def write_report(
     The folder is created if needed; a failed write leaves no partial file behind.
     """
     target = Path(path)
-    html = render_report(result, images, assumptions)
+    return write_html(render_report(result, images, assumptions), target)
+
+
+def write_html(html: str, path: str | os.PathLike[str]) -> Path:
+    """Write a page atomically (temporary file, then rename), readable by everyone; returns its path."""
+    target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from datetime import date
 from functools import lru_cache
@@ -21,7 +20,7 @@ from markupsafe import Markup
 
 from . import __version__
 from .charts import save
-from .report import ReportImage, _environment, _images
+from .report import ReportImage, _environment, _images, write_html
 from .sweep_charts import (
     _DASH,
     _KIND,
@@ -284,15 +283,4 @@ def write(result: SweepResult, folder: str | os.PathLike[str]) -> Path:
     for chart in all_charts(result):
         png, _svg = save(chart, out / "charts")
         images.append(ReportImage(chart.slug, chart.title, chart.caption, png.read_bytes()))
-    html = render(result, images)
-    target = out / "report.html"
-    fd, tmp = tempfile.mkstemp(prefix=".report.html.", suffix=".tmp", dir=out)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(html)
-        os.chmod(tmp, 0o644)  # mkstemp makes the file private; a report is meant to be shared
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_html(render(result, images), out / "report.html")
