@@ -472,13 +472,13 @@ def run_task(task: Task) -> tuple[str, pd.DataFrame]:
 class Executor(Protocol):
     """Runs tasks and yields their results as they finish, in any order."""
 
-    def run(self, fn: Callable[[Task], Any], tasks: list[Task]) -> Iterator[Any]: ...
+    def run(self, fn: Callable[[Any], Any], tasks: list[Any]) -> Iterator[Any]: ...
 
 
 class InProcess:
     """Run tasks one after another in this process."""
 
-    def run(self, fn: Callable[[Task], Any], tasks: list[Task]) -> Iterator[Any]:
+    def run(self, fn: Callable[[Any], Any], tasks: list[Any]) -> Iterator[Any]:
         for t in tasks:
             yield fn(t)
 
@@ -489,7 +489,7 @@ class LocalPool:
     def __init__(self, workers: int):
         self.workers = workers
 
-    def run(self, fn: Callable[[Task], Any], tasks: list[Task]) -> Iterator[Any]:
+    def run(self, fn: Callable[[Any], Any], tasks: list[Any]) -> Iterator[Any]:
         with ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn")) as pool:
             futures = [pool.submit(fn, t) for t in tasks]
             for f in as_completed(futures):
@@ -514,7 +514,7 @@ class DaskCluster:
         else:
             self.client, self.owned = scheduler, False
 
-    def run(self, fn: Callable[[Task], Any], tasks: list[Task]) -> Iterator[Any]:
+    def run(self, fn: Callable[[Any], Any], tasks: list[Any]) -> Iterator[Any]:
         from distributed import as_completed as dask_completed
 
         try:

@@ -1,0 +1,268 @@
+"""Ground truth: what each channel of a plan really adds, by counterfactual runs.
+
+A channel's contribution is found by switching it off on the same synthetic customers with the
+same random numbers (common random numbers): the difference is exact for the world the scenario
+describes, not an estimate from history. For each channel of a plan this module measures, per
+segment and replication:
+
+- incremental orders, revenue and margin: the full plan minus the plan without the channel;
+- the marginal effect of +10% budget on the channel (and its marginal ROAS);
+- Shapley values over channels (exact over every coalition for up to ``EXACT_MAX`` channels,
+  otherwise from sampled permutations, with the sampling error stated), which share the total
+  effect of the plan (full plan minus no marketing) among channels, interactions included.
+
+The warm-up always runs the scenario's warm-up plan: a counterfactual changes the horizon, not
+the past. Every variant is a plan run by :func:`cjmsim.engine.run_plan`; variants and
+replications are independent tasks for the same executors as sweeps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import metrics
+from .engine import make_streams, run_plan
+from .scenario import Scenario, ScenarioError, _hint, parse_scenario
+from .sweep import executor_for
+
+__all__ = ["EXACT_MAX", "Attribution", "attribute", "shapley_weights"]
+
+#: Largest number of channels for which Shapley values are computed exactly (2^n plan runs).
+EXACT_MAX = 8
+_FLOWS = ("orders", "customers", "revenue", "margin", "spend")
+_WARM = "__attribution_warmup__"
+
+
+@dataclass(frozen=True)
+class _Job:
+    variant: str
+    rep: int
+    scenario: Scenario
+    seed: int
+    threads: int
+
+
+def _run_job(job: _Job) -> tuple[str, int, pd.DataFrame]:
+    """One variant plan, one replication: flows per segment and all, and spend per channel."""
+    sc = job.scenario
+    streams = make_streams(job.seed, job.rep, len(sc.segments))
+    rec = run_plan(sc, job.variant, streams, sc.scenario.agents, sc.scenario.weeks, threads=job.threads)
+    rows = []
+    selections: list[tuple[int | slice, str]] = [*enumerate(sc.segments), (slice(None), "all")]
+    for g, seg in selections:
+        row = metrics.summary_row(rec, g, sc.scenario.ltv_weeks)
+        out: dict[str, Any] = {"segment": seg, **{k: row[k] for k in _FLOWS}}
+        for c, ch in enumerate(sc.channels):
+            out[f"spend_{ch}"] = (
+                float(rec.spend[:, g, c].sum()) if isinstance(g, int) else float(rec.spend[:, :, c].sum())
+            )
+        rows.append(out)
+    return job.variant, job.rep, pd.DataFrame(rows)
+
+
+def shapley_weights(n: int) -> dict[int, float]:
+    """Weight of a coalition of size s not holding the channel: s! (n - s - 1)! / n!."""
+    return {s: math.factorial(s) * math.factorial(n - s - 1) / math.factorial(n) for s in range(n)}
+
+
+@dataclass
+class Attribution:
+    """Channel contributions of one plan.
+
+    Attributes:
+        plan: the plan attributed.
+        channels: its channels, in scenario order.
+        table: one row per channel x segment (and ``all``), plus channel ``total`` (the plan
+            against no marketing): spend, incremental and Shapley orders/revenue/margin, marginal
+            effects of +10% budget, incremental CPO and ROAS, each with its 95% CI over replications.
+        runs: every variant x replication x segment run (the raw material).
+        shapley: "exact" or "sampled (K permutations)".
+    """
+
+    plan: str
+    channels: list[str]
+    table: pd.DataFrame
+    runs: pd.DataFrame
+    shapley: str
+
+
+def _variants(sc: Scenario, plan: str, channels: list[str], shapley: str, samples: int, seed: int) -> dict[str, Any]:
+    """Variant plans (name -> campaign list) and the coalition masks Shapley needs."""
+    camps = [c.model_dump(mode="json", exclude_none=True) for c in sc.plans[plan].campaigns]
+    n = len(channels)
+
+    def only(mask: int) -> list[dict[str, Any]]:
+        keep = {ch for i, ch in enumerate(channels) if mask >> i & 1}
+        return [c for c in camps if c["channel"] in keep]
+
+    full = (1 << n) - 1
+    masks = {0, full, *(full ^ (1 << i) for i in range(n))}
+    perms: list[list[int]] = []
+    if shapley == "exact":
+        masks |= set(range(1 << n))
+    elif shapley == "sampled":
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 0xA77]))
+        for _ in range(samples):
+            order = [int(i) for i in rng.permutation(n)]
+            perms.append(order)
+            m = 0
+            for i in order:
+                m |= 1 << i
+                masks.add(m)
+    plans: dict[str, list[dict[str, Any]]] = {f"only_{m}": only(m) for m in sorted(masks)}
+    for i, ch in enumerate(channels):
+        plus = []
+        for c in camps:
+            c = dict(c)
+            if c["channel"] == ch:
+                for key in ("weekly", "total"):
+                    if c.get(key) is not None:
+                        c[key] = c[key] * 1.1
+            plus.append(c)
+        plans[f"plus_{i}"] = plus
+    return {"plans": plans, "perms": perms}
+
+
+def attribute(
+    scenario: Scenario,
+    plan: str | None = None,
+    *,
+    reps: int = 3,
+    agents: int | None = None,
+    weeks: int | None = None,
+    seed: int | None = None,
+    workers: int = 1,
+    shapley: str = "auto",
+    samples: int = 64,
+    progress: Callable[[int, int], None] | None = None,
+) -> Attribution:
+    """Each channel's true contribution to a plan, by counterfactual runs with common random numbers.
+
+    Args:
+        scenario: a validated scenario.
+        plan: the plan to attribute (default: the first).
+        reps: replications (each variant runs on the same agents and random numbers per replication).
+        agents, weeks, seed: override the scenario's settings.
+        workers: local processes for the runs (1 = in this process).
+        shapley: "exact" (every coalition, 2^n runs), "sampled" (``samples`` random permutations),
+            "none", or "auto" (exact up to ``EXACT_MAX`` channels, else sampled).
+        progress: called with (runs done, runs in all).
+    """
+    if plan is None:
+        plan = next(iter(scenario.plans))
+    if plan not in scenario.plans:
+        raise ScenarioError(f"--plan {plan!r}: no such plan{_hint(plan, list(scenario.plans))}")
+    sc = scenario.with_settings(agents=agents, weeks=weeks, seed=seed)
+    channels = [ch for ch in sc.channels if any(c.channel == ch for c in sc.plans[plan].campaigns)]
+    if not channels:
+        raise ScenarioError(f"plan {plan!r} has no campaigns: there is nothing to attribute")
+    if shapley == "auto":
+        shapley = "exact" if len(channels) <= EXACT_MAX else "sampled"
+    if shapley not in ("exact", "sampled", "none"):
+        raise ScenarioError(f"--shapley {shapley!r}: choose exact, sampled, none or auto")
+    base_seed = sc.scenario.seed
+    spec = _variants(sc, plan, channels, shapley, samples, base_seed)
+    data = sc.model_dump(mode="json", exclude_none=True)
+    warm = data["scenario"].get("warmup_plan")
+    variants = dict(spec["plans"])
+    data["plans"] = {name: {"campaigns": camps} for name, camps in variants.items()}
+    if warm is not None:  # the warm-up is the past: the scenario's own warm-up plan, untouched
+        data["plans"][_WARM] = sc.plans[warm].model_dump(mode="json", exclude_none=True)
+        data["scenario"]["warmup_plan"] = _WARM
+    full_sc = parse_scenario(data, source="attribution variants")
+    threads = max(1, 2 // max(workers, 1))
+    jobs = [_Job(v, r, full_sc, base_seed, threads) for v in variants for r in range(reps)]
+    parts = []
+    for done, (variant, rep, frame) in enumerate(executor_for(workers).run(_run_job, jobs), start=1):
+        frame.insert(0, "rep", rep)
+        frame.insert(0, "variant", variant)
+        parts.append(frame)
+        if progress is not None:
+            progress(done, len(jobs))
+    runs = pd.concat(parts, ignore_index=True).sort_values(["variant", "rep", "segment"], kind="stable")
+    table = _table(runs, plan, channels, list(sc.segments), spec["perms"], shapley)
+    label = "exact" if shapley == "exact" else (f"sampled ({samples} permutations)" if shapley == "sampled" else "none")
+    return Attribution(plan, channels, table, runs.reset_index(drop=True), label)
+
+
+def _table(
+    runs: pd.DataFrame, plan: str, channels: list[str], segments: list[str], perms: list[list[int]], shapley: str
+) -> pd.DataFrame:
+    n = len(channels)
+    full = (1 << n) - 1
+    by = runs.set_index(["variant", "segment", "rep"]).sort_index()
+    reps = sorted(runs.rep.unique())
+
+    def v(mask_or_name: int | str, seg: str, col: str) -> np.ndarray:
+        name = mask_or_name if isinstance(mask_or_name, str) else f"only_{mask_or_name}"
+        return by.loc[(name, seg), col].reindex(reps).to_numpy(dtype=float)
+
+    weights = shapley_weights(n)
+    rows = []
+    for seg in [*segments, "all"]:
+        for i, ch in enumerate(channels):
+            row: dict[str, Any] = {"plan": plan, "channel": ch, "segment": seg}
+            spend = v(full, seg, f"spend_{ch}")
+            row["spend"] = float(spend.mean())
+            per_rep: dict[str, np.ndarray] = {}
+            for k in ("orders", "revenue", "margin"):
+                per_rep[f"incremental_{k}"] = v(full, seg, k) - v(full ^ (1 << i), seg, k)
+                per_rep[f"marginal_{k}"] = v(f"plus_{i}", seg, k) - v(full, seg, k)
+            per_rep["marginal_spend"] = v(f"plus_{i}", seg, "spend") - v(full, seg, "spend")
+            with np.errstate(divide="ignore", invalid="ignore"):
+                per_rep["marginal_roas"] = np.where(
+                    per_rep["marginal_spend"] > 0, per_rep["marginal_revenue"] / per_rep["marginal_spend"], np.nan
+                )
+                per_rep["incremental_roas"] = np.where(spend > 0, per_rep["incremental_revenue"] / spend, np.nan)
+            if shapley == "exact":
+                for k in ("orders", "revenue", "margin"):
+                    total = np.zeros(len(reps))
+                    for mask in range(1 << n):
+                        if mask >> i & 1:
+                            continue
+                        total += weights[bin(mask).count("1")] * (v(mask | 1 << i, seg, k) - v(mask, seg, k))
+                    per_rep[f"shapley_{k}"] = total
+            elif shapley == "sampled":
+                for k in ("orders", "revenue", "margin"):
+                    contrib = []
+                    for order in perms:
+                        before = 0
+                        for j in order:
+                            if j == i:
+                                contrib.append(v(before | 1 << i, seg, k) - v(before, seg, k))
+                                break
+                            before |= 1 << j
+                    per_rep[f"shapley_{k}"] = np.mean(contrib, axis=0)
+                    row[f"shapley_{k}_sampling_se"] = float(
+                        np.std(contrib, axis=0, ddof=1).mean() / math.sqrt(len(perms))
+                    )
+            for name, values in per_rep.items():
+                mean, lo, hi = metrics.confidence(values)
+                row[name], row[f"{name}_ci_low"], row[f"{name}_ci_high"] = mean, lo, hi
+            inc = row["incremental_orders"]
+            row["incremental_cpo"] = row["spend"] / inc if inc > 0 and row["spend"] > 0 else math.nan
+            rows.append(row)
+        # the plan as a whole against no marketing: what the Shapley values share out
+        total_row: dict[str, Any] = {"plan": plan, "channel": "total", "segment": seg}
+        total_row["spend"] = float(v(full, seg, "spend").mean())
+        for k in ("orders", "revenue", "margin"):
+            mean, lo, hi = metrics.confidence(v(full, seg, k) - v(0, seg, k))
+            (
+                total_row[f"incremental_{k}"],
+                total_row[f"incremental_{k}_ci_low"],
+                total_row[f"incremental_{k}_ci_high"],
+            ) = (
+                mean,
+                lo,
+                hi,
+            )
+        inc = total_row["incremental_orders"]
+        total_row["incremental_cpo"] = total_row["spend"] / inc if inc > 0 and total_row["spend"] > 0 else math.nan
+        rows.append(total_row)
+    return pd.DataFrame(rows)
