@@ -196,6 +196,12 @@ def _progress(total: int, enabled: bool) -> tuple[Progress | None, Callable[[int
 )
 @click.option("--segments", "by_segment", is_flag=True, help="Also print a table per segment.")
 @click.option("--no-report", is_flag=True, help="Skip the charts and report.html (tables only).")
+@click.option(
+    "--export",
+    "exports",
+    help="Comma-separated exports for analytics tools: journeys (Markov attribution paths), transactions "
+    "(CLV), mmm (weekly MMM series + ground_truth.json). Written to exports/<plan>/.",
+)
 @click.option("--quiet", is_flag=True, help="Print no table and no progress.")
 def run(
     file: str,
@@ -207,6 +213,7 @@ def run(
     out: str | None,
     by_segment: bool,
     no_report: bool,
+    exports: str | None,
     quiet: bool,
 ) -> None:
     """Simulate the plans of a scenario FILE and write the results to a folder.
@@ -216,7 +223,11 @@ def run(
     atomically.
     """
     sc = _load(file)
+    from .exports import parse_exports
+    from .exports import write as write_exports
+
     try:
+        kinds = parse_exports(exports)
         if plans:
             sc = sc.only_plans(list(dict.fromkeys(plans)))
         sc = sc.with_settings(agents=agents, weeks=weeks, seed=seed)
@@ -230,14 +241,22 @@ def run(
     t0 = time.perf_counter()
     if prog is not None:
         with prog:
-            result = simulate(sc, names, reps=reps, progress=tick)
+            result = simulate(sc, names, reps=reps, progress=tick, export=bool(kinds))
     else:
-        result = simulate(sc, names, reps=reps)
+        result = simulate(sc, names, reps=reps, export=bool(kinds))
     elapsed = time.perf_counter() - t0
     target = Path(out) if out else Path("out") / Path(file).stem
     if not quiet and not no_report:
         err_console.print("drawing charts and the report ...", style="dim")
-    write_run(result, target, scenario_path=file, elapsed_s=elapsed, extra=None if no_report else _visuals(result))
+    visuals = None if no_report else _visuals(result)
+
+    def extra(folder: Path) -> None:
+        if visuals is not None:
+            visuals(folder)
+        if kinds:
+            write_exports(result.scenario, result.records, result.seed, kinds, folder)
+
+    write_run(result, target, scenario_path=file, elapsed_s=elapsed, extra=extra)
     if not quiet:
         console = Console()
         console.print(comparison_table(result))

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -124,6 +125,10 @@ class Records:
     loyal: NDArray[np.float64]  # (W, G) entries into loyal
     units_stage: NDArray[np.float64]  # (W, G, C, 7) delivered units by the stage of the agent reached
     extra: dict[str, float] = field(default_factory=dict)
+    #: with ``export``: every order in the horizon (agent, week, value), and every pre-purchase
+    #: journey that ended in the horizon (path code, converted, value of the first order)
+    order_log: pd.DataFrame | None = None
+    journey_log: pd.DataFrame | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -299,7 +304,7 @@ def order_uniforms(key: int, agent: NDArray[np.int64], week: int) -> tuple[NDArr
 class _World:
     """The state of one plan x replication run and its weekly step."""
 
-    def __init__(self, sc: Scenario, streams: Streams, plan: str | None, agents: int, weeks: int):
+    def __init__(self, sc: Scenario, streams: Streams, plan: str | None, agents: int, weeks: int, export: bool = False):
         self.sc = sc
         self.channels = list(sc.channels)
         self.chan = [sc.channels[c] for c in self.channels]
@@ -359,6 +364,11 @@ class _World:
         self.units_cell = np.zeros((B, C, N_CELLS))
         self.ttp = np.zeros((B, weeks + self.warm + 1))
         self.ltv = np.zeros((B, weeks))
+        # exports: each agent's path of channel touches in its current journey, 4 bits a channel
+        # (code c + 1), consecutive repeats collapsed, the latest 16 touches kept
+        self.paths = np.zeros(N, dtype=np.uint64) if export else None
+        self.orders_out: list[list[tuple[Any, ...]]] = [[] for _ in range(B)]
+        self.journeys_out: list[list[tuple[Any, ...]]] = [[] for _ in range(B)]
         self.pool: ThreadPoolExecutor | None = None
         self.decay = np.array([np.float32(ch.adstock.decay) for ch in self.chan], dtype=np.float32)
         self.price = np.array([ch.cost.unit_price for ch in self.chan])
@@ -483,6 +493,23 @@ class _World:
         """Fold the per-block run-long accumulators into the records and return them."""
         self.rec.ttp[:] = self._by_segment(self.ttp)
         self.rec.ltv_margin[:] = self._by_segment(self.ltv).T
+        if self.paths is not None:
+            orders = [(a, np.full(a.size, t), v) for block in self.orders_out for a, t, v in block]
+            self.rec.order_log = pd.DataFrame(
+                {
+                    "agent": np.concatenate([o[0] for o in orders]) if orders else np.empty(0, np.int64),
+                    "week": np.concatenate([o[1] for o in orders]) if orders else np.empty(0, np.int64),
+                    "value": np.concatenate([o[2] for o in orders]) if orders else np.empty(0),
+                }
+            ).sort_values(["week", "agent"], kind="stable", ignore_index=True)
+            js = [j for block in self.journeys_out for j in block]
+            self.rec.journey_log = pd.DataFrame(
+                {
+                    "path": np.concatenate([j[0] for j in js]) if js else np.empty(0, np.uint64),
+                    "converted": np.concatenate([np.full(j[0].size, j[1]) for j in js]) if js else np.empty(0, bool),
+                    "value": np.concatenate([j[2] for j in js]) if js else np.empty(0),
+                }
+            )
         return self.rec
 
     @staticmethod
@@ -570,6 +597,12 @@ class _World:
                         break
                     x[cur] += 1
             A[hit] += x
+            if self.paths is not None:
+                code = np.uint64(c + 1)
+                path = self.paths[lo:hi]
+                ph = path[hit]
+                new_touch = (ph & np.uint64(15)) != code
+                path[hit[new_touch]] = (ph[new_touch] << np.uint64(4)) | code
             self.units_cell[b, c] += np.bincount(kh, weights=x, minlength=N_CELLS)
             if horizon:
                 fresh = hit[(flags[hit] & REACHED) == 0]
@@ -670,6 +703,16 @@ class _World:
                 ok = (acq >= 0) & (t - acq < self.ltv_weeks)
                 if ok.any():
                     self.ltv[b] += np.bincount(acq[ok], weights=value[ok] * m.margin, minlength=self.W)
+                if self.paths is not None:
+                    self.orders_out[b].append((bi.copy(), t, value))
+                    fb = first[buyers]
+                    self.journeys_out[b].append((self.paths[bi[fb]].copy(), True, value[fb]))
+        if self.paths is not None:
+            if horizon:  # a journey lost before its first order: a path without conversion
+                dropped = idx[pre & (new == LOST)]
+                if dropped.size:
+                    self.journeys_out[b].append((self.paths[dropped].copy(), False, np.zeros(dropped.size)))
+            self.paths[idx[first | (pre & (new == LOST))]] = 0  # the next journey starts untouched
         # ---- bookkeeping for agents whose stage changed
         if not changed.any():
             return
@@ -711,6 +754,7 @@ def run_plan(
     weeks: int,
     on_week: Callable[[int], None] | None = None,
     threads: int | None = None,
+    export: bool = False,
 ) -> Records:
     """Simulate one plan (None = no marketing) for one replication and return its weekly records.
 
@@ -721,7 +765,7 @@ def run_plan(
     """
     if threads is None:
         threads = min(os.cpu_count() or 1, 4)
-    world = _World(scenario, streams, plan, agents, weeks)
+    world = _World(scenario, streams, plan, agents, weeks, export=export)
     if threads > 1 and agents >= 50_000 and world.B > 1:
         world.pool = ThreadPoolExecutor(max_workers=threads)
     try:
@@ -805,6 +849,7 @@ def simulate(
     seed: int | None = None,
     reps: int = 1,
     progress: Callable[[int], None] | None = None,
+    export: bool = False,
 ) -> Result:
     """Simulate every plan (or the named ones) of a scenario, with replications.
 
@@ -817,6 +862,8 @@ def simulate(
         agents, weeks, seed: override the scenario's settings.
         reps: replications (independent populations and random numbers), >= 1.
         progress: called with the number of weeks simulated since the last call.
+        export: also log every order and every journey's path of channel touches (for
+            :mod:`cjmsim.exports`); results are the same either way.
 
     Returns:
         a :class:`Result` with summary, per-replication and weekly tables.
@@ -835,7 +882,7 @@ def simulate(
     for r in range(reps):
         streams = make_streams(s.seed, r, len(sc.segments))
         for p in names:
-            records[p].append(run_plan(sc, p, streams, s.agents, s.weeks, on_week=tick))
+            records[p].append(run_plan(sc, p, streams, s.agents, s.weeks, on_week=tick, export=export))
     segs = list(sc.segments)
     summary, per_rep = metrics.summarise(records, segs, s.ltv_weeks)
     channels = list(sc.channels)

@@ -7,6 +7,7 @@ the file, the key path (or line and column), what is wrong and what is allowed.
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import hashlib
 import math
@@ -89,6 +90,9 @@ class Settings(_Model):
         "Metrics exclude them.",
     )
     warmup_plan: str | None = Field(None, description="Plan run during the warm-up; none (no marketing) when omitted.")
+    start_date: datetime.date = Field(
+        datetime.date(2026, 1, 5), description="Calendar date of week 0's first day (exports use dates)."
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -106,6 +106,8 @@ def _allowed(info: FieldInfo) -> str:
 
 
 def _toml(v: Any) -> str:
+    if hasattr(v, "isoformat"):  # a date: TOML writes it bare
+        return str(v.isoformat())
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, str):

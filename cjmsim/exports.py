@@ -1,0 +1,138 @@
+"""Exports of a run for the analytics a marketing team already uses, with the ground truth beside them.
+
+- ``journeys.csv``: the path format Markov attribution tools take: one row per distinct path of
+  channel touches before a first order or a loss, ``path`` (channel ids joined by " > ",
+  consecutive repeats collapsed, the latest 16 touches; ``direct`` for a journey no channel
+  touched), ``total_conversions``, ``total_null``, ``total_conversion_value``.
+- ``transactions.csv``: ``customer_id``, ``date``, ``value``: one row per order, for CLV models.
+- ``mmm.csv``: the weekly series a marketer observes: spend and units (impressions, clicks,
+  messages) per channel, orders, revenue; ``ground_truth.json`` beside it holds each channel's true
+  weekly incremental orders and revenue, from the same run with the channel switched off (common
+  random numbers).
+
+All from the first replication of each plan: one realisation, as observed data would be.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .engine import Records, make_streams, run_plan
+from .scenario import Scenario, ScenarioError, parse_scenario
+
+__all__ = ["EXPORTS", "parse_exports", "journeys_table", "transactions_table", "mmm_table", "ground_truth", "write"]
+
+EXPORTS = ("journeys", "transactions", "mmm")
+
+
+def parse_exports(text: str | None) -> list[str]:
+    """The export names of a comma-separated list; ScenarioError for an unknown one."""
+    if not text:
+        return []
+    names = [x.strip() for x in text.split(",") if x.strip()]
+    bad = [x for x in names if x not in EXPORTS]
+    if bad:
+        raise ScenarioError(f"--export {bad[0]!r}: unknown export; choose from {', '.join(EXPORTS)}")
+    return list(dict.fromkeys(names))
+
+
+def _decode(code: int, channels: list[str]) -> str:
+    parts = []
+    while code:
+        parts.append(channels[(code & 15) - 1])
+        code >>= 4
+    return " > ".join(reversed(parts)) if parts else "direct"
+
+
+def journeys_table(rec: Records, channels: list[str]) -> pd.DataFrame:
+    """Distinct paths with their conversions, non-conversions and conversion value (weighted to people)."""
+    log = rec.journey_log
+    if log is None:
+        raise ValueError("the run was not made with export=True")
+    if log.empty:
+        return pd.DataFrame(columns=["path", "total_conversions", "total_null", "total_conversion_value"])
+    g = log.groupby("path")
+    t = pd.DataFrame(
+        {
+            "total_conversions": g.converted.sum() * rec.weight,
+            "total_null": (~log.converted).groupby(log.path).sum() * rec.weight,
+            "total_conversion_value": g.value.sum() * rec.weight,
+        }
+    )
+    t.index = [_decode(int(c), channels) for c in t.index]
+    t = t.groupby(level=0).sum()  # codes beyond 16 touches may decode alike
+    t.index.name = "path"
+    return t.reset_index().sort_values(["total_conversions", "path"], ascending=[False, True], ignore_index=True)
+
+
+def transactions_table(rec: Records, start: dt.date) -> pd.DataFrame:
+    """One row per order: customer_id (the agent), date (start of its week), value."""
+    log = rec.order_log
+    if log is None:
+        raise ValueError("the run was not made with export=True")
+    dates = pd.to_datetime(start) + pd.to_timedelta(log.week.to_numpy() * 7, unit="D")
+    return pd.DataFrame(
+        {"customer_id": log.agent.to_numpy(), "date": dates.strftime("%Y-%m-%d"), "value": log.value.round(2)}
+    )
+
+
+def mmm_table(rec: Records, sc: Scenario) -> pd.DataFrame:
+    """The observed weekly series: date, spend and units per channel, orders and revenue (people, currency)."""
+    W = rec.orders.shape[0]
+    start = pd.to_datetime(sc.scenario.start_date)
+    data: dict[str, Any] = {"date": (start + pd.to_timedelta(np.arange(W) * 7, unit="D")).strftime("%Y-%m-%d")}
+    for c, (cid, ch) in enumerate(sc.channels.items()):
+        data[f"spend_{cid}"] = rec.spend[:, :, c].sum(axis=1).round(2)
+        data[f"{ch.cost.unit}_{cid}"] = rec.units[:, :, c].sum(axis=1).round(1)
+    data["orders"] = rec.orders.sum(axis=1) * rec.weight
+    data["revenue"] = (rec.revenue.sum(axis=1) * rec.weight).round(2)
+    return pd.DataFrame(data)
+
+
+def ground_truth(sc: Scenario, plan: str, full: Records, seed: int) -> dict[str, Any]:
+    """Each channel's true weekly incremental orders and revenue: the plan minus the plan without it."""
+    data = sc.model_dump(mode="json", exclude_none=True)
+    camps = data["plans"][plan].get("campaigns", [])
+    channels = [ch for ch in sc.channels if any(c["channel"] == ch for c in camps)]
+    for ch in channels:
+        data["plans"][f"__without_{ch}"] = {"campaigns": [c for c in camps if c["channel"] != ch]}
+    variants = parse_scenario(data, source="ground truth")
+    out: dict[str, Any] = {
+        "plan": plan,
+        "seed": seed,
+        "replication": 0,
+        "weeks": int(full.orders.shape[0]),
+        "channels": {},
+    }
+    w = full.weight
+    for ch in channels:
+        rec = run_plan(
+            variants, f"__without_{ch}", make_streams(seed, 0, len(sc.segments)), sc.scenario.agents, sc.scenario.weeks
+        )
+        out["channels"][ch] = {
+            "incremental_orders": ((full.orders - rec.orders).sum(axis=1) * w).round(3).tolist(),
+            "incremental_revenue": ((full.revenue - rec.revenue).sum(axis=1) * w).round(2).tolist(),
+        }
+    return out
+
+
+def write(sc: Scenario, records: dict[str, list[Records]], seed: int, kinds: list[str], folder: Path) -> None:
+    """Write the requested exports of every plan into folder/exports/<plan>/."""
+    channels = list(sc.channels)
+    for plan, reps in records.items():
+        rec = reps[0]
+        d = folder / "exports" / plan
+        d.mkdir(parents=True, exist_ok=True)
+        if "journeys" in kinds:
+            journeys_table(rec, channels).to_csv(d / "journeys.csv", index=False)
+        if "transactions" in kinds:
+            transactions_table(rec, sc.scenario.start_date).to_csv(d / "transactions.csv", index=False)
+        if "mmm" in kinds:
+            mmm_table(rec, sc).to_csv(d / "mmm.csv", index=False)
+            (d / "ground_truth.json").write_text(json.dumps(ground_truth(sc, plan, rec, seed), indent=1) + "\n")
