@@ -2,8 +2,9 @@
 
 - ``journeys.csv``: the path format Markov attribution tools take: one row per distinct path of
   channel touches before a first order or a loss, ``path`` (channel ids joined by " > ",
-  consecutive repeats collapsed, the latest 16 touches; ``direct`` for a journey no channel
-  touched), ``total_conversions``, ``total_null``, ``total_conversion_value``.
+  consecutive repeats collapsed, the latest 16 touches, touches of one week in channel order;
+  ``direct`` for a journey no channel touched), ``total_conversions`` and ``total_null`` (people,
+  rounded to whole people per path), ``total_conversion_value``.
 - ``transactions.csv``: ``customer_id``, ``date``, ``value``: one row per order, for CLV models.
 - ``mmm.csv``: the weekly series a marketer observes: spend and units (impressions, clicks,
   messages) per channel, orders, revenue; ``ground_truth.json`` beside it holds each channel's true
@@ -67,6 +68,9 @@ def journeys_table(rec: Records, channels: list[str]) -> pd.DataFrame:
     )
     t.index = [_decode(int(c), channels) for c in t.index]
     t = t.groupby(level=0).sum()  # codes beyond 16 touches may decode alike
+    # whole people: attribution tools count journeys in integers (a fractional agent weight rounds)
+    t["total_conversions"] = t["total_conversions"].round().astype(np.int64)
+    t["total_null"] = t["total_null"].round().astype(np.int64)
     t.index.name = "path"
     return t.reset_index().sort_values(["total_conversions", "path"], ascending=[False, True], ignore_index=True)
 

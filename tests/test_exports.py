@@ -37,7 +37,8 @@ def test_journeys_conserve_conversions(scenario, result):
     rec = result.records["base"][0]
     j = journeys_table(rec, list(scenario.channels))
     assert list(j.columns) == ["path", "total_conversions", "total_null", "total_conversion_value"]
-    assert j.total_conversions.sum() == pytest.approx(rec.customers.sum() * rec.weight)
+    # whole people per path: the rounding moves the total by at most half a person per path
+    assert abs(j.total_conversions.sum() - rec.customers.sum() * rec.weight) <= 0.5 * len(j)
     assert j.path.is_unique
     assert all(p == "direct" or all(part in scenario.channels for part in p.split(" > ")) for p in j.path)
     # no path repeats a channel twice in a row (consecutive touches are collapsed)
