@@ -484,13 +484,10 @@ def attribute_command(
             "run_seconds": round(elapsed, 3),
         }
         (tmp / "metadata.json").write_text(json.dumps(meta, indent=2) + "\n")
-        import importlib
-        import importlib.util
+        from . import attribution_charts
 
-        if importlib.util.find_spec("cjmsim.attribution_charts") is not None:
-            attribution_charts = importlib.import_module("cjmsim.attribution_charts")
-            for chart in attribution_charts.all_charts(attr):
-                _charts_module().save(chart, tmp / "charts", chart.slug)
+        for chart in attribution_charts.all_charts(attr, scenario=sc):
+            _charts_module().save(chart, tmp / "charts", chart.slug)
     if not quiet:
         Console().print(attribution_table(attr, sc.scenario.currency))
         Console().print(f"{len(attr.runs) // (len(sc.segments) + 1)} runs in {elapsed:.1f} s; results in {target}/")
