@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 import pandas as pd
@@ -28,6 +28,7 @@ from .scenario import Scenario, ScenarioError, load_scenario
 __all__ = ["main"]
 
 err_console = Console(stderr=True, highlight=False)
+T = TypeVar("T")
 
 
 def _fail(message: str) -> None:
@@ -168,6 +169,16 @@ def _bar(label: str, unit: str) -> Progress:
         console=err_console,
         transient=True,
     )
+
+
+def _tracked(label: str, unit: str, quiet: bool, work: Callable[[Callable[[int, int], None] | None], T]) -> T:
+    """Run ``work(progress)`` under a progress bar of (done, total) units, unless quiet or not a terminal."""
+    if quiet or not err_console.is_terminal:
+        return work(None)
+    prog = _bar(label, unit)
+    bar = prog.add_task(label, total=None)
+    with prog:
+        return work(lambda done, total: prog.update(bar, completed=done, total=total))
 
 
 def _progress(total: int, enabled: bool) -> tuple[Progress | None, Callable[[int], None] | None]:
@@ -346,21 +357,14 @@ def sweep_command(
         _fail(str(e))
         raise
     target = Path(out) if out else Path("out") / Path(file).stem
-    prog = _bar("sweeping", "tasks") if not quiet and err_console.is_terminal else None
-    tick = None
-    if prog is not None:
-        bar = prog.add_task("sweep", total=None)
-
-        def tick(done: int, total: int) -> None:
-            prog.update(bar, completed=done, total=total)
-
     t0 = time.perf_counter()
     try:
-        if prog is not None:
-            with prog:
-                result = run_sweep(exp, workers=workers, scheduler=scheduler, out=target, resume=resume, progress=tick)
-        else:
-            result = run_sweep(exp, workers=workers, scheduler=scheduler, out=target, resume=resume)
+        result = _tracked(
+            "sweeping",
+            "tasks",
+            quiet,
+            lambda tick: run_sweep(exp, workers=workers, scheduler=scheduler, out=target, resume=resume, progress=tick),
+        )
     except ScenarioError as e:
         _fail(str(e))
         raise
@@ -443,25 +447,25 @@ def attribute_command(
     sc = _load(file)
     if agents is None:
         agents = min(sc.scenario.agents, 50_000)
-    prog = _bar("attributing", "runs") if not quiet and err_console.is_terminal else None
-    tick = None
-    if prog is not None:
-        bar = prog.add_task("attribute", total=None)
-
-        def tick(done: int, total: int) -> None:
-            prog.update(bar, completed=done, total=total)
-
     t0 = time.perf_counter()
     try:
-        if prog is not None:
-            with prog:
-                attr = attribute(sc, plan, reps=reps, agents=agents, weeks=weeks, seed=seed, workers=workers,
-                                 shapley=shapley, samples=samples, progress=tick)  # fmt: skip
-        else:
-            attr = attribute(
-                sc, plan, reps=reps, agents=agents, weeks=weeks, seed=seed, workers=workers, shapley=shapley,
+        attr = _tracked(
+            "attributing",
+            "runs",
+            quiet,
+            lambda tick: attribute(
+                sc,
+                plan,
+                reps=reps,
+                agents=agents,
+                weeks=weeks,
+                seed=seed,
+                workers=workers,
+                shapley=shapley,
                 samples=samples,
-            )  # fmt: skip
+                progress=tick,
+            ),  # fmt: skip
+        )
     except ScenarioError as e:
         _fail(str(e))
         raise
