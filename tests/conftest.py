@@ -12,6 +12,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
+from cjmsim import Scenario, parse_scenario
+
 # Property tests: no example database, and hypothesis's own files in a temporary folder, so the
 # suite writes nothing into the repository; no deadline (timing never decides a test).
 set_hypothesis_home_dir(tempfile.mkdtemp(prefix="cjmsim-tests-hypothesis-"))
@@ -49,3 +51,11 @@ def write_toml(tmp_path: Path) -> Callable[[dict[str, Any], str], Path]:
         return path
 
     return write
+
+
+@pytest.fixture(scope="module")
+def scenario() -> Scenario:
+    """The funnel scenario, validated, with 4,000 agents over 12 weeks (shared by a test module)."""
+    d = helpers.funnel_scenario()
+    d["scenario"].update(agents=4000, weeks=12)
+    return parse_scenario(d)

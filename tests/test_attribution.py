@@ -19,13 +19,6 @@ from cjmsim.attribution import attribute, shapley_weights
 
 
 @pytest.fixture(scope="module")
-def scenario() -> cjmsim.Scenario:
-    d = helpers.funnel_scenario()
-    d["scenario"].update(agents=4000, weeks=12)
-    return parse_scenario(d)
-
-
-@pytest.fixture(scope="module")
 def attr(scenario):
     return attribute(scenario, "base", reps=2)
 

@@ -11,16 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 import cjmsim
-from cjmsim import cli, parse_scenario
+from cjmsim import cli
 from cjmsim.attribution import attribute
 from cjmsim.exports import journeys_table, mmm_table, transactions_table
-
-
-@pytest.fixture(scope="module")
-def scenario() -> cjmsim.Scenario:
-    d = helpers.funnel_scenario()
-    d["scenario"].update(agents=4000, weeks=12)
-    return parse_scenario(d)
 
 
 @pytest.fixture(scope="module")
