@@ -421,6 +421,7 @@ def _write_sweep_tables(result: Any, target: Path, no_report: bool) -> None:
 )
 @click.option("--samples", type=click.IntRange(min=2), default=64, show_default=True, help="Permutations when sampled.")
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder. Default: out/<file name>-attribution.")
+@click.option("--no-report", is_flag=True, help="Skip the charts and report.html (tables only).")
 @click.option("--quiet", is_flag=True, help="Print no table and no progress.")
 def attribute_command(
     file: str,
@@ -433,6 +434,7 @@ def attribute_command(
     shapley: str,
     samples: int,
     out: str | None,
+    no_report: bool,
     quiet: bool,
 ) -> None:
     """What each channel of a plan really adds: counterfactual runs on the same customers.
@@ -440,7 +442,7 @@ def attribute_command(
     Switches each channel off (and raises it by 10%) on the same synthetic customers and random
     numbers, and shares the plan's total effect among channels by Shapley values. Writes
     attribution.csv (channel x segment with 95% CIs), attribution_runs.csv (every variant run),
-    metadata.json and the charts.
+    metadata.json, the charts (charts/*.png and .svg) and report.html, atomically.
     """
     from .attribution import attribute
 
@@ -488,19 +490,15 @@ def attribute_command(
             "run_seconds": round(elapsed, 3),
         }
         (tmp / "metadata.json").write_text(json.dumps(meta, indent=2) + "\n")
-        from . import attribution_charts
+        if not no_report:
+            if not quiet:
+                err_console.print("drawing charts and the report ...", style="dim")
+            from . import attribution_report  # matplotlib and jinja2 only when the report is drawn
 
-        for chart in attribution_charts.all_charts(attr, scenario=sc):
-            _charts_module().save(chart, tmp / "charts", chart.slug)
+            attribution_report.write(attr, sc.with_settings(agents=agents, weeks=weeks, seed=seed), tmp)
     if not quiet:
         Console().print(attribution_table(attr, sc.scenario.currency))
         Console().print(f"{len(attr.runs) // (len(sc.segments) + 1)} runs in {elapsed:.1f} s; results in {target}/")
-
-
-def _charts_module() -> Any:
-    from . import charts
-
-    return charts
 
 
 def attribution_table(attr: Any, currency: str) -> Table:
