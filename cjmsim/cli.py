@@ -211,7 +211,8 @@ def _progress(total: int, enabled: bool) -> tuple[Progress | None, Callable[[int
     "--export",
     "exports",
     help="Comma-separated exports for analytics tools: journeys (Markov attribution paths), transactions "
-    "(CLV), mmm (weekly MMM series + ground_truth.json). Written to exports/<plan>/.",
+    "(CLV), mmm (weekly MMM series + ground_truth.json), events (events.parquet: every exposure, stage change "
+    "and order of every agent; large). Written to exports/<plan>/.",
 )
 @click.option("--quiet", is_flag=True, help="Print no table and no progress.")
 def run(
@@ -249,12 +250,13 @@ def run(
     total_weeks = reps * len(names) * (s.weeks + s.warmup_weeks)
     show = not quiet and err_console.is_terminal and total_weeks * s.agents > 2_000_000
     prog, tick = _progress(total_weeks, show)
+    logs, events = bool(set(kinds) - {"events"}), "events" in kinds  # the event log only on request
     t0 = time.perf_counter()
     if prog is not None:
         with prog:
-            result = simulate(sc, names, reps=reps, progress=tick, export=bool(kinds))
+            result = simulate(sc, names, reps=reps, progress=tick, export=logs, events=events)
     else:
-        result = simulate(sc, names, reps=reps, export=bool(kinds))
+        result = simulate(sc, names, reps=reps, export=logs, events=events)
     elapsed = time.perf_counter() - t0
     target = Path(out) if out else Path("out") / Path(file).stem
     if not quiet and not no_report:

@@ -30,7 +30,7 @@ from .exposure import UNIFORM_LEVELS, allocate_units, exposure_thresholds, hill
 from .population import CONTACT, NEVER, REACHED, VISITED, Population, build_population
 from .scenario import STAGES, TRANSITIONS, Scenario
 
-__all__ = ["Records", "Result", "Streams", "simulate", "run_plan", "make_streams", "LOGIT_CLIP"]
+__all__ = ["Records", "Result", "Streams", "simulate", "run_plan", "make_streams", "LOGIT_CLIP", "EVENTS"]
 
 UNAWARE, AWARE, INTEREST, DESIRE, CUSTOMER, LOYAL, LOST = range(7)
 N_STAGES = len(STAGES)
@@ -48,6 +48,12 @@ LOGIT_CLIP = 100.0
 # the transition each stage's main uniform decides: unaware->aware, ..., customer/loyal: repeat order
 _PRIMARY = ("aware", "interest", "desire", "purchase", "repeat", "repeat", "return")
 _T = {t: i for i, t in enumerate(TRANSITIONS)}
+#: Event names of the event log (``Records.event_log.event`` holds their index). Within one agent
+#: and week, events sort in this order (exposures by channel), which is the order they happen in.
+EVENTS = ("exposure", "aware", "interest", "desire", "customer", "repeat", "loyal", "lost")
+_EV_EXPOSURE, _EV_REPEAT = np.uint8(EVENTS.index("exposure")), np.uint8(EVENTS.index("repeat"))
+#: event code of entering each stage (unaware is never entered)
+_EV_STAGE = np.array([0] + [EVENTS.index(s) for s in STAGES[1:]], dtype=np.uint8)
 
 
 def _logit(p: float) -> float:
@@ -129,6 +135,13 @@ class Records:
     #: journey that ended in the horizon (path code, converted, value of the first order)
     order_log: pd.DataFrame | None = None
     journey_log: pd.DataFrame | None = None
+    #: with ``events``: every event of every agent in the horizon, sorted by (week, agent, event):
+    #: ``agent`` (int32), ``segment`` (uint8, segment index), ``week`` (int16), ``event`` (uint8,
+    #: index in :data:`EVENTS`), ``channel`` (int8, channel index; -1 for none; segment and channel
+    #: are 16-bit beyond 255 segments or 127 channels), ``count``
+    #: (float32, exposures that week; NaN unless an exposure), ``value`` (float64, order value;
+    #: NaN unless a customer or repeat event)
+    event_log: pd.DataFrame | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -304,7 +317,16 @@ def order_uniforms(key: int, agent: NDArray[np.int64], week: int) -> tuple[NDArr
 class _World:
     """The state of one plan x replication run and its weekly step."""
 
-    def __init__(self, sc: Scenario, streams: Streams, plan: str | None, agents: int, weeks: int, export: bool = False):
+    def __init__(
+        self,
+        sc: Scenario,
+        streams: Streams,
+        plan: str | None,
+        agents: int,
+        weeks: int,
+        export: bool = False,
+        events: bool = False,
+    ):
         self.sc = sc
         self.channels = list(sc.channels)
         self.chan = [sc.channels[c] for c in self.channels]
@@ -369,6 +391,8 @@ class _World:
         self.paths = np.zeros(N, dtype=np.uint64) if export else None
         self.orders_out: list[list[tuple[Any, ...]]] = [[] for _ in range(B)]
         self.journeys_out: list[list[tuple[Any, ...]]] = [[] for _ in range(B)]
+        # event log, per block: (agents, week, event code(s), channel code, counts | None, values | None)
+        self.events_out: list[list[tuple[Any, ...]]] | None = [[] for _ in range(B)] if events else None
         self.pool: ThreadPoolExecutor | None = None
         self.decay = np.array([np.float32(ch.adstock.decay) for ch in self.chan], dtype=np.float32)
         self.price = np.array([ch.cost.unit_price for ch in self.chan])
@@ -510,7 +534,39 @@ class _World:
                     "value": np.concatenate([j[2] for j in js]) if js else np.empty(0),
                 }
             )
+        if self.events_out is not None:
+            self.rec.event_log = self._event_log(self.events_out)
+            self.events_out = [[] for _ in range(self.B)]
         return self.rec
+
+    def _event_log(self, per_block: list[list[tuple[Any, ...]]]) -> pd.DataFrame:
+        """One table of the logged events, sorted by (week, agent, event, channel): the same for any threads."""
+        entries = [(b, *e) for b, block in enumerate(per_block) for e in block]
+        sizes = np.array([e[1].size for e in entries], dtype=np.int64)
+
+        def column(make: Callable[[tuple[Any, ...]], NDArray[Any]], dtype: Any) -> NDArray[Any]:
+            return np.concatenate([make(e) for e in entries]) if entries else np.empty(0, dtype)
+
+        seg_type, chan_type = (np.uint8 if self.G < 256 else np.uint16), (np.int8 if self.C < 128 else np.int16)
+        agent = column(lambda e: e[1], np.int32)
+        week = np.repeat(np.array([e[2] for e in entries], dtype=np.int16), sizes)
+        event = column(lambda e: np.broadcast_to(np.asarray(e[3], dtype=np.uint8), e[1].shape), np.uint8)
+        chan = np.repeat(np.array([e[4] for e in entries], dtype=chan_type), sizes)
+        # unique per row: week, agent, then exposures by channel, then the other events in EVENTS order
+        key = week.astype(np.int64)
+        key *= len(self.pop.stage)
+        key += agent
+        key *= self.C + len(EVENTS)
+        key += np.where(event == _EV_EXPOSURE, chan, self.C + event.astype(np.int64))
+        order = np.argsort(key, kind="stable")
+        del key
+        # sort one column at a time (the log is large: keep one unsorted copy alive at most)
+        seg = np.repeat(self.block_seg[[e[0] for e in entries]].astype(seg_type), sizes)[order]
+        count = column(lambda e: np.full(e[1].size, np.nan, np.float32) if e[5] is None else e[5], np.float32)[order]
+        value = column(lambda e: np.full(e[1].size, np.nan) if e[6] is None else e[6], np.float64)[order]
+        data = {"agent": agent[order], "segment": seg, "week": week[order], "event": event[order]}
+        data.update(channel=chan[order], count=count, value=value)
+        return pd.DataFrame(data, copy=False)
 
     @staticmethod
     def _hits_single(
@@ -597,6 +653,8 @@ class _World:
                         break
                     x[cur] += 1
             A[hit] += x
+            if horizon and self.events_out is not None:
+                self.events_out[b].append(((hit + lo).astype(np.int32), t, _EV_EXPOSURE, c, x, None))
             if self.paths is not None:
                 code = np.uint64(c + 1)
                 path = self.paths[lo:hi]
@@ -713,6 +771,16 @@ class _World:
                 if dropped.size:
                     self.journeys_out[b].append((self.paths[dropped].copy(), False, np.zeros(dropped.size)))
             self.paths[idx[first | (pre & (new == LOST))]] = 0  # the next journey starts untouched
+        if horizon and self.events_out is not None:  # repeat orders, then every stage entered
+            val = np.full(idx.size, np.nan)
+            if buyers.any():
+                val[buyers] = value
+            if repeat.any():
+                self.events_out[b].append((idx[repeat].astype(np.int32), t, _EV_REPEAT, -1, None, val[repeat]))
+            if changed.any():  # only a first order ("customer") carries a value among stage changes
+                codes = _EV_STAGE[new[changed]]
+                vals = np.where(first[changed], val[changed], np.nan)
+                self.events_out[b].append((idx[changed].astype(np.int32), t, codes, -1, None, vals))
         # ---- bookkeeping for agents whose stage changed
         if not changed.any():
             return
@@ -755,17 +823,20 @@ def run_plan(
     on_week: Callable[[int], None] | None = None,
     threads: int | None = None,
     export: bool = False,
+    events: bool = False,
 ) -> Records:
     """Simulate one plan (None = no marketing) for one replication and return its weekly records.
 
     SimPy drives the calendar: the warm-up plan's flight runs over the warm-up weeks, the plan's
     campaign flights switch on and off at their windows, and the week clock steps the population
     at mid-week, after the week's switches. ``threads`` (default: the machine's cores, at most
-    4) step segment blocks concurrently; results do not depend on it.
+    4) step segment blocks concurrently; results do not depend on it. ``export`` logs orders and
+    journey paths (``Records.order_log``, ``journey_log``), ``events`` every exposure, stage change
+    and repeat order of the horizon (``Records.event_log``); neither changes any result.
     """
     if threads is None:
         threads = min(os.cpu_count() or 1, 4)
-    world = _World(scenario, streams, plan, agents, weeks, export=export)
+    world = _World(scenario, streams, plan, agents, weeks, export=export, events=events)
     if threads > 1 and agents >= 50_000 and world.B > 1:
         world.pool = ThreadPoolExecutor(max_workers=threads)
     try:
@@ -850,6 +921,7 @@ def simulate(
     reps: int = 1,
     progress: Callable[[int], None] | None = None,
     export: bool = False,
+    events: bool = False,
 ) -> Result:
     """Simulate every plan (or the named ones) of a scenario, with replications.
 
@@ -864,6 +936,9 @@ def simulate(
         progress: called with the number of weeks simulated since the last call.
         export: also log every order and every journey's path of channel touches (for
             :mod:`cjmsim.exports`); results are the same either way.
+        events: also log every exposure, stage change and repeat order of the horizon, per agent,
+            in the first replication (``Records.event_log``, for ``events.parquet``; large, so
+            the other replications log none); results are the same either way.
 
     Returns:
         a :class:`Result` with summary, per-replication and weekly tables.
@@ -882,7 +957,9 @@ def simulate(
     for r in range(reps):
         streams = make_streams(s.seed, r, len(sc.segments))
         for p in names:
-            records[p].append(run_plan(sc, p, streams, s.agents, s.weeks, on_week=tick, export=export))
+            records[p].append(
+                run_plan(sc, p, streams, s.agents, s.weeks, on_week=tick, export=export, events=events and r == 0)
+            )
     segs = list(sc.segments)
     summary, per_rep = metrics.summarise(records, segs, s.ltv_weeks)
     channels = list(sc.channels)

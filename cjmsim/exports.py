@@ -10,6 +10,12 @@
   messages) per channel, orders, revenue; ``ground_truth.json`` beside it holds each channel's true
   weekly incremental orders and revenue, from the same run with the channel switched off (common
   random numbers).
+- ``events.parquet``: the per-agent event log, one row per event in the horizon, sorted by week,
+  agent and event: ``agent``, ``segment``, ``week``, ``event`` (``exposure``, or the stage entered:
+  ``aware``, ``interest``, ``desire``, ``customer`` for a first order, ``loyal``, ``lost``; or
+  ``repeat`` for a repeat order), ``channel`` (exposures only), ``count`` (exposures that week),
+  ``value`` (the order value of ``customer`` and ``repeat``). Large (about one row per agent,
+  channel and week with an exposure), so the engine logs it only when asked.
 
 All from the first replication of each plan: one realisation, as observed data would be.
 """
@@ -24,12 +30,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .engine import Records, make_streams, run_plan
+from .engine import EVENTS, Records, make_streams, run_plan
 from .scenario import Scenario, ScenarioError, parse_scenario
 
-__all__ = ["EXPORTS", "parse_exports", "journeys_table", "transactions_table", "mmm_table", "ground_truth", "write"]
+__all__ = [
+    "EXPORTS",
+    "parse_exports",
+    "journeys_table",
+    "transactions_table",
+    "mmm_table",
+    "events_table",
+    "ground_truth",
+    "write",
+]
 
-EXPORTS = ("journeys", "transactions", "mmm")
+EXPORTS = ("journeys", "transactions", "mmm", "events")
 
 
 def parse_exports(text: str | None) -> list[str]:
@@ -99,6 +114,30 @@ def mmm_table(rec: Records, sc: Scenario) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
+def events_table(rec: Records, sc: Scenario) -> pd.DataFrame:
+    """The event log with names: agent, segment, week, event, channel (null but for exposures), count, value.
+
+    ``count`` (exposures of the agent to the channel that week) is a nullable integer, null but for
+    exposures; ``value`` (the order value, currency) is NaN but for ``customer`` and ``repeat``.
+    """
+    log = rec.event_log
+    if log is None:
+        raise ValueError("the run was not made with events=True")
+    count = log["count"].to_numpy()
+    missing = np.isnan(count)
+    return pd.DataFrame(
+        {
+            "agent": log.agent.to_numpy(),
+            "segment": pd.Categorical.from_codes(log.segment.to_numpy(), categories=list(sc.segments)),
+            "week": log.week.to_numpy(),
+            "event": pd.Categorical.from_codes(log.event.to_numpy(), categories=list(EVENTS)),
+            "channel": pd.Categorical.from_codes(log.channel.to_numpy(), categories=list(sc.channels)),
+            "count": pd.arrays.IntegerArray(np.where(missing, 0, count).astype(np.int16), missing),
+            "value": log.value.to_numpy(),
+        }
+    )
+
+
 def ground_truth(sc: Scenario, plan: str, full: Records, seed: int) -> dict[str, Any]:
     """Each channel's true weekly incremental orders and revenue: the plan minus the plan without it."""
     data = sc.model_dump(mode="json", exclude_none=True)
@@ -140,3 +179,5 @@ def write(sc: Scenario, records: dict[str, list[Records]], seed: int, kinds: lis
         if "mmm" in kinds:
             mmm_table(rec, sc).to_csv(d / "mmm.csv", index=False)
             (d / "ground_truth.json").write_text(json.dumps(ground_truth(sc, plan, rec, seed), indent=1) + "\n")
+        if "events" in kinds:
+            events_table(rec, sc).to_parquet(d / "events.parquet", index=False)

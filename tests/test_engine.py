@@ -14,7 +14,7 @@ from cjmsim import parse_scenario, simulate
 from cjmsim.engine import Records, make_streams, run_plan
 from cjmsim.population import segment_sizes
 
-ARRAYS = [f.name for f in fields(Records) if f.name not in ("weight", "extra", "order_log", "journey_log")]
+ARRAYS = [f.name for f in fields(Records) if f.name not in ("weight", "extra", "order_log", "journey_log", "event_log")]
 
 
 def assert_records_equal(a: Records, b: Records) -> None:
