@@ -6,6 +6,8 @@ exposures per agent per week (impressions, clicks or messages, by the channel's 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -68,6 +70,10 @@ def allocate_units(
     lam = np.zeros_like(counts)
     if units <= 0 or not live.any():
         return lam
+    if live.sum() == 1:  # one group (a campaign aimed at one segment): the same solve on floats
+        g = int(np.flatnonzero(live)[0])
+        lam[g] = _allocate_one(units, float(counts[g]), cap)
+        return lam
     a = affinity[live] / affinity[live].max()
     n = counts[live]
     lam_max = cap + 8.0 * np.sqrt(cap) + 10.0  # P(X < cap) is negligible beyond this
@@ -84,6 +90,33 @@ def allocate_units(
         s += gap / float((n * a * slope).sum())
     lam[live] = s * a
     return lam
+
+
+def _mean_and_slope_one(lam: float, cap: int) -> tuple[float, float]:
+    """Scalar :func:`_capped_mean_and_slope` (the many one-segment campaigns of an optimizer)."""
+    pmf = math.exp(-lam)
+    cdf = pmf
+    total = 1.0 - cdf
+    for k in range(1, cap):
+        pmf = pmf * lam / k
+        cdf = cdf + pmf
+        total = total + (1.0 - cdf)
+    return min(max(total, 0.0), float(cap)), min(max(cdf, 0.0), 1.0)
+
+
+def _allocate_one(units: float, n: float, cap: int) -> float:
+    """:func:`allocate_units` for a single group of n agents (affinity does not matter)."""
+    lam_max = cap + 8.0 * math.sqrt(cap) + 10.0
+    if n * _mean_and_slope_one(lam_max, cap)[0] <= units:
+        return lam_max
+    s = units / n
+    for _ in range(50):
+        mean, slope = _mean_and_slope_one(s, cap)
+        gap = units - n * mean
+        if gap <= 1e-9 * units:
+            break
+        s += gap / (n * slope)
+    return s
 
 
 def exposure_thresholds(lam: NDArray[np.float64], cap: int) -> NDArray[np.uint16]:

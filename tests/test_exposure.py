@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from scipy import stats
 
@@ -200,3 +200,18 @@ def test_hill_steeper_slope_is_s_shaped():
     s2 = hill(A, 1.0, 2.0, np.empty(2, np.float32))
     assert s2[0] < s1[0]  # below the half point a steeper curve is lower
     assert s2[1] > s1[1]  # above it, higher
+
+
+@given(
+    units=st.floats(min_value=0.0, max_value=1e6),
+    n=st.floats(min_value=1.0, max_value=1e5),
+    cap=st.integers(min_value=1, max_value=50),
+)
+def test_one_group_allocation_is_the_many_group_solution(units: float, n: float, cap: int) -> None:
+    # the scalar fast path (one live group) and the vectorized path (a second group with a
+    # negligible affinity forces it) solve the same equation below the audience's capacity
+    assume(units <= 0.9 * n * cap)
+    one = allocate_units(units, np.array([n, 0.0]), np.array([1.0, 1.0]), cap)[0]
+    many = allocate_units(units, np.array([n, n]), np.array([1.0, 1e-300]), cap)[0]
+    assert one == pytest.approx(many, rel=1e-9, abs=1e-12)
+    assert n * float(capped_poisson_mean(np.array([one]), cap)[0]) <= units * (1 + 1e-9) + 1e-9
