@@ -528,3 +528,215 @@ def attribution_table(attr: Any, currency: str) -> Table:
             cells.append(_compact_cell(r, col, kind) if col in r.index and pd.notna(r[col]) else "-")
         table.add_row(*cells)
     return table
+
+
+def _bounds(_ctx: Any, _param: Any, value: str) -> tuple[float, float]:
+    try:
+        low, high = (float(x) for x in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: give LOW,HIGH, e.g. 0,3") from None
+    return low, high
+
+
+@main.command("optimize")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--plan", required=True, help="The base plan: its campaigns' budgets are the decision variables.")
+@click.option(
+    "--objective",
+    type=click.Choice(["min-cpo", "max-orders", "max-margin"]),
+    default="min-cpo",
+    show_default=True,
+    help="min-cpo: lowest spend per order; max-orders: most orders; max-margin: most gross margin minus spend.",
+)
+@click.option(
+    "--budget", type=click.FloatRange(min=0), help="Most planned spend over the horizon. Default: the base plan's."
+)
+@click.option("--keep-orders", is_flag=True, help="Orders floor: the base plan's orders.")
+@click.option("--min-orders", type=click.FloatRange(min=0), help="Orders floor in people over the horizon.")
+@click.option(
+    "--bounds",
+    default="0,3",
+    show_default=True,
+    callback=_bounds,
+    help="Each campaign's budget within LOW,HIGH x its base budget.",
+)
+@click.option(
+    "--split",
+    type=click.Choice(["none", "segment", "stage", "segment,stage"]),
+    default="segment,stage",
+    show_default=True,
+    help="Split each campaign's audience into cells with their own budgets (none = campaigns as they are).",
+)
+@click.option("--periods", type=click.IntRange(min=1, max=52), default=1, show_default=True, help="Flight periods.")
+@click.option(
+    "--reps", type=click.IntRange(min=1, max=100), default=1, show_default=True, help="Replications per evaluation."
+)
+@click.option(
+    "--evaluations", type=click.IntRange(min=2), default=600, show_default=True, help="Most candidate evaluations."
+)
+@click.option(
+    "--agents", type=click.IntRange(min=100), help="Agents in the search. Default: the scenario's, at most 20,000."
+)
+@click.option("--weeks", type=click.IntRange(min=1, max=1040), help="Horizon (overrides the scenario).")
+@click.option("--seed", type=click.IntRange(min=0), help="Random seed (overrides the scenario).")
+@click.option(
+    "--final-reps", type=click.IntRange(min=2, max=1000), default=5, show_default=True, help="Fresh replications."
+)
+@click.option(
+    "--final-agents", type=click.IntRange(min=100), help="Agents in the re-evaluation. Default: the scenario's."
+)
+@click.option("--compare", multiple=True, help="Another plan to re-evaluate beside them (repeatable).")
+@click.option("--name", help="Id of the optimized plan. Default: <plan>_optimized.")
+@click.option("--workers", type=click.IntRange(min=1, max=256), help="Local processes. Default: the machine's cores.")
+@click.option("--no-curves", is_flag=True, help="Skip the response curves around the optimum.")
+@click.option("--out", type=click.Path(file_okay=False), help="Output folder. Default: out/<file name>-optimize.")
+@click.option("--no-report", is_flag=True, help="Skip the charts and report.html (tables only).")
+@click.option("--quiet", is_flag=True, help="Print no table and no progress.")
+def optimize_command(
+    file: str,
+    plan: str,
+    objective: str,
+    budget: float | None,
+    keep_orders: bool,
+    min_orders: float | None,
+    bounds: tuple[float, float],
+    split: str,
+    periods: int,
+    reps: int,
+    evaluations: int,
+    agents: int | None,
+    weeks: int | None,
+    seed: int | None,
+    final_reps: int,
+    final_agents: int | None,
+    compare: tuple[str, ...],
+    name: str | None,
+    workers: int | None,
+    no_curves: bool,
+    out: str | None,
+    no_report: bool,
+    quiet: bool,
+) -> None:
+    """Search a plan's budget allocation: min-cpo, max-orders or max-margin, by simulation.
+
+    Splits each campaign of the base plan into audience cells (segment x stage by default) and,
+    with --periods, flight periods; simulates every candidate on the same replications (common
+    random numbers); SciPy's SLSQP searches under the budget, the per-campaign bounds and the
+    orders floor, with forward-difference gradients simulated in parallel. The winner and the
+    base plan (and --compare plans) are then re-run on fresh replications with 95% CIs. Writes
+    plan.toml (the [plans.NAME] block to paste), comparison.csv, summary.csv, variables.csv,
+    trace.csv, curves.csv, metadata.json, the charts and report.html.
+    """
+    from .optimize import optimize
+
+    sc = _load(file)
+    t0 = time.perf_counter()
+    try:
+        opt = _tracked(
+            "optimizing",
+            "evaluations",
+            quiet,
+            lambda tick: optimize(
+                sc,
+                plan,
+                objective,
+                budget=budget,
+                keep_orders=keep_orders,
+                min_orders=min_orders,
+                bounds=bounds,
+                split=split,
+                periods=periods,
+                reps=reps,
+                evaluations=evaluations,
+                agents=agents,
+                weeks=weeks,
+                seed=seed,
+                final_reps=final_reps,
+                final_agents=final_agents,
+                compare=list(compare),
+                curves=not no_curves,
+                workers=workers,
+                name=name,
+                progress=_counter(tick, evaluations),
+            ),
+        )
+    except ScenarioError as e:
+        _fail(str(e))
+        raise
+    elapsed = time.perf_counter() - t0
+    target = Path(out) if out else Path("out") / f"{Path(file).stem}-optimize"
+    from .output import atomic_folder
+
+    with atomic_folder(target) as tmp:
+        (tmp / "plan.toml").write_text(opt.toml())
+        opt.comparison.to_csv(tmp / "comparison.csv", index=False)
+        opt.final.summary.to_csv(tmp / "summary.csv", index=False)
+        opt.variables.to_csv(tmp / "variables.csv", index=False)
+        opt.trace.to_csv(tmp / "trace.csv", index=False)
+        opt.curves.to_csv(tmp / "curves.csv", index=False)
+        meta = {
+            "cjmsim_version": __version__,
+            "scenario_file": file,
+            **{k: v for k, v in opt.settings.items() if k != "search_base"},
+            "message": opt.message,
+            "run_seconds": round(elapsed, 3),
+        }
+        (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, default=float) + "\n")
+        if not no_report:
+            if not quiet:
+                err_console.print("drawing charts and the report ...", style="dim")
+            from . import optimize_report
+
+            optimize_report.write(opt, tmp)
+    if not quiet:
+        console = Console()
+        console.print(_comparison_table(sc, opt.final, [opt.base_plan, opt.plan_name, *opt.settings["compare"]]))
+        console.print(_headline(opt))
+        console.print(opt.toml(), markup=False, highlight=False)
+        console.print(
+            f"{opt.settings['evaluations_used']} evaluations ({opt.message}); {elapsed:.0f} s; results in {target}/"
+        )
+
+
+def _counter(tick: Callable[[int, int], None] | None, total: int) -> Callable[[int], None] | None:
+    """Adapt a (done, total) progress callback to one called with increments."""
+    if tick is None:
+        return None
+    done = [0]
+
+    def step(k: int) -> None:
+        done[0] += k
+        tick(done[0], total)
+
+    return step
+
+
+def _comparison_table(sc: Scenario, final: Result, plans: list[str]) -> Table:
+    """Plans on the fresh replications: orders, spend, CPO, revenue, ROMI with 95% CIs."""
+    cur = sc.scenario.currency
+    t = final.summary[final.summary.segment == "all"].set_index("plan")
+    table = Table(
+        title=f"Fresh replications ({final.reps} x {final.agents:,} agents; mean ± 95% CI)", title_justify="left"
+    )
+    cols = [("orders", "Orders", "n"), ("spend", f"Spend, {cur}", "m"), ("cpo", f"CPO, {cur}", "m"),
+            ("revenue", f"Revenue, {cur}", "m"), ("margin", f"Margin, {cur}", "m"), ("romi", "ROMI", "r")]  # fmt: skip
+    table.add_column("Plan")
+    for _, label, _ in cols:
+        table.add_column(label, justify="right")
+    for p in plans:
+        r = t.loc[p]
+        table.add_row(p, *[_compact_cell(r, c, k) for c, _, k in cols])
+    return table
+
+
+def _headline(opt: Any) -> str:
+    """One line per compared plan: paired relative differences with 95% CIs."""
+    lines = []
+    for other, g in opt.comparison.groupby("versus", sort=False):
+        g = g.set_index("metric")
+        parts = [
+            f"{m} {g.loc[m, 'relative']:+.1%} [{g.loc[m, 'relative_ci_low']:+.1%}, {g.loc[m, 'relative_ci_high']:+.1%}]"
+            for m in ("orders", "spend", "cpo", "margin")
+        ]
+        lines.append(f"{opt.plan_name} vs {other} (paired, 95% CI): " + ", ".join(parts))
+    return "\n".join(lines)

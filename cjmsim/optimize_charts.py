@@ -1,0 +1,565 @@
+"""Charts of a budget optimization: where the money moved, why, how the search went and what it gained.
+
+The chart functions read the tables of a :class:`cjmsim.optimize.Optimization` and return
+``matplotlib.figure.Figure`` objects in the style of :mod:`cjmsim.charts` (its palette, header and
+helpers): each titled with the finding it shows, computed from the data, over a smaller subtitle
+saying what is plotted. They never simulate, show or save.
+
+- :func:`plan_comparison`: CPO, orders and spend of the base, optimized and compared plans on the
+  fresh replications, with 95% confidence intervals;
+- :func:`allocation`: each campaign's budget before and after, and the optimized plan's money by
+  channel x segment with its change (budgets when every decision variable targets one segment, else
+  the spend actually bought in each segment on the fresh replications);
+- :func:`response_curves`: orders and CPO against each campaign's budget, the others held at the
+  optimum, with the base and optimized budgets marked;
+- :func:`convergence`: the objective at every evaluation of the search and the best feasible one so far.
+
+Budgets are per active week of the campaign (a campaign running 22 of 26 weeks at 3,000 a week
+shows 3,000), as ``weekly`` is written in the scenario and in the optimized plan's TOML block.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter
+
+from .attribution_charts import _limits, _mpl, _whiskers
+from .charts import (
+    AXIS,
+    GRID,
+    INK,
+    MUTED,
+    PLAN_COLOURS,
+    TEXT,
+    Chart,
+    _bare,
+    _compact,
+    _figure,
+    _money,
+    _num,
+    _ok,
+    _pct,
+    _plans,
+    _rows,
+    _short,
+    _totals,
+)
+from .sweep_charts import _tick
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from .optimize import Optimization
+
+__all__ = [
+    "plan_comparison",
+    "allocation",
+    "response_curves",
+    "convergence",
+    "all_charts",
+    "campaign_budgets",
+    "change",
+    "headline",
+]
+
+#: Objective -> (trace column in natural units, its name, higher is better, money?).
+OBJECTIVE_METRIC: dict[str, tuple[str, str, bool, bool]] = {
+    "min-cpo": ("cpo", "CPO", False, True),
+    "max-orders": ("orders", "orders", True, False),
+    "max-margin": ("net_margin", "gross margin less spend", True, True),
+}
+#: The comparison chart's panels: summary column, panel title, money?, higher is better (None: neither).
+_PANELS: tuple[tuple[str, str, bool, bool | None], ...] = (
+    ("cpo", "Cost per order", True, False),
+    ("orders", "Orders", False, True),
+    ("spend", "Spend", True, None),
+)
+_FEASIBLE, _INFEASIBLE, _BASE = PLAN_COLOURS[1], "#b8323f", PLAN_COLOURS[0]
+_MAX_CAMPAIGNS = 14  # bars in the allocation chart; beyond, the rest as one row
+_MAX_CURVES = 6  # campaigns in the response curves; the biggest budgets
+_MINUS = "\u2212"
+
+
+# --------------------------------------------------------------------------------------------
+# the optimization as the charts (and the report) need it
+
+
+def _per_week(v: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Variables grouped by keys: base and optimized totals, active weeks, and budgets per active week.
+
+    A group's active weeks add up over flight periods (in one period its cells share their weeks),
+    so with one period a group's budget per week is the sum of its variables' weekly budgets.
+    """
+    weeks = v.groupby([*keys, "period"], sort=False).weeks.max().groupby(level=list(range(len(keys))), sort=False)
+    out = v.groupby(keys, sort=False)[["base_total", "total"]].sum().join(weeks.sum())
+    active = out.weeks.where(out.weeks > 0)
+    out["base_weekly"] = out.base_total / active
+    out["weekly"] = out.total / active
+    return out.reset_index()
+
+
+def campaign_budgets(opt: Optimization) -> pd.DataFrame:
+    """One row per base campaign: campaign, channel, weeks, base and optimized budget per active week and total."""
+    return _per_week(opt.variables, ["campaign", "channel"])
+
+
+def change(a: float, b: float) -> str:
+    """From budget a to b: 'cut to 0', 'new', '\u00d72.6' from double up, else '+12%', '\u22120.4%'."""
+    if not (_ok(a) and _ok(b)):
+        return "n/a"
+    if a <= 0:
+        return "new" if b > 0 else "none"
+    if b <= 0:
+        return "cut to 0"
+    return f"\u00d7{b / a:.2g}" if b >= 2 * a else _signed_pct(b / a - 1)
+
+
+def _moves(budgets: pd.DataFrame, label: pd.Series) -> tuple[str, str] | None:
+    """The biggest cut and the biggest rise of budgets (rows with base_total, total), as 'label (change)';
+    an empty string for a side without any move over 0.5% of the whole budget; None without moves."""
+    delta = budgets.total - budgets.base_total
+    tol = 0.005 * max(float(budgets.base_total.sum()), 1.0)
+    said = ["", ""]
+    for k, side in enumerate((delta[delta < -tol].sort_values(), delta[delta > tol].sort_values(ascending=False))):
+        if len(side):
+            row = budgets.loc[side.index[0]]
+            said[k] = f"{label[side.index[0]]} ({change(row.base_total, row.total)})"
+    return (said[0], said[1]) if any(said) else None
+
+
+def _allocation_title(opt: Optimization, cells: tuple[pd.DataFrame, pd.DataFrame, str]) -> str:
+    """Where the money moved: between campaigns, else between channels and segments (:func:`_by_segment`)."""
+    c = campaign_budgets(opt)
+    moves = _moves(c, c.campaign.map(_mpl))
+    if moves is None:
+        new, old, _ = cells
+        money = pd.DataFrame({"total": new.stack(), "base_total": old.stack()})
+        chans, segs = opt.scenario.channels, opt.scenario.segments
+        label = pd.Series(
+            [f"{_mpl(chans[ch].name or ch)} for {_mpl(segs[g].name or g)}" for ch, g in money.index], index=money.index
+        )
+        inside = _moves(money, label)
+        if inside is None or not all(inside):
+            return "The optimizer keeps every budget within 0.5% of the base plan's"
+        return f"Campaign budgets hold; within them money moves from {inside[0]} to {inside[1]}"
+    if all(moves):
+        return f"Money moves from {moves[0]} to {moves[1]}"
+    if not c.total.sum() > 0:
+        return "The optimized plan cuts every budget to 0"
+    total = change(float(c.base_total.sum()), float(c.total.sum()))
+    return f"The optimized plan budgets {total}; the biggest {'cut' if moves[0] else 'rise'}: {moves[0] or moves[1]}"
+
+
+def _segments(opt: Optimization, ids: str) -> str:
+    """A variable's segments ('a, b') by display name: 'Casual + Enthusiast'."""
+    segs = opt.scenario.segments
+    return " + ".join(segs[s].name or s if s in segs else s for s in ids.split(", "))
+
+
+def _relative(opt: Optimization, versus: str, metric: str) -> tuple[float, float, float]:
+    """The optimized plan's paired relative difference from another plan (mean, 95% CI); NaN if missing."""
+    c = opt.comparison
+    row = c[(c.versus == versus) & (c.metric == metric)]
+    if not len(row):
+        return math.nan, math.nan, math.nan
+    r = row.iloc[0]
+    return float(r.relative), float(r.relative_ci_low), float(r.relative_ci_high)
+
+
+def _signed_pct(x: float) -> str:
+    """'+3.1%', '\u221252%', '\u00b10%' (under 0.005%)."""
+    if _ok(x) and abs(x) < 5e-5:
+        return "\u00b10%"
+    return "n/a" if not _ok(x) else ("+" if x > 0 else "") + _pct(x).replace("-", _MINUS)
+
+
+def headline(opt: Optimization) -> str:
+    """The optimized plan against the base on the fresh replications, in one sentence for titles and the report.
+
+    'The optimized plan cuts CPO by 52% at +3% orders', for the objective's metric; '(within noise)'
+    when its 95% CI includes no change. Plain text: matplotlib needs any '$' escaped.
+    """
+    metric, name, _, _ = OBJECTIVE_METRIC[opt.objective]
+    orders = _signed_pct(_relative(opt, opt.base_plan, "orders")[0])
+    if metric == "net_margin":  # the paired mean difference is linear: margin's minus spend's
+        c = opt.comparison[opt.comparison.versus == opt.base_plan].set_index("metric")
+        if not {"margin", "spend"} <= set(c.index):
+            return "The optimized plan could not be compared with the base plan"
+        gain = float(c.difference["margin"] - c.difference["spend"])
+        amount = _money(abs(gain), opt.scenario.scenario.currency)
+        verb = "adds" if gain >= 0 else "loses"
+        return f"The optimized plan {verb} {amount} of gross margin less spend at {orders} orders"
+    spent = opt.comparison[(opt.comparison.versus == opt.base_plan) & (opt.comparison.metric == "spend")].optimized
+    if len(spent) and not spent.iloc[0] > 0:
+        return f"The optimized plan spends nothing: no CPO, at {orders} orders"
+    rel, lo, hi = _relative(opt, opt.base_plan, metric)
+    if not _ok(rel):
+        return f"The optimized plan's {name} cannot be compared with the base plan's"
+    noise = "" if _ok(lo) and _ok(hi) and (lo > 0 or hi < 0) else " (within noise)"
+    if metric == "orders":
+        spend = _signed_pct(_relative(opt, opt.base_plan, "spend")[0])
+        more = f"wins {_pct(rel)} more" if rel >= 0 else f"gets {_pct(-rel)} fewer"
+        return f"The optimized plan {more} orders{noise} at {spend} spend"
+    if abs(rel) < 0.0005:
+        return f"The optimized plan leaves CPO unchanged at {orders} orders"
+    return f"The optimized plan {'cuts' if rel <= 0 else 'raises'} CPO by {_pct(abs(rel))}{noise} at {orders} orders"
+
+
+# --------------------------------------------------------------------------------------------
+# the charts
+
+
+def plan_comparison(opt: Optimization) -> Figure:
+    """CPO, orders and spend of every plan of the fresh re-evaluation, with 95% CI whiskers (segment ``all``)."""
+    res = opt.final
+    plans, plain, colours = _plans(res)
+    names = {p: _mpl(n) for p, n in plain.items()}
+    tot, cur = _totals(res), _mpl(opt.scenario.scenario.currency)
+    cis = res.reps > 1
+    sub = (
+        f"Each plan on {res.reps} fresh replications of {res.agents:,} agents, not the search's, all segments; "
+        + ("whiskers = 95% CI" if cis else "single replication, no confidence intervals")
+        + "; spend is what was actually bought"
+    )
+    fig, axes = _figure(_mpl(headline(opt)), sub, 1, len(_PANELS), sharey=True)
+    y = np.arange(len(plans))[::-1].astype(float)
+    for ax, (col, label, money, higher) in zip(axes, _PANELS, strict=True):
+        v, lo, hi = (
+            tot[f"{col}{s}"].to_numpy(float) if f"{col}{s}" in tot else np.full(len(plans), np.nan)
+            for s in ("", "_ci_low", "_ci_high")
+        )
+        low, high, span = _limits(v, lo, hi)
+        low = min(low, 0.0)
+        ok = np.isfinite(v)
+        ax.barh(y[ok], v[ok], height=0.66, color=[colours[p] for p, f in zip(plans, ok, strict=True) if f], zorder=3)
+        if cis:  # cut where the values' labels begin
+            _whiskers(ax, y, lo, hi, (low, high), vertical=False)
+        for yi, val, top in zip(y, v, hi, strict=True):
+            text = (_money(val, cur) if money else _num(val)) if _ok(val) else "n/a"
+            end = min(max(val, top), high) if _ok(top) else val
+            gap = 0.05 if _ok(top) and top > high else 0.02  # clear of a cut whisker's triangle
+            ax.text((end if _ok(end) else 0.0) + gap * span, yi, text, va="center", **TEXT)
+        ax.set(xlim=(low, high + 0.5 * span), ylim=_rows(len(plans)))  # room right of the bars for their values
+        better = "" if higher is None else f"\n({'higher' if higher else 'lower'} is better)"
+        ax.set_title(f"{label}{f', {cur}' if money else ''}{better}", loc="left", fontsize=11, color=INK)
+        _bare(ax)
+        ax.axvline(0, color=AXIS, lw=0.8)
+    axes[0].set_yticks(y, [textwrap.fill(names[p], 20) for p in plans])
+    return fig
+
+
+def allocation(opt: Optimization) -> Figure:
+    """Each campaign's budget per active week, base beside optimized; and the optimized budget by channel x audience.
+
+    Left, one pair of bars per campaign (the biggest when there are many, the rest summed); right, a
+    heatmap of the optimized budget per active week of every channel and audience (the segments a
+    decision variable targets), each cell with its change from the base plan.
+    """
+    cur = _mpl(opt.scenario.scenario.currency)
+    c = campaign_budgets(opt)
+    shown = c
+    if len(c) > _MAX_CAMPAIGNS:  # the biggest budgets, before or after; the others as one row
+        big = c[["base_weekly", "weekly"]].max(axis=1).sort_values(ascending=False, kind="stable")
+        keep = sorted(big.index[: _MAX_CAMPAIGNS - 1])
+        rest = c.drop(index=keep)
+        other = pd.DataFrame(
+            [
+                {
+                    "campaign": f"{len(rest)} other campaigns",
+                    **rest[["base_weekly", "weekly", "base_total", "total"]].sum(),
+                }
+            ]
+        )
+        shown = pd.concat([c.loc[keep], other], ignore_index=True)
+    cells = _by_segment(opt)
+    sub = (
+        f"{cur}; left: budget per active week of each campaign of {_mpl(_plans(opt.final)[1][opt.base_plan])}, "
+        f"base (grey) and optimized (colour), the change of its total; right: the optimized plan's {cells[2]} by "
+        "channel and segment, under it the change from the base plan"
+    )
+    fig, (left, right) = _figure(_allocation_title(opt, cells), sub, 1, 2)
+    n = len(shown)
+    y = np.arange(n)[::-1].astype(float)
+    h = 0.38
+    left.barh(y + h / 2, shown.base_weekly, height=h, color=_BASE, zorder=3, label="base")
+    left.barh(y - h / 2, shown.weekly, height=h, color=_FEASIBLE, zorder=3, label="optimized")
+    top = max(float(shown[["base_weekly", "weekly"]].max().max()), 1.0)
+    for yi, a, b, r in zip(y, shown.base_weekly, shown.weekly, shown.itertuples(), strict=True):
+        left.text(max(a, b) + 0.02 * top, yi, f"{_compact(b)}  {change(r.base_total, r.total)}", va="center", **TEXT)
+    left.set(xlim=(0, top * 1.45), ylim=_rows(n))
+    left.set_yticks(y, [textwrap.shorten(_mpl(str(x)), 30, placeholder="\u2026") for x in shown.campaign])
+    left.xaxis.set_major_formatter(FuncFormatter(_compact))
+    left.grid(True, axis="x", color=GRID, lw=0.8)
+    left.grid(False, axis="y")
+    left.tick_params(axis="y", length=0)
+    left.legend(loc="lower left", bbox_to_anchor=(0, 1), ncols=2, frameon=False, fontsize=10, borderaxespad=0.2)
+    spec = left.get_subplotspec()
+    if spec is not None:  # room for the heatmap's columns
+        spec.get_gridspec().set_width_ratios([1, 1.25])
+    _cells(opt, right, cells)
+    return fig
+
+
+def _by_segment(opt: Optimization) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """The optimized and the base plan's money by channel (rows) x segment (columns), and what it is.
+
+    Budgets per active week when every decision variable targets one segment (split by segment);
+    otherwise a budget has no share per segment, and the money is the spend actually bought in
+    each segment, per week of the horizon, on the fresh replications. NaN where neither plan has any.
+    """
+    v = opt.variables
+    chans = [ch for ch in opt.scenario.channels if ch in set(v.channel)]
+    segs = list(opt.scenario.segments)
+    if len(v) and not v.segments.astype(str).str.contains(", ").any():
+        cells = _per_week(v, ["channel", "segments"]).set_index(["channel", "segments"])
+        new, old = (cells[c].unstack("segments").reindex(index=chans, columns=segs) for c in ("weekly", "base_weekly"))
+        return new, old, "budget per active week"
+    w = opt.final.weekly
+    frames = []
+    for plan in (opt.plan_name, opt.base_plan):
+        d = w[(w.plan == plan) & (w.segment != "all")].groupby("segment", sort=False)
+        frames.append(pd.DataFrame({ch: d[f"spend_{ch}"].mean() for ch in chans}).T.reindex(index=chans, columns=segs))
+    none = (frames[0].fillna(0.0) <= 0) & (frames[1].fillna(0.0) <= 0)
+    return frames[0].mask(none), frames[1].mask(none), "spend actually bought per week on the fresh replications"
+
+
+def _cells(opt: Optimization, ax: Axes, cells: tuple[pd.DataFrame, pd.DataFrame, str]) -> None:
+    """The heatmap of the optimized money by channel x segment (:func:`_by_segment`), each cell with its change.
+
+    Cell (i, j) spans [j, j + 1] x [i, i + 1], rows downwards; where neither plan has money the grey
+    background shows through.
+    """
+    new, old, _ = cells
+    value = new.to_numpy(dtype=float)
+    top = max(float(np.nanmax(value)) if np.isfinite(value).any() else 1.0, 1.0)
+    ax.set_facecolor("#f5f7f9")
+    ax.pcolormesh(np.ma.masked_invalid(value), cmap="Blues", vmin=0, vmax=top, edgecolors="white", linewidth=2)
+    size = 9 if value.shape[1] > 4 else 10
+    for (i, j), v in np.ndenumerate(value):
+        if _ok(v):
+            ink = "white" if v / top > 0.55 else INK
+            label = f"{_compact(v)}\n{change(float(old.iat[i, j]), v)}"
+            ax.text(j + 0.5, i + 0.5, label, ha="center", va="center", fontsize=size, color=ink)
+    chans, segs = opt.scenario.channels, opt.scenario.segments
+    rows = [textwrap.fill(_mpl(chans[c].name or c), 16) for c in new.index]
+    cols = [textwrap.shorten(_mpl(_short(segs[g].name or g)), 20, placeholder="\u2026") for g in new.columns]
+    tilt = len(cols) > 3  # slanted, so the names do not collide
+    ax.set(xlim=(0, len(cols)), ylim=(len(rows), 0))
+    ax.set_yticks(np.arange(len(rows)) + 0.5, rows)
+    ax.set_xticks(np.arange(len(cols)) + 0.5, cols, rotation=30 if tilt else 0, ha="left" if tilt else "center")
+    for tick in ax.get_xticklabels() if tilt else []:
+        tick.set_rotation_mode("anchor")
+    ax.xaxis.tick_top()
+    ax.tick_params(length=0)
+    ax.spines[:].set_visible(False)
+    ax.grid(False)
+
+
+def _extra_order(d: pd.DataFrame) -> tuple[float, float]:
+    """From the optimum (level 1) to the next level up: the extra orders, and the spend per extra order."""
+    here, up = d[np.isclose(d.level, 1.0)], d[d.level > 1.0 + 1e-9]
+    if not len(here) or not len(up):
+        return math.nan, math.nan
+    a, b = here.iloc[0], up.sort_values("level").iloc[0]
+    extra = float(b.orders - a.orders)
+    return extra, float(b.spend - a.spend) / extra if extra > 0 else math.nan
+
+
+def _curve_title(opt: Optimization, curves: dict[str, pd.DataFrame]) -> str:
+    cur = _mpl(opt.scenario.scenario.currency)
+    costs = {name: _extra_order(d) for name, d in curves.items() if d.optimized_weekly.iloc[0] >= 1}
+    priced = {k: v[1] for k, v in costs.items() if _ok(v[1])}
+    flat = [k for k, v in costs.items() if not _ok(v[1])]
+    if len(priced) > 1:
+        lo, hi = min(priced, key=priced.__getitem__), max(priced, key=priced.__getitem__)
+        title = (
+            f"Past the optimum, extra orders cost least on {_mpl(lo)} ({_money(priced[lo], cur)} each) and most on "
+            f"{_mpl(hi)} ({_money(priced[hi], cur)})"
+        )
+    elif priced:
+        ((name, cost),) = priced.items()
+        title = f"Past the optimum, each extra order on {_mpl(name)} costs {_money(cost, cur)}"
+    elif flat:
+        which = "any campaign shown" if len(flat) > 1 else _mpl(flat[0])
+        return f"Past the optimum, more budget on {which} adds no orders"
+    else:
+        return "Every campaign shown was cut to zero: no curve around the optimum"
+    if flat:
+        title += f"; more on {_mpl(flat[0]) if len(flat) == 1 else f'{len(flat)} others'} adds no orders"
+    return title
+
+
+def response_curves(opt: Optimization) -> Figure:
+    """Orders (top row) and CPO (bottom row) against each campaign's budget, the other campaigns at the optimum.
+
+    One column per campaign (the biggest optimized or base budgets when there are many); the dashed
+    line is the base plan's budget, the ringed point the optimum. On the search replications.
+    """
+    cur = _mpl(opt.scenario.scenario.currency)
+    budgets = campaign_budgets(opt).set_index("campaign")
+    weeks = opt.scenario.scenario.weeks
+    curves: dict[str, pd.DataFrame] = {}
+    for name, d in opt.curves.groupby("campaign", sort=False):
+        d = d.sort_values("level").copy()
+        d["cpo"] = d.cpo.where(d.spend > 0)  # nothing spent: no cost per order, as in every other chart
+        # optimize.py gives budgets per week of the horizon; per active week as everywhere else
+        active = float(budgets.weeks.get(name, weeks)) if name in budgets.index else float(weeks)
+        for col in ("weekly", "base_weekly", "optimized_weekly"):
+            d[col] = d[col] * weeks / max(active, 1.0)
+        curves[str(name)] = d
+    ranked = sorted(curves, key=lambda k: -max(curves[k].base_weekly.iloc[0], curves[k].optimized_weekly.iloc[0]))
+    shown = [k for k in curves if k in ranked[:_MAX_CURVES]]
+    more = f"; the {len(shown)} of {len(curves)} campaigns with the biggest budgets" if len(shown) < len(curves) else ""
+    sub = (
+        f"Orders and cost per order as one campaign's budget per active week scales from 0 to \u00d72 of its optimum, "
+        f"{cur}, the other campaigns held at the optimum; dashed: the base plan's budget, ringed: the optimum; "
+        f"search replications ({opt.settings.get('reps', 1)} \u00d7 {opt.scenario.scenario.agents:,} agents){more}"
+    )
+    fig, axes = _figure(_curve_title(opt, {k: curves[k] for k in shown}), sub, 2, max(len(shown), 1))
+    ncol = max(len(shown), 1)
+    for j, name in enumerate(shown):
+        d = curves[name]
+        top, bottom = axes[j], axes[ncol + j]
+        bottom.sharex(top)  # a column: one campaign's budget
+        top.tick_params(labelbottom=False)
+        base, best = float(d.base_weekly.iloc[0]), float(d.optimized_weekly.iloc[0])
+        width = max(12, 96 // ncol - 2)  # two lines at most, narrow enough not to run into the next title
+        label = textwrap.fill(textwrap.shorten(_mpl(name), 2 * width, placeholder="\u2026"), width)
+        top.set_title(label, loc="left", fontsize=11, color=INK)
+        for ax, col in ((top, "orders"), (bottom, "cpo")):
+            ax.axvline(base, color=_BASE, lw=1.4, ls=(0, (4, 3)), zorder=2)
+            ax.xaxis.set_major_formatter(FuncFormatter(_tick))
+            if best < 1:  # cut to zero: the levels scale nothing, no curve to draw
+                ax.text(0.5, 0.5, "cut to 0", transform=ax.transAxes, ha="center", fontsize=10, color=MUTED)
+                ax.set_yticks([])
+                continue
+            ax.plot(d.weekly, d[col], color=_FEASIBLE, lw=2, marker="o", ms=3.5, zorder=3)
+            at = d[np.isclose(d.level, 1.0)]
+            ax.plot(at.weekly, at[col], "o", ms=9, mfc="white", mec=INK, mew=1.6, zorder=4)
+            ax.yaxis.set_major_formatter(FuncFormatter(_tick))
+        right = max(float(d.weekly.max()), base) * 1.05
+        bottom.set_xlim(-0.03 * max(right, 1.0), max(right, 1.0))
+    for ax in axes[len(shown) : ncol] + axes[ncol + len(shown) :]:  # no campaign with a curve: one empty column
+        ax.set_axis_off()
+    axes[0].set_ylabel("Orders", **TEXT)
+    axes[ncol].set_ylabel(f"CPO, {cur}", **TEXT)
+    axes[ncol + ncol // 2].set_xlabel(f"Budget per active week, {cur}", **TEXT)
+    handles = [
+        Line2D([], [], color=_BASE, lw=1.4, ls=(0, (4, 3)), label="base plan's budget"),
+        Line2D([], [], color=INK, marker="o", ms=8, mfc="white", lw=0, label="optimum"),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False, fontsize=10)
+    return fig
+
+
+def convergence(opt: Optimization) -> Figure:
+    """The objective, in its own units, at every evaluation of the search, and the best feasible value so far.
+
+    Feasible candidates in colour, infeasible ones (over budget or under the orders floor) in red,
+    gradient points (the forward differences) lighter; the dashed line is the start, the base
+    allocation. On the search replications.
+    """
+    metric, name, higher, money = OBJECTIVE_METRIC[opt.objective]
+    cur = _mpl(opt.scenario.scenario.currency)
+    t = opt.trace.copy()
+    t["net_margin"] = t.margin - t.spend
+    val = t[metric].astype(float)
+    ok = t.feasible.astype(bool)
+    best = val.where(ok).cummax() if higher else val.where(ok).cummin()
+    best = best.ffill()
+    fmt = (lambda x: _money(x, cur)) if money else _num
+    start = t[t.kind == "start"]
+    s = float(val[start.index[0]]) if len(start) else math.nan
+    final = float(best.iloc[-1]) if len(best) and _ok(best.iloc[-1]) else math.nan
+    used, budget = opt.settings.get("evaluations_used", len(t)), opt.settings.get("evaluations")
+    if not _ok(final):
+        title = f"The search found no feasible allocation in {used} evaluations"
+    elif _ok(s) and bool(ok[start.index[0]]) and final == s:
+        title = f"The search found no feasible allocation better than the base one ({name} {fmt(s)})"
+    else:
+        k = int(t.evaluation[(val == final) & ok].iloc[0])
+        verb = ("raises" if higher else "cuts") if (not _ok(s) or (final > s) == higher) else "moves"
+        title = (
+            f"The search {verb} {name} from {fmt(s)} to {fmt(final)}" if _ok(s) else f"The best {name}: {fmt(final)}"
+        )
+        title += (
+            f" ({_signed_pct(final / s - 1)}); the best at evaluation {k} of {used}"
+            if _ok(s)
+            else f" at evaluation {k}"
+        )
+    floor = " or its orders under the floor" if opt.settings.get("orders_floor", 0) else ""
+    sub = (
+        f"{name[0].upper() + name[1:]}{f' ({cur})' if money else ''} of each candidate allocation on the search "
+        f"replications, {used} of {budget} evaluations; red: infeasible, its planned spend over the budget{floor}; "
+        f"stopped: {_mpl(opt.message)}"
+    )
+    fig, (ax,) = _figure(title, sub)
+    grad = (t.kind == "gradient").to_numpy()
+    for mask, colour in ((ok.to_numpy(), _FEASIBLE), (~ok.to_numpy(), _INFEASIBLE)):
+        for light, size, alpha in ((True, 18, 0.3), (False, 34, 1.0)):
+            m = mask & (grad == light) & (t.kind != "start").to_numpy()
+            ax.scatter(t.evaluation[m], val[m], s=size, color=colour, alpha=alpha, lw=0, zorder=3)
+    ax.step(t.evaluation, best, where="post", color=INK, lw=1.8, zorder=4)
+    if _ok(s):
+        ax.axhline(s, color=_BASE, lw=1.2, ls=(0, (4, 3)), zorder=2)
+        ax.plot(start.evaluation, [s] * len(start), "s", ms=8, color=_BASE, zorder=5)
+    ax.set_xlabel("Evaluation", **TEXT)
+    ax.set_ylabel(f"{name[0].upper() + name[1:]}{f', {cur}' if money else ''}", **TEXT)
+    ax.yaxis.set_major_formatter(FuncFormatter(_tick))
+    ax.grid(True, axis="x", color=GRID, lw=0.8)
+    handles = [
+        Line2D([], [], color=_BASE, marker="s", ms=7, lw=1.2, ls=(0, (4, 3)), label="start: the base allocation"),
+        Line2D([], [], color=_FEASIBLE, marker="o", lw=0, ms=6, label="feasible"),
+        Line2D([], [], color=_INFEASIBLE, marker="o", lw=0, ms=6, label="infeasible"),
+        Line2D([], [], color=MUTED, marker="o", lw=0, ms=5, alpha=0.4, label="gradient point (lighter)"),
+        Line2D([], [], color=INK, lw=1.8, label=f"best feasible so far ({'higher' if higher else 'lower'} is better)"),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncols=3, frameon=False, fontsize=10)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# all of them
+
+
+def all_charts(opt: Optimization) -> list[Chart]:
+    """Every chart of an optimization, each with its slug, title and a one-sentence plain-language caption."""
+    made: list[tuple[str, Figure, str]] = [
+        (
+            "optimize_comparison",
+            plan_comparison(opt),
+            "The plans run again on new synthetic customers the search never saw: shorter bars are better for "
+            "cost per order, longer for orders; the whiskers show where the true value most likely lies.",
+        ),
+        (
+            "optimize_allocation",
+            allocation(opt),
+            "Where the money moved: each campaign's weekly budget before (grey) and after (colour), and on the "
+            "right the new budget of each channel and audience with its change.",
+        ),
+    ]
+    if len(opt.curves):
+        made.append(
+            (
+                "optimize_response_curves",
+                response_curves(opt),
+                "What happens to orders and to the cost of an order when one campaign gets less or more money and "
+                "the others keep their optimized budgets: where a curve flattens, more money buys little.",
+            )
+        )
+    made.append(
+        (
+            "optimize_convergence",
+            convergence(opt),
+            "How the search went: every dot is one allocation tried, red ones break a constraint, and the black "
+            "line is the best allowed allocation found so far.",
+        )
+    )
+    return [Chart(slug, fig.get_suptitle().replace("\n", " ").replace("\\$", "$"), cap, fig) for slug, fig, cap in made]

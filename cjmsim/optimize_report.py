@@ -1,0 +1,321 @@
+"""The HTML report of a budget optimization, and the writer of its charts.
+
+:func:`write` saves every chart of :mod:`cjmsim.optimize_charts` (PNG and SVG) and a self-contained
+``report.html`` rendered from ``templates/optimize.html.j2`` with autoescaping: the stylesheet of
+the run report, images as data URIs, no script and nothing fetched from the network. The page says
+what was searched and under which constraints, the result on fresh replications (paired relative
+differences with 95% CIs against the base plan and every compared plan), the plans side by side,
+where the money moved (campaigns and cells), the optimized plan as a TOML block to paste into the
+scenario, every chart and how to read it all. Numbers are written as in the sweep report (3
+significant digits with thousands separators, millions and billions as M and B, money in the
+scenario's currency).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from . import __version__
+from .attribution_report import _cell  # a value over its CI half-width, as the attribution report writes it
+from .charts import _ok, _totals, save
+from .optimize_charts import OBJECTIVE_METRIC, _segments, all_charts, campaign_budgets, change, headline
+from .report import ReportImage, _environment, _images, write_html
+from .sweep_charts import _METRICS
+from .sweep_report import _base_css, _diff_cell, _table
+
+if TYPE_CHECKING:
+    from .optimize import Optimization
+
+__all__ = ["METRICS", "render", "write"]
+
+#: The plans table and the headline, segment ``all``: (summary column, format, relative?). Formats as
+#: in :data:`cjmsim.report.ROWS`: n = orders, m = money, p = percent. ROMI is a ratio that can be
+#: negative, so its difference is in percentage points, not relative.
+METRICS: list[tuple[str, str, bool]] = [
+    ("orders", "n", True),
+    ("spend", "m", True),
+    ("cpo", "m", True),
+    ("revenue", "m", True),
+    ("margin", "m", True),
+    ("romi", "p", False),
+]
+#: Each objective in words.
+_GOALS = {
+    "min-cpo": "the lowest cost per order",
+    "max-orders": "the most orders",
+    "max-margin": "the most gross margin after marketing spend",
+}
+_SPLITS = {
+    "none": "campaign (one budget each)",
+    "segment": "segment",
+    "stage": "stage",
+    "segment,stage": "segment \u00d7 stage",
+}
+
+
+def _plan_name(opt: Optimization, plan: str) -> str:
+    plans = opt.final.scenario.plans
+    return (plans[plan].name or plan) if plan in plans else plan
+
+
+def _money(opt: Optimization, x: Any) -> str:
+    return f"{_table(x, 'm')} {opt.scenario.scenario.currency}" if _ok(x) else _table(x, "m")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
+
+
+def _floor(opt: Optimization) -> str:
+    s = opt.settings
+    floor = s.get("orders_floor", 0.0)
+    if s.get("keep_orders"):
+        return f"the base plan's orders ({_table(floor, 'n')})"
+    return _table(floor, "n") if _ok(floor) and floor > 0 else "none"
+
+
+def _facts(opt: Optimization, generated: date | None) -> list[tuple[str, str]]:
+    s = opt.settings
+    low, high = s.get("bounds", (0.0, 3.0))
+    return [
+        ("Base plan", _plan_name(opt, opt.base_plan)),
+        ("Objective", opt.objective),
+        ("Budget", _money(opt, s.get("budget"))),
+        ("Orders floor", _floor(opt)),
+        ("Bounds", f"\u00d7{low:g} to \u00d7{high:g} of each campaign"),
+        ("Split by", _SPLITS.get(str(s.get("split")), str(s.get("split")))),
+        ("Periods", str(s.get("periods", 1))),
+        ("Budgets searched", str(s.get("variables", len(opt.variables)))),
+        ("Search runs", f"{s.get('reps', 1)} \u00d7 {s.get('agents', opt.scenario.scenario.agents):,} agents"),
+        ("Evaluations", f"{s.get('evaluations_used', len(opt.trace))} of {s.get('evaluations', '?')}"),
+        ("Run time", _duration(opt.seconds)),
+        ("Fresh check", f"{opt.final.reps} \u00d7 {opt.final.agents:,} agents"),
+        ("Seed", str(s.get("seed", opt.scenario.scenario.seed))),
+        ("Date", (generated or date.today()).isoformat()),
+        ("cjmsim", __version__),
+    ]
+
+
+def _label(metric: str) -> str:
+    return _METRICS.get(metric, (metric, "n"))[0]
+
+
+def _headline_table(opt: Optimization) -> dict[str, Any]:
+    """Optimized minus each other plan, paired on the fresh replications: relative differences and their CIs.
+
+    A relative difference needs the other plan's value above zero (no spend, no CPO: no ratio); then
+    the cell gives the difference itself, in the metric's unit.
+    """
+    c = opt.comparison
+    others = list(dict.fromkeys(c.versus)) if len(c) else []
+    currency = opt.scenario.scenario.currency
+    rows = []
+    for metric, kind, relative in METRICS:
+        cells = []
+        for other in others:
+            hit = c[(c.versus == other) & (c.metric == metric)]
+            r = hit.iloc[0] if len(hit) else pd.Series(dtype=float)
+            rel = relative and _ok(r.get("relative"))
+            keys = ("relative", "relative_ci_low", "relative_ci_high") if rel else ("difference", "ci_low", "ci_high")
+            diff = pd.Series(
+                {f"{metric}_diff{s}": r.get(k) for s, k in zip(("", "_ci_low", "_ci_high"), keys, strict=True)}
+            )
+            cell = _diff_cell(diff, metric, "p" if rel else kind)
+            if not rel and kind == "p":  # a difference of two percentages: percentage points
+                cell = {k: v.replace("%", " pp") for k, v in cell.items()}
+            elif not rel and kind == "m" and _ok(r.get("difference")):
+                cell["value"] += f" {currency}"
+            cells.append({**cell, "absolute": not rel and _ok(r.get("difference"))})
+        rows.append({"label": _label(metric), "cells": cells})
+    return {"plans": [_plan_name(opt, p) for p in others], "rows": rows}
+
+
+def _plans_table(opt: Optimization) -> dict[str, Any]:
+    """The plans of the fresh re-evaluation side by side (segment ``all``), each value over its CI half-width."""
+    tot = _totals(opt.final)
+    plans = list(opt.final.plans)
+    currency = opt.scenario.scenario.currency
+    rows: list[dict[str, Any]] = [
+        {
+            "label": _label(metric),
+            "unit": currency if kind == "m" else "",
+            "cells": [_cell(tot.loc[p], metric, kind) for p in plans],
+        }
+        for metric, kind, _ in METRICS
+    ]
+    roles = {opt.base_plan: "base", opt.plan_name: "optimized"}
+    return {
+        "plans": [{"name": _plan_name(opt, p), "role": roles.get(p, "compared")} for p in plans],
+        "rows": rows,
+        "has_ci": any(cell["ci"] for row in rows for cell in row["cells"]),
+    }
+
+
+def _allocation(opt: Optimization) -> dict[str, Any]:
+    """Campaigns with their base and optimized budgets, and the cells the optimized plan funds."""
+    sc = opt.scenario
+    camps = []
+    for _, r in campaign_budgets(opt).iterrows():
+        camps.append(
+            {
+                "name": r.campaign,
+                "channel": sc.channels[r.channel].name or r.channel if r.channel in sc.channels else r.channel,
+                "weeks": f"{r.weeks:.0f}",
+                "base": _table(r.base_weekly, "m"),
+                "optimized": _table(r.weekly, "m"),
+                "change": change(r.base_weekly, r.weekly),
+                "base_total": _table(r.base_total, "m"),
+                "total": _table(r.total, "m"),
+            }
+        )
+    v = opt.variables
+    base, total = float(v.base_total.sum()), float(v.total.sum())
+    periods = int(opt.settings.get("periods", 1)) > 1
+    cells = []
+    for _, r in v[v.weekly > 0].iterrows():
+        cells.append(
+            {
+                "campaign": r.campaign,
+                "segments": _segments(opt, str(r.segments)),
+                "stages": str(r.stages),
+                "period": str(r.period),
+                "weeks": str(r.weeks),
+                "base": _table(r.base_weekly, "m"),
+                "optimized": _table(r.weekly, "m"),
+                "change": change(r.base_weekly, r.weekly),
+            }
+        )
+    return {
+        "campaigns": camps,
+        "base_total": _table(base, "m"),
+        "total": _table(total, "m"),
+        "change": change(base, total),
+        "budget": _money(opt, opt.settings.get("budget")),
+        "cells": cells,
+        "periods": periods,
+        "cut": int(((v.weekly <= 0) & (v.base_weekly > 0)).sum()),
+        "n_cells": len(v),
+    }
+
+
+def _reading(opt: Optimization) -> list[tuple[str, str]]:
+    """'How to read this': what was searched and how, in a sentence or three each."""
+    s = opt.settings
+    base = _plan_name(opt, opt.base_plan)
+    n, ncamp = s.get("variables", len(opt.variables)), len(campaign_budgets(opt))
+    periods = int(s.get("periods", 1))
+    low, high = s.get("bounds", (0.0, 3.0))
+    floor = _floor(opt)
+    flights = (
+        f", and the {s.get('weeks')} weeks into {periods} flight periods with budgets of their own"
+        if periods > 1
+        else ""
+    )
+    metric = OBJECTIVE_METRIC[opt.objective][1]
+    split = _SPLITS.get(str(s.get("split")), str(s.get("split")))
+    reps, agents = s.get("reps", 1), s.get("agents", opt.scenario.scenario.agents)
+    used, budget = s.get("evaluations_used", len(opt.trace)), s.get("evaluations", "?")
+    return [
+        (
+            "What was searched",
+            f"The {n} weekly budgets of \u201c{base}\u201d: each of its {ncamp} campaigns split by {split}{flights}. "
+            "The channels, audiences and flights of the campaigns stay as they are; only the money moves. "
+            f"The goal: {_GOALS[opt.objective]} ({opt.objective}). "
+            f"The constraints: planned spend at most {_money(opt, s.get('budget'))}; each campaign's total between "
+            f"\u00d7{low:g} and \u00d7{high:g} of its base total; orders floor: {floor}.",
+        ),
+        (
+            "Common random numbers",
+            f"Every candidate allocation was simulated on the same {reps} replication{'s' if reps != 1 else ''} of "
+            f"{agents:,} synthetic people with the same random numbers, so two candidates differ only by their "
+            f"budgets: the {metric} of a candidate is a repeatable function of the budgets, which a gradient search "
+            "needs.",
+        ),
+        (
+            "The search",
+            "SciPy's SLSQP (sequential quadratic programming) moves the budgets step by step. Its gradients are "
+            "forward differences: each budget raised a little on its own, all those points simulated together. The "
+            "budget and "
+            "the bounds are linear constraints, the orders floor a simulated one. The best candidate seen that meets "
+            f"every constraint wins, gradient points included. It used {used} of {budget} evaluations and stopped "
+            f"because: {opt.message}.",
+        ),
+        (
+            "Fresh replications",
+            "The winner was picked on the search's random numbers, so its value there is flattered: among many "
+            "candidates the one that looks best is partly the one that got lucky (the winner's curse). Every number "
+            f"of the result and the plans table comes from a new simulation on {opt.final.reps} fresh replications of "
+            f"{opt.final.agents:,} agents, of the base, optimized and compared plans together; differences are paired "
+            "(each replication's own difference, then averaged), and \u00b1 is the half-width of the 95% confidence "
+            "interval (Student's t). It measures simulation noise only, not the uncertainty of the scenario's "
+            "assumptions.",
+        ),
+        (
+            "Response curves",
+            "Each campaign's budget scaled from 0 to \u00d72 of its optimum with the other campaigns held at the "
+            "optimum, on the search's replications: where a curve flattens, more money there buys little. They show "
+            "the neighbourhood of the optimum, not of the base plan.",
+        ),
+        (
+            "Budgets",
+            "A budget is per active week of its campaign, as weekly is written in the scenario; a campaign's change is "
+            "that of its total. Spend is what was actually bought: a channel cannot deliver more than its audience "
+            "absorbs, so spend can stay below the budget. Lowering CPO can mean spending less and selling less: an "
+            "orders floor (--keep-orders or --min-orders) keeps the volume.",
+        ),
+    ]
+
+
+def render(opt: Optimization, images: Sequence[ReportImage], *, generated: date | None = None) -> str:
+    """Render the optimizer report as one self-contained HTML page (inline CSS, data-URI images, no script).
+
+    Args:
+        opt: what :func:`cjmsim.optimize.optimize` returned.
+        images: the charts, in the order they should appear.
+        generated: the report's date; default today.
+    """
+    s = opt.scenario.scenario
+    context = {
+        "title": s.name,
+        "description": s.description,
+        "plan": _plan_name(opt, opt.base_plan),
+        "optimized": _plan_name(opt, opt.plan_name),
+        "plan_id": opt.plan_name,
+        "goal": _GOALS[opt.objective],
+        "base_css": _base_css(),
+        "facts": _facts(opt, generated),
+        "message": opt.message,
+        "headline": headline(opt),
+        "result": _headline_table(opt),
+        "plans": _plans_table(opt),
+        "reps": opt.final.reps,
+        "weeks": opt.final.weeks,
+        "currency": s.currency,
+        "allocation": _allocation(opt),
+        "toml": opt.toml(),
+        "images": _images(images),
+        "reading": _reading(opt),
+        "version": __version__,
+    }
+    return _environment().get_template("optimize.html.j2").render(**context)
+
+
+def write(opt: Optimization, folder: str | os.PathLike[str]) -> Path:
+    """Save every optimizer chart (PNG and SVG) in folder/charts, then folder/report.html; returns the page's path.
+
+    The page embeds the PNGs and is written atomically by :func:`cjmsim.report.write_html`.
+    """
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    charts = out / "charts"
+    images = [ReportImage(c.slug, c.title, c.caption, save(c, charts)[0].read_bytes()) for c in all_charts(opt)]
+    return write_html(render(opt, images), out / "report.html")
