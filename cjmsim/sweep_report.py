@@ -112,8 +112,10 @@ def _pm(value: Any, lo: Any, hi: Any, kind: str) -> str:
     """'± half-width' of a 95% CI, in the value's unit; empty when there is none (one replication)."""
     if not (_ok(lo) and _ok(hi)) or hi <= lo:
         return ""
-    scale = _unit(float(value)) if _ok(value) else None
-    return f"\u00b1 {_table((float(hi) - float(lo)) / 2, kind, scale)}"
+    half = (float(hi) - float(lo)) / 2
+    # in the value's unit (61.5M ± 0.687M), unless the half-width outgrows it (743M ± 1.57B, not 1.57e+03M)
+    scale = _unit(float(value)) if _ok(value) and abs(half) <= abs(float(value)) else None
+    return f"\u00b1 {_table(half, kind, scale)}"
 
 
 def _cell(row: pd.Series, col: str, kind: str) -> dict[str, str]:

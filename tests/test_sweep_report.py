@@ -223,3 +223,11 @@ def test_cli_sweep_writes_the_report(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli.main, ["sweep", str(_experiment(tmp_path, BUDGET)), "--out", str(out), "--quiet"])
     assert res.exit_code == 0, res.output
     assert (out / "report.html").is_file() and (out / "charts" / "frontier.png").is_file()
+
+
+def test_a_ci_half_width_wider_than_its_value_is_written_in_its_own_unit() -> None:
+    from cjmsim.sweep_report import _pm
+
+    assert _pm(61.5e6, 61.5e6 - 0.687e6, 61.5e6 + 0.687e6, "m") == "\u00b1 0.687M"  # the value's unit
+    wide = _pm(743e6, 743e6 - 1.57e9, 743e6 + 1.57e9, "m")
+    assert wide == "\u00b1 1.57B" and "e+" not in wide
