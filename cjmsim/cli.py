@@ -692,7 +692,7 @@ def optimize_command(
         console = Console()
         console.print(_comparison_table(sc, opt.final, [opt.base_plan, opt.plan_name, *opt.settings["compare"]]))
         console.print(_headline(opt))
-        console.print(opt.toml(), markup=False, highlight=False)
+        console.print(opt.toml(), markup=False, highlight=False, soft_wrap=True)  # never wrapped: paste it
         console.print(
             f"{opt.settings['evaluations_used']} evaluations ({opt.message}); {elapsed:.0f} s; results in {target}/"
         )
@@ -720,7 +720,7 @@ def _comparison_table(sc: Scenario, final: Result, plans: list[str]) -> Table:
     )
     cols = [("orders", "Orders", "n"), ("spend", f"Spend, {cur}", "m"), ("cpo", f"CPO, {cur}", "m"),
             ("revenue", f"Revenue, {cur}", "m"), ("margin", f"Margin, {cur}", "m"), ("romi", "ROMI", "r")]  # fmt: skip
-    table.add_column("Plan")
+    table.add_column("Plan", no_wrap=True)
     for _, label, _ in cols:
         table.add_column(label, justify="right")
     for p in plans:

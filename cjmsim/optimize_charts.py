@@ -118,7 +118,10 @@ def change(a: float, b: float) -> str:
         return "new" if b > 0 else "none"
     if b <= 0:
         return "cut to 0"
-    return f"\u00d7{b / a:.2g}" if b >= 2 * a else _signed_pct(b / a - 1)
+    if b < 2 * a:
+        return _signed_pct(b / a - 1)
+    r = b / a
+    return f"\u00d7{r:.2g}" if r < 100 else f"\u00d7{r:,.0f}"  # x2.6, x15, x240: never 2.4e+02
 
 
 def _moves(budgets: pd.DataFrame, label: pd.Series) -> tuple[str, str] | None:

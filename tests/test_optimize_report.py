@@ -248,3 +248,12 @@ def test_chromium_renders_the_optimizer_report(written: Path, page: str, tmp_pat
     dom = _chromium(tmp_path, "dump-dom", "--dump-dom", url)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert dom.stdout.count("<img") == page.count("<img") == 4
+
+
+def test_budget_changes_read_as_words_and_multiples_never_in_scientific_notation() -> None:
+    from cjmsim.optimize_charts import change
+
+    assert change(100.0, 0.0) == "cut to 0" and change(0.0, 5.0) == "new"
+    assert change(100.0, 260.0) == "\u00d72.6"
+    assert change(100.0, 24_000.0) == "\u00d7240"  # 2.4e+02 in the first hifi report
+    assert change(100.0, 120.0) == "+20%"
