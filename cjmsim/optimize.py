@@ -352,6 +352,7 @@ def optimize(
     ncamp = len(scenario.plans[plan].campaigns)
     camp_of = np.array([v.campaign for v in variables])
     camp_base = np.array([cost[camp_of == c] @ x0[camp_of == c] for c in range(ncamp)])
+    camp_matrix = (camp_of[None, :] == np.arange(ncamp)[:, None]) * cost[None, :]  # x -> campaign totals
     # active weeks of each campaign (per active week is how budgets are written)
     camp_weeks = np.ones(ncamp)
     for c in range(ncamp):
@@ -410,6 +411,9 @@ def optimize(
             return False  # no spend, no cost per order (n/a, as in the summary)
         tol = 1e-6 * budget_total
         if cost @ x > budget_total + tol:
+            return False
+        per_campaign = camp_matrix @ x  # a gradient point may step past a campaign's bound
+        if (per_campaign > high * camp_base + tol).any() or (per_campaign < low * camp_base - tol).any():
             return False
         return e["orders"] >= floor - 1e-9
 
