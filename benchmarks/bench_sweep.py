@@ -41,19 +41,8 @@ def timed(exp_path: str, workers: int) -> tuple[float, pd.DataFrame, int]:
     return wall, res.results, tasks
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--experiment", default="experiments/budget_level.toml")
-    ap.add_argument("--write", help="Markdown file whose bench_sweep section is replaced with the figures.")
-    args = ap.parse_args()
-    w1, r1, tasks = timed(args.experiment, 1)
-    w2, r2, _ = timed(args.experiment, 2)
-    same = (
-        r1.sort_values(["point", "plan", "rep", "segment"])
-        .reset_index(drop=True)
-        .equals(r2.sort_values(["point", "plan", "rep", "segment"]).reset_index(drop=True))
-    )
-    eff = w1 / (2 * w2)
+def measured() -> str:
+    """One line: when, on what machine, which code, and the load average (benchmark sections start with it)."""
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
@@ -67,11 +56,42 @@ def main() -> None:
         ),
         platform.processor(),
     )
+    return (
+        f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores ({cpu}), Python "
+        f"{platform.python_version()}, numpy {np.__version__}; code {head}; load average at start {load}."
+    )
+
+
+def write_section(path: str, begin: str, end: str, text: str) -> None:
+    """Replace the marked section of a Markdown file with text (appended when the markers are absent)."""
+    p = Path(path)
+    doc = p.read_text() if p.exists() else "# Performance\n"
+    block = f"{begin}\n{text}\n{end}"
+    doc = (
+        re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, doc, flags=re.S)
+        if begin in doc
+        else (doc.rstrip() + "\n\n" + block + "\n")
+    )
+    p.write_text(doc)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--experiment", default="experiments/budget_level.toml")
+    ap.add_argument("--write", help="Markdown file whose bench_sweep section is replaced with the figures.")
+    args = ap.parse_args()
+    w1, r1, tasks = timed(args.experiment, 1)
+    w2, r2, _ = timed(args.experiment, 2)
+    same = (
+        r1.sort_values(["point", "plan", "rep", "segment"])
+        .reset_index(drop=True)
+        .equals(r2.sort_values(["point", "plan", "rep", "segment"]).reset_index(drop=True))
+    )
+    eff = w1 / (2 * w2)
     lines = [
         "## Sweep benchmark",
         "",
-        f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores ({cpu}), Python "
-        f"{platform.python_version()}, numpy {np.__version__}; code {head}; load average at start {load}.",
+        measured(),
         "",
         f"`{args.experiment}`: {tasks} tasks (points x plans x replications), engine single-threaded per task.",
         "",
@@ -87,16 +107,8 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        p = Path(args.write)
-        doc = p.read_text() if p.exists() else "# Performance\n"
-        block = f"{BEGIN}\n{text}\n{END}"
-        doc = (
-            re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), block, doc, flags=re.S)
-            if BEGIN in doc
-            else (doc.rstrip() + "\n\n" + block + "\n")
-        )
-        p.write_text(doc)
-        print(f"wrote the bench_sweep section of {p}")
+        write_section(args.write, BEGIN, END, text)
+        print(f"wrote the bench_sweep section of {args.write}")
 
 
 if __name__ == "__main__":
