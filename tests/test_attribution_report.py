@@ -16,7 +16,7 @@ import matplotlib.image
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from test_report import CHROMIUM, _chromium, _pixels_near  # the run report's browser, skipped alike
+from test_report import CHROMIUM, assert_report_painted  # the run report's browser, skipped alike
 
 from cjmsim import Scenario, cli, parse_scenario
 from cjmsim.attribution import Attribution, attribute
@@ -192,18 +192,5 @@ def test_cli_writes_the_report_with_the_numbers_of_attribution_csv(write_toml, t
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (CI installs Debian's chromium)")
 def test_chromium_renders_the_attribution_report(written: Path, attr: Attribution, tmp_path: Path) -> None:
-    url = written.resolve().as_uri()
-    shot = tmp_path / "shot.png"
-    _chromium(tmp_path, "screenshot 1200x6000", "--window-size=1200,6000", f"--screenshot={shot}", url)
-    assert shot.is_file() and shot.stat().st_size > 0, "chromium made no screenshot"
-    page = matplotlib.image.imread(shot)
-    assert page.shape[:2] == (6000, 1200)
-    head, body = page[:150, :, :3], page[150:1500, :, :3]
-    assert head.mean() < 0.4, "the dark masthead is missing: the inline CSS was not applied"
-    assert body.std() > 0.05, "the tables are not on screen"
     # the first channel's colour is in no CSS of the page: on screen, a chart was decoded and painted
-    first = matplotlib.colors.to_rgb(CHANNEL_COLOURS[0])
-    assert _pixels_near(page, first, tol=0.02) > 2_000, "no chart was painted"
-    dom = _chromium(tmp_path, "dump-dom", "--dump-dom", url)
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    assert dom.stdout.count("<img") == written.read_text(encoding="utf-8").count("<img") == 3
+    assert_report_painted(written, tmp_path, 6000, matplotlib.colors.to_rgb(CHANNEL_COLOURS[0]), images=3)

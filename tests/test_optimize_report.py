@@ -17,7 +17,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 from test_attribution_report import HOSTILE, NETWORK, PNG_IMG, _close, _esc, _number, _section
-from test_report import CHROMIUM, MINIMAL, _chromium, _pixels_near  # the run report's browser, skipped alike
+from test_report import CHROMIUM, MINIMAL, assert_report_painted  # the run report's browser, skipped alike
 
 from cjmsim import parse_scenario
 from cjmsim.charts import PLAN_COLOURS
@@ -232,22 +232,9 @@ def test_chart_titles_state_the_findings(opt: Optimization) -> None:
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (CI installs Debian's chromium)")
-def test_chromium_renders_the_optimizer_report(written: Path, page: str, tmp_path: Path) -> None:
-    url = written.resolve().as_uri()
-    shot = tmp_path / "shot.png"
-    _chromium(tmp_path, "screenshot 1200x9000", "--window-size=1200,9000", f"--screenshot={shot}", url)
-    assert shot.is_file() and shot.stat().st_size > 0, "chromium made no screenshot"
-    pixels = matplotlib.image.imread(shot)
-    assert pixels.shape[:2] == (9000, 1200)
-    head, body = pixels[:150, :, :3], pixels[150:1500, :, :3]
-    assert head.mean() < 0.4, "the dark masthead is missing: the inline CSS was not applied"
-    assert body.std() > 0.05, "the tables are not on screen"
+def test_chromium_renders_the_optimizer_report(written: Path, tmp_path: Path) -> None:
     # the optimized plan's colour is in no CSS of the page: on screen, a chart was decoded and painted
-    teal = matplotlib.colors.to_rgb(PLAN_COLOURS[1])
-    assert _pixels_near(pixels, teal, tol=0.02) > 2_000, "no chart was painted"
-    dom = _chromium(tmp_path, "dump-dom", "--dump-dom", url)
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    assert dom.stdout.count("<img") == page.count("<img") == 4
+    assert_report_painted(written, tmp_path, 9000, matplotlib.colors.to_rgb(PLAN_COLOURS[1]), images=4)
 
 
 def test_budget_changes_read_as_words_and_multiples_never_in_scientific_notation() -> None:

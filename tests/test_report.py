@@ -185,6 +185,26 @@ def _pixels_near(shot: np.ndarray, colour: tuple[float, float, float], tol: floa
     return int((np.abs(shot[:, :, :3] - np.array(colour)) < tol).all(axis=2).sum())
 
 
+def assert_report_painted(
+    report: Path, tmp: Path, height: int, colour: tuple[float, float, float], images: int
+) -> None:
+    """A report page in a 1200 x height window: masthead styled, tables on screen, a chart in
+    ``colour`` (one no CSS of the page uses) painted, and ``images`` <img> elements in the DOM."""
+    url = report.resolve().as_uri()
+    shot = tmp / "shot.png"
+    _chromium(tmp, f"screenshot 1200x{height}", f"--window-size=1200,{height}", f"--screenshot={shot}", url)
+    assert shot.is_file() and shot.stat().st_size > 0, "chromium made no screenshot"
+    page = matplotlib.image.imread(shot)
+    assert page.shape[:2] == (height, 1200)
+    head, body = page[:150, :, :3], page[150:1500, :, :3]
+    assert head.mean() < 0.4, "the dark masthead is missing: the inline CSS was not applied"
+    assert body.std() > 0.05, "the tables are not on screen"
+    assert _pixels_near(page, colour, tol=0.02) > 2_000, "no chart was painted"
+    dom = _chromium(tmp, "dump-dom", "--dump-dom", url)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert dom.stdout.count("<img") == report.read_text(encoding="utf-8").count("<img") == images
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (CI installs Debian's chromium)")
 def test_chromium_renders_the_report(result: Result, images: list[ReportImage], tmp_path: Path) -> None:
     # negative control for the colour check below: a cyan image cut after its header, which the
