@@ -34,6 +34,7 @@ import pandas as pd
 from . import metrics
 from .engine import Result, make_streams, run_plan, simulate
 from .scenario import Scenario, ScenarioError, _hint, parse_scenario
+from .schema_doc import toml_value
 
 __all__ = ["OBJECTIVES", "SPLITS", "Optimization", "optimize", "plan_toml"]
 
@@ -667,29 +668,15 @@ def _paired(final: Result, plan: str, others: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _toml_value(v: Any) -> str:
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return f"{v:_}" if abs(v) >= 10_000 else str(v)
-    if isinstance(v, float):
-        return repr(v)
-    if isinstance(v, list | tuple):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    raise TypeError(type(v))
-
-
 def plan_toml(opt: Optimization) -> str:
     """The optimized plan as a ``[plans.NAME]`` TOML block, one inline table per campaign."""
     s = opt.settings
     cmp = opt.comparison[(opt.comparison.versus == opt.base_plan)].set_index("metric")
     lines = [
         f"[plans.{opt.plan_name}]",
-        f"name = {_toml_value(opt.final.scenario.plans[opt.plan_name].name)}",
+        f"name = {toml_value(opt.final.scenario.plans[opt.plan_name].name)}",
         "description = "
-        + _toml_value(
+        + toml_value(
             f"cjmsim optimize --plan {opt.base_plan} --objective {opt.objective}: {s['variables']} budgets "
             f"(split {s['split']}, {s['periods']} period(s)), {s['evaluations_used']} evaluations"
         ),
@@ -699,7 +686,7 @@ def plan_toml(opt: Optimization) -> str:
         "campaigns = [",
     ]
     for c in opt.campaigns:
-        items = ", ".join(f"{k} = {_toml_value(v)}" for k, v in c.items())
+        items = ", ".join(f"{k} = {toml_value(v)}" for k, v in c.items())
         lines.append(f"  {{ {items} }},")
     lines.append("]")
     return "\n".join(lines) + "\n"

@@ -105,15 +105,16 @@ def _allowed(info: FieldInfo) -> str:
     return "; ".join(parts)
 
 
-def _toml(v: Any) -> str:
+def toml_value(v: Any) -> str:
+    """A value as TOML writes it: dates bare, strings quoted and escaped, 10_000 for big integers."""
     if hasattr(v, "isoformat"):  # a date: TOML writes it bare
         return str(v.isoformat())
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, str):
-        return f'"{v}"'
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(v, list | tuple):
-        return "[" + ", ".join(_toml(x) for x in v) + "]"
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
     if isinstance(v, dict):  # the only dict defaults are empty
         return "{}"
     return _num(v) if isinstance(v, int) or abs(v) >= 10_000 else repr(v)
@@ -125,7 +126,7 @@ def _default(info: FieldInfo) -> str:
     value = info.default_factory() if info.default_factory is not None else info.default  # type: ignore[call-arg]
     if isinstance(value, BaseModel):
         return "all defaults"
-    return "none" if value is None else f"`{_toml(value)}`"
+    return "none" if value is None else f"`{toml_value(value)}`"
 
 
 def _section(model: type[BaseModel], header: str, note: str, out: list[str]) -> None:
