@@ -25,8 +25,11 @@ from . import __version__
 from .attribution_charts import all_charts
 from .charts import _ok, save
 from .report import ReportImage, _environment, _images, write_html
-from .sweep_report import _base_css, _table  # one stylesheet, and numbers written as the sweep report's
-from .sweep_report import _cell as _sweep_cell
+from .sweep_report import (  # one stylesheet, and numbers written as the sweep report's
+    _base_css,
+    _cell,  # a value and its CI half-width, as the sweep report writes them
+    _table,
+)
 
 if TYPE_CHECKING:
     from .attribution import Attribution
@@ -58,14 +61,6 @@ def _rows(attr: Attribution, segment: str) -> dict[str, pd.Series]:
     """The table's rows of one segment, by channel (and ``total``)."""
     t = attr.table[attr.table.segment == segment].drop_duplicates("channel").set_index("channel")
     return {str(ch): row for ch, row in t.iterrows()}
-
-
-def _cell(row: pd.Series, col: str, kind: str) -> dict[str, str]:
-    """A value and the half-width of its 95% CI, written as the sweep report's cells are."""
-    cell = _sweep_cell(row, col, kind)
-    if "e+" in cell["ci"]:  # a half-width over 1,000 times the value's unit (126M ± 1.57e+03M): in its own unit
-        cell["ci"] = "\u00b1 " + _table((row[f"{col}_ci_high"] - row[f"{col}_ci_low"]) / 2, kind)
-    return cell
 
 
 def _shapley_column(attr: Attribution) -> str:
