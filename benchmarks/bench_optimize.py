@@ -20,7 +20,7 @@ import time
 from bench_sweep import measured, write_section
 
 from cjmsim import load_scenario
-from cjmsim.optimize import optimize
+from cjmsim.analyses.optimize import optimize
 
 BEGIN, END = "<!-- bench_optimize: begin -->", "<!-- bench_optimize: end -->"
 

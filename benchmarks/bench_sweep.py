@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cjmsim.sweep import load_experiment, run_sweep
+from cjmsim.analyses.sweep import load_experiment, run_sweep
 
 BEGIN, END = "<!-- bench_sweep: begin -->", "<!-- bench_sweep: end -->"
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 import cjmsim
 from cjmsim import cli, parse_scenario
-from cjmsim.attribution import attribute, shapley_weights
+from cjmsim.analyses.attribution import attribute, shapley_weights
 
 
 @pytest.fixture(scope="module")

@@ -14,14 +14,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from cjmsim.charts import save
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.text import Text
 
 import cjmsim
-from cjmsim import attribution_charts as ac
-from cjmsim.attribution import Attribution, attribute
-from cjmsim.charts import save
+from cjmsim.analyses.attribution import Attribution, attribute
+from cjmsim.presentation.charts import attribution as ac
 from cjmsim.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,14 +15,14 @@ import matplotlib.colors
 import matplotlib.image
 import pandas as pd
 import pytest
+from cjmsim.charts import CHANNEL_COLOURS
 from click.testing import CliRunner
 from test_report import CHROMIUM, assert_report_painted  # the run report's browser, skipped alike
 
 from cjmsim import Scenario, cli, parse_scenario
-from cjmsim.attribution import Attribution, attribute
-from cjmsim.attribution_charts import all_charts
-from cjmsim.attribution_report import render, write
-from cjmsim.charts import CHANNEL_COLOURS
+from cjmsim.analyses.attribution import Attribution, attribute
+from cjmsim.presentation.charts.attribution import all_charts
+from cjmsim.presentation.reports.attribution import render, write
 
 HOSTILE = "<script>alert(1)</script>"
 # anything that makes a browser fetch: a src/href/... pointing at a host, a CSS url() or @import

@@ -18,7 +18,7 @@ from matplotlib.text import Text
 
 import cjmsim
 from cjmsim import charts
-from cjmsim.engine import Result
+from cjmsim.analyses.simulate import Result
 from cjmsim.scenario import STAGES
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 import cjmsim
 from cjmsim import parse_scenario
+from cjmsim.analyses.exports import journeys_table
 from cjmsim.cli import main
-from cjmsim.exports import journeys_table
 
 CLV_SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "clv.toml"
 

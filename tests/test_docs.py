@@ -9,12 +9,12 @@ from typing import Any, get_args
 
 from pydantic import BaseModel
 
+from cjmsim.presentation.schema_doc import scenario_reference
 from cjmsim.scenario import Scenario, parse_scenario
-from cjmsim.schema_doc import scenario_reference
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "scenario.md"
 BEGIN, END = "<!-- generated: begin -->", "<!-- generated: end -->"
-REGENERATE = 'python -c "from cjmsim.schema_doc import scenario_reference; print(scenario_reference())"'
+REGENERATE = 'python -c "from cjmsim.presentation.schema_doc import scenario_reference; print(scenario_reference())"'
 
 
 def _generated_part() -> str:
@@ -70,8 +70,8 @@ SWEEPS = Path(__file__).resolve().parents[1] / "docs" / "sweeps.md"
 
 
 def test_experiment_reference_is_current_and_complete() -> None:
-    from cjmsim.schema_doc import experiment_reference
-    from cjmsim.sweep import Experiment
+    from cjmsim.analyses.sweep import Experiment
+    from cjmsim.presentation.schema_doc import experiment_reference
 
     text = SWEEPS.read_text(encoding="utf-8")
     part = text[text.index(BEGIN) + len(BEGIN) : text.index(END)]

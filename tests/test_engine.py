@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import cjmsim.engine
+import cjmsim.engine.step
 from cjmsim import parse_scenario, simulate
 from cjmsim.engine import Records, make_streams, run_plan
-from cjmsim.population import segment_sizes
+from cjmsim.engine.population import segment_sizes
 
 ARRAYS = [f.name for f in fields(Records) if f.name not in ("weight", "extra", "order_log", "journey_log", "event_log")]
 
@@ -224,12 +224,12 @@ def test_plan_selection_does_not_change_a_plan(funnel):
 def test_results_independent_of_threads(funnel, monkeypatch):
     pools = []
 
-    class SpyPool(cjmsim.engine.ThreadPoolExecutor):
+    class SpyPool(cjmsim.engine.step.ThreadPoolExecutor):
         def __init__(self, *args, **kwargs):
             pools.append(kwargs.get("max_workers", args[0] if args else None))
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(cjmsim.engine, "ThreadPoolExecutor", SpyPool)
+    monkeypatch.setattr(cjmsim.engine.step, "ThreadPoolExecutor", SpyPool)
     funnel["scenario"]["population"] = 600_000
     funnel["segments"]["c"] = helpers.segment("C", 0.2, affinity={"ads": 2.0}, odds={"ads": {"aware": 2.0}})
     funnel["segments"]["a"]["share"] = 0.4

@@ -12,12 +12,12 @@ import pytest
 from click.testing import CliRunner
 
 import cjmsim
-import cjmsim.engine
+import cjmsim.engine.step
 from cjmsim import cli
-from cjmsim.attribution import attribute
+from cjmsim.analyses.attribution import attribute
+from cjmsim.analyses.exports import events_table, journeys_table, mmm_table, transactions_table
 from cjmsim.engine import EVENTS, Records, make_streams, run_plan
-from cjmsim.exports import events_table, journeys_table, mmm_table, transactions_table
-from cjmsim.population import segment_sizes
+from cjmsim.engine.population import segment_sizes
 
 
 @pytest.fixture(scope="module")
@@ -251,13 +251,13 @@ def test_event_log_only_on_request_and_it_changes_no_result(warm_scenario, event
 def test_event_log_is_the_same_for_any_thread_count(funnel, monkeypatch):
     pools = []
 
-    class SpyPool(cjmsim.engine.ThreadPoolExecutor):
+    class SpyPool(cjmsim.engine.step.ThreadPoolExecutor):
         def __init__(self, *args, **kwargs):
             pools.append(kwargs.get("max_workers"))
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(cjmsim.engine, "ThreadPoolExecutor", SpyPool)
-    monkeypatch.setattr(cjmsim.engine, "CHUNK", 1 << 13)  # many blocks, interleaved on the threads
+    monkeypatch.setattr(cjmsim.engine.step, "ThreadPoolExecutor", SpyPool)
+    monkeypatch.setattr(cjmsim.engine.step, "CHUNK", 1 << 13)  # many blocks, interleaved on the threads
     funnel["scenario"].update(population=600_000, warmup_weeks=1, warmup_plan="base")
     sc = cjmsim.parse_scenario(funnel)
     logs = [

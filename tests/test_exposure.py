@@ -8,7 +8,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from scipy import stats
 
-from cjmsim.exposure import UNIFORM_LEVELS, allocate_units, capped_poisson_mean, exposure_thresholds, hill
+from cjmsim.engine.exposure import UNIFORM_LEVELS, allocate_units, capped_poisson_mean, exposure_thresholds, hill
 
 LAMS = np.array([0.0, 1e-6, 0.01, 0.3, 1.0, 2.5, 7.0, 20.0, 60.0])
 

@@ -27,8 +27,8 @@ import pytest
 from click.testing import CliRunner
 
 from cjmsim import parse_scenario
+from cjmsim.analyses.optimize import optimize
 from cjmsim.cli import main
-from cjmsim.optimize import optimize
 
 
 def two_channels(useful_b: bool = True, split: tuple[float, float] = (0.8, 0.2)) -> dict[str, Any]:

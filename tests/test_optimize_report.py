@@ -16,14 +16,14 @@ import matplotlib.colors
 import matplotlib.image
 import numpy as np
 import pytest
+from cjmsim.charts import PLAN_COLOURS
 from test_attribution_report import HOSTILE, NETWORK, PNG_IMG, _close, _esc, _number, _section
 from test_report import CHROMIUM, MINIMAL, assert_report_painted  # the run report's browser, skipped alike
 
 from cjmsim import parse_scenario
-from cjmsim.charts import PLAN_COLOURS
-from cjmsim.optimize import Optimization, optimize
-from cjmsim.optimize_charts import all_charts
-from cjmsim.optimize_report import render, write
+from cjmsim.analyses.optimize import Optimization, optimize
+from cjmsim.presentation.charts.optimize import all_charts
+from cjmsim.presentation.reports.optimize import render, write
 
 PLAN = "search_and_email"
 CAMPAIGN = 'E-mail to <i>"enthusiasts"</i>'  # markup and quotes, in the page and in the TOML block
@@ -238,7 +238,7 @@ def test_chromium_renders_the_optimizer_report(written: Path, tmp_path: Path) ->
 
 
 def test_budget_changes_read_as_words_and_multiples_never_in_scientific_notation() -> None:
-    from cjmsim.optimize_charts import change
+    from cjmsim.presentation.charts.optimize import change
 
     assert change(100.0, 0.0) == "cut to 0" and change(0.0, 5.0) == "new"
     assert change(100.0, 260.0) == "\u00d72.6"

@@ -19,8 +19,8 @@ from matplotlib.figure import Figure
 
 import cjmsim
 from cjmsim import cli
-from cjmsim.engine import Result
-from cjmsim.report import ROWS, ReportImage, default_assumptions, render_report, write_report
+from cjmsim.analyses.simulate import Result
+from cjmsim.presentation.reports.run import ROWS, ReportImage, default_assumptions, render_report, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 MINIMAL = ROOT / "scenarios" / "minimal.toml"

@@ -23,10 +23,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from cjmsim import metrics
-from cjmsim.cli import main
-from cjmsim.scenario import ScenarioError, load_scenario, read_toml
-from cjmsim.sweep import (
+from cjmsim.analyses import metrics
+from cjmsim.analyses.sweep import (
     Experiment,
     Parameter,
     apply_point,
@@ -36,6 +34,8 @@ from cjmsim.sweep import (
     run_sweep,
     sweep,
 )
+from cjmsim.cli import main
+from cjmsim.scenario import ScenarioError, load_scenario, read_toml
 
 ROOT = Path(__file__).resolve().parent.parent
 MINIMAL = ROOT / "scenarios" / "minimal.toml"
@@ -673,7 +673,7 @@ def test_resume_of_a_finished_sweep_runs_nothing(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("no task should run")
 
-    monkeypatch.setattr(sys.modules["cjmsim.sweep"], "executor_for", boom)  # the module, not cjmsim.sweep()
+    monkeypatch.setattr(sys.modules["cjmsim.analyses.sweep"], "executor_for", boom)  # the module, not cjmsim.sweep()
     again = run_sweep(path, out=out, resume=True)
     pd.testing.assert_frame_equal(first.summary, again.summary)
 

@@ -15,10 +15,12 @@ import pytest
 from click.testing import CliRunner
 from matplotlib.figure import Figure
 
-from cjmsim import cli, sweep_charts, sweep_report
-from cjmsim.sweep import Parameter, SweepResult, run_sweep
-from cjmsim.sweep_charts import all_charts, frontier, heatmaps, plan_ranking, response_curves
-from cjmsim.sweep_report import render, write
+from cjmsim import cli
+from cjmsim.analyses.sweep import Parameter, SweepResult, run_sweep
+from cjmsim.presentation.charts import sweep as sweep_charts
+from cjmsim.presentation.charts.sweep import all_charts, frontier, heatmaps, plan_ranking, response_curves
+from cjmsim.presentation.reports import sweep as sweep_report
+from cjmsim.presentation.reports.sweep import render, write
 
 ROOT = Path(__file__).resolve().parents[1]
 MINIMAL = ROOT / "scenarios" / "minimal.toml"
@@ -226,7 +228,7 @@ def test_cli_sweep_writes_the_report(tmp_path: Path) -> None:
 
 
 def test_a_ci_half_width_wider_than_its_value_is_written_in_its_own_unit() -> None:
-    from cjmsim.sweep_report import _pm
+    from cjmsim.presentation.reports.sweep import _pm
 
     assert _pm(61.5e6, 61.5e6 - 0.687e6, 61.5e6 + 0.687e6, "m") == "\u00b1 0.687M"  # the value's unit
     wide = _pm(743e6, 743e6 - 1.57e9, 743e6 + 1.57e9, "m")

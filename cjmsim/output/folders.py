@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .engine import Result
-from .scenario import file_hash
+from cjmsim import __version__
+from cjmsim.analyses.simulate import Result
+from cjmsim.scenario import file_hash
 
 __all__ = ["atomic_folder", "write_run", "metadata"]
 

@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from . import __version__
-from .scenario import Channel, Scenario, Segment
+from cjmsim import __version__
+from cjmsim.scenario import Channel, Scenario, Segment
 
 if TYPE_CHECKING:
-    from .engine import Result
+    from cjmsim.analyses.simulate import Result
 
 __all__ = ["ReportImage", "ROWS", "default_assumptions", "render_report", "write_report"]
 
@@ -367,7 +367,7 @@ def _images(images: Sequence[ReportImage]) -> list[dict[str, Any]]:
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
     return Environment(
-        loader=PackageLoader("cjmsim", "templates"),
+        loader=PackageLoader("cjmsim.presentation", "templates"),
         autoescape=select_autoescape(["html", "j2"]),
         undefined=StrictUndefined,
         trim_blocks=True,

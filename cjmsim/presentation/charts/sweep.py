@@ -22,12 +22,12 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter
 
-from . import metrics
-from .charts import GRID, INK, MUTED, PLAN_COLOURS, SIZE, TEXT, Chart, _figure, _legend, _num
-from .report import ROWS
+from cjmsim.analyses import metrics
+from cjmsim.presentation.charts.run import GRID, INK, MUTED, PLAN_COLOURS, SIZE, TEXT, Chart, _figure, _legend, _num
+from cjmsim.presentation.reports.run import ROWS
 
 if TYPE_CHECKING:
-    from .sweep import Parameter, SweepResult
+    from cjmsim.analyses.sweep import Parameter, SweepResult
 
 __all__ = ["response_curves", "frontier", "heatmaps", "plan_ranking", "all_charts"]
 

@@ -21,16 +21,25 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from . import __version__
-from .attribution_report import _cell  # a value over its CI half-width, as the attribution report writes it
-from .charts import _ok, _totals, save
-from .optimize_charts import OBJECTIVE_METRIC, _segments, all_charts, campaign_budgets, change, headline
-from .report import ReportImage, _environment, _images, write_html
-from .sweep_charts import _METRICS
-from .sweep_report import _base_css, _diff_cell, _table
+from cjmsim import __version__
+from cjmsim.presentation.charts.optimize import (
+    OBJECTIVE_METRIC,
+    _segments,
+    all_charts,
+    campaign_budgets,
+    change,
+    headline,
+)
+from cjmsim.presentation.charts.run import _ok, _totals, save
+from cjmsim.presentation.charts.sweep import _METRICS
+from cjmsim.presentation.reports.attribution import (
+    _cell,  # a value over its CI half-width, as the attribution report writes it
+)
+from cjmsim.presentation.reports.run import ReportImage, _environment, _images, write_html
+from cjmsim.presentation.reports.sweep import _base_css, _diff_cell, _table
 
 if TYPE_CHECKING:
-    from .optimize import Optimization
+    from cjmsim.analyses.optimize import Optimization
 
 __all__ = ["METRICS", "render", "write"]
 

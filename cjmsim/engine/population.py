@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from .scenario import STAGES, Scenario
+from cjmsim.scenario import STAGES, Scenario
 
 __all__ = ["Population", "segment_sizes", "build_population", "VISITED", "CONTACT", "REACHED"]
 

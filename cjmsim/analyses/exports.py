@@ -23,15 +23,13 @@ All from the first replication of each plan: one realisation, as observed data w
 from __future__ import annotations
 
 import datetime as dt
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .engine import EVENTS, Records, make_streams, run_plan
-from .scenario import Scenario, ScenarioError, parse_scenario
+from cjmsim.engine import EVENTS, Records, make_streams, run_plan
+from cjmsim.scenario import Scenario, ScenarioError, parse_scenario
 
 __all__ = [
     "EXPORTS",
@@ -41,7 +39,6 @@ __all__ = [
     "mmm_table",
     "events_table",
     "ground_truth",
-    "write",
 ]
 
 EXPORTS = ("journeys", "transactions", "mmm", "events")
@@ -163,21 +160,3 @@ def ground_truth(sc: Scenario, plan: str, full: Records, seed: int) -> dict[str,
             "incremental_revenue": ((full.revenue - rec.revenue).sum(axis=1) * w).round(2).tolist(),
         }
     return out
-
-
-def write(sc: Scenario, records: dict[str, list[Records]], seed: int, kinds: list[str], folder: Path) -> None:
-    """Write the requested exports of every plan into folder/exports/<plan>/."""
-    channels = list(sc.channels)
-    for plan, reps in records.items():
-        rec = reps[0]
-        d = folder / "exports" / plan
-        d.mkdir(parents=True, exist_ok=True)
-        if "journeys" in kinds:
-            journeys_table(rec, channels).to_csv(d / "journeys.csv", index=False)
-        if "transactions" in kinds:
-            transactions_table(rec, sc.scenario.start_date).to_csv(d / "transactions.csv", index=False)
-        if "mmm" in kinds:
-            mmm_table(rec, sc).to_csv(d / "mmm.csv", index=False)
-            (d / "ground_truth.json").write_text(json.dumps(ground_truth(sc, plan, rec, seed), indent=1) + "\n")
-        if "events" in kinds:
-            events_table(rec, sc).to_parquet(d / "events.parquet", index=False)

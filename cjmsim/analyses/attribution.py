@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import metrics
-from .engine import make_streams, run_plan
-from .scenario import Scenario, ScenarioError, _hint, parse_scenario
-from .sweep import executor_for
+from cjmsim.analyses import metrics
+from cjmsim.analyses.tasks import executor_for
+from cjmsim.engine import make_streams, run_plan
+from cjmsim.scenario import Scenario, ScenarioError, did_you_mean, parse_scenario
 
 __all__ = ["EXACT_MAX", "Attribution", "attribute", "shapley_weights"]
 
@@ -157,7 +157,7 @@ def attribute(
     if plan is None:
         plan = next(iter(scenario.plans))
     if plan not in scenario.plans:
-        raise ScenarioError(f"--plan {plan!r}: no such plan{_hint(plan, list(scenario.plans))}")
+        raise ScenarioError(f"--plan {plan!r}: no such plan{did_you_mean(plan, list(scenario.plans))}")
     sc = scenario.with_settings(agents=agents, weeks=weeks, seed=seed)
     channels = [ch for ch in sc.channels if any(c.channel == ch for c in sc.plans[plan].campaigns)]
     if not channels:

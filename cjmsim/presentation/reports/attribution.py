@@ -21,19 +21,19 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from . import __version__
-from .attribution_charts import all_charts
-from .charts import _ok, save
-from .report import ReportImage, _environment, _images, write_html
-from .sweep_report import (  # one stylesheet, and numbers written as the sweep report's
+from cjmsim import __version__
+from cjmsim.presentation.charts.attribution import all_charts
+from cjmsim.presentation.charts.run import _ok, save
+from cjmsim.presentation.reports.run import ReportImage, _environment, _images, write_html
+from cjmsim.presentation.reports.sweep import (  # one stylesheet, and numbers written as the sweep report's
     _base_css,
     _cell,  # a value and its CI half-width, as the sweep report writes them
     _table,
 )
 
 if TYPE_CHECKING:
-    from .attribution import Attribution
-    from .scenario import Scenario
+    from cjmsim.analyses.attribution import Attribution
+    from cjmsim.scenario import Scenario
 
 __all__ = ["COLUMNS", "render", "write"]
 

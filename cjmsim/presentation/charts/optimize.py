@@ -30,8 +30,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 
-from .attribution_charts import _limits, _mpl, _whiskers
-from .charts import (
+from cjmsim.presentation.charts.attribution import _limits, _mpl, _whiskers
+from cjmsim.presentation.charts.run import (
     AXIS,
     GRID,
     INK,
@@ -51,12 +51,12 @@ from .charts import (
     _short,
     _totals,
 )
-from .sweep_charts import _tick
+from cjmsim.presentation.charts.sweep import _tick
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from .optimize import Optimization
+    from cjmsim.analyses.optimize import Optimization
 
 __all__ = [
     "plan_comparison",

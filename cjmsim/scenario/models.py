@@ -8,10 +8,7 @@ the file, the key path (or line and column), what is wrong and what is allowed.
 from __future__ import annotations
 
 import datetime
-import difflib
-import hashlib
 import math
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -23,6 +20,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from .errors import ScenarioError, did_you_mean, validation_messages
+from .files import read_toml
 
 __all__ = [
     "STAGES",
@@ -51,11 +51,7 @@ StageName = Literal["unaware", "aware", "interest", "desire", "customer", "loyal
 TransitionName = Literal["aware", "interest", "desire", "purchase", "repeat", "churn", "return"]
 
 
-class ScenarioError(ValueError):
-    """A scenario (or experiment) file is wrong; the message says where, what and what is allowed."""
-
-
-class _Model(BaseModel):
+class _ScenarioModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
 
 
@@ -63,7 +59,7 @@ class _Model(BaseModel):
 # scenario settings
 
 
-class Settings(_Model):
+class Settings(_ScenarioModel):
     """The ``[scenario]`` table: horizon, population and randomness."""
 
     name: str = Field("Untitled scenario", description="Title shown in tables, charts and reports.")
@@ -99,7 +95,7 @@ class Settings(_Model):
 # segments
 
 
-class Persona(_Model):
+class Persona(_ScenarioModel):
     """The persona card: the seed article's five questions about a segment, as text."""
 
     wants: str = Field("", description="What the customer wants.")
@@ -111,7 +107,7 @@ class Persona(_Model):
     )
 
 
-class StageMix(_Model):
+class StageMix(_ScenarioModel):
     """Share of a segment's agents in each stage at the start (week 0, or the start of the warm-up)."""
 
     unaware: Probability = Field(1.0, description="Share starting unaware.")
@@ -130,7 +126,7 @@ class StageMix(_Model):
         return self
 
 
-class BaseRates(_Model):
+class BaseRates(_ScenarioModel):
     """Weekly probability of each forward transition with no marketing at all."""
 
     aware: Probability = Field(description="unaware -> aware (organic awareness), per week.")
@@ -139,7 +135,7 @@ class BaseRates(_Model):
     purchase: Probability = Field(description="desire -> customer: the first order, per week.")
 
 
-class DropRates(_Model):
+class DropRates(_ScenarioModel):
     """Weekly probability that an agent who did not advance leaves the funnel (to ``lost``)."""
 
     aware: Probability = Field(0.0, description="Drop from aware, per week.")
@@ -147,21 +143,21 @@ class DropRates(_Model):
     desire: Probability = Field(0.0, description="Drop from desire, per week.")
 
 
-class PerCustomerStage(_Model):
+class PerCustomerStage(_ScenarioModel):
     """A weekly rate for customers and for loyal customers."""
 
     customer: Probability = Field(0.0, description="Rate for agents in the customer stage, per week.")
     loyal: Probability = Field(0.0, description="Rate for loyal agents, per week.")
 
 
-class OrderValue(_Model):
+class OrderValue(_ScenarioModel):
     """Order value: lognormal with this mean and coefficient of variation."""
 
     mean: float = Field(gt=0, description="Mean order value, currency.")
     cv: float = Field(0.5, ge=0, le=10, description="Coefficient of variation (sd / mean); 0 = every order the same.")
 
 
-class Segment(_Model):
+class Segment(_ScenarioModel):
     """One ``[segments.ID]`` table: a customer group, its persona and its journey rates."""
 
     name: str = Field(description="Display name of the segment (its persona).")
@@ -243,7 +239,7 @@ class Segment(_Model):
 # channels
 
 
-class Cost(_Model):
+class Cost(_ScenarioModel):
     """How a channel turns money into units. Give exactly one of cpm, cpc, per_message."""
 
     cpm: float | None = Field(None, gt=0, description="Price of 1000 impressions; units are impressions.")
@@ -277,20 +273,20 @@ class Cost(_Model):
         return float(self.cpc if self.cpc is not None else self.per_message)  # type: ignore[arg-type]
 
 
-class Adstock(_Model):
+class Adstock(_ScenarioModel):
     """Geometric adstock: A[t] = decay * A[t-1] + x[t]."""
 
     decay: float = Field(0.0, ge=0, lt=1, description="Share of last week's adstock kept this week, in [0, 1).")
 
 
-class Saturation(_Model):
+class Saturation(_ScenarioModel):
     """Hill saturation of adstock: sat(A) = A^slope / (A^slope + half^slope), in [0, 1)."""
 
     half: float = Field(1.0, gt=0, description="Adstock (exposures) at which the effect is half of its maximum.")
     slope: float = Field(1.0, gt=0, le=10, description="Hill slope (shape); 1 = concave, > 1 = S-shaped.")
 
 
-class Carryover(_Model):
+class Carryover(_ScenarioModel):
     """Spend that keeps working: units bought in a week keep delivering in later weeks."""
 
     rate: float = Field(
@@ -305,7 +301,7 @@ def _pre_purchase_stages() -> list[StageName]:
     return ["unaware", "aware", "interest", "desire"]
 
 
-class Channel(_Model):
+class Channel(_ScenarioModel):
     """One ``[channels.ID]`` table: cost model, reach rules and response curve."""
 
     name: str = Field("", description="Display name; the channel's id when empty.")
@@ -330,7 +326,7 @@ class Channel(_Model):
 # plans
 
 
-class Campaign(_Model):
+class Campaign(_ScenarioModel):
     """One campaign: a channel, an audience (segments x stages), a schedule and a budget."""
 
     name: str = Field("", description="Optional label.")
@@ -367,7 +363,7 @@ class Campaign(_Model):
         return [self.weeks] if self.weeks is not None else []
 
 
-class Plan(_Model):
+class Plan(_ScenarioModel):
     """One ``[plans.ID]`` table: a named budget plan, a list of campaigns."""
 
     name: str = Field("", description="Display name; the plan's id when empty.")
@@ -379,7 +375,7 @@ class Plan(_Model):
 # the scenario
 
 
-class Scenario(_Model):
+class Scenario(_ScenarioModel):
     """A whole scenario file: settings, segments, channels and plans."""
 
     scenario: Settings = Field(default_factory=Settings, description="Horizon, population and seed.")
@@ -398,16 +394,17 @@ class Scenario(_Model):
         for sid, seg in self.segments.items():
             for ch in seg.affinity:
                 if ch not in self.channels:
-                    errors.append(f"segments.{sid}.affinity.{ch}: unknown channel{_hint(ch, channels)}")
+                    errors.append(f"segments.{sid}.affinity.{ch}: unknown channel{did_you_mean(ch, channels)}")
             for ch in seg.odds:
                 if ch not in self.channels:
-                    errors.append(f"segments.{sid}.odds.{ch}: unknown channel{_hint(ch, channels)}")
+                    errors.append(f"segments.{sid}.odds.{ch}: unknown channel{did_you_mean(ch, channels)}")
         weeks = self.scenario.weeks
         for pid, plan in self.plans.items():
             for i, camp in enumerate(plan.campaigns):
                 where = f"plans.{pid}.campaigns[{i}]"
                 if camp.channel not in self.channels:
-                    errors.append(f"{where}.channel: unknown channel {camp.channel!r}{_hint(camp.channel, channels)}")
+                    hint = did_you_mean(camp.channel, channels)
+                    errors.append(f"{where}.channel: unknown channel {camp.channel!r}{hint}")
                 else:
                     eligible = self.channels[camp.channel].stages
                     for st in camp.stages or []:
@@ -418,7 +415,7 @@ class Scenario(_Model):
                             )
                 for sg in camp.segments or []:
                     if sg not in self.segments:
-                        errors.append(f"{where}.segments: unknown segment {sg!r}{_hint(sg, segments)}")
+                        errors.append(f"{where}.segments: unknown segment {sg!r}{did_you_mean(sg, segments)}")
                 for s, e in camp.windows_or_empty:
                     if e > weeks:
                         errors.append(
@@ -427,7 +424,7 @@ class Scenario(_Model):
                         )
         wp = self.scenario.warmup_plan
         if wp is not None and wp not in self.plans:
-            errors.append(f"scenario.warmup_plan: unknown plan {wp!r}{_hint(wp, list(self.plans))}")
+            errors.append(f"scenario.warmup_plan: unknown plan {wp!r}{did_you_mean(wp, list(self.plans))}")
         if errors:
             raise ValueError("\n".join(errors))
         return self
@@ -458,7 +455,7 @@ class Scenario(_Model):
         unknown = [n for n in names if n not in self.plans]
         if unknown:
             raise ScenarioError(
-                f"--plan {unknown[0]!r}: no such plan{_hint(unknown[0], list(self.plans))}; "
+                f"--plan {unknown[0]!r}: no such plan{did_you_mean(unknown[0], list(self.plans))}; "
                 f"plans: {', '.join(self.plans)}"
             )
         data = self.model_dump()
@@ -490,99 +487,6 @@ def _clip_campaign(camp: Campaign, weeks: int, old_weeks: int) -> dict[str, Any]
 # loading and error messages
 
 
-def _hint(word: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """The field names allowed at ``loc`` (the parent of an unknown key), walking the models."""
-    cur: Any = model
-    for part in loc:
-        if isinstance(part, int):
-            continue  # a list index: same model
-        if isinstance(cur, tuple):  # ("dict", value model): part is a user key
-            cur = cur[1]
-            continue
-        if not (isinstance(cur, type) and issubclass(cur, BaseModel)):
-            return []
-        field = cur.model_fields.get(str(part))
-        if field is None:
-            return []
-        cur = _unwrap(field.annotation)
-    if isinstance(cur, type) and issubclass(cur, BaseModel):
-        return list(cur.model_fields)
-    return []
-
-
-def _unwrap(annotation: Any) -> Any:
-    """The model inside an annotation: a model class, ("dict", inner) for dicts of models, or None."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    origin = getattr(annotation, "__origin__", None)
-    args: tuple[Any, ...] = getattr(annotation, "__args__", ())
-    if origin is dict and len(args) == 2:
-        return ("dict", _unwrap(args[-1]))
-    for a in args:
-        inner = _unwrap(a)
-        if inner is not None:
-            return inner
-    return None
-
-
-def _format_loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "(top level)"
-
-
-def _lookup(data: Any, loc: tuple[Any, ...]) -> tuple[bool, Any]:
-    cur = data
-    for part in loc:
-        try:
-            cur = cur[part]
-        except (KeyError, IndexError, TypeError):
-            return False, None
-    return True, cur
-
-
-def _messages(err: ValidationError, data: Any, model: type[BaseModel]) -> list[str]:
-    lines = []
-    for e in err.errors():
-        loc = tuple(p for p in e["loc"] if p not in ("function-after",) and not str(p).startswith("function-"))
-        # pydantic inserts the union/constraint branch name into some locations; drop non-keys
-        loc = tuple(p for p in loc if isinstance(p, int) or not str(p).startswith(("tuple[", "list[", "dict[")))
-        path = _format_loc(loc)
-        kind = e["type"]
-        if kind == "extra_forbidden":
-            allowed = _allowed_keys(model, loc[:-1])
-            key = str(loc[-1])
-            hint = _hint(key, allowed)
-            lines.append(
-                f"{path}: unknown key {key!r}{hint}; allowed here: {', '.join(allowed)}"
-                if allowed
-                else f"{path}: unknown key {key!r}"
-            )
-            continue
-        found, value = _lookup(data, loc)
-        msg = e["msg"]
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, ") :]
-        if not loc:  # cross-field checks: each line already names its key path
-            lines.extend(msg.splitlines())
-        elif kind == "missing":
-            lines.append(f"{path}: required key is missing")
-        elif found and not isinstance(value, dict):
-            lines.append(f"{path} = {value!r}: {msg}")
-        else:
-            lines.append(f"{path}: {msg}")
-    return lines
-
-
 def parse_scenario(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
     """Validate a scenario given as a dict (a parsed TOML document).
 
@@ -592,30 +496,9 @@ def parse_scenario(data: dict[str, Any], source: str = "<scenario>") -> Scenario
     try:
         return Scenario.model_validate(data)
     except ValidationError as err:
-        lines = _messages(err, data, Scenario)
+        lines = validation_messages(err, data, Scenario)
         body = lines[0] if len(lines) == 1 else "\n  " + "\n  ".join(lines)
         raise ScenarioError(f"{source}: {body}") from None
-
-
-def read_toml(path: str | Path) -> dict[str, Any]:
-    """Read a TOML file; a syntax error becomes a ScenarioError naming file, line and column."""
-    p = Path(path)
-    try:
-        text = p.read_bytes()
-    except FileNotFoundError:
-        raise ScenarioError(f"{p}: no such file") from None
-    except IsADirectoryError:
-        raise ScenarioError(f"{p}: is a folder, not a TOML file") from None
-    try:
-        return tomllib.loads(text.decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise ScenarioError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    except tomllib.TOMLDecodeError as e:
-        msg = str(e)
-        if "line" not in msg:  # e.g. "at end of document": say which line that is
-            lines = text.count(b"\n") + 1
-            msg += f" (line {lines}, the end of the file)"
-        raise ScenarioError(f"{p}: TOML syntax error: {msg}") from None
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -626,8 +509,3 @@ def load_scenario(path: str | Path) -> Scenario:
             error (with key path, value and what is allowed).
     """
     return parse_scenario(read_toml(path), source=str(path))
-
-
-def file_hash(path: str | Path) -> str:
-    """SHA-256 of a file's bytes, for run metadata."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -18,10 +18,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from markupsafe import Markup
 
-from . import __version__
-from .charts import save
-from .report import ReportImage, _environment, _images, write_html
-from .sweep_charts import (
+from cjmsim import __version__
+from cjmsim.presentation.charts.run import save
+from cjmsim.presentation.charts.sweep import (
     _DASH,
     _KIND,
     _LOWER,
@@ -37,9 +36,10 @@ from .sweep_charts import (
     _view,
     all_charts,
 )
+from cjmsim.presentation.reports.run import ReportImage, _environment, _images, write_html
 
 if TYPE_CHECKING:
-    from .sweep import Parameter, SweepResult
+    from cjmsim.analyses.sweep import Parameter, SweepResult
 
 __all__ = ["render", "write"]
 

@@ -31,10 +31,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import metrics
-from .engine import Result, make_streams, run_plan, simulate
-from .scenario import Scenario, ScenarioError, _hint, parse_scenario
-from .schema_doc import toml_value
+from cjmsim.analyses import metrics
+from cjmsim.analyses.simulate import Result, simulate
+from cjmsim.engine import make_streams, run_plan
+from cjmsim.scenario import Scenario, ScenarioError, did_you_mean, parse_scenario, toml_value
 
 __all__ = ["OBJECTIVES", "SPLITS", "Optimization", "optimize", "plan_toml"]
 
@@ -318,7 +318,7 @@ def optimize(
     if objective not in OBJECTIVES:
         raise ScenarioError(f"--objective {objective!r}: choose from {', '.join(OBJECTIVES)}")
     if plan not in scenario.plans:
-        raise ScenarioError(f"--plan {plan!r}: no such plan{_hint(plan, list(scenario.plans))}")
+        raise ScenarioError(f"--plan {plan!r}: no such plan{did_you_mean(plan, list(scenario.plans))}")
     if split not in SPLITS:
         raise ScenarioError(f"--split {split!r}: choose from {', '.join(SPLITS)}")
     if keep_orders and min_orders is not None:
@@ -328,7 +328,7 @@ def optimize(
         raise ScenarioError(f"--bounds {low:g},{high:g}: need 0 <= LOW <= 1 <= HIGH (multiples of the base plan)")
     for p in compare or []:
         if p not in scenario.plans:
-            raise ScenarioError(f"--compare {p!r}: no such plan{_hint(p, list(scenario.plans))}")
+            raise ScenarioError(f"--compare {p!r}: no such plan{did_you_mean(p, list(scenario.plans))}")
     if not scenario.plans[plan].campaigns:
         raise ScenarioError(f"--plan {plan!r} has no campaigns: nothing to allocate")
     if periods < 1 or evaluations < 2 or reps < 1 or final_reps < 2:

@@ -15,7 +15,7 @@ import annotated_types as at
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from .scenario import Scenario
+from cjmsim.scenario import Scenario, toml_value
 
 __all__ = ["experiment_reference", "scenario_reference"]
 
@@ -105,21 +105,6 @@ def _allowed(info: FieldInfo) -> str:
     return "; ".join(parts)
 
 
-def toml_value(v: Any) -> str:
-    """A value as TOML writes it: dates bare, strings quoted and escaped, 10_000 for big integers."""
-    if hasattr(v, "isoformat"):  # a date: TOML writes it bare
-        return str(v.isoformat())
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, list | tuple):
-        return "[" + ", ".join(toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):  # the only dict defaults are empty
-        return "{}"
-    return _num(v) if isinstance(v, int) or abs(v) >= 10_000 else repr(v)
-
-
 def _default(info: FieldInfo) -> str:
     if info.is_required():
         return "required"
@@ -167,7 +152,7 @@ def scenario_reference() -> str:
 
 def experiment_reference() -> str:
     """The Markdown reference of every experiment-file key (``cjmsim sweep``)."""
-    from .sweep import Experiment  # imported here: the scenario reference needs no engine
+    from cjmsim.scenario.experiment import Experiment
 
     out: list[str] = []
     _section(Experiment, "Top level", "The two parts of an experiment file.", out)

@@ -20,10 +20,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from . import __version__
-from .engine import Result, simulate
-from .output import write_run
-from .scenario import Scenario, ScenarioError, load_scenario
+from cjmsim import __version__
+from cjmsim.analyses.simulate import Result, simulate
+from cjmsim.output import write_run
+from cjmsim.scenario import Scenario, ScenarioError, load_scenario
 
 __all__ = ["main"]
 
@@ -147,7 +147,8 @@ def _visuals(result: Result) -> Callable[[Path], None]:
 
     def write(folder: Path) -> None:
         # imported here: matplotlib and jinja2 are needed only when a run draws its charts
-        from . import charts, report
+        from cjmsim.presentation.charts import run as charts
+        from cjmsim.presentation.reports import run as report
 
         images = []
         for chart in charts.all_charts(result):
@@ -235,8 +236,8 @@ def run(
     atomically.
     """
     sc = _load(file)
-    from .exports import parse_exports
-    from .exports import write as write_exports
+    from cjmsim.analyses.exports import parse_exports
+    from cjmsim.output import write_exports
 
     try:
         kinds = parse_exports(exports)
@@ -351,7 +352,7 @@ def sweep_command(
     point, plan and segment), differences.csv (paired differences from the reference plan),
     experiment.json, the charts and report.html.
     """
-    from .sweep import load_experiment, run_sweep
+    from cjmsim.analyses.sweep import load_experiment, run_sweep
 
     try:
         exp = load_experiment(file)
@@ -397,7 +398,7 @@ def _write_sweep_tables(result: Any, target: Path, no_report: bool) -> None:
     atomic_csv(result.differences, target / "differences.csv")
     if no_report:
         return
-    from . import sweep_report
+    from cjmsim.presentation.reports import sweep as sweep_report
 
     sweep_report.write(result, target)
 
@@ -446,7 +447,7 @@ def attribute_command(
     attribution.csv (channel x segment with 95% CIs), attribution_runs.csv (every variant run),
     metadata.json, the charts (charts/*.png and .svg) and report.html, atomically.
     """
-    from .attribution import attribute
+    from cjmsim.analyses.attribution import attribute
 
     sc = _load(file)
     if agents is None:
@@ -475,7 +476,7 @@ def attribute_command(
         raise
     elapsed = time.perf_counter() - t0
     target = Path(out) if out else Path("out") / f"{Path(file).stem}-attribution"
-    from .output import atomic_folder
+    from cjmsim.output import atomic_folder
 
     with atomic_folder(target) as tmp:
         attr.table.to_csv(tmp / "attribution.csv", index=False)
@@ -495,7 +496,9 @@ def attribute_command(
         if not no_report:
             if not quiet:
                 err_console.print("drawing charts and the report ...", style="dim")
-            from . import attribution_report  # matplotlib and jinja2 only when the report is drawn
+            from cjmsim.presentation.reports import (
+                attribution as attribution_report,  # matplotlib and jinja2 only when the report is drawn
+            )
 
             attribution_report.write(attr, sc.with_settings(agents=agents, weeks=weeks, seed=seed), tmp)
     if not quiet:
@@ -627,7 +630,7 @@ def optimize_command(
     plan.toml (the [plans.NAME] block to paste), comparison.csv, summary.csv, variables.csv,
     trace.csv, curves.csv, metadata.json, the charts and report.html.
     """
-    from .optimize import optimize
+    from cjmsim.analyses.optimize import optimize
 
     sc = _load(file)
     t0 = time.perf_counter()
@@ -665,7 +668,7 @@ def optimize_command(
         raise
     elapsed = time.perf_counter() - t0
     target = Path(out) if out else Path("out") / f"{Path(file).stem}-optimize"
-    from .output import atomic_folder
+    from cjmsim.output import atomic_folder
 
     with atomic_folder(target) as tmp:
         (tmp / "plan.toml").write_text(opt.toml())
@@ -685,7 +688,7 @@ def optimize_command(
         if not no_report:
             if not quiet:
                 err_console.print("drawing charts and the report ...", style="dim")
-            from . import optimize_report
+            from cjmsim.presentation.reports import optimize as optimize_report
 
             optimize_report.write(opt, tmp)
     if not quiet:

@@ -30,7 +30,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 from matplotlib.transforms import ScaledTranslation
 
-from .charts import (
+from cjmsim.presentation.charts.run import (
     AXIS,
     CHANNEL_COLOURS,
     GRID,
@@ -51,8 +51,8 @@ from .charts import (
 )
 
 if TYPE_CHECKING:
-    from .attribution import Attribution
-    from .scenario import Scenario
+    from cjmsim.analyses.attribution import Attribution
+    from cjmsim.scenario import Scenario
 
 __all__ = ["waterfall", "spend_vs_contribution", "marginal_roas", "all_charts"]
 

@@ -29,7 +29,7 @@ from matplotlib.ticker import FuncFormatter
 from cjmsim.scenario import STAGES
 
 if TYPE_CHECKING:
-    from cjmsim.engine import Result
+    from cjmsim.analyses.simulate import Result
 
 __all__ = [
     "Chart",

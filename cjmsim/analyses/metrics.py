@@ -15,41 +15,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .scenario import STAGES
+from cjmsim.scenario import STAGES, SUMMARY_METRICS
 
 if TYPE_CHECKING:
-    from .engine import Records
+    from cjmsim.engine import Records
 
 __all__ = ["SUMMARY_METRICS", "summary_row", "summarise", "weekly_table", "ttp_table", "exposure_table", "confidence"]
-
-#: Columns of summary.csv after plan and segment, in order.
-SUMMARY_METRICS: tuple[str, ...] = (
-    "agents",
-    "reached",
-    "aware",
-    "leads",
-    "desire",
-    "customers",
-    "loyal",
-    "orders",
-    "repeat_orders",
-    "conversion",
-    "ttp_median_weeks",
-    "ttp_mean_weeks",
-    "ttp_p10_weeks",
-    "ttp_p90_weeks",
-    "planned_spend",
-    "spend",
-    "cpl",
-    "cpo",
-    "cac",
-    "revenue",
-    "margin",
-    "romi",
-    "roas",
-    "ltv",
-    "ltv_cac",
-)
 
 
 def _div(a: float, b: float) -> float:

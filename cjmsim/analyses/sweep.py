@@ -20,20 +20,20 @@ import itertools
 import json
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ValidationError
 
-from . import metrics
-from .engine import make_streams, run_plan
-from .scenario import Scenario, ScenarioError, _hint, _messages, parse_scenario, read_toml
+from cjmsim.analyses import metrics
+from cjmsim.analyses.tasks import DaskCluster, executor_for
+from cjmsim.engine import make_streams, run_plan
+from cjmsim.scenario import Scenario, ScenarioError, did_you_mean, parse_scenario, read_toml, validation_messages
+from cjmsim.scenario.experiment import Experiment, Move, Parameter
 
 __all__ = [
     "Experiment",
@@ -50,167 +50,6 @@ __all__ = [
 
 #: The copy of the base scenario's warm-up plan that the warm-up runs at every point.
 WARMUP_PLAN = "__warmup__"
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class Range(_Model):
-    """Evenly spaced values from start to stop inclusive."""
-
-    start: float = Field(description="First value.")
-    stop: float = Field(description="Last value.")
-    num: int = Field(ge=2, le=1000, description="Number of values.")
-
-
-class Move(_Model):
-    """Budget moved between two channels inside one plan."""
-
-    plan: str = Field(description="Plan whose campaigns change.")
-    source: str = Field(description="Channel the money is taken from (its campaigns shrink by the share).")
-    target: str = Field(description="Channel the money goes to (its campaigns grow; one is added if it has none).")
-
-
-class Parameter(_Model):
-    """One ``[[parameters]]`` entry: what varies, and over which levels."""
-
-    name: str = Field(description="Column name of the parameter in the results.")
-    path: str | None = Field(
-        None,
-        description="Dotted path into the scenario, e.g. channels.context.cost.cpc or "
-        "plans.cjm.campaigns[2].weekly; '*' matches every key at one level (segments.*.base.purchase).",
-    )
-    budget: list[str] | None = Field(None, description="Plans whose campaign budgets are multiplied; ['*'] = all.")
-    move: Move | None = Field(None, description="Move a share of one channel's budget to another in a plan.")
-    levels: dict[str, dict[str, float]] | None = Field(
-        None,
-        description="Named levels, each a set of `path = multiplier` changes (e.g. pessimistic, central, "
-        "optimistic assumptions); an empty set keeps the base scenario.",
-    )
-    values: list[float] | None = Field(
-        None,
-        min_length=1,
-        description="Levels: absolute values (path), budget factors (budget) or shares moved (move).",
-    )
-    scale: list[float] | None = Field(
-        None, min_length=1, description="Levels as multipliers of the base value (path only)."
-    )
-    range: Range | None = Field(None, description="Levels evenly spaced from start to stop (like values).")
-    low: float | None = Field(None, description="Lower bound for random and Latin-hypercube designs.")
-    high: float | None = Field(None, description="Upper bound for random and Latin-hypercube designs.")
-    relative: bool = Field(False, description="low/high are multipliers of the base value (path only).")
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> Parameter:
-        kinds = [k for k in ("path", "budget", "move", "levels") if getattr(self, k) is not None]
-        if len(kinds) != 1:
-            raise ValueError(f"give exactly one of path, budget, move, levels (got {', '.join(kinds) or 'none'})")
-        given = [k for k in ("values", "scale", "range") if getattr(self, k) is not None]
-        if self.levels is not None and given:
-            raise ValueError("levels already are the levels: no values, scale or range with them")
-        if len(given) > 1:
-            raise ValueError(f"give one of values, scale, range (got {', '.join(given)})")
-        if self.scale is not None and self.path is None:
-            raise ValueError("scale (multipliers of the base value) needs a path; for budgets give values")
-        if (self.low is None) != (self.high is None):
-            raise ValueError("give both low and high, or neither")
-        if self.low is not None and self.high is not None and self.high < self.low:
-            raise ValueError(f"high ({self.high}) is below low ({self.low})")
-        if self.relative and self.path is None:
-            raise ValueError("relative bounds need a path")
-        if self.move is not None:
-            bounds = [b for b in (self.low, self.high) if b is not None]
-            ends = [self.range.start, self.range.stop] if self.range is not None else []
-            for v in [*(self.values or []), *bounds, *ends]:
-                if not 0 <= v <= 1:
-                    raise ValueError(f"a share moved must be in [0, 1], got {v}")
-        return self
-
-    def grid(self) -> list[float | str]:
-        """The levels a grid design takes."""
-        if self.levels is not None:
-            return list(self.levels)
-        if self.values is not None:
-            return list(self.values)
-        if self.scale is not None:
-            return list(self.scale)
-        if self.range is not None:
-            return [float(x) for x in np.linspace(self.range.start, self.range.stop, self.range.num)]
-        raise ValueError(f"parameter {self.name!r}: a grid needs values, scale, range or levels")
-
-    def draw(self, u: float) -> float | str:
-        """The level at u in [0, 1) for random and Latin-hypercube designs."""
-        if self.low is not None and self.high is not None:
-            return self.low + u * (self.high - self.low)
-        levels = self.grid()  # discrete levels: pick one
-        return levels[min(int(u * len(levels)), len(levels) - 1)]
-
-    @property
-    def multiplies(self) -> bool:
-        """Whether a path level multiplies the base value instead of replacing it."""
-        return self.scale is not None or self.relative
-
-
-class Settings(_Model):
-    """The ``[experiment]`` table."""
-
-    name: str = Field("Untitled experiment", description="Title of the sweep's tables, charts and report.")
-    description: str = Field("", description="What the experiment asks.")
-    scenario: str = Field(description="The base scenario file, relative to the experiment file.")
-    plans: list[str] | None = Field(None, description="Plans to run at every point. Default: every plan.")
-    reference: str | None = Field(None, description="Plan the others are compared with (paired). Default: the first.")
-    reps: int = Field(3, ge=1, le=1000, description="Replications per point and plan.")
-    seed: int = Field(2026, ge=0, description="Experiment seed; task seeds derive from it.")
-    agents: int | None = Field(None, ge=1, le=50_000_000, description="Agents per run (overrides the scenario).")
-    weeks: int | None = Field(None, ge=1, le=1040, description="Horizon (overrides the scenario).")
-    design: Literal["grid", "random", "lhs"] = Field("grid", description="grid, random or lhs (Latin hypercube).")
-    samples: int = Field(10, ge=1, le=100_000, description="Points drawn by the random and lhs designs.")
-    common_random_numbers: bool = Field(
-        True, description="Every point and plan shares the replication's random numbers (paired differences)."
-    )
-    metrics: list[str] = Field(
-        default_factory=lambda: ["orders", "customers", "spend", "cpo", "revenue", "margin", "romi"],
-        description="Metrics printed and charted (every metric is saved).",
-    )
-
-    @model_validator(mode="after")
-    def _known_metrics(self) -> Settings:
-        for m in self.metrics:
-            if m not in metrics.SUMMARY_METRICS:
-                raise ValueError(
-                    f"unknown metric {m!r}{_hint(m, list(metrics.SUMMARY_METRICS))}; "
-                    f"metrics: {', '.join(metrics.SUMMARY_METRICS)}"
-                )
-        return self
-
-
-class Experiment(_Model):
-    """A whole experiment file."""
-
-    experiment: Settings = Field(description="Base scenario, plans, design, replications, seed.")
-    parameters: list[Parameter] = Field(default_factory=list, description="What varies.")
-
-    @model_validator(mode="after")
-    def _checks(self) -> Experiment:
-        names = [p.name for p in self.parameters]
-        dup = {n for n in names if names.count(n) > 1}
-        if dup:
-            raise ValueError(f"parameters: duplicate names {sorted(dup)}")
-        reserved = {"point", "plan", "rep", "reps", "reference", "segment", *metrics.SUMMARY_METRICS}
-        reserved |= {f"{m}_{suffix}" for m in metrics.SUMMARY_METRICS for suffix in ("ci_low", "ci_high", "diff")}
-        bad = [n for n in names if n in reserved]
-        if bad:
-            raise ValueError(f"parameters: names {bad} clash with result columns; choose others")
-        discrete = {p.name: bool(p.values or p.scale or p.range or p.levels) for p in self.parameters}
-        for p in self.parameters:
-            if self.experiment.design == "grid" and not discrete[p.name]:
-                raise ValueError(f"parameters: {p.name!r}: a grid needs values, scale, range or levels")
-            if self.experiment.design != "grid" and p.low is None and not discrete[p.name]:
-                raise ValueError(
-                    f"parameters: {p.name!r}: random and lhs designs need low and high, or levels to pick from"
-                )
-        return self
 
 
 # --------------------------------------------------------------------------------------------
@@ -242,7 +81,7 @@ def load_experiment(path: str | Path) -> LoadedExperiment:
     try:
         spec = Experiment.model_validate(data)
     except ValidationError as err:
-        lines = _messages(err, data, Experiment)
+        lines = validation_messages(err, data, Experiment)
         body = lines[0] if len(lines) == 1 else "\n  " + "\n  ".join(lines)
         raise ScenarioError(f"{path}: {body}") from None
     s = spec.experiment
@@ -255,7 +94,7 @@ def load_experiment(path: str | Path) -> LoadedExperiment:
     for p in [*plans, *([s.reference] if s.reference else [])]:
         if p not in base_sc.plans:
             raise ScenarioError(
-                f"{path}: experiment plan {p!r}: no such plan in {s.scenario}{_hint(p, list(base_sc.plans))}; "
+                f"{path}: experiment plan {p!r}: no such plan in {s.scenario}{did_you_mean(p, list(base_sc.plans))}; "
                 f"plans: {', '.join(base_sc.plans)}"
             )
     if s.reference and s.reference not in plans:
@@ -345,7 +184,7 @@ def _locations(data: Any, path: str, where: str) -> list[tuple[Any, Any]]:
                     if isinstance(n, list):
                         detail = f"; it is a list of {len(n)} (indices 0..{len(n) - 1})"
                     elif options:
-                        detail = f"{_hint(str(step), options)}; keys here: {', '.join(options)}"
+                        detail = f"{did_you_mean(str(step), options)}; keys here: {', '.join(options)}"
                     else:
                         detail = ""
                     raise ScenarioError(f"{where}: path {path!r}: {here!r} not found{detail}")
@@ -381,7 +220,7 @@ def apply_point(base: dict[str, Any], params: Iterable[Parameter], point: dict[s
             names = [n for n in plans if n != WARMUP_PLAN] if p.budget == ["*"] else p.budget
             for name in names:
                 if name not in plans:
-                    raise ScenarioError(f"{here}: budget plan {name!r} not found{_hint(name, list(plans))}")
+                    raise ScenarioError(f"{here}: budget plan {name!r} not found{did_you_mean(name, list(plans))}")
                 for camp in plans[name].get("campaigns", []):
                     _scale_budget(camp, float(level))
         elif p.move is not None:
@@ -406,11 +245,11 @@ def _set_path(data: dict[str, Any], path: str, value: float, multiply: bool, whe
 def _move_budget(data: dict[str, Any], move: Move, share: float, weeks: int, where: str) -> None:
     plans = data.get("plans", {})
     if move.plan not in plans:
-        raise ScenarioError(f"{where}: move.plan {move.plan!r} not found{_hint(move.plan, list(plans))}")
+        raise ScenarioError(f"{where}: move.plan {move.plan!r} not found{did_you_mean(move.plan, list(plans))}")
     channels = list(data.get("channels", {}))
     for ch in (move.source, move.target):
         if ch not in channels:
-            raise ScenarioError(f"{where}: move channel {ch!r} not found{_hint(ch, channels)}")
+            raise ScenarioError(f"{where}: move channel {ch!r} not found{did_you_mean(ch, channels)}")
     camps = plans[move.plan].setdefault("campaigns", [])
     source = [c for c in camps if c.get("channel") == move.source]
     moved = share * sum(_weekly_rate(c, weeks) for c in source)
@@ -467,70 +306,6 @@ def run_task(task: Task) -> tuple[str, pd.DataFrame]:
     for g, seg in selections:
         rows.append({"segment": seg, **metrics.summary_row(rec, g, sc.scenario.ltv_weeks)})
     return task.key, pd.DataFrame(rows)
-
-
-class Executor(Protocol):
-    """Runs tasks and yields their results as they finish, in any order."""
-
-    def run(self, fn: Callable[[Any], Any], tasks: list[Any]) -> Iterator[Any]: ...
-
-
-class InProcess:
-    """Run tasks one after another in this process."""
-
-    def run(self, fn: Callable[[Any], Any], tasks: list[Any]) -> Iterator[Any]:
-        for t in tasks:
-            yield fn(t)
-
-
-class LocalPool:
-    """A local process pool (nothing to start); workers are fresh processes (spawn)."""
-
-    def __init__(self, workers: int):
-        self.workers = workers
-
-    def run(self, fn: Callable[[Any], Any], tasks: list[Any]) -> Iterator[Any]:
-        with ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(fn, t) for t in tasks]
-            for f in as_completed(futures):
-                yield f.result()
-
-
-class DaskCluster:
-    """A Dask distributed cluster (the optional extra ``cjmsim[dask]``): a scheduler address, or a
-    ``distributed.Client`` the caller owns."""
-
-    def __init__(self, scheduler: Any):
-        try:
-            from distributed import Client
-        except ImportError:  # pragma: no cover - depends on the environment
-            raise ScenarioError("--scheduler needs Dask distributed: pip install 'cjmsim[dask]'") from None
-        if isinstance(scheduler, str):
-            try:
-                self.client = Client(scheduler, timeout=20)
-            except (OSError, TimeoutError) as e:
-                raise ScenarioError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({e})") from None
-            self.owned = True
-        else:
-            self.client, self.owned = scheduler, False
-
-    def run(self, fn: Callable[[Any], Any], tasks: list[Any]) -> Iterator[Any]:
-        from distributed import as_completed as dask_completed
-
-        try:
-            futures = [self.client.submit(fn, t, key=f"cjmsim-{t.key}-{id(self)}", pure=False) for t in tasks]
-            for f in dask_completed(futures):
-                yield f.result()
-        finally:
-            if self.owned:
-                self.client.close()
-
-
-def executor_for(workers: int, scheduler: Any = None) -> Executor:
-    """The executor for a worker count or a Dask scheduler address (or a distributed.Client)."""
-    if scheduler is not None:
-        return DaskCluster(scheduler)
-    return InProcess() if workers <= 1 else LocalPool(workers)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,113 @@
+"""Simulate a scenario: every plan, on the same customers and random numbers, with replications.
+
+:func:`simulate` is the entry point of the Python API: it runs the engine once per plan and
+replication and turns the raw weekly records into tidy tables (:class:`Result`) through
+:mod:`cjmsim.analyses.metrics`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from cjmsim.engine import Records, make_streams, run_plan
+from cjmsim.scenario import Scenario
+
+from . import metrics
+
+__all__ = ["Result", "simulate"]
+
+
+@dataclass
+class Result:
+    """What :func:`simulate` returns: tidy tables plus the inputs that produced them.
+
+    Attributes:
+        scenario: the scenario as simulated (with any overrides applied).
+        seed, reps, agents, weeks: the run's settings.
+        summary: one row per plan x segment (``all`` = totals); CI columns when reps > 1.
+        per_rep: the summary metrics of every replication (plan x segment x rep).
+        weekly: one row per plan x week x segment, mean over replications.
+        ttp: new customers by plan, segment and weeks from awareness to first order.
+        exposures: units delivered by plan, segment, channel and stage of the agent reached.
+        records: raw weekly records, plan -> one :class:`Records` per replication.
+    """
+
+    scenario: Scenario
+    seed: int
+    reps: int
+    agents: int
+    weeks: int
+    summary: pd.DataFrame
+    per_rep: pd.DataFrame
+    weekly: pd.DataFrame
+    ttp: pd.DataFrame
+    exposures: pd.DataFrame
+    records: dict[str, list[Records]]
+
+    @property
+    def plans(self) -> list[str]:
+        """Plan ids, in scenario order."""
+        return list(self.records)
+
+    def totals(self) -> pd.DataFrame:
+        """The summary's ``all`` rows, indexed by plan."""
+        return self.summary[self.summary.segment == "all"].set_index("plan")
+
+
+def simulate(
+    scenario: Scenario,
+    plans: list[str] | None = None,
+    *,
+    agents: int | None = None,
+    weeks: int | None = None,
+    seed: int | None = None,
+    reps: int = 1,
+    progress: Callable[[int], None] | None = None,
+    export: bool = False,
+    events: bool = False,
+) -> Result:
+    """Simulate every plan (or the named ones) of a scenario, with replications.
+
+    Every plan of a replication sees the same agents and the same random numbers (common random
+    numbers), so differences between plans are the plans' doing, not noise.
+
+    Args:
+        scenario: a validated scenario (see :func:`cjmsim.load_scenario`).
+        plans: plan ids to run, default all, in scenario order.
+        agents, weeks, seed: override the scenario's settings.
+        reps: replications (independent populations and random numbers), >= 1.
+        progress: called with the number of weeks simulated since the last call.
+        export: also log every order and every journey's path of channel touches (for
+            :mod:`cjmsim.exports`); results are the same either way.
+        events: also log every exposure, stage change and repeat order of the horizon, per agent,
+            in the first replication (``Records.event_log``, for ``events.parquet``; large, so
+            the other replications log none); results are the same either way.
+
+    Returns:
+        a :class:`Result` with summary, per-replication and weekly tables.
+    """
+    if reps < 1:
+        raise ValueError("reps must be >= 1")
+    sc = scenario.with_settings(agents=agents, weeks=weeks, seed=seed)
+    if plans:
+        sc = sc.only_plans(list(dict.fromkeys(plans)))
+    names = list(dict.fromkeys(plans)) if plans else list(sc.plans)  # each plan once, in the order given
+    s = sc.scenario
+    records: dict[str, list[Records]] = {p: [] for p in names}
+    tick = (lambda _t: progress(1)) if progress is not None else None
+    for r in range(reps):
+        streams = make_streams(s.seed, r, len(sc.segments))
+        for p in names:
+            records[p].append(
+                run_plan(sc, p, streams, s.agents, s.weeks, on_week=tick, export=export, events=events and r == 0)
+            )
+    segs = list(sc.segments)
+    summary, per_rep = metrics.summarise(records, segs, s.ltv_weeks)
+    channels = list(sc.channels)
+    weekly = metrics.weekly_table(records, segs, channels)
+    ttp = metrics.ttp_table(records, segs)
+    exposures = metrics.exposure_table(records, segs, channels)
+    return Result(sc, s.seed, reps, s.agents, s.weeks, summary, per_rep, weekly, ttp, exposures, records)

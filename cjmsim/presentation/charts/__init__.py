@@ -1,0 +1,39 @@
+"""Charts of every analysis; this package's own names are the run charts (``cjmsim.charts``).
+
+:mod:`.run` draws a run's seven charts, :mod:`.sweep`, :mod:`.attribution` and :mod:`.optimize`
+those of the other analyses. Each function takes a result and returns a matplotlib Figure.
+"""
+
+from __future__ import annotations
+
+from .run import (
+    CHANNEL_COLOURS,
+    PLAN_COLOURS,
+    Chart,
+    all_charts,
+    exposure_heatmap,
+    funnel,
+    kpi_comparison,
+    orders_vs_spend,
+    png_bytes,
+    save,
+    spend_by_channel,
+    stage_occupancy,
+    time_to_purchase,
+)
+
+__all__ = [
+    "CHANNEL_COLOURS",
+    "PLAN_COLOURS",
+    "Chart",
+    "all_charts",
+    "exposure_heatmap",
+    "funnel",
+    "kpi_comparison",
+    "orders_vs_spend",
+    "png_bytes",
+    "save",
+    "spend_by_channel",
+    "stage_occupancy",
+    "time_to_purchase",
+]

@@ -1,0 +1,1 @@
+"""HTML reports of every analysis: one self-contained page each, rendered with autoescaping."""

@@ -1,0 +1,59 @@
+"""The scenario layer, the bottom of cjmsim: what a strategist writes, validated once.
+
+Scenario and experiment files (TOML) become frozen pydantic models here; every check of user input
+lives here, and every failure becomes one :class:`ScenarioError` naming the file, the key path,
+what is wrong and what is allowed. Everything above trusts these models. This layer imports no
+other part of cjmsim, and nothing heavier than pydantic.
+"""
+
+from __future__ import annotations
+
+from .errors import ScenarioError, did_you_mean, validation_messages
+from .files import file_hash, read_toml, toml_value
+from .metrics import SUMMARY_METRICS
+from .models import (
+    PRE_PURCHASE,
+    STAGES,
+    TRANSITIONS,
+    Adstock,
+    Campaign,
+    Carryover,
+    Channel,
+    Cost,
+    OrderValue,
+    Persona,
+    Plan,
+    Saturation,
+    Scenario,
+    Segment,
+    Settings,
+    load_scenario,
+    parse_scenario,
+)
+
+__all__ = [
+    "PRE_PURCHASE",
+    "STAGES",
+    "SUMMARY_METRICS",
+    "TRANSITIONS",
+    "Adstock",
+    "Campaign",
+    "Carryover",
+    "Channel",
+    "Cost",
+    "OrderValue",
+    "Persona",
+    "Plan",
+    "Saturation",
+    "Scenario",
+    "ScenarioError",
+    "Segment",
+    "Settings",
+    "did_you_mean",
+    "file_hash",
+    "load_scenario",
+    "parse_scenario",
+    "read_toml",
+    "toml_value",
+    "validation_messages",
+]

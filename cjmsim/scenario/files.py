@@ -1,0 +1,59 @@
+"""TOML in and out: reading a scenario or experiment file, writing values back, hashing a file."""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from .errors import ScenarioError
+
+__all__ = ["file_hash", "read_toml", "toml_value"]
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML file; a syntax error becomes a ScenarioError naming file, line and column."""
+    p = Path(path)
+    try:
+        text = p.read_bytes()
+    except FileNotFoundError:
+        raise ScenarioError(f"{p}: no such file") from None
+    except IsADirectoryError:
+        raise ScenarioError(f"{p}: is a folder, not a TOML file") from None
+    try:
+        return tomllib.loads(text.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ScenarioError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except tomllib.TOMLDecodeError as e:
+        msg = str(e)
+        if "line" not in msg:  # e.g. "at end of document": say which line that is
+            lines = text.count(b"\n") + 1
+            msg += f" (line {lines}, the end of the file)"
+        raise ScenarioError(f"{p}: TOML syntax error: {msg}") from None
+
+
+def file_hash(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, for run metadata."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _toml_number(v: Any) -> str:
+    if float(v).is_integer():
+        return f"{int(v):_}" if abs(v) >= 10_000 else str(int(v))
+    return repr(v)
+
+
+def toml_value(v: Any) -> str:
+    """A value as TOML writes it: dates bare, strings quoted and escaped, 10_000 for big integers."""
+    if hasattr(v, "isoformat"):  # a date: TOML writes it bare
+        return str(v.isoformat())
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):  # the only dict defaults are empty
+        return "{}"
+    return _toml_number(v) if isinstance(v, int) or abs(v) >= 10_000 else repr(v)
