@@ -18,7 +18,6 @@ import pytest
 from matplotlib.figure import Figure
 
 import cjmsim
-from cjmsim import cli
 from cjmsim.analyses.simulate import Result
 from cjmsim.presentation.reports.run import ROWS, ReportImage, default_assumptions, render_report, write_report
 
@@ -114,8 +113,10 @@ def test_half_widths_with_replications() -> None:
 
 
 def test_rows_match_the_terminal_table() -> None:
-    assert [col for _, rows in ROWS for col, _, _ in rows] == [col for col, _, _ in cli._ROWS]
-    assert [kind for _, rows in ROWS for _, _, kind in rows] == [kind for _, _, kind in cli._ROWS]
+    from cjmsim.cli.tables import ROWS as TERMINAL_ROWS
+
+    assert [col for _, rows in ROWS for col, _, _ in rows] == [col for col, _, _ in TERMINAL_ROWS]
+    assert [kind for _, rows in ROWS for _, _, kind in rows] == [kind for _, _, kind in TERMINAL_ROWS]
 
 
 def test_user_text_is_escaped() -> None:

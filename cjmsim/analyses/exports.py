@@ -28,8 +28,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cjmsim.analyses.choices import EXPORTS
 from cjmsim.engine import EVENTS, Records, make_streams, run_plan
-from cjmsim.scenario import Scenario, ScenarioError, parse_scenario
+from cjmsim.scenario import ArgumentError, Scenario, parse_scenario
 
 __all__ = [
     "EXPORTS",
@@ -41,8 +42,6 @@ __all__ = [
     "ground_truth",
 ]
 
-EXPORTS = ("journeys", "transactions", "mmm", "events")
-
 
 def parse_exports(text: str | None) -> list[str]:
     """The export names of a comma-separated list; ScenarioError for an unknown one."""
@@ -51,7 +50,7 @@ def parse_exports(text: str | None) -> list[str]:
     names = [x.strip() for x in text.split(",") if x.strip()]
     bad = [x for x in names if x not in EXPORTS]
     if bad:
-        raise ScenarioError(f"--export {bad[0]!r}: unknown export; choose from {', '.join(EXPORTS)}")
+        raise ArgumentError("exports", f" {bad[0]!r}: unknown export; choose from {', '.join(EXPORTS)}")
     return list(dict.fromkeys(names))
 
 

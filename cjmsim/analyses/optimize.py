@@ -32,16 +32,13 @@ import numpy as np
 import pandas as pd
 
 from cjmsim.analyses import metrics
+from cjmsim.analyses.choices import OBJECTIVES, SPLITS
 from cjmsim.analyses.simulate import Result, simulate
 from cjmsim.engine import make_streams, run_plan
 from cjmsim.scenario import Scenario, ScenarioError, did_you_mean, parse_scenario, toml_value
 
 __all__ = ["OBJECTIVES", "SPLITS", "Optimization", "optimize", "plan_toml"]
 
-#: Objectives: what to minimize or maximize.
-OBJECTIVES = ("min-cpo", "max-orders", "max-margin")
-#: How each base campaign is split into decision variables.
-SPLITS = ("none", "segment", "stage", "segment,stage")
 _CAND = "__candidate__"
 _BASE = "__base__"
 

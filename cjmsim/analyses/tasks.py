@@ -14,7 +14,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from typing import Any, Protocol
 
-from cjmsim.scenario import ScenarioError
+from cjmsim.scenario import ArgumentError
 
 __all__ = ["DaskCluster", "Executor", "InProcess", "LocalPool", "executor_for"]
 
@@ -54,12 +54,12 @@ class DaskCluster:
         try:
             from distributed import Client
         except ImportError:  # pragma: no cover - depends on the environment
-            raise ScenarioError("--scheduler needs Dask distributed: pip install 'cjmsim[dask]'") from None
+            raise ArgumentError("scheduler", " needs Dask distributed: pip install 'cjmsim[dask]'") from None
         if isinstance(scheduler, str):
             try:
                 self.client = Client(scheduler, timeout=20)
             except (OSError, TimeoutError) as e:
-                raise ScenarioError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({e})") from None
+                raise ArgumentError("scheduler", f" {scheduler}: cannot reach the Dask scheduler ({e})") from None
             self.owned = True
         else:
             self.client, self.owned = scheduler, False

@@ -8,7 +8,7 @@ other part of cjmsim, and nothing heavier than pydantic.
 
 from __future__ import annotations
 
-from .errors import ScenarioError, did_you_mean, validation_messages
+from .errors import ArgumentError, ScenarioError, did_you_mean, validation_messages
 from .files import file_hash, read_toml, toml_value
 from .metrics import SUMMARY_METRICS
 from .models import (
@@ -32,6 +32,7 @@ from .models import (
 )
 
 __all__ = [
+    "ArgumentError",
     "PRE_PURCHASE",
     "STAGES",
     "SUMMARY_METRICS",

@@ -11,11 +11,24 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["ScenarioError", "did_you_mean", "validation_messages"]
+__all__ = ["ArgumentError", "ScenarioError", "did_you_mean", "validation_messages"]
 
 
 class ScenarioError(ValueError):
     """A scenario (or experiment) file is wrong; the message says where, what and what is allowed."""
+
+
+class ArgumentError(ScenarioError):
+    """A bad argument of a library call, said in the library's words.
+
+    ``str(error)`` is ``argument + detail``, e.g. ``objective 'fast': choose from min-cpo, ...``;
+    the command line swaps ``argument`` (the Python parameter name) for its own flag.
+    """
+
+    def __init__(self, argument: str, detail: str) -> None:
+        self.argument = argument
+        self.detail = detail
+        super().__init__(f"{argument}{detail}")
 
 
 def did_you_mean(word: str, options: list[str]) -> str:

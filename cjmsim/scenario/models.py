@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import ScenarioError, did_you_mean, validation_messages
+from .errors import ArgumentError, ScenarioError, did_you_mean, validation_messages
 from .files import read_toml
 
 __all__ = [
@@ -454,16 +454,17 @@ class Scenario(_ScenarioModel):
         """A copy keeping only the named plans (in that order)."""
         unknown = [n for n in names if n not in self.plans]
         if unknown:
-            raise ScenarioError(
-                f"--plan {unknown[0]!r}: no such plan{did_you_mean(unknown[0], list(self.plans))}; "
-                f"plans: {', '.join(self.plans)}"
+            raise ArgumentError(
+                "plans",
+                f" {unknown[0]!r}: no such plan{did_you_mean(unknown[0], list(self.plans))}; "
+                f"plans: {', '.join(self.plans)}",
             )
         data = self.model_dump()
         data["plans"] = {n: data["plans"][n] for n in names}
         wp = data["scenario"].get("warmup_plan")
         if wp is not None and wp not in names:
             data["plans"][wp] = self.plans[wp].model_dump()
-        return parse_scenario(data, source="--plan")
+        return parse_scenario(data, source="the plans chosen")
 
 
 def _clip_campaign(camp: Campaign, weeks: int, old_weeks: int) -> dict[str, Any] | None:

@@ -1,0 +1,105 @@
+"""What every command shares: the error console, one-message failures, progress bars.
+
+Only click and rich are imported here; the library is imported inside the functions that need it,
+so ``cjmsim --help`` starts without numpy, pandas or matplotlib.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, NoReturn, TypeVar
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+if TYPE_CHECKING:
+    from cjmsim.scenario import Scenario
+
+__all__ = ["bar", "counter", "err_console", "fail", "library_errors", "load", "tracked", "week_progress"]
+
+err_console = Console(stderr=True, highlight=False)
+T = TypeVar("T")
+
+#: Library argument names whose flag is not ``--`` + the name with dashes.
+FLAGS = {"plans": "--plan", "compare": "--compare", "exports": "--export"}
+
+
+def fail(message: str) -> NoReturn:
+    """Print one clear message and exit with status 2."""
+    err_console.print("error: ", style="bold red", end="")
+    err_console.print(message, markup=False, highlight=False, soft_wrap=True)
+    sys.exit(2)
+
+
+def flag(argument: str) -> str:
+    """The command-line flag of a library argument: ``min_orders`` -> ``--min-orders``."""
+    return FLAGS.get(argument, "--" + argument.replace("_", "-"))
+
+
+@contextmanager
+def library_errors() -> Iterator[None]:
+    """Turn the library's input errors into one message and exit 2; arguments named as flags."""
+    from cjmsim.scenario import ArgumentError, ScenarioError
+
+    try:
+        yield
+    except ArgumentError as e:
+        fail(f"{flag(e.argument)}{e.detail}")
+    except ScenarioError as e:
+        fail(str(e))
+
+
+def load(path: str) -> Scenario:
+    """Read and validate a scenario file, or fail with its one clear message."""
+    from cjmsim.scenario import load_scenario
+
+    with library_errors():
+        return load_scenario(path)
+    raise AssertionError("unreachable")  # pragma: no cover  (library_errors exits)
+
+
+def bar(label: str, unit: str) -> Progress:
+    """A transient progress bar on stderr: label, bar, done/total units, elapsed and ETA."""
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        TextColumn(f"{{task.completed}}/{{task.total}} {unit}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    )
+
+
+def tracked(label: str, unit: str, quiet: bool, work: Callable[[Callable[[int, int], None] | None], T]) -> T:
+    """Run ``work(progress)`` under a progress bar of (done, total) units, unless quiet or not a terminal."""
+    if quiet or not err_console.is_terminal:
+        return work(None)
+    prog = bar(label, unit)
+    task = prog.add_task(label, total=None)
+    with prog:
+        return work(lambda done, total: prog.update(task, completed=done, total=total))
+
+
+def week_progress(total: int, enabled: bool) -> tuple[Progress | None, Callable[[int], None] | None]:
+    """A bar of simulated weeks and its callback (called with weeks done since the last call)."""
+    if not enabled:
+        return None, None
+    prog = bar("simulating", "weeks")
+    task = prog.add_task("run", total=total)
+    return prog, lambda k: prog.advance(task, k)
+
+
+def counter(tick: Callable[[int, int], None] | None, total: int) -> Callable[[int], None] | None:
+    """Adapt a (done, total) progress callback to one called with increments."""
+    if tick is None:
+        return None
+    done = [0]
+
+    def step(k: int) -> None:
+        done[0] += k
+        tick(done[0], total)
+
+    return step

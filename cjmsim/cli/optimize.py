@@ -1,0 +1,184 @@
+"""``cjmsim optimize``: search a plan's budget allocation by simulation."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from cjmsim import __version__
+from cjmsim.analyses.choices import OBJECTIVES, SPLITS
+
+from .common import counter, err_console, library_errors, load, tracked
+from .tables import optimize_headline, optimize_table
+
+__all__ = ["optimize_command"]
+
+
+def _bounds(_ctx: Any, _param: Any, value: str) -> tuple[float, float]:
+    try:
+        low, high = (float(x) for x in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: give LOW,HIGH, e.g. 0,3") from None
+    return low, high
+
+
+@click.command("optimize")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--plan", required=True, help="The base plan: its campaigns' budgets are the decision variables.")
+@click.option(
+    "--objective",
+    type=click.Choice(OBJECTIVES),
+    default="min-cpo",
+    show_default=True,
+    help="min-cpo: lowest spend per order; max-orders: most orders; max-margin: most gross margin minus spend.",
+)
+@click.option(
+    "--budget", type=click.FloatRange(min=0), help="Most planned spend over the horizon. Default: the base plan's."
+)
+@click.option("--keep-orders", is_flag=True, help="Orders floor: the base plan's orders.")
+@click.option("--min-orders", type=click.FloatRange(min=0), help="Orders floor in people over the horizon.")
+@click.option(
+    "--bounds",
+    default="0,3",
+    show_default=True,
+    callback=_bounds,
+    help="Each campaign's budget within LOW,HIGH x its base budget.",
+)
+@click.option(
+    "--split",
+    type=click.Choice(SPLITS),
+    default="segment,stage",
+    show_default=True,
+    help="Split each campaign's audience into cells with their own budgets (none = campaigns as they are).",
+)
+@click.option("--periods", type=click.IntRange(min=1, max=52), default=1, show_default=True, help="Flight periods.")
+@click.option(
+    "--reps", type=click.IntRange(min=1, max=100), default=1, show_default=True, help="Replications per evaluation."
+)
+@click.option(
+    "--evaluations", type=click.IntRange(min=2), default=600, show_default=True, help="Most candidate evaluations."
+)
+@click.option(
+    "--agents", type=click.IntRange(min=100), help="Agents in the search. Default: the scenario's, at most 20,000."
+)
+@click.option("--weeks", type=click.IntRange(min=1, max=1040), help="Horizon (overrides the scenario).")
+@click.option("--seed", type=click.IntRange(min=0), help="Random seed (overrides the scenario).")
+@click.option(
+    "--final-reps", type=click.IntRange(min=2, max=1000), default=5, show_default=True, help="Fresh replications."
+)
+@click.option(
+    "--final-agents", type=click.IntRange(min=100), help="Agents in the re-evaluation. Default: the scenario's."
+)
+@click.option("--compare", multiple=True, help="Another plan to re-evaluate beside them (repeatable).")
+@click.option("--name", help="Id of the optimized plan. Default: <plan>_optimized.")
+@click.option("--workers", type=click.IntRange(min=1, max=256), help="Local processes. Default: the machine's cores.")
+@click.option("--no-curves", is_flag=True, help="Skip the response curves around the optimum.")
+@click.option("--out", type=click.Path(file_okay=False), help="Output folder. Default: out/<file name>-optimize.")
+@click.option("--no-report", is_flag=True, help="Skip the charts and report.html (tables only).")
+@click.option("--quiet", is_flag=True, help="Print no table and no progress.")
+def optimize_command(
+    file: str,
+    plan: str,
+    objective: str,
+    budget: float | None,
+    keep_orders: bool,
+    min_orders: float | None,
+    bounds: tuple[float, float],
+    split: str,
+    periods: int,
+    reps: int,
+    evaluations: int,
+    agents: int | None,
+    weeks: int | None,
+    seed: int | None,
+    final_reps: int,
+    final_agents: int | None,
+    compare: tuple[str, ...],
+    name: str | None,
+    workers: int | None,
+    no_curves: bool,
+    out: str | None,
+    no_report: bool,
+    quiet: bool,
+) -> None:
+    """Search a plan's budget allocation: min-cpo, max-orders or max-margin, by simulation.
+
+    Splits each campaign of the base plan into audience cells (segment x stage by default) and,
+    with --periods, flight periods; simulates every candidate on the same replications (common
+    random numbers); SciPy's SLSQP searches under the budget, the per-campaign bounds and the
+    orders floor, with forward-difference gradients simulated in parallel. The winner and the
+    base plan (and --compare plans) are then re-run on fresh replications with 95% CIs. Writes
+    plan.toml (the [plans.NAME] block to paste), comparison.csv, summary.csv, variables.csv,
+    trace.csv, curves.csv, metadata.json, the charts and report.html.
+    """
+    from cjmsim.analyses.optimize import optimize
+
+    sc = load(file)
+    t0 = time.perf_counter()
+    with library_errors():
+        opt = tracked(
+            "optimizing",
+            "evaluations",
+            quiet,
+            lambda tick: optimize(
+                sc,
+                plan,
+                objective,
+                budget=budget,
+                keep_orders=keep_orders,
+                min_orders=min_orders,
+                bounds=bounds,
+                split=split,
+                periods=periods,
+                reps=reps,
+                evaluations=evaluations,
+                agents=agents,
+                weeks=weeks,
+                seed=seed,
+                final_reps=final_reps,
+                final_agents=final_agents,
+                compare=list(compare),
+                curves=not no_curves,
+                workers=workers,
+                name=name,
+                progress=counter(tick, evaluations),
+            ),
+        )
+    elapsed = time.perf_counter() - t0
+    target = Path(out) if out else Path("out") / f"{Path(file).stem}-optimize"
+    from cjmsim.output import atomic_folder
+
+    with atomic_folder(target) as tmp:
+        (tmp / "plan.toml").write_text(opt.toml())
+        opt.comparison.to_csv(tmp / "comparison.csv", index=False)
+        opt.final.summary.to_csv(tmp / "summary.csv", index=False)
+        opt.variables.to_csv(tmp / "variables.csv", index=False)
+        opt.trace.to_csv(tmp / "trace.csv", index=False)
+        opt.curves.to_csv(tmp / "curves.csv", index=False)
+        meta = {
+            "cjmsim_version": __version__,
+            "scenario_file": file,
+            **{k: v for k, v in opt.settings.items() if k != "search_base"},
+            "message": opt.message,
+            "run_seconds": round(elapsed, 3),
+        }
+        (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, default=float) + "\n")
+        if not no_report:
+            if not quiet:
+                err_console.print("drawing charts and the report ...", style="dim")
+            from cjmsim.presentation.reports import optimize as optimize_report
+
+            optimize_report.write(opt, tmp)
+    if not quiet:
+        console = Console()
+        console.print(optimize_table(sc, opt.final, [opt.base_plan, opt.plan_name, *opt.settings["compare"]]))
+        console.print(optimize_headline(opt))
+        console.print(opt.toml(), markup=False, highlight=False, soft_wrap=True)  # never wrapped: paste it
+        console.print(
+            f"{opt.settings['evaluations_used']} evaluations ({opt.message}); {elapsed:.0f} s; results in {target}/"
+        )

@@ -1,0 +1,149 @@
+"""``cjmsim validate``, ``cjmsim schema`` and ``cjmsim run``: check a scenario, simulate its plans."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+from rich.console import Console
+
+from .common import err_console, library_errors, load, week_progress
+from .tables import comparison_table
+
+if TYPE_CHECKING:
+    from cjmsim.analyses.simulate import Result
+
+__all__ = ["run", "schema", "validate"]
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+def validate(file: str) -> None:
+    """Check a scenario file and print what it holds."""
+    sc = load(file)
+    s = sc.scenario
+    click.echo(
+        f"{file}: ok: {s.name!r}, {len(sc.segments)} segments, {len(sc.channels)} channels, "
+        f"{len(sc.plans)} plans ({', '.join(sc.plans)}), {s.weeks} weeks, {s.agents:,} agents"
+    )
+
+
+@click.command()
+def schema() -> None:
+    """Print the JSON Schema of scenario files (editors can use it to check TOML)."""
+    from cjmsim.scenario import Scenario
+
+    click.echo(json.dumps(Scenario.model_json_schema(), indent=2))
+
+
+def _visuals(result: Result) -> Callable[[Path], None]:
+    """Writer of the charts folder and report.html, for the run's temporary folder."""
+
+    def write(folder: Path) -> None:
+        # imported here: matplotlib and jinja2 are needed only when a run draws its charts
+        from cjmsim.presentation.charts import run as charts
+        from cjmsim.presentation.reports import run as report
+
+        images = []
+        for chart in charts.all_charts(result):
+            png, _svg = charts.save(chart, folder / "charts", chart.slug)
+            images.append(report.ReportImage(chart.slug, chart.title, chart.caption, Path(png).read_bytes()))
+        report.write_report(result, images, folder / "report.html")
+
+    return write
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--plan", "plans", multiple=True, help="Run only this plan (repeatable). Default: every plan.")
+@click.option("--agents", type=click.IntRange(min=1), help="Synthetic agents (overrides the scenario).")
+@click.option("--weeks", type=click.IntRange(min=1, max=1040), help="Horizon in weeks (overrides the scenario).")
+@click.option("--seed", type=click.IntRange(min=0), help="Random seed (overrides the scenario).")
+@click.option(
+    "--reps",
+    type=click.IntRange(min=1, max=1000),
+    default=1,
+    show_default=True,
+    help="Replications; > 1 gives 95% CIs.",
+)
+@click.option(
+    "--out", type=click.Path(file_okay=False), help="Output folder. Default: out/<scenario file name without .toml>."
+)
+@click.option("--segments", "by_segment", is_flag=True, help="Also print a table per segment.")
+@click.option("--no-report", is_flag=True, help="Skip the charts and report.html (tables only).")
+@click.option(
+    "--export",
+    "exports",
+    help="Comma-separated exports for analytics tools: journeys (Markov attribution paths), transactions "
+    "(CLV), mmm (weekly MMM series + ground_truth.json), events (events.parquet: every exposure, stage change "
+    "and order of every agent; large). Written to exports/<plan>/.",
+)
+@click.option("--quiet", is_flag=True, help="Print no table and no progress.")
+def run(
+    file: str,
+    plans: tuple[str, ...],
+    agents: int | None,
+    weeks: int | None,
+    seed: int | None,
+    reps: int,
+    out: str | None,
+    by_segment: bool,
+    no_report: bool,
+    exports: str | None,
+    quiet: bool,
+) -> None:
+    """Simulate the plans of a scenario FILE and write the results to a folder.
+
+    Writes summary.csv (plan x segment), weekly.csv (plan x week x segment), summary_by_rep.csv,
+    metadata.json, a copy of the scenario, the charts (charts/*.png and .svg) and report.html,
+    atomically.
+    """
+    sc = load(file)
+    from cjmsim.analyses.exports import parse_exports
+    from cjmsim.analyses.simulate import simulate
+    from cjmsim.output import write_exports, write_run
+
+    with library_errors():
+        kinds = parse_exports(exports)
+        if plans:
+            sc = sc.only_plans(list(dict.fromkeys(plans)))
+        sc = sc.with_settings(agents=agents, weeks=weeks, seed=seed)
+    names = list(dict.fromkeys(plans)) if plans else list(sc.plans)
+    s = sc.scenario
+    total_weeks = reps * len(names) * (s.weeks + s.warmup_weeks)
+    show = not quiet and err_console.is_terminal and total_weeks * s.agents > 2_000_000
+    prog, tick = week_progress(total_weeks, show)
+    logs, events = bool(set(kinds) - {"events"}), "events" in kinds  # the event log only on request
+    t0 = time.perf_counter()
+    if prog is not None:
+        with prog:
+            result = simulate(sc, names, reps=reps, progress=tick, export=logs, events=events)
+    else:
+        result = simulate(sc, names, reps=reps, export=logs, events=events)
+    elapsed = time.perf_counter() - t0
+    target = Path(out) if out else Path("out") / Path(file).stem
+    if not quiet and not no_report:
+        err_console.print("drawing charts and the report ...", style="dim")
+    visuals = None if no_report else _visuals(result)
+
+    def extra(folder: Path) -> None:
+        if visuals is not None:
+            visuals(folder)
+        if kinds:
+            write_exports(result.scenario, result.records, result.seed, kinds, folder)
+
+    write_run(result, target, scenario_path=file, elapsed_s=elapsed, extra=extra)
+    if not quiet:
+        console = Console()
+        console.print(comparison_table(result))
+        if by_segment:
+            for seg in sc.segments:
+                console.print(comparison_table(result, seg))
+        console.print(
+            f"{s.agents:,} agents x {s.weeks} weeks x {len(names)} plans x {reps} reps in {elapsed:.1f} s; "
+            f"results in {target}/"
+        )
