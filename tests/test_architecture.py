@@ -19,8 +19,8 @@ PACKAGE = ROOT / "cjmsim"
 LAYERS: dict[str, set[str]] = {
     "scenario": set(),
     "engine": {"scenario"},
-    "analyses": {"scenario", "engine"},
-    "output": {"scenario", "engine", "analyses"},
+    "output": {"scenario"},  # files and metadata, not results: the analyses write through it
+    "analyses": {"scenario", "engine", "output"},
     "presentation": {"scenario", "analyses", "output"},  # reads results, never the engine's internals
     "cli": {"scenario", "analyses", "output", "presentation"},
 }

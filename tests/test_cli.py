@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-import cjmsim.output.folders
+import cjmsim.analyses.simulate
 from cjmsim.cli import main
 from cjmsim.output import atomic_folder
 
@@ -222,7 +222,7 @@ def test_failing_run_leaves_no_folder(funnel, write_toml, tmp_path, monkeypatch)
         calls.append(1)
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(cjmsim.output.folders, "metadata", boom)
+    monkeypatch.setattr(cjmsim.analyses.simulate, "metadata", boom)
     out = tmp_path / "out"
     res = invoke("run", write_toml(funnel), "--out", out, "--quiet")
     assert calls == [1]
@@ -241,7 +241,7 @@ def test_failing_run_keeps_previous_folder(funnel, write_toml, tmp_path, monkeyp
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(cjmsim.output.folders, "metadata", boom)
+    monkeypatch.setattr(cjmsim.analyses.simulate, "metadata", boom)
     res = invoke("run", path, "--out", out, "--quiet", "--seed", "99")
     assert isinstance(res.exception, RuntimeError)
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before

@@ -515,10 +515,11 @@ def test_output_folder_tables(tmp_path):
     out = tmp_path / "out"
     res = invoke("sweep", path, "--out", out, "--no-report", "--quiet")
     assert res.exit_code == 0, res.output
-    assert sorted(p.name for p in out.iterdir()) == ["differences.csv", "experiment.json", "results", "summary.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["differences.csv", "metadata.json", "results", "summary.csv"]
     assert len(list((out / "results").glob("*.parquet"))) == 2 * 2 * 2
-    meta = json.loads((out / "experiment.json").read_text())
-    assert meta["points"] == 2 and meta["plans"] == ["none", "search_and_email"] and meta["reps"] == 2
+    meta = json.loads((out / "metadata.json").read_text())  # the shape of every output folder's metadata
+    assert meta["analysis"] == "sweep" and meta["plans"] == ["none", "search_and_email"] and meta["reps"] == 2
+    assert meta["settings"]["points"] == 2 and meta["settings"]["digest"]
 
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary.columns[:5]) == ["point", "cpc", "plan", "segment", "reps"]

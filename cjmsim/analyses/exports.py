@@ -23,6 +23,7 @@ All from the first replication of each plan: one realisation, as observed data w
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,7 @@ import pandas as pd
 
 from cjmsim.analyses.choices import EXPORTS
 from cjmsim.engine import EVENTS, Records, make_streams, run_plan
+from cjmsim.output import write_csv, write_json, write_parquet
 from cjmsim.scenario import ArgumentError, Scenario, parse_scenario
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "mmm_table",
     "events_table",
     "ground_truth",
+    "write_exports",
 ]
 
 
@@ -159,3 +162,20 @@ def ground_truth(sc: Scenario, plan: str, full: Records, seed: int) -> dict[str,
             "incremental_revenue": ((full.revenue - rec.revenue).sum(axis=1) * w).round(2).tolist(),
         }
     return out
+
+
+def write_exports(sc: Scenario, records: dict[str, list[Records]], seed: int, kinds: list[str], folder: Path) -> None:
+    """Write the requested exports of every plan into folder/exports/<plan>/ (first replication)."""
+    channels = list(sc.channels)
+    for plan, reps in records.items():
+        rec = reps[0]
+        d = folder / "exports" / plan
+        if "journeys" in kinds:
+            write_csv(journeys_table(rec, channels), d / "journeys.csv")
+        if "transactions" in kinds:
+            write_csv(transactions_table(rec, sc.scenario.start_date), d / "transactions.csv")
+        if "mmm" in kinds:
+            write_csv(mmm_table(rec, sc), d / "mmm.csv")
+            write_json(d / "ground_truth.json", ground_truth(sc, plan, rec, seed))
+        if "events" in kinds:
+            write_parquet(events_table(rec, sc), d / "events.parquet")

@@ -7,17 +7,20 @@ replication and turns the raw weekly records into tidy tables (:class:`Result`) 
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
 from cjmsim.engine import Records, make_streams, run_plan
+from cjmsim.output import atomic_folder, metadata, write_csv, write_json
 from cjmsim.scenario import Scenario
 
 from . import metrics
 
-__all__ = ["Result", "simulate"]
+__all__ = ["Result", "simulate", "write_run"]
 
 
 @dataclass
@@ -111,3 +114,38 @@ def simulate(
     ttp = metrics.ttp_table(records, segs)
     exposures = metrics.exposure_table(records, segs, channels)
     return Result(sc, s.seed, reps, s.agents, s.weeks, summary, per_rep, weekly, ttp, exposures, records)
+
+
+def write_run(
+    result: Result,
+    out: str | Path,
+    scenario_path: str | Path | None = None,
+    elapsed_s: float = 0.0,
+    extra: Callable[[Path], None] | None = None,
+) -> Path:
+    """Write a run's folder atomically: summary.csv, weekly.csv, summary_by_rep.csv, metadata.json
+    and a copy of the scenario file.
+
+    ``extra`` may write more files (charts, report, exports) into the temporary folder before it
+    is renamed into place. Returns the final folder.
+    """
+    out = Path(out)
+    with atomic_folder(out) as tmp:
+        write_csv(result.summary, tmp / "summary.csv")
+        write_csv(result.weekly, tmp / "weekly.csv")
+        write_csv(result.per_rep, tmp / "summary_by_rep.csv")
+        meta = metadata(
+            "run",
+            result.scenario,
+            scenario_path=scenario_path,
+            seed=result.seed,
+            reps=result.reps,
+            elapsed_s=elapsed_s,
+            plans=result.plans,
+        )
+        write_json(tmp / "metadata.json", meta)
+        if scenario_path is not None:
+            shutil.copyfile(scenario_path, tmp / f"scenario{Path(scenario_path).suffix or '.toml'}")
+        if extra is not None:
+            extra(tmp)
+    return out

@@ -32,6 +32,7 @@ from pydantic import ValidationError
 from cjmsim.analyses import metrics
 from cjmsim.analyses.tasks import DaskCluster, executor_for
 from cjmsim.engine import make_streams, run_plan
+from cjmsim.output import metadata, write_json, write_parquet
 from cjmsim.scenario import Scenario, ScenarioError, did_you_mean, parse_scenario, read_toml, validation_messages
 from cjmsim.scenario.experiment import Experiment, Move, Parameter
 
@@ -334,9 +335,7 @@ def _tasks(exp: LoadedExperiment, threads: int) -> list[Task]:
 
 
 def _write_part(folder: Path, key: str, frame: pd.DataFrame) -> None:
-    tmp = folder / f".{key}.parquet.tmp"
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, folder / f"{key}.parquet")  # a part exists whole or not at all
+    write_parquet(frame, folder / f"{key}.parquet")  # a part exists whole or not at all
 
 
 def _tag(task: Task, frame: pd.DataFrame, point: dict[str, Any]) -> pd.DataFrame:
@@ -409,15 +408,15 @@ def run_sweep(
 
 
 def _prepare(out: Path, folder: Path, exp: LoadedExperiment, resume: bool) -> None:
-    meta = out / "experiment.json"
+    meta = out / "metadata.json"
     if folder.exists() and any(folder.glob("*.parquet")):
         if not resume:
             raise ScenarioError(
                 f"{out}: holds results of a sweep already; use --resume to continue it, or another --out"
             )
         try:
-            digest = json.loads(meta.read_text())["digest"]
-        except (OSError, ValueError, KeyError):
+            digest = json.loads(meta.read_text())["settings"]["digest"]
+        except (OSError, ValueError, KeyError, TypeError):
             digest = None
         if digest != exp.digest:
             raise ScenarioError(
@@ -427,18 +426,19 @@ def _prepare(out: Path, folder: Path, exp: LoadedExperiment, resume: bool) -> No
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob(".*.tmp"):  # a part a killed sweep was writing
         stale.unlink()
-    info = {
-        "experiment": str(exp.path),
-        "scenario": str(exp.scenario_path),
-        "digest": exp.digest,
-        "points": len(exp.points),
-        "plans": exp.plans,
-        "reps": exp.spec.experiment.reps,
-        "seed": exp.spec.experiment.seed,
-    }
-    tmp = out / ".experiment.json.tmp"
-    tmp.write_text(json.dumps(info, indent=2) + "\n")
-    os.replace(tmp, meta)
+    s = exp.spec.experiment
+    settings = {"experiment": str(exp.path), "digest": exp.digest, "points": len(exp.points), "design": s.design}
+    info = metadata(
+        "sweep",
+        exp.scenarios[0] if exp.scenarios else parse_scenario(exp.base, source=str(exp.scenario_path)),
+        scenario_path=exp.scenario_path,
+        seed=s.seed,
+        reps=s.reps,
+        elapsed_s=None,
+        plans=exp.plans,
+        settings=settings,
+    )
+    write_json(meta, info)
 
 
 def summarise_sweep(results: pd.DataFrame, exp: LoadedExperiment) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import click
 from rich.console import Console
 
-from cjmsim import __version__
 from cjmsim.analyses.choices import SHAPLEY
 
 from .common import err_console, library_errors, load, tracked
@@ -84,23 +82,24 @@ def attribute_command(
         )
     elapsed = time.perf_counter() - t0
     target = Path(out) if out else Path("out") / f"{Path(file).stem}-attribution"
-    from cjmsim.output import atomic_folder
+    from cjmsim.output import atomic_folder, metadata, write_csv, write_json
 
+    simulated = sc.with_settings(agents=agents, weeks=weeks, seed=seed)
     with atomic_folder(target) as tmp:
-        attr.table.to_csv(tmp / "attribution.csv", index=False)
-        attr.runs.to_csv(tmp / "attribution_runs.csv", index=False)
-        meta = {
-            "cjmsim_version": __version__,
-            "scenario_file": file,
-            "plan": attr.plan,
-            "channels": attr.channels,
-            "reps": reps,
-            "agents": agents,
-            "seed": sc.scenario.seed if seed is None else seed,
-            "shapley": attr.shapley,
-            "run_seconds": round(elapsed, 3),
-        }
-        (tmp / "metadata.json").write_text(json.dumps(meta, indent=2) + "\n")
+        write_csv(attr.table, tmp / "attribution.csv")
+        write_csv(attr.runs, tmp / "attribution_runs.csv")
+        settings = {"plan": attr.plan, "attributed_channels": attr.channels, "shapley": attr.shapley}
+        meta = metadata(
+            "attribute",
+            simulated,
+            scenario_path=file,
+            seed=simulated.scenario.seed,
+            reps=reps,
+            elapsed_s=elapsed,
+            plans=[attr.plan],
+            settings=settings,
+        )
+        write_json(tmp / "metadata.json", meta)
         if not no_report:
             if not quiet:
                 err_console.print("drawing charts and the report ...", style="dim")
@@ -108,7 +107,7 @@ def attribute_command(
                 attribution as attribution_report,  # matplotlib and jinja2 only when the report is drawn
             )
 
-            attribution_report.write(attr, sc.with_settings(agents=agents, weeks=weeks, seed=seed), tmp)
+            attribution_report.write(attr, simulated, tmp)
     if not quiet:
         Console().print(attribution_table(attr, sc.scenario.currency))
         Console().print(f"{len(attr.runs) // (len(sc.segments) + 1)} runs in {elapsed:.1f} s; results in {target}/")

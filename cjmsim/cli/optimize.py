@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,6 @@ from typing import Any
 import click
 from rich.console import Console
 
-from cjmsim import __version__
 from cjmsim.analyses.choices import OBJECTIVES, SPLITS
 
 from .common import counter, err_console, library_errors, load, tracked
@@ -151,23 +149,28 @@ def optimize_command(
         )
     elapsed = time.perf_counter() - t0
     target = Path(out) if out else Path("out") / f"{Path(file).stem}-optimize"
-    from cjmsim.output import atomic_folder
+    from cjmsim.output import atomic_folder, metadata, write_csv, write_json, write_text
 
     with atomic_folder(target) as tmp:
-        (tmp / "plan.toml").write_text(opt.toml())
-        opt.comparison.to_csv(tmp / "comparison.csv", index=False)
-        opt.final.summary.to_csv(tmp / "summary.csv", index=False)
-        opt.variables.to_csv(tmp / "variables.csv", index=False)
-        opt.trace.to_csv(tmp / "trace.csv", index=False)
-        opt.curves.to_csv(tmp / "curves.csv", index=False)
-        meta = {
-            "cjmsim_version": __version__,
-            "scenario_file": file,
-            **{k: v for k, v in opt.settings.items() if k != "search_base"},
-            "message": opt.message,
-            "run_seconds": round(elapsed, 3),
-        }
-        (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, default=float) + "\n")
+        write_text(tmp / "plan.toml", opt.toml())
+        write_csv(opt.comparison, tmp / "comparison.csv")
+        write_csv(opt.final.summary, tmp / "summary.csv")
+        write_csv(opt.variables, tmp / "variables.csv")
+        write_csv(opt.trace, tmp / "trace.csv")
+        write_csv(opt.curves, tmp / "curves.csv")
+        settings = {k: v for k, v in opt.settings.items() if k != "search_base"}
+        settings["message"] = opt.message
+        meta = metadata(
+            "optimize",
+            opt.scenario,
+            scenario_path=file,
+            seed=opt.settings["seed"],
+            reps=opt.settings["reps"],
+            elapsed_s=elapsed,
+            plans=[opt.base_plan, *opt.settings["compare"]],
+            settings=settings,
+        )
+        write_json(tmp / "metadata.json", meta)
         if not no_report:
             if not quiet:
                 err_console.print("drawing charts and the report ...", style="dim")

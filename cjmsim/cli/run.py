@@ -103,9 +103,8 @@ def run(
     atomically.
     """
     sc = load(file)
-    from cjmsim.analyses.exports import parse_exports
-    from cjmsim.analyses.simulate import simulate
-    from cjmsim.output import write_exports, write_run
+    from cjmsim.analyses.exports import parse_exports, write_exports
+    from cjmsim.analyses.simulate import simulate, write_run
 
     with library_errors():
         kinds = parse_exports(exports)

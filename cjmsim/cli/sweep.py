@@ -32,7 +32,7 @@ def sweep_command(
 
     Writes results/*.parquet (one part per task, as each finishes), summary.csv (mean and 95% CI per
     point, plan and segment), differences.csv (paired differences from the reference plan),
-    experiment.json, the charts and report.html.
+    metadata.json, the charts and report.html.
     """
     from cjmsim.analyses.sweep import load_experiment, run_sweep
 
@@ -61,17 +61,10 @@ def sweep_command(
 
 def _write_sweep_tables(result: Any, target: Path, no_report: bool) -> None:
     """summary.csv, differences.csv and (unless no_report) the charts and report, each written whole."""
-    import os
-    import tempfile
+    from cjmsim.output import write_csv
 
-    def atomic_csv(frame: Any, path: Path) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        os.close(fd)
-        frame.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-
-    atomic_csv(result.summary, target / "summary.csv")
-    atomic_csv(result.differences, target / "differences.csv")
+    write_csv(result.summary, target / "summary.csv")
+    write_csv(result.differences, target / "differences.csv")
     if no_report:
         return
     from cjmsim.presentation.reports import sweep as sweep_report

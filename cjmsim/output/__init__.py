@@ -1,12 +1,16 @@
-"""The output layer: results on disk, written atomically, with one shape of metadata.
+"""The output layer: how anything cjmsim writes reaches the disk, and one shape of metadata.
 
-A folder is written into a temporary sibling and renamed into place at the end, so whatever fails
-(an exception, Ctrl-C) the target is complete or left as it was.
+Files are written to a temporary sibling and renamed (:func:`atomic_file` and the ``write_*``
+helpers); folders likewise (:func:`atomic_folder`), so whatever fails (an exception, Ctrl-C) a
+target is complete or left as it was. :func:`metadata` gives every output folder the same
+metadata.json keys. This layer knows files, not results: it imports only the scenario layer, so
+the analyses (a sweep streams its parts to disk as tasks finish) can use it.
 """
 
 from __future__ import annotations
 
-from .exports import write_exports
-from .folders import atomic_folder, metadata, write_run
+from .files import atomic_file, write_csv, write_json, write_parquet, write_text
+from .folders import atomic_folder
+from .metadata import metadata
 
-__all__ = ["atomic_folder", "metadata", "write_exports", "write_run"]
+__all__ = ["atomic_file", "atomic_folder", "metadata", "write_csv", "write_json", "write_parquet", "write_text"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ScenarioError(f"{p}: TOML syntax error: {msg}") from None
 
 
-def file_hash(path: str | Path) -> str:
+def file_hash(path: str | os.PathLike[str]) -> str:
     """SHA-256 of a file's bytes, for run metadata."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 

@@ -16,7 +16,6 @@ import base64
 import math
 import os
 import struct
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from cjmsim import __version__
+from cjmsim.output import write_text
 from cjmsim.scenario import Channel, Scenario, Segment
 
 if TYPE_CHECKING:
@@ -442,15 +442,4 @@ def write_report(
 
 def write_html(html: str, path: str | os.PathLike[str]) -> Path:
     """Write a page atomically (temporary file, then rename), readable by everyone; returns its path."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(html)
-        os.chmod(tmp, 0o644)  # mkstemp makes the file private; a report is meant to be shared
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_text(path, html)

@@ -1,0 +1,72 @@
+"""Files written whole or not at all: a temporary sibling, then one atomic rename.
+
+Every file cjmsim writes (tables, metadata, reports, a sweep's parts) goes through
+:func:`atomic_file`, so a reader never sees half a file, whatever interrupts the writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+__all__ = ["atomic_file", "write_csv", "write_json", "write_parquet", "write_text"]
+
+
+class _Frame(Protocol):
+    """What the table writers need of a pandas DataFrame (so this module imports no pandas)."""
+
+    def to_csv(self, path: Any, *, index: bool) -> Any: ...
+
+    def to_parquet(self, path: Any, *, index: bool) -> Any: ...
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; it becomes ``path`` only if the block finishes.
+
+    On an exception the temporary file is removed and ``path`` is left as it was. The file is
+    readable by everyone (``mkstemp`` makes it private; results are meant to be shared).
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write UTF-8 text with Unix line ends, atomically; returns the path."""
+    with atomic_file(path) as tmp:
+        tmp.write_text(text, encoding="utf-8", newline="\n")
+    return Path(path)
+
+
+def write_json(path: str | os.PathLike[str], data: Any) -> Path:
+    """Write indented JSON (numpy scalars as floats), atomically; returns the path."""
+    return write_text(path, json.dumps(data, indent=2, default=float) + "\n")
+
+
+def write_csv(frame: _Frame, path: str | os.PathLike[str]) -> Path:
+    """Write a table as CSV without its index, atomically; returns the path."""
+    with atomic_file(path) as tmp:
+        frame.to_csv(tmp, index=False)
+    return Path(path)
+
+
+def write_parquet(frame: _Frame, path: str | os.PathLike[str]) -> Path:
+    """Write a table as Parquet without its index, atomically; returns the path."""
+    with atomic_file(path) as tmp:
+        frame.to_parquet(tmp, index=False)
+    return Path(path)
