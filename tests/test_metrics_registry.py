@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 import cjmsim
+from cjmsim.cli import tables
 from cjmsim.scenario import metrics as registry
 from cjmsim.scenario.metrics import (
     DERIVED_METRICS,
@@ -31,6 +34,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def tiny() -> cjmsim.Result:
     """Two plans of the shipped minimal scenario, small and short, with replications (so with CIs)."""
     return cjmsim.simulate(cjmsim.load_scenario(ROOT / "scenarios" / "minimal.toml"), agents=500, weeks=6, reps=2)
+
+
+def _text(table: object) -> str:
+    console = Console(file=io.StringIO(), width=400, color_system=None)
+    console.print(table)
+    return console.file.getvalue()  # type: ignore[attr-defined]
 
 
 # ---- the registry against the results
@@ -122,6 +131,26 @@ def test_named_metric_lists_are_metrics() -> None:
 
     assert set(HEADLINE_METRICS) <= set(METRICS)
     assert ExperimentSettings.model_fields["metrics"].default_factory() == list(HEADLINE_METRICS)  # type: ignore[misc]
+
+
+# ---- what is built from it
+
+
+def test_terminal_rows_come_from_the_registry() -> None:
+    assert tables.ROWS, "the comparison table shows no metric"
+    for col, label, code in tables.ROWS:
+        assert (label, code) == (METRICS[col].label, METRICS[col].code), col
+
+
+def test_terminal_tables_show_the_registry_labels(tiny: cjmsim.Result, monkeypatch: pytest.MonkeyPatch) -> None:
+    cur = tiny.scenario.scenario.currency
+    text = _text(tables.comparison_table(tiny))
+    for col, _, _ in tables.ROWS:
+        assert METRICS[col].heading(cur) in text, col
+    # a relabelled metric shows in the tables that look metrics up when they are drawn
+    monkeypatch.setitem(METRICS, "cpo", dataclasses.replace(METRICS["cpo"], label="Cost per order Q"))
+    text = _text(tables.optimize_table(tiny.scenario, tiny, tiny.plans))
+    assert f"Cost per order Q, {cur}" in text and "Gross margin" in text
 
 
 def test_metric_table_markdown_has_a_row_per_metric() -> None:
