@@ -85,3 +85,21 @@ def test_experiments_in_the_docs_are_listed_files() -> None:
     text = SWEEPS.read_text(encoding="utf-8")
     for name in re.findall(r"`(experiments/[a-z_]+\.toml)`", text):
         assert (DOC.parents[1] / name).is_file(), f"docs/sweeps.md names {name}, which does not exist"
+
+
+MODEL = Path(__file__).resolve().parents[1] / "docs" / "model.md"
+REGENERATE_METRICS = (
+    'python -c "from cjmsim.scenario.metrics import metrics_table_markdown; print(metrics_table_markdown())"'
+)
+
+
+def test_model_metric_table_is_the_registry() -> None:
+    from cjmsim.scenario.metrics import metrics_table_markdown
+
+    text = MODEL.read_text(encoding="utf-8")
+    assert text.count(BEGIN) == 1 and text.count(END) == 1, f"{MODEL} needs one {BEGIN} and one {END}"
+    part = text[text.index(BEGIN) + len(BEGIN) : text.index(END)]
+    assert part == "\n" + metrics_table_markdown() + "\n", (
+        f"docs/model.md's metric table is out of date: replace the text between {BEGIN} and {END} with the "
+        f"output of {REGENERATE_METRICS}"
+    )

@@ -3,7 +3,9 @@
 Reads :class:`cjmsim.engine.Records` only through their public arrays. One row per plan x segment
 (segment ``all`` for the totals) in the summary; one row per plan x week x segment in the weekly
 series. With several replications each metric is computed per replication, then averaged, with a
-95% confidence interval from Student's t over replications.
+95% confidence interval from Student's t over replications. Which metrics there are, in which
+column order, with which labels and definitions, is the registry's, :mod:`cjmsim.scenario.metrics`;
+this module computes their values.
 """
 
 from __future__ import annotations
@@ -42,7 +44,10 @@ def _quantile(hist: np.ndarray, q: float) -> float:
 
 
 def summary_row(rec: Records, seg: slice | int, ltv_weeks: int) -> dict[str, float]:
-    """Every summary metric of one replication, for one segment (int) or all (slice(None))."""
+    """Every summary metric of one replication, for one segment (int) or all (slice(None)).
+
+    The keys are :data:`~cjmsim.scenario.metrics.SUMMARY_METRICS`, in order (tests/test_metrics_registry.py).
+    """
     w = rec.weight
     G = rec.stage.shape[1]
     sel = [seg] if isinstance(seg, int) else list(range(G))[seg]

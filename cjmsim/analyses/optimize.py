@@ -35,7 +35,7 @@ from cjmsim.analyses import metrics
 from cjmsim.analyses.choices import OBJECTIVES, SPLITS
 from cjmsim.analyses.simulate import Result, simulate
 from cjmsim.engine import make_streams, run_plan
-from cjmsim.scenario import Scenario, ScenarioError, did_you_mean, parse_scenario, toml_value
+from cjmsim.scenario import HEADLINE_METRICS, Scenario, ScenarioError, did_you_mean, parse_scenario, toml_value
 
 __all__ = ["OBJECTIVES", "SPLITS", "Optimization", "optimize", "plan_toml"]
 
@@ -633,15 +633,12 @@ def optimize(
     )
 
 
-_COMPARED = ("orders", "customers", "spend", "cpo", "revenue", "margin", "romi")
-
-
 def _paired(final: Result, plan: str, others: list[str]) -> pd.DataFrame:
     """Paired differences (plan minus each other plan) per replication, with 95% CIs."""
     pr = final.per_rep[final.per_rep.segment == "all"].set_index(["plan", "rep"])
     rows = []
     for other in others:
-        for m in _COMPARED:
+        for m in HEADLINE_METRICS:
             a = pr.loc[plan][m].sort_index().to_numpy(dtype=float)
             b = pr.loc[other][m].sort_index().to_numpy(dtype=float)
             mean, lo, hi = metrics.confidence(a - b)

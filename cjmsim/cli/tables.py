@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
+from cjmsim.scenario.metrics import metric
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -16,26 +18,13 @@ if TYPE_CHECKING:
 __all__ = ["ROWS", "attribution_table", "comparison_table", "optimize_headline", "optimize_table", "sweep_table"]
 
 
-ROWS: list[tuple[str, str, str]] = [
-    # (column, label, format): n = count, m = money, p = percent, w = weeks, r = ratio
-    ("agents", "People", "n"),
-    ("reached", "Reached", "n"),
-    ("aware", "Became aware", "n"),
-    ("leads", "Leads", "n"),
-    ("customers", "New customers", "n"),
-    ("orders", "Orders", "n"),
-    ("conversion", "Conversion (aware -> customer)", "p"),
-    ("ttp_median_weeks", "Time to purchase, median", "w"),
-    ("spend", "Spend", "m"),
-    ("cpl", "CPL", "m"),
-    ("cpo", "CPO", "m"),
-    ("cac", "CAC", "m"),
-    ("revenue", "Revenue", "m"),
-    ("margin", "Gross margin", "m"),
-    ("romi", "ROMI", "p"),
-    ("ltv", "LTV", "m"),
-    ("ltv_cac", "LTV / CAC", "r"),
-]
+#: The comparison table's metrics, in order; the run report shows the same rows.
+_SHOWN = ("agents", "reached", "aware", "leads", "customers", "orders", "conversion", "ttp_median_weeks",
+             "spend", "cpl", "cpo", "cac", "revenue", "margin", "romi", "ltv", "ltv_cac")  # fmt: skip
+
+#: The comparison table's rows, from the metric registry: (column, label, format code), with the
+#: codes n = count, m = money, p = percent, w = weeks, r = ratio.
+ROWS: list[tuple[str, str, str]] = [(m.name, m.label, m.code) for m in map(metric, _SHOWN)]
 
 
 def _fmt(v: float, kind: str) -> str:
@@ -75,9 +64,8 @@ def comparison_table(result: Result, segment: str = "all") -> Table:
         name = result.scenario.plans[plan].name or plan
         table.add_column(name, justify="right")
     for col, label, kind in ROWS:
-        if kind == "m":
-            label = f"{label}, {cur}"
-        table.add_row(label, *[_cell(rows.loc[p], col, kind) for p in result.plans])
+        heading = f"{label}, {cur}" if kind == "m" else label
+        table.add_row(heading, *[_cell(rows.loc[p], col, kind) for p in result.plans])
     return table
 
 
@@ -87,7 +75,6 @@ def sweep_table(result: Any, segment: str = "all") -> Table:
     s = result.summary
     rows = s[s.segment == segment]
     params = [p.name for p in exp.spec.parameters]
-    kinds = {col: kind for col, _, kind in ROWS}
     table = Table(
         title=f"{exp.spec.experiment.name}: {len(exp.points)} points x {len(exp.plans)} plans x "
         f"{exp.spec.experiment.reps} reps (mean ± 95% CI half-width)",
@@ -102,7 +89,7 @@ def sweep_table(result: Any, segment: str = "all") -> Table:
     for _, r in rows.iterrows():
         cells = [f"{r[p]:g}" if isinstance(r[p], float) else str(r[p]) for p in params]
         cells.append(str(r["plan"]))
-        cells += [_compact_cell(r, m, kinds.get(m, "n")) for m in shown]
+        cells += [_compact_cell(r, m, metric(m).code) for m in shown]
         table.add_row(*cells)
     return table
 
@@ -136,15 +123,9 @@ def attribution_table(attr: Any, currency: str) -> Table:
         title=f"Plan {attr.plan!r}: what each channel adds (mean ± 95% CI; Shapley {attr.shapley})",
         title_justify="left",
     )
-    cols = [
-        ("spend", f"Spend, {currency}", "m"),
-        ("incremental_orders", "Orders lost without it", "n"),
-        ("shapley_orders", "Shapley orders", "n"),
-        ("incremental_revenue", f"Incremental revenue, {currency}", "m"),
-        ("incremental_cpo", f"Incremental CPO, {currency}", "m"),
-        ("incremental_roas", "Incremental ROAS", "r"),
-        ("marginal_roas", "Marginal ROAS (+10%)", "r"),
-    ]
+    shown = ("spend", "incremental_orders", "shapley_orders", "incremental_revenue", "incremental_cpo",
+             "incremental_roas", "marginal_roas")  # fmt: skip
+    cols = [(m.name, m.heading(currency), m.code) for m in map(metric, shown)]
     table.add_column("Channel")
     for _, label, _ in cols:
         table.add_column(label, justify="right")
@@ -163,8 +144,8 @@ def optimize_table(sc: Scenario, final: Result, plans: list[str]) -> Table:
     table = Table(
         title=f"Fresh replications ({final.reps} x {final.agents:,} agents; mean ± 95% CI)", title_justify="left"
     )
-    cols = [("orders", "Orders", "n"), ("spend", f"Spend, {cur}", "m"), ("cpo", f"CPO, {cur}", "m"),
-            ("revenue", f"Revenue, {cur}", "m"), ("margin", f"Margin, {cur}", "m"), ("romi", "ROMI", "r")]  # fmt: skip
+    shown = ("orders", "spend", "cpo", "revenue", "margin", "romi")
+    cols = [(m.name, m.heading(cur), m.code) for m in map(metric, shown)]
     table.add_column("Plan", no_wrap=True)
     for _, label, _ in cols:
         table.add_column(label, justify="right")

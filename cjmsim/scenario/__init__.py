@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .errors import ArgumentError, ScenarioError, did_you_mean, validation_messages
 from .files import file_hash, read_toml, toml_value
-from .metrics import SUMMARY_METRICS
+from .metrics import DERIVED_METRICS, HEADLINE_METRICS, METRICS, SUMMARY_METRICS, Metric, metric
 from .models import (
     PRE_PURCHASE,
     STAGES,
@@ -33,6 +33,9 @@ from .models import (
 
 __all__ = [
     "ArgumentError",
+    "DERIVED_METRICS",
+    "HEADLINE_METRICS",
+    "METRICS",
     "PRE_PURCHASE",
     "STAGES",
     "SUMMARY_METRICS",
@@ -42,6 +45,7 @@ __all__ = [
     "Carryover",
     "Channel",
     "Cost",
+    "Metric",
     "OrderValue",
     "Persona",
     "Plan",
@@ -53,6 +57,7 @@ __all__ = [
     "did_you_mean",
     "file_hash",
     "load_scenario",
+    "metric",
     "parse_scenario",
     "read_toml",
     "toml_value",

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .errors import did_you_mean
-from .metrics import SUMMARY_METRICS
+from .metrics import HEADLINE_METRICS, SUMMARY_METRICS
 
 __all__ = ["Experiment", "ExperimentSettings", "Move", "Parameter", "Range"]
 
@@ -142,7 +142,7 @@ class ExperimentSettings(_ExperimentModel):
         True, description="Every point and plan shares the replication's random numbers (paired differences)."
     )
     metrics: list[str] = Field(
-        default_factory=lambda: ["orders", "customers", "spend", "cpo", "revenue", "margin", "romi"],
+        default_factory=lambda: list(HEADLINE_METRICS),
         description="Metrics printed and charted (every metric is saved).",
     )
 
