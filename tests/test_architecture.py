@@ -93,7 +93,6 @@ def test_the_layer_rule_catches_an_upward_import(tmp_path: Path) -> None:
     assert {"presentation", "analyses"} - LAYERS["engine"] == {"presentation", "analyses"}
 
 
-@pytest.mark.xfail(strict=True, reason="the presentation modules still share private helpers (being moved)")
 def test_no_module_imports_another_modules_private_name() -> None:
     bad = []
     for path in _modules():

@@ -139,7 +139,8 @@ def test_one_plan_options(hifi: Result) -> None:
 
 
 def test_plan_colours_are_the_same_in_every_chart(hifi: Result) -> None:
-    want = list(charts.PLAN_COLOURS[: len(hifi.plans)])
+    want = [charts.plan_colours(hifi.scenario.plans)[p] for p in hifi.plans]  # by the scenario's plan order
+    assert want == list(charts.PLAN_COLOURS[: len(hifi.plans)])
     lines = charts.orders_vs_spend(hifi).axes[0].lines[::2]  # each plan: its line, then its end marker
     assert [ln.get_color() for ln in lines] == want
     legend = charts.funnel(hifi).legends[0]

@@ -16,7 +16,7 @@ import matplotlib.colors
 import matplotlib.image
 import numpy as np
 import pytest
-from cjmsim.charts import PLAN_COLOURS
+from cjmsim.charts import PLAN_COLOURS, plan_colours
 from test_attribution_report import HOSTILE, NETWORK, PNG_IMG, _close, _esc, _number, _section
 from test_report import CHROMIUM, MINIMAL, assert_report_painted  # the run report's browser, skipped alike
 
@@ -232,9 +232,12 @@ def test_chart_titles_state_the_findings(opt: Optimization) -> None:
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (CI installs Debian's chromium)")
-def test_chromium_renders_the_optimizer_report(written: Path, tmp_path: Path) -> None:
-    # the optimized plan's colour is in no CSS of the page: on screen, a chart was decoded and painted
-    assert_report_painted(written, tmp_path, 9000, matplotlib.colors.to_rgb(PLAN_COLOURS[1]), images=4)
+def test_chromium_renders_the_optimizer_report(opt: Optimization, written: Path, tmp_path: Path) -> None:
+    # the optimized plan's colour (the next after the scenario's plans) is in no CSS of the page: on
+    # screen, a chart was decoded and painted
+    colour = plan_colours(opt.scenario.plans, extra=[opt.plan_name])[opt.plan_name]
+    assert colour == PLAN_COLOURS[len(opt.scenario.plans)]
+    assert_report_painted(written, tmp_path, 9000, matplotlib.colors.to_rgb(colour), images=4)
 
 
 def test_budget_changes_read_as_words_and_multiples_never_in_scientific_notation() -> None:

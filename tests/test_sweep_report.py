@@ -228,8 +228,8 @@ def test_cli_sweep_writes_the_report(tmp_path: Path) -> None:
 
 
 def test_a_ci_half_width_wider_than_its_value_is_written_in_its_own_unit() -> None:
-    from cjmsim.presentation.reports.sweep import _pm
+    from cjmsim.presentation.format import half_width
 
-    assert _pm(61.5e6, 61.5e6 - 0.687e6, 61.5e6 + 0.687e6, "m") == "\u00b1 0.687M"  # the value's unit
-    wide = _pm(743e6, 743e6 - 1.57e9, 743e6 + 1.57e9, "m")
+    assert half_width(61.5e6, 61.5e6 - 0.687e6, 61.5e6 + 0.687e6, "m") == "\u00b1 0.687M"  # the value's unit
+    wide = half_width(743e6, 743e6 - 1.57e9, 743e6 + 1.57e9, "m")
     assert wide == "\u00b1 1.57B" and "e+" not in wide

@@ -6,9 +6,9 @@ those of the other analyses. Each function takes a result and returns a matplotl
 
 from __future__ import annotations
 
+from cjmsim.presentation.style import CHANNEL_COLOURS, PLAN_COLOURS, plan_colours
+
 from .run import (
-    CHANNEL_COLOURS,
-    PLAN_COLOURS,
     Chart,
     all_charts,
     exposure_heatmap,
@@ -31,6 +31,7 @@ __all__ = [
     "funnel",
     "kpi_comparison",
     "orders_vs_spend",
+    "plan_colours",
     "png_bytes",
     "save",
     "spend_by_channel",

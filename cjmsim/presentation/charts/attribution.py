@@ -1,7 +1,7 @@
 """Charts of a channel attribution: what each channel of a plan really adds, and what more money would add.
 
 The chart functions read the table of a :class:`cjmsim.attribution.Attribution` (segment ``all``)
-and return ``matplotlib.figure.Figure`` objects in the style of :mod:`cjmsim.charts` (its palette,
+and return ``matplotlib.figure.Figure`` objects in the style of :mod:`cjmsim.presentation.style` (its palette,
 header and helpers): each titled with the finding it shows, computed from the data, over a smaller
 subtitle saying what is plotted. Values are means over replications; whiskers are 95% confidence
 intervals, absent with a single replication. With two or three replications an interval can be far
@@ -13,7 +13,8 @@ wider than the bars: whiskers are cut at the plot's edge, where a small triangle
 - :func:`marginal_roas`: the revenue an extra 10% of budget brings per unit of money, per channel.
 
 Channels are named by their ids unless the scenario is passed (``scenario=``), which gives display
-names, the currency and the colours every other channel chart uses. They never simulate, show or save.
+names, the currency and the colours every other chart of the scenario uses (the plan's own for
+its total). They never simulate, show or save.
 """
 
 from __future__ import annotations
@@ -30,25 +31,10 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 from matplotlib.transforms import ScaledTranslation
 
-from cjmsim.presentation.charts.run import (
-    AXIS,
-    CHANNEL_COLOURS,
-    GRID,
-    INK,
-    MUTED,
-    PLAN_COLOURS,
-    TEXT,
-    Chart,
-    _compact,
-    _figure,
-    _money,
-    _num,
-    _ok,
-    _pct,
-    _ratio,
-    _rows,
-    _short,
-)
+from cjmsim.presentation import format as fmt
+from cjmsim.presentation import style
+from cjmsim.presentation.charts.run import Chart
+from cjmsim.presentation.style import AXIS, GRID, INK, MUTED, PLAN_COLOURS, TEXT, mpl_text
 
 if TYPE_CHECKING:
     from cjmsim.analyses.attribution import Attribution
@@ -59,10 +45,7 @@ __all__ = ["waterfall", "spend_vs_contribution", "marginal_roas", "all_charts"]
 METRICS = ("orders", "revenue", "margin")
 #: Metric -> the plan's effect in words, for titles and labels.
 _WORDS = {"orders": "extra orders", "revenue": "extra revenue", "margin": "extra gross margin"}
-_TOTAL = PLAN_COLOURS[0]  # the plan's total: the quiet slate of a plan
 _SPEND = "#c3cad2"  # a share of spend: neutral, so the channel's colour marks what it brings
-_MINUS = "\u2212"
-_PAD = 0.15  # whiskers may widen an axis by this share of the bars' span on each side, then are cut
 
 
 # --------------------------------------------------------------------------------------------
@@ -79,12 +62,12 @@ class _View:
         self.t = t
         known = scenario.channels if scenario is not None else {}
         order = list(known) if scenario is not None else list(attr.channels)
-        self.names = {c: _mpl(_short(known[c].name or c) if c in known else c) for c in self.channels}
-        self.colours = {
-            c: CHANNEL_COLOURS[(order.index(c) if c in order else i) % len(CHANNEL_COLOURS)]
-            for i, c in enumerate(self.channels)
-        }
-        self.currency = _mpl(scenario.scenario.currency) if scenario is not None else ""
+        self.names = {c: mpl_text(fmt.short_name(known[c].name or c) if c in known else c) for c in self.channels}
+        self.colours = style.channel_colours(order, extra=self.channels)
+        # the plan's total: the plan's colour in every chart of its scenario (a quiet slate without one)
+        plans = scenario.plans if scenario is not None else {}
+        self.plan_colour = style.plan_colours(plans)[attr.plan] if attr.plan in plans else PLAN_COLOURS[0]
+        self.currency = mpl_text(scenario.scenario.currency) if scenario is not None else ""
         runs = getattr(attr, "runs", None)
         self.reps = int(runs["rep"].nunique()) if isinstance(runs, pd.DataFrame) and "rep" in runs else 0
         self.shapley = attr.shapley
@@ -94,7 +77,7 @@ class _View:
         if col not in self.t.columns or channel not in self.t.index:
             return math.nan
         v = self.t.at[channel, col]
-        return float(v) if _ok(v) else math.nan
+        return float(v) if fmt.finite(v) else math.nan
 
     def est(self, col: str, channels: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Means and 95% CI bounds of a column for channels (NaN where unknown)."""
@@ -117,19 +100,23 @@ class _View:
         """The plan against no marketing: mean and CI; the channels' sum when the table has no total row."""
         if "total" in self.t.index:
             m, lo, hi = (self.get(f"incremental_{metric}{s}", "total") for s in ("", "_ci_low", "_ci_high"))
-            if _ok(m):
+            if fmt.finite(m):
                 return m, lo, hi
         v = np.array([self.get(f"incremental_{metric}", c) for c in self.channels])
         return float(np.nansum(v)), math.nan, math.nan
 
     def amount(self, x: float, metric: str, signed: bool = False) -> str:
         """A value of the metric as a reader wants it: 1,230 orders, 2.3B RUB."""
-        if not _ok(x):
+        if not fmt.finite(x):
             return "n/a"
         text = (
-            _num(abs(x)) if metric == "orders" else _money(abs(x), self.currency) if self.currency else _compact(abs(x))
+            fmt.count(abs(x))
+            if metric == "orders"
+            else fmt.money(abs(x), self.currency)
+            if self.currency
+            else fmt.compact(abs(x))
         )
-        sign = _MINUS if x < 0 else ("+" if signed and x > 0 else "")
+        sign = fmt.MINUS if x < 0 else ("+" if signed and x > 0 else "")
         return sign + text
 
     def quantity(self, x: float, metric: str, extra: bool = True) -> str:
@@ -153,54 +140,6 @@ def _only(view: _View, channel: str, total: float, metric: str) -> str:
     """The title for a plan with one channel."""
     come = "come" if metric == "orders" else "comes"
     return f"All of the plan's {view.quantity(total, metric)} {come} from {view.names[channel]}, its only channel"
-
-
-def _mpl(text: str) -> str:
-    """User text for matplotlib: a '$' is a dollar, not the start of mathtext."""
-    return text.replace("$", r"\$")
-
-
-def _ratio_text(x: float) -> str:
-    """A ROAS or a multiple: 61, 9.5, 0.43, -4.9."""
-    if not _ok(x):
-        return "n/a"
-    a = abs(x)
-    text = f"{a:,.0f}" if a >= 10 else f"{a:.1f}" if a >= 1 else f"{a:.2f}"
-    return (_MINUS if x < 0 and text.strip("0.") else "") + text
-
-
-def _limits(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[float, float, float]:
-    """Axis limits holding the bars and 0, widened for the whiskers by at most ``_PAD`` of the span; and the span."""
-    core = np.concatenate([values[np.isfinite(values)], [0.0]])
-    a, b = float(core.min()), float(core.max())
-    span = (b - a) or max(abs(a), abs(b), 1.0)
-    low = np.nanmin(np.concatenate([lo[np.isfinite(lo)], [a]]))
-    high = np.nanmax(np.concatenate([hi[np.isfinite(hi)], [b]]))
-    return max(float(low), a - _PAD * span), min(float(high), b + _PAD * span), span
-
-
-def _whiskers(
-    ax: Axes, pos: np.ndarray, lo: np.ndarray, hi: np.ndarray, lim: tuple[float, float], vertical: bool
-) -> None:
-    """95% CI whiskers cut at the axis limits, with a triangle where one is cut."""
-    for p, a, b in zip(pos, lo, hi, strict=True):
-        if not (_ok(a) and _ok(b)):
-            continue
-        a2, b2 = max(a, lim[0]), min(b, lim[1])
-        if a2 > b2:
-            continue
-        line = ax.vlines if vertical else ax.hlines
-        line(p, a2, b2, color=INK, lw=1.2, zorder=4)
-        for end, clipped, marker in (
-            (a2, a < lim[0], "v" if vertical else "<"),
-            (b2, b > lim[1], "^" if vertical else ">"),
-        ):
-            if clipped:
-                xy = (p, end) if vertical else (end, p)
-                ax.plot(*xy, marker=marker, color=INK, ms=6, zorder=5, clip_on=False)
-            else:
-                cap = ax.hlines if vertical else ax.vlines
-                cap(end, p - 0.1, p + 0.1, color=INK, lw=1.2, zorder=4)
 
 
 def _cut(lo: np.ndarray, hi: np.ndarray, lim: tuple[float, float]) -> str:
@@ -235,7 +174,7 @@ def waterfall(attr: Attribution, metric: str = "orders", *, scenario: Scenario |
     view = _View(attr, scenario)
     col, how = view.contribution(metric)
     v, lo, hi = view.est(col, view.channels)
-    order = sorted(range(len(view.channels)), key=lambda i: -v[i] if _ok(v[i]) else math.inf)
+    order = sorted(range(len(view.channels)), key=lambda i: -v[i] if fmt.finite(v[i]) else math.inf)
     chans = [view.channels[i] for i in order]
     v, lo, hi = v[order], lo[order], hi[order]
     total, t_lo, t_hi = view.total(metric)
@@ -243,14 +182,14 @@ def waterfall(attr: Attribution, metric: str = "orders", *, scenario: Scenario |
     amount = view.amount(total, metric)
 
     # the title: where the biggest share of the total comes from, and who takes away
-    known = [i for i in range(len(chans)) if _ok(v[i])]
+    known = [i for i in range(len(chans)) if fmt.finite(v[i])]
     if not known:
-        title = f"No channel of plan {_mpl(attr.plan)} has a measured contribution"
+        title = f"No channel of plan {mpl_text(attr.plan)} has a measured contribution"
     elif len(known) == 1 and total > 0:
         title = _only(view, chans[known[0]], total, metric)
     elif total > 0:
         top = known[0]
-        name, share = view.names[chans[top]], _pct(v[top] / total, 0)
+        name, share = view.names[chans[top]], fmt.percent(v[top] / total, 0)
         title = f"The biggest share of the plan's {view.quantity(total, metric)} comes from {name} ({share})"
     else:
         top = known[0]
@@ -268,7 +207,7 @@ def waterfall(attr: Attribution, metric: str = "orders", *, scenario: Scenario |
     labels = [view.names[c] for c in chans]
     colours = [view.colours[c] for c in chans]
     rest = total - float(ends[-1]) if len(ends) else total
-    with_rest = _ok(rest) and abs(rest) > 0.005 * max(abs(total), float(np.abs(steps).sum()), 1e-9)
+    with_rest = fmt.finite(rest) and abs(rest) > 0.005 * max(abs(total), float(np.abs(steps).sum()), 1e-9)
     if with_rest:  # incremental effects (or sampled Shapley values) do not add up to the total
         starts, ends = np.append(starts, ends[-1] if len(ends) else 0.0), np.append(ends, total)
         steps = np.append(steps, rest)
@@ -279,7 +218,7 @@ def waterfall(attr: Attribution, metric: str = "orders", *, scenario: Scenario |
     x = np.arange(n + 1, dtype=float)
     lo_top = np.append(ends + (lo - v), t_lo)  # the whisker of a step sits on its end
     hi_top = np.append(ends + (hi - v), t_hi)
-    low, high, span = _limits(np.concatenate([starts, ends, [total]]), lo_top, hi_top)
+    low, high, span = style.ci_limits(np.concatenate([starts, ends, [total]]), lo_top, hi_top)
     lim = (low - 0.04 * span, high + 0.04 * span)
 
     cis = _cis(lo, hi, np.array([t_lo, t_hi]))
@@ -298,7 +237,7 @@ def waterfall(attr: Attribution, metric: str = "orders", *, scenario: Scenario |
         )
         + f"; {view.reps_text(cis)}{_cut(lo_top, hi_top, lim) if cis else ''}"
     )
-    fig, (ax,) = _figure(title, sub)
+    fig, (ax,) = style.figure(title, sub)
     for i in range(n):
         neg = steps[i] < 0
         ax.bar(
@@ -314,20 +253,22 @@ def waterfall(attr: Attribution, metric: str = "orders", *, scenario: Scenario |
         )
     for i in range(n):  # a thin connector from one step's end to the next step's start (or the total)
         ax.hlines(ends[i], x[i] + 0.35, x[i + 1] - 0.35, color=AXIS, lw=0.8, ls=(0, (2, 2)), zorder=2)
-    ax.bar(x[n], total if _ok(total) else 0.0, width=0.7, color=_TOTAL, zorder=3)
+    ax.bar(x[n], total if fmt.finite(total) else 0.0, width=0.7, color=view.plan_colour, zorder=3)
     if cis:
-        _whiskers(ax, x, lo_top, hi_top, lim, vertical=True)
+        style.whiskers(ax, x, lo_top, hi_top, lim, vertical=True)
     ticks = []
     for i in range(n):
-        share = f"\n{_pct(steps[i] / total, 0).replace('-', _MINUS)}" if total > 0 and _ok(v[i]) else ""
-        value = view.amount(v[i], metric, signed=True) if _ok(v[i]) else "n/a"
+        share = (
+            f"\n{fmt.percent(steps[i] / total, 0).replace('-', fmt.MINUS)}" if total > 0 and fmt.finite(v[i]) else ""
+        )
+        value = view.amount(v[i], metric, signed=True) if fmt.finite(v[i]) else "n/a"
         ticks.append(f"{_fill(labels[i], 12)}\n{value}{share}")
     ticks.append(f"Plan total\n{amount}")
     ax.set_xticks(x, ticks)
     ax.tick_params(axis="x", length=0)
     ax.axhline(0, color=AXIS, lw=0.8, zorder=2)
     ax.set(xlim=(-0.6, n + 0.6), ylim=lim)
-    ax.yaxis.set_major_formatter(FuncFormatter(_compact))
+    ax.yaxis.set_major_formatter(FuncFormatter(fmt.compact))
     unit = f", {view.currency}" if metric != "orders" and view.currency else ""
     ax.set_ylabel(f"{words[0].upper()}{words[1:]}{unit}", **TEXT)
     return fig
@@ -369,7 +310,7 @@ def spend_vs_contribution(attr: Attribution, metric: str = "orders", *, scenario
     spend = np.array([view.get("spend", c) for c in chans])
     paid = float(np.nansum(spend))
     s_share = spend / paid if paid > 0 else np.full(len(chans), np.nan)
-    order = sorted(range(len(chans)), key=lambda i: -s_share[i] if _ok(s_share[i]) else math.inf)
+    order = sorted(range(len(chans)), key=lambda i: -s_share[i] if fmt.finite(s_share[i]) else math.inf)
     chans, s_share = [chans[i] for i in order], s_share[order]
     v, lo, hi = view.est(col, chans)
     total = view.total(metric)[0]
@@ -380,14 +321,14 @@ def spend_vs_contribution(attr: Attribution, metric: str = "orders", *, scenario
 
     gaps = np.abs(c_share - s_share)
     if not chans:
-        title = f"Plan {_mpl(attr.plan)} has no channels to compare"
+        title = f"Plan {mpl_text(attr.plan)} has no channels to compare"
     elif not shares:
         title = f"The plan adds {view.quantity(total, metric, extra=False)} over no marketing: nothing to share out"
     elif len(chans) == 1:
         title = _only(view, chans[0], total, metric)
     elif np.isfinite(gaps).any() and np.nanmax(gaps) >= 0.05:
         i = int(np.nanargmax(gaps))
-        name, ps, pc = view.names[chans[i]], _pct(s_share[i], 0), _pct(c_share[i], 0)
+        name, ps, pc = view.names[chans[i]], fmt.percent(s_share[i], 0), fmt.percent(c_share[i], 0)
         title = (
             f"{name}: {ps} of spend but only {pc} of the plan's {words}"
             if s_share[i] > c_share[i]
@@ -400,7 +341,7 @@ def spend_vs_contribution(attr: Attribution, metric: str = "orders", *, scenario
     y = np.arange(n)[::-1].astype(float)
     h = 0.36
     bars = np.concatenate([s_share, c_share])
-    low, high, span = _limits(bars, c_lo, c_hi)
+    low, high, span = style.ci_limits(bars, c_lo, c_hi)
     lim = (low - 0.03 * span, high + 0.03 * span)
     cis = shares and _cis(c_lo, c_hi)
     per = view.currency or "unit of money"
@@ -409,29 +350,29 @@ def spend_vs_contribution(attr: Attribution, metric: str = "orders", *, scenario
         f"right: {what} per {per} against the plan's average; {view.reps_text(cis)}"
         + (_cut(c_lo, c_hi, lim) if cis else "")
     )
-    fig, (ax,) = _figure(title, sub)
+    fig, (ax,) = style.figure(title, sub)
     ax.barh(y + h / 2, np.nan_to_num(s_share), height=h, color=_SPEND, zorder=3)
     ax.barh(y - h / 2, np.nan_to_num(c_share), height=h, color=[view.colours[c] for c in chans], zorder=3)
     if cis:
-        _whiskers(ax, y - h / 2, c_lo, c_hi, lim, vertical=False)
-    ratios = [_ratio(c, s) for c, s in zip(c_share, s_share, strict=True)]
-    good = ["#2a7a3b" if r >= 1.05 else "#b8323f" if r <= 0.95 else INK if _ok(r) else MUTED for r in ratios]
-    _column(ax, 0.6, y, "spend", [_pct(s, 0) for s in s_share], [INK] * n)
-    _column(ax, 1.3, y, what, [_pct(c, 0) for c in c_share], [INK] * n)
+        style.whiskers(ax, y - h / 2, c_lo, c_hi, lim, vertical=False)
+    ratios = [fmt.ratio(c, s) for c, s in zip(c_share, s_share, strict=True)]
+    good = ["#2a7a3b" if r >= 1.05 else "#b8323f" if r <= 0.95 else INK if fmt.finite(r) else MUTED for r in ratios]
+    _column(ax, 0.6, y, "spend", [fmt.percent(s, 0) for s in s_share], [INK] * n)
+    _column(ax, 1.3, y, what, [fmt.percent(c, 0) for c in c_share], [INK] * n)
     _column(
         ax,
         2.3,
         y,
         f"per {view.currency or 'money'}\nvs plan",
-        [f"\u00d7{_ratio_text(r)}" if _ok(r) else "n/a" for r in ratios],
+        [f"\u00d7{fmt.multiple(r)}" if fmt.finite(r) else "n/a" for r in ratios],
         good,
     )
     ax.set_yticks(y, [_fill(view.names[c], 16) for c in chans])
-    ax.set(xlim=lim, ylim=_rows(n) if n else (-1, 1))
+    ax.set(xlim=lim, ylim=style.bar_limits(n) if n else (-1, 1))
     ax.axvline(0, color=AXIS, lw=0.8, zorder=2)
     ax.grid(True, axis="x", color=GRID, lw=0.8)
     ax.grid(False, axis="y")
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _p: _pct(x, 0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _p: fmt.percent(x, 0)))
     ax.tick_params(axis="y", length=0, pad=8)
     ax.spines["left"].set_visible(False)
     return fig
@@ -446,27 +387,27 @@ def marginal_roas(attr: Attribution, *, scenario: Scenario | None = None) -> Fig
     """
     view = _View(attr, scenario)
     v, lo, hi = view.est("marginal_roas", view.channels)
-    order = sorted(range(len(view.channels)), key=lambda i: -v[i] if _ok(v[i]) else math.inf)
+    order = sorted(range(len(view.channels)), key=lambda i: -v[i] if fmt.finite(v[i]) else math.inf)
     chans = [view.channels[i] for i in order]
     v, lo, hi = v[order], lo[order], hi[order]
     revenue, margin = view.total("revenue")[0], view.total("margin")[0]
-    share = _ratio(margin, revenue)
-    even = 1 / share if _ok(share) and 0 < share < 1 else math.nan  # ROAS at which the extra margin repays
-    known = [i for i in range(len(chans)) if _ok(v[i])]
+    share = fmt.ratio(margin, revenue)
+    even = 1 / share if fmt.finite(share) and 0 < share < 1 else math.nan  # ROAS at which the extra margin repays
+    known = [i for i in range(len(chans)) if fmt.finite(v[i])]
     per = view.currency or "unit"
 
     if not known:
         title = "No channel can spend an extra 10%: marginal ROAS is n/a"
     elif len(known) == 1:
         i = known[0]
-        title = f"An extra 10% on {view.names[chans[i]]} brings {_ratio_text(v[i])} of revenue per {per} spent"
+        title = f"An extra 10% on {view.names[chans[i]]} brings {fmt.multiple(v[i])} of revenue per {per} spent"
     else:
         b, w = known[0], known[-1]
         title = (
-            f"Extra budget pays most on {view.names[chans[b]]} (marginal ROAS {_ratio_text(v[b])}) "
-            f"and least on {view.names[chans[w]]} ({_ratio_text(v[w])})"
+            f"Extra budget pays most on {view.names[chans[b]]} (marginal ROAS {fmt.multiple(v[b])}) "
+            f"and least on {view.names[chans[w]]} ({fmt.multiple(v[w])})"
         )
-    if known and _ok(even):
+    if known and fmt.finite(even):
         below = sum(v[i] < even for i in known)
         if 0 < below < len(known) and len(known) > 1:
             title += f"; {below} of {len(known)} channels do not repay it in margin"
@@ -475,13 +416,13 @@ def marginal_roas(attr: Attribution, *, scenario: Scenario | None = None) -> Fig
 
     n = len(chans)
     y = np.arange(n)[::-1].astype(float)
-    low, high, span = _limits(np.concatenate([v, [1.0, even if _ok(even) else 1.0]]), lo, hi)
+    low, high, span = style.ci_limits(np.concatenate([v, [1.0, even if fmt.finite(even) else 1.0]]), lo, hi)
     lim = (low - 0.03 * span, high + 0.03 * span)
     cis = _cis(lo, hi)
     margin_note = (
-        f"; dashed line at {_ratio_text(even)}: the extra gross margin repays it (the plan's margin is "
-        f"{_pct(share, 0)} of revenue)"
-        if _ok(even)
+        f"; dashed line at {fmt.multiple(even)}: the extra gross margin repays it (the plan's margin is "
+        f"{fmt.percent(share, 0)} of revenue)"
+        if fmt.finite(even)
         else ""
     )
     sub = (
@@ -489,35 +430,38 @@ def marginal_roas(attr: Attribution, *, scenario: Scenario | None = None) -> Fig
         f"line at 1: the extra revenue repays the extra spend{margin_note}; {view.reps_text(cis)}"
         + (_cut(lo, hi, lim) if cis else "")
     )
-    fig, (ax,) = _figure(title, sub)
+    fig, (ax,) = style.figure(title, sub)
     ax.barh(y, np.nan_to_num(v), height=0.62, color=[view.colours[c] for c in chans], zorder=3)
     if cis:
-        _whiskers(ax, y, lo, hi, lim, vertical=False)
+        style.whiskers(ax, y, lo, hi, lim, vertical=False)
     for yi, val in zip(y, v, strict=True):
-        if not _ok(val):
+        if not fmt.finite(val):
             ax.text(0.01 * span, yi, "n/a: the extra budget is not spent", va="center", fontsize=10, color=MUTED)
     ax.axvline(1, color=INK, lw=1.2, zorder=2)
     handles = [Line2D([], [], color=INK, lw=1.2, label="break-even on revenue (1)")]
-    if _ok(even):
+    if fmt.finite(even):
         ax.axvline(even, color=INK, lw=1.2, ls=(0, (4, 3)), zorder=2)
         handles.append(
-            Line2D([], [], color=INK, lw=1.2, ls=(0, (4, 3)), label=f"break-even on margin ({_ratio_text(even)})")
+            Line2D([], [], color=INK, lw=1.2, ls=(0, (4, 3)), label=f"break-even on margin ({fmt.multiple(even)})")
         )
     ax.legend(
         handles=handles, loc="lower left", bbox_to_anchor=(0, 1), ncols=2, frameon=False, fontsize=10, borderaxespad=0.2
     )
-    _column(ax, 0.65, y, "marginal\nROAS", [_ratio_text(x) for x in v], [INK] * n)
+    _column(ax, 0.65, y, "marginal\nROAS", [fmt.multiple(x) for x in v], [INK] * n)
     if cis:
         _column(
             ax,
             2.0,
             y,
             "95% CI",
-            [f"{_ratio_text(a)} to {_ratio_text(b)}" if _ok(a) else "n/a" for a, b in zip(lo, hi, strict=True)],
+            [
+                f"{fmt.multiple(a)} to {fmt.multiple(b)}" if fmt.finite(a) else "n/a"
+                for a, b in zip(lo, hi, strict=True)
+            ],
             [MUTED] * n,
         )
     ax.set_yticks(y, [_fill(view.names[c], 16) for c in chans])
-    ax.set(xlim=lim, ylim=_rows(n) if n else (-1, 1))
+    ax.set(xlim=lim, ylim=style.bar_limits(n) if n else (-1, 1))
     ax.axvline(0, color=AXIS, lw=0.8, zorder=2)
     ax.grid(True, axis="x", color=GRID, lw=0.8)
     ax.grid(False, axis="y")

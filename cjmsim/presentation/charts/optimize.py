@@ -1,8 +1,8 @@
 """Charts of a budget optimization: where the money moved, why, how the search went and what it gained.
 
 The chart functions read the tables of a :class:`cjmsim.optimize.Optimization` and return
-``matplotlib.figure.Figure`` objects in the style of :mod:`cjmsim.charts` (its palette, header and
-helpers): each titled with the finding it shows, computed from the data, over a smaller subtitle
+``matplotlib.figure.Figure`` objects in the style of :mod:`cjmsim.presentation.style` (its palette, header
+and helpers): each titled with the finding it shows, computed from the data, over a smaller subtitle
 saying what is plotted. They never simulate, show or save.
 
 - :func:`plan_comparison`: CPO, orders and spend of the base, optimized and compared plans on the
@@ -30,28 +30,12 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 
-from cjmsim.presentation.charts.attribution import _limits, _mpl, _whiskers
-from cjmsim.presentation.charts.run import (
-    AXIS,
-    GRID,
-    INK,
-    MUTED,
-    PLAN_COLOURS,
-    TEXT,
-    Chart,
-    _bare,
-    _compact,
-    _figure,
-    _money,
-    _num,
-    _ok,
-    _pct,
-    _plans,
-    _rows,
-    _short,
-    _totals,
-)
-from cjmsim.presentation.charts.sweep import _tick
+from cjmsim.presentation import format as fmt
+from cjmsim.presentation import style
+from cjmsim.presentation.charts.run import Chart, plans_of
+from cjmsim.presentation.format import budget_change as change
+from cjmsim.presentation.style import AXIS, GRID, INK, MUTED, TEXT, mpl_text
+from cjmsim.presentation.tables import plan_totals
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -81,10 +65,10 @@ _PANELS: tuple[tuple[str, str, bool, bool | None], ...] = (
     ("orders", "Orders", False, True),
     ("spend", "Spend", True, None),
 )
-_FEASIBLE, _INFEASIBLE, _BASE = PLAN_COLOURS[1], "#b8323f", PLAN_COLOURS[0]
+_INFEASIBLE = ("#b8323f", "#e15759")  # red; a lighter red when the optimized plan's colour is the first
 _MAX_CAMPAIGNS = 14  # bars in the allocation chart; beyond, the rest as one row
 _MAX_CURVES = 6  # campaigns in the response curves; the biggest budgets
-_MINUS = "\u2212"
+fmt.MINUS = "\u2212"
 
 
 # --------------------------------------------------------------------------------------------
@@ -110,18 +94,9 @@ def campaign_budgets(opt: Optimization) -> pd.DataFrame:
     return _per_week(opt.variables, ["campaign", "channel"])
 
 
-def change(a: float, b: float) -> str:
-    """From budget a to b: 'cut to 0', 'new', '\u00d72.6' from double up, else '+12%', '\u22120.4%'."""
-    if not (_ok(a) and _ok(b)):
-        return "n/a"
-    if a <= 0:
-        return "new" if b > 0 else "none"
-    if b <= 0:
-        return "cut to 0"
-    if b < 2 * a:
-        return _signed_pct(b / a - 1)
-    r = b / a
-    return f"\u00d7{r:.2g}" if r < 100 else f"\u00d7{r:,.0f}"  # x2.6, x15, x240: never 2.4e+02
+def _colours(opt: Optimization) -> dict[str, str]:
+    """Each plan's colour in every chart of the scenario; the optimized plan's the next after the scenario's plans."""
+    return style.plan_colours(opt.scenario.plans, extra=[opt.plan_name, *opt.final.plans])
 
 
 def _moves(budgets: pd.DataFrame, label: pd.Series) -> tuple[str, str] | None:
@@ -140,13 +115,14 @@ def _moves(budgets: pd.DataFrame, label: pd.Series) -> tuple[str, str] | None:
 def _allocation_title(opt: Optimization, cells: tuple[pd.DataFrame, pd.DataFrame, str]) -> str:
     """Where the money moved: between campaigns, else between channels and segments (:func:`_by_segment`)."""
     c = campaign_budgets(opt)
-    moves = _moves(c, c.campaign.map(_mpl))
+    moves = _moves(c, c.campaign.map(mpl_text))
     if moves is None:
         new, old, _ = cells
         money = pd.DataFrame({"total": new.stack(), "base_total": old.stack()})
         chans, segs = opt.scenario.channels, opt.scenario.segments
         label = pd.Series(
-            [f"{_mpl(chans[ch].name or ch)} for {_mpl(segs[g].name or g)}" for ch, g in money.index], index=money.index
+            [f"{mpl_text(chans[ch].name or ch)} for {mpl_text(segs[g].name or g)}" for ch, g in money.index],
+            index=money.index,
         )
         inside = _moves(money, label)
         if inside is None or not all(inside):
@@ -160,7 +136,7 @@ def _allocation_title(opt: Optimization, cells: tuple[pd.DataFrame, pd.DataFrame
     return f"The optimized plan budgets {total}; the biggest {'cut' if moves[0] else 'rise'}: {moves[0] or moves[1]}"
 
 
-def _segments(opt: Optimization, ids: str) -> str:
+def segment_names(opt: Optimization, ids: str) -> str:
     """A variable's segments ('a, b') by display name: 'Casual + Enthusiast'."""
     segs = opt.scenario.segments
     return " + ".join(segs[s].name or s if s in segs else s for s in ids.split(", "))
@@ -176,13 +152,6 @@ def _relative(opt: Optimization, versus: str, metric: str) -> tuple[float, float
     return float(r.relative), float(r.relative_ci_low), float(r.relative_ci_high)
 
 
-def _signed_pct(x: float) -> str:
-    """'+3.1%', '\u221252%', '\u00b10%' (under 0.005%)."""
-    if _ok(x) and abs(x) < 5e-5:
-        return "\u00b10%"
-    return "n/a" if not _ok(x) else ("+" if x > 0 else "") + _pct(x).replace("-", _MINUS)
-
-
 def headline(opt: Optimization) -> str:
     """The optimized plan against the base on the fresh replications, in one sentence for titles and the report.
 
@@ -190,29 +159,30 @@ def headline(opt: Optimization) -> str:
     when its 95% CI includes no change. Plain text: matplotlib needs any '$' escaped.
     """
     metric, name, _, _ = OBJECTIVE_METRIC[opt.objective]
-    orders = _signed_pct(_relative(opt, opt.base_plan, "orders")[0])
+    orders = fmt.signed_percent(_relative(opt, opt.base_plan, "orders")[0])
     if metric == "net_margin":  # the paired mean difference is linear: margin's minus spend's
         c = opt.comparison[opt.comparison.versus == opt.base_plan].set_index("metric")
         if not {"margin", "spend"} <= set(c.index):
             return "The optimized plan could not be compared with the base plan"
         gain = float(c.difference["margin"] - c.difference["spend"])
-        amount = _money(abs(gain), opt.scenario.scenario.currency)
+        amount = fmt.money(abs(gain), opt.scenario.scenario.currency)
         verb = "adds" if gain >= 0 else "loses"
         return f"The optimized plan {verb} {amount} of gross margin less spend at {orders} orders"
     spent = opt.comparison[(opt.comparison.versus == opt.base_plan) & (opt.comparison.metric == "spend")].optimized
     if len(spent) and not spent.iloc[0] > 0:
         return f"The optimized plan spends nothing: no CPO, at {orders} orders"
     rel, lo, hi = _relative(opt, opt.base_plan, metric)
-    if not _ok(rel):
+    if not fmt.finite(rel):
         return f"The optimized plan's {name} cannot be compared with the base plan's"
-    noise = "" if _ok(lo) and _ok(hi) and (lo > 0 or hi < 0) else " (within noise)"
+    noise = "" if fmt.finite(lo) and fmt.finite(hi) and (lo > 0 or hi < 0) else " (within noise)"
     if metric == "orders":
-        spend = _signed_pct(_relative(opt, opt.base_plan, "spend")[0])
-        more = f"wins {_pct(rel)} more" if rel >= 0 else f"gets {_pct(-rel)} fewer"
+        spend = fmt.signed_percent(_relative(opt, opt.base_plan, "spend")[0])
+        more = f"wins {fmt.percent(rel)} more" if rel >= 0 else f"gets {fmt.percent(-rel)} fewer"
         return f"The optimized plan {more} orders{noise} at {spend} spend"
     if abs(rel) < 0.0005:
         return f"The optimized plan leaves CPO unchanged at {orders} orders"
-    return f"The optimized plan {'cuts' if rel <= 0 else 'raises'} CPO by {_pct(abs(rel))}{noise} at {orders} orders"
+    verb = "cuts" if rel <= 0 else "raises"
+    return f"The optimized plan {verb} CPO by {fmt.percent(abs(rel))}{noise} at {orders} orders"
 
 
 # --------------------------------------------------------------------------------------------
@@ -222,37 +192,40 @@ def headline(opt: Optimization) -> str:
 def plan_comparison(opt: Optimization) -> Figure:
     """CPO, orders and spend of every plan of the fresh re-evaluation, with 95% CI whiskers (segment ``all``)."""
     res = opt.final
-    plans, plain, colours = _plans(res)
-    names = {p: _mpl(n) for p, n in plain.items()}
-    tot, cur = _totals(res), _mpl(opt.scenario.scenario.currency)
+    plans, plain, _ = plans_of(res)
+    colours = _colours(opt)
+    names = {p: mpl_text(n) for p, n in plain.items()}
+    tot, cur = plan_totals(res), mpl_text(opt.scenario.scenario.currency)
     cis = res.reps > 1
     sub = (
         f"Each plan on {res.reps} fresh replications of {res.agents:,} agents, not the search's, all segments; "
         + ("whiskers = 95% CI" if cis else "single replication, no confidence intervals")
         + "; spend is what was actually bought"
     )
-    fig, axes = _figure(_mpl(headline(opt)), sub, 1, len(_PANELS), sharey=True)
+    fig, axes = style.figure(mpl_text(headline(opt)), sub, 1, len(_PANELS), sharey=True)
     y = np.arange(len(plans))[::-1].astype(float)
     for ax, (col, label, money, higher) in zip(axes, _PANELS, strict=True):
         v, lo, hi = (
             tot[f"{col}{s}"].to_numpy(float) if f"{col}{s}" in tot else np.full(len(plans), np.nan)
             for s in ("", "_ci_low", "_ci_high")
         )
-        low, high, span = _limits(v, lo, hi)
+        low, high, span = style.ci_limits(v, lo, hi)
         low = min(low, 0.0)
         ok = np.isfinite(v)
         ax.barh(y[ok], v[ok], height=0.66, color=[colours[p] for p, f in zip(plans, ok, strict=True) if f], zorder=3)
         if cis:  # cut where the values' labels begin
-            _whiskers(ax, y, lo, hi, (low, high), vertical=False)
+            style.whiskers(ax, y, lo, hi, (low, high), vertical=False)
         for yi, val, top in zip(y, v, hi, strict=True):
-            text = (_money(val, cur) if money else _num(val)) if _ok(val) else "n/a"
-            end = min(max(val, top), high) if _ok(top) else val
-            gap = 0.05 if _ok(top) and top > high else 0.02  # clear of a cut whisker's triangle
-            ax.text((end if _ok(end) else 0.0) + gap * span, yi, text, va="center", **TEXT)
-        ax.set(xlim=(low, high + 0.5 * span), ylim=_rows(len(plans)))  # room right of the bars for their values
+            text = (fmt.money(val, cur) if money else fmt.count(val)) if fmt.finite(val) else "n/a"
+            end = min(max(val, top), high) if fmt.finite(top) else val
+            gap = 0.05 if fmt.finite(top) and top > high else 0.02  # clear of a cut whisker's triangle
+            ax.text((end if fmt.finite(end) else 0.0) + gap * span, yi, text, va="center", **TEXT)
+        ax.set(
+            xlim=(low, high + 0.5 * span), ylim=style.bar_limits(len(plans))
+        )  # room right of the bars for their values
         better = "" if higher is None else f"\n({'higher' if higher else 'lower'} is better)"
         ax.set_title(f"{label}{f', {cur}' if money else ''}{better}", loc="left", fontsize=11, color=INK)
-        _bare(ax)
+        style.bare(ax)
         ax.axvline(0, color=AXIS, lw=0.8)
     axes[0].set_yticks(y, [textwrap.fill(names[p], 20) for p in plans])
     return fig
@@ -265,7 +238,7 @@ def allocation(opt: Optimization) -> Figure:
     heatmap of the optimized budget per active week of every channel and audience (the segments a
     decision variable targets), each cell with its change from the base plan.
     """
-    cur = _mpl(opt.scenario.scenario.currency)
+    cur = mpl_text(opt.scenario.scenario.currency)
     c = campaign_budgets(opt)
     shown = c
     if len(c) > _MAX_CAMPAIGNS:  # the biggest budgets, before or after; the others as one row
@@ -283,22 +256,23 @@ def allocation(opt: Optimization) -> Figure:
         shown = pd.concat([c.loc[keep], other], ignore_index=True)
     cells = _by_segment(opt)
     sub = (
-        f"{cur}; left: budget per active week of each campaign of {_mpl(_plans(opt.final)[1][opt.base_plan])}, "
-        f"base (grey) and optimized (colour), the change of its total; right: the optimized plan's {cells[2]} by "
+        f"{cur}; left: budget per active week of each campaign of {mpl_text(plans_of(opt.final)[1][opt.base_plan])}, "
+        f"base (upper bar) and optimized (lower), the change of its total; right: the optimized plan's {cells[2]} by "
         "channel and segment, under it the change from the base plan"
     )
-    fig, (left, right) = _figure(_allocation_title(opt, cells), sub, 1, 2)
+    fig, (left, right) = style.figure(_allocation_title(opt, cells), sub, 1, 2)
     n = len(shown)
     y = np.arange(n)[::-1].astype(float)
     h = 0.38
-    left.barh(y + h / 2, shown.base_weekly, height=h, color=_BASE, zorder=3, label="base")
-    left.barh(y - h / 2, shown.weekly, height=h, color=_FEASIBLE, zorder=3, label="optimized")
+    colours = _colours(opt)
+    left.barh(y + h / 2, shown.base_weekly, height=h, color=colours[opt.base_plan], zorder=3, label="base")
+    left.barh(y - h / 2, shown.weekly, height=h, color=colours[opt.plan_name], zorder=3, label="optimized")
     top = max(float(shown[["base_weekly", "weekly"]].max().max()), 1.0)
     for yi, a, b, r in zip(y, shown.base_weekly, shown.weekly, shown.itertuples(), strict=True):
-        left.text(max(a, b) + 0.02 * top, yi, f"{_compact(b)}  {change(r.base_total, r.total)}", va="center", **TEXT)
-    left.set(xlim=(0, top * 1.45), ylim=_rows(n))
-    left.set_yticks(y, [textwrap.shorten(_mpl(str(x)), 30, placeholder="\u2026") for x in shown.campaign])
-    left.xaxis.set_major_formatter(FuncFormatter(_compact))
+        left.text(max(a, b) + 0.02 * top, yi, f"{fmt.compact(b)}  {change(r.base_total, r.total)}", va="center", **TEXT)
+    left.set(xlim=(0, top * 1.45), ylim=style.bar_limits(n))
+    left.set_yticks(y, [textwrap.shorten(mpl_text(str(x)), 30, placeholder="\u2026") for x in shown.campaign])
+    left.xaxis.set_major_formatter(FuncFormatter(fmt.compact))
     left.grid(True, axis="x", color=GRID, lw=0.8)
     left.grid(False, axis="y")
     left.tick_params(axis="y", length=0)
@@ -346,13 +320,15 @@ def _cells(opt: Optimization, ax: Axes, cells: tuple[pd.DataFrame, pd.DataFrame,
     ax.pcolormesh(np.ma.masked_invalid(value), cmap="Blues", vmin=0, vmax=top, edgecolors="white", linewidth=2)
     size = 9 if value.shape[1] > 4 else 10
     for (i, j), v in np.ndenumerate(value):
-        if _ok(v):
+        if fmt.finite(v):
             ink = "white" if v / top > 0.55 else INK
-            label = f"{_compact(v)}\n{change(float(old.iat[i, j]), v)}"
+            label = f"{fmt.compact(v)}\n{change(float(old.iat[i, j]), v)}"
             ax.text(j + 0.5, i + 0.5, label, ha="center", va="center", fontsize=size, color=ink)
     chans, segs = opt.scenario.channels, opt.scenario.segments
-    rows = [textwrap.fill(_mpl(chans[c].name or c), 16) for c in new.index]
-    cols = [textwrap.shorten(_mpl(_short(segs[g].name or g)), 20, placeholder="\u2026") for g in new.columns]
+    rows = [textwrap.fill(mpl_text(chans[c].name or c), 16) for c in new.index]
+    cols = [
+        textwrap.shorten(mpl_text(fmt.short_name(segs[g].name or g)), 20, placeholder="\u2026") for g in new.columns
+    ]
     tilt = len(cols) > 3  # slanted, so the names do not collide
     ax.set(xlim=(0, len(cols)), ylim=(len(rows), 0))
     ax.set_yticks(np.arange(len(rows)) + 0.5, rows)
@@ -376,26 +352,27 @@ def _extra_order(d: pd.DataFrame) -> tuple[float, float]:
 
 
 def _curve_title(opt: Optimization, curves: dict[str, pd.DataFrame]) -> str:
-    cur = _mpl(opt.scenario.scenario.currency)
+    cur = mpl_text(opt.scenario.scenario.currency)
     costs = {name: _extra_order(d) for name, d in curves.items() if d.optimized_weekly.iloc[0] >= 1}
-    priced = {k: v[1] for k, v in costs.items() if _ok(v[1])}
-    flat = [k for k, v in costs.items() if not _ok(v[1])]
+    priced = {k: v[1] for k, v in costs.items() if fmt.finite(v[1])}
+    flat = [k for k, v in costs.items() if not fmt.finite(v[1])]
     if len(priced) > 1:
         lo, hi = min(priced, key=priced.__getitem__), max(priced, key=priced.__getitem__)
         title = (
-            f"Past the optimum, extra orders cost least on {_mpl(lo)} ({_money(priced[lo], cur)} each) and most on "
-            f"{_mpl(hi)} ({_money(priced[hi], cur)})"
+            f"Past the optimum, extra orders cost least on {mpl_text(lo)} ({fmt.money(priced[lo], cur)} each) "
+            "and most on "
+            f"{mpl_text(hi)} ({fmt.money(priced[hi], cur)})"
         )
     elif priced:
         ((name, cost),) = priced.items()
-        title = f"Past the optimum, each extra order on {_mpl(name)} costs {_money(cost, cur)}"
+        title = f"Past the optimum, each extra order on {mpl_text(name)} costs {fmt.money(cost, cur)}"
     elif flat:
-        which = "any campaign shown" if len(flat) > 1 else _mpl(flat[0])
+        which = "any campaign shown" if len(flat) > 1 else mpl_text(flat[0])
         return f"Past the optimum, more budget on {which} adds no orders"
     else:
         return "Every campaign shown was cut to zero: no curve around the optimum"
     if flat:
-        title += f"; more on {_mpl(flat[0]) if len(flat) == 1 else f'{len(flat)} others'} adds no orders"
+        title += f"; more on {mpl_text(flat[0]) if len(flat) == 1 else f'{len(flat)} others'} adds no orders"
     return title
 
 
@@ -405,7 +382,9 @@ def response_curves(opt: Optimization) -> Figure:
     One column per campaign (the biggest optimized or base budgets when there are many); the dashed
     line is the base plan's budget, the ringed point the optimum. On the search replications.
     """
-    cur = _mpl(opt.scenario.scenario.currency)
+    cur = mpl_text(opt.scenario.scenario.currency)
+    colours = _colours(opt)
+    base_colour, best_colour = colours[opt.base_plan], colours[opt.plan_name]
     budgets = campaign_budgets(opt).set_index("campaign")
     weeks = opt.scenario.scenario.weeks
     curves: dict[str, pd.DataFrame] = {}
@@ -425,7 +404,7 @@ def response_curves(opt: Optimization) -> Figure:
         f"{cur}, the other campaigns held at the optimum; dashed: the base plan's budget, ringed: the optimum; "
         f"search replications ({opt.settings.get('reps', 1)} \u00d7 {opt.scenario.scenario.agents:,} agents){more}"
     )
-    fig, axes = _figure(_curve_title(opt, {k: curves[k] for k in shown}), sub, 2, max(len(shown), 1))
+    fig, axes = style.figure(_curve_title(opt, {k: curves[k] for k in shown}), sub, 2, max(len(shown), 1))
     ncol = max(len(shown), 1)
     for j, name in enumerate(shown):
         d = curves[name]
@@ -434,19 +413,19 @@ def response_curves(opt: Optimization) -> Figure:
         top.tick_params(labelbottom=False)
         base, best = float(d.base_weekly.iloc[0]), float(d.optimized_weekly.iloc[0])
         width = max(12, 96 // ncol - 2)  # two lines at most, narrow enough not to run into the next title
-        label = textwrap.fill(textwrap.shorten(_mpl(name), 2 * width, placeholder="\u2026"), width)
+        label = textwrap.fill(textwrap.shorten(mpl_text(name), 2 * width, placeholder="\u2026"), width)
         top.set_title(label, loc="left", fontsize=11, color=INK)
         for ax, col in ((top, "orders"), (bottom, "cpo")):
-            ax.axvline(base, color=_BASE, lw=1.4, ls=(0, (4, 3)), zorder=2)
-            ax.xaxis.set_major_formatter(FuncFormatter(_tick))
+            ax.axvline(base, color=base_colour, lw=1.4, ls=(0, (4, 3)), zorder=2)
+            ax.xaxis.set_major_formatter(FuncFormatter(fmt.tick))
             if best < 1:  # cut to zero: the levels scale nothing, no curve to draw
                 ax.text(0.5, 0.5, "cut to 0", transform=ax.transAxes, ha="center", fontsize=10, color=MUTED)
                 ax.set_yticks([])
                 continue
-            ax.plot(d.weekly, d[col], color=_FEASIBLE, lw=2, marker="o", ms=3.5, zorder=3)
+            ax.plot(d.weekly, d[col], color=best_colour, lw=2, marker="o", ms=3.5, zorder=3)
             at = d[np.isclose(d.level, 1.0)]
             ax.plot(at.weekly, at[col], "o", ms=9, mfc="white", mec=INK, mew=1.6, zorder=4)
-            ax.yaxis.set_major_formatter(FuncFormatter(_tick))
+            ax.yaxis.set_major_formatter(FuncFormatter(fmt.tick))
         right = max(float(d.weekly.max()), base) * 1.05
         bottom.set_xlim(-0.03 * max(right, 1.0), max(right, 1.0))
     for ax in axes[len(shown) : ncol] + axes[ncol + len(shown) :]:  # no campaign with a curve: one empty column
@@ -455,7 +434,7 @@ def response_curves(opt: Optimization) -> Figure:
     axes[ncol].set_ylabel(f"CPO, {cur}", **TEXT)
     axes[ncol + ncol // 2].set_xlabel(f"Budget per active week, {cur}", **TEXT)
     handles = [
-        Line2D([], [], color=_BASE, lw=1.4, ls=(0, (4, 3)), label="base plan's budget"),
+        Line2D([], [], color=base_colour, lw=1.4, ls=(0, (4, 3)), label="base plan's budget"),
         Line2D([], [], color=INK, marker="o", ms=8, mfc="white", lw=0, label="optimum"),
     ]
     fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False, fontsize=10)
@@ -470,57 +449,62 @@ def convergence(opt: Optimization) -> Figure:
     allocation. On the search replications.
     """
     metric, name, higher, money = OBJECTIVE_METRIC[opt.objective]
-    cur = _mpl(opt.scenario.scenario.currency)
+    cur = mpl_text(opt.scenario.scenario.currency)
+    colours = _colours(opt)
+    base_colour, feasible = colours[opt.base_plan], colours[opt.plan_name]
+    infeasible = _INFEASIBLE[feasible == _INFEASIBLE[0]]
     t = opt.trace.copy()
     t["net_margin"] = t.margin - t.spend
     val = t[metric].astype(float)
     ok = t.feasible.astype(bool)
     best = val.where(ok).cummax() if higher else val.where(ok).cummin()
     best = best.ffill()
-    fmt = (lambda x: _money(x, cur)) if money else _num
+    say = (lambda x: fmt.money(x, cur)) if money else fmt.count
     start = t[t.kind == "start"]
     s = float(val[start.index[0]]) if len(start) else math.nan
-    final = float(best.iloc[-1]) if len(best) and _ok(best.iloc[-1]) else math.nan
+    final = float(best.iloc[-1]) if len(best) and fmt.finite(best.iloc[-1]) else math.nan
     used, budget = opt.settings.get("evaluations_used", len(t)), opt.settings.get("evaluations")
-    if not _ok(final):
+    if not fmt.finite(final):
         title = f"The search found no feasible allocation in {used} evaluations"
-    elif _ok(s) and bool(ok[start.index[0]]) and final == s:
-        title = f"The search found no feasible allocation better than the base one ({name} {fmt(s)})"
+    elif fmt.finite(s) and bool(ok[start.index[0]]) and final == s:
+        title = f"The search found no feasible allocation better than the base one ({name} {say(s)})"
     else:
         k = int(t.evaluation[(val == final) & ok].iloc[0])
-        verb = ("raises" if higher else "cuts") if (not _ok(s) or (final > s) == higher) else "moves"
+        verb = ("raises" if higher else "cuts") if (not fmt.finite(s) or (final > s) == higher) else "moves"
         title = (
-            f"The search {verb} {name} from {fmt(s)} to {fmt(final)}" if _ok(s) else f"The best {name}: {fmt(final)}"
+            f"The search {verb} {name} from {say(s)} to {say(final)}"
+            if fmt.finite(s)
+            else f"The best {name}: {say(final)}"
         )
         title += (
-            f" ({_signed_pct(final / s - 1)}); the best at evaluation {k} of {used}"
-            if _ok(s)
+            f" ({fmt.signed_percent(final / s - 1)}); the best at evaluation {k} of {used}"
+            if fmt.finite(s)
             else f" at evaluation {k}"
         )
     floor = " or its orders under the floor" if opt.settings.get("orders_floor", 0) else ""
     sub = (
         f"{name[0].upper() + name[1:]}{f' ({cur})' if money else ''} of each candidate allocation on the search "
         f"replications, {used} of {budget} evaluations; red: infeasible, its planned spend over the budget{floor}; "
-        f"stopped: {_mpl(opt.message)}"
+        f"stopped: {mpl_text(opt.message)}"
     )
-    fig, (ax,) = _figure(title, sub)
+    fig, (ax,) = style.figure(title, sub)
     grad = (t.kind == "gradient").to_numpy()
-    for mask, colour in ((ok.to_numpy(), _FEASIBLE), (~ok.to_numpy(), _INFEASIBLE)):
+    for mask, colour in ((ok.to_numpy(), feasible), (~ok.to_numpy(), infeasible)):
         for light, size, alpha in ((True, 18, 0.3), (False, 34, 1.0)):
             m = mask & (grad == light) & (t.kind != "start").to_numpy()
             ax.scatter(t.evaluation[m], val[m], s=size, color=colour, alpha=alpha, lw=0, zorder=3)
     ax.step(t.evaluation, best, where="post", color=INK, lw=1.8, zorder=4)
-    if _ok(s):
-        ax.axhline(s, color=_BASE, lw=1.2, ls=(0, (4, 3)), zorder=2)
-        ax.plot(start.evaluation, [s] * len(start), "s", ms=8, color=_BASE, zorder=5)
+    if fmt.finite(s):
+        ax.axhline(s, color=base_colour, lw=1.2, ls=(0, (4, 3)), zorder=2)
+        ax.plot(start.evaluation, [s] * len(start), "s", ms=8, color=base_colour, zorder=5)
     ax.set_xlabel("Evaluation", **TEXT)
     ax.set_ylabel(f"{name[0].upper() + name[1:]}{f', {cur}' if money else ''}", **TEXT)
-    ax.yaxis.set_major_formatter(FuncFormatter(_tick))
+    ax.yaxis.set_major_formatter(FuncFormatter(fmt.tick))
     ax.grid(True, axis="x", color=GRID, lw=0.8)
     handles = [
-        Line2D([], [], color=_BASE, marker="s", ms=7, lw=1.2, ls=(0, (4, 3)), label="start: the base allocation"),
-        Line2D([], [], color=_FEASIBLE, marker="o", lw=0, ms=6, label="feasible"),
-        Line2D([], [], color=_INFEASIBLE, marker="o", lw=0, ms=6, label="infeasible"),
+        Line2D([], [], color=base_colour, marker="s", ms=7, lw=1.2, ls=(0, (4, 3)), label="start: the base allocation"),
+        Line2D([], [], color=feasible, marker="o", lw=0, ms=6, label="feasible"),
+        Line2D([], [], color=infeasible, marker="o", lw=0, ms=6, label="infeasible"),
         Line2D([], [], color=MUTED, marker="o", lw=0, ms=5, alpha=0.4, label="gradient point (lighter)"),
         Line2D([], [], color=INK, lw=1.8, label=f"best feasible so far ({'higher' if higher else 'lower'} is better)"),
     ]
@@ -544,8 +528,8 @@ def all_charts(opt: Optimization) -> list[Chart]:
         (
             "optimize_allocation",
             allocation(opt),
-            "Where the money moved: each campaign's weekly budget before (grey) and after (colour), and on the "
-            "right the new budget of each channel and audience with its change.",
+            "Where the money moved: each campaign's weekly budget before (upper bar) and after (lower bar), and on "
+            "the right the new budget of each channel and audience with its change.",
         ),
     ]
     if len(opt.curves):

@@ -3,9 +3,9 @@
 The functions read the tables of a :class:`cjmsim.engine.Result` (summary, weekly, ttp, exposures)
 and return a ``matplotlib.figure.Figure`` titled with the finding it shows, computed from the data,
 over a smaller subtitle saying what is plotted. They never simulate, show or save; :func:`save` and
-:func:`png_bytes` are helpers for the caller. Figures are built without pyplot and every style choice
-is set on the artists themselves, so there is no GUI backend and no global state (not even rcParams).
-Each plan has one colour in every chart, each channel one colour in every channel chart.
+:func:`png_bytes` are helpers for the caller. Figures are built without pyplot in the one style of
+:mod:`cjmsim.presentation.style`: a plan has the colour of its position in the scenario's plan order
+in every chart of every analysis, a channel likewise in every channel chart.
 """
 
 from __future__ import annotations
@@ -15,17 +15,19 @@ import math
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.layout_engine import ConstrainedLayoutEngine
-from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
+from cjmsim.presentation import format as fmt
+from cjmsim.presentation import style
+from cjmsim.presentation.style import AXIS, DPI, GRID, INK, MUTED, TEXT
+from cjmsim.presentation.tables import plan_totals
 from cjmsim.scenario import STAGES
 
 if TYPE_CHECKING:
@@ -45,13 +47,6 @@ __all__ = [
     "png_bytes",
 ]
 
-SIZE, DPI = (10.0, 5.5), 120  # inches, dots per inch
-#: One colour per plan, in the result's plan order; the first (usually the reference) is a quiet slate.
-PLAN_COLOURS = ("#52606d", "#0f7c78", "#e0701a", "#7b4fa0", "#2f6fae", "#b8323f")
-#: One colour per channel, in scenario order (Tableau 10).
-CHANNEL_COLOURS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#9c755f")
-INK, MUTED, GRID, AXIS = "#222222", "#5f6b76", "#e4e7eb", "#9aa5b1"
-TEXT: dict[str, Any] = {"fontsize": 10, "color": INK}  # every label and annotation: 10 pt at least
 #: Funnel rows: summary columns (entries into each stage) and their labels.
 _FUNNEL_COLS = ("aware", "leads", "desire", "customers", "loyal")
 _FUNNEL = dict(zip(_FUNNEL_COLS, ("Aware", "Leads (interest)", "Desire", "Customers (action)", "Loyal"), strict=True))
@@ -73,67 +68,14 @@ class Chart:
 
 
 # --------------------------------------------------------------------------------------------
-# numbers as a reader wants them
-
-
-def _ok(x: object) -> bool:
-    return isinstance(x, int | float | np.number) and math.isfinite(float(x))
-
-
-def _num(x: float) -> str:
-    """A count with thousands separators, 3 significant digits (the runs are samples)."""
-    return f"{float(f'{x:.3g}') if abs(x) >= 1000 else x:,.0f}" if _ok(x) else "n/a"
-
-
-def _compact(x: float, _pos: object = None) -> str:
-    """Axis ticks and totals: 950, 250k, 2.5M, 1.2B."""
-    for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(x) >= div:
-            v = x / div
-            return (f"{v:.1f}".rstrip("0").rstrip(".") if abs(v) < 10 else f"{v:,.0f}") + suffix
-    return f"{x:,.4g}"
-
-
-def _money(x: float, cur: str) -> str:
-    return "n/a" if not _ok(x) else f"{_compact(x) if abs(x) >= 1e6 else _num(x)} {cur}"
-
-
-def _pct(x: float, digits: int | None = None) -> str:
-    if not _ok(x):
-        return "n/a"
-    if digits is None:
-        digits = 2 if abs(x) < 0.01 else 1 if abs(x) < 0.1 else 0
-    return f"{100 * x:,.{digits}f}%"
-
-
-def _ratio(a: float, b: float) -> float:
-    return a / b if _ok(a) and _ok(b) and b != 0 else math.nan
-
-
-def _short(name: str) -> str:
-    """A display name without its parenthesis, for titles: "SMM (VK, Telegram)" -> "SMM"."""
-    return name.split(" (")[0]
-
-
-# --------------------------------------------------------------------------------------------
 # tables, comparisons and layout
 
 
-def _plans(result: Result) -> tuple[list[str], dict[str, str], dict[str, str]]:
-    """Plan ids in result order, their display names and their colours."""
+def plans_of(result: Result) -> tuple[list[str], dict[str, str], dict[str, str]]:
+    """Plan ids in result order, their display names and their colours (by the scenario's plan order)."""
     plans = list(result.plans)
     names = {p: result.scenario.plans[p].name or p for p in plans}
-    return plans, names, {p: PLAN_COLOURS[i % len(PLAN_COLOURS)] for i, p in enumerate(plans)}
-
-
-def _totals(result: Result) -> pd.DataFrame:
-    """The summary's ``all`` rows by plan; cost ratios are NaN for a plan that spends nothing."""
-    s = result.summary
-    tot = s[s.segment == "all"].set_index("plan").reindex(list(result.plans))
-    # metrics report CPO 0 for a plan without spend, which would win every CPO comparison
-    cost = [c for c in tot.columns if c.split("_ci_")[0] in ("cpl", "cpo", "cac", "romi", "roas", "ltv_cac")]
-    tot.loc[~(tot.spend > 0), cost] = np.nan
-    return tot
+    return plans, names, style.plan_colours(result.scenario.plans, extra=plans)
 
 
 def _weekly(result: Result) -> pd.DataFrame:
@@ -167,56 +109,17 @@ def _lead(values: pd.Series, names: dict[str, str], more: str, same: str, higher
     best, other = _versus(values, list(names), higher)
     if other is None:
         return None
-    gain = (_ratio(values[best], values[other]) - 1) * (1 if higher else -1)
-    return f"{names[best]} {more.format(_pct(gain, 0))} {names[other]}" if gain >= 0.005 else f"All plans {same}"
-
-
-def _figure(
-    title: str, subtitle: str, nrows: int = 1, ncols: int = 1, sharex: bool = False, sharey: bool = False
-) -> tuple[Figure, list[Axes]]:
-    """A 10 x 5.5 in figure: the finding as title, a subtitle, below them a grid of styled axes."""
-    t, s = textwrap.wrap(title, 80), textwrap.wrap(subtitle, 112)
-    top = (0.22 + 0.29 * len(t) + 0.21 * len(s)) / SIZE[1]  # the header band, as a share of the height
-    fig = Figure(figsize=SIZE, dpi=DPI, facecolor="white", layout=ConstrainedLayoutEngine(rect=(0, 0, 1, 1 - top)))
-    head: dict[str, Any] = {"x": 0.012, "ha": "left", "va": "top", "in_layout": False}
-    fig.suptitle("\n".join(t), y=1 - 0.1 / SIZE[1], fontsize=15, fontweight="bold", color=INK, **head)
-    fig.text(s="\n".join(s), y=1 - (0.16 + 0.29 * len(t)) / SIZE[1], fontsize=11, color=MUTED, **head)
-    axes = list(fig.subplots(nrows, ncols, squeeze=False, sharex=sharex, sharey=sharey).flat)
-    for ax in axes:
-        ax.spines[["top", "right"]].set_visible(False)
-        ax.spines[["left", "bottom"]].set_color(AXIS)
-        ax.tick_params(labelsize=10, colors=INK, length=3)
-        ax.grid(True, axis="y", color=GRID, lw=0.8)
-        ax.set_axisbelow(True)
-    return fig, axes
-
-
-def _rows(n: int) -> tuple[float, float]:
-    """Y limits for n bars at 0..n-1, centred, as thin as for three bars when there are fewer."""
-    half = max(n, 3) / 2 + 0.1
-    return (n - 1) / 2 - half, (n - 1) / 2 + half
-
-
-def _bare(ax: Axes) -> None:
-    """Bars labelled with their values need no x axis, grid or frame."""
-    ax.xaxis.set_visible(False)
-    ax.spines[["left", "bottom"]].set_visible(False)
-    ax.grid(False)
-    ax.tick_params(axis="y", length=0)
+    gain = (fmt.ratio(values[best], values[other]) - 1) * (1 if higher else -1)
+    return f"{names[best]} {more.format(fmt.percent(gain, 0))} {names[other]}" if gain >= 0.005 else f"All plans {same}"
 
 
 def _weeks(ax: Axes, weeks: int, label: bool = False) -> None:
     """Week ticks at round steps (quarters for a year), compact y ticks."""
     step = next((s for s in (1, 2, 4, 13, 26, 52) if weeks / s <= 5), 104)
     ax.set_xticks(np.arange(0, weeks + 1, step))
-    ax.yaxis.set_major_formatter(FuncFormatter(_compact))
+    ax.yaxis.set_major_formatter(FuncFormatter(fmt.compact))
     if label:
         ax.set_xlabel("Week", **TEXT)
-
-
-def _legend(fig: Figure, labels: dict[str, str], colours: dict[str, str]) -> None:
-    handles = [Patch(color=colours[k], label=v) for k, v in labels.items()]
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), frameon=False, fontsize=10)
 
 
 # --------------------------------------------------------------------------------------------
@@ -225,22 +128,22 @@ def _legend(fig: Figure, labels: dict[str, str], colours: dict[str, str]) -> Non
 
 def funnel(result: Result) -> Figure:
     """AIDA+L funnel per plan: people entering each stage, with stage-to-stage conversion annotated."""
-    plans, names, colours = _plans(result)
-    tot = _totals(result)
+    plans, names, colours = plans_of(result)
+    tot = plan_totals(result)
     steps = [
-        (_ratio(tot[b].sum(), tot[a].sum()), a, b) for a, b in zip(_FUNNEL_COLS[:3], _FUNNEL_COLS[1:4], strict=True)
+        (fmt.ratio(tot[b].sum(), tot[a].sum()), a, b) for a, b in zip(_FUNNEL_COLS[:3], _FUNNEL_COLS[1:4], strict=True)
     ]
-    weak = min((s for s in steps if _ok(s[0])), default=None)
+    weak = min((s for s in steps if fmt.finite(s[0])), default=None)
     title = _lead(tot.customers, names, "wins {} more new customers than", "win about the same number of customers")
     if title is None:
         none = f"{names[plans[0]]}: nobody enters the funnel in {result.weeks} weeks"
-        title = f"Weakest step: {weak[1]} to {weak[2]}, only {_pct(weak[0], 0)} get through" if weak else none
+        title = f"Weakest step: {weak[1]} to {weak[2]}, only {fmt.percent(weak[0], 0)} get through" if weak else none
     own = len(plans) > 1  # several plans: each row on its own scale, so plans compare within a stage
     sub = (
         f"People entering each stage over {result.weeks} weeks, all segments ({_reps(result)}); "
         f"% = entries per entry into the stage above{'; each row on its own scale' if own else ''}"
     )
-    fig, axes = _figure(title, sub, len(_FUNNEL), 1)
+    fig, axes = style.figure(title, sub, len(_FUNNEL), 1)
     y = np.arange(len(plans))[::-1]
     for row, (ax, (col, label)) in enumerate(zip(axes, _FUNNEL.items(), strict=True)):
         vals = tot[col].fillna(0.0).to_numpy()
@@ -248,13 +151,13 @@ def funnel(result: Result) -> Figure:
         ax.barh(y, vals, height=0.78, color=[colours[p] for p in plans])
         prev = _FUNNEL_COLS[row - 1]
         for yi, p, v in zip(y, plans, vals, strict=True):
-            note = f"   ({_pct(_ratio(v, tot[prev][p]))} of {prev})" if row else ""
-            ax.text(v + 0.01 * top, yi, f"{_num(v)}{note}", va="center", **TEXT)
-        ax.set(xlim=(0, top * 1.4), ylim=_rows(len(plans)), yticks=[])
-        _bare(ax)
+            note = f"   ({fmt.percent(fmt.ratio(v, tot[prev][p]))} of {prev})" if row else ""
+            ax.text(v + 0.01 * top, yi, f"{fmt.count(v)}{note}", va="center", **TEXT)
+        ax.set(xlim=(0, top * 1.4), ylim=style.bar_limits(len(plans)), yticks=[])
+        style.bare(ax)
         ax.spines["left"].set_visible(True)
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=11, color=INK, labelpad=8)
-    _legend(fig, names, colours)
+    style.legend(fig, names, colours)
     return fig
 
 
@@ -265,7 +168,7 @@ def stage_occupancy(result: Result, plan: str | None = None) -> Figure:
     not flattened by a big one (aware). Unaware and lost people, most of the market, are left out; the
     subtitle says how many they are.
     """
-    plans, names, colours = _plans(result)
+    plans, names, colours = plans_of(result)
     shown = [plan] if plan else plans
     w = _weekly(result)
     w = w[w.plan.isin(shown)]
@@ -274,20 +177,21 @@ def stage_occupancy(result: Result, plan: str | None = None) -> Figure:
     title = _lead(end, {p: names[p] for p in shown}, "ends with {} more active customers than", "keep as many")
     if title is None:
         move = "grow" if end.iloc[0] >= start.iloc[0] else "fall"
-        title = f"Active customers {move} from {_num(start.iloc[0])} to {_num(end.iloc[0])} in {result.weeks} weeks"
+        a, b = fmt.count(start.iloc[0]), fmt.count(end.iloc[0])
+        title = f"Active customers {move} from {a} to {b} in {result.weeks} weeks"
     ref = w[w.plan == shown[0]]
     sub = (
         f"People in each stage at each week's end, all segments ({_reps(result)}); active customers = customers + "
-        f"loyal; too many to show: unaware ~{_num(ref.n_unaware.mean())}, lost ~{_num(ref.n_lost.mean())}"
+        f"loyal; too many to show: unaware ~{fmt.count(ref.n_unaware.mean())}, lost ~{fmt.count(ref.n_lost.mean())}"
     )
-    fig, axes = _figure(title, sub, 1, len(_OCCUPIED), sharex=True)
+    fig, axes = style.figure(title, sub, 1, len(_OCCUPIED), sharex=True)
     for i, (ax, (stage, label)) in enumerate(zip(axes, _OCCUPIED.items(), strict=True)):
         for p in shown:
             ax.plot(w.week[w.plan == p], w[f"n_{stage}"][w.plan == p], color=colours[p], lw=2)
         ax.set_title(label, loc="left", fontsize=11, color=INK)
         ax.set_ylim(0, max(ax.get_ylim()[1], 1.0))
         _weeks(ax, result.weeks, label=i == len(axes) // 2)
-    _legend(fig, {p: names[p] for p in shown}, colours)
+    style.legend(fig, {p: names[p] for p in shown}, colours)
     return fig
 
 
@@ -301,7 +205,7 @@ def _quantiles(weeks: np.ndarray, people: np.ndarray, qs: tuple[float, ...]) -> 
 
 def time_to_purchase(result: Result, plan: str | None = None) -> Figure:
     """Weeks from first awareness to first order, one row per segment (first plan by default), median marked."""
-    plans, names, colours = _plans(result)
+    plans, names, colours = plans_of(result)
     plan = plan or plans[0]
     t = result.ttp[(result.ttp.plan == plan) & (result.ttp.customers > 0)]
     labels = {"all": "All segments", **{s: seg.name or s for s, seg in result.scenario.segments.items()}}
@@ -316,7 +220,7 @@ def time_to_purchase(result: Result, plan: str | None = None) -> Figure:
         f"{names[plan]}: new customers by weeks from first awareness to first order ({_reps(result)}); "
         "smoothed, each row scaled to its peak, darker = the middle half"
     )
-    fig, (ax,) = _figure(title or "No first orders in the horizon", sub)
+    fig, (ax,) = style.figure(title or "No first orders in the horizon", sub)
     ax.grid(True, axis="x", color=GRID, lw=0.8)
     ax.grid(False, axis="y")
     top = max((int(wk.max()) for wk, _ in data.values()), default=1) + 1
@@ -356,15 +260,15 @@ _KPIS = (
 
 def kpi_comparison(result: Result) -> Figure:
     """CPO, conversion, LTV and ROMI per plan, with 95% confidence intervals when there are replications."""
-    plans, names, colours = _plans(result)
-    tot, cur = _totals(result), result.scenario.scenario.currency
+    plans, names, colours = plans_of(result)
+    tot, cur = plan_totals(result), result.scenario.scenario.currency
     best = _versus(tot.cpo, plans, higher=False)[0]
     title = _lead(tot.cpo, names, "cuts CPO by {} vs", "have about the same CPO", higher=False)
     if not _rank(tot.cpo, higher=False):
         who = f"{names[plans[0]]} spends" if len(plans) == 1 else "No plan spends"
-        title = f"{who} nothing: CPO and ROMI are n/a; conversion {_pct(tot.conversion.max())}"
+        title = f"{who} nothing: CPO and ROMI are n/a; conversion {fmt.percent(tot.conversion.max())}"
     elif title is None:  # a single plan with spend
-        title = f"{names[best]}: CPO {_money(tot.cpo[best], cur)}, ROMI {_pct(tot.romi[best])}"
+        title = f"{names[best]}: CPO {fmt.money(tot.cpo[best], cur)}, ROMI {fmt.percent(tot.romi[best])}"
     ci = result.reps > 1 and "cpo_ci_low" in tot.columns
     sub = (
         f"Cost per order, share of newly aware people who order, margin per new customer within "
@@ -372,7 +276,7 @@ def kpi_comparison(result: Result) -> Figure:
         + (f"{_reps(result)}, whiskers = 95% CI" if ci else "single replication, no confidence intervals")
         + ("; LTV n/a: the horizon is shorter than the LTV window" if tot.ltv.isna().all() else "")
     )
-    fig, axes = _figure(title, sub, 1, len(_KPIS), sharey=True)
+    fig, axes = style.figure(title, sub, 1, len(_KPIS), sharey=True)
     y = np.arange(len(plans))[::-1]
     for ax, (col, label, money, higher) in zip(axes, _KPIS, strict=True):
         v = tot[col].to_numpy(dtype=float)
@@ -387,8 +291,8 @@ def kpi_comparison(result: Result) -> Figure:
             err = [v[cis] - lo[cis], hi[cis] - v[cis]]
             ax.errorbar(v[cis], y[cis], xerr=err, fmt="none", ecolor=INK, elinewidth=1.2, capsize=3)
         for yi, val, h, low in zip(y, v, hi, lo, strict=True):
-            text = _money(val, cur) if money else _pct(val)
-            if not _ok(val):
+            text = fmt.money(val, cur) if money else fmt.percent(val)
+            if not fmt.finite(val):
                 ax.text(0, yi, " n/a", va="center", fontsize=10, color=MUTED)
             elif val >= 0:
                 ax.text(np.nanmax([val, h]) + 0.03 * span, yi, text, va="center", **TEXT)
@@ -398,17 +302,17 @@ def kpi_comparison(result: Result) -> Figure:
         ax.set_xlim(left - (0.6 if (v[ok] < 0).any() else 0.03) * span, right + (0.6 if right > 0 else 0.05) * span)
         ax.axvline(0, color=AXIS, lw=0.8)
         ax.set_title(f"{label}\n({'higher' if higher else 'lower'} is better)", loc="left", fontsize=11, color=INK)
-        _bare(ax)
+        style.bare(ax)
     axes[0].set_yticks(y, [textwrap.fill(names[p], 18) for p in plans])
-    axes[0].set_ylim(*_rows(len(plans)))
+    axes[0].set_ylim(*style.bar_limits(len(plans)))
     return fig
 
 
 def spend_by_channel(result: Result) -> Figure:
     """Actual weekly spend by channel, stacked, one panel per plan; a channel has the same colour everywhere."""
-    plans, names, colours = _plans(result)
+    plans, names, colours = plans_of(result)
     chans = {c: ch.name or c for c, ch in result.scenario.channels.items()}
-    ccol = {c: CHANNEL_COLOURS[i % len(CHANNEL_COLOURS)] for i, c in enumerate(chans)}
+    ccol = style.channel_colours(chans)
     cur, w = result.scenario.scenario.currency, _weekly(result)
     by_plan = w.groupby("plan").sum(numeric_only=True).reindex(plans)
     spend = by_plan[[f"spend_{c}" for c in chans]].set_axis(list(chans), axis=1)
@@ -421,26 +325,28 @@ def spend_by_channel(result: Result) -> Figure:
         title = f"{names[plans[0]]} spends nothing" if len(plans) == 1 else f"No plan spends in {result.weeks} weeks"
     elif len(payers) == 1 or payers[0] != plans[0]:
         p, top = payers[0], str(share.loc[payers[0]].idxmax())
-        title = f"{names[p]} puts {_pct(share.loc[p, top], 0)} of its money into {_short(chans[top])}"
+        title = f"{names[p]} puts {fmt.percent(share.loc[p, top], 0)} of its money into {fmt.short_name(chans[top])}"
     else:  # the biggest shift of a channel's share against the first plan
         p, c = (share.loc[payers[1:]] - share.loc[plans[0]]).abs().stack().idxmax()
         a, b = share.loc[plans[0], c], share.loc[p, c]
         title = (
-            f"{names[p]} {'raises' if b > a else 'cuts'} {_short(chans[c])} from {_pct(a, 0)} to "
-            f"{_pct(b, 0)} of spend vs {names[plans[0]]}"
+            f"{names[p]} {'raises' if b > a else 'cuts'} {fmt.short_name(chans[c])} from {fmt.percent(a, 0)} to "
+            f"{fmt.percent(b, 0)} of spend vs {names[plans[0]]}"
         )
     sub = (
         f"Actual spend per week by channel, {cur}, all segments ({_reps(result)}); a plan spends less than planned "
         "when its audiences cannot absorb the budget"
     )
-    fig, axes = _figure(title, sub, 1, len(plans), sharey=True)
+    fig, axes = style.figure(title, sub, 1, len(plans), sharey=True)
     for i, (ax, p) in enumerate(zip(axes, plans, strict=True)):
         d = w[w.plan == p]
         if used:
             ax.stackplot(d.week, *[d[f"spend_{c}"] for c in used], colors=[ccol[c] for c in used], lw=0)
-        used_pct = f" ({_pct(total[p] / planned[p], 0)} of plan)" if total[p] < 0.995 * planned[p] else ""
+        used_pct = f" ({fmt.percent(total[p] / planned[p], 0)} of plan)" if total[p] < 0.995 * planned[p] else ""
         width = max(14, 90 // len(plans))  # panel titles must not run into each other
-        head = f"{textwrap.fill(names[p], width)}\n{textwrap.fill(_money(total[p], cur) + ' spent' + used_pct, width)}"
+        head = (
+            f"{textwrap.fill(names[p], width)}\n{textwrap.fill(fmt.money(total[p], cur) + ' spent' + used_pct, width)}"
+        )
         ax.set_title(head, loc="left", fontsize=11, color=colours[p], fontweight="bold")
         _weeks(ax, result.weeks, label=i == len(axes) // 2)
         if total[p] <= 0:  # a flat line at zero says "nothing" more plainly than an empty panel
@@ -452,48 +358,48 @@ def spend_by_channel(result: Result) -> Figure:
         axes[0].set_yticks([0])
     axes[0].set_ylabel(f"{cur} per week", **TEXT)
     if used:
-        _legend(fig, {c: chans[c] for c in used}, ccol)
+        style.legend(fig, {c: chans[c] for c in used}, ccol)
     return fig
 
 
 def orders_vs_spend(result: Result) -> Figure:
     """Cumulative orders against cumulative spend, one line per plan: the steeper, the cheaper each order."""
-    plans, names, colours = _plans(result)
-    tot, cur = _totals(result), result.scenario.scenario.currency
+    plans, names, colours = plans_of(result)
+    tot, cur = plan_totals(result), result.scenario.scenario.currency
     best, other = _versus(tot.cpo, plans, higher=False)
     free = next((p for p in plans if not tot.spend[p] > 0), None)  # a plan without spend: the organic orders
     extra = tot.orders[best] - tot.orders[free] if free else math.nan
     if other:
         title = (
-            f"{names[best]} gets {_pct(_ratio(tot.orders[best], tot.orders[other]), 0)} of {names[other]}'s "
-            f"orders for {_pct(_ratio(tot.spend[best], tot.spend[other]), 0)} of the money"
+            f"{names[best]} gets {fmt.percent(fmt.ratio(tot.orders[best], tot.orders[other]), 0)} of {names[other]}'s "
+            f"orders for {fmt.percent(fmt.ratio(tot.spend[best], tot.spend[other]), 0)} of the money"
         )
-    elif free and _ok(tot.cpo[best]) and extra > 0:
-        each = _money(tot.spend[best] / extra, cur)
-        title = f"{names[best]} adds {_num(extra)} orders to {names[free]}'s, at {each} each"
+    elif free and fmt.finite(tot.cpo[best]) and extra > 0:
+        each = fmt.money(tot.spend[best] / extra, cur)
+        title = f"{names[best]} adds {fmt.count(extra)} orders to {names[free]}'s, at {each} each"
     else:
         most = _rank(tot.orders, higher=True)[0]
-        title = f"{names[most]}: {_num(tot.orders[most])} orders for {_money(tot.spend[most], cur)}"
+        title = f"{names[most]}: {fmt.count(tot.orders[most])} orders for {fmt.money(tot.spend[most], cur)}"
     sub = (
         f"Orders (first and repeat, including those that would come anyway) against money spent, "
         f"week by week over {result.weeks} weeks, all segments ({_reps(result)})"
     )
-    fig, (ax,) = _figure(title, sub)
+    fig, (ax,) = style.figure(title, sub)
     ax.grid(True, axis="x", color=GRID, lw=0.8)
     w = _weekly(result)
     spend = w[[f"spend_{c}" for c in result.scenario.channels]].sum(axis=1)
     for p in plans:
         x = np.concatenate([[0.0], spend[w.plan == p].cumsum().to_numpy()])
         y = np.concatenate([[0.0], w.orders[w.plan == p].cumsum().to_numpy()])
-        label = f"{names[p]}: {_num(y[-1])} orders for {_money(x[-1], cur)}"
+        label = f"{names[p]}: {fmt.count(y[-1])} orders for {fmt.money(x[-1], cur)}"
         ax.plot(x, y, color=colours[p], lw=2.4, label=label, solid_capstyle="round")
         ax.plot(x[-1:], y[-1:], "o", color=colours[p], ms=6)
     right = max(float(tot.spend.max()), 1.0)
     ax.set(xlim=(-0.02 * right, right * 1.05), ylim=(0, None))
     if right <= 1:  # nothing spent: one tick at 0, not 0.2 RUB steps
         ax.set_xticks([0])
-    ax.xaxis.set_major_formatter(FuncFormatter(_compact))
-    ax.yaxis.set_major_formatter(FuncFormatter(_compact))
+    ax.xaxis.set_major_formatter(FuncFormatter(fmt.compact))
+    ax.yaxis.set_major_formatter(FuncFormatter(fmt.compact))
     ax.set_xlabel(f"Cumulative spend, {cur}", **TEXT)
     ax.set_ylabel("Cumulative orders", **TEXT)
     ax.legend(loc="lower right", frameon=False, fontsize=10)
@@ -506,7 +412,7 @@ def exposure_heatmap(result: Result, plan: str | None = None) -> Figure:
     The default plan is the first one that delivers any units (the first plan when none does), so a
     "no marketing" reference listed first does not give an empty chart.
     """
-    plans, names, _ = _plans(result)
+    plans, names, _ = plans_of(result)
     e = result.exposures
     plan = plan or next((p for p in plans if e[e.plan == p].units.sum() > 0), plans[0])
     chans = {c: ch.name or c for c, ch in result.scenario.channels.items()}
@@ -521,14 +427,14 @@ def exposure_heatmap(result: Result, plan: str | None = None) -> Figure:
         top = str(units.index[int(np.argmax(w[w.plan == plan][[f"spend_{c}" for c in units.index]].sum()))])
         stage = str(share.loc[top].idxmax())
         title = (
-            f"{_short(chans[top])}, the biggest spend: {_pct(share.loc[top, stage], 0)} of its "
+            f"{fmt.short_name(chans[top])}, the biggest spend: {fmt.percent(share.loc[top, stage], 0)} of its "
             f"{unit[top]} reach {_PEOPLE[stage]}"
         )
     sub = (
         f"{names[plan]}: share of each channel's units (impressions, clicks or messages) by the stage of the "
         f"person reached, all segments, {result.weeks} weeks ({_reps(result)}); right: total units"
     )
-    fig, (ax,) = _figure(title, sub)
+    fig, (ax,) = style.figure(title, sub)
     ax.grid(False)
     if not len(units):
         ax.text(0.5, 0.5, "no units delivered", transform=ax.transAxes, ha="center", fontsize=12, color=MUTED)
@@ -541,7 +447,7 @@ def exposure_heatmap(result: Result, plan: str | None = None) -> Figure:
             text = "<1%" if s < 0.005 else f"{100 * s:.0f}%"
             ax.text(j, i, text, ha="center", va="center", fontsize=10, color="white" if s > 0.55 else INK)
     for i, c in enumerate(units.index):
-        ax.text(1.01, i, f"{_compact(rows[c])} {unit[c]}", transform=ax.get_yaxis_transform(), va="center", **TEXT)
+        ax.text(1.01, i, f"{fmt.compact(rows[c])} {unit[c]}", transform=ax.get_yaxis_transform(), va="center", **TEXT)
     ax.set_xticks(range(len(STAGES)), [s.capitalize() for s in STAGES])
     ax.set_yticks(range(len(units)), [textwrap.fill(chans[c], 24) for c in units.index])
     ax.set_xticks(np.arange(len(STAGES) + 1) - 0.5, minor=True)

@@ -2,7 +2,7 @@
 
 The chart functions read the tables of a :class:`cjmsim.sweep.SweepResult` (``summary`` and
 ``differences``, segment ``all``) and return ``matplotlib.figure.Figure`` objects in the style of
-:mod:`cjmsim.charts` (its palette, header, helpers): each titled with the finding it shows, computed
+:mod:`cjmsim.presentation.style` (palette, header, helpers): each titled with the finding it shows, computed
 from the data, over a smaller subtitle saying what is plotted. They never simulate, show or save.
 """
 
@@ -23,46 +23,27 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter
 
 from cjmsim.analyses import metrics
-from cjmsim.presentation.charts.run import GRID, INK, MUTED, PLAN_COLOURS, SIZE, TEXT, Chart, _figure, _legend, _num
-from cjmsim.presentation.reports.run import ROWS
+from cjmsim.presentation import format as fmt
+from cjmsim.presentation import style, tables
+from cjmsim.presentation.charts.run import Chart
+from cjmsim.presentation.style import GRID, INK, MUTED, PANEL, SIZE, TEXT, mpl_text
 
 if TYPE_CHECKING:
     from cjmsim.analyses.sweep import Parameter, SweepResult
 
-__all__ = ["response_curves", "frontier", "heatmaps", "plan_ranking", "all_charts"]
+__all__ = [
+    "response_curves",
+    "frontier",
+    "heatmaps",
+    "plan_ranking",
+    "all_charts",
+    "SweepView",
+    "sweep_view",
+    "level_text",
+]
 
-#: Metric -> (label for tables, kind: n count, m money, p percent, w weeks, r ratio), as the run report.
-_METRICS: dict[str, tuple[str, str]] = {
-    **{col: (label, kind) for _, rows in ROWS for col, label, kind in rows},
-    "desire": ("Reached desire", "n"),
-    "loyal": ("Became loyal", "n"),
-    "repeat_orders": ("Repeat orders", "n"),
-    "ttp_mean_weeks": ("Time to purchase, mean, weeks", "w"),
-    "ttp_p10_weeks": ("Time to purchase, 10th percentile, weeks", "w"),
-    "ttp_p90_weeks": ("Time to purchase, 90th percentile, weeks", "w"),
-    "planned_spend": ("Planned spend", "m"),
-    "roas": ("ROAS (revenue / spend)", "r"),
-}
-#: Short names for titles and axis labels.
-_SHORT = {
-    "cpo": "CPO",
-    "cpl": "CPL",
-    "cac": "CAC",
-    "romi": "ROMI",
-    "roas": "ROAS",
-    "ltv": "LTV",
-    "ltv_cac": "LTV/CAC",
-    "customers": "new customers",
-    "margin": "gross margin",
-    "ttp_median_weeks": "median time to purchase",
-}
-#: Metrics where less is better; spend is what a plan costs, neither better nor worse.
-_LOWER = {"cpl", "cpo", "cac", "ttp_median_weeks", "ttp_mean_weeks", "ttp_p10_weeks", "ttp_p90_weeks"}
-_NEUTRAL = {"agents", "spend", "planned_spend"}
 #: The response curves' panels: column, panel title, higher is better.
 _CURVES = (("orders", "Orders", True), ("cpo", "Cost per order", False), ("romi", "ROMI", True))
-_KIND = {"path": "Scenario setting", "budget": "Budget factor", "move": "Budget moved between channels"}
-_DASH = "\u2013"
 
 
 # --------------------------------------------------------------------------------------------
@@ -70,7 +51,7 @@ _DASH = "\u2013"
 
 
 @dataclass(frozen=True)
-class _View:
+class SweepView:
     """A sweep's totals (segment ``all``), plans, parameters and labels, computed once per chart."""
 
     result: SweepResult
@@ -87,95 +68,34 @@ class _View:
 
     @property
     def grid(self) -> bool:
+        """Whether the design is a grid (every combination of levels), not a sample."""
         return self.result.experiment.spec.experiment.design == "grid"
 
     def of(self, plan: str) -> pd.DataFrame:
+        """The totals of one plan at every point."""
         return self.tot[self.tot.plan == plan]
 
 
-def _view(result: SweepResult) -> _View:
+def sweep_view(result: SweepResult) -> SweepView:
+    """What every sweep chart and the report read of a result, computed once."""
     exp = result.experiment
     s = exp.spec.experiment
     sc = exp.scenarios[0]
     plans = list(exp.plans)
     d = result.differences
-    return _View(
+    return SweepView(
         result=result,
         params=list(exp.spec.parameters),
         plans=plans,
-        names={p: _mpl(sc.plans[p].name or p) for p in plans},
+        names={p: mpl_text(sc.plans[p].name or p) for p in plans},
         plain={p: sc.plans[p].name or p for p in plans},
-        colours={p: PLAN_COLOURS[i % len(PLAN_COLOURS)] for i, p in enumerate(plans)},
+        colours=style.plan_colours(sc.plans, extra=plans),
         reference=s.reference or plans[0],
-        currency=_mpl(sc.scenario.currency),
+        currency=mpl_text(sc.scenario.currency),
         reps=s.reps,
         tot=result.summary[result.summary.segment == "all"].reset_index(drop=True),
         diffs=d[d.segment == "all"].reset_index(drop=True) if len(d) else d,
     )
-
-
-def _mpl(text: str) -> str:
-    """User text for matplotlib: a '$' is a dollar, not the start of mathtext."""
-    return text.replace("$", r"\$")
-
-
-def _ok(x: Any) -> bool:
-    return isinstance(x, int | float | np.number) and math.isfinite(float(x))
-
-
-def _short(metric: str) -> str:
-    return _SHORT.get(metric, metric.replace("_", " "))
-
-
-def _kind(metric: str) -> str:
-    return _METRICS.get(metric, (metric, "n"))[1]
-
-
-def _unit(x: float) -> tuple[float, str]:
-    """The divisor and suffix of a big number: (1e6, 'M') for 61.5 million, (1, '') below a million."""
-    return next(((d, u) for d, u in ((1e9, "B"), (1e6, "M")) if abs(x) >= d), (1.0, ""))
-
-
-def _value(v: float, kind: str) -> str:
-    """A number on a chart: 3 significant digits, compact from a million, percent for rates."""
-    if not _ok(v):
-        return "n/a"
-    if kind == "p":
-        return f"{100 * v:,.0f}%"
-    if kind in ("w", "r"):
-        return f"{v:,.1f}" if kind == "w" else f"{v:,.2f}"
-    div, suffix = _unit(v)
-    return _sig(v / div) + suffix if suffix else _num(v) if abs(v) >= 100 else f"{v:,.3g}"
-
-
-def _sig(x: float) -> str:
-    """3 significant digits, trailing zeros kept: 4.00, 59.2, 124."""
-    return f"{x:#.3g}".rstrip(".")
-
-
-def _signed(v: float, kind: str) -> str:
-    text = _value(abs(v), kind)
-    return text if not _ok(v) else ("+" if v > 0 else "\u2212" if v < 0 else "") + text
-
-
-def _change(a: float, b: float) -> str:
-    """From a to b: '\u00d72.6' from double up, '+12%' or '\u221240%' below."""
-    if not (_ok(a) and _ok(b)) or a == 0:
-        return "n/a"
-    r = b / a
-    return f"\u00d7{r:.2g}" if r >= 2 else f"{100 * (r - 1):+.0f}%".replace("-", "\u2212")
-
-
-def _tick(x: float, _pos: object = None) -> str:
-    """Axis ticks with up to 3 significant digits: 1.25k, 40k, 2.5M (no two ticks alike)."""
-    for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(x) >= div:
-            return f"{x / div:.3g}{suffix}"
-    return f"{x:,.3g}".replace("-", "\u2212")
-
-
-def _percent(x: float, _pos: object = None) -> str:
-    return f"{100 * x:,.0f}%".replace("-", "\u2212")
 
 
 # --------------------------------------------------------------------------------------------
@@ -186,8 +106,8 @@ def _is_numeric(p: Parameter) -> bool:
     return p.levels is None
 
 
-def _level(p: Parameter, v: Any) -> str:
-    """A level as text: '\u00d70.5' for factors and multipliers, '10%' for shares moved, 'central'."""
+def level_text(p: Parameter, v: Any) -> str:
+    """A parameter's level as text: '\u00d70.5' for factors and multipliers, '10%' for shares moved, 'central'."""
     if isinstance(v, str):
         return v
     x = float(v)
@@ -198,22 +118,22 @@ def _level(p: Parameter, v: Any) -> str:
     return f"{x:,.0f}" if x.is_integer() or abs(x) >= 1e4 else f"{x:.4g}"
 
 
-def _point(view: _View, row: pd.Series | dict[str, Any], named: bool = True, short: bool = False) -> str:
+def _point(view: SweepView, row: pd.Series | dict[str, Any], named: bool = True, short: bool = False) -> str:
     """A point's label: 'budget \u00d70.5, cpc 20'; unnamed, the bare level of a single parameter;
     short, the bare levels of all of them, '30% / 25%' (the axis or subtitle names the parameters)."""
     if not view.params:
         return "base scenario"
     if short or (len(view.params) == 1 and not named):
-        return _mpl(" / ".join(_level(p, row[p.name]) for p in view.params))
-    return ", ".join(_mpl(_named(p, row[p.name])) for p in view.params)
+        return mpl_text(" / ".join(level_text(p, row[p.name]) for p in view.params))
+    return ", ".join(mpl_text(_named(p, row[p.name])) for p in view.params)
 
 
 def _named(p: Parameter, v: Any) -> str:
     """A level with its parameter: 'cpc 20', 'budget \u00d70.5', 'pessimistic assumptions'."""
-    return f"{v} {p.name}" if isinstance(v, str) else f"{p.name} {_level(p, v)}"
+    return f"{v} {p.name}" if isinstance(v, str) else f"{p.name} {level_text(p, v)}"
 
 
-def _affected(view: _View, p: Parameter) -> list[str]:
+def _affected(view: SweepView, p: Parameter) -> list[str]:
     """The plans a parameter is aimed at (every plan for a setting outside ``plans.``).
 
     Others may still move with it: a warm-up under a changed plan changes every plan's start.
@@ -228,7 +148,7 @@ def _affected(view: _View, p: Parameter) -> list[str]:
     return view.plans
 
 
-def _still(view: _View, p: Parameter, rows: pd.DataFrame) -> set[str]:
+def _still(view: SweepView, p: Parameter, rows: pd.DataFrame) -> set[str]:
     """Plans whose results do not move at all over this parameter's levels (same orders, spend, revenue).
 
     Read from the data, not the parameter, since a warm-up under a changed plan moves the others too;
@@ -278,7 +198,7 @@ def response_curves(result: SweepResult) -> list[Figure]:
 
 def _response_curves(result: SweepResult) -> list[tuple[Parameter, Figure, bool]]:
     """Each parameter, its figure, and whether its x axis is the money spent."""
-    view = _view(result)
+    view = sweep_view(result)
     out = []
     for p in view.params:
         rows, held = view.tot, []
@@ -286,19 +206,19 @@ def _response_curves(result: SweepResult) -> list[tuple[Parameter, Figure, bool]
             for q in view.params:
                 if q is not p:
                     rows = rows[_same(rows[q.name], _first(q))]
-                    held.append(_mpl(_named(q, _first(q))))
+                    held.append(mpl_text(_named(q, _first(q))))
         numeric = _is_numeric(p)
         fig = _curves(view, p, rows, held) if numeric else _bars(view, p, rows, held)
         out.append((p, fig, numeric and _x_is_spend(view, p, rows)))
     return out
 
 
-def _x_is_spend(view: _View, p: Parameter, rows: pd.DataFrame) -> bool:
+def _x_is_spend(view: SweepView, p: Parameter, rows: pd.DataFrame) -> bool:
     """Spend on the x axis: a budget factor on every plan run, each spending at every level."""
     return p.budget is not None and _affected(view, p) == view.plans and bool((rows.spend > 0).all())
 
 
-def _curve_title(view: _View, p: Parameter, rows: pd.DataFrame, lead: str) -> str:
+def _curve_title(view: SweepView, p: Parameter, rows: pd.DataFrame, lead: str) -> str:
     """What the parameter does to the lead plan's orders and CPO, from its lowest to its highest level.
 
     On a grid: 'Budget ×0.25 → ×2: orders ×2.6 and CPO ×3.1 for <plan>', and for a budget what each
@@ -308,46 +228,48 @@ def _curve_title(view: _View, p: Parameter, rows: pd.DataFrame, lead: str) -> st
     d = rows[rows.plan == lead].sort_values(p.name)
     plan = view.names[lead]
     if d[p.name].nunique() < 2:
-        return f"{plan}: a single level of {_mpl(p.name)}, nothing to compare"
+        return f"{plan}: a single level of {mpl_text(p.name)}, nothing to compare"
     if not view.grid:
         trends = [_trend(d, p.name, "orders"), _trend(d, p.name, "CPO")]
         if all(t.endswith("no clear trend") for t in trends):
-            return f"{plan}: neither orders nor CPO show a clear trend as {_mpl(p.name)} rises"
-        return f"{plan}: as {_mpl(p.name)} rises, {' and '.join(trends)}"
+            return f"{plan}: neither orders nor CPO show a clear trend as {mpl_text(p.name)} rises"
+        return f"{plan}: as {mpl_text(p.name)} rises, {' and '.join(trends)}"
     a, b = d.iloc[0], d.iloc[-1]
-    name = "Budget" if p.budget is not None else _mpl(p.name)
-    span = f"{name} {_level(p, a[p.name])} \u2192 {_level(p, b[p.name])}"
-    moves = [(m, a[c], b[c]) for m, c in (("orders", "orders"), ("CPO", "cpo")) if _ok(a[c]) and _ok(b[c])]
+    name = "Budget" if p.budget is not None else mpl_text(p.name)
+    span = f"{name} {level_text(p, a[p.name])} \u2192 {level_text(p, b[p.name])}"
+    moves = [
+        (m, a[c], b[c]) for m, c in (("orders", "orders"), ("CPO", "cpo")) if fmt.finite(a[c]) and fmt.finite(b[c])
+    ]
     if all(abs(y / x - 1) < 0.02 for _, x, y in moves if x):
-        said = " or ".join(f"{m} ({_change(x, y)})" for m, x, y in moves)
+        said = " or ".join(f"{m} ({fmt.change(x, y)})" for m, x, y in moves)
         return f"{span} barely changes {said} for {plan}"
-    title = f"{span}: " + " and ".join(f"{m} {_change(x, y)}" for m, x, y in moves) + f" for {plan}"
+    title = f"{span}: " + " and ".join(f"{m} {fmt.change(x, y)}" for m, x, y in moves) + f" for {plan}"
     cpo = d.cpo.astype(float).reset_index(drop=True)
     if cpo.notna().all() and len(cpo) > 2:  # the best CPO between the ends: a sweet spot the ends hide
         k = int(cpo.idxmin())
         end = 0 if cpo.iloc[0] <= cpo.iloc[-1] else len(cpo) - 1
         if 0 < k < len(cpo) - 1 and _paired_below(view, lead, d.point.iloc[k], d.point.iloc[end], "cpo"):
-            level = _level(p, d[p.name].iloc[k])
-            return title + f"; the lowest CPO is in between, at {level} ({_num(cpo[k])} {view.currency})"
+            level = level_text(p, d[p.name].iloc[k])
+            return title + f"; the lowest CPO is in between, at {level} ({fmt.count(cpo[k])} {view.currency})"
     if p.budget is not None:  # diminishing returns: what each order the last step adds costs
         s, t = d.iloc[-2], d.iloc[-1]
         extra = t.orders - s.orders
         if t.spend > s.spend and extra > 0:
             title += (
-                f"; from {_level(p, s[p.name])} to {_level(p, t[p.name])} each extra order costs "
-                f"{_num((t.spend - s.spend) / extra)} {view.currency}"
+                f"; from {level_text(p, s[p.name])} to {level_text(p, t[p.name])} each extra order costs "
+                f"{fmt.count((t.spend - s.spend) / extra)} {view.currency}"
             )
     return title
 
 
-def _paired_below(view: _View, plan: str, a: Any, b: Any, metric: str) -> bool:
+def _paired_below(view: SweepView, plan: str, a: Any, b: Any, metric: str) -> bool:
     """Whether a plan's metric at point a is below point b beyond noise: the 95% CI of the paired
     (same replication) difference lies below 0. Never with one replication."""
     r = view.result.results
     r = r[(r.plan == plan) & (r.segment == "all")].set_index("rep")
     diff = r[r.point == a][metric].astype(float) - r[r.point == b][metric].astype(float)
     _, _, high = metrics.confidence(diff.to_numpy())
-    return _ok(high) and high < 0
+    return fmt.finite(high) and high < 0
 
 
 def _trend(d: pd.DataFrame, x: str, metric: str) -> str:
@@ -363,7 +285,7 @@ def _trend(d: pd.DataFrame, x: str, metric: str) -> str:
     return f"{metric} {'rise' if rho > 0 else 'fall'}{'' if plural else 's'}"
 
 
-def _lead(view: _View, plans: list[str], rows: pd.DataFrame) -> str:
+def _lead(view: SweepView, plans: list[str], rows: pd.DataFrame) -> str:
     """The plan a title speaks of: among those given, the lowest mean CPO (else the most orders)."""
     by = rows[rows.plan.isin(plans)].groupby("plan", sort=False)
     cpo = by.cpo.mean().dropna()
@@ -373,7 +295,7 @@ def _lead(view: _View, plans: list[str], rows: pd.DataFrame) -> str:
     return str(orders.idxmax()) if len(orders) else plans[0]
 
 
-def _curves(view: _View, p: Parameter, rows: pd.DataFrame, held: list[str]) -> Figure:
+def _curves(view: SweepView, p: Parameter, rows: pd.DataFrame, held: list[str]) -> Figure:
     spend_x = _x_is_spend(view, p, rows)
     still = _still(view, p, rows)
     aimed = [x for x in _affected(view, p) if x not in still]
@@ -381,9 +303,10 @@ def _curves(view: _View, p: Parameter, rows: pd.DataFrame, held: list[str]) -> F
     title = _curve_title(view, p, rows, lead)
     levels = sorted(float(v) for v in rows[p.name].unique())
     if spend_x:
-        what = f"x = money actually spent, {view.currency} (budget {_level(p, levels[0])} to {_level(p, levels[-1])})"
+        low, high = level_text(p, levels[0]), level_text(p, levels[-1])
+        what = f"x = money actually spent, {view.currency} (budget {low} to {high})"
     else:
-        what = f"x = {_mpl(p.name)}" + (" (budget factor)" if p.budget is not None else "")
+        what = f"x = {mpl_text(p.name)}" + (" (budget factor)" if p.budget is not None else "")
     silent = [view.names[x] for x in view.plans if not (rows[rows.plan == x].spend > 0).any()]
     sub = (
         f"Orders, cost per order and ROMI per plan, all segments, {_reps(view)}"
@@ -394,8 +317,8 @@ def _curves(view: _View, p: Parameter, rows: pd.DataFrame, held: list[str]) -> F
         + (f"; {', '.join(silent)}: no spend, so no CPO or ROMI" if silent else "")
     )
     if still:
-        sub += f"; dashed: plans that {_mpl(p.name)} does not change"
-    fig, axes = _figure(title, sub, 1, len(_CURVES), sharex=True)
+        sub += f"; dashed: plans that {mpl_text(p.name)} does not change"
+    fig, axes = style.figure(title, sub, 1, len(_CURVES), sharex=True)
     for i, (ax, (col, label, higher)) in enumerate(zip(axes, _CURVES, strict=True)):
         for plan in view.plans:
             d = rows[rows.plan == plan].sort_values(p.name)
@@ -417,37 +340,37 @@ def _curves(view: _View, p: Parameter, rows: pd.DataFrame, held: list[str]) -> F
             f"{label}{unit}\n({'higher' if higher else 'lower'} is better)", loc="left", fontsize=11, color=INK
         )
         ax.grid(True, axis="x", color=GRID, lw=0.8)
-        ax.yaxis.set_major_formatter(FuncFormatter(_percent if col == "romi" else _tick))
+        ax.yaxis.set_major_formatter(FuncFormatter(fmt.percent_tick if col == "romi" else fmt.tick))
         if col == "romi" and np.nanmin(np.append(rows.romi_ci_low.to_numpy(float), 0)) < 0:
             ax.axhline(0, color=INK, lw=0.8)  # below it the plan loses money
         if i == len(axes) // 2:
             ax.set_xlabel(f"Actual spend, {view.currency}" if spend_x else _x_label(p), **TEXT)
     _x_ticks(axes[0], p, levels, spend_x, view.grid)
-    _legend(fig, view.names, view.colours)
+    style.legend(fig, view.names, view.colours)
     return fig
 
 
 def _x_label(p: Parameter) -> str:
     if p.budget is not None:
-        return f"{_mpl(p.name)}: budget factor (\u00d71 = the scenario's budget)"
+        return f"{mpl_text(p.name)}: budget factor (\u00d71 = the scenario's budget)"
     if p.move is not None:
-        return f"{_mpl(p.name)}: share of {_mpl(p.move.source)} budget moved to {_mpl(p.move.target)}"
+        return f"{mpl_text(p.name)}: share of {mpl_text(p.move.source)} budget moved to {mpl_text(p.move.target)}"
     if p.path is not None and p.multiplies:
-        return f"{_mpl(p.name)}: multiplier of {_mpl(p.path)}"
-    return f"{_mpl(p.name)} ({_mpl(p.path or '')})"
+        return f"{mpl_text(p.name)}: multiplier of {mpl_text(p.path)}"
+    return f"{mpl_text(p.name)} ({mpl_text(p.path or '')})"
 
 
 def _x_ticks(ax: Axes, p: Parameter, levels: list[float], spend_x: bool, grid: bool) -> None:
     if spend_x:
-        ax.xaxis.set_major_formatter(FuncFormatter(_tick))
+        ax.xaxis.set_major_formatter(FuncFormatter(fmt.tick))
         return
     if grid and len(levels) <= 8:
-        ax.set_xticks(levels, [_level(p, v) for v in levels])
+        ax.set_xticks(levels, [level_text(p, v) for v in levels])
     elif p.move is not None:
-        ax.xaxis.set_major_formatter(FuncFormatter(_percent))
+        ax.xaxis.set_major_formatter(FuncFormatter(fmt.percent_tick))
 
 
-def _bars(view: _View, p: Parameter, rows: pd.DataFrame, held: list[str]) -> Figure:
+def _bars(view: SweepView, p: Parameter, rows: pd.DataFrame, held: list[str]) -> Figure:
     """Grouped bars: one group per named level, one bar per plan, 95% CI whiskers."""
     levels = [str(v) for v in p.grid()]
     levels = [v for v in levels if v in set(rows[p.name])]
@@ -463,26 +386,29 @@ def _bars(view: _View, p: Parameter, rows: pd.DataFrame, held: list[str]) -> Fig
     if rivals < 2 and winners:  # nothing to rank: how far the levels move the one plan with a value
         d = rows[rows.plan == winners[0]].set_index(p.name)
         title = (
-            f"{view.names[winners[0]]}: orders from {_num(d.orders.min())} ({_mpl(str(d.orders.idxmin()))}) to "
-            f"{_num(d.orders.max())} ({_mpl(str(d.orders.idxmax()))})"
+            f"{view.names[winners[0]]}: orders from {fmt.count(d.orders.min())} "
+            f"({mpl_text(str(d.orders.idxmin()))}) to "
+            f"{fmt.count(d.orders.max())} ({mpl_text(str(d.orders.idxmax()))})"
         )
         if col == "cpo":
-            title += f", CPO from {_num(d.cpo.min())} to {_num(d.cpo.max())} {view.currency}"
+            title += f", CPO from {fmt.count(d.cpo.min())} to {fmt.count(d.cpo.max())} {view.currency}"
     elif len(winners) == 1:
-        title = f"{view.names[winners[0]]} has {what} at every level of {_mpl(p.name)} ({_mpl(', '.join(levels))})"
+        title = (
+            f"{view.names[winners[0]]} has {what} at every level of {mpl_text(p.name)} ({mpl_text(', '.join(levels))})"
+        )
     elif winners:
-        title = f"Which plan has {what} depends on {_mpl(p.name)}: " + ", ".join(
+        title = f"Which plan has {what} depends on {mpl_text(p.name)}: " + ", ".join(
             f"{view.names[w]} when {lv}" for lv, w in best.items()
         )
     else:
-        title = f"No plan has a finite {_short(col)} at any level of {_mpl(p.name)}"
+        title = f"No plan has a finite {tables.short(col)} at any level of {mpl_text(p.name)}"
     sub = (
-        f"Orders, cost per order and ROMI per plan at each level of {_mpl(p.name)}, all segments, {_reps(view)}"
+        f"Orders, cost per order and ROMI per plan at each level of {mpl_text(p.name)}, all segments, {_reps(view)}"
         + (", whiskers = 95% CI" if view.reps > 1 and view.grid else "")
         + (f"; other parameters at {', '.join(held)}" if held else "")
         + ("" if view.grid else "; the other parameters vary too: means over the sampled points")
     )
-    fig, axes = _figure(title, sub, 1, len(_CURVES))
+    fig, axes = style.figure(title, sub, 1, len(_CURVES))
     n = len(view.plans)
     width = 0.8 / n
     x = np.arange(len(levels))
@@ -501,15 +427,15 @@ def _bars(view: _View, p: Parameter, rows: pd.DataFrame, held: list[str]) -> Fig
         ax.set_title(
             f"{label}{unit}\n({'higher' if higher else 'lower'} is better)", loc="left", fontsize=11, color=INK
         )
-        ax.set_xticks(x, [textwrap.fill(_mpl(v), 12) for v in levels])
+        ax.set_xticks(x, [textwrap.fill(mpl_text(v), 12) for v in levels])
         ax.tick_params(axis="x", length=0)
-        ax.yaxis.set_major_formatter(FuncFormatter(_percent if c == "romi" else _tick))
+        ax.yaxis.set_major_formatter(FuncFormatter(fmt.percent_tick if c == "romi" else fmt.tick))
         ax.axhline(0, color=INK, lw=0.8)
-    _legend(fig, view.names, view.colours)
+    style.legend(fig, view.names, view.colours)
     return fig
 
 
-def _reps(view: _View) -> str:
+def _reps(view: SweepView) -> str:
     return f"mean of {view.reps} replications" if view.reps > 1 else "single replication, no confidence intervals"
 
 
@@ -527,7 +453,7 @@ def _efficient(orders: np.ndarray, cpo: np.ndarray) -> np.ndarray:
 def frontier(result: SweepResult) -> Figure:
     """CPO against orders for every point and plan; the efficient points (no other point has more
     orders for a lower CPO) are ringed and joined, each point labelled with its parameter values."""
-    view = _view(result)
+    view = sweep_view(result)
     t = view.tot[np.isfinite(view.tot.cpo.astype(float)) & np.isfinite(view.tot.orders.astype(float))]
     t = t.reset_index(drop=True)
     eff = _efficient(t.orders.to_numpy(float), t.cpo.to_numpy(float)) if len(t) else np.zeros(0, bool)
@@ -545,7 +471,8 @@ def frontier(result: SweepResult) -> Figure:
         title = (
             f"{view.names[row.plan]}{at} has the most orders and the lowest CPO"
             if len(t) > 1
-            else f"{view.names[row.plan]}{at}: {_num(row.orders)} orders at {_num(row.cpo)} {view.currency} each"
+            else f"{view.names[row.plan]}{at}: {fmt.count(row.orders)} orders at "
+            f"{fmt.count(row.cpo)} {view.currency} each"
         )
     elif len(by_plan) == 1:
         title = f"{int(eff.sum())} of {len(t)} points are efficient: each step up in orders costs a higher CPO"
@@ -553,18 +480,18 @@ def frontier(result: SweepResult) -> Figure:
         f = t[eff]
         cheap, most = f.loc[f.cpo.idxmin()], f.loc[f.orders.idxmax()]
         title = (
-            f"Cheapest orders ({_num(cheap.cpo)} {view.currency}) with {view.names[cheap.plan]}, the most orders "
-            f"({_num(most.orders)}) with {view.names[most.plan]}"
+            f"Cheapest orders ({fmt.count(cheap.cpo)} {view.currency}) with {view.names[cheap.plan]}, the most orders "
+            f"({fmt.count(most.orders)}) with {view.names[most.plan]}"
         )
     silent = [view.names[p] for p in view.plans if p not in set(t.plan)]
     sub = (
         f"Cost per order against orders, one dot per point and plan, all segments, {_reps(view)}; ringed and "
         "joined: efficient, no other dot has more orders for a lower CPO; labels: "
-        + (" / ".join(_mpl(p.name) for p in view.params) or "the base scenario")
+        + (" / ".join(mpl_text(p.name) for p in view.params) or "the base scenario")
         + (" (where they fit, the efficient first)" if len(t) > 12 else "")
         + (f"; {', '.join(silent)}: no spend, no CPO, not shown" if silent else "")
     )
-    fig, (ax,) = _figure(title, sub)
+    fig, (ax,) = style.figure(title, sub)
     ax.grid(True, axis="x", color=GRID, lw=0.8)
     if not len(t):
         ax.text(0.5, 0.5, "no spend, no CPO", transform=ax.transAxes, ha="center", fontsize=12, color=MUTED)
@@ -580,11 +507,11 @@ def frontier(result: SweepResult) -> Figure:
         ax.scatter(d.orders[e], d.cpo[e], s=70, color=c, edgecolors=INK, linewidths=1.4, zorder=4)
     ax.margins(x=0.12, y=0.12)
     _labels(ax, t, eff, view)
-    ax.xaxis.set_major_formatter(FuncFormatter(_tick))
-    ax.yaxis.set_major_formatter(FuncFormatter(_tick))
+    ax.xaxis.set_major_formatter(FuncFormatter(fmt.tick))
+    ax.yaxis.set_major_formatter(FuncFormatter(fmt.tick))
     ax.set_xlabel("Orders (more is better \u2192)", **TEXT)
     ax.set_ylabel(f"Cost per order, {view.currency} (lower is better)", **TEXT)
-    _legend(fig, {p: view.names[p] for p in view.plans if p in set(t.plan)}, view.colours)
+    style.legend(fig, {p: view.names[p] for p in view.plans if p in set(t.plan)}, view.colours)
     return fig
 
 
@@ -593,7 +520,7 @@ def frontier(result: SweepResult) -> Figure:
 _SPOTS = ((7, 5, "left", "bottom"), (7, -6, "left", "top"), (-7, 5, "right", "bottom"), (-7, -6, "right", "top"))
 
 
-def _labels(ax: Axes, t: pd.DataFrame, eff: np.ndarray, view: _View) -> None:
+def _labels(ax: Axes, t: pd.DataFrame, eff: np.ndarray, view: SweepView) -> None:
     """Label the dots with their levels: the efficient ones first, each at the first spot that stays
     inside the plot and overlaps no label placed before; a label with no such spot is left out, and
     dots on the same spot share one label."""
@@ -645,7 +572,7 @@ def heatmaps(result: SweepResult) -> list[Figure]:
 
 
 def _heatmaps(result: SweepResult) -> list[tuple[str, Figure]]:
-    view = _view(result)
+    view = sweep_view(result)
     if len(view.params) != 2 or not view.grid:
         return []
     shown = [p for p in view.plans if p != view.reference] or [view.reference]
@@ -664,19 +591,19 @@ def _at(levels: list[Any], v: Any) -> int:
     )
 
 
-def _heatmap(view: _View, shown: list[str], metric: str) -> Figure:
+def _heatmap(view: SweepView, shown: list[str], metric: str) -> Figure:
     px, py = view.params
     xs, ys = px.grid(), py.grid()
-    higher = metric not in _LOWER
-    tables = {}
+    higher = metric not in tables.LOWER_IS_BETTER
+    grids = {}
     for plan in shown:
         d = view.of(plan)
         m = np.full((len(ys), len(xs)), np.nan)
         for _, row in d.iterrows():
             m[_at(ys, row[py.name]), _at(xs, row[px.name])] = row[metric]
-        tables[plan] = m
-    stack = np.stack(list(tables.values()))
-    name = _short(metric)
+        grids[plan] = m
+    stack = np.stack(list(grids.values()))
+    name = tables.short(metric)
     if not np.isfinite(stack).any():  # pragma: no cover - _heatmaps skips such metrics
         title = f"No {name} anywhere on the grid"
     else:
@@ -688,52 +615,59 @@ def _heatmap(view: _View, shown: list[str], metric: str) -> Figure:
         flat_x, flat_y = along_x < 0.005, along_y < 0.005
         word = "Most" if higher else "Lowest"
         who = f" for {view.names[plan]}" if len(shown) > 1 or plan != view.reference else ""
-        value = _value(best, _kind(metric))
+        value = fmt.rounded(best, tables.kind(metric))
         if flat_x and flat_y:
-            title = f"Neither {_mpl(px.name)} nor {_mpl(py.name)} moves {name}{who} ({value})"
+            title = f"Neither {mpl_text(px.name)} nor {mpl_text(py.name)} moves {name}{who} ({value})"
         elif flat_x or flat_y:
             moving, still, level = (py, px, ys[i]) if flat_x else (px, py, xs[j])
-            title = f"{word} {name}{who} ({value}) at {_mpl(_named(moving, level))}, whatever the {_mpl(still.name)}"
+            at = mpl_text(_named(moving, level))
+            title = f"{word} {name}{who} ({value}) at {at}, whatever the {mpl_text(still.name)}"
         else:
-            at = f"{_mpl(_named(px, xs[j]))}, {_mpl(_named(py, ys[i]))}"
+            at = f"{mpl_text(_named(px, xs[j]))}, {mpl_text(_named(py, ys[i]))}"
             title = f"{word} {name}{who} ({value}) at {at}"
             if max(along_x, along_y) >= 1.5 * min(along_x, along_y):
                 big, small = (px, py) if along_x > along_y else (py, px)
-                title += f"; {_mpl(big.name)} moves it more than {_mpl(small.name)}"
-    unit = f", {view.currency}" if _kind(metric) == "m" else ""
+                title += f"; {mpl_text(big.name)} moves it more than {mpl_text(small.name)}"
+    unit = f", {view.currency}" if tables.kind(metric) == "m" else ""
     sub = (
-        f"{_METRICS.get(metric, (metric, ''))[0]}{unit} over the grid of {_mpl(px.name)} (across) and "
-        f"{_mpl(py.name)} (down), all segments, {_reps(view)}; darker = better "
+        f"{tables.METRIC_LABELS.get(metric, (metric, ''))[0]}{unit} over the grid of {mpl_text(px.name)} (across) and "
+        f"{mpl_text(py.name)} (down), all segments, {_reps(view)}; darker = better "
         f"({'more' if higher else 'lower'}); outlined: the best cell"
     )
-    fig, axes = _figure(title, sub, 1, len(shown), sharey=True)
+    fig, axes = style.figure(title, sub, 1, len(shown), sharey=True)
     cmap = matplotlib.colormaps["Blues" if higher else "Blues_r"].with_extremes(bad="#f5f7f9")
     lo, hi = float(np.nanmin(stack)), float(np.nanmax(stack))
     image = None
     for ax, plan in zip(axes, shown, strict=True):
-        m = tables[plan]
+        m = grids[plan]
         image = ax.imshow(np.ma.masked_invalid(m), cmap=cmap, vmin=lo, vmax=hi if hi > lo else lo + 1, aspect="auto")
         for (i, j), v in np.ndenumerate(m):
-            dark = _ok(v) and hi > lo and ((v - lo) / (hi - lo) > 0.55) == higher
+            dark = fmt.finite(v) and hi > lo and ((v - lo) / (hi - lo) > 0.55) == higher
             ax.text(
-                j, i, _value(v, _kind(metric)), ha="center", va="center", fontsize=10, color="white" if dark else INK
+                j,
+                i,
+                fmt.rounded(v, tables.kind(metric)),
+                ha="center",
+                va="center",
+                fontsize=10,
+                color="white" if dark else INK,
             )
         if np.isfinite(m).any():
             bi, bj = np.unravel_index(np.nanargmax(m if higher else -m), m.shape)
             ax.add_patch(Rectangle((bj - 0.5, bi - 0.5), 1, 1, fill=False, ec=INK, lw=2.2))
-        ax.set_xticks(range(len(xs)), [_mpl(_level(px, v)) for v in xs])
-        ax.set_yticks(range(len(ys)), [_mpl(_level(py, v)) for v in ys])
-        ax.set_xlabel(_mpl(px.name), **TEXT)
+        ax.set_xticks(range(len(xs)), [mpl_text(level_text(px, v)) for v in xs])
+        ax.set_yticks(range(len(ys)), [mpl_text(level_text(py, v)) for v in ys])
+        ax.set_xlabel(mpl_text(px.name), **TEXT)
         ax.tick_params(which="both", length=0)
         ax.spines[:].set_visible(False)
         ax.grid(False)
         if len(shown) > 1 or plan != view.reference:
             ax.set_title(textwrap.fill(view.names[plan], 40), loc="left", fontsize=11, color=view.colours[plan])
-    axes[0].set_ylabel(_mpl(py.name), **TEXT)
+    axes[0].set_ylabel(mpl_text(py.name), **TEXT)
     if image is not None:
         bar = fig.colorbar(image, ax=axes, shrink=0.9, pad=0.02)
         bar.ax.tick_params(labelsize=10, colors=INK)
-        bar.ax.yaxis.set_major_formatter(FuncFormatter(_percent if _kind(metric) == "p" else _tick))
+        bar.ax.yaxis.set_major_formatter(FuncFormatter(fmt.percent_tick if tables.kind(metric) == "p" else fmt.tick))
         bar.outline.set_visible(False)
     return fig
 
@@ -742,7 +676,7 @@ def _heatmap(view: _View, shown: list[str], metric: str) -> Figure:
 # plan ranking
 
 
-def _ranking_metric(view: _View) -> str:
+def _ranking_metric(view: SweepView) -> str:
     shown = view.result.experiment.spec.experiment.metrics
     return shown[0] if shown else "cpo"
 
@@ -754,10 +688,10 @@ def plan_ranking(result: SweepResult) -> Figure:
     right, each plan's paired difference from the reference with its 95% CI, filled where the CI
     excludes 0.
     """
-    view = _view(result)
+    view = sweep_view(result)
     metric = _ranking_metric(view)
-    kind, higher = _kind(metric), metric not in _LOWER
-    name = _short(metric)
+    kind, higher = tables.kind(metric), metric not in tables.LOWER_IS_BETTER
+    name = tables.short(metric)
     t = view.tot
     pts = list(dict.fromkeys(t.point))
     at = {pt: t[t.point == pt].set_index("plan") for pt in pts}
@@ -777,7 +711,7 @@ def plan_ranking(result: SweepResult) -> Figure:
     has_diffs = len(diffs) > 0 and f"{metric}_diff" in diffs.columns
     title = _ranking_title(view, metric, firsts, at, has_diffs)
     sub = (
-        f"{_METRICS.get(metric, (metric, ''))[0]}"
+        f"{tables.METRIC_LABELS.get(metric, (metric, ''))[0]}"
         + (f", {view.currency}" if kind == "m" else "")
         + f", per plan at each point, all segments, {_reps(view)}"
         + (", whiskers = 95% CI" if view.reps > 1 else "")
@@ -786,7 +720,7 @@ def plan_ranking(result: SweepResult) -> Figure:
         + (f"; right: paired difference from {view.names[view.reference]}" if has_diffs else "")
         + (", filled where its 95% CI excludes 0" if has_diffs and view.reps > 1 else "")
     )
-    fig, axes = _figure(title, sub, 1, 2 if has_diffs else 1, sharey=True)
+    fig, axes = style.figure(title, sub, 1, 2 if has_diffs else 1, sharey=True)
     ax = axes[0]
     ys = -np.arange(len(shown), dtype=float)
     step = min(0.25, 0.6 / max(len(view.plans), 1))
@@ -795,41 +729,40 @@ def plan_ranking(result: SweepResult) -> Figure:
         c = view.colours[plan]
         for y, pt in zip(ys, shown, strict=True):
             r = at[pt].loc[plan] if plan in at[pt].index else None
-            if r is None or not _ok(r[metric]):
+            if r is None or not fmt.finite(r[metric]):
                 continue
             v, lo, hi = float(r[metric]), float(r[f"{metric}_ci_low"]), float(r[f"{metric}_ci_high"])
-            if _ok(lo) and _ok(hi):
+            if fmt.finite(lo) and fmt.finite(hi):
                 ax.plot([lo, hi], [y + offset[plan]] * 2, color=c, lw=1.8, solid_capstyle="butt")
             ring = firsts.get(pt) == plan and len(view.plans) > 1
             ax.plot([v], [y + offset[plan]], "o", ms=8 if ring else 6.5, color=c, mec=INK if ring else c, mew=1.6)
     ax.set_yticks(ys, [_point(view, at[pt].iloc[0], named=False, short=True) for pt in shown])
     if view.params:
-        ax.set_ylabel(textwrap.fill(" / ".join(_mpl(p.name) for p in view.params), 40), **TEXT)
+        ax.set_ylabel(textwrap.fill(" / ".join(mpl_text(p.name) for p in view.params), 40), **TEXT)
     low, high = float(ys.min()) - 0.6, float(ys.max()) + 0.6
     pad = max(0.0, 6 - (high - low)) / 2  # a few rows: spread as for six, not stretched
     ax.set_ylim(low - pad, high + pad)
     ax.tick_params(axis="y", length=0)
-    ax.set_title(f"{name[0].upper() + name[1:]}\n({'higher' if higher else 'lower'} is better)", loc="left", **_PANEL)
-    ax.xaxis.set_major_formatter(FuncFormatter(_percent if kind == "p" else _tick))
+    ax.set_title(f"{name[0].upper() + name[1:]}\n({'higher' if higher else 'lower'} is better)", loc="left", **PANEL)
+    ax.xaxis.set_major_formatter(FuncFormatter(fmt.percent_tick if kind == "p" else fmt.tick))
     ax.grid(True, axis="x", color=GRID, lw=0.8)
     ax.grid(False, axis="y")
     ax.margins(x=0.08)
     if has_diffs:
         _differences(view, axes[1], list(zip(ys, shown, strict=True)), offset, metric, kind, higher)
-    _legend(fig, view.names, view.colours)
+    style.legend(fig, view.names, view.colours)
     return fig
 
 
 #: At most this many points in the ranking; beyond, the best of them.
 _MAX_ROWS = 20
-_PANEL: dict[str, Any] = {"fontsize": 11, "color": INK}
 
 
 def _ranking_title(
-    view: _View, metric: str, firsts: dict[Any, str], at: dict[Any, pd.DataFrame], has_diffs: bool
+    view: SweepView, metric: str, firsts: dict[Any, str], at: dict[Any, pd.DataFrame], has_diffs: bool
 ) -> str:
     """Who ranks first, how often, and whether its lead over the reference is beyond noise."""
-    kind, higher, name = _kind(metric), metric not in _LOWER, _short(metric)
+    kind, higher, name = tables.kind(metric), metric not in tables.LOWER_IS_BETTER, tables.short(metric)
     word = "the lowest" if not higher else "the most" if kind in ("n", "m") else "the highest"
     count = pd.Series(list(firsts.values()), dtype=str).value_counts()
     if not len(count):
@@ -838,7 +771,7 @@ def _ranking_title(
         best = max(firsts, key=lambda pt: float(at[pt].iloc[0][metric]) * (1 if higher else -1))
         row = at[best].iloc[0]
         where = f" at {_point(view, row)}" if view.params else ""
-        return f"{view.names[view.plans[0]]}: {word} {name} ({_value(row[metric], kind)}){where}"
+        return f"{view.names[view.plans[0]]}: {word} {name} ({fmt.rounded(row[metric], kind)}){where}"
     top = str(count.index[0])
     n, k = len(firsts), int(count.iloc[0])
     where = f" at all {n} points" if k == n and n > 1 else "" if n == 1 else f" at {k} of {n} points"
@@ -866,7 +799,7 @@ def _ranking_title(
 
 
 def _differences(
-    view: _View,
+    view: SweepView,
     ax: Axes,
     rows: list[tuple[float, Any]],
     offset: dict[str, float],
@@ -883,10 +816,10 @@ def _differences(
                 continue
             r = d.loc[(pt, plan)]
             v, lo, hi = (float(r[f"{metric}_diff{s}"]) for s in ("", "_ci_low", "_ci_high"))
-            if not _ok(v):
+            if not fmt.finite(v):
                 continue
             c, yy = view.colours[plan], y + offset[plan]
-            ci = _ok(lo) and _ok(hi)
+            ci = fmt.finite(lo) and fmt.finite(hi)
             clear = ci and (lo > 0 or hi < 0)
             if ci:
                 ax.plot([lo, hi], [yy, yy], color=c, lw=1.8, solid_capstyle="butt")
@@ -895,7 +828,7 @@ def _differences(
             ax.plot([v], [yy], "o", ms=7, color=c, mfc=c if clear or not ci else "white", mew=1.8)
             ends.append(v)
             ax.annotate(
-                _signed(v, kind),
+                fmt.signed(v, kind),
                 (hi if ci else v, yy),
                 xytext=(5, 0),
                 textcoords="offset points",
@@ -910,8 +843,8 @@ def _differences(
     ax.axvline(0, color=INK, lw=0.8)
     better = "lower" if not higher else "higher"
     ref = textwrap.shorten(view.names[view.reference], 40)
-    ax.set_title(f"Difference from {ref}\n(paired; {better} is better; 0 = {ref})", loc="left", **_PANEL)
-    ax.xaxis.set_major_formatter(FuncFormatter(_percent if kind == "p" else _tick))
+    ax.set_title(f"Difference from {ref}\n(paired; {better} is better; 0 = {ref})", loc="left", **PANEL)
+    ax.xaxis.set_major_formatter(FuncFormatter(fmt.percent_tick if kind == "p" else fmt.tick))
     ax.grid(True, axis="x", color=GRID, lw=0.8)
     ax.grid(False, axis="y")
     ax.tick_params(axis="y", length=0)
@@ -927,7 +860,7 @@ def _slug(text: str) -> str:
 
 def all_charts(result: SweepResult) -> list[Chart]:
     """Every chart of a sweep, each with a slug, its title and a one-sentence plain-language caption."""
-    view = _view(result)
+    view = sweep_view(result)
     ref = view.plain[view.reference]
     made: list[tuple[str, Figure, str]] = []
     for p, fig, spend_x in _response_curves(result):
@@ -960,7 +893,8 @@ def all_charts(result: SweepResult) -> list[Chart]:
             (
                 f"heatmap_{metric}",
                 fig,
-                f"{_short(metric)[0].upper() + _short(metric)[1:]} of {names} for every combination of {px.name} "
+                f"{tables.short(metric)[0].upper() + tables.short(metric)[1:]} of {names} for every combination of "
+                f"{px.name} "
                 f"and {py.name}: the darker the cell, the better, and the outlined cell is the best.",
             )
         )
@@ -969,10 +903,10 @@ def all_charts(result: SweepResult) -> list[Chart]:
         (
             "plan_ranking",
             plan_ranking(result),
-            f"At each point the plans are ranked by {_short(metric)}, best on top; on the right, each plan's "
+            f"At each point the plans are ranked by {tables.short(metric)}, best on top; on the right, each plan's "
             f"difference from {ref} in the same replications, with a filled dot where it is more than noise."
             if len(view.plans) > 1
-            else f"The plan's {_short(metric)} at each point, with where the true average most likely lies.",
+            else f"The plan's {tables.short(metric)} at each point, with where the true average most likely lies.",
         )
     )
     seen: set[str] = set()

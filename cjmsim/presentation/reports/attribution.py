@@ -1,10 +1,10 @@
 """The HTML report of a channel attribution, and the writer of its charts.
 
-:func:`write` saves every chart of :mod:`cjmsim.attribution_charts` (PNG and SVG) and a
-self-contained ``report.html`` rendered from ``templates/attribution.html.j2`` with autoescaping:
-the stylesheet of the run report, images as data URIs, no script and nothing fetched from the
-network. The page says what was attributed, how to read the numbers, the channel table (segment
-``all``) with 95% CI half-widths, the Shapley orders per segment, every chart and the assumptions
+:func:`write` saves every chart of :mod:`cjmsim.presentation.charts.attribution` (PNG and SVG)
+and a self-contained ``report.html`` rendered from ``templates/attribution.html.j2`` (which extends
+the reports' one base template) with autoescaping: images as data URIs, no script and nothing
+fetched from the network. The page says what was attributed, how to read the numbers, the channel
+table (segment ``all``) with 95% CI half-widths, the Shapley orders per segment, every chart and the assumptions
 the counterfactuals rest on. Its numbers are those of ``attribution.csv``, written as in the sweep
 report (3 significant digits with thousands separators, millions and billions as M and B, money in
 the scenario's currency).
@@ -22,14 +22,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from cjmsim import __version__
+from cjmsim.presentation import format as fmt
 from cjmsim.presentation.charts.attribution import all_charts
-from cjmsim.presentation.charts.run import _ok, save
-from cjmsim.presentation.reports.run import ReportImage, _environment, _images, write_html
-from cjmsim.presentation.reports.sweep import (  # one stylesheet, and numbers written as the sweep report's
-    _base_css,
-    _cell,  # a value and its CI half-width, as the sweep report writes them
-    _table,
-)
+from cjmsim.presentation.reports.html import ReportImage, chart_images, figures, render_page, value_cell, write_html
 
 if TYPE_CHECKING:
     from cjmsim.analyses.attribution import Attribution
@@ -38,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["COLUMNS", "render", "write"]
 
 #: The channel table, segment ``all``: (attribution.csv column, label, format). Formats as in
-#: :data:`cjmsim.report.ROWS`: n = orders, m = money (in the scenario's currency), r = ratio. The
+#: :data:`cjmsim.presentation.tables.ROWS`: n = orders, m = money (in the scenario's currency), r = ratio. The
 #: values are written as in the sweep report: 3 significant digits (means of samples), M and B.
 COLUMNS: list[tuple[str, str, str]] = [
     ("spend", "Spend", "m"),
@@ -80,18 +75,20 @@ def _channel_table(attr: Attribution, sc: Scenario) -> dict[str, Any]:
     body: list[dict[str, Any]] = []
     for ch in attr.channels:
         row = rows.get(ch, _NONE)
-        body.append({"name": _name(sc, ch), "cells": [_cell(row, col, kind) for col, _, kind in cols]})
+        body.append({"name": _name(sc, ch), "cells": [value_cell(row, col, kind) for col, _, kind in cols]})
     total = rows.get(_TOTAL, _NONE).copy()
     if len(total):
         # the plan's own return: its extra revenue per unit of all its spend. The channels' Shapley values
         # add up to its total effect exactly, replication by replication, so that is its Shapley column.
         # No +10% is run for the plan as a whole: no marginal ROAS.
         spend, revenue = total.get("spend"), total.get("incremental_revenue")
-        total["incremental_roas"] = revenue / spend if _ok(spend) and _ok(revenue) and spend > 0 else math.nan
+        total["incremental_roas"] = (
+            revenue / spend if fmt.finite(spend) and fmt.finite(revenue) and spend > 0 else math.nan
+        )
         if shared == "shapley_orders":
             for s in ("", "_ci_low", "_ci_high"):
                 total[f"{shared}{s}"] = total.get(f"incremental_orders{s}")
-    foot = [_cell(total, col, kind) for col, _, kind in cols] if len(total) else []
+    foot = [value_cell(total, col, kind) for col, _, kind in cols] if len(total) else []
     return {
         "heads": [{"col": col, "label": label, "unit": currency if kind == "m" else ""} for col, label, kind in cols],
         "rows": body,
@@ -110,15 +107,15 @@ def _segment_table(attr: Attribution, sc: Scenario) -> dict[str, Any]:
         rows.append(
             {
                 "name": _name(sc, ch),
-                "cells": [_cell(by_segment[s].get(ch, _NONE), col, "n") for s in [*segments, "all"]],
+                "cells": [value_cell(by_segment[s].get(ch, _NONE), col, "n") for s in [*segments, "all"]],
             }
         )
-    total = [_cell(by_segment[s].get(_TOTAL, _NONE), "incremental_orders", "n") for s in [*segments, "all"]]
+    total = [value_cell(by_segment[s].get(_TOTAL, _NONE), "incremental_orders", "n") for s in [*segments, "all"]]
     return {
         "shapley": col == "shapley_orders",
         "segments": [sc.segments[s].name for s in segments],
         "rows": rows,
-        "total": total if any(c["value"] != _table(None, "n") for c in total) else [],
+        "total": total if any(c["value"] != fmt.DASH for c in total) else [],
     }
 
 
@@ -134,11 +131,11 @@ def _sampling_note(attr: Attribution) -> str:
         return ""
     t = attr.table[(attr.table.segment == "all") & (attr.table.channel != _TOTAL)]
     se = pd.to_numeric(t[col], errors="coerce").max()
-    if not _ok(se):
+    if not fmt.finite(se):
         return ""
     return (
         f"The Shapley values are {attr.shapley}: besides the replications' \u00b1, each carries a sampling "
-        f"standard error of at most {_table(se, 'n')} orders (all segments)."
+        f"standard error of at most {fmt.table_value(se, 'n')} orders (all segments)."
     )
 
 
@@ -254,7 +251,6 @@ def render(
         "description": s.description,
         "plan": plan.name or attr.plan,
         "plan_description": plan.description,
-        "base_css": _base_css(),
         "facts": [
             ("Plan", plan.name or attr.plan),
             ("Channels", str(len(attr.channels))),
@@ -273,11 +269,11 @@ def render(
         "channels": _channel_table(attr, sc),
         "segments": _segment_table(attr, sc),
         "sampling": _sampling_note(attr),
-        "images": _images(images),
+        "images": figures(images),
         "assumptions": _assumptions(attr, sc),
         "version": __version__,
     }
-    return _environment().get_template("attribution.html.j2").render(**context)
+    return render_page("attribution.html.j2", context)
 
 
 def write(attr: Attribution, scenario: Scenario, folder: str | os.PathLike[str]) -> Path:
@@ -288,8 +284,5 @@ def write(attr: Attribution, scenario: Scenario, folder: str | os.PathLike[str])
     """
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    images = []
-    for chart in all_charts(attr, scenario=scenario):
-        png, _svg = save(chart, out / "charts")
-        images.append(ReportImage(chart.slug, chart.title, chart.caption, png.read_bytes()))
+    images = chart_images(all_charts(attr, scenario=scenario), out / "charts")
     return write_html(render(attr, scenario, images), out / "report.html")

@@ -1,14 +1,14 @@
 """The HTML report of a budget optimization, and the writer of its charts.
 
-:func:`write` saves every chart of :mod:`cjmsim.optimize_charts` (PNG and SVG) and a self-contained
-``report.html`` rendered from ``templates/optimize.html.j2`` with autoescaping: the stylesheet of
-the run report, images as data URIs, no script and nothing fetched from the network. The page says
-what was searched and under which constraints, the result on fresh replications (paired relative
-differences with 95% CIs against the base plan and every compared plan), the plans side by side,
-where the money moved (campaigns and cells), the optimized plan as a TOML block to paste into the
-scenario, every chart and how to read it all. Numbers are written as in the sweep report (3
-significant digits with thousands separators, millions and billions as M and B, money in the
-scenario's currency).
+:func:`write` saves every chart of :mod:`cjmsim.presentation.charts.optimize` (PNG and SVG) and a
+self-contained ``report.html`` rendered from ``templates/optimize.html.j2`` (which extends the
+reports' one base template) with autoescaping: images as data URIs, no script and nothing fetched
+from the network. The page says what was searched and under which constraints, the result on fresh
+replications (paired relative differences with 95% CIs against the base plan and every compared
+plan), the plans side by side, where the money moved (campaigns and cells), the optimized plan as a
+TOML block to paste into the scenario, every chart and how to read it all. Numbers are written as in
+the sweep report (3 significant digits with thousands separators, millions and billions as M and B,
+money in the scenario's currency).
 """
 
 from __future__ import annotations
@@ -22,21 +22,20 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from cjmsim import __version__
-from cjmsim.presentation.charts.optimize import (
-    OBJECTIVE_METRIC,
-    _segments,
-    all_charts,
-    campaign_budgets,
-    change,
-    headline,
+from cjmsim.presentation import format as fmt
+from cjmsim.presentation import tables
+from cjmsim.presentation.charts.optimize import OBJECTIVE_METRIC, all_charts, campaign_budgets, headline, segment_names
+from cjmsim.presentation.format import budget_change as change
+from cjmsim.presentation.reports.html import (
+    ReportImage,
+    chart_images,
+    difference_cell,
+    figures,
+    render_page,
+    value_cell,
+    write_html,
 )
-from cjmsim.presentation.charts.run import _ok, _totals, save
-from cjmsim.presentation.charts.sweep import _METRICS
-from cjmsim.presentation.reports.attribution import (
-    _cell,  # a value over its CI half-width, as the attribution report writes it
-)
-from cjmsim.presentation.reports.run import ReportImage, _environment, _images, write_html
-from cjmsim.presentation.reports.sweep import _base_css, _diff_cell, _table
+from cjmsim.presentation.tables import plan_totals
 
 if TYPE_CHECKING:
     from cjmsim.analyses.optimize import Optimization
@@ -44,7 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["METRICS", "render", "write"]
 
 #: The plans table and the headline, segment ``all``: (summary column, format, relative?). Formats as
-#: in :data:`cjmsim.report.ROWS`: n = orders, m = money, p = percent. ROMI is a ratio that can be
+#: in :data:`cjmsim.presentation.tables.ROWS`: n = orders, m = money, p = percent. ROMI is a ratio that can be
 #: negative, so its difference is in percentage points, not relative.
 METRICS: list[tuple[str, str, bool]] = [
     ("orders", "n", True),
@@ -74,22 +73,15 @@ def _plan_name(opt: Optimization, plan: str) -> str:
 
 
 def _money(opt: Optimization, x: Any) -> str:
-    return f"{_table(x, 'm')} {opt.scenario.scenario.currency}" if _ok(x) else _table(x, "m")
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes} min {rest} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
+    return f"{fmt.table_value(x, 'm')} {opt.scenario.scenario.currency}" if fmt.finite(x) else fmt.table_value(x, "m")
 
 
 def _floor(opt: Optimization) -> str:
     s = opt.settings
     floor = s.get("orders_floor", 0.0)
     if s.get("keep_orders"):
-        return f"the base plan's orders ({_table(floor, 'n')})"
-    return _table(floor, "n") if _ok(floor) and floor > 0 else "none"
+        return f"the base plan's orders ({fmt.table_value(floor, 'n')})"
+    return fmt.table_value(floor, "n") if fmt.finite(floor) and floor > 0 else "none"
 
 
 def _facts(opt: Optimization, generated: date | None) -> list[tuple[str, str]]:
@@ -106,16 +98,12 @@ def _facts(opt: Optimization, generated: date | None) -> list[tuple[str, str]]:
         ("Budgets searched", str(s.get("variables", len(opt.variables)))),
         ("Search runs", f"{s.get('reps', 1)} \u00d7 {s.get('agents', opt.scenario.scenario.agents):,} agents"),
         ("Evaluations", f"{s.get('evaluations_used', len(opt.trace))} of {s.get('evaluations', '?')}"),
-        ("Run time", _duration(opt.seconds)),
+        ("Run time", fmt.duration(opt.seconds)),
         ("Fresh check", f"{opt.final.reps} \u00d7 {opt.final.agents:,} agents"),
         ("Seed", str(s.get("seed", opt.scenario.scenario.seed))),
         ("Date", (generated or date.today()).isoformat()),
         ("cjmsim", __version__),
     ]
-
-
-def _label(metric: str) -> str:
-    return _METRICS.get(metric, (metric, "n"))[0]
 
 
 def _headline_table(opt: Optimization) -> dict[str, Any]:
@@ -133,31 +121,31 @@ def _headline_table(opt: Optimization) -> dict[str, Any]:
         for other in others:
             hit = c[(c.versus == other) & (c.metric == metric)]
             r = hit.iloc[0] if len(hit) else pd.Series(dtype=float)
-            rel = relative and _ok(r.get("relative"))
+            rel = relative and fmt.finite(r.get("relative"))
             keys = ("relative", "relative_ci_low", "relative_ci_high") if rel else ("difference", "ci_low", "ci_high")
             diff = pd.Series(
                 {f"{metric}_diff{s}": r.get(k) for s, k in zip(("", "_ci_low", "_ci_high"), keys, strict=True)}
             )
-            cell = _diff_cell(diff, metric, "p" if rel else kind)
+            cell = difference_cell(diff, metric, "p" if rel else kind)
             if not rel and kind == "p":  # a difference of two percentages: percentage points
                 cell = {k: v.replace("%", " pp") for k, v in cell.items()}
-            elif not rel and kind == "m" and _ok(r.get("difference")):
+            elif not rel and kind == "m" and fmt.finite(r.get("difference")):
                 cell["value"] += f" {currency}"
-            cells.append({**cell, "absolute": not rel and _ok(r.get("difference"))})
-        rows.append({"label": _label(metric), "cells": cells})
+            cells.append({**cell, "absolute": not rel and fmt.finite(r.get("difference"))})
+        rows.append({"label": tables.label(metric), "cells": cells})
     return {"plans": [_plan_name(opt, p) for p in others], "rows": rows}
 
 
 def _plans_table(opt: Optimization) -> dict[str, Any]:
     """The plans of the fresh re-evaluation side by side (segment ``all``), each value over its CI half-width."""
-    tot = _totals(opt.final)
+    tot = plan_totals(opt.final)
     plans = list(opt.final.plans)
     currency = opt.scenario.scenario.currency
     rows: list[dict[str, Any]] = [
         {
-            "label": _label(metric),
+            "label": tables.label(metric),
             "unit": currency if kind == "m" else "",
-            "cells": [_cell(tot.loc[p], metric, kind) for p in plans],
+            "cells": [value_cell(tot.loc[p], metric, kind) for p in plans],
         }
         for metric, kind, _ in METRICS
     ]
@@ -179,11 +167,11 @@ def _allocation(opt: Optimization) -> dict[str, Any]:
                 "name": r.campaign,
                 "channel": sc.channels[r.channel].name or r.channel if r.channel in sc.channels else r.channel,
                 "weeks": f"{r.weeks:.0f}",
-                "base": _table(r.base_weekly, "m"),
-                "optimized": _table(r.weekly, "m"),
+                "base": fmt.table_value(r.base_weekly, "m"),
+                "optimized": fmt.table_value(r.weekly, "m"),
                 "change": change(r.base_weekly, r.weekly),
-                "base_total": _table(r.base_total, "m"),
-                "total": _table(r.total, "m"),
+                "base_total": fmt.table_value(r.base_total, "m"),
+                "total": fmt.table_value(r.total, "m"),
             }
         )
     v = opt.variables
@@ -194,19 +182,19 @@ def _allocation(opt: Optimization) -> dict[str, Any]:
         cells.append(
             {
                 "campaign": r.campaign,
-                "segments": _segments(opt, str(r.segments)),
+                "segments": segment_names(opt, str(r.segments)),
                 "stages": str(r.stages),
                 "period": str(r.period),
                 "weeks": str(r.weeks),
-                "base": _table(r.base_weekly, "m"),
-                "optimized": _table(r.weekly, "m"),
+                "base": fmt.table_value(r.base_weekly, "m"),
+                "optimized": fmt.table_value(r.weekly, "m"),
                 "change": change(r.base_weekly, r.weekly),
             }
         )
     return {
         "campaigns": camps,
-        "base_total": _table(base, "m"),
-        "total": _table(total, "m"),
+        "base_total": fmt.table_value(base, "m"),
+        "total": fmt.table_value(total, "m"),
         "change": change(base, total),
         "budget": _money(opt, opt.settings.get("budget")),
         "cells": cells,
@@ -300,7 +288,6 @@ def render(opt: Optimization, images: Sequence[ReportImage], *, generated: date 
         "optimized": _plan_name(opt, opt.plan_name),
         "plan_id": opt.plan_name,
         "goal": _GOALS[opt.objective],
-        "base_css": _base_css(),
         "facts": _facts(opt, generated),
         "message": opt.message,
         "headline": headline(opt),
@@ -311,20 +298,19 @@ def render(opt: Optimization, images: Sequence[ReportImage], *, generated: date 
         "currency": s.currency,
         "allocation": _allocation(opt),
         "toml": opt.toml(),
-        "images": _images(images),
+        "images": figures(images),
         "reading": _reading(opt),
         "version": __version__,
     }
-    return _environment().get_template("optimize.html.j2").render(**context)
+    return render_page("optimize.html.j2", context)
 
 
 def write(opt: Optimization, folder: str | os.PathLike[str]) -> Path:
     """Save every optimizer chart (PNG and SVG) in folder/charts, then folder/report.html; returns the page's path.
 
-    The page embeds the PNGs and is written atomically by :func:`cjmsim.report.write_html`.
+    The page embeds the PNGs and is written atomically by :func:`cjmsim.presentation.reports.html.write_html`.
     """
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    charts = out / "charts"
-    images = [ReportImage(c.slug, c.title, c.caption, save(c, charts)[0].read_bytes()) for c in all_charts(opt)]
+    images = chart_images(all_charts(opt), out / "charts")
     return write_html(render(opt, images), out / "report.html")

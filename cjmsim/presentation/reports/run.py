@@ -12,67 +12,22 @@ through Jinja2 with autoescaping on; this module formats numbers and never build
 
 from __future__ import annotations
 
-import base64
-import math
 import os
-import struct
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import date
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-
 from cjmsim import __version__
-from cjmsim.output import write_text
+from cjmsim.presentation import format as fmt
+from cjmsim.presentation.reports.html import ReportImage, figures, render_page, write_html
+from cjmsim.presentation.tables import ROWS
 from cjmsim.scenario import Channel, Scenario, Segment
 
 if TYPE_CHECKING:
     from cjmsim.analyses.simulate import Result
 
-__all__ = ["ReportImage", "ROWS", "default_assumptions", "render_report", "write_report"]
-
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-#: The comparison table, in groups: (group, [(summary column, label, format)]). Formats: n = count
-#: of people or orders, m = money, p = percent, w = weeks, r = ratio. The rows are those of the
-#: terminal table (``cjmsim.cli``), so the report and the terminal show the same numbers.
-ROWS: list[tuple[str, list[tuple[str, str, str]]]] = [
-    (
-        "Funnel",
-        [
-            ("agents", "People", "n"),
-            ("reached", "Reached by a channel", "n"),
-            ("aware", "Became aware", "n"),
-            ("leads", "Leads", "n"),
-            ("customers", "New customers", "n"),
-            ("orders", "Orders", "n"),
-            ("conversion", "Conversion (aware \u2192 customer)", "p"),
-            ("ttp_median_weeks", "Time to purchase, median, weeks", "w"),
-        ],
-    ),
-    (
-        "Cost",
-        [
-            ("spend", "Spend", "m"),
-            ("cpl", "CPL (cost per lead)", "m"),
-            ("cpo", "CPO (cost per order)", "m"),
-            ("cac", "CAC (cost per new customer)", "m"),
-        ],
-    ),
-    (
-        "Return",
-        [
-            ("revenue", "Revenue", "m"),
-            ("margin", "Gross margin", "m"),
-            ("romi", "ROMI", "p"),
-            ("ltv", "LTV (margin per new customer)", "m"),
-            ("ltv_cac", "LTV / CAC", "r"),
-        ],
-    ),
-]
+__all__ = ["ReportImage", "ROWS", "default_assumptions", "render_report", "write_report", "write_html"]
 
 _REQUIRES = {
     "none": "anyone in those stages",
@@ -80,100 +35,6 @@ _REQUIRES = {
     "contact": "contacts: people who reached desire or bought",
 }
 _COST_MODEL = {"cpm": "CPM", "cpc": "CPC", "per_message": "per message"}
-_DASH = "\u2013"
-
-
-@dataclass(frozen=True)
-class ReportImage:
-    """One chart for the report: a PNG image with its title and a one-sentence caption.
-
-    Attributes:
-        slug: short id, used as the figure's anchor (e.g. ``funnel``).
-        title: the chart's title; also the image's alt text.
-        caption: one sentence on what the chart shows.
-        png: the image, PNG bytes.
-    """
-
-    slug: str
-    title: str
-    caption: str
-    png: bytes
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.png, bytes) or not self.png.startswith(_PNG_SIGNATURE):
-            raise ValueError(f"report image {self.slug!r}: png is not PNG bytes (no PNG signature)")
-
-    @property
-    def size(self) -> tuple[int, int] | None:
-        """Width and height in pixels, from the PNG header; None if the header is cut short."""
-        if len(self.png) < 24 or self.png[12:16] != b"IHDR":
-            return None
-        width, height = struct.unpack(">II", self.png[16:24])
-        return int(width), int(height)
-
-    @property
-    def data_uri(self) -> str:
-        """The image as a ``data:image/png;base64,...`` URI."""
-        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
-
-
-# --------------------------------------------------------------------------------------------
-# numbers
-
-
-def _fmt(v: Any, kind: str) -> str:
-    """A number as the terminal table prints it: thousands separators, percent, 2 decimals for small money."""
-    if v is None:
-        return _DASH
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        return _DASH
-    if not math.isfinite(x):
-        return _DASH
-    if kind == "p":
-        return f"{100 * x:,.1f}%"
-    if kind == "w":
-        return f"{x:,.1f}"
-    if kind == "r":
-        return f"{x:,.2f}"
-    if kind == "m" and 0 < abs(x) < 100:
-        return f"{x:,.2f}"
-    return f"{x:,.0f}"
-
-
-def _num(x: float) -> str:
-    """A setting as written: 0.4, 1.5, 30 (no trailing zeros)."""
-    return f"{x:,.6g}" if abs(x) < 1e6 else f"{x:,.0f}"
-
-
-def _half_width(row: Mapping[str, Any], col: str, kind: str) -> str:
-    """The 95% CI half-width of a summary cell, formatted; empty when there is no interval."""
-    lo, hi = row.get(f"{col}_ci_low"), row.get(f"{col}_ci_high")
-    try:
-        low, high = float(lo), float(hi)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return ""
-    if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
-        return ""
-    return f"\u00b1 {_fmt((high - low) / 2, kind)}"
-
-
-def _weeks(windows: Sequence[tuple[int, int]], horizon: int) -> str:
-    """Active weeks as text: 'all 26 weeks', 'weeks 4-25', 'weeks 0-3, 8-11'."""
-    active = sorted({w for s, e in windows for w in range(s, min(e, horizon))})
-    if not active:
-        return "none"
-    if len(active) == horizon:
-        return f"all {horizon} weeks"
-    runs: list[list[int]] = []
-    for w in active:
-        if runs and w == runs[-1][1] + 1:
-            runs[-1][1] = w
-        else:
-            runs.append([w, w])
-    parts = [str(a) if a == b else f"{a}{_DASH}{b}" for a, b in runs]
-    return ("week " if len(active) == 1 else "weeks ") + ", ".join(parts)
 
 
 # --------------------------------------------------------------------------------------------
@@ -204,8 +65,8 @@ def _plans(sc: Scenario, plans: Sequence[str]) -> tuple[list[dict[str, Any]], di
                 "name": plan.name or pid,
                 "description": plan.description,
                 "campaigns": len(plan.campaigns),
-                "weekly": _fmt(sum(v["weekly"] for v in by_channel.values()), "m"),
-                "total": _fmt(sum(v["total"] for v in by_channel.values()), "m"),
+                "weekly": fmt.fixed(sum(v["weekly"] for v in by_channel.values()), "m"),
+                "total": fmt.fixed(sum(v["total"] for v in by_channel.values()), "m"),
             }
         )
     used = [c for c in channel_order if any(c in b for b in budgets)]
@@ -215,10 +76,10 @@ def _plans(sc: Scenario, plans: Sequence[str]) -> tuple[list[dict[str, Any]], di
         for b in budgets:
             v = b.get(cid)
             if v is None:
-                cells.append({"value": _DASH, "weeks": ""})
+                cells.append({"value": fmt.DASH, "weeks": ""})
                 continue
-            weeks = _weeks(v["windows"], horizon)
-            cells.append({"value": _fmt(v["weekly"], "m"), "weeks": "" if weeks.startswith("all ") else weeks})
+            weeks = fmt.active_weeks(v["windows"], horizon)
+            cells.append({"value": fmt.fixed(v["weekly"], "m"), "weeks": "" if weeks.startswith("all ") else weeks})
         rows.append({"name": sc.channels[cid].name or cid, "cells": cells})
     table = {"plans": [c["name"] for c in cards], "rows": rows}
     return cards, table
@@ -235,7 +96,12 @@ def _comparison(result: Result) -> dict[str, Any]:
         body: list[dict[str, Any]] = []
         for col, label, kind in rows:
             cells = [
-                {"value": _fmt(rows_by_plan[p].get(col), kind), "ci": _half_width(rows_by_plan[p], col, kind)}
+                {
+                    "value": fmt.fixed(rows_by_plan[p].get(col), kind),
+                    "ci": fmt.fixed_half_width(
+                        rows_by_plan[p].get(f"{col}_ci_low"), rows_by_plan[p].get(f"{col}_ci_high"), kind
+                    ),
+                }
                 for p in result.plans
             ]
             body.append({"label": label, "unit": cur if kind == "m" else "", "cells": cells})
@@ -253,15 +119,15 @@ def _segments(sc: Scenario) -> list[dict[str, Any]]:
             {
                 "id": sid,
                 "name": seg.name,
-                "share": f"{_num(round(100 * seg.share, 1))}%",
-                "people": _fmt(seg.share * sc.scenario.population, "n"),
+                "share": f"{fmt.setting(round(100 * seg.share, 1))}%",
+                "people": fmt.fixed(seg.share * sc.scenario.population, "n"),
                 "wants": seg.persona.wants,
                 "where": list(seg.persona.where),
                 "how": list(seg.persona.how),
                 "say": seg.persona.say,
                 "time": _time_before_purchase(seg),
-                "order_value": f"{_fmt(seg.order_value.mean, 'm')} {cur}",
-                "order_cv": _num(seg.order_value.cv),
+                "order_value": f"{fmt.fixed(seg.order_value.mean, 'm')} {cur}",
+                "order_cv": fmt.setting(seg.order_value.cv),
                 "margin": f"{100 * seg.margin:.0f}%",
             }
         )
@@ -273,7 +139,7 @@ def _time_before_purchase(seg: Segment) -> str:
     if seg.time_before_purchase_weeks is None:
         return said
     lo, hi = seg.time_before_purchase_weeks
-    weeks = f"{lo:g} weeks" if lo == hi else f"{lo:g}{_DASH}{hi:g} weeks"
+    weeks = f"{lo:g} weeks" if lo == hi else f"{lo:g}{fmt.DASH}{hi:g} weeks"
     return f"{said} ({weeks})" if said else weeks
 
 
@@ -287,11 +153,11 @@ def _channel_row(cid: str, ch: Channel, currency: str) -> dict[str, Any]:
         "unit": ch.cost.unit,
         "stages": ", ".join(ch.stages),
         "requires": _REQUIRES.get(ch.requires, ch.requires),
-        "decay": _num(ch.adstock.decay),
-        "half": _num(ch.saturation.half),
-        "slope": _num(ch.saturation.slope),
+        "decay": fmt.setting(ch.adstock.decay),
+        "half": fmt.setting(ch.saturation.half),
+        "slope": fmt.setting(ch.saturation.slope),
         "cap": f"{ch.frequency_cap} a week",
-        "carryover": _num(ch.carryover.rate),
+        "carryover": fmt.setting(ch.carryover.rate),
     }
 
 
@@ -343,36 +209,8 @@ def default_assumptions(result: Result) -> list[str]:
     return text
 
 
-def _images(images: Sequence[ReportImage]) -> list[dict[str, Any]]:
-    out = []
-    for img in images:
-        size = img.size
-        out.append(
-            {
-                "slug": img.slug,
-                "title": img.title,
-                "caption": img.caption,
-                "src": img.data_uri,
-                "width": size[0] if size else None,
-                "height": size[1] if size else None,
-            }
-        )
-    return out
-
-
 # --------------------------------------------------------------------------------------------
 # rendering
-
-
-@lru_cache(maxsize=1)
-def _environment() -> Environment:
-    return Environment(
-        loader=PackageLoader("cjmsim.presentation", "templates"),
-        autoescape=select_autoescape(["html", "j2"]),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
 
 
 def render_report(
@@ -404,7 +242,7 @@ def render_report(
             ("Horizon", f"{result.weeks} weeks"),
             ("Plans", str(len(result.plans))),
             ("Segments", str(len(sc.segments))),
-            ("Population", _fmt(s.population, "n")),
+            ("Population", fmt.fixed(s.population, "n")),
             ("Agents", f"{result.agents:,}"),
             ("Replications", str(result.reps)),
             ("Seed", str(result.seed)),
@@ -417,13 +255,13 @@ def render_report(
         "plans": plans,
         "budget": budget,
         "table": _comparison(result),
-        "images": _images(images),
+        "images": figures(images),
         "segments": _segments(sc),
         "channels": [_channel_row(cid, ch, s.currency) for cid, ch in sc.channels.items()],
         "assumptions": list(assumptions) if assumptions is not None else default_assumptions(result),
         "version": __version__,
     }
-    return _environment().get_template("report.html.j2").render(**context)
+    return render_page("report.html.j2", context)
 
 
 def write_report(
@@ -438,8 +276,3 @@ def write_report(
     """
     target = Path(path)
     return write_html(render_report(result, images, assumptions), target)
-
-
-def write_html(html: str, path: str | os.PathLike[str]) -> Path:
-    """Write a page atomically (temporary file, then rename), readable by everyone; returns its path."""
-    return write_text(path, html)

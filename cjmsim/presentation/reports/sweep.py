@@ -1,62 +1,42 @@
 """The HTML report of an experiment sweep, and the writer of its charts.
 
-:func:`write` saves every chart of :mod:`cjmsim.sweep_charts` (PNG and SVG) and a self-contained
-``report.html`` rendered from ``templates/sweep.html.j2`` with autoescaping, with the CSS of the run
-report, images as data URIs, no script and nothing fetched from the network.
+:func:`write` saves every chart of :mod:`cjmsim.presentation.charts.sweep` (PNG and SVG) and a self-contained
+``report.html`` rendered from ``templates/sweep.html.j2`` (which extends the reports' one base
+template) with autoescaping, images as data URIs, no script and nothing fetched from the network.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from datetime import date
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from markupsafe import Markup
 
 from cjmsim import __version__
-from cjmsim.presentation.charts.run import save
-from cjmsim.presentation.charts.sweep import (
-    _DASH,
-    _KIND,
-    _LOWER,
-    _METRICS,
-    _NEUTRAL,
-    _kind,
-    _level,
-    _ok,
-    _sig,
-    _unit,  # the report shows the charts' numbers the same way
-    _value,
-    _View,
-    _view,
-    all_charts,
+from cjmsim.presentation import tables
+from cjmsim.presentation.charts.sweep import SweepView, all_charts, level_text, sweep_view
+from cjmsim.presentation.reports.html import (
+    ReportImage,
+    chart_images,
+    difference_cell,
+    figures,
+    render_page,
+    value_cell,
+    write_html,
 )
-from cjmsim.presentation.reports.run import ReportImage, _environment, _images, write_html
 
 if TYPE_CHECKING:
     from cjmsim.analyses.sweep import Parameter, SweepResult
 
 __all__ = ["render", "write"]
 
-
-@lru_cache(maxsize=1)
-def _base_css() -> Markup:
-    """The run report's stylesheet, read from its template, so both reports look alike from one source."""
-    env = _environment()
-    assert env.loader is not None
-    source = env.loader.get_source(env, "report.html.j2")[0]
-    found = re.search(r"<style>(.*?)</style>", source, re.DOTALL)
-    if found is None:  # pragma: no cover - a broken package
-        raise RuntimeError("cjmsim/templates/report.html.j2 has no <style> block to share")
-    return Markup(found.group(1))
+_KIND = {"path": "Scenario setting", "budget": "Budget factor", "move": "Budget moved between channels"}
 
 
-def _describe(view: _View, p: Parameter) -> dict[str, Any]:
+def _describe(view: SweepView, p: Parameter) -> dict[str, Any]:
     """A parameter for "What was varied": its kind, what it changes, and its levels."""
     sc = view.result.experiment.scenarios[0]
     plain = view.plain
@@ -85,77 +65,31 @@ def _describe(view: _View, p: Parameter) -> dict[str, Any]:
             src, tgt = ((sc.channels[c].name or c) if c in sc.channels else c for c in (p.move.source, p.move.target))
             what = f"in {plain.get(p.move.plan, p.move.plan)}: this share of the {src} budget moved to {tgt}"
         if view.grid or p.low is None:
-            levels = [_level(p, v) for v in p.grid()]
+            levels = [level_text(p, v) for v in p.grid()]
         else:
             rel = " \u00d7 the scenario's value" if p.relative else ""
-            levels = [f"drawn between {_level(p, p.low)} and {_level(p, p.high)}{rel}"]
+            levels = [f"drawn between {level_text(p, p.low)} and {level_text(p, p.high)}{rel}"]
     return {"name": p.name, "kind": kind, "what": what, "levels": levels, "named": p.levels is not None}
 
 
-def _table(v: Any, kind: str, scale: tuple[float, str] | None = None) -> str:
-    """A table cell: 3 significant digits (means of samples), millions and billions as M and B, a dash for n/a.
-
-    ``scale`` writes the number in another number's unit, so a CI half-width reads as its value: 61.5M ± 0.687M.
-    """
-    if not _ok(v):
-        return _DASH
-    x = float(v)
-    if kind == "p":
-        return f"{100 * x:,.{1 if abs(x) < 1 else 0}f}%"
-    if kind in ("w", "r"):
-        return _value(x, kind)
-    div, suffix = scale or _unit(x)
-    return _sig(x / div) + suffix if suffix else _value(x, kind)
-
-
-def _pm(value: Any, lo: Any, hi: Any, kind: str) -> str:
-    """'± half-width' of a 95% CI, in the value's unit; empty when there is none (one replication)."""
-    if not (_ok(lo) and _ok(hi)) or hi <= lo:
-        return ""
-    half = (float(hi) - float(lo)) / 2
-    # in the value's unit (61.5M ± 0.687M), unless the half-width outgrows it (743M ± 1.57B, not 1.57e+03M)
-    scale = _unit(float(value)) if _ok(value) and abs(half) <= abs(float(value)) else None
-    return f"\u00b1 {_table(half, kind, scale)}"
-
-
-def _cell(row: pd.Series, col: str, kind: str) -> dict[str, str]:
-    v = row.get(col)
-    return {"value": _table(v, kind), "ci": _pm(v, row.get(f"{col}_ci_low"), row.get(f"{col}_ci_high"), kind)}
-
-
-def _diff_cell(row: pd.Series, metric: str, kind: str) -> dict[str, str]:
-    v, lo, hi = (row.get(f"{metric}_diff{s}") for s in ("", "_ci_low", "_ci_high"))
-    text = _table(v, kind).replace("-", "\u2212")  # a real minus sign, as wide as the plus
-    if _ok(v) and float(v) > 0:  # type: ignore[arg-type]
-        text = "+" + text
-    state = ""
-    if _ok(lo) and _ok(hi) and (float(lo) > 0 or float(hi) < 0):  # type: ignore[arg-type]
-        if metric in _NEUTRAL:
-            state = "clear"
-        else:
-            up = float(lo) > 0  # type: ignore[arg-type]
-            state = "better" if up == (metric not in _LOWER) else "worse"
-    return {"value": text, "ci": _pm(v, lo, hi, kind), "state": state}
-
-
-def _tables(view: _View) -> dict[str, Any]:
+def _tables(view: SweepView) -> dict[str, Any]:
     """The summary and differences tables (segment all), grouped by point, as text."""
     shown = list(view.result.experiment.spec.experiment.metrics) or ["orders", "spend", "cpo", "romi"]
     currency = view.result.experiment.scenarios[0].scenario.currency
     heads = []
     for m in shown:
-        label, kind = _METRICS.get(m, (m, "n"))
+        label, kind = tables.METRIC_LABELS.get(m, (m, "n"))
         heads.append({"label": label, "unit": currency if kind == "m" else ""})
     plain = view.plain
     params = [p.name for p in view.params]
 
     def levels(row: pd.Series) -> list[str]:
-        return [_level(p, row[p.name]) for p in view.params]
+        return [level_text(p, row[p.name]) for p in view.params]
 
     summary: list[dict[str, Any]] = []
     for _, grp in view.tot.groupby("point", sort=False):
         plans = [
-            {"name": plain[str(r.plan)], "cells": [_cell(r, m, _kind(m)) for m in shown]}
+            {"name": plain[str(r.plan)], "cells": [value_cell(r, m, tables.kind(m)) for m in shown]}
             for _, r in grp.set_index("plan").reindex(view.plans).dropna(how="all").reset_index().iterrows()
         ]
         summary.append({"levels": levels(grp.iloc[0]), "plans": plans})
@@ -163,7 +97,7 @@ def _tables(view: _View) -> dict[str, Any]:
     if len(view.diffs):
         for _, grp in view.diffs.groupby("point", sort=False):
             plans = [
-                {"name": plain[str(r.plan)], "cells": [_diff_cell(r, m, _kind(m)) for m in shown]}
+                {"name": plain[str(r.plan)], "cells": [difference_cell(r, m, tables.kind(m)) for m in shown]}
                 for _, r in grp.iterrows()
             ]
             diffs.append({"levels": levels(grp.iloc[0]), "plans": plans})
@@ -179,7 +113,7 @@ def _tables(view: _View) -> dict[str, Any]:
     }
 
 
-def _assumptions(view: _View) -> list[str]:
+def _assumptions(view: SweepView) -> list[str]:
     exp = view.result.experiment
     s = exp.spec.experiment
     sc = exp.scenarios[0].scenario
@@ -228,7 +162,7 @@ def _assumptions(view: _View) -> list[str]:
     return text
 
 
-def _design(view: _View) -> str:
+def _design(view: SweepView) -> str:
     s = view.result.experiment.spec.experiment
     if s.design == "grid":
         return "grid (every combination)" if len(view.params) > 1 else "grid"
@@ -237,7 +171,7 @@ def _design(view: _View) -> str:
 
 def render(result: SweepResult, images: Sequence[ReportImage], *, generated: date | None = None) -> str:
     """Render the sweep report as one self-contained HTML page (inline CSS, data-URI images, no script)."""
-    view = _view(result)
+    view = sweep_view(result)
     exp = result.experiment
     s = exp.spec.experiment
     sc = exp.scenarios[0]
@@ -245,7 +179,6 @@ def render(result: SweepResult, images: Sequence[ReportImage], *, generated: dat
     context = {
         "title": s.name,
         "description": s.description,
-        "base_css": _base_css(),
         "facts": [
             ("Base scenario", sc.scenario.name),
             ("Design", _design(view)),
@@ -267,11 +200,11 @@ def render(result: SweepResult, images: Sequence[ReportImage], *, generated: dat
         "reps": s.reps,
         "weeks": sc.scenario.weeks,
         "tables": _tables(view),
-        "images": _images(images),
+        "images": figures(images),
         "assumptions": _assumptions(view),
         "version": __version__,
     }
-    return _environment().get_template("sweep.html.j2").render(**context)
+    return render_page("sweep.html.j2", context)
 
 
 def write(result: SweepResult, folder: str | os.PathLike[str]) -> Path:
@@ -281,8 +214,5 @@ def write(result: SweepResult, folder: str | os.PathLike[str]) -> Path:
     """
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    images = []
-    for chart in all_charts(result):
-        png, _svg = save(chart, out / "charts")
-        images.append(ReportImage(chart.slug, chart.title, chart.caption, png.read_bytes()))
+    images = chart_images(all_charts(result), out / "charts")
     return write_html(render(result, images), out / "report.html")
