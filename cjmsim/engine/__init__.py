@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from .calendar import run_plan
 from .compiled import LOGIT_CLIP
-from .records import EVENTS, EventLog, JourneyLog, OrderLog, Recorder, Records
+from .records import EVENTS, EventLog, JourneyLog, Layout, OrderLog, Recorder, Records
 from .streams import Streams, make_streams, order_uniforms
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "LOGIT_CLIP",
     "EventLog",
     "JourneyLog",
+    "Layout",
     "OrderLog",
     "Recorder",
     "Records",
