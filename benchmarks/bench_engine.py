@@ -449,7 +449,9 @@ def machine() -> dict[str, str]:
                 break
     except OSError:
         pass
-    engine = ROOT / "cjmsim" / "engine.py"
+    engine = hashlib.sha256()  # the engine package: its modules in name order
+    for path in sorted((ROOT / "cjmsim" / "engine").glob("*.py")):
+        engine.update(path.read_bytes())
     git = "unknown"
     try:
         head = subprocess.run(
@@ -472,7 +474,7 @@ def machine() -> dict[str, str]:
         "python": platform.python_version(),
         "numpy": numpy.__version__,
         "git": git,
-        "engine_sha256": hashlib.sha256(engine.read_bytes()).hexdigest()[:12],
+        "engine_sha256": engine.hexdigest()[:12],
         "load": " ".join(f"{x:.2f}" for x in load),
     }
 
@@ -495,7 +497,7 @@ def report(
     ref = next(r for r in sizes if r["agents"] == CHECK_AGENTS)
     lines = [
         f"Measured {mach['date']} on {mach['nproc']} cores ({mach['cpu']}), Python {mach['python']}, "
-        f"numpy {mach['numpy']}; code {mach['git']} (engine.py sha256 {mach['engine_sha256']}); "
+        f"numpy {mach['numpy']}; code {mach['git']} (cjmsim/engine/*.py sha256 {mach['engine_sha256']}); "
         f"load average at start {mach['load']}.",
         "",
         f"Scenario `{Path(args.scenario).name}`, plan `{plan}` (its first), seed {args.seed}, one replication, "
@@ -576,7 +578,7 @@ def _rel(a: float, b: float) -> str:
 
 INTRO = """# Performance
 
-How fast the journey engine (`cjmsim/engine.py`) simulates, and how much memory it takes per agent.
+How fast the journey engine (`cjmsim/engine/`) simulates, and how much memory it takes per agent.
 `benchmarks/bench_engine.py` measures it on `scenarios/hifi.toml` (its first plan, one replication):
 wall time and throughput in agent-weeks per second (warm-up weeks counted as simulated weeks) at each
 agent count, a fixed-cost-free "check" throughput from differencing against a 10,000-agent run, peak

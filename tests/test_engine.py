@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import cjmsim.engine.step
+import cjmsim.engine.calendar
 from cjmsim import parse_scenario, simulate
-from cjmsim.engine import Records, make_streams, run_plan
+from cjmsim.engine import Recorder, Records, make_streams, run_plan
 from cjmsim.engine.population import segment_sizes
 
 ARRAYS = [f.name for f in fields(Records) if f.name not in ("weight", "extra", "order_log", "journey_log", "event_log")]
@@ -224,12 +224,12 @@ def test_plan_selection_does_not_change_a_plan(funnel):
 def test_results_independent_of_threads(funnel, monkeypatch):
     pools = []
 
-    class SpyPool(cjmsim.engine.step.ThreadPoolExecutor):
+    class SpyPool(cjmsim.engine.calendar.ThreadPoolExecutor):
         def __init__(self, *args, **kwargs):
             pools.append(kwargs.get("max_workers", args[0] if args else None))
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(cjmsim.engine.step, "ThreadPoolExecutor", SpyPool)
+    monkeypatch.setattr(cjmsim.engine.calendar, "ThreadPoolExecutor", SpyPool)
     funnel["scenario"]["population"] = 600_000
     funnel["segments"]["c"] = helpers.segment("C", 0.2, affinity={"ads": 2.0}, odds={"ads": {"aware": 2.0}})
     funnel["segments"]["a"]["share"] = 0.4
@@ -243,6 +243,53 @@ def test_results_independent_of_threads(funnel, monkeypatch):
     assert recs[0].units.sum() > 0
     assert_records_equal(recs[0], recs[1])
     assert_records_equal(recs[0], recs[2])
+
+
+class CountingRecorder(Recorder):
+    """Counts what the hooks see, per week, to check them against the step's own records."""
+
+    def start(self, layout):
+        self.layout = layout
+        self.weeks, self.exposed, self.orders, self.first, self.customers = set(), {}, {}, {}, {}
+
+    def on_exposures(self, block, week, channel, agents, counts):
+        assert agents.dtype == np.int64 and counts.dtype == np.float32 and (counts >= 1).all()
+        assert (self.layout.block_segment[block] == np.searchsorted(self.bounds, agents, side="right") - 1).all()
+        self.weeks.add(week)
+        self.exposed[week] = self.exposed.get(week, 0.0) + float(counts.sum())
+
+    def on_orders(self, block, week, agents, first, value):
+        assert agents.size == first.size == value.size and (value > 0).all()
+        self.orders[week] = self.orders.get(week, 0) + agents.size
+        self.first[week] = self.first.get(week, 0) + int(first.sum())
+
+    def on_moves(self, block, week, agents, old, new):
+        entered = (new == 4) & (old != 4)  # customer
+        self.customers[week] = self.customers.get(week, 0) + int(entered.sum())
+
+    def finish(self, records):
+        records.extra["counted"] = 1.0
+
+
+def test_recorders_see_every_week_and_change_nothing(funnel, monkeypatch):
+    funnel["scenario"].update(warmup_weeks=2, warmup_plan="base")
+    funnel["segments"]["a"]["return_rate"] = 0.05
+    sc = parse_scenario(funnel)
+    agents, weeks = 6_000, 8
+    plain = run_plan(sc, "base", make_streams(2, 0, len(sc.segments)), agents, weeks, threads=1)
+    spy = CountingRecorder()
+    spy.bounds = np.concatenate([[0], np.cumsum(segment_sizes([s.share for s in sc.segments.values()], agents))])
+    rec = run_plan(sc, "base", make_streams(2, 0, len(sc.segments)), agents, weeks, threads=1, recorders=[spy])
+    assert_records_equal(plain, rec)
+    assert rec.customers.sum() > 0 and rec.orders.sum() > rec.customers.sum() and rec.units.sum() > 0
+    assert rec.extra == {"counted": 1.0} and plain.extra == {}
+    assert min(spy.weeks) == -2 and max(spy.weeks) == weeks - 1  # the warm-up weeks too
+    horizon = range(weeks)
+    exposures = [spy.exposed.get(t, 0.0) * rec.weight for t in horizon]
+    np.testing.assert_allclose(exposures, rec.units.sum(axis=(1, 2)))
+    assert [spy.orders.get(t, 0) for t in horizon] == list(rec.orders.sum(axis=1))
+    assert [spy.first.get(t, 0) for t in horizon] == list(rec.customers.sum(axis=1))
+    assert [spy.customers.get(t, 0) for t in horizon] == list(rec.customers.sum(axis=1))
 
 
 def test_run_plan_none_is_no_marketing(funnel):

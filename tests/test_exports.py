@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 import cjmsim
+import cjmsim.engine.calendar
 import cjmsim.engine.step
 from cjmsim import cli
 from cjmsim.analyses.attribution import attribute
@@ -251,12 +252,12 @@ def test_event_log_only_on_request_and_it_changes_no_result(warm_scenario, event
 def test_event_log_is_the_same_for_any_thread_count(funnel, monkeypatch):
     pools = []
 
-    class SpyPool(cjmsim.engine.step.ThreadPoolExecutor):
+    class SpyPool(cjmsim.engine.calendar.ThreadPoolExecutor):
         def __init__(self, *args, **kwargs):
             pools.append(kwargs.get("max_workers"))
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(cjmsim.engine.step, "ThreadPoolExecutor", SpyPool)
+    monkeypatch.setattr(cjmsim.engine.calendar, "ThreadPoolExecutor", SpyPool)
     monkeypatch.setattr(cjmsim.engine.step, "CHUNK", 1 << 13)  # many blocks, interleaved on the threads
     funnel["scenario"].update(population=600_000, warmup_weeks=1, warmup_plan="base")
     sc = cjmsim.parse_scenario(funnel)

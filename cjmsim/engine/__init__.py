@@ -2,12 +2,36 @@
 
 It takes a validated :class:`cjmsim.scenario.Scenario` and seeds and returns raw weekly
 :class:`Records`; it never reads files, writes, prints or draws, and imports nothing of cjmsim
-above the scenario layer. Modules: :mod:`.population` (the agents' arrays), :mod:`.exposure` (money
-to units to exposures, adstock, saturation) and :mod:`.step` (the weekly step and the calendar).
+above the scenario layer. Modules, bottom up:
+
+- :mod:`.population`: the agents' arrays (stage, flags, propensity), stored in segment blocks;
+- :mod:`.streams`: the random streams of a replication and the counter-based order uniforms;
+- :mod:`.exposure`: money to units to exposures, adstock, saturation (pure functions);
+- :mod:`.compiled`: the scenario compiled into per-segment model tables and campaigns;
+- :mod:`.records`: the weekly :class:`Records`, and the :class:`Recorder` observers that log
+  per-agent detail (orders, journeys, events);
+- :mod:`.step`: the weekly step of one run (``World``);
+- :mod:`.calendar`: the SimPy calendar (flights, the week clock) and :func:`run_plan`.
 """
 
 from __future__ import annotations
 
-from .step import EVENTS, LOGIT_CLIP, Records, Streams, make_streams, order_uniforms, run_plan
+from .calendar import run_plan
+from .compiled import LOGIT_CLIP
+from .records import EVENTS, EventLog, JourneyLog, Layout, OrderLog, Recorder, Records
+from .streams import Streams, make_streams, order_uniforms
 
-__all__ = ["EVENTS", "LOGIT_CLIP", "Records", "Streams", "make_streams", "order_uniforms", "run_plan"]
+__all__ = [
+    "EVENTS",
+    "LOGIT_CLIP",
+    "EventLog",
+    "JourneyLog",
+    "Layout",
+    "OrderLog",
+    "Recorder",
+    "Records",
+    "Streams",
+    "make_streams",
+    "order_uniforms",
+    "run_plan",
+]

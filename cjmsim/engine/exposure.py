@@ -16,6 +16,9 @@ __all__ = [
     "capped_poisson_mean",
     "allocate_units",
     "exposure_thresholds",
+    "exposure_counts",
+    "hits_cells",
+    "hits_single",
     "hill",
 ]
 
@@ -166,3 +169,57 @@ def hill(adstock: NDArray[np.float32], half: float, slope: float, out: NDArray[n
         denom = out + np.float32(half**slope)
         np.divide(out, denom, out=out)
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# exposures from the week's 16-bit uniforms: agent i gets k exposures on a channel if its uniform
+# passes the first k thresholds of its audience cell (thresholds rise with k)
+
+
+def hits_single(
+    u: NDArray[np.uint16], t0: int, live: NDArray[np.bool_], key: NDArray[np.uint8], n: int
+) -> NDArray[np.intp]:
+    """Agents with at least one exposure when every live cell has the same threshold t0."""
+    if t0 >= UNIFORM_LEVELS - 1:
+        return np.empty(0, dtype=np.intp)
+    if live.all():
+        return np.flatnonzero(u > t0)
+    if t0 < UNIFORM_LEVELS // 3:  # most agents pass: one dense lookup beats filtering
+        thr = np.take(np.where(live, t0, UNIFORM_LEVELS - 1).astype(np.uint16), key)
+        return np.flatnonzero(u > thr)
+    cand = np.flatnonzero(u > t0)
+    return cand[live[key[cand]]]
+
+
+def hits_cells(u: NDArray[np.uint16], t0: NDArray[np.uint16], key: NDArray[np.uint8]) -> NDArray[np.intp]:
+    """Agents with at least one exposure, thresholds per audience cell."""
+    low = int(t0.min())
+    if low >= UNIFORM_LEVELS - 1:
+        return np.empty(0, dtype=np.intp)
+    cand = np.flatnonzero(u > low)
+    if int(t0.max()) == low:
+        return cand
+    return cand[u[cand] > t0[key[cand]]]
+
+
+def exposure_counts(
+    u: NDArray[np.uint16], key: NDArray[np.uint8], tab: NDArray[np.uint16], single: bool
+) -> NDArray[np.float32]:
+    """Exposures of agents already hit (>= 1 each), from their uniforms ``u`` and cells ``key``.
+
+    ``tab`` holds the thresholds, one row (``single``: the same for every cell) or one row per cell.
+    """
+    x = np.ones(u.size, dtype=np.float32)
+    if single:
+        for k in range(1, tab.size):  # x = 1 + #{k >= 1: U > T_k}; thresholds rise with k
+            if tab[k] >= UNIFORM_LEVELS - 1:
+                break
+            x += u > tab[k]
+    else:
+        cur = np.arange(u.size)
+        for k in range(1, tab.shape[1]):
+            cur = cur[u[cur] > tab[key[cur], k]]
+            if cur.size == 0:
+                break
+            x[cur] += 1
+    return x

@@ -13,7 +13,31 @@ from numpy.typing import NDArray
 
 from cjmsim.scenario import STAGES, Scenario
 
-__all__ = ["Population", "segment_sizes", "build_population", "VISITED", "CONTACT", "REACHED"]
+__all__ = [
+    "Population",
+    "segment_sizes",
+    "build_population",
+    "VISITED",
+    "CONTACT",
+    "REACHED",
+    "NEVER",
+    "UNAWARE",
+    "AWARE",
+    "INTEREST",
+    "DESIRE",
+    "CUSTOMER",
+    "LOYAL",
+    "LOST",
+    "N_STAGES",
+    "N_CELLS",
+]
+
+#: Stage indices held in ``Population.stage`` (positions in ``scenario.STAGES``).
+UNAWARE, AWARE, INTEREST, DESIRE, CUSTOMER, LOYAL, LOST = range(7)
+N_STAGES = len(STAGES)
+assert STAGES[LOST] == "lost" and N_STAGES == 7
+#: Audience cells: stage x visited bit x contact bit; an agent's cell is ``stage * 4 + (flags & 3)``.
+N_CELLS = N_STAGES * 4
 
 #: Flag bits kept per agent (uint8).
 VISITED = 1  # ever reached interest: remarketing can reach it
@@ -58,6 +82,7 @@ class Population:
         return int(self.stage.size)
 
 
+#: ``first_aware`` / ``acquired`` of an agent with no such week.
 NEVER = np.int16(-32768)
 
 

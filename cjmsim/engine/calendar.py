@@ -1,0 +1,101 @@
+"""The calendar: SimPy switches the campaign flights and steps the population once a week.
+
+:func:`run_plan` is the engine's entry point. One SimPy process per campaign flight switches it
+on at its start and off at its end; the week clock steps the :class:`~cjmsim.engine.step.World`
+at mid-week, after the week's switches, and resets the horizon's reach flags at week 0.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Generator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import simpy
+from threadpoolctl import threadpool_limits
+
+from cjmsim.engine.compiled import Campaign
+from cjmsim.engine.population import REACHED
+from cjmsim.engine.records import Recorder, Records, standard_recorders
+from cjmsim.engine.step import World
+from cjmsim.engine.streams import Streams
+from cjmsim.scenario import Scenario
+
+__all__ = ["run_plan", "run_weeks", "start_flights"]
+
+
+def start_flights(env: simpy.Environment, campaigns: list[Campaign], active: set[int]) -> None:
+    """One SimPy process per campaign flight: campaign k is in ``active`` while a flight of it is on."""
+
+    def flight(k: int, start: int, end: int) -> Generator[simpy.Event, Any, None]:
+        yield env.timeout(start - env.now)
+        active.add(k)
+        yield env.timeout(end - start)
+        active.discard(k)
+
+    for k, camp in enumerate(campaigns):
+        for s, e in camp.windows:
+            env.process(flight(k, s, e))
+
+
+def run_weeks(world: World, weeks: int, on_week: Callable[[int], None] | None = None) -> None:
+    """Step ``world`` through its warm-up and ``weeks`` horizon weeks on a SimPy calendar."""
+    warm = world.warm
+    env = simpy.Environment(initial_time=-warm)
+    active: set[int] = set()
+    # warm-up and plan campaigns share one list, so carryover bought in the warm-up keeps working
+    campaigns = world.warm_campaigns + world.plan_campaigns
+    start_flights(env, campaigns, active)
+
+    def clock() -> Generator[simpy.Event, Any, None]:
+        yield env.timeout(0.5)
+        for t in range(-warm, weeks):
+            if t == 0:
+                world.pop.flags &= np.uint8(~REACHED & 0xFF)
+            world.week(t, campaigns, active)
+            if on_week is not None:
+                on_week(t)
+            yield env.timeout(1)
+
+    env.process(clock())
+    env.run()
+
+
+def run_plan(
+    scenario: Scenario,
+    plan: str | None,
+    streams: Streams,
+    agents: int,
+    weeks: int,
+    on_week: Callable[[int], None] | None = None,
+    threads: int | None = None,
+    export: bool = False,
+    events: bool = False,
+    recorders: Sequence[Recorder] = (),
+) -> Records:
+    """Simulate one plan (None = no marketing) for one replication and return its weekly records.
+
+    SimPy drives the calendar: the warm-up plan's flight runs over the warm-up weeks, the plan's
+    campaign flights switch on and off at their windows, and the week clock steps the population
+    at mid-week, after the week's switches. ``threads`` (default: the machine's cores, at most
+    4) step segment blocks concurrently; results do not depend on it. ``export`` logs orders and
+    journey paths (``Records.order_log``, ``journey_log``), ``events`` every exposure, stage change
+    and repeat order of the horizon (``Records.event_log``): they add the recorders
+    :class:`~cjmsim.engine.records.OrderLog` and :class:`~cjmsim.engine.records.JourneyLog`, and
+    :class:`~cjmsim.engine.records.EventLog`, to ``recorders``, which the step calls at every
+    week's exposures, orders and moves. No recorder changes any result.
+    """
+    if threads is None:
+        threads = min(os.cpu_count() or 1, 4)
+    world = World(scenario, streams, plan, agents, weeks, [*recorders, *standard_recorders(export, events)])
+    if threads > 1 and agents >= 50_000 and world.B > 1:
+        world.pool = ThreadPoolExecutor(max_workers=threads)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):  # small matmuls: BLAS threads only contend
+            run_weeks(world, weeks, on_week)
+    finally:
+        if world.pool is not None:
+            world.pool.shutdown()
+    return world.finish()

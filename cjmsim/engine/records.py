@@ -1,0 +1,334 @@
+"""What a run hands back: the weekly :class:`Records`, and the recorders that log per-agent detail.
+
+The weekly step fills the aggregate arrays of :class:`Records` itself. Anything per agent (orders,
+journey paths, the event log) is the job of a :class:`Recorder`: an observer that ``run_plan``
+injects and the step calls at fixed points of every week (exposures, orders, moves). Recorders
+only read what they are handed: they draw no random numbers and change no result, and a run with
+no recorders does no logging work at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from cjmsim.engine.population import CUSTOMER, DESIRE, LOST, N_STAGES
+from cjmsim.scenario import STAGES
+
+__all__ = ["EVENTS", "EventLog", "JourneyLog", "Layout", "OrderLog", "Recorder", "Records", "standard_recorders"]
+
+
+@dataclass
+class Records:
+    """Weekly records of one plan and replication, in agent units (multiply by weight for people).
+
+    Arrays are indexed [week, segment, ...] over the horizon only (warm-up weeks excluded).
+    """
+
+    weight: float
+    stage: NDArray[np.float64]  # (W, G, 7) occupancy at the end of the week
+    units: NDArray[np.float64]  # (W, G, C) delivered units, real units (not divided by weight)
+    spend: NDArray[np.float64]  # (W, G, C) actual spend, currency
+    planned: NDArray[np.float64]  # (W, C) planned spend, currency
+    reached: NDArray[np.float64]  # (W, G) agents exposed for the first time in the horizon
+    aware: NDArray[np.float64]  # (W, G) entries into aware (from unaware or lost)
+    leads: NDArray[np.float64]  # (W, G) entries into interest
+    desire: NDArray[np.float64]  # (W, G) entries into desire
+    customers: NDArray[np.float64]  # (W, G) first orders (desire -> customer)
+    cohort_customers: NDArray[np.float64]  # (W, G) first orders whose journey became aware in the horizon
+    orders: NDArray[np.float64]  # (W, G) all orders, first and repeat
+    revenue: NDArray[np.float64]  # (W, G) currency / weight
+    margin: NDArray[np.float64]  # (W, G) currency / weight
+    ttp: NDArray[np.float64]  # (G, W + warm-up) first orders by weeks from awareness
+    ltv_margin: NDArray[np.float64]  # (W, G) margin within ltv_weeks, by acquisition week
+    loyal: NDArray[np.float64]  # (W, G) entries into loyal
+    units_stage: NDArray[np.float64]  # (W, G, C, 7) delivered units by the stage of the agent reached
+    extra: dict[str, float] = field(default_factory=dict)
+    #: with ``export`` (:class:`OrderLog`, :class:`JourneyLog`): every order in the horizon (agent,
+    #: week, value), and every pre-purchase journey that ended in the horizon (path code,
+    #: converted, value of the first order)
+    order_log: pd.DataFrame | None = None
+    journey_log: pd.DataFrame | None = None
+    #: with ``events`` (:class:`EventLog`): every event of every agent in the horizon, sorted by
+    #: (week, agent, event): ``agent`` (int32), ``segment`` (uint8, segment index), ``week`` (int16),
+    #: ``event`` (uint8, index in :data:`EVENTS`), ``channel`` (int8, channel index; -1 for none;
+    #: segment and channel are 16-bit beyond 255 segments or 127 channels), ``count`` (float32,
+    #: exposures that week; NaN unless an exposure), ``value`` (float64, order value; NaN unless a
+    #: customer or repeat event)
+    event_log: pd.DataFrame | None = None
+
+    @classmethod
+    def zeros(cls, weight: float, weeks: int, segments: int, channels: int, warmup: int) -> Records:
+        """Empty records for ``weeks`` horizon weeks (and ``warmup`` warm-up weeks of ttp)."""
+        W, G, C, z = weeks, segments, channels, np.zeros
+        return cls(
+            weight=weight,
+            stage=z((W, G, N_STAGES)),
+            units=z((W, G, C)),
+            spend=z((W, G, C)),
+            planned=z((W, C)),
+            reached=z((W, G)),
+            aware=z((W, G)),
+            leads=z((W, G)),
+            desire=z((W, G)),
+            customers=z((W, G)),
+            cohort_customers=z((W, G)),
+            orders=z((W, G)),
+            revenue=z((W, G)),
+            margin=z((W, G)),
+            ttp=z((G, W + warmup + 1)),
+            ltv_margin=z((W, G)),
+            loyal=z((W, G)),
+            units_stage=z((W, G, C, N_STAGES)),
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# the recorder interface
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a run's agents are laid out: what a recorder needs to size and label its logs.
+
+    Agents are numbered 0..agents-1 and stepped in blocks (one segment's agents each, in segment
+    order); hooks name the block they are called for, so a recorder can keep one list per block
+    and stay correct while the blocks of a week run on several threads.
+    """
+
+    agents: int
+    segments: int
+    channels: int
+    block_segment: NDArray[np.intp]  # (B,) segment of each block
+
+    @property
+    def blocks(self) -> int:
+        """Number of blocks."""
+        return int(self.block_segment.size)
+
+
+class Recorder:
+    """An observer of a run, called by the weekly step at fixed points; the hooks do nothing here.
+
+    The step calls, for every simulated week ``week`` (negative in the warm-up) and every block:
+    :meth:`on_exposures` once per channel that reached anyone, then, if anyone ordered,
+    :meth:`on_orders`, then :meth:`on_moves` for the agents whose uniform let them move. The
+    blocks of one week may run concurrently, each on one thread: a hook may write only state of
+    its own block (or of its block's agents). Agents are global indices (int64); arrays handed to
+    a hook are fresh and may be kept, but must not be written to. :meth:`start` comes before the
+    first week, :meth:`finish` after the last.
+    """
+
+    def start(self, layout: Layout) -> None:
+        """Get ready for a run laid out as ``layout`` (forget any earlier run)."""
+
+    def on_exposures(
+        self, block: int, week: int, channel: int, agents: NDArray[np.int64], counts: NDArray[np.float32]
+    ) -> None:
+        """``agents`` got ``counts`` (>= 1) exposures on ``channel`` this week."""
+
+    def on_orders(
+        self, block: int, week: int, agents: NDArray[np.int64], first: NDArray[np.bool_], value: NDArray[np.float64]
+    ) -> None:
+        """``agents`` ordered this week, for ``value``; ``first`` marks first orders (desire -> customer)."""
+
+    def on_moves(
+        self, block: int, week: int, agents: NDArray[np.int64], old: NDArray[np.uint8], new: NDArray[np.uint8]
+    ) -> None:
+        """``agents`` went from stage ``old`` to ``new`` this week (equal for those that stayed)."""
+
+    def finish(self, records: Records) -> None:
+        """Put what was logged into ``records`` (called once, after the last week)."""
+
+
+def _frame_column(parts: Sequence[NDArray[Any]], dtype: Any) -> NDArray[Any]:
+    """The parts end to end, or an empty array of ``dtype`` if there are none."""
+    return np.concatenate(parts) if parts else np.empty(0, dtype)
+
+
+class OrderLog(Recorder):
+    """Every order of the horizon: ``Records.order_log`` (agent, week, value), sorted by week and agent."""
+
+    def start(self, layout: Layout) -> None:
+        """One list of (agents, week, values) per block."""
+        self.orders: list[list[tuple[NDArray[np.int64], int, NDArray[np.float64]]]] = [[] for _ in range(layout.blocks)]
+
+    def on_orders(
+        self, block: int, week: int, agents: NDArray[np.int64], first: NDArray[np.bool_], value: NDArray[np.float64]
+    ) -> None:
+        """Log the horizon's orders."""
+        if week >= 0:
+            self.orders[block].append((agents.copy(), week, value))
+
+    def finish(self, records: Records) -> None:
+        """Fill ``records.order_log``."""
+        orders = [(a, np.full(a.size, t), v) for block in self.orders for a, t, v in block]
+        records.order_log = pd.DataFrame(
+            {
+                "agent": _frame_column([o[0] for o in orders], np.int64),
+                "week": _frame_column([o[1] for o in orders], np.int64),
+                "value": _frame_column([o[2] for o in orders], np.float64),
+            }
+        ).sort_values(["week", "agent"], kind="stable", ignore_index=True)
+        self.orders = []
+
+
+class JourneyLog(Recorder):
+    """Each pre-purchase journey that ended in the horizon, as a path of channel touches.
+
+    ``Records.journey_log``: ``path`` (uint64, 4 bits a touch, code channel + 1, the latest touch
+    lowest, consecutive repeats collapsed, the latest 16 touches kept), ``converted`` (bool: ended
+    in a first order, else lost) and ``value`` (of the first order; 0 if lost). Paths build up in
+    the warm-up too; a journey ends at its first order or its drop to lost.
+    """
+
+    def start(self, layout: Layout) -> None:
+        """A path per agent, and one list of (paths, converted, values) per block."""
+        self.paths = np.zeros(layout.agents, dtype=np.uint64)
+        self.journeys: list[list[tuple[NDArray[np.uint64], bool, NDArray[np.float64]]]] = [
+            [] for _ in range(layout.blocks)
+        ]
+
+    def on_exposures(
+        self, block: int, week: int, channel: int, agents: NDArray[np.int64], counts: NDArray[np.float32]
+    ) -> None:
+        """Append the channel to each exposed agent's path, unless it is already the latest touch."""
+        code = np.uint64(channel + 1)
+        path = self.paths[agents]
+        new_touch = (path & np.uint64(15)) != code
+        self.paths[agents[new_touch]] = (path[new_touch] << np.uint64(4)) | code
+
+    def on_orders(
+        self, block: int, week: int, agents: NDArray[np.int64], first: NDArray[np.bool_], value: NDArray[np.float64]
+    ) -> None:
+        """Log the journeys converted by a first order in the horizon."""
+        if week >= 0:
+            self.journeys[block].append((self.paths[agents[first]].copy(), True, value[first]))
+
+    def on_moves(
+        self, block: int, week: int, agents: NDArray[np.int64], old: NDArray[np.uint8], new: NDArray[np.uint8]
+    ) -> None:
+        """Log the journeys lost before a first order; start a fresh path for every ended journey."""
+        dropped = (old <= DESIRE) & (new == LOST)
+        if week >= 0:
+            lost = agents[dropped]
+            if lost.size:
+                self.journeys[block].append((self.paths[lost].copy(), False, np.zeros(lost.size)))
+        self.paths[agents[((old == DESIRE) & (new == CUSTOMER)) | dropped]] = 0
+
+    def finish(self, records: Records) -> None:
+        """Fill ``records.journey_log``."""
+        js = [j for block in self.journeys for j in block]
+        records.journey_log = pd.DataFrame(
+            {
+                "path": _frame_column([j[0] for j in js], np.uint64),
+                "converted": _frame_column([np.full(j[0].size, j[1]) for j in js], bool),
+                "value": _frame_column([j[2] for j in js], np.float64),
+            }
+        )
+        self.journeys = []
+
+
+#: Event names of the event log (``Records.event_log.event`` holds their index). Within one agent
+#: and week, events sort in this order (exposures by channel), which is the order they happen in.
+EVENTS = ("exposure", "aware", "interest", "desire", "customer", "repeat", "loyal", "lost")
+_EV_EXPOSURE, _EV_CUSTOMER, _EV_REPEAT = (np.uint8(EVENTS.index(e)) for e in ("exposure", "customer", "repeat"))
+#: event code of entering each stage (unaware is never entered)
+_EV_STAGE = np.array([0] + [EVENTS.index(s) for s in STAGES[1:]], dtype=np.uint8)
+
+# one entry of the event log: agents, week, event code(s), channel, counts | None, values | None
+_Entry = tuple[NDArray[np.int32], int, Any, int, NDArray[np.float32] | None, NDArray[np.float64] | None]
+
+
+class EventLog(Recorder):
+    """Every exposure, stage change and repeat order of the horizon: ``Records.event_log``.
+
+    The table is sorted by (week, agent, event, channel), a key unique per row, so it does not
+    depend on the order the blocks ran in: it is the same for any number of threads.
+    """
+
+    def start(self, layout: Layout) -> None:
+        """One list of entries per block."""
+        self.layout = layout
+        self.entries: list[list[_Entry]] = [[] for _ in range(layout.blocks)]
+
+    def on_exposures(
+        self, block: int, week: int, channel: int, agents: NDArray[np.int64], counts: NDArray[np.float32]
+    ) -> None:
+        """Log the horizon's exposures, with their counts."""
+        if week >= 0:
+            self.entries[block].append((agents.astype(np.int32), week, _EV_EXPOSURE, channel, counts, None))
+
+    def on_orders(
+        self, block: int, week: int, agents: NDArray[np.int64], first: NDArray[np.bool_], value: NDArray[np.float64]
+    ) -> None:
+        """Log the horizon's repeat orders, and first orders as entries into customer, with their values."""
+        if week < 0:
+            return
+        repeat = ~first
+        if repeat.any():
+            self.entries[block].append((agents[repeat].astype(np.int32), week, _EV_REPEAT, -1, None, value[repeat]))
+        if first.any():
+            self.entries[block].append((agents[first].astype(np.int32), week, _EV_CUSTOMER, -1, None, value[first]))
+
+    def on_moves(
+        self, block: int, week: int, agents: NDArray[np.int64], old: NDArray[np.uint8], new: NDArray[np.uint8]
+    ) -> None:
+        """Log the horizon's stage changes (entries into customer come with their order)."""
+        if week < 0:
+            return
+        changed = (new != old) & (new != CUSTOMER)
+        if changed.any():
+            self.entries[block].append(
+                (agents[changed].astype(np.int32), week, _EV_STAGE[new[changed]], -1, None, None)
+            )
+
+    def finish(self, records: Records) -> None:
+        """Fill ``records.event_log``: one sorted table of the logged events."""
+        records.event_log = self._table([(b, *e) for b, block in enumerate(self.entries) for e in block])
+        self.entries = []
+
+    def _table(self, entries: list[tuple[Any, ...]]) -> pd.DataFrame:
+        """The entries (block first) as one table sorted by (week, agent, event, channel)."""
+        lay = self.layout
+        sizes = np.array([e[1].size for e in entries], dtype=np.int64)
+
+        def column(make: Callable[[tuple[Any, ...]], NDArray[Any]], dtype: Any) -> NDArray[Any]:
+            return _frame_column([make(e) for e in entries], dtype)
+
+        seg_type = np.uint8 if lay.segments < 256 else np.uint16
+        chan_type = np.int8 if lay.channels < 128 else np.int16
+        agent = column(lambda e: e[1], np.int32)
+        week = np.repeat(np.array([e[2] for e in entries], dtype=np.int16), sizes)
+        event = column(lambda e: np.broadcast_to(np.asarray(e[3], dtype=np.uint8), e[1].shape), np.uint8)
+        chan = np.repeat(np.array([e[4] for e in entries], dtype=chan_type), sizes)
+        # unique per row: week, agent, then exposures by channel, then the other events in EVENTS order
+        key = week.astype(np.int64)
+        key *= lay.agents
+        key += agent
+        key *= lay.channels + len(EVENTS)
+        key += np.where(event == _EV_EXPOSURE, chan, lay.channels + event.astype(np.int64))
+        order = np.argsort(key, kind="stable")
+        del key
+        # sort one column at a time (the log is large: keep one unsorted copy alive at most)
+        seg = np.repeat(lay.block_segment[[e[0] for e in entries]].astype(seg_type), sizes)[order]
+        count = column(lambda e: np.full(e[1].size, np.nan, np.float32) if e[5] is None else e[5], np.float32)[order]
+        value = column(lambda e: np.full(e[1].size, np.nan) if e[6] is None else e[6], np.float64)[order]
+        data = {"agent": agent[order], "segment": seg, "week": week[order], "event": event[order]}
+        data.update(channel=chan[order], count=count, value=value)
+        return pd.DataFrame(data, copy=False)
+
+
+def standard_recorders(export: bool = False, events: bool = False) -> list[Recorder]:
+    """The recorders behind ``run_plan``'s flags: ``export`` -> orders and journeys, ``events`` -> events."""
+    out: list[Recorder] = []
+    if export:
+        out += [OrderLog(), JourneyLog()]
+    if events:
+        out.append(EventLog())
+    return out
