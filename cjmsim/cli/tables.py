@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
+from cjmsim.presentation import format as fmt
+from cjmsim.presentation import tables as report_tables
 from cjmsim.scenario.metrics import metric
 
 if TYPE_CHECKING:
@@ -15,38 +16,28 @@ if TYPE_CHECKING:
     from cjmsim.analyses.simulate import Result
     from cjmsim.scenario import Scenario
 
-__all__ = ["ROWS", "attribution_table", "comparison_table", "optimize_headline", "optimize_table", "sweep_table"]
+__all__ = [
+    "ROWS",
+    "attribution_table",
+    "compact_cell",
+    "comparison_table",
+    "optimize_headline",
+    "optimize_table",
+    "sweep_table",
+]
 
 
-#: The comparison table's metrics, in order; the run report shows the same rows.
-_SHOWN = ("agents", "reached", "aware", "leads", "customers", "orders", "conversion", "ttp_median_weeks",
-             "spend", "cpl", "cpo", "cac", "revenue", "margin", "romi", "ltv", "ltv_cac")  # fmt: skip
-
-#: The comparison table's rows, from the metric registry: (column, label, format code), with the
-#: codes n = count, m = money, p = percent, w = weeks, r = ratio.
-ROWS: list[tuple[str, str, str]] = [(m.name, m.label, m.code) for m in map(metric, _SHOWN)]
-
-
-def _fmt(v: float, kind: str) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "-"
-    if kind == "p":
-        return f"{100 * v:,.1f}%"
-    if kind == "w":
-        return f"{v:,.1f}"
-    if kind == "r":
-        return f"{v:,.2f}"
-    if kind == "m" and abs(v) < 100:
-        return f"{v:,.2f}"
-    return f"{v:,.0f}"
+#: The comparison table's rows: the run report's (:data:`cjmsim.presentation.tables.ROWS`), with the
+#: registry's plain labels: (column, label, format code), n = count, m = money, p = percent,
+#: w = weeks, r = ratio.
+ROWS: list[tuple[str, str, str]] = [(col, metric(col).label, kind) for col, kind in report_tables.COLUMNS]
 
 
 def _cell(row: pd.Series, col: str, kind: str) -> str:
-    text = _fmt(row[col], kind)
-    lo, hi = f"{col}_ci_low", f"{col}_ci_high"
-    if lo in row.index and math.isfinite(row[lo]) and math.isfinite(row[hi]) and row[hi] > row[lo]:
-        text += f" [dim]± {_fmt((row[hi] - row[lo]) / 2, kind)}[/]"
-    return text
+    """A comparison-table cell: the value, and its 95% CI half-width dimmed when there is one."""
+    text = fmt.fixed(row[col], kind, missing="-")
+    half = fmt.fixed_half_width(row.get(f"{col}_ci_low"), row.get(f"{col}_ci_high"), kind)
+    return f"{text} [dim]{half}[/]" if half else text
 
 
 def comparison_table(result: Result, segment: str = "all") -> Table:
@@ -89,29 +80,17 @@ def sweep_table(result: Any, segment: str = "all") -> Table:
     for _, r in rows.iterrows():
         cells = [f"{r[p]:g}" if isinstance(r[p], float) else str(r[p]) for p in params]
         cells.append(str(r["plan"]))
-        cells += [_compact_cell(r, m, metric(m).code) for m in shown]
+        cells += [compact_cell(r, m, metric(m).code) for m in shown]
         table.add_row(*cells)
     return table
 
 
-def _compact(v: float, kind: str) -> str:
-    if not math.isfinite(v):
-        return "-"
-    if kind == "p":
-        return f"{100 * v:,.0f}%"
-    a = abs(v)
-    for threshold, div, suffix in ((1e9, 1e9, "B"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
-        if a >= threshold:
-            return f"{v / div:.3g}{suffix}"
-    return f"{v:,.0f}" if a >= 100 else f"{v:.3g}"
-
-
-def _compact_cell(row: pd.Series, col: str, kind: str) -> str:
-    text = _compact(float(row[col]), kind)
-    lo, hi = f"{col}_ci_low", f"{col}_ci_high"
-    if lo in row.index and math.isfinite(row[lo]) and math.isfinite(row[hi]) and row[hi] > row[lo]:
-        text += f" [dim]±{_compact((row[hi] - row[lo]) / 2, kind)}[/]"
-    return text
+def compact_cell(row: pd.Series, col: str, kind: str) -> str:
+    """A sweep, attribution or optimizer table cell, as the HTML reports write it: 3 significant
+    digits, M and B, and the 95% CI half-width dimmed in the value's unit."""
+    text = fmt.table_value(row[col], kind)
+    half = fmt.half_width(row[col], row.get(f"{col}_ci_low"), row.get(f"{col}_ci_high"), kind)
+    return f"{text} [dim]{half}[/]" if half else text
 
 
 def attribution_table(attr: Any, currency: str) -> Table:
@@ -132,7 +111,7 @@ def attribution_table(attr: Any, currency: str) -> Table:
     for _, r in t.iterrows():
         cells = [str(r["channel"])]
         for col, _, kind in cols:
-            cells.append(_compact_cell(r, col, kind) if col in r.index and pd.notna(r[col]) else "-")
+            cells.append(compact_cell(r, col, kind) if col in r.index and pd.notna(r[col]) else "-")
         table.add_row(*cells)
     return table
 
@@ -151,7 +130,7 @@ def optimize_table(sc: Scenario, final: Result, plans: list[str]) -> Table:
         table.add_column(label, justify="right")
     for p in plans:
         r = t.loc[p]
-        table.add_row(p, *[_compact_cell(r, c, k) for c, _, k in cols])
+        table.add_row(p, *[compact_cell(r, c, k) for c, _, k in cols])
     return table
 
 

@@ -20,9 +20,8 @@ and a dash in tables; no function raises on one.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
-
-import numpy as np
 
 __all__ = [
     "DASH",
@@ -63,7 +62,7 @@ MINUS = "\u2212"  # a real minus sign, as wide as the plus
 
 def finite(x: object) -> bool:
     """Whether x is a finite number (a Python or numpy int or float; not None, NaN, inf or text)."""
-    return isinstance(x, int | float | np.number) and math.isfinite(float(x))
+    return isinstance(x, numbers.Real) and math.isfinite(float(x))
 
 
 def ratio(a: float, b: float) -> float:

@@ -29,6 +29,7 @@ from cjmsim.presentation import style
 from cjmsim.presentation.style import AXIS, DPI, GRID, INK, MUTED, TEXT
 from cjmsim.presentation.tables import plan_totals
 from cjmsim.scenario import STAGES
+from cjmsim.scenario import metrics as registry
 
 if TYPE_CHECKING:
     from cjmsim.analyses.simulate import Result
@@ -249,12 +250,15 @@ def time_to_purchase(result: Result, plan: str | None = None) -> Figure:
     return fig
 
 
-# summary column, panel title, money?, higher is better?
-_KPIS = (
-    ("cpo", "Cost per order", True, False),
-    ("conversion", "Conversion to customer", False, True),
-    ("ltv", "LTV per customer", True, True),
-    ("romi", "ROMI", False, True),
+# summary column, panel title (chart wording), money?, higher is better? (from the metric registry)
+_KPIS = tuple(
+    (col, title, registry.metric(col).money, registry.metric(col).better == "higher")
+    for col, title in (
+        ("cpo", "Cost per order"),
+        ("conversion", "Conversion to customer"),
+        ("ltv", "LTV per customer"),
+        ("romi", "ROMI"),
+    )
 )
 
 

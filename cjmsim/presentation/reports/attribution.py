@@ -25,6 +25,7 @@ from cjmsim import __version__
 from cjmsim.presentation import format as fmt
 from cjmsim.presentation.charts.attribution import all_charts
 from cjmsim.presentation.reports.html import ReportImage, chart_images, figures, render_page, value_cell, write_html
+from cjmsim.scenario import metrics as registry
 
 if TYPE_CHECKING:
     from cjmsim.analyses.attribution import Attribution
@@ -36,13 +37,16 @@ __all__ = ["COLUMNS", "render", "write"]
 #: :data:`cjmsim.presentation.tables.ROWS`: n = orders, m = money (in the scenario's currency), r = ratio. The
 #: values are written as in the sweep report: 3 significant digits (means of samples), M and B.
 COLUMNS: list[tuple[str, str, str]] = [
-    ("spend", "Spend", "m"),
-    ("incremental_orders", "Incremental orders", "n"),
-    ("incremental_revenue", "Incremental revenue", "m"),
-    ("shapley_orders", "Shapley orders", "n"),
-    ("incremental_cpo", "Incremental CPO", "m"),
-    ("incremental_roas", "ROAS", "r"),
-    ("marginal_roas", "Marginal ROAS (+10%)", "r"),
+    (n, registry.metric(n).label, registry.metric(n).code)
+    for n in (
+        "spend",
+        "incremental_orders",
+        "incremental_revenue",
+        "shapley_orders",
+        "incremental_cpo",
+        "incremental_roas",
+        "marginal_roas",
+    )
 ]
 _TOTAL = "total"  # the table's row of the whole plan against no marketing
 _NONE = pd.Series(dtype=float)  # a missing row: every cell a dash

@@ -36,6 +36,7 @@ from cjmsim.presentation.reports.html import (
     write_html,
 )
 from cjmsim.presentation.tables import plan_totals
+from cjmsim.scenario import metrics as registry
 
 if TYPE_CHECKING:
     from cjmsim.analyses.optimize import Optimization
@@ -46,12 +47,7 @@ __all__ = ["METRICS", "render", "write"]
 #: in :data:`cjmsim.presentation.tables.ROWS`: n = orders, m = money, p = percent. ROMI is a ratio that can be
 #: negative, so its difference is in percentage points, not relative.
 METRICS: list[tuple[str, str, bool]] = [
-    ("orders", "n", True),
-    ("spend", "m", True),
-    ("cpo", "m", True),
-    ("revenue", "m", True),
-    ("margin", "m", True),
-    ("romi", "p", False),
+    (n, registry.metric(n).code, n != "romi") for n in ("orders", "spend", "cpo", "revenue", "margin", "romi")
 ]
 #: Each objective in words.
 _GOALS = {
