@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -36,6 +36,8 @@ class Result:
         ttp: new customers by plan, segment and weeks from awareness to first order.
         exposures: units delivered by plan, segment, channel and stage of the agent reached.
         records: raw weekly records, plan -> one :class:`Records` per replication.
+        plan_order: every plan of the scenario the run was asked of, in file order, the simulated
+            ones among them (charts give a plan its colour by its place here).
     """
 
     scenario: Scenario
@@ -49,6 +51,7 @@ class Result:
     ttp: pd.DataFrame
     exposures: pd.DataFrame
     records: dict[str, list[Records]]
+    plan_order: list[str] = field(default_factory=list)
 
     @property
     def plans(self) -> list[str]:
@@ -113,7 +116,8 @@ def simulate(
     weekly = metrics.weekly_table(records, segs, channels)
     ttp = metrics.ttp_table(records, segs)
     exposures = metrics.exposure_table(records, segs, channels)
-    return Result(sc, s.seed, reps, s.agents, s.weeks, summary, per_rep, weekly, ttp, exposures, records)
+    order = list(scenario.plans)  # before narrowing to the plans asked for
+    return Result(sc, s.seed, reps, s.agents, s.weeks, summary, per_rep, weekly, ttp, exposures, records, order)
 
 
 def write_run(

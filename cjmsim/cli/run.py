@@ -106,12 +106,12 @@ def run(
     from cjmsim.analyses.exports import parse_exports, write_exports
     from cjmsim.analyses.simulate import simulate, write_run
 
+    names = list(dict.fromkeys(plans)) if plans else list(sc.plans)
     with library_errors():
         kinds = parse_exports(exports)
         if plans:
-            sc = sc.only_plans(list(dict.fromkeys(plans)))
+            sc.only_plans(names)  # unknown plans are named now, before anything runs
         sc = sc.with_settings(agents=agents, weeks=weeks, seed=seed)
-    names = list(dict.fromkeys(plans)) if plans else list(sc.plans)
     s = sc.scenario
     total_weeks = reps * len(names) * (s.weeks + s.warmup_weeks)
     show = not quiet and err_console.is_terminal and total_weeks * s.agents > 2_000_000

@@ -76,7 +76,7 @@ def plans_of(result: Result) -> tuple[list[str], dict[str, str], dict[str, str]]
     """Plan ids in result order, their display names and their colours (by the scenario's plan order)."""
     plans = list(result.plans)
     names = {p: result.scenario.plans[p].name or p for p in plans}
-    return plans, names, style.plan_colours(result.scenario.plans, extra=plans)
+    return plans, names, style.plan_colours(result.plan_order or result.scenario.plans, extra=plans)
 
 
 def _weekly(result: Result) -> pd.DataFrame:
