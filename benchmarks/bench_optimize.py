@@ -2,7 +2,8 @@
 
 Run by hand from the repository root (about 4 minutes; the machine should be otherwise idle):
 
-    python benchmarks/bench_optimize.py [--objective min-cpo] [--write docs/performance.md]
+    python benchmarks/bench_optimize.py [--objective min-cpo] [--workers 2] [--scheduler tcp://HOST:8786]
+                                        [--write docs/performance.md]
 
 It runs ``optimize(hifi, "baseline", objective, keep_orders=True for min-cpo, compare=["cjm"])``
 with the command's defaults (162 variables, 20,000 agents x 1 replication per evaluation, 600
@@ -29,13 +30,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--objective", default="min-cpo", choices=["min-cpo", "max-orders", "max-margin"])
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--scheduler", help="Dask scheduler address: run the search's simulations on that cluster.")
     ap.add_argument("--write", help="Markdown file whose bench_optimize section is replaced with the figures.")
     args = ap.parse_args()
     head = measured()
     sc = load_scenario("scenarios/hifi.toml")
     t0 = time.perf_counter()
     opt = optimize(
-        sc, "baseline", args.objective, keep_orders=args.objective == "min-cpo", compare=["cjm"], workers=args.workers
+        sc,
+        "baseline",
+        args.objective,
+        keep_orders=args.objective == "min-cpo",
+        compare=["cjm"],
+        workers=args.workers,
+        scheduler=args.scheduler,
     )
     wall = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -53,7 +61,9 @@ def main() -> None:
         "",
         f"`optimize(hifi, 'baseline', '{args.objective}'"
         + (", keep_orders=True" if args.objective == "min-cpo" else "")
-        + f", compare=['cjm'], workers={args.workers})`: {s['variables']} variables, {s['agents']:,} agents x "
+        + ", compare=['cjm'], "
+        + (f"scheduler={args.scheduler!r}" if args.scheduler else f"workers={args.workers}")
+        + f")`: {s['variables']} variables, {s['agents']:,} agents x "
         f"{s['reps']} replication per evaluation, {s['evaluations_used']} of {s['evaluations']} evaluations "
         f"({opt.message}); fresh check on {s['final_reps']} x {s['final_agents']:,} agents.",
         "",

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 import cjmsim
 from cjmsim import cli, parse_scenario
 from cjmsim.analyses.attribution import attribute, shapley_weights
+from cjmsim.scenario import ArgumentError
 
 
 @pytest.fixture(scope="module")
@@ -117,4 +118,25 @@ def test_cli_attribute_writes_the_table(tmp_path, scenario):
         assert col in t.columns
     assert "total" in set(t.channel)
     bad = CliRunner().invoke(cli.main, ["attribute", str(path), "--plan", "nosuch"])
-    assert bad.exit_code == 2 and "nosuch" in bad.output and "Traceback" not in bad.output
+    assert bad.exit_code == 2 and "--plan 'nosuch': no such plan" in bad.output and "Traceback" not in bad.output
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument", "message"),
+    [
+        ({"plan": "nosuch"}, "plan", "plan 'nosuch': no such plan"),
+        ({"plan": "empty"}, "plan", "plan 'empty' has no campaigns: there is nothing to attribute"),
+        ({"shapley": "approximate"}, "shapley", "shapley 'approximate': choose from auto, exact, sampled, none"),
+        ({"reps": 0}, "reps", "reps 0: need at least 1 replication"),
+        ({"shapley": "sampled", "samples": 1}, "samples", "samples 1: sampled Shapley values need at least 2"),
+    ],
+)
+def test_bad_arguments_raise_argument_errors_in_library_terms(scenario, kwargs, argument, message):
+    data = scenario.model_dump(mode="json", exclude_none=True)
+    data["plans"]["empty"] = {"campaigns": []}
+    kw = {"plan": "base", **kwargs}
+    with pytest.raises(ArgumentError) as err:
+        attribute(parse_scenario(data), kw.pop("plan"), **kw)
+    assert err.value.argument == argument
+    assert str(err.value).startswith(message)
+    assert "--" not in str(err.value)

@@ -29,6 +29,7 @@ from click.testing import CliRunner
 from cjmsim import parse_scenario
 from cjmsim.analyses.optimize import optimize
 from cjmsim.cli import main
+from cjmsim.scenario import ArgumentError
 
 
 def two_channels(useful_b: bool = True, split: tuple[float, float] = (0.8, 0.2)) -> dict[str, Any]:
@@ -146,12 +147,13 @@ def test_same_result_with_one_or_two_workers() -> None:
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["--plan", "nope"], "no such plan"),
+        (["--plan", "nope"], "--plan 'nope': no such plan"),
         (["--plan", "base", "--objective", "min-roas"], "min-roas"),
-        (["--plan", "base", "--keep-orders", "--min-orders", "5"], "give one of them"),
-        (["--plan", "base", "--bounds", "2,3"], "LOW <= 1 <= HIGH"),
+        (["--plan", "base", "--keep-orders", "--min-orders", "5"], "--keep-orders and --min-orders: give one of them"),
+        (["--plan", "base", "--bounds", "2,3"], "--bounds (2, 3): need 0 <= low <= 1 <= high"),
         (["--plan", "base", "--bounds", "x"], "LOW,HIGH"),
-        (["--plan", "base", "--compare", "nope"], "--compare"),
+        (["--plan", "base", "--compare", "nope"], "--compare 'nope': no such plan"),
+        (["--plan", "base", "--name", "base"], "--name 'base': the scenario already has a plan of that name"),
     ],
 )
 def test_bad_options_exit_2_with_one_message(write_toml: Any, args: list[str], needle: str) -> None:
@@ -161,6 +163,41 @@ def test_bad_options_exit_2_with_one_message(write_toml: Any, args: list[str], n
     assert needle in res.output
     assert "Traceback" not in res.output
     assert not Path("o").exists()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument", "message"),
+    [
+        ({"objective": "min-roas"}, "objective", "objective 'min-roas': choose from min-cpo, max-orders, max-margin"),
+        ({"plan": "nope"}, "plan", "plan 'nope': no such plan"),
+        ({"plan": "empty"}, "plan", "plan 'empty' has no campaigns: nothing to allocate"),
+        ({"split": "channel"}, "split", "split 'channel': choose from none, segment, stage, segment,stage"),
+        (
+            {"keep_orders": True, "min_orders": 5.0},
+            "min_orders",
+            "min_orders with keep_orders=True: give one orders floor, not both",
+        ),
+        ({"bounds": (2.0, 3.0)}, "bounds", "bounds (2, 3): need 0 <= low <= 1 <= high"),
+        ({"compare": ["nope"]}, "compare", "compare 'nope': no such plan"),
+        ({"periods": 0}, "periods", "periods 0: must be at least 1"),
+        ({"reps": 0}, "reps", "reps 0: must be at least 1"),
+        ({"evaluations": 1}, "evaluations", "evaluations 1: must be at least 2"),
+        ({"final_reps": 1}, "final_reps", "final_reps 1: must be at least 2"),
+        ({"name": "empty"}, "name", "name 'empty': the scenario already has a plan of that name"),
+    ],
+)
+def test_bad_arguments_raise_argument_errors_in_library_terms(
+    kwargs: dict[str, Any], argument: str, message: str
+) -> None:
+    data = two_channels()
+    data["plans"]["empty"] = {"campaigns": []}
+    sc = parse_scenario(data)
+    kw = {"plan": "base", **kwargs}
+    with pytest.raises(ArgumentError) as err:
+        optimize(sc, kw.pop("plan"), **kw)
+    assert err.value.argument == argument
+    assert str(err.value).startswith(message)
+    assert "--" not in str(err.value)  # no command-line flag in the library's words
 
 
 def test_cli_writes_the_plan_block_tables_and_report(write_toml: Any) -> None:

@@ -27,9 +27,10 @@ import numpy as np
 import pandas as pd
 
 from cjmsim.analyses import metrics
+from cjmsim.analyses.choices import SHAPLEY
 from cjmsim.analyses.tasks import executor_for
 from cjmsim.engine import make_streams, run_plan
-from cjmsim.scenario import Scenario, ScenarioError, did_you_mean, parse_scenario
+from cjmsim.scenario import ArgumentError, Scenario, did_you_mean, parse_scenario
 
 __all__ = ["EXACT_MAX", "Attribution", "attribute", "shapley_weights"]
 
@@ -41,11 +42,18 @@ _WARM = "__attribution_warmup__"
 
 @dataclass(frozen=True)
 class _Job:
+    """One variant plan on one replication: what a worker needs to run it."""
+
     variant: str
     rep: int
     scenario: Scenario
     seed: int
     threads: int
+
+    @property
+    def key(self) -> str:
+        """The run's name on a cluster's dashboard."""
+        return f"{self.variant}-r{self.rep}"
 
 
 def _run_job(job: _Job) -> tuple[str, int, pd.DataFrame]:
@@ -138,6 +146,7 @@ def attribute(
     weeks: int | None = None,
     seed: int | None = None,
     workers: int = 1,
+    scheduler: Any = None,
     shapley: str = "auto",
     samples: int = 64,
     progress: Callable[[int, int], None] | None = None,
@@ -149,23 +158,32 @@ def attribute(
         plan: the plan to attribute (default: the first).
         reps: replications (each variant runs on the same agents and random numbers per replication).
         agents, weeks, seed: override the scenario's settings.
-        workers: local processes for the runs (1 = in this process).
+        workers: local processes for the runs (1 = in this process). Ignored with ``scheduler``.
+        scheduler: a Dask scheduler address (or a ``distributed.Client``); the runs go to that
+            cluster. Results do not depend on the workers or the cluster.
         shapley: "exact" (every coalition, 2^n runs), "sampled" (``samples`` random permutations),
             "none", or "auto" (exact up to ``EXACT_MAX`` channels, else sampled).
         progress: called with (runs done, runs in all).
+
+    Raises:
+        ArgumentError: a bad argument, named by its parameter (``plan``, ``shapley``, ...).
     """
     if plan is None:
         plan = next(iter(scenario.plans))
     if plan not in scenario.plans:
-        raise ScenarioError(f"--plan {plan!r}: no such plan{did_you_mean(plan, list(scenario.plans))}")
+        raise ArgumentError("plan", f" {plan!r}: no such plan{did_you_mean(plan, list(scenario.plans))}")
+    if shapley not in SHAPLEY:
+        raise ArgumentError("shapley", f" {shapley!r}: choose from {', '.join(SHAPLEY)}")
+    if reps < 1:
+        raise ArgumentError("reps", f" {reps}: need at least 1 replication")
     sc = scenario.with_settings(agents=agents, weeks=weeks, seed=seed)
     channels = [ch for ch in sc.channels if any(c.channel == ch for c in sc.plans[plan].campaigns)]
     if not channels:
-        raise ScenarioError(f"plan {plan!r} has no campaigns: there is nothing to attribute")
+        raise ArgumentError("plan", f" {plan!r} has no campaigns: there is nothing to attribute")
     if shapley == "auto":
         shapley = "exact" if len(channels) <= EXACT_MAX else "sampled"
-    if shapley not in ("exact", "sampled", "none"):
-        raise ScenarioError(f"--shapley {shapley!r}: choose exact, sampled, none or auto")
+    if shapley == "sampled" and samples < 2:
+        raise ArgumentError("samples", f" {samples}: sampled Shapley values need at least 2 permutations")
     base_seed = sc.scenario.seed
     spec = _variants(sc, plan, channels, shapley, samples, base_seed)
     data = sc.model_dump(mode="json", exclude_none=True)
@@ -176,15 +194,16 @@ def attribute(
         data["plans"][_WARM] = sc.plans[warm].model_dump(mode="json", exclude_none=True)
         data["scenario"]["warmup_plan"] = _WARM
     full_sc = parse_scenario(data, source="attribution variants")
-    threads = max(1, 2 // max(workers, 1))
+    threads = max(1, 2 // max(workers, 1)) if scheduler is None else 1
     jobs = [_Job(v, r, full_sc, base_seed, threads) for v in variants for r in range(reps)]
     parts = []
-    for done, (variant, rep, frame) in enumerate(executor_for(workers).run(_run_job, jobs), start=1):
-        frame.insert(0, "rep", rep)
-        frame.insert(0, "variant", variant)
-        parts.append(frame)
-        if progress is not None:
-            progress(done, len(jobs))
+    with executor_for(workers, scheduler) as runner:
+        for done, (variant, rep, frame) in enumerate(runner.run(_run_job, jobs), start=1):
+            frame.insert(0, "rep", rep)
+            frame.insert(0, "variant", variant)
+            parts.append(frame)
+            if progress is not None:
+                progress(done, len(jobs))
     runs = pd.concat(parts, ignore_index=True).sort_values(["variant", "rep", "segment"], kind="stable")
     table = _table(runs, plan, channels, list(sc.segments), spec["perms"], shapley)
     label = "exact" if shapley == "exact" else (f"sampled ({samples} permutations)" if shapley == "sampled" else "none")
@@ -194,6 +213,7 @@ def attribute(
 def _table(
     runs: pd.DataFrame, plan: str, channels: list[str], segments: list[str], perms: list[list[int]], shapley: str
 ) -> pd.DataFrame:
+    """The attribution table from the variant runs: per segment, one row per channel and the total."""
     n = len(channels)
     full = (1 << n) - 1
     by = runs.set_index(["variant", "segment", "rep"]).sort_index()
@@ -201,7 +221,8 @@ def _table(
 
     def v(mask_or_name: int | str, seg: str, col: str) -> np.ndarray:
         name = mask_or_name if isinstance(mask_or_name, str) else f"only_{mask_or_name}"
-        return by.loc[(name, seg), col].reindex(reps).to_numpy(dtype=float)
+        values: np.ndarray = by.loc[(name, seg), col].reindex(reps).to_numpy(dtype=float)
+        return values
 
     weights = shapley_weights(n)
     rows = []

@@ -21,6 +21,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from cjmsim.analyses import metrics
-from cjmsim.analyses.tasks import DaskCluster, executor_for
+from cjmsim.analyses.tasks import executor_for
 from cjmsim.engine import make_streams, run_plan
 from cjmsim.output import metadata, write_json, write_parquet
 from cjmsim.scenario import Scenario, ScenarioError, did_you_mean, parse_scenario, read_toml, validation_messages
@@ -198,7 +199,8 @@ def _weekly_rate(camp: dict[str, Any], weeks: int) -> float:
     if camp.get("weekly") is not None:
         return float(camp["weekly"])
     windows = camp.get("flights") or ([camp["weeks"]] if camp.get("weeks") else [[0, weeks]])
-    return float(camp.get("total") or 0.0) / max(sum(e - s for s, e in windows), 1)
+    active: int = max(sum(e - s for s, e in windows), 1)
+    return float(camp.get("total") or 0.0) / active
 
 
 def _scale_budget(camp: dict[str, Any], factor: float) -> None:
@@ -377,31 +379,30 @@ def run_sweep(
     by_key = {t.key: t for t in tasks}
     parts: dict[str, pd.DataFrame] = {}
     folder = None
-    # a cluster is reached before anything is written; a local executor only when there is work
-    runner = executor_for(workers, scheduler) if scheduler is not None else None
-    if out is not None:
-        folder = Path(out) / "results"
-        _prepare(Path(out), folder, exp, resume)
-        for p in sorted(folder.glob("*.parquet")):
-            if p.stem in by_key:
-                parts[p.stem] = pd.read_parquet(p)
-    todo = [t for t in tasks if t.key not in parts]
-    done = len(tasks) - len(todo)
-    if progress is not None:
-        progress(done, len(tasks))
-    if todo:
-        runner = runner or executor_for(workers, scheduler)
-        for key, frame in runner.run(run_task, todo):
-            task = by_key[key]
-            tagged = _tag(task, frame, exp.points[task.point])
-            if folder is not None:
-                _write_part(folder, key, tagged)
-            parts[key] = tagged
-            done += 1
-            if progress is not None:
-                progress(done, len(tasks))
-    elif isinstance(runner, DaskCluster) and runner.owned:
-        runner.client.close()
+    with ExitStack() as stack:
+        # a cluster is reached before anything is written; a local executor only when there is work
+        runner = stack.enter_context(executor_for(workers, scheduler)) if scheduler is not None else None
+        if out is not None:
+            folder = Path(out) / "results"
+            _prepare(Path(out), folder, exp, resume)
+            for p in sorted(folder.glob("*.parquet")):
+                if p.stem in by_key:
+                    parts[p.stem] = pd.read_parquet(p)
+        todo = [t for t in tasks if t.key not in parts]
+        done = len(tasks) - len(todo)
+        if progress is not None:
+            progress(done, len(tasks))
+        if todo:
+            runner = runner or stack.enter_context(executor_for(workers, scheduler))
+            for key, frame in runner.run(run_task, todo):
+                task = by_key[key]
+                tagged = _tag(task, frame, exp.points[task.point])
+                if folder is not None:
+                    _write_part(folder, key, tagged)
+                parts[key] = tagged
+                done += 1
+                if progress is not None:
+                    progress(done, len(tasks))
     results = pd.concat([parts[t.key] for t in tasks], ignore_index=True)  # task order, not finish order
     summary, differences = summarise_sweep(results, exp)
     return SweepResult(exp, results, summary, differences, Path(out) if out is not None else None)

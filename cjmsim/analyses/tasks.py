@@ -1,83 +1,177 @@
-"""The task runner every analysis shares: independent tasks in, results out, in any order.
+"""The task runner every analysis shares: independent tasks in, results out.
 
 One interface (:class:`Executor`) with three implementations: in this process, a local pool of
 spawned processes, or a Dask distributed cluster. Sweeps, attribution and the optimizer all run
 their simulations through it, so a worker count or a cluster is a choice of executor, never a
 different code path; results never depend on which executor ran them or in what order tasks
 finished.
+
+An executor runs many batches: the optimizer sends hundreds of small ones, so a pool's processes
+and a cluster's client live as long as the executor, not as long as a batch. Use it as a context
+manager (or call :meth:`Executor.close`)::
+
+    with executor_for(workers, scheduler) as ex:
+        for result in ex.run(fn, tasks):   # as tasks finish, in any order
+            ...
+        results = ex.map(fn, more_tasks)   # in task order
+
+A task and its function must pickle (a module-level function; a task carrying what it needs):
+workers are fresh processes, possibly on other machines.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
-from typing import Any, Protocol
+from types import TracebackType
+from typing import Any, Protocol, Self, TypeVar
 
 from cjmsim.scenario import ArgumentError
 
 __all__ = ["DaskCluster", "Executor", "InProcess", "LocalPool", "executor_for"]
 
+T = TypeVar("T")
+R = TypeVar("R")
+
 
 class Executor(Protocol):
-    """Runs tasks and yields their results as they finish, in any order."""
+    """Runs batches of independent tasks until closed; a context manager that closes itself."""
 
-    def run(self, fn: Callable[[Any], Any], tasks: list[Any]) -> Iterator[Any]: ...
+    def run(self, fn: Callable[[T], R], tasks: Sequence[T]) -> Iterator[R]:
+        """Yield ``fn(task)`` for every task as each finishes, in any order."""
+        ...
+
+    def map(self, fn: Callable[[T], R], tasks: Sequence[T]) -> list[R]:
+        """``fn(task)`` for every task, in task order."""
+        ...
+
+    def close(self) -> None:
+        """Release the workers (the executor may not be used after)."""
+        ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
 
 
-class InProcess:
+class _Closing:
+    """Context management for the executors: ``with`` closes them."""
+
+    def close(self) -> None:
+        """Release the workers; nothing to release here."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+class InProcess(_Closing):
     """Run tasks one after another in this process."""
 
-    def run(self, fn: Callable[[Any], Any], tasks: list[Any]) -> Iterator[Any]:
+    def run(self, fn: Callable[[T], R], tasks: Sequence[T]) -> Iterator[R]:
+        """Yield ``fn(task)`` for every task, in task order."""
         for t in tasks:
             yield fn(t)
 
+    def map(self, fn: Callable[[T], R], tasks: Sequence[T]) -> list[R]:
+        """``fn(task)`` for every task, in task order."""
+        return [fn(t) for t in tasks]
 
-class LocalPool:
-    """A local process pool (nothing to start); workers are fresh processes (spawn)."""
+
+class LocalPool(_Closing):
+    """A pool of local processes, fresh ones (spawn), started at the first batch and kept until closed."""
 
     def __init__(self, workers: int):
         self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
 
-    def run(self, fn: Callable[[Any], Any], tasks: list[Any]) -> Iterator[Any]:
-        with ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(fn, t) for t in tasks]
+    def _started(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"))
+        return self._pool
+
+    def run(self, fn: Callable[[T], R], tasks: Sequence[T]) -> Iterator[R]:
+        """Yield ``fn(task)`` for every task as each finishes, in any order."""
+        pool = self._started()
+        futures = [pool.submit(fn, t) for t in tasks]
+        try:
             for f in as_completed(futures):
                 yield f.result()
+        finally:  # a batch abandoned half-way leaves nothing queued behind it
+            for f in futures:
+                f.cancel()
+
+    def map(self, fn: Callable[[T], R], tasks: Sequence[T]) -> list[R]:
+        """``fn(task)`` for every task, in task order."""
+        return list(self._started().map(fn, tasks))
+
+    def close(self) -> None:
+        """Stop the processes (tasks not started are cancelled)."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
 
 
-class DaskCluster:
+class DaskCluster(_Closing):
     """A Dask distributed cluster (the optional extra ``cjmsim[dask]``): a scheduler address, or a
-    ``distributed.Client`` the caller owns."""
+    ``distributed.Client`` the caller owns.
+
+    The client is connected at once (a cluster that cannot be reached fails before any work) and
+    kept for every batch; closing the executor closes the client only if it opened it.
+    """
 
     def __init__(self, scheduler: Any):
         try:
             from distributed import Client
         except ImportError:  # pragma: no cover - depends on the environment
             raise ArgumentError("scheduler", " needs Dask distributed: pip install 'cjmsim[dask]'") from None
+        connect: Any = Client  # distributed is not typed
+        self.client: Any
         if isinstance(scheduler, str):
             try:
-                self.client = Client(scheduler, timeout=20)
+                self.client = connect(scheduler, timeout=20)
             except (OSError, TimeoutError) as e:
                 raise ArgumentError("scheduler", f" {scheduler}: cannot reach the Dask scheduler ({e})") from None
             self.owned = True
         else:
             self.client, self.owned = scheduler, False
+        self._batches = itertools.count()
 
-    def run(self, fn: Callable[[Any], Any], tasks: list[Any]) -> Iterator[Any]:
-        from distributed import as_completed as dask_completed
+    def _submit(self, fn: Callable[[Any], Any], tasks: Sequence[Any]) -> list[Any]:
+        """Futures of the tasks, keyed by the task's own key (if it has one) and the batch."""
+        batch = f"{id(self):x}-{next(self._batches)}"
+        return [
+            self.client.submit(fn, t, key=f"cjmsim-{getattr(t, 'key', i)}-{batch}", pure=False)
+            for i, t in enumerate(tasks)
+        ]
 
-        try:
-            futures = [self.client.submit(fn, t, key=f"cjmsim-{t.key}-{id(self)}", pure=False) for t in tasks]
-            for f in dask_completed(futures):
-                yield f.result()
-        finally:
-            if self.owned:
-                self.client.close()
+    def run(self, fn: Callable[[T], R], tasks: Sequence[T]) -> Iterator[R]:
+        """Yield ``fn(task)`` for every task as each finishes, in any order."""
+        from distributed import as_completed
+
+        finished: Any = as_completed  # distributed is not typed
+        for f in finished(self._submit(fn, tasks)):
+            yield f.result()
+
+    def map(self, fn: Callable[[T], R], tasks: Sequence[T]) -> list[R]:
+        """``fn(task)`` for every task, in task order."""
+        return list(self.client.gather(self._submit(fn, tasks)))
+
+    def close(self) -> None:
+        """Close the client if this executor opened it (a caller's client stays open)."""
+        if self.owned:
+            self.client.close()
+            self.owned = False
 
 
 def executor_for(workers: int, scheduler: Any = None) -> Executor:
-    """The executor for a worker count or a Dask scheduler address (or a distributed.Client)."""
+    """The executor for a worker count or a Dask scheduler address (or a ``distributed.Client``)."""
     if scheduler is not None:
         return DaskCluster(scheduler)
     return InProcess() if workers <= 1 else LocalPool(workers)

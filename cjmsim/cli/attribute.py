@@ -10,7 +10,7 @@ from rich.console import Console
 
 from cjmsim.analyses.choices import SHAPLEY
 
-from .common import err_console, library_errors, load, tracked
+from .common import err_console, library_errors, load, scheduler_option, tracked
 from .tables import attribution_table
 
 __all__ = ["attribute_command"]
@@ -24,6 +24,7 @@ __all__ = ["attribute_command"]
 @click.option("--weeks", type=click.IntRange(min=1, max=1040), help="Horizon (overrides the scenario).")
 @click.option("--seed", type=click.IntRange(min=0), help="Random seed (overrides the scenario).")
 @click.option("--workers", type=click.IntRange(min=1, max=256), default=1, show_default=True, help="Local processes.")
+@scheduler_option
 @click.option(
     "--shapley",
     type=click.Choice(SHAPLEY),
@@ -43,6 +44,7 @@ def attribute_command(
     weeks: int | None,
     seed: int | None,
     workers: int,
+    scheduler: str | None,
     shapley: str,
     samples: int,
     out: str | None,
@@ -75,6 +77,7 @@ def attribute_command(
                 weeks=weeks,
                 seed=seed,
                 workers=workers,
+                scheduler=scheduler,
                 shapley=shapley,
                 samples=samples,
                 progress=tick,

@@ -11,16 +11,32 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
+import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 if TYPE_CHECKING:
     from cjmsim.scenario import Scenario
 
-__all__ = ["bar", "counter", "err_console", "fail", "library_errors", "load", "tracked", "week_progress"]
+__all__ = [
+    "bar",
+    "counter",
+    "err_console",
+    "fail",
+    "library_errors",
+    "load",
+    "scheduler_option",
+    "tracked",
+    "week_progress",
+]
 
 err_console = Console(stderr=True, highlight=False)
 T = TypeVar("T")
+
+#: ``--scheduler``, the same for every command whose runs may go to a Dask cluster.
+scheduler_option = click.option(
+    "--scheduler", help="Dask scheduler address (tcp://host:8786): run the tasks on that cluster."
+)
 
 #: Library argument names whose flag is not ``--`` + the name with dashes.
 FLAGS = {"plans": "--plan", "compare": "--compare", "exports": "--export"}

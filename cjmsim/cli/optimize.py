@@ -11,7 +11,7 @@ from rich.console import Console
 
 from cjmsim.analyses.choices import OBJECTIVES, SPLITS
 
-from .common import counter, err_console, library_errors, load, tracked
+from .common import counter, err_console, fail, library_errors, load, scheduler_option, tracked
 from .tables import optimize_headline, optimize_table
 
 __all__ = ["optimize_command"]
@@ -75,6 +75,7 @@ def _bounds(_ctx: Any, _param: Any, value: str) -> tuple[float, float]:
 @click.option("--compare", multiple=True, help="Another plan to re-evaluate beside them (repeatable).")
 @click.option("--name", help="Id of the optimized plan. Default: <plan>_optimized.")
 @click.option("--workers", type=click.IntRange(min=1, max=256), help="Local processes. Default: the machine's cores.")
+@scheduler_option
 @click.option("--no-curves", is_flag=True, help="Skip the response curves around the optimum.")
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder. Default: out/<file name>-optimize.")
 @click.option("--no-report", is_flag=True, help="Skip the charts and report.html (tables only).")
@@ -99,6 +100,7 @@ def optimize_command(
     compare: tuple[str, ...],
     name: str | None,
     workers: int | None,
+    scheduler: str | None,
     no_curves: bool,
     out: str | None,
     no_report: bool,
@@ -116,6 +118,8 @@ def optimize_command(
     """
     from cjmsim.analyses.optimize import optimize
 
+    if keep_orders and min_orders is not None:
+        fail("--keep-orders and --min-orders: give one of them")
     sc = load(file)
     t0 = time.perf_counter()
     with library_errors():
@@ -143,6 +147,7 @@ def optimize_command(
                 compare=list(compare),
                 curves=not no_curves,
                 workers=workers,
+                scheduler=scheduler,
                 name=name,
                 progress=counter(tick, evaluations),
             ),

@@ -9,7 +9,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from .common import library_errors, tracked
+from .common import library_errors, scheduler_option, tracked
 from .tables import sweep_table
 
 __all__ = ["sweep_command"]
@@ -20,7 +20,7 @@ __all__ = ["sweep_command"]
 @click.option(
     "--workers", type=click.IntRange(min=1, max=256), default=1, show_default=True, help="Local worker processes."
 )
-@click.option("--scheduler", help="Dask scheduler address (tcp://host:8786): run the tasks on that cluster.")
+@scheduler_option
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder. Default: out/<experiment file name>.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted sweep in --out: finished tasks are kept.")
 @click.option("--no-report", is_flag=True, help="Skip the charts and report.html.")

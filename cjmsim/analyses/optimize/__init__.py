@@ -1,0 +1,248 @@
+"""Budget optimizer: search the allocation of a plan's budget by simulation.
+
+The decision variables are the weekly budgets of the base plan's campaigns, each split into its
+audience cells (segment x stage, by default) and, with ``periods``, into flight periods of the
+horizon. Every candidate is simulated on the same replications (common random numbers), so two
+candidates differ only by their budgets and the objective is a deterministic function of them.
+SciPy's SLSQP (sequential quadratic programming) searches it: the budget and the per-campaign
+bounds are linear constraints, the orders floor a nonlinear one, and the gradients are forward
+differences whose points are simulated together on the shared task runner (local processes or
+a Dask cluster). The best feasible candidate seen (gradient points included) wins. It is then
+simulated again, with the base plan and any plans to compare, on fresh replications at full
+size: the gain reported there is not the winner's curse of the search seeds.
+
+Objectives: ``min-cpo`` (actual spend per order), ``max-orders``, ``max-margin`` (gross margin
+minus marketing spend). Constraints: planned spend <= budget (default: the base plan's), each
+campaign's total within ``bounds`` x its base total, orders >= a floor (``keep_orders``: the base
+plan's orders on the search replications, or ``min_orders``).
+
+The parts, in the order :func:`optimize` uses them:
+
+- :mod:`.settings`: :class:`SearchSettings`, every setting, checked against the scenario;
+- :mod:`.variables`: the decision variables and the campaigns a point stands for;
+- :mod:`.evaluation`: one candidate on one replication, a task of :mod:`cjmsim.analyses.tasks`;
+- :mod:`.search`: the constraints, the objective and the SLSQP search with its cache and trace;
+- :mod:`.result`: :class:`Optimization`, the response curves and the tables.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cjmsim.analyses.choices import OBJECTIVES, SPLITS
+from cjmsim.analyses.optimize.evaluation import Simulator
+from cjmsim.analyses.optimize.result import (
+    Optimization,
+    paired_comparison,
+    plan_toml,
+    response_curves,
+    variable_table,
+)
+from cjmsim.analyses.optimize.search import Objective, Problem, Search
+from cjmsim.analyses.optimize.settings import SearchSettings
+from cjmsim.analyses.optimize.variables import Variable, candidate_campaigns, decision_variables
+from cjmsim.analyses.simulate import Result, simulate
+from cjmsim.analyses.tasks import executor_for
+from cjmsim.scenario import Scenario, parse_scenario
+
+__all__ = [
+    "OBJECTIVES",
+    "SPLITS",
+    "Optimization",
+    "SearchSettings",
+    "Variable",
+    "optimize",
+    "plan_toml",
+    "run_optimization",
+]
+
+#: Most agents of a search unless ``agents`` says otherwise.
+SEARCH_AGENTS = 20_000
+
+
+def optimize(
+    scenario: Scenario,
+    plan: str,
+    objective: str = "min-cpo",
+    *,
+    budget: float | None = None,
+    keep_orders: bool = False,
+    min_orders: float | None = None,
+    bounds: tuple[float, float] = (0.0, 3.0),
+    split: str = "segment,stage",
+    periods: int = 1,
+    reps: int = 1,
+    evaluations: int = 600,
+    step: float = 0.25,
+    agents: int | None = None,
+    weeks: int | None = None,
+    seed: int | None = None,
+    final_reps: int = 5,
+    final_agents: int | None = None,
+    compare: list[str] | None = None,
+    curves: bool = True,
+    workers: int | None = None,
+    scheduler: Any = None,
+    name: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Optimization:
+    """Search the base plan's budget allocation for an objective, by simulation.
+
+    Args:
+        scenario: a validated scenario.
+        plan: the base plan: its campaigns (split into cells) are the decision variables.
+        objective: ``min-cpo``, ``max-orders`` or ``max-margin`` (gross margin minus spend).
+        budget: most planned spend over the horizon; default the base plan's planned spend.
+        keep_orders: orders floor = the base plan's orders (on the search replications).
+        min_orders: orders floor in people over the horizon (instead of ``keep_orders``).
+        bounds: each campaign's total budget within [low, high] x its base total.
+        split: ``none``, ``segment``, ``stage`` or ``segment,stage``: how each campaign's
+            audience is split into variables (each cell's budget is searched separately).
+        periods: split the horizon into this many equal flight periods, each with its budgets.
+        reps: replications per evaluation (common random numbers: the same for every candidate).
+        evaluations: most candidate evaluations in the search (gradient points included).
+        step: forward-difference step, in units of a cell's even share of its campaign.
+        agents, weeks, seed: search settings (default: at most 20,000 agents; the scenario's).
+        final_reps, final_agents: the fresh re-evaluation (default 5 replications at the
+            scenario's agents).
+        compare: other plans of the scenario to re-evaluate beside the base and optimized plans.
+        curves: also trace response curves per campaign around the optimum.
+        workers: local worker processes (default: the machine's cores). Ignored with ``scheduler``.
+        scheduler: a Dask scheduler address (or a ``distributed.Client``): the search's
+            simulations go to that cluster. Results depend on neither the workers nor the cluster.
+        name: the optimized plan's id (default ``<plan>_optimized``).
+        progress: called with the number of evaluations done since the last call.
+
+    Returns:
+        an :class:`Optimization`.
+
+    Raises:
+        ArgumentError: a bad argument, named by its parameter (``objective``, ``bounds``, ...).
+    """
+    settings = SearchSettings(
+        objective=objective,
+        budget=budget,
+        keep_orders=keep_orders,
+        min_orders=min_orders,
+        bounds=bounds,
+        split=split,
+        periods=periods,
+        reps=reps,
+        evaluations=evaluations,
+        step=step,
+        agents=agents,
+        weeks=weeks,
+        seed=seed,
+        final_reps=final_reps,
+        final_agents=final_agents,
+        compare=tuple(compare or ()),
+        curves=curves,
+        workers=workers,
+        scheduler=scheduler,
+        name=name,
+    )
+    return run_optimization(scenario, plan, settings, progress)
+
+
+def run_optimization(
+    scenario: Scenario, plan: str, s: SearchSettings, progress: Callable[[int], None] | None = None
+) -> Optimization:
+    """:func:`optimize` with its settings in one value: check, search, trace curves, re-evaluate."""
+    t0 = time.perf_counter()
+    s.check(scenario, plan)
+    seed = scenario.scenario.seed if s.seed is None else s.seed
+    sc = scenario.with_settings(agents=s.agents or min(scenario.scenario.agents, SEARCH_AGENTS), weeks=s.weeks)
+    W = sc.scenario.weeks
+    workers = s.workers or os.cpu_count() or 1
+    variables = decision_variables(sc, plan, s.split, s.periods, seed)
+    problem = Problem(variables, len(sc.plans[plan].campaigns), s.budget, s.bounds, s.step)
+    data = sc.model_dump(mode="json", exclude_none=True)
+    with executor_for(min(workers, (problem.n + 1) * s.reps), s.scheduler) as executor:
+        simulator = Simulator(executor, data, seed, s.reps)
+        # the base plan itself (unsplit) on the search replications: the floor and the normalisation
+        base = simulator.totals([[c.model_dump(mode="json", exclude_none=True) for c in sc.plans[plan].campaigns]])[0]
+        floor = base["orders"] if s.keep_orders else (s.min_orders if s.min_orders is not None else 0.0)
+        goal = Objective(s.objective, problem, base, floor)
+        search = Search(
+            problem, goal, simulator, variables, W, evaluations=s.evaluations, step=s.step, progress=progress
+        )
+        best_x, message = search.run()
+        curves = response_curves(search, best_x) if s.curves else pd.DataFrame([])
+    campaigns = candidate_campaigns(variables, best_x, W)
+    name = s.plan_name(plan)
+    compared = [plan] + [p for p in s.compare if p not in (plan, name)]  # the optimized plan against these
+    final, final_seed = _reevaluate(scenario, plan, name, campaigns, compared, s, seed)
+    settings = {
+        "plan": plan,
+        "name": name,
+        "objective": s.objective,
+        "budget": problem.budget,
+        "base_planned_spend": problem.base_planned,
+        "keep_orders": s.keep_orders,
+        "min_orders": s.min_orders,
+        "orders_floor": floor,
+        "bounds": list(s.bounds),
+        "split": s.split,
+        "periods": s.periods,
+        "reps": s.reps,
+        "evaluations": s.evaluations,
+        "evaluations_used": search.count,
+        "step": s.step,
+        "agents": sc.scenario.agents,
+        "weeks": W,
+        "seed": seed,
+        "final_seed": final_seed,
+        "final_reps": s.final_reps,
+        "final_agents": final.agents,
+        "compare": compared[1:],
+        "workers": workers if s.scheduler is None else None,  # a cluster has its own
+        "scheduler": s.scheduler if s.scheduler is None or isinstance(s.scheduler, str) else "a distributed.Client",
+        "variables": problem.n,
+        "search_base": base,
+    }
+    return Optimization(
+        scenario=sc,
+        base_plan=plan,
+        plan_name=name,
+        objective=s.objective,
+        settings=settings,
+        variables=variable_table(variables, problem.x0, best_x),
+        trace=pd.DataFrame(search.rows),
+        curves=curves,
+        campaigns=campaigns,
+        final=final,
+        comparison=paired_comparison(final, name, compared),
+        message=message,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _reevaluate(
+    scenario: Scenario,
+    plan: str,
+    name: str,
+    campaigns: list[dict[str, Any]],
+    compared: list[str],
+    s: SearchSettings,
+    seed: int,
+) -> tuple[Result, int]:
+    """The base, optimized and compared plans on fresh replications at full size, and their seed."""
+    data = scenario.model_dump(mode="json", exclude_none=True)
+    label = f"{scenario.plans[plan].name or plan}, optimized ({s.objective})"
+    data["plans"][name] = {"name": label, "campaigns": campaigns}
+    fresh_seed = int(np.random.SeedSequence([seed, 0x0F7]).generate_state(1, dtype=np.uint32)[0])
+    final = simulate(
+        parse_scenario(data, source="optimized plan"),
+        [plan, name, *compared[1:]],
+        agents=s.final_agents,
+        weeks=s.weeks,
+        seed=fresh_seed,
+        reps=s.final_reps,
+    )
+    return final, fresh_seed

@@ -1,0 +1,123 @@
+"""The decision variables: the base plan's campaigns cut into audience cells and flight periods.
+
+Every variable is the weekly budget of one cell (a campaign's segments x stages) in one period,
+in units that cost the same money for every variable, so that a gradient compares returns per
+unit of money and a step moves the same amount in every cell. A point ``x`` of the search turns
+back into a plan's campaigns with :func:`candidate_campaigns`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cjmsim.engine import make_streams, run_plan
+from cjmsim.scenario import Campaign, Scenario
+
+__all__ = ["Variable", "candidate_campaigns", "decision_variables"]
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One decision variable: a cell of a base campaign (channel x audience) in one period."""
+
+    campaign: int  # index of the base campaign
+    campaign_name: str
+    channel: str
+    segments: tuple[str, ...]
+    stages: tuple[str, ...]
+    period: int
+    windows: tuple[tuple[int, int], ...]  # active weeks [start, end)
+    scale: float  # currency per week for x = 1 (x = 1: the mean planned spend of a variable)
+    x0: float  # the base plan's budget of the cell, in units of scale
+
+    @property
+    def weeks(self) -> int:
+        """Active weeks of the variable."""
+        return sum(e - s for s, e in self.windows)
+
+    @property
+    def name(self) -> str:
+        """Readable label: campaign, audience, period."""
+        aud = "+".join(self.segments) + " / " + "+".join(self.stages)
+        return f"{self.campaign_name}: {aud}" + (f" (period {self.period + 1})" if self.period >= 0 else "")
+
+
+Cell = tuple[tuple[str, ...], tuple[str, ...], float]  # segments, stages, share of the campaign
+
+
+def _cells(sc: Scenario, camp: Campaign, split: str, shares: dict[tuple[str, str], float]) -> list[Cell]:
+    """A campaign's audience cells with their share of its base budget."""
+    segs = tuple(camp.segments or sc.segments)
+    stages = tuple(camp.stages or sc.channels[camp.channel].stages)
+    if split == "none":
+        parts: list[tuple[tuple[str, ...], tuple[str, ...]]] = [(segs, stages)]
+    elif split == "segment":
+        parts = [((g,), stages) for g in segs]
+    elif split == "stage":
+        parts = [(segs, (st,)) for st in stages]
+    else:
+        parts = [((g,), (st,)) for g in segs for st in stages]
+    w = np.array([sum(shares.get((g, st), 0.0) for g in p[0] for st in p[1]) for p in parts])
+    if w.sum() <= 0:
+        w = np.ones(len(parts))
+    w = w / w.sum()
+    return [(p[0], p[1], float(wi)) for p, wi in zip(parts, w, strict=True)]
+
+
+def decision_variables(sc: Scenario, plan: str, split: str, periods: int, seed: int) -> list[Variable]:
+    """Split the base plan's campaigns into cells (by the units the base plan delivered to each
+    segment x stage on replication 0) and periods.
+
+    Every variable is scaled to the same money: x = 1 is the mean planned spend of a variable
+    over the horizon, so a gradient compares returns per unit of money and a step moves the same
+    amount in every cell."""
+    W = sc.scenario.weeks
+    rec = run_plan(sc, plan, make_streams(seed, 0, len(sc.segments)), sc.scenario.agents, W, threads=1)
+    chans = list(sc.channels)
+    segs = list(sc.segments)
+    stages_all = ["unaware", "aware", "interest", "desire", "customer", "loyal", "lost"]
+    bounds = [round(W * k / periods) for k in range(periods + 1)]
+    out: list[Variable] = []
+    specs: list[tuple[int, str, str, tuple[str, ...], tuple[str, ...], int, tuple[tuple[int, int], ...], float]] = []
+    for i, camp in enumerate(sc.plans[plan].campaigns):
+        c = chans.index(camp.channel)
+        units = rec.units_stage[:, :, c, :].sum(axis=0)  # (G, 7)
+        shares = {(g, st): float(units[segs.index(g), stages_all.index(st)]) for g in segs for st in stages_all}
+        windows = list(camp.windows_or_empty or [(0, W)])
+        weeks = sum(e - s for s, e in windows)
+        weekly = camp.weekly if camp.weekly is not None else (camp.total or 0.0) / max(weeks, 1)
+        cells = _cells(sc, camp, split, shares)
+        label = camp.name or f"{camp.channel} #{i + 1}"
+        for p in range(periods):
+            lo, hi = bounds[p], bounds[p + 1]
+            win = tuple((max(s, lo), min(e, hi)) for s, e in windows if min(e, hi) > max(s, lo))
+            if not win:
+                continue
+            for g, st, share in cells:
+                specs.append((i, label, camp.channel, g, st, p if periods > 1 else -1, win, weekly * share))
+    planned = sum(wk * sum(e - s for s, e in win) for *_, win, wk in specs)
+    unit = planned / len(specs) if planned > 0 else 1.0  # planned money of one x unit
+    for i, label, ch, g, st, p, win, wk in specs:
+        weeks_v = sum(e - s for s, e in win)
+        scale = unit / weeks_v
+        out.append(Variable(i, label, ch, g, st, p, win, scale=scale, x0=wk / scale))
+    return out
+
+
+def candidate_campaigns(variables: list[Variable], x: np.ndarray, W: int) -> list[dict[str, Any]]:
+    """The candidate plan's campaigns: one per variable with a budget of at least 1 a week."""
+    out: list[dict[str, Any]] = []
+    for v, xi in zip(variables, x, strict=True):
+        weekly = round(float(xi) * v.scale)
+        if weekly < 1:
+            continue
+        c: dict[str, Any] = {"name": v.name, "channel": v.channel, "weekly": weekly}
+        c["segments"] = list(v.segments)
+        c["stages"] = list(v.stages)
+        if v.windows != ((0, W),):
+            c["flights"] = [list(w) for w in v.windows]
+        out.append(c)
+    return out
