@@ -109,6 +109,29 @@ def test_no_module_imports_another_modules_private_name() -> None:
     assert not bad, "\n".join(bad)
 
 
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_functions_fit_in_a_readers_head_and_public_names_say_what_they_do(path: Path) -> None:
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    assert ast.get_docstring(tree), "a module opens with a sentence on its role"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            assert node.end_lineno is not None
+            length = node.end_lineno - node.lineno + 1
+            assert length <= 150, f"{node.name} is {length} lines"
+    for node in tree.body:  # module-level public functions and classes
+        if isinstance(node, ast.FunctionDef | ast.ClassDef) and not node.name.startswith("_"):
+            assert ast.get_docstring(node), f"{node.name} has no docstring"
+
+
+def test_no_two_classes_share_a_name() -> None:
+    seen: dict[str, list[str]] = {}
+    for path in _modules():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                seen.setdefault(node.name, []).append(str(path.relative_to(PACKAGE)))
+    assert {n: p for n, p in seen.items() if len(p) > 1} == {}
+
+
 def _run(code: str) -> str:
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     return res.stdout.strip()

@@ -1,9 +1,10 @@
-"""The project's own habits, checked like any other behaviour: ruff lint and mypy on the package."""
+"""The project's own habits, checked like any other behaviour: ruff lint and mypy --strict on the package."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,8 @@ def test_ruff_lint_is_clean():
 
 
 @pytest.mark.slow
-def test_mypy_is_clean():
+def test_mypy_strict_is_clean():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]
+    assert config["strict"] is True  # the package is checked with --strict
     res = _run("mypy", "cjmsim")
     assert res.returncode == 0, res.stdout + res.stderr

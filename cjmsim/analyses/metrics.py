@@ -157,7 +157,8 @@ def weekly_table(records: dict[str, list[Records]], segments: list[str], channel
         W, G, _ = reps[0].stage.shape
 
         def mean(name: str, reps: list[Records] = reps) -> np.ndarray:
-            return np.mean([getattr(r, name) for r in reps], axis=0)
+            out: np.ndarray = np.mean([getattr(r, name) for r in reps], axis=0)
+            return out
 
         stage = mean("stage") * w
         spend, units = mean("spend"), mean("units")

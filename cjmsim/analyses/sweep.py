@@ -317,13 +317,12 @@ def run_task(task: Task) -> tuple[str, pd.DataFrame]:
 
 @dataclass
 class SweepResult:
-    """A finished sweep: the long table, its summaries and where they were written."""
+    """A finished sweep: the experiment, the long table and its summaries."""
 
     experiment: LoadedExperiment
     results: pd.DataFrame  # point x plan x rep x segment, parameters and every metric
     summary: pd.DataFrame  # point x plan x segment: mean and 95% CI of each metric
     differences: pd.DataFrame  # point x plan x segment: paired difference from the reference plan
-    out: Path | None
 
 
 def _tasks(exp: LoadedExperiment, threads: int) -> list[Task]:
@@ -405,7 +404,7 @@ def run_sweep(
                     progress(done, len(tasks))
     results = pd.concat([parts[t.key] for t in tasks], ignore_index=True)  # task order, not finish order
     summary, differences = summarise_sweep(results, exp)
-    return SweepResult(exp, results, summary, differences, Path(out) if out is not None else None)
+    return SweepResult(exp, results, summary, differences)
 
 
 def _prepare(out: Path, folder: Path, exp: LoadedExperiment, resume: bool) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 import simpy
 from threadpoolctl import threadpool_limits
 
-from cjmsim.engine.compiled import Campaign
+from cjmsim.engine.compiled import CompiledCampaign
 from cjmsim.engine.population import REACHED
 from cjmsim.engine.records import Recorder, Records, standard_recorders
 from cjmsim.engine.step import World
@@ -26,7 +26,7 @@ from cjmsim.scenario import Scenario
 __all__ = ["run_plan", "run_weeks", "start_flights"]
 
 
-def start_flights(env: simpy.Environment, campaigns: list[Campaign], active: set[int]) -> None:
+def start_flights(env: simpy.Environment, campaigns: list[CompiledCampaign], active: set[int]) -> None:
     """One SimPy process per campaign flight: campaign k is in ``active`` while a flight of it is on."""
 
     def flight(k: int, start: int, end: int) -> Generator[simpy.Event, Any, None]:

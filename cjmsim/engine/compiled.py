@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from cjmsim.engine.population import AWARE, CONTACT, CUSTOMER, DESIRE, INTEREST, LOST, LOYAL, N_CELLS, N_STAGES, VISITED
 from cjmsim.scenario import STAGES, TRANSITIONS, Scenario
 
-__all__ = ["LOGIT_CLIP", "Campaign", "SegmentModel", "compile_campaigns", "segment_models"]
+__all__ = ["LOGIT_CLIP", "CompiledCampaign", "SegmentModel", "compile_campaigns", "segment_models"]
 
 #: Base probabilities of exactly 0 or 1 become logits of -/+ this: exp(100) overflows float32 to
 #: inf, so the probability is exactly 0 or 1 and a rate of 0 never fires (odds times 0 stay 0).
@@ -124,7 +124,7 @@ def segment_models(sc: Scenario, channels: list[str]) -> list[SegmentModel]:
 
 
 @dataclass
-class Campaign:
+class CompiledCampaign:
     """One campaign of a plan as the step reads it: channel, weekly budget, targets and flights."""
 
     channel: int
@@ -135,7 +135,7 @@ class Campaign:
     carry: float = 0.0  # real units still delivering from earlier weeks
 
 
-def compile_campaigns(sc: Scenario, plan: str | None, channels: list[str], warmup: bool) -> list[Campaign]:
+def compile_campaigns(sc: Scenario, plan: str | None, channels: list[str], warmup: bool) -> list[CompiledCampaign]:
     """The campaigns of ``plan`` (none for None); with ``warmup``, flighted over the warm-up weeks."""
     if plan is None:
         return []
@@ -160,5 +160,5 @@ def compile_campaigns(sc: Scenario, plan: str | None, channels: list[str], warmu
                 if ch.requires == "contact" and not bits & CONTACT:
                     continue
                 cells[s * 4 + bits] = True
-        out.append(Campaign(channels.index(camp.channel), weekly, targets, cells, windows))
+        out.append(CompiledCampaign(channels.index(camp.channel), weekly, targets, cells, windows))
     return out

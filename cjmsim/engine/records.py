@@ -10,7 +10,7 @@ no recorders does no logging work at all.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -48,7 +48,6 @@ class Records:
     ltv_margin: NDArray[np.float64]  # (W, G) margin within ltv_weeks, by acquisition week
     loyal: NDArray[np.float64]  # (W, G) entries into loyal
     units_stage: NDArray[np.float64]  # (W, G, C, 7) delivered units by the stage of the agent reached
-    extra: dict[str, float] = field(default_factory=dict)
     #: with ``export`` (:class:`OrderLog`, :class:`JourneyLog`): every order in the horizon (agent,
     #: week, value), and every pre-purchase journey that ended in the horizon (path code,
     #: converted, value of the first order)

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numpy.typing import NDArray
 
-from cjmsim.engine.compiled import Campaign, compile_campaigns, segment_models
+from cjmsim.engine.compiled import CompiledCampaign, compile_campaigns, segment_models
 from cjmsim.engine.exposure import allocate_units, exposure_counts, exposure_thresholds, hill, hits_cells, hits_single
 from cjmsim.engine.population import (
     AWARE,
@@ -153,7 +153,7 @@ class World:
     # ---- spend -> audiences -> mean exposures per cell
 
     def _lambdas(
-        self, camps: list[Campaign], active: set[int]
+        self, camps: list[CompiledCampaign], active: set[int]
     ) -> tuple[NDArray[np.float64], list[tuple[int, NDArray[np.float64], float]]]:
         """Mean exposures per (segment, channel, cell), and each active campaign's share table."""
         G, C = self.G, self.C
@@ -191,7 +191,7 @@ class World:
                     tables[g, c] = (exposure_thresholds(row, cap[c]), live, False)
         return tables
 
-    def week(self, t: int, camps: list[Campaign], active: set[int]) -> None:
+    def week(self, t: int, camps: list[CompiledCampaign], active: set[int]) -> None:
         """Simulate week ``t`` (negative during the warm-up) for every segment block."""
         horizon = t >= 0
         lam, parts = self._lambdas(camps, active)
@@ -221,7 +221,7 @@ class World:
     def _buy(
         self,
         t: int,
-        camps: list[Campaign],
+        camps: list[CompiledCampaign],
         lam: NDArray[np.float64],
         parts: list[tuple[int, NDArray[np.float64], float]],
         units_cell: NDArray[np.float64],
