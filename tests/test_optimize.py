@@ -149,7 +149,10 @@ def test_same_result_with_one_or_two_workers() -> None:
     [
         (["--plan", "nope"], "--plan 'nope': no such plan"),
         (["--plan", "base", "--objective", "min-roas"], "min-roas"),
-        (["--plan", "base", "--keep-orders", "--min-orders", "5"], "--keep-orders and --min-orders: give one of them"),
+        (
+            ["--plan", "base", "--keep-orders", "--min-orders", "5"],
+            "--keep-orders and --min-orders: give one orders floor, not both",
+        ),
         (["--plan", "base", "--bounds", "2,3"], "--bounds (2, 3): need 0 <= low <= 1 <= high"),
         (["--plan", "base", "--bounds", "x"], "LOW,HIGH"),
         (["--plan", "base", "--compare", "nope"], "--compare 'nope': no such plan"),
@@ -174,8 +177,8 @@ def test_bad_options_exit_2_with_one_message(write_toml: Any, args: list[str], n
         ({"split": "channel"}, "split", "split 'channel': choose from none, segment, stage, segment,stage"),
         (
             {"keep_orders": True, "min_orders": 5.0},
-            "min_orders",
-            "min_orders with keep_orders=True: give one orders floor, not both",
+            "keep_orders",
+            "keep_orders and min_orders: give one orders floor, not both",
         ),
         ({"bounds": (2.0, 3.0)}, "bounds", "bounds (2, 3): need 0 <= low <= 1 <= high"),
         ({"compare": ["nope"]}, "compare", "compare 'nope': no such plan"),

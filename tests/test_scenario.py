@@ -200,3 +200,13 @@ def test_infinite_numbers_rejected(funnel, path, change):
     change(funnel)
     with pytest.raises(ScenarioError, match=re.escape(path)):
         parse_scenario(funnel)
+
+
+def test_argument_error_names_arguments_in_the_callers_words():
+    import pickle
+
+    e = ArgumentError("keep_orders", lambda name: f" and {name('min_orders')}: give one floor")
+    assert str(e) == "keep_orders and min_orders: give one floor"  # the library's words
+    assert e.said(lambda a: "--" + a.replace("_", "-")) == "--keep-orders and --min-orders: give one floor"
+    back = pickle.loads(pickle.dumps(e))  # errors cross process boundaries with their words
+    assert isinstance(back, ArgumentError) and str(back) == str(e) and back.argument == "keep_orders"

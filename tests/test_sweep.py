@@ -627,7 +627,7 @@ def test_killed_sweep_resumes_to_the_same_tables(tmp_path):
 
     # the folder holds results: without --resume it is refused, and so is another experiment
     res = invoke("sweep", path, "--out", cut, "--no-report", "--quiet")
-    assert res.exit_code == 2 and "--resume" in res.output
+    assert res.exit_code == 2 and "use --resume to continue it, or another --out" in res.output  # flags
     assert isinstance(res.exception, SystemExit)
     other = write_experiment(tmp_path, RESUME_BODY, name="other.toml", agents=5000, weeks=12, reps=3)
     res = invoke("sweep", other, "--out", cut, "--resume", "--no-report", "--quiet")
@@ -659,7 +659,10 @@ def test_resume_runs_only_missing_tasks(tmp_path):
 def test_results_without_resume_are_refused(tmp_path):
     path = write_experiment(tmp_path, CPC)
     run_sweep(path, out=tmp_path / "out")
-    with pytest.raises(ScenarioError, match="--resume"):
+    # in the library's words (the CLI says --resume and --out: test_killed_sweep_resumes...)
+    with pytest.raises(
+        ScenarioError, match=r"holds results of a sweep already; use resume to continue it, or another out$"
+    ):
         run_sweep(path, out=tmp_path / "out")
     path.write_text(path.read_text().replace("seed = 7", "seed = 8"))
     with pytest.raises(ScenarioError, match="another experiment"):

@@ -34,7 +34,15 @@ from cjmsim.analyses import metrics
 from cjmsim.analyses.tasks import executor_for
 from cjmsim.engine import make_streams, run_plan
 from cjmsim.output import metadata, write_json, write_parquet
-from cjmsim.scenario import Scenario, ScenarioError, did_you_mean, parse_scenario, read_toml, validation_messages
+from cjmsim.scenario import (
+    ArgumentError,
+    Scenario,
+    ScenarioError,
+    did_you_mean,
+    parse_scenario,
+    read_toml,
+    validation_messages,
+)
 from cjmsim.scenario.experiment import Experiment, Move, Parameter
 
 __all__ = [
@@ -411,17 +419,24 @@ def _prepare(out: Path, folder: Path, exp: LoadedExperiment, resume: bool) -> No
     meta = out / "metadata.json"
     if folder.exists() and any(folder.glob("*.parquet")):
         if not resume:
-            raise ScenarioError(
-                f"{out}: holds results of a sweep already; use --resume to continue it, or another --out"
+            raise ArgumentError(
+                "out",
+                lambda name: (
+                    f" {out}: holds results of a sweep already; use {name('resume')} to continue it, "
+                    f"or another {name('out')}"
+                ),
             )
         try:
             digest = json.loads(meta.read_text())["settings"]["digest"]
         except (OSError, ValueError, KeyError, TypeError):
             digest = None
         if digest != exp.digest:
-            raise ScenarioError(
-                f"{out}: holds a sweep of another experiment (or another version of its files); "
-                "it cannot be resumed with this one: use another --out"
+            raise ArgumentError(
+                "out",
+                lambda name: (
+                    f" {out}: holds a sweep of another experiment (or another version of its files); "
+                    f"it cannot be resumed with this one: use another {name('out')}"
+                ),
             )
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob(".*.tmp"):  # a part a killed sweep was writing

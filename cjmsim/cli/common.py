@@ -62,7 +62,7 @@ def library_errors() -> Iterator[None]:
     try:
         yield
     except ArgumentError as e:
-        fail(f"{flag(e.argument)}{e.detail}")
+        fail(e.said(flag))
     except ScenarioError as e:
         fail(str(e))
 

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from cjmsim.analyses.choices import OBJECTIVES, SPLITS
 
-from .common import counter, err_console, fail, library_errors, load, scheduler_option, tracked
+from .common import counter, err_console, library_errors, load, scheduler_option, tracked
 from .tables import optimize_headline, optimize_table
 
 __all__ = ["optimize_command"]
@@ -118,8 +118,6 @@ def optimize_command(
     """
     from cjmsim.analyses.optimize import optimize
 
-    if keep_orders and min_orders is not None:
-        fail("--keep-orders and --min-orders: give one of them")
     sc = load(file)
     t0 = time.perf_counter()
     with library_errors():

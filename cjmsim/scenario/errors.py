@@ -7,6 +7,7 @@ key path (or line and column), what is wrong and what is allowed; the CLI prints
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -21,14 +22,27 @@ class ScenarioError(ValueError):
 class ArgumentError(ScenarioError):
     """A bad argument of a library call, said in the library's words.
 
-    ``str(error)`` is ``argument + detail``, e.g. ``objective 'fast': choose from min-cpo, ...``;
-    the command line swaps ``argument`` (the Python parameter name) for its own flag.
+    ``str(error)`` names the Python parameters (``objective 'fast': choose from min-cpo, ...``);
+    :meth:`said` writes every argument the message names another way: the command line passes its
+    flag spelling and prints ``--objective 'fast': ...``. ``detail`` follows the argument's name;
+    when it names other arguments too, give it as a function of a namer::
+
+        ArgumentError("min_orders", lambda name: f" with {name('keep_orders')}: give one floor, not both")
     """
 
-    def __init__(self, argument: str, detail: str) -> None:
+    def __init__(self, argument: str, detail: str | Callable[[Callable[[str], str]], str]) -> None:
         self.argument = argument
-        self.detail = detail
-        super().__init__(f"{argument}{detail}")
+        self._detail = detail
+        super().__init__(self.said(str))
+
+    def said(self, name: Callable[[str], str]) -> str:
+        """The message with each argument it names written as ``name(argument)``."""
+        detail = self._detail(name) if callable(self._detail) else self._detail
+        return name(self.argument) + detail
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # a message function may not pickle (errors cross process boundaries): keep its words
+        return (ArgumentError, (self.argument, self.said(str)[len(self.argument) :]))
 
 
 def did_you_mean(word: str, options: list[str]) -> str:

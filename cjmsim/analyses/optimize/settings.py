@@ -51,7 +51,9 @@ class SearchSettings:
         if self.split not in SPLITS:
             raise ArgumentError("split", f" {self.split!r}: choose from {', '.join(SPLITS)}")
         if self.keep_orders and self.min_orders is not None:
-            raise ArgumentError("min_orders", " with keep_orders=True: give one orders floor, not both")
+            raise ArgumentError(
+                "keep_orders", lambda name: f" and {name('min_orders')}: give one orders floor, not both"
+            )
         low, high = self.bounds
         if not (0 <= low <= 1 <= high) or high <= 0:
             raise ArgumentError(
