@@ -123,6 +123,35 @@ def test_functions_fit_in_a_readers_head_and_public_names_say_what_they_do(path:
             assert ast.get_docstring(node), f"{node.name} has no docstring"
 
 
+#: Libraries only one layer may import: the CLI's terminal, the presentation's drawing and pages.
+OWNED = {
+    "click": "cli",
+    "rich": "cli",
+    "matplotlib": "presentation",
+    "jinja2": "presentation",
+    "markupsafe": "presentation",
+}
+
+
+def test_only_the_cli_imports_the_terminal_and_only_presentation_draws() -> None:
+    bad = []
+    for path in _modules():
+        me = _layer(path)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )
+            for name in names:
+                owner = OWNED.get(name.split(".")[0])
+                if owner is not None and owner != me:
+                    bad.append(f"{path.relative_to(ROOT)}:{node.lineno}: {name} belongs to the {owner} layer")
+    assert not bad, "\n".join(bad)
+
+
 def test_no_two_classes_share_a_name() -> None:
     seen: dict[str, list[str]] = {}
     for path in _modules():

@@ -15,9 +15,9 @@ import matplotlib.colors
 import matplotlib.image
 import pandas as pd
 import pytest
+from browser import CHROMIUM, assert_report_painted  # one browser check for every report
 from cjmsim.charts import CHANNEL_COLOURS
 from click.testing import CliRunner
-from test_report import CHROMIUM, assert_report_painted  # the run report's browser, skipped alike
 
 from cjmsim import Scenario, cli, parse_scenario
 from cjmsim.analyses.attribution import Attribution, attribute

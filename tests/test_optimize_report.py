@@ -16,9 +16,10 @@ import matplotlib.colors
 import matplotlib.image
 import numpy as np
 import pytest
+from browser import CHROMIUM, assert_report_painted  # one browser check for every report
 from cjmsim.charts import PLAN_COLOURS, plan_colours
 from test_attribution_report import HOSTILE, NETWORK, PNG_IMG, _close, _esc, _number, _section
-from test_report import CHROMIUM, MINIMAL, assert_report_painted  # the run report's browser, skipped alike
+from test_report import MINIMAL
 
 from cjmsim import parse_scenario
 from cjmsim.analyses.optimize import Optimization, optimize

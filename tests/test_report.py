@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import base64
 import re
-import shutil
-import subprocess
-import time
 import tomllib
 from io import BytesIO
 from pathlib import Path
 
 import markupsafe
 import matplotlib.image
-import numpy as np
 import pytest
+from browser import CHROMIUM, chromium, pixels_near
 from matplotlib.figure import Figure
 
 import cjmsim
@@ -157,53 +154,7 @@ def test_write_report(result: Result, images: list[ReportImage], tmp_path: Path)
 
 
 # --------------------------------------------------------------------------------------------
-# a real browser
-
-CHROMIUM = shutil.which("chromium")
-
-
-def _chromium(tmp: Path, what: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run headless chromium on ``args`` (at most 90 s); prints how long it took."""
-    assert CHROMIUM is not None
-    cmd = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        f"--user-data-dir={tmp / 'prof'}",
-        *args,
-    ]
-    start = time.perf_counter()
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=90, check=False)
-    print(f"chromium {what}: {time.perf_counter() - start:.2f} s")
-    return res
-
-
-def _pixels_near(shot: np.ndarray, colour: tuple[float, float, float], tol: float = 0.08) -> int:
-    return int((np.abs(shot[:, :, :3] - np.array(colour)) < tol).all(axis=2).sum())
-
-
-def assert_report_painted(
-    report: Path, tmp: Path, height: int, colour: tuple[float, float, float], images: int
-) -> None:
-    """A report page in a 1200 x height window: masthead styled, tables on screen, a chart in
-    ``colour`` (one no CSS of the page uses) painted, and ``images`` <img> elements in the DOM."""
-    url = report.resolve().as_uri()
-    shot = tmp / "shot.png"
-    _chromium(tmp, f"screenshot 1200x{height}", f"--window-size=1200,{height}", f"--screenshot={shot}", url)
-    assert shot.is_file() and shot.stat().st_size > 0, "chromium made no screenshot"
-    page = matplotlib.image.imread(shot)
-    assert page.shape[:2] == (height, 1200)
-    head, body = page[:150, :, :3], page[150:1500, :, :3]
-    assert head.mean() < 0.4, "the dark masthead is missing: the inline CSS was not applied"
-    assert body.std() > 0.05, "the tables are not on screen"
-    assert _pixels_near(page, colour, tol=0.02) > 2_000, "no chart was painted"
-    dom = _chromium(tmp, "dump-dom", "--dump-dom", url)
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    assert dom.stdout.count("<img") == report.read_text(encoding="utf-8").count("<img") == images
+# a real browser (tests/browser.py)
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (CI installs Debian's chromium)")
@@ -216,7 +167,7 @@ def test_chromium_renders_the_report(result: Result, images: list[ReportImage], 
     url = report.resolve().as_uri()
 
     shot = tmp_path / "shot.png"
-    _chromium(tmp_path, "screenshot 1200x2400", "--window-size=1200,2400", f"--screenshot={shot}", url)
+    chromium(tmp_path, "screenshot 1200x2400", "--window-size=1200,2400", f"--screenshot={shot}", url)
     assert shot.is_file() and shot.stat().st_size > 0, "chromium made no screenshot"
     pixels = matplotlib.image.imread(shot)
     assert pixels.shape[:2] == (2400, 1200)
@@ -230,14 +181,14 @@ def test_chromium_renders_the_report(result: Result, images: list[ReportImage], 
 
     # the whole page, tall enough for every figure: each image's own colour is on screen
     tall = tmp_path / "tall.png"
-    _chromium(tmp_path, "screenshot 1200x5000", "--window-size=1200,5000", f"--screenshot={tall}", url)
+    chromium(tmp_path, "screenshot 1200x5000", "--window-size=1200,5000", f"--screenshot={tall}", url)
     page = matplotlib.image.imread(tall)
     for slug, colour in COLOURS.items():
         # 200 x 100 px solid, less the line: thousands of pixels when painted
-        assert _pixels_near(page, colour) > 10_000, f"image {slug!r} was not painted"
-    assert _pixels_near(page, cyan) < 100, "the broken image was painted: the colour check proves nothing"
+        assert pixels_near(page, colour) > 10_000, f"image {slug!r} was not painted"
+    assert pixels_near(page, cyan) < 100, "the broken image was painted: the colour check proves nothing"
 
-    dom = _chromium(tmp_path, "dump-dom", "--dump-dom", url)
+    dom = chromium(tmp_path, "dump-dom", "--dump-dom", url)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert dom.stdout.count("<img") == report.read_text(encoding="utf-8").count("<img") == 4
     assert "Chart broken" in dom.stdout

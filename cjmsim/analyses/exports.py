@@ -171,11 +171,11 @@ def write_exports(sc: Scenario, records: dict[str, list[Records]], seed: int, ki
         rec = reps[0]
         d = folder / "exports" / plan
         if "journeys" in kinds:
-            write_csv(journeys_table(rec, channels), d / "journeys.csv")
+            write_csv(d / "journeys.csv", journeys_table(rec, channels))
         if "transactions" in kinds:
-            write_csv(transactions_table(rec, sc.scenario.start_date), d / "transactions.csv")
+            write_csv(d / "transactions.csv", transactions_table(rec, sc.scenario.start_date))
         if "mmm" in kinds:
-            write_csv(mmm_table(rec, sc), d / "mmm.csv")
+            write_csv(d / "mmm.csv", mmm_table(rec, sc))
             write_json(d / "ground_truth.json", ground_truth(sc, plan, rec, seed))
         if "events" in kinds:
-            write_parquet(events_table(rec, sc), d / "events.parquet")
+            write_parquet(d / "events.parquet", events_table(rec, sc))

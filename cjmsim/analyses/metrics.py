@@ -22,7 +22,16 @@ from cjmsim.scenario import STAGES, SUMMARY_METRICS
 if TYPE_CHECKING:
     from cjmsim.engine import Records
 
-__all__ = ["SUMMARY_METRICS", "summary_row", "summarise", "weekly_table", "ttp_table", "exposure_table", "confidence"]
+__all__ = [
+    "week_quantile",
+    "SUMMARY_METRICS",
+    "summary_row",
+    "summarise",
+    "weekly_table",
+    "ttp_table",
+    "exposure_table",
+    "confidence",
+]
 
 
 def _div(a: float, b: float) -> float:
@@ -35,7 +44,9 @@ def _cost_per(spend: float, n: float) -> float:
     return _div(spend, n) if spend > 0 else math.nan
 
 
-def _quantile(hist: np.ndarray, q: float) -> float:
+def week_quantile(hist: np.ndarray, q: float) -> float:
+    """The q-quantile of a weekly histogram (``hist[w]`` people at w weeks): the first week by which
+    a share q of them is reached; NaN for an empty histogram."""
     total = hist.sum()
     if total <= 0:
         return math.nan
@@ -82,10 +93,10 @@ def summary_row(rec: Records, seg: slice | int, ltv_weeks: int) -> dict[str, flo
         "orders": orders,
         "repeat_orders": orders - customers,
         "conversion": _div(tot(rec.cohort_customers) * w, aware),
-        "ttp_median_weeks": _quantile(hist, 0.5),
+        "ttp_median_weeks": week_quantile(hist, 0.5),
         "ttp_mean_weeks": _div(float((hist * weeks).sum()), float(hist.sum())),
-        "ttp_p10_weeks": _quantile(hist, 0.1),
-        "ttp_p90_weeks": _quantile(hist, 0.9),
+        "ttp_p10_weeks": week_quantile(hist, 0.1),
+        "ttp_p90_weeks": week_quantile(hist, 0.9),
         "planned_spend": planned,
         "spend": spend,
         "cpl": _cost_per(spend, leads),

@@ -135,9 +135,9 @@ def write_run(
     """
     out = Path(out)
     with atomic_folder(out) as tmp:
-        write_csv(result.summary, tmp / "summary.csv")
-        write_csv(result.weekly, tmp / "weekly.csv")
-        write_csv(result.per_rep, tmp / "summary_by_rep.csv")
+        write_csv(tmp / "summary.csv", result.summary)
+        write_csv(tmp / "weekly.csv", result.weekly)
+        write_csv(tmp / "summary_by_rep.csv", result.per_rep)
         meta = metadata(
             "run",
             result.scenario,

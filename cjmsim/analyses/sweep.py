@@ -344,7 +344,7 @@ def _tasks(exp: LoadedExperiment, threads: int) -> list[Task]:
 
 
 def _write_part(folder: Path, key: str, frame: pd.DataFrame) -> None:
-    write_parquet(frame, folder / f"{key}.parquet")  # a part exists whole or not at all
+    write_parquet(folder / f"{key}.parquet", frame)  # a part exists whole or not at all
 
 
 def _tag(task: Task, frame: pd.DataFrame, point: dict[str, Any]) -> pd.DataFrame:

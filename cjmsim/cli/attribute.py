@@ -89,8 +89,8 @@ def attribute_command(
 
     simulated = sc.with_settings(agents=agents, weeks=weeks, seed=seed)
     with atomic_folder(target) as tmp:
-        write_csv(attr.table, tmp / "attribution.csv")
-        write_csv(attr.runs, tmp / "attribution_runs.csv")
+        write_csv(tmp / "attribution.csv", attr.table)
+        write_csv(tmp / "attribution_runs.csv", attr.runs)
         settings = {"plan": attr.plan, "attributed_channels": attr.channels, "shapley": attr.shapley}
         meta = metadata(
             "attribute",

@@ -156,11 +156,11 @@ def optimize_command(
 
     with atomic_folder(target) as tmp:
         write_text(tmp / "plan.toml", opt.toml())
-        write_csv(opt.comparison, tmp / "comparison.csv")
-        write_csv(opt.final.summary, tmp / "summary.csv")
-        write_csv(opt.variables, tmp / "variables.csv")
-        write_csv(opt.trace, tmp / "trace.csv")
-        write_csv(opt.curves, tmp / "curves.csv")
+        write_csv(tmp / "comparison.csv", opt.comparison)
+        write_csv(tmp / "summary.csv", opt.final.summary)
+        write_csv(tmp / "variables.csv", opt.variables)
+        write_csv(tmp / "trace.csv", opt.trace)
+        write_csv(tmp / "curves.csv", opt.curves)
         settings = {k: v for k, v in opt.settings.items() if k != "search_base"}
         settings["message"] = opt.message
         meta = metadata(

@@ -45,14 +45,9 @@ def _visuals(result: Result) -> Callable[[Path], None]:
 
     def write(folder: Path) -> None:
         # imported here: matplotlib and jinja2 are needed only when a run draws its charts
-        from cjmsim.presentation.charts import run as charts
         from cjmsim.presentation.reports import run as report
 
-        images = []
-        for chart in charts.all_charts(result):
-            png, _svg = charts.save(chart, folder / "charts", chart.slug)
-            images.append(report.ReportImage(chart.slug, chart.title, chart.caption, Path(png).read_bytes()))
-        report.write_report(result, images, folder / "report.html")
+        report.write(result, folder)
 
     return write
 

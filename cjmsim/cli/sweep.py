@@ -63,8 +63,8 @@ def _write_sweep_tables(result: Any, target: Path, no_report: bool) -> None:
     """summary.csv, differences.csv and (unless no_report) the charts and report, each written whole."""
     from cjmsim.output import write_csv
 
-    write_csv(result.summary, target / "summary.csv")
-    write_csv(result.differences, target / "differences.csv")
+    write_csv(target / "summary.csv", result.summary)
+    write_csv(target / "differences.csv", result.differences)
     if no_report:
         return
     from cjmsim.presentation.reports import sweep as sweep_report

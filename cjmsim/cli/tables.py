@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
+from cjmsim.presentation import comparison
 from cjmsim.presentation import format as fmt
-from cjmsim.presentation import tables as report_tables
 from cjmsim.scenario.metrics import metric
 
 if TYPE_CHECKING:
@@ -27,10 +27,10 @@ __all__ = [
 ]
 
 
-#: The comparison table's rows: the run report's (:data:`cjmsim.presentation.tables.ROWS`), with the
+#: The comparison table's rows: the run report's (:data:`cjmsim.presentation.comparison.ROWS`), with the
 #: registry's plain labels: (column, label, format code), n = count, m = money, p = percent,
 #: w = weeks, r = ratio.
-ROWS: list[tuple[str, str, str]] = [(col, metric(col).label, kind) for col, kind in report_tables.COLUMNS]
+ROWS: list[tuple[str, str, str]] = [(col, metric(col).label, kind) for col, kind in comparison.COLUMNS]
 
 
 def _cell(row: pd.Series, col: str, kind: str) -> str:
@@ -76,7 +76,7 @@ def sweep_table(result: Any, segment: str = "all") -> Table:
     table.add_column("plan")
     shown = exp.spec.experiment.metrics
     for m in shown:
-        table.add_column(m, justify="right")
+        table.add_column(metric(m).label, justify="right")
     for _, r in rows.iterrows():
         cells = [f"{r[p]:g}" if isinstance(r[p], float) else str(r[p]) for p in params]
         cells.append(str(r["plan"]))

@@ -1,7 +1,9 @@
-"""Exposure model: money -> units -> per-agent exposures, adstock and Hill saturation.
+"""Exposure model: money -> units -> per-agent exposures, and Hill saturation.
 
 Pure, vectorized functions with no SimPy and no state, so each can be tested on its own. Units:
-exposures per agent per week (impressions, clicks or messages, by the channel's cost model).
+exposures per agent per week (impressions, clicks or messages, by the channel's cost model). The
+geometric adstock between them is two in-place array operations of the weekly step
+(``World._expose`` in :mod:`cjmsim.engine.step`: decay, then add the week's exposures).
 """
 
 from __future__ import annotations

@@ -58,14 +58,14 @@ def write_json(path: str | os.PathLike[str], data: Any) -> Path:
     return write_text(path, json.dumps(data, indent=2, default=float) + "\n")
 
 
-def write_csv(frame: _Frame, path: str | os.PathLike[str]) -> Path:
+def write_csv(path: str | os.PathLike[str], frame: _Frame) -> Path:
     """Write a table as CSV without its index, atomically; returns the path."""
     with atomic_file(path) as tmp:
         frame.to_csv(tmp, index=False)
     return Path(path)
 
 
-def write_parquet(frame: _Frame, path: str | os.PathLike[str]) -> Path:
+def write_parquet(path: str | os.PathLike[str], frame: _Frame) -> Path:
     """Write a table as Parquet without its index, atomically; returns the path."""
     with atomic_file(path) as tmp:
         frame.to_parquet(tmp, index=False)

@@ -7,7 +7,7 @@ In one look, bottom up (a module imports only those above it, and only their pub
 
 - :mod:`.format`: every number as a reader wants it (counts, money, percentages, ratios, CI
   half-widths), pure functions shared by charts, reports and the terminal;
-- :mod:`.tables`: metric labels, kinds and directions, and a run's plan totals;
+- :mod:`.comparison`: a run's plan comparison rows (labels from the metric registry) and plan totals;
 - :mod:`.style`: the one chart style: palette, :func:`~.style.plan_colours` (a plan's colour is its
   place in the scenario's plan order, in every chart), the figure factory, axis helpers;
 - :mod:`.charts`: ``run``, ``sweep``, ``attribution``, ``optimize``: one module per analysis;

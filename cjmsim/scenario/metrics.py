@@ -11,7 +11,6 @@ Pure data: this module imports nothing but the standard library.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -196,10 +195,10 @@ def metric(name: str) -> Metric:
     found = METRICS.get(name) or DERIVED_METRICS.get(name)
     if found is not None:
         return found
+    from cjmsim.scenario.errors import did_you_mean  # only on this error path: errors loads pydantic
+
     known = [*METRICS, *DERIVED_METRICS]
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)  # as scenario.errors.did_you_mean
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise UnknownMetricError(f"unknown metric {name!r}{hint}; metrics: {', '.join(known)}")
+    raise UnknownMetricError(f"unknown metric {name!r}{did_you_mean(name, known)}; metrics: {', '.join(known)}")
 
 
 def metrics_table_markdown(metrics: tuple[Metric, ...] | None = None) -> str:

@@ -33,7 +33,7 @@ from matplotlib.transforms import ScaledTranslation
 
 from cjmsim.presentation import format as fmt
 from cjmsim.presentation import style
-from cjmsim.presentation.charts.run import Chart
+from cjmsim.presentation.charts.chart import Chart
 from cjmsim.presentation.style import AXIS, GRID, INK, MUTED, PLAN_COLOURS, TEXT, mpl_text
 
 if TYPE_CHECKING:

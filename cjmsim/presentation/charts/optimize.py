@@ -32,10 +32,11 @@ from matplotlib.ticker import FuncFormatter
 
 from cjmsim.presentation import format as fmt
 from cjmsim.presentation import style
-from cjmsim.presentation.charts.run import Chart, plans_of
+from cjmsim.presentation.charts.chart import Chart
+from cjmsim.presentation.charts.run import plans_of
+from cjmsim.presentation.comparison import plan_totals
 from cjmsim.presentation.format import budget_change as change
 from cjmsim.presentation.style import AXIS, GRID, INK, MUTED, TEXT, mpl_text
-from cjmsim.presentation.tables import plan_totals
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

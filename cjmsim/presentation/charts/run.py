@@ -10,11 +10,8 @@ in every chart of every analysis, a channel likewise in every channel chart.
 
 from __future__ import annotations
 
-import io
 import math
 import textwrap
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import matplotlib
@@ -24,10 +21,12 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from cjmsim.analyses.metrics import week_quantile
 from cjmsim.presentation import format as fmt
 from cjmsim.presentation import style
-from cjmsim.presentation.style import AXIS, DPI, GRID, INK, MUTED, TEXT
-from cjmsim.presentation.tables import plan_totals
+from cjmsim.presentation.charts.chart import Chart, png_bytes, save
+from cjmsim.presentation.comparison import plan_totals
+from cjmsim.presentation.style import AXIS, GRID, INK, MUTED, TEXT
 from cjmsim.scenario import STAGES
 from cjmsim.scenario import metrics as registry
 
@@ -56,16 +55,6 @@ _OCCUPIED = dict(zip(("aware", "interest", "desire", "customer", "loyal"), _FUNN
 #: Who is reached at each stage, for titles.
 _WHO = "unaware people|aware people|leads|people at desire|customers|loyal customers|lapsed (lost) people"
 _PEOPLE = dict(zip(STAGES, _WHO.split("|"), strict=True))
-
-
-@dataclass(frozen=True)
-class Chart:
-    """One chart of :func:`all_charts`: a file-name slug, its title, a plain-language caption, the figure."""
-
-    slug: str
-    title: str
-    caption: str
-    figure: Figure
 
 
 # --------------------------------------------------------------------------------------------
@@ -197,11 +186,9 @@ def stage_occupancy(result: Result, plan: str | None = None) -> Figure:
 
 
 def _quantiles(weeks: np.ndarray, people: np.ndarray, qs: tuple[float, ...]) -> list[int]:
-    """Weighted quantiles of integer weeks, as :mod:`cjmsim.metrics` computes them."""
-    order = np.argsort(weeks, kind="stable")
-    cum = np.cumsum(people[order])
-    idx = np.searchsorted(cum, np.array(qs) * cum[-1], side="left")
-    return [int(weeks[order][min(i, len(cum) - 1)]) for i in idx]
+    """Weighted quantiles of integer weeks, as the summary's time to purchase computes them."""
+    hist = np.bincount(weeks.astype(np.int64), weights=people)
+    return [int(week_quantile(hist, q)) for q in qs]
 
 
 def time_to_purchase(result: Result, plan: str | None = None) -> Figure:
@@ -490,29 +477,3 @@ def all_charts(result: Result) -> list[Chart]:
     """Every chart of a result, in funnel order, each with its slug, title and plain-language caption."""
     figures = [(make.__name__, make(result), caption) for make, caption in _CHARTS.items()]
     return [Chart(slug, fig.get_suptitle().replace("\n", " "), caption, fig) for slug, fig, caption in figures]
-
-
-def save(chart_or_figure: Chart | Figure, folder: str | Path, slug: str | None = None) -> list[Path]:
-    """Write ``slug.png`` and ``slug.svg`` into folder (created if missing); returns the two paths.
-
-    The slug defaults to the chart's own; it is required for a bare Figure.
-    """
-    chart = chart_or_figure if isinstance(chart_or_figure, Chart) else None
-    fig = chart.figure if chart else chart_or_figure
-    name = slug or (chart.slug if chart else "")
-    if not name or not isinstance(fig, Figure):
-        raise ValueError("save() needs a Chart, or a Figure and a slug")
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
-    png, svg = out / f"{name}.png", out / f"{name}.svg"
-    fig.savefig(png, format="png", dpi=DPI, metadata={"Software": None})
-    with matplotlib.rc_context({"svg.hashsalt": "cjmsim"}):  # fixed element ids: the same run, the same SVG
-        fig.savefig(svg, format="svg", metadata={"Date": None})
-    return [png, svg]
-
-
-def png_bytes(figure: Figure) -> bytes:
-    """The figure as PNG bytes at the chart resolution, e.g. to embed in an HTML report."""
-    buf = io.BytesIO()
-    figure.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
-    return buf.getvalue()

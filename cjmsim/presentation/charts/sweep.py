@@ -24,9 +24,10 @@ from matplotlib.ticker import FuncFormatter
 
 from cjmsim.analyses import metrics
 from cjmsim.presentation import format as fmt
-from cjmsim.presentation import style, tables
-from cjmsim.presentation.charts.run import Chart
+from cjmsim.presentation import style
+from cjmsim.presentation.charts.chart import Chart
 from cjmsim.presentation.style import GRID, INK, MUTED, PANEL, SIZE, TEXT, mpl_text
+from cjmsim.scenario import metrics as registry
 
 if TYPE_CHECKING:
     from cjmsim.analyses.sweep import Parameter, SweepResult
@@ -42,8 +43,9 @@ __all__ = [
     "level_text",
 ]
 
-#: The response curves' panels: column, panel title, higher is better.
-_CURVES = (("orders", "Orders", True), ("cpo", "Cost per order", False), ("romi", "ROMI", True))
+#: The response curves' panels: column and panel title (chart wording); units, formats and which
+#: way is better come from the metric registry.
+_CURVES = (("orders", "Orders"), ("cpo", "Cost per order"), ("romi", "ROMI"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -319,7 +321,8 @@ def _curves(view: SweepView, p: Parameter, rows: pd.DataFrame, held: list[str]) 
     if still:
         sub += f"; dashed: plans that {mpl_text(p.name)} does not change"
     fig, axes = style.figure(title, sub, 1, len(_CURVES), sharex=True)
-    for i, (ax, (col, label, higher)) in enumerate(zip(axes, _CURVES, strict=True)):
+    for i, (ax, (col, label)) in enumerate(zip(axes, _CURVES, strict=True)):
+        m = registry.metric(col)
         for plan in view.plans:
             d = rows[rows.plan == plan].sort_values(p.name)
             x = (d.spend if spend_x else d[p.name]).to_numpy(dtype=float)
@@ -335,12 +338,10 @@ def _curves(view: SweepView, p: Parameter, rows: pd.DataFrame, held: list[str]) 
                 ok = np.isfinite(lo) & np.isfinite(hi)
                 ax.errorbar(x[ok], y[ok], yerr=[y[ok] - lo[ok], hi[ok] - y[ok]], fmt="none", ecolor=c, alpha=0.5)
                 ax.plot(x, y, "o", color=c, ms=5)
-        unit = f", {view.currency}" if col == "cpo" else ""
-        ax.set_title(
-            f"{label}{unit}\n({'higher' if higher else 'lower'} is better)", loc="left", fontsize=11, color=INK
-        )
+        unit = f", {view.currency}" if m.money else ""
+        ax.set_title(f"{label}{unit}\n({m.better} is better)", loc="left", fontsize=11, color=INK)
         ax.grid(True, axis="x", color=GRID, lw=0.8)
-        ax.yaxis.set_major_formatter(FuncFormatter(fmt.percent_tick if col == "romi" else fmt.tick))
+        ax.yaxis.set_major_formatter(FuncFormatter(fmt.percent_tick if m.code == "p" else fmt.tick))
         if col == "romi" and np.nanmin(np.append(rows.romi_ci_low.to_numpy(float), 0)) < 0:
             ax.axhline(0, color=INK, lw=0.8)  # below it the plan loses money
         if i == len(axes) // 2:
@@ -401,7 +402,7 @@ def _bars(view: SweepView, p: Parameter, rows: pd.DataFrame, held: list[str]) ->
             f"{view.names[w]} when {lv}" for lv, w in best.items()
         )
     else:
-        title = f"No plan has a finite {tables.short(col)} at any level of {mpl_text(p.name)}"
+        title = f"No plan has a finite {registry.metric(col).short} at any level of {mpl_text(p.name)}"
     sub = (
         f"Orders, cost per order and ROMI per plan at each level of {mpl_text(p.name)}, all segments, {_reps(view)}"
         + (", whiskers = 95% CI" if view.reps > 1 and view.grid else "")
@@ -412,7 +413,8 @@ def _bars(view: SweepView, p: Parameter, rows: pd.DataFrame, held: list[str]) ->
     n = len(view.plans)
     width = 0.8 / n
     x = np.arange(len(levels))
-    for ax, (c, label, higher) in zip(axes, _CURVES, strict=True):
+    for ax, (c, label) in zip(axes, _CURVES, strict=True):
+        m = registry.metric(c)
         for i, plan in enumerate(view.plans):
             d = rows[rows.plan == plan].groupby(p.name).mean(numeric_only=True).reindex(levels)
             y = d[c].to_numpy(dtype=float)
@@ -423,13 +425,11 @@ def _bars(view: SweepView, p: Parameter, rows: pd.DataFrame, held: list[str]) ->
             ci = ok & np.isfinite(lo) & np.isfinite(hi) & view.grid  # a mean of CIs is no CI
             if ci.any():
                 ax.errorbar(xs[ci], y[ci], yerr=[y[ci] - lo[ci], hi[ci] - y[ci]], fmt="none", ecolor=INK, capsize=3)
-        unit = f", {view.currency}" if c == "cpo" else ""
-        ax.set_title(
-            f"{label}{unit}\n({'higher' if higher else 'lower'} is better)", loc="left", fontsize=11, color=INK
-        )
+        unit = f", {view.currency}" if m.money else ""
+        ax.set_title(f"{label}{unit}\n({m.better} is better)", loc="left", fontsize=11, color=INK)
         ax.set_xticks(x, [textwrap.fill(mpl_text(v), 12) for v in levels])
         ax.tick_params(axis="x", length=0)
-        ax.yaxis.set_major_formatter(FuncFormatter(fmt.percent_tick if c == "romi" else fmt.tick))
+        ax.yaxis.set_major_formatter(FuncFormatter(fmt.percent_tick if m.code == "p" else fmt.tick))
         ax.axhline(0, color=INK, lw=0.8)
     style.legend(fig, view.names, view.colours)
     return fig
@@ -594,7 +594,7 @@ def _at(levels: list[Any], v: Any) -> int:
 def _heatmap(view: SweepView, shown: list[str], metric: str) -> Figure:
     px, py = view.params
     xs, ys = px.grid(), py.grid()
-    higher = metric not in tables.LOWER_IS_BETTER
+    higher = registry.metric(metric).better != "lower"
     grids = {}
     for plan in shown:
         d = view.of(plan)
@@ -603,7 +603,7 @@ def _heatmap(view: SweepView, shown: list[str], metric: str) -> Figure:
             m[_at(ys, row[py.name]), _at(xs, row[px.name])] = row[metric]
         grids[plan] = m
     stack = np.stack(list(grids.values()))
-    name = tables.short(metric)
+    name = registry.metric(metric).short
     if not np.isfinite(stack).any():  # pragma: no cover - _heatmaps skips such metrics
         title = f"No {name} anywhere on the grid"
     else:
@@ -615,7 +615,7 @@ def _heatmap(view: SweepView, shown: list[str], metric: str) -> Figure:
         flat_x, flat_y = along_x < 0.005, along_y < 0.005
         word = "Most" if higher else "Lowest"
         who = f" for {view.names[plan]}" if len(shown) > 1 or plan != view.reference else ""
-        value = fmt.rounded(best, tables.kind(metric))
+        value = fmt.rounded(best, registry.metric(metric).code)
         if flat_x and flat_y:
             title = f"Neither {mpl_text(px.name)} nor {mpl_text(py.name)} moves {name}{who} ({value})"
         elif flat_x or flat_y:
@@ -628,9 +628,9 @@ def _heatmap(view: SweepView, shown: list[str], metric: str) -> Figure:
             if max(along_x, along_y) >= 1.5 * min(along_x, along_y):
                 big, small = (px, py) if along_x > along_y else (py, px)
                 title += f"; {mpl_text(big.name)} moves it more than {mpl_text(small.name)}"
-    unit = f", {view.currency}" if tables.kind(metric) == "m" else ""
+    unit = f", {view.currency}" if registry.metric(metric).code == "m" else ""
     sub = (
-        f"{tables.METRIC_LABELS.get(metric, (metric, ''))[0]}{unit} over the grid of {mpl_text(px.name)} (across) and "
+        f"{registry.metric(metric).long_label}{unit} over the grid of {mpl_text(px.name)} (across) and "
         f"{mpl_text(py.name)} (down), all segments, {_reps(view)}; darker = better "
         f"({'more' if higher else 'lower'}); outlined: the best cell"
     )
@@ -646,7 +646,7 @@ def _heatmap(view: SweepView, shown: list[str], metric: str) -> Figure:
             ax.text(
                 j,
                 i,
-                fmt.rounded(v, tables.kind(metric)),
+                fmt.rounded(v, registry.metric(metric).code),
                 ha="center",
                 va="center",
                 fontsize=10,
@@ -667,7 +667,9 @@ def _heatmap(view: SweepView, shown: list[str], metric: str) -> Figure:
     if image is not None:
         bar = fig.colorbar(image, ax=axes, shrink=0.9, pad=0.02)
         bar.ax.tick_params(labelsize=10, colors=INK)
-        bar.ax.yaxis.set_major_formatter(FuncFormatter(fmt.percent_tick if tables.kind(metric) == "p" else fmt.tick))
+        bar.ax.yaxis.set_major_formatter(
+            FuncFormatter(fmt.percent_tick if registry.metric(metric).code == "p" else fmt.tick)
+        )
         bar.outline.set_visible(False)
     return fig
 
@@ -690,8 +692,8 @@ def plan_ranking(result: SweepResult) -> Figure:
     """
     view = sweep_view(result)
     metric = _ranking_metric(view)
-    kind, higher = tables.kind(metric), metric not in tables.LOWER_IS_BETTER
-    name = tables.short(metric)
+    kind, higher = registry.metric(metric).code, registry.metric(metric).better != "lower"
+    name = registry.metric(metric).short
     t = view.tot
     pts = list(dict.fromkeys(t.point))
     at = {pt: t[t.point == pt].set_index("plan") for pt in pts}
@@ -711,7 +713,7 @@ def plan_ranking(result: SweepResult) -> Figure:
     has_diffs = len(diffs) > 0 and f"{metric}_diff" in diffs.columns
     title = _ranking_title(view, metric, firsts, at, has_diffs)
     sub = (
-        f"{tables.METRIC_LABELS.get(metric, (metric, ''))[0]}"
+        f"{registry.metric(metric).long_label}"
         + (f", {view.currency}" if kind == "m" else "")
         + f", per plan at each point, all segments, {_reps(view)}"
         + (", whiskers = 95% CI" if view.reps > 1 else "")
@@ -762,7 +764,11 @@ def _ranking_title(
     view: SweepView, metric: str, firsts: dict[Any, str], at: dict[Any, pd.DataFrame], has_diffs: bool
 ) -> str:
     """Who ranks first, how often, and whether its lead over the reference is beyond noise."""
-    kind, higher, name = tables.kind(metric), metric not in tables.LOWER_IS_BETTER, tables.short(metric)
+    kind, higher, name = (
+        registry.metric(metric).code,
+        registry.metric(metric).better != "lower",
+        registry.metric(metric).short,
+    )
     word = "the lowest" if not higher else "the most" if kind in ("n", "m") else "the highest"
     count = pd.Series(list(firsts.values()), dtype=str).value_counts()
     if not len(count):
@@ -889,24 +895,25 @@ def all_charts(result: SweepResult) -> list[Chart]:
     names = " and ".join(view.plain[p] for p in shown[:4])
     for metric, fig in _heatmaps(result):
         px, py = view.params
+        short = registry.metric(metric).short
         made.append(
             (
                 f"heatmap_{metric}",
                 fig,
-                f"{tables.short(metric)[0].upper() + tables.short(metric)[1:]} of {names} for every combination of "
+                f"{short[0].upper() + short[1:]} of {names} for every combination of "
                 f"{px.name} "
                 f"and {py.name}: the darker the cell, the better, and the outlined cell is the best.",
             )
         )
-    metric = _ranking_metric(view)
+    short = registry.metric(_ranking_metric(view)).short
     made.append(
         (
             "plan_ranking",
             plan_ranking(result),
-            f"At each point the plans are ranked by {tables.short(metric)}, best on top; on the right, each plan's "
+            f"At each point the plans are ranked by {short}, best on top; on the right, each plan's "
             f"difference from {ref} in the same replications, with a filled dot where it is more than noise."
             if len(view.plans) > 1
-            else f"The plan's {tables.short(metric)} at each point, with where the true average most likely lies.",
+            else f"The plan's {short} at each point, with where the true average most likely lies.",
         )
     )
     seen: set[str] = set()

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["COLUMNS", "render", "write"]
 
 #: The channel table, segment ``all``: (attribution.csv column, label, format). Formats as in
-#: :data:`cjmsim.presentation.tables.ROWS`: n = orders, m = money (in the scenario's currency), r = ratio. The
+#: :data:`cjmsim.presentation.comparison.ROWS`: n = orders, m = money (in the scenario's currency), r = ratio. The
 #: values are written as in the sweep report: 3 significant digits (means of samples), M and B.
 COLUMNS: list[tuple[str, str, str]] = [
     (n, registry.metric(n).label, registry.metric(n).code)

@@ -23,10 +23,10 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from cjmsim.output import write_text
 from cjmsim.presentation import format as fmt
-from cjmsim.presentation.tables import LOWER_IS_BETTER, NEUTRAL
+from cjmsim.scenario import metrics as registry
 
 if TYPE_CHECKING:
-    from cjmsim.presentation.charts.run import Chart
+    from cjmsim.presentation.charts.chart import Chart
 
 __all__ = [
     "ReportImage",
@@ -117,7 +117,7 @@ def figures(images: Sequence[ReportImage]) -> list[dict[str, Any]]:
 
 def chart_images(charts: Iterable[Chart], folder: str | os.PathLike[str]) -> list[ReportImage]:
     """Save each chart as folder/<slug>.png and .svg and return them as report images, in order."""
-    from cjmsim.presentation.charts.run import save  # matplotlib only when charts are written
+    from cjmsim.presentation.charts.chart import save  # matplotlib only when charts are written
 
     return [ReportImage(c.slug, c.title, c.caption, save(c, Path(folder))[0].read_bytes()) for c in charts]
 
@@ -152,9 +152,9 @@ def difference_cell(row: pd.Series, metric: str, kind: str) -> dict[str, str]:
         text = "+" + text
     state = ""
     if fmt.finite(lo) and fmt.finite(hi) and (float(lo) > 0 or float(hi) < 0):
-        if metric in NEUTRAL:
+        if registry.metric(metric).better is None:
             state = "clear"
         else:
             up = float(lo) > 0
-            state = "better" if up == (metric not in LOWER_IS_BETTER) else "worse"
+            state = "better" if up == (registry.metric(metric).better != "lower") else "worse"
     return {"value": text, "ci": fmt.half_width(v, lo, hi, kind), "state": state}

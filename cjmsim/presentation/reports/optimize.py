@@ -23,8 +23,8 @@ import pandas as pd
 
 from cjmsim import __version__
 from cjmsim.presentation import format as fmt
-from cjmsim.presentation import tables
 from cjmsim.presentation.charts.optimize import OBJECTIVE_METRIC, all_charts, campaign_budgets, headline, segment_names
+from cjmsim.presentation.comparison import plan_totals
 from cjmsim.presentation.format import budget_change as change
 from cjmsim.presentation.reports.html import (
     ReportImage,
@@ -35,7 +35,6 @@ from cjmsim.presentation.reports.html import (
     value_cell,
     write_html,
 )
-from cjmsim.presentation.tables import plan_totals
 from cjmsim.scenario import metrics as registry
 
 if TYPE_CHECKING:
@@ -44,7 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["METRICS", "render", "write"]
 
 #: The plans table and the headline, segment ``all``: (summary column, format, relative?). Formats as
-#: in :data:`cjmsim.presentation.tables.ROWS`: n = orders, m = money, p = percent. ROMI is a ratio that can be
+#: in :data:`cjmsim.presentation.comparison.ROWS`: n = orders, m = money, p = percent. ROMI is a ratio that can be
 #: negative, so its difference is in percentage points, not relative.
 METRICS: list[tuple[str, str, bool]] = [
     (n, registry.metric(n).code, n != "romi") for n in ("orders", "spend", "cpo", "revenue", "margin", "romi")
@@ -128,7 +127,7 @@ def _headline_table(opt: Optimization) -> dict[str, Any]:
             elif not rel and kind == "m" and fmt.finite(r.get("difference")):
                 cell["value"] += f" {currency}"
             cells.append({**cell, "absolute": not rel and fmt.finite(r.get("difference"))})
-        rows.append({"label": tables.label(metric), "cells": cells})
+        rows.append({"label": registry.metric(metric).long_label, "cells": cells})
     return {"plans": [_plan_name(opt, p) for p in others], "rows": rows}
 
 
@@ -139,7 +138,7 @@ def _plans_table(opt: Optimization) -> dict[str, Any]:
     currency = opt.scenario.scenario.currency
     rows: list[dict[str, Any]] = [
         {
-            "label": tables.label(metric),
+            "label": registry.metric(metric).long_label,
             "unit": currency if kind == "m" else "",
             "cells": [value_cell(tot.loc[p], metric, kind) for p in plans],
         }

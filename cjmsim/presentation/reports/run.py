@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from cjmsim import __version__
 from cjmsim.presentation import format as fmt
-from cjmsim.presentation.reports.html import ReportImage, figures, render_page, write_html
-from cjmsim.presentation.tables import ROWS
+from cjmsim.presentation.comparison import ROWS
+from cjmsim.presentation.reports.html import ReportImage, chart_images, figures, render_page, write_html
 from cjmsim.scenario import Channel, Scenario, Segment
 
 if TYPE_CHECKING:
     from cjmsim.analyses.simulate import Result
 
-__all__ = ["ReportImage", "ROWS", "default_assumptions", "render_report", "write_report", "write_html"]
+__all__ = ["ROWS", "ReportImage", "default_assumptions", "render_report", "write", "write_html", "write_report"]
 
 _REQUIRES = {
     "none": "anyone in those stages",
@@ -276,3 +276,13 @@ def write_report(
     """
     target = Path(path)
     return write_html(render_report(result, images, assumptions), target)
+
+
+def write(result: Result, folder: str | os.PathLike[str]) -> Path:
+    """Write folder/charts/<slug>.png and .svg for every run chart, and folder/report.html; returns
+    the report's path (as every analysis' report module does)."""
+    from cjmsim.presentation.charts.run import all_charts  # matplotlib only when charts are drawn
+
+    out = Path(folder)
+    images = chart_images(all_charts(result), out / "charts")
+    return write_report(result, images, out / "report.html")

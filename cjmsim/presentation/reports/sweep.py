@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from cjmsim import __version__
-from cjmsim.presentation import tables
 from cjmsim.presentation.charts.sweep import SweepView, all_charts, level_text, sweep_view
 from cjmsim.presentation.reports.html import (
     ReportImage,
@@ -27,6 +26,7 @@ from cjmsim.presentation.reports.html import (
     value_cell,
     write_html,
 )
+from cjmsim.scenario import metrics as registry
 
 if TYPE_CHECKING:
     from cjmsim.analyses.sweep import Parameter, SweepResult
@@ -78,7 +78,7 @@ def _tables(view: SweepView) -> dict[str, Any]:
     currency = view.result.experiment.scenarios[0].scenario.currency
     heads = []
     for m in shown:
-        label, kind = tables.METRIC_LABELS.get(m, (m, "n"))
+        label, kind = (registry.metric(m).long_label, registry.metric(m).code)
         heads.append({"label": label, "unit": currency if kind == "m" else ""})
     plain = view.plain
     params = [p.name for p in view.params]
@@ -89,7 +89,7 @@ def _tables(view: SweepView) -> dict[str, Any]:
     summary: list[dict[str, Any]] = []
     for _, grp in view.tot.groupby("point", sort=False):
         plans = [
-            {"name": plain[str(r.plan)], "cells": [value_cell(r, m, tables.kind(m)) for m in shown]}
+            {"name": plain[str(r.plan)], "cells": [value_cell(r, m, registry.metric(m).code) for m in shown]}
             for _, r in grp.set_index("plan").reindex(view.plans).dropna(how="all").reset_index().iterrows()
         ]
         summary.append({"levels": levels(grp.iloc[0]), "plans": plans})
@@ -97,7 +97,7 @@ def _tables(view: SweepView) -> dict[str, Any]:
     if len(view.diffs):
         for _, grp in view.diffs.groupby("point", sort=False):
             plans = [
-                {"name": plain[str(r.plan)], "cells": [difference_cell(r, m, tables.kind(m)) for m in shown]}
+                {"name": plain[str(r.plan)], "cells": [difference_cell(r, m, registry.metric(m).code) for m in shown]}
                 for _, r in grp.iterrows()
             ]
             diffs.append({"levels": levels(grp.iloc[0]), "plans": plans})

@@ -1,0 +1,41 @@
+"""A run's plan comparison: the rows the report and the terminal show, and the plans' totals.
+
+:data:`ROWS` is the comparison table in groups, :data:`COLUMNS` the same rows flat (the terminal's
+order); their labels and formats come from the metric registry (:mod:`cjmsim.scenario.metrics`).
+:func:`plan_totals` is a run's segment ``all``, one row per plan.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cjmsim.scenario.metrics import metric
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from cjmsim.analyses.simulate import Result
+
+__all__ = ["COLUMNS", "ROWS", "plan_totals"]
+
+#: The comparison table, in groups: (group, [(summary column, label, format)]). Formats: n = count
+#: of people or orders, m = money, p = percent, w = weeks, r = ratio. The rows are those of the
+#: terminal table (``cjmsim.cli.tables``), so the report and the terminal show the same numbers;
+#: labels and formats come from the metric registry (:mod:`cjmsim.scenario.metrics`).
+ROWS: list[tuple[str, list[tuple[str, str, str]]]] = [
+    (group, [(n, metric(n).long_label, metric(n).code) for n in names])
+    for group, names in (
+        ("Funnel", ("agents", "reached", "aware", "leads", "customers", "orders", "conversion", "ttp_median_weeks")),
+        ("Cost", ("spend", "cpl", "cpo", "cac")),
+        ("Return", ("revenue", "margin", "romi", "ltv", "ltv_cac")),
+    )
+]
+
+#: The same rows without their groups, for the terminal: (summary column, format).
+COLUMNS: list[tuple[str, str]] = [(col, kind) for _, rows in ROWS for col, _, kind in rows]
+
+
+def plan_totals(result: Result) -> pd.DataFrame:
+    """The summary's ``all`` rows by plan, in the result's plan order (cost ratios are NaN without spend)."""
+    s = result.summary
+    return s[s.segment == "all"].set_index("plan").reindex(list(result.plans))
