@@ -197,7 +197,7 @@ def test_run_replaces_existing_folder(funnel, write_toml, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "stale.txt").write_text("old")
-    run_ok(write_toml(funnel), out)
+    run_ok(write_toml(funnel), out, "--force")  # a folder cjmsim did not write: only with --force (issue 11)
     assert not (out / "stale.txt").exists()
     assert (out / "summary.csv").is_file()
     assert leftovers(tmp_path) == []

@@ -439,8 +439,9 @@ def _prepare(out: Path, folder: Path, exp: LoadedExperiment, resume: bool) -> No
                 ),
             )
     folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob(".*.tmp"):  # a part a killed sweep was writing
-        stale.unlink()
+    for stale in [*folder.glob(".*.tmp"), *out.glob(".*.tmp")]:  # a part or table a killed sweep was writing
+        if stale.is_file():
+            stale.unlink()
     s = exp.spec.experiment
     settings = {"experiment": str(exp.path), "digest": exp.digest, "points": len(exp.points), "design": s.design}
     info = metadata(

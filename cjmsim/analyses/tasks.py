@@ -22,6 +22,10 @@ workers are fresh processes, possibly on other machines.
 from __future__ import annotations
 
 import itertools
+import os
+import re
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
@@ -30,7 +34,7 @@ from typing import Any, Protocol, Self, TypeVar
 
 from cjmsim.scenario import ArgumentError
 
-__all__ = ["DaskCluster", "Executor", "InProcess", "LocalPool", "executor_for"]
+__all__ = ["DaskCluster", "Executor", "InProcess", "LocalPool", "check_scheduler", "executor_for"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -84,6 +88,21 @@ class InProcess(_Closing):
         return [fn(t) for t in tasks]
 
 
+def _die_with_parent(parent: int) -> None:
+    """A pool worker's start: exit as soon as the process that started the pool is gone.
+
+    A parent killed by SIGKILL cannot stop its workers; each watches its parent's id (a worker
+    whose parent died is adopted by another process) and leaves within a second.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="cjmsim-parent-watch", daemon=True).start()
+
+
 class LocalPool(_Closing):
     """A pool of local processes, fresh ones (spawn), started at the first batch and kept until closed."""
 
@@ -93,7 +112,12 @@ class LocalPool(_Closing):
 
     def _started(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=get_context("spawn"),
+                initializer=_die_with_parent,
+                initargs=(os.getpid(),),
+            )
         return self._pool
 
     def run(self, fn: Callable[[T], R], tasks: Sequence[T]) -> Iterator[R]:
@@ -134,6 +158,7 @@ class DaskCluster(_Closing):
         connect: Any = Client  # distributed is not typed
         self.client: Any
         if isinstance(scheduler, str):
+            check_scheduler(scheduler)
             try:
                 self.client = connect(scheduler, timeout=20)
             except (OSError, TimeoutError) as e:
@@ -168,6 +193,32 @@ class DaskCluster(_Closing):
         if self.owned:
             self.client.close()
             self.owned = False
+
+
+#: A Dask scheduler address: [protocol://]host[:port] (an inproc address may have a path).
+_ADDRESS = re.compile(
+    r"(?:(?P<scheme>tcp|tls|ucx|ws|wss|inproc)://)?"
+    r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)"
+    r"(?::(?P<port>[0-9]{1,5}))?(?P<path>/[A-Za-z0-9._/-]*)?"
+)
+
+
+def check_scheduler(scheduler: Any) -> None:
+    """Refuse, before connecting, a scheduler address that is not ``[tcp://]host[:port]`` (or a Dask like it).
+
+    Raises:
+        ArgumentError: on ``scheduler``.
+    """
+    if scheduler is None or not isinstance(scheduler, str):
+        return
+    m = _ADDRESS.fullmatch(scheduler)
+    if (
+        m is None
+        or (m["path"] and m["scheme"] != "inproc")
+        or (m["port"] is not None and not 0 < int(m["port"]) < 65536)
+        or (m["scheme"] is None and m["port"] is None)
+    ):
+        raise ArgumentError("scheduler", f" {scheduler!r}: not a Dask scheduler address; give one like tcp://host:8786")
 
 
 def executor_for(workers: int, scheduler: Any = None) -> Executor:

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from cjmsim.analyses.choices import SHAPLEY
 
-from .common import err_console, library_errors, load, scheduler_option, tracked
+from .common import err_console, force_option, guarded, library_errors, load, out_folder, scheduler_option, tracked
 from .tables import attribution_table
 
 __all__ = ["attribute_command"]
@@ -36,6 +36,8 @@ __all__ = ["attribute_command"]
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder. Default: out/<file name>-attribution.")
 @click.option("--no-report", is_flag=True, help="Skip the charts and report.html (tables only).")
 @click.option("--quiet", is_flag=True, help="Print no table and no progress.")
+@force_option
+@guarded
 def attribute_command(
     file: str,
     plan: str | None,
@@ -50,6 +52,7 @@ def attribute_command(
     out: str | None,
     no_report: bool,
     quiet: bool,
+    force: bool,
 ) -> None:
     """What each channel of a plan really adds: counterfactual runs on the same customers.
 
@@ -61,6 +64,7 @@ def attribute_command(
     from cjmsim.analyses.attribution import attribute
 
     sc = load(file)
+    target = out_folder(out, Path("out") / f"{Path(file).stem}-attribution", "attribute", force)
     if agents is None:
         agents = min(sc.scenario.agents, 50_000)
     t0 = time.perf_counter()
@@ -84,7 +88,6 @@ def attribute_command(
             ),  # fmt: skip
         )
     elapsed = time.perf_counter() - t0
-    target = Path(out) if out else Path("out") / f"{Path(file).stem}-attribution"
     from cjmsim.output import atomic_folder, metadata, write_csv, write_json
 
     simulated = sc.with_settings(agents=agents, weeks=weeks, seed=seed)

@@ -6,10 +6,16 @@ so ``cjmsim --help`` starts without numpy, pandas or matplotlib.
 
 from __future__ import annotations
 
+import errno
+import functools
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -23,8 +29,11 @@ __all__ = [
     "counter",
     "err_console",
     "fail",
+    "force_option",
+    "guarded",
     "library_errors",
     "load",
+    "out_folder",
     "scheduler_option",
     "tracked",
     "week_progress",
@@ -36,6 +45,13 @@ T = TypeVar("T")
 #: ``--scheduler``, the same for every command whose runs may go to a Dask cluster.
 scheduler_option = click.option(
     "--scheduler", help="Dask scheduler address (tcp://host:8786): run the tasks on that cluster."
+)
+
+#: ``--force``, the same for every command that writes an output folder.
+force_option = click.option(
+    "--force",
+    is_flag=True,
+    help="Replace --out even if it is a folder cjmsim did not write (or another command's output).",
 )
 
 #: Library argument names whose flag is not ``--`` + the name with dashes.
@@ -119,3 +135,66 @@ def counter(tick: Callable[[int, int], None] | None, total: int) -> Callable[[in
         tick(done[0], total)
 
     return step
+
+
+#: What to do about an OS error, by errno.
+ADVICE = {
+    errno.ENOSPC: "free some disk space, or choose another --out",
+    errno.EDQUOT: "free some of your disk quota, or choose another --out",
+    errno.EROFS: "that file system is read-only: choose another --out",
+    errno.EACCES: "you may not write there: check its permissions, or choose another --out",
+    errno.EPERM: "you may not write there: check its permissions, or choose another --out",
+    errno.ENOTDIR: "a part of that path is a file, not a folder: choose another --out",
+    errno.EISDIR: "a folder is in the way: choose another --out",
+    errno.ELOOP: "that path has a loop of symbolic links: choose another --out",
+    errno.EBUSY: "it is in use (a mount point?): choose another --out",
+    errno.ENAMETOOLONG: "the name is too long: choose a shorter --out",
+}
+
+#: The output folder of the running command (for OS errors that name no file).
+_target: list[Path] = []
+
+
+def os_error_message(e: OSError) -> str:
+    """One line for an OS error: ``cannot write <path>: <strerror>; <what to do>``."""
+    where = e.filename or (str(_target[-1]) if _target else "the output")
+    what = e.strerror or str(e)
+    advice = ADVICE.get(e.errno or 0, "check that path, or choose another --out")
+    return f"cannot write {where}: {what}; {advice}"
+
+
+def out_folder(out: str | None, default: Path, analysis: str, force: bool) -> Path:
+    """The command's output folder (``--out`` or ``default``), refused before any work if it must not be written."""
+    from cjmsim.output import check_target
+
+    target = Path(out) if out else default
+    with library_errors():
+        check_target(target, analysis, force)
+    _target.append(target)
+    return target
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM: exit as Ctrl-C does, so temporary folders are removed (a second SIGTERM waits)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise SystemExit(128 + signum)
+
+
+def guarded(command: Callable[..., T]) -> Callable[..., T]:
+    """Wrap a command: SIGTERM cleans up like Ctrl-C, and any OS error is one message and exit 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _terminate) if main else None
+        depth = len(_target)
+        try:
+            return command(*args, **kwargs)
+        except OSError as e:
+            fail(os_error_message(e))
+        finally:
+            del _target[depth:]
+            if main:
+                signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+    return wrapper

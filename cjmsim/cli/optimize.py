@@ -11,7 +11,17 @@ from rich.console import Console
 
 from cjmsim.analyses.choices import OBJECTIVES, SPLITS
 
-from .common import counter, err_console, library_errors, load, scheduler_option, tracked
+from .common import (
+    counter,
+    err_console,
+    force_option,
+    guarded,
+    library_errors,
+    load,
+    out_folder,
+    scheduler_option,
+    tracked,
+)
 from .tables import optimize_headline, optimize_table
 
 __all__ = ["optimize_command"]
@@ -80,6 +90,8 @@ def _bounds(_ctx: Any, _param: Any, value: str) -> tuple[float, float]:
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder. Default: out/<file name>-optimize.")
 @click.option("--no-report", is_flag=True, help="Skip the charts and report.html (tables only).")
 @click.option("--quiet", is_flag=True, help="Print no table and no progress.")
+@force_option
+@guarded
 def optimize_command(
     file: str,
     plan: str,
@@ -105,6 +117,7 @@ def optimize_command(
     out: str | None,
     no_report: bool,
     quiet: bool,
+    force: bool,
 ) -> None:
     """Search a plan's budget allocation: min-cpo, max-orders or max-margin, by simulation.
 
@@ -119,6 +132,7 @@ def optimize_command(
     from cjmsim.analyses.optimize import optimize
 
     sc = load(file)
+    target = out_folder(out, Path("out") / f"{Path(file).stem}-optimize", "optimize", force)
     t0 = time.perf_counter()
     with library_errors():
         opt = tracked(
@@ -151,7 +165,6 @@ def optimize_command(
             ),
         )
     elapsed = time.perf_counter() - t0
-    target = Path(out) if out else Path("out") / f"{Path(file).stem}-optimize"
     from cjmsim.output import atomic_folder, metadata, write_csv, write_json, write_text
 
     with atomic_folder(target) as tmp:

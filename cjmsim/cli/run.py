@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 from rich.console import Console
 
-from .common import err_console, library_errors, load, week_progress
+from .common import err_console, force_option, guarded, library_errors, load, out_folder, week_progress
 from .tables import comparison_table
 
 if TYPE_CHECKING:
@@ -78,6 +78,8 @@ def _visuals(result: Result) -> Callable[[Path], None]:
     "and order of every agent; large). Written to exports/<plan>/.",
 )
 @click.option("--quiet", is_flag=True, help="Print no table and no progress.")
+@force_option
+@guarded
 def run(
     file: str,
     plans: tuple[str, ...],
@@ -90,6 +92,7 @@ def run(
     no_report: bool,
     exports: str | None,
     quiet: bool,
+    force: bool,
 ) -> None:
     """Simulate the plans of a scenario FILE and write the results to a folder.
 
@@ -98,6 +101,7 @@ def run(
     atomically.
     """
     sc = load(file)
+    target = out_folder(out, Path("out") / Path(file).stem, "run", force)
     from cjmsim.analyses.exports import parse_exports, write_exports
     from cjmsim.analyses.simulate import simulate, write_run
 
@@ -119,7 +123,6 @@ def run(
     else:
         result = simulate(sc, names, reps=reps, export=logs, events=events)
     elapsed = time.perf_counter() - t0
-    target = Path(out) if out else Path("out") / Path(file).stem
     if not quiet and not no_report:
         err_console.print("drawing charts and the report ...", style="dim")
     visuals = None if no_report else _visuals(result)

@@ -9,7 +9,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from .common import library_errors, scheduler_option, tracked
+from .common import force_option, guarded, library_errors, out_folder, scheduler_option, tracked
 from .tables import sweep_table
 
 __all__ = ["sweep_command"]
@@ -25,8 +25,17 @@ __all__ = ["sweep_command"]
 @click.option("--resume", is_flag=True, help="Continue an interrupted sweep in --out: finished tasks are kept.")
 @click.option("--no-report", is_flag=True, help="Skip the charts and report.html.")
 @click.option("--quiet", is_flag=True, help="Print no table and no progress.")
+@force_option
+@guarded
 def sweep_command(
-    file: str, workers: int, scheduler: str | None, out: str | None, resume: bool, no_report: bool, quiet: bool
+    file: str,
+    workers: int,
+    scheduler: str | None,
+    out: str | None,
+    resume: bool,
+    no_report: bool,
+    quiet: bool,
+    force: bool,
 ) -> None:
     """Run an experiment FILE: every point x plan x replication, streamed to disk, resumable.
 
@@ -38,7 +47,16 @@ def sweep_command(
 
     with library_errors():
         exp = load_experiment(file)
-    target = Path(out) if out else Path("out") / Path(file).stem
+    from cjmsim.analyses.tasks import check_scheduler
+    from cjmsim.output import clean_stale, remove_folder
+
+    with library_errors():
+        check_scheduler(scheduler)
+    fresh = force and not resume  # --force starts afresh; with --resume the folder must be this sweep's
+    target = out_folder(out, Path("out") / Path(file).stem, "sweep", fresh)
+    clean_stale(target)
+    if fresh:
+        remove_folder(target)
     t0 = time.perf_counter()
     with library_errors():
         result = tracked(

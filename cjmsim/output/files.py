@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+from .folders import umask_mode
+
 __all__ = ["atomic_file", "write_csv", "write_json", "write_parquet", "write_text"]
 
 
@@ -29,20 +31,28 @@ class _Frame(Protocol):
 def atomic_file(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; it becomes ``path`` only if the block finishes.
 
-    On an exception the temporary file is removed and ``path`` is left as it was. The file is
-    readable by everyone (``mkstemp`` makes it private; results are meant to be shared).
+    On an exception the temporary file is removed and ``path`` is left as it was; an OS error
+    without a file name gets ``path`` as its name, so its message says where. The file's mode
+    follows the umask (``mkstemp`` makes it private; results are meant to be shared).
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as e:
+        e.filename = e.filename or str(target)
+        raise
     os.close(fd)
     tmp = Path(name)
     try:
         yield tmp
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, umask_mode(0o666))
         os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.filename is None:
+            e.filename = str(target)
         raise
 
 
