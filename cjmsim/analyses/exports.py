@@ -2,7 +2,8 @@
 
 - ``journeys.csv``: the path format Markov attribution tools take: one row per distinct path of
   channel touches before a first order or a loss, ``path`` (channel ids joined by " > ",
-  consecutive repeats collapsed, the latest 16 touches, touches of one week in channel order;
+  consecutive repeats collapsed, the latest 16 touches (fewer beyond 15 channels: 12 up to 31,
+  10 up to 63, ...: ``cjmsim.engine.path_touches``), touches of one week in channel order;
   ``direct`` for a journey no channel touched), ``total_conversions`` and ``total_null`` (people,
   rounded to whole people per path), ``total_conversion_value``.
 - ``transactions.csv``: ``customer_id``, ``date``, ``value``: one row per order, for CLV models.
@@ -30,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from cjmsim.analyses.choices import EXPORTS
-from cjmsim.engine import EVENTS, Records, make_streams, run_plan
+from cjmsim.engine import EVENTS, Records, make_streams, path_channels, run_plan
 from cjmsim.output import write_csv, write_json, write_parquet
 from cjmsim.scenario import ArgumentError, Scenario, parse_scenario
 
@@ -58,11 +59,8 @@ def parse_exports(text: str | None) -> list[str]:
 
 
 def _decode(code: int, channels: list[str]) -> str:
-    parts = []
-    while code:
-        parts.append(channels[(code & 15) - 1])
-        code >>= 4
-    return " > ".join(reversed(parts)) if parts else "direct"
+    parts = [channels[c] for c in path_channels(code, len(channels))]
+    return " > ".join(parts) if parts else "direct"
 
 
 def journeys_table(rec: Records, channels: list[str]) -> pd.DataFrame:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from .calendar import run_plan
 from .compiled import LOGIT_CLIP
-from .records import EVENTS, EventLog, JourneyLog, Layout, OrderLog, Recorder, Records
+from .records import EVENTS, EventLog, JourneyLog, Layout, OrderLog, Recorder, Records, path_channels, path_touches
 from .streams import Streams, make_streams, order_uniforms
 
 __all__ = [
@@ -33,5 +33,7 @@ __all__ = [
     "Streams",
     "make_streams",
     "order_uniforms",
+    "path_channels",
+    "path_touches",
     "run_plan",
 ]

@@ -21,7 +21,9 @@ __all__ = [
     "exposure_counts",
     "hits_cells",
     "hits_single",
+    "adstock_bound",
     "hill",
+    "hill_is_plain",
 ]
 
 #: Exposure uniforms are 16-bit integers: U in {0, ..., 65535}, one per agent, channel and week.
@@ -154,11 +156,52 @@ def exposure_thresholds(lam: NDArray[np.float64], cap: int) -> NDArray[np.uint16
     return out
 
 
-def hill(adstock: NDArray[np.float32], half: float, slope: float, out: NDArray[np.float32]) -> NDArray[np.float32]:
-    """Hill saturation ``A^slope / (A^slope + half^slope)`` into ``out``; in [0, 1), 0 at A = 0.
+#: The plain Hill formula is used while A^slope and half^slope stay within [2^-100, 2^126] in float32
+#: (normal numbers, with room to add them); outside it, :func:`hill` switches to the stable form.
+_PLAIN_LOG2 = (-100.0, 126.0)
 
-    Slopes 1 and 2 take a fast path without ``power``.
+
+def adstock_bound(cap: int, decay: float, weeks: int) -> float:
+    """An upper bound of the adstock ``A[t] = decay * A[t-1] + x[t]`` with ``0 <= x <= cap`` over ``weeks`` weeks.
+
+    ``cap * min(1 / (1 - decay), weeks)``, with a margin for float32 rounding (a decay that rounds
+    to 1 in float32 is not applied at all, so the adstock then only adds up).
     """
+    reach = float(weeks) if decay >= 1 else min(1.0 / (1.0 - decay), float(weeks))
+    return cap * max(reach, 1.0) * 1.01
+
+
+def hill_is_plain(half: float, slope: float, amax: float) -> bool:
+    """Whether the plain formula ``A^slope / (A^slope + half^slope)`` is exact in float32 for A <= amax.
+
+    It is when ``half^slope`` is a normal float32 well above the underflow (so A = 0 gives 0, not
+    0/0, and A^slope underflowing means a saturation below 2^-26) and ``amax^slope + half^slope``
+    cannot overflow (nor ``slope`` round to 0 in float32, which would make 0^slope = 1).
+    """
+    lo, hi = _PLAIN_LOG2
+    if slope < 1e-6:
+        return False
+    kh = slope * math.log2(half)
+    top = slope * math.log2(amax) if amax > 0 else -math.inf
+    return lo <= kh <= hi and top <= hi
+
+
+def hill(
+    adstock: NDArray[np.float32], half: float, slope: float, out: NDArray[np.float32], amax: float | None = None
+) -> NDArray[np.float32]:
+    """Hill saturation ``A^slope / (A^slope + half^slope)`` into ``out``; in [0, 1], 0 at A = 0.
+
+    ``amax`` bounds the adstock (its maximum is taken when not given). Where the plain formula is
+    exact in float32 (:func:`hill_is_plain`), it is used as is; slopes 1 and 2 take a fast path
+    without ``power``. Otherwise (a tiny ``half`` or a steep slope, where ``half^slope`` underflows
+    to 0 and A = 0 would give 0/0 = NaN, or ``A^slope`` would overflow) the stable form
+    ``1 / (1 + exp(slope * (ln half - ln A)))``: no NaN, exactly 0 at A = 0, 1 once A^slope
+    dwarfs half^slope.
+    """
+    if amax is None:
+        amax = float(adstock.max()) if adstock.size else 0.0
+    if not hill_is_plain(half, slope, amax):
+        return _hill_stable(adstock, half, slope, out)
     if slope == 1.0:
         np.add(adstock, np.float32(half), out=out)
         np.divide(adstock, out, out=out)
@@ -170,6 +213,30 @@ def hill(adstock: NDArray[np.float32], half: float, slope: float, out: NDArray[n
         np.power(adstock, np.float32(slope), out=out)
         denom = out + np.float32(half**slope)
         np.divide(out, denom, out=out)
+    return out
+
+
+def _hill_stable(
+    adstock: NDArray[np.float32], half: float, slope: float, out: NDArray[np.float32]
+) -> NDArray[np.float32]:
+    """``1 / (1 + (half / A)^slope)`` with ``(half / A)^slope = exp(slope * (ln half - ln A))``, in float64.
+
+    Only the channels whose plain formula would under- or overflow come here, so the float64
+    scratch array (float32 logs of a ``half`` like 1e30 would cost 1e-5 of precision) is rare.
+    A = 0 gives ln A = -inf, exp(+inf) = inf and sat = 0 exactly; an exponent beyond exp's range
+    also gives inf, so sat 0 (the true value is below 1e-300); the exponent is clipped below at
+    -700 so exp never underflows (sat is then 1). Those infinities are the intended limits, so
+    the warnings that would report them are off.
+    """
+    with np.errstate(divide="ignore", over="ignore"):
+        z = np.log(adstock, dtype=np.float64)
+        np.subtract(math.log(half), z, out=z)
+        z *= slope
+        np.maximum(z, -700.0, out=z)
+        np.exp(z, out=z)
+    z += 1.0
+    np.reciprocal(z, out=z)
+    out[...] = z
     return out
 
 

@@ -20,7 +20,19 @@ from numpy.typing import NDArray
 from cjmsim.engine.population import CUSTOMER, DESIRE, LOST, N_STAGES
 from cjmsim.scenario import STAGES
 
-__all__ = ["EVENTS", "EventLog", "JourneyLog", "Layout", "OrderLog", "Recorder", "Records", "standard_recorders"]
+__all__ = [
+    "EVENTS",
+    "EventLog",
+    "JourneyLog",
+    "Layout",
+    "OrderLog",
+    "Recorder",
+    "Records",
+    "path_bits",
+    "path_channels",
+    "path_touches",
+    "standard_recorders",
+]
 
 
 @dataclass
@@ -49,8 +61,8 @@ class Records:
     loyal: NDArray[np.float64]  # (W, G) entries into loyal
     units_stage: NDArray[np.float64]  # (W, G, C, 7) delivered units by the stage of the agent reached
     #: with ``export`` (:class:`OrderLog`, :class:`JourneyLog`): every order in the horizon (agent,
-    #: week, value), and every pre-purchase journey that ended in the horizon (path code,
-    #: converted, value of the first order)
+    #: week, value), and every pre-purchase journey that ended in the horizon (path code, see
+    #: :func:`path_channels`; converted; value of the first order)
     order_log: pd.DataFrame | None = None
     journey_log: pd.DataFrame | None = None
     #: with ``events`` (:class:`EventLog`): every event of every agent in the horizon, sorted by
@@ -177,17 +189,45 @@ class OrderLog(Recorder):
         self.orders = []
 
 
+def path_bits(channels: int) -> int:
+    """Bits per touch of a journey path code for ``channels`` channels: codes 1..channels, at least 4."""
+    return max(4, int(channels).bit_length())
+
+
+def path_touches(channels: int) -> int:
+    """Touches a journey path code keeps (the latest ones): as many as fit in 64 bits."""
+    return 64 // path_bits(channels)
+
+
+def path_channels(code: int, channels: int) -> list[int]:
+    """The channel indices of a path code, earliest touch first (the inverse of the journey log's coding)."""
+    bits = path_bits(channels)
+    mask = (1 << bits) - 1
+    out = []
+    while code:
+        out.append((code & mask) - 1)
+        code >>= bits
+    return out[::-1]
+
+
 class JourneyLog(Recorder):
     """Each pre-purchase journey that ended in the horizon, as a path of channel touches.
 
-    ``Records.journey_log``: ``path`` (uint64, 4 bits a touch, code channel + 1, the latest touch
-    lowest, consecutive repeats collapsed, the latest 16 touches kept), ``converted`` (bool: ended
-    in a first order, else lost) and ``value`` (of the first order; 0 if lost). Paths build up in
-    the warm-up too; a journey ends at its first order or its drop to lost.
+    ``Records.journey_log``: ``path`` (uint64, :func:`path_bits` bits a touch, code channel + 1,
+    the latest touch lowest, consecutive repeats collapsed, the latest :func:`path_touches` touches
+    kept), ``converted`` (bool: ended in a first order, else lost) and ``value`` (of the first
+    order; 0 if lost). Paths build up in the warm-up too; a journey ends at its first order or its
+    drop to lost.
     """
 
     def start(self, layout: Layout) -> None:
         """A path per agent, and one list of (paths, converted, values) per block."""
+        bits = path_bits(layout.channels)
+        self.shift = np.uint64(bits)
+        self.touch_mask = np.uint64((1 << bits) - 1)
+        kept = bits * path_touches(layout.channels)
+        # the bits of whole touches; a partial touch above them would decode as a wrong channel
+        self.keep = None if kept == 64 else np.uint64((1 << kept) - 1)
         self.paths = np.zeros(layout.agents, dtype=np.uint64)
         self.journeys: list[list[tuple[NDArray[np.uint64], bool, NDArray[np.float64]]]] = [
             [] for _ in range(layout.blocks)
@@ -199,8 +239,11 @@ class JourneyLog(Recorder):
         """Append the channel to each exposed agent's path, unless it is already the latest touch."""
         code = np.uint64(channel + 1)
         path = self.paths[agents]
-        new_touch = (path & np.uint64(15)) != code
-        self.paths[agents[new_touch]] = (path[new_touch] << np.uint64(4)) | code
+        new_touch = (path & self.touch_mask) != code
+        path = (path[new_touch] << self.shift) | code
+        if self.keep is not None:
+            path &= self.keep
+        self.paths[agents[new_touch]] = path
 
     def on_orders(
         self, block: int, week: int, agents: NDArray[np.int64], first: NDArray[np.bool_], value: NDArray[np.float64]

@@ -17,7 +17,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from cjmsim.engine.compiled import CompiledCampaign, compile_campaigns, segment_models
-from cjmsim.engine.exposure import allocate_units, exposure_counts, exposure_thresholds, hill, hits_cells, hits_single
+from cjmsim.engine.exposure import (
+    adstock_bound,
+    allocate_units,
+    exposure_counts,
+    exposure_thresholds,
+    hill,
+    hits_cells,
+    hits_single,
+)
 from cjmsim.engine.population import (
     AWARE,
     CONTACT,
@@ -104,6 +112,9 @@ class World:
         self.decay = np.array([np.float32(ch.adstock.decay) for ch in self.chan], dtype=np.float32)
         self.price = np.array([ch.cost.unit_price for ch in self.chan])
         self.cap = [ch.frequency_cap for ch in self.chan]
+        self.amax = [
+            adstock_bound(cap, float(d), weeks + self.warm + 1) for cap, d in zip(self.cap, self.decay, strict=True)
+        ]
         self.carry_rate = np.array([ch.carryover.rate for ch in self.chan])
         self.ltv_weeks = sc.scenario.ltv_weeks
         self.rec = Records.zeros(self.weight, weeks, G, C, self.warm)
@@ -290,7 +301,7 @@ class World:
         for j, c in enumerate(m.rows):
             if self.exposed[b, c]:
                 ch = self.chan[c]
-                hill(self.adstock[b][c], ch.saturation.half, ch.saturation.slope, out=sat[j])
+                hill(self.adstock[b][c], ch.saturation.half, ch.saturation.slope, out=sat[j], amax=self.amax[c])
         coef = m.coef
         if m.wom_beta != 0.0:
             coef = coef.copy()
