@@ -25,7 +25,7 @@ def assert_records_equal(a: Records, b: Records) -> None:
 
 def with_budget_plans(data: dict, factors=(2, 4)) -> dict:
     for f in factors:
-        helpers.scaled_plan(data, "base", f, f"x{f}")
+        helpers.scaled_plan(data, "base", f, f"x{f}".replace(".", "_"))  # ids have no dots
     return data
 
 
@@ -188,9 +188,9 @@ def test_more_budget_never_fewer_units_in_week_0(funnel, seed):
     """
     funnel["scenario"].update(agents=5_000, weeks=2)
     res = simulate(parse_scenario(with_budget_plans(funnel, (1.5, 2, 4, 8))), seed=seed)
-    units0 = np.array([res.records[p][0].units[0] for p in ("base", "x1.5", "x2", "x4", "x8")])  # (P, G, C)
+    units0 = np.array([res.records[p][0].units[0] for p in ("base", "x1_5", "x2", "x4", "x8")])  # (P, G, C)
     assert (np.diff(units0, axis=0) >= 0).all(), units0
-    reached0 = np.array([res.records[p][0].reached[0] for p in ("base", "x1.5", "x2", "x4", "x8")])
+    reached0 = np.array([res.records[p][0].reached[0] for p in ("base", "x1_5", "x2", "x4", "x8")])
     assert (np.diff(reached0, axis=0) >= 0).all()
     # not vacuous: the absorbable channels (ads, search) grow with the budget
     assert (units0[-1, :, :2] > units0[0, :, :2]).all()

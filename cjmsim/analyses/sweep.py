@@ -58,6 +58,8 @@ __all__ = [
 ]
 
 
+_ASCII_ID = re.compile(r"[A-Za-z0-9_-]+")
+
 #: The copy of the base scenario's warm-up plan that the warm-up runs at every point.
 WARMUP_PLAN = "__warmup__"
 
@@ -99,7 +101,7 @@ def load_experiment(path: str | Path) -> LoadedExperiment:
     if not scenario_path.is_file():
         raise ScenarioError(f"{path}: experiment.scenario = {s.scenario!r}: no such file ({scenario_path})")
     base = read_toml(scenario_path)
-    base_sc = parse_scenario(base, source=str(scenario_path))
+    base_sc = parse_scenario(base, source=str(scenario_path), internal_plans=False)  # a file: no __ plans
     plans = list(dict.fromkeys(s.plans)) if s.plans else list(base_sc.plans)
     for p in [*plans, *([s.reference] if s.reference else [])]:
         if p not in base_sc.plans:
@@ -298,9 +300,19 @@ class Task:
 
     @property
     def key(self) -> str:
-        """File-name-safe identity of the task."""
-        safe = re.sub(r"[^A-Za-z0-9_-]", "_", self.plan)
-        return f"p{self.point:05d}-{safe}-r{self.rep:04d}"
+        """File-name-safe identity of the task, unique to it (its results part's name).
+
+        An ASCII plan id is written as it is (ids are unique once case is ignored, so a
+        case-insensitive file system keeps them apart); any other gets its ASCII letters and a
+        digest of the id, so ``план`` and ``цены`` are two parts, and file systems that
+        re-normalise Unicode names (macOS) find the part again on resume.
+        """
+        if _ASCII_ID.fullmatch(self.plan):
+            name = self.plan
+        else:  # '.' is in no id, so this never equals an ASCII id's name
+            digest = hashlib.sha256(self.plan.encode("utf-8")).hexdigest()[:12]
+            name = re.sub(r"[^A-Za-z0-9_-]", "_", self.plan) + "." + digest
+        return f"p{self.point:05d}-{name}-r{self.rep:04d}"
 
 
 def run_task(task: Task) -> tuple[str, pd.DataFrame]:

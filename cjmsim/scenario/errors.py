@@ -7,12 +7,14 @@ key path (or line and column), what is wrong and what is allowed; the CLI prints
 from __future__ import annotations
 
 import difflib
+import re
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["ArgumentError", "ScenarioError", "did_you_mean", "validation_messages"]
+__all__ = ["ArgumentError", "ScenarioError", "did_you_mean", "key_text", "validation_messages"]
 
 
 class ScenarioError(ValueError):
@@ -86,13 +88,34 @@ def _unwrap(annotation: Any) -> Any:
     return None
 
 
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def key_text(key: str) -> str:
+    """A key as TOML writes it in a key path: bare when it can be, else quoted with escapes.
+
+    Control characters are escaped (``\\u0000``), so a hostile key cannot act on a terminal.
+    """
+    if _BARE_KEY.fullmatch(key):
+        return key
+    out = []
+    for ch in key:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 or unicodedata.category(ch) in ("Cf", "Zl", "Zp"):
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
 def _format_loc(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
+        elif part != "[key]":  # pydantic's marker of an error in a dict's key, not its value
+            out += ("." if out else "") + key_text(str(part))
     return out or "(top level)"
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from .errors import ScenarioError
 
-__all__ = ["file_hash", "read_toml", "toml_value"]
+__all__ = ["MAX_DEPTH", "check_depth", "file_hash", "read_toml", "toml_value"]
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
@@ -23,7 +23,9 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     except IsADirectoryError:
         raise ScenarioError(f"{p}: is a folder, not a TOML file") from None
     try:
-        return tomllib.loads(text.decode("utf-8"))
+        data = tomllib.loads(text.decode("utf-8"))
+    except RecursionError:  # the parser recurses once per level of nesting
+        raise _too_deep(p) from None
     except UnicodeDecodeError as e:
         raise ScenarioError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except tomllib.TOMLDecodeError as e:
@@ -32,6 +34,8 @@ def read_toml(path: str | Path) -> dict[str, Any]:
             lines = text.count(b"\n") + 1
             msg += f" (line {lines}, the end of the file)"
         raise ScenarioError(f"{p}: TOML syntax error: {msg}") from None
+    check_depth(data, p)
+    return data
 
 
 def file_hash(path: str | os.PathLike[str]) -> str:
@@ -58,3 +62,26 @@ def toml_value(v: Any) -> str:
     if isinstance(v, dict):  # the only dict defaults are empty
         return "{}"
     return _toml_number(v) if isinstance(v, int) or abs(v) >= 10_000 else repr(v)
+
+
+#: Deepest nesting of tables and arrays a scenario or experiment file may have (a scenario needs 6).
+MAX_DEPTH = 32
+
+
+def _too_deep(source: object) -> ScenarioError:
+    return ScenarioError(
+        f"{source}: tables and arrays are nested deeper than {MAX_DEPTH} levels; no cjmsim file needs that"
+    )
+
+
+def check_depth(data: Any, source: object) -> None:
+    """Refuse a document nested deeper than :data:`MAX_DEPTH` (validating it would recurse too deep)."""
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _too_deep(source)
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list | tuple):
+            stack.extend((v, depth + 1) for v in value)

@@ -9,28 +9,35 @@ from __future__ import annotations
 
 import datetime
 import math
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from .errors import ArgumentError, ScenarioError, did_you_mean, validation_messages
-from .files import read_toml
+from .errors import ArgumentError, ScenarioError, did_you_mean, key_text, validation_messages
+from .files import check_depth, read_toml
 
 __all__ = [
+    "ID_MAX_LENGTH",
+    "INTERNAL_PREFIX",
     "STAGES",
     "PRE_PURCHASE",
     "TRANSITIONS",
     "Scenario",
     "ScenarioError",
+    "check_id",
     "load_scenario",
+    "normal_id",
     "parse_scenario",
 ]
 
@@ -49,6 +56,97 @@ Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Money = Annotated[float, Field(ge=0.0)]
 StageName = Literal["unaware", "aware", "interest", "desire", "customer", "loyal", "lost"]
 TransitionName = Literal["aware", "interest", "desire", "purchase", "repeat", "churn", "return"]
+
+
+# --------------------------------------------------------------------------------------------
+# ids: the keys of [segments], [channels] and [plans]
+
+#: Longest id of a segment, channel or plan, in characters.
+ID_MAX_LENGTH = 64
+#: Plan ids starting with this are the analyses' own plans (``__warmup__``, ``__candidate__``):
+#: a scenario file may not use them.
+INTERNAL_PREFIX = "__"
+#: What an id may be, in the words of every message that refuses one.
+ID_GRAMMAR = (
+    f"ids are letters (of any script), digits, '_' and '-', start with a letter or digit and have at most "
+    f"{ID_MAX_LENGTH} characters"
+)
+
+
+def _id_char(ch: str, first: bool) -> bool:
+    cat = unicodedata.category(ch)
+    if cat[0] == "L" or cat == "Nd":
+        return True
+    return not first and (cat[0] == "M" or ch in "_-")  # marks: scripts that write vowels with them
+
+
+def check_id(value: str, max_length: int = ID_MAX_LENGTH) -> str | None:
+    """Why ``value`` is not a valid segment, channel or plan id, or None when it is one."""
+    if not value:
+        return "an id cannot be empty"
+    if len(value) > max_length:
+        return f"it has {len(value)} characters"
+    for i, ch in enumerate(value):
+        if not _id_char(ch, first=i == 0):
+            where = "starts with" if i == 0 else "contains"
+            return f"it {where} {ch!r}"
+    return None
+
+
+def normal_id(value: str) -> str:
+    """The form two ids are compared in: Unicode NFKC, case folded, '-' read as '_'."""
+    return unicodedata.normalize("NFKC", value).casefold().replace("-", "_")
+
+
+def _refuse_id(value: str, kind: str, why: str) -> ValueError:
+    return ValueError(f"{kind} id {value!r} is not allowed: {why}; {ID_GRAMMAR}")
+
+
+def _segment_id(value: str) -> str:
+    why = check_id(value)
+    if why is not None:
+        raise _refuse_id(value, "segment", why)
+    if normal_id(value) == "all":
+        raise ValueError(f"segment id {value!r} is reserved: 'all' is the totals row of every table; choose another")
+    return value
+
+
+def _channel_id(value: str) -> str:
+    why = check_id(value)
+    if why is not None:
+        raise _refuse_id(value, "channel", why)
+    return value
+
+
+def _plan_id(value: str, info: ValidationInfo) -> str:
+    internal = value.startswith(INTERNAL_PREFIX)
+    if internal and not (info.context or {}).get("internal_plans", True):
+        raise ValueError(
+            f"plan id {value!r} is reserved: ids starting with {INTERNAL_PREFIX!r} name the analyses' own plans "
+            "(such as '__warmup__'); choose another"
+        )
+    # an internal plan may name a user id after its prefix (the attribution's __without_<channel>)
+    why = check_id(value[len(INTERNAL_PREFIX) :], 2 * ID_MAX_LENGTH) if internal else check_id(value)
+    if why is not None:
+        raise _refuse_id(value, "plan", why)
+    return value
+
+
+SegmentId = Annotated[str, AfterValidator(_segment_id)]
+ChannelId = Annotated[str, AfterValidator(_channel_id)]
+PlanId = Annotated[str, AfterValidator(_plan_id)]
+
+
+def _distinct_ids(ids: dict[str, Any], kind: str) -> None:
+    """Refuse two ids of one kind that are the same id once normalised (see :func:`normal_id`)."""
+    seen: dict[str, str] = {}
+    for key in ids:
+        other = seen.setdefault(normal_id(key), key)
+        if other != key:
+            raise ValueError(
+                f"{kind} ids {other!r} and {key!r} are the same id once case, Unicode form and '-' or '_' are "
+                "ignored; rename one"
+            )
 
 
 class _ScenarioModel(BaseModel):
@@ -337,7 +435,9 @@ class Campaign(_ScenarioModel):
         None, description="Active weeks [start, end): start included, end excluded. Default: the whole horizon."
     )
     flights: list[tuple[int, int]] | None = Field(
-        None, description="Several [start, end) windows instead of `weeks` (flighting)."
+        None,
+        description="Several [start, end) windows instead of `weeks` (flighting); at least one. "
+        "Leave it out for the whole horizon.",
     )
     segments: list[str] | None = Field(None, description="Target segment ids. Default: every segment.")
     stages: list[StageName] | None = Field(
@@ -350,6 +450,12 @@ class Campaign(_ScenarioModel):
             raise ValueError("give exactly one of weekly or total")
         if self.weeks is not None and self.flights is not None:
             raise ValueError("give weeks or flights, not both")
+        if self.flights is not None and not self.flights:
+            spent = ", so its total budget cannot be spent" if self.total is not None else ""
+            raise ValueError(
+                f"flights = []: the campaign has no active week{spent}; give at least one [start, end) window, "
+                "or leave flights out for the whole horizon"
+            )
         for s, e in self.windows_or_empty:
             if s < 0 or e <= s:
                 raise ValueError(f"week window [{s}, {e}) is empty or negative; use [start, end) with 0 <= start < end")
@@ -379,9 +485,20 @@ class Scenario(_ScenarioModel):
     """A whole scenario file: settings, segments, channels and plans."""
 
     scenario: Settings = Field(default_factory=Settings, description="Horizon, population and seed.")
-    segments: dict[str, Segment] = Field(min_length=1, description="Customer segments by id.")
-    channels: dict[str, Channel] = Field(default_factory=dict, description="Channels by id.")
-    plans: dict[str, Plan] = Field(min_length=1, description="Budget plans by id.")
+    segments: dict[SegmentId, Segment] = Field(
+        min_length=1, description="Customer segments by id. An id may not be `all` (the totals row)."
+    )
+    channels: dict[ChannelId, Channel] = Field(default_factory=dict, description="Channels by id.")
+    plans: dict[PlanId, Plan] = Field(
+        min_length=1,
+        description="Budget plans by id. Ids starting with `__` are the analyses' own plans: a file may not use them.",
+    )
+
+    @field_validator("segments", "channels", "plans")
+    @classmethod
+    def _ids_distinct(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        _distinct_ids(v, {"segments": "segment", "channels": "channel", "plans": "plan"}[str(info.field_name)])
+        return v
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:
@@ -394,14 +511,16 @@ class Scenario(_ScenarioModel):
         for sid, seg in self.segments.items():
             for ch in seg.affinity:
                 if ch not in self.channels:
-                    errors.append(f"segments.{sid}.affinity.{ch}: unknown channel{did_you_mean(ch, channels)}")
+                    where = f"segments.{key_text(sid)}.affinity.{key_text(ch)}"
+                    errors.append(f"{where}: unknown channel{did_you_mean(ch, channels)}")
             for ch in seg.odds:
                 if ch not in self.channels:
-                    errors.append(f"segments.{sid}.odds.{ch}: unknown channel{did_you_mean(ch, channels)}")
+                    where = f"segments.{key_text(sid)}.odds.{key_text(ch)}"
+                    errors.append(f"{where}: unknown channel{did_you_mean(ch, channels)}")
         weeks = self.scenario.weeks
         for pid, plan in self.plans.items():
             for i, camp in enumerate(plan.campaigns):
-                where = f"plans.{pid}.campaigns[{i}]"
+                where = f"plans.{key_text(pid)}.campaigns[{i}]"
                 if camp.channel not in self.channels:
                     hint = did_you_mean(camp.channel, channels)
                     errors.append(f"{where}.channel: unknown channel {camp.channel!r}{hint}")
@@ -488,14 +607,21 @@ def _clip_campaign(camp: Campaign, weeks: int, old_weeks: int) -> dict[str, Any]
 # loading and error messages
 
 
-def parse_scenario(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
+def parse_scenario(data: dict[str, Any], source: str = "<scenario>", *, internal_plans: bool = True) -> Scenario:
     """Validate a scenario given as a dict (a parsed TOML document).
+
+    Args:
+        data: the scenario, as TOML parses it.
+        source: what the messages name (the file).
+        internal_plans: allow plan ids starting with ``__`` (the analyses add such plans to a
+            scenario they validated; a scenario file may not have them: :func:`load_scenario`).
 
     Raises:
         ScenarioError: naming ``source``, each bad key path, the value and what is allowed.
     """
+    check_depth(data, source)
     try:
-        return Scenario.model_validate(data)
+        return Scenario.model_validate(data, context={"internal_plans": internal_plans})
     except ValidationError as err:
         lines = validation_messages(err, data, Scenario)
         body = lines[0] if len(lines) == 1 else "\n  " + "\n  ".join(lines)
@@ -509,4 +635,4 @@ def load_scenario(path: str | Path) -> Scenario:
         ScenarioError: on a missing file, a TOML syntax error (with line and column) or a schema
             error (with key path, value and what is allowed).
     """
-    return parse_scenario(read_toml(path), source=str(path))
+    return parse_scenario(read_toml(path), source=str(path), internal_plans=False)
