@@ -1,0 +1,128 @@
+"""Issue 11, hardening: text that leaves cjmsim is neutralised for where it goes.
+
+CSV cells a spreadsheet would run get a leading quote; names printed on the terminal lose their
+control characters and their rich markup stays literal; chart text is mathtext-safe and long
+names are shortened; the optimizer's TOML block parses back whatever the plan's id and name.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import re
+from pathlib import Path
+from typing import Any
+
+import helpers
+import pandas as pd
+from click.testing import CliRunner
+
+from cjmsim.cli import main
+from cjmsim.output import write_csv
+from cjmsim.output.files import csv_text
+
+#: ids that start like a formula but stay inside the id grammar (letters, digits, _ and -).
+SEG = {"a": "-a", "b": "-b"}
+CHAN = {"ads": "-ads", "search": "-search", "retarget": "-retarget"}
+PLAN = "-base"
+NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def hostile_funnel() -> dict[str, Any]:
+    """The funnel scenario (small) with every segment, channel and plan id starting with '-'."""
+    d = helpers.funnel_scenario()
+    d["scenario"].update(agents=600, weeks=4, name="-scenario")
+    d["segments"] = {SEG[k]: v for k, v in d["segments"].items()}
+    for seg in d["segments"].values():
+        seg["name"] = "=HYPERLINK(1)"
+        for key in ("affinity", "odds"):
+            seg[key] = {CHAN[c]: x for c, x in seg[key].items()}
+    d["channels"] = {CHAN[k]: dict(v, name="@SUM(1)") for k, v in d["channels"].items()}
+    camps = copy.deepcopy(d["plans"]["base"]["campaigns"])
+    for c in camps:
+        c["channel"] = CHAN[c["channel"]]
+        if "segments" in c:
+            c["segments"] = [SEG[s] for s in c["segments"]]
+    d["plans"] = {PLAN: {"name": "+plan", "campaigns": camps}}
+    return d
+
+
+def formula_cells(folder: Path) -> list[str]:
+    """Every cell of every CSV under folder that a spreadsheet would run as a formula."""
+    bad = []
+    for f in sorted(folder.rglob("*.csv")):
+        with f.open(encoding="utf-8", newline="") as fh:
+            for row in csv.reader(fh):
+                bad += [
+                    f"{f.name}: {c}"
+                    for c in row
+                    if c[:1] in ("=", "+", "-", "@", "\t", "\r") and not NUMBER.fullmatch(c)
+                ]
+    return bad
+
+
+def invoke(*args: object) -> Any:
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+# --------------------------------------------------------------------------------------------
+# CSV formulas
+
+
+def test_write_csv_quotes_formula_text_and_leaves_numbers(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "id": ["=1+1", "+x", "-y", "@z", "\tq", "ok", "-0.5", "3", None],
+            "cat": pd.Categorical(["=c"] * 9),
+            "text": pd.array(["-s"] * 9, dtype="string"),
+            "n": [-1.0, 2, 3, 4, 5, 6, 7, 8, 9],
+            "=col": range(9),
+        }
+    )
+    write_csv(tmp_path / "t.csv", frame)
+    back = pd.read_csv(tmp_path / "t.csv", keep_default_na=False)
+    assert list(back["id"].astype(str)) == ["'=1+1", "'+x", "'-y", "'@z", "'\tq", "ok", "-0.5", "3", ""]
+    assert set(back["cat"]) == {"'=c"} and set(back["text"]) == {"'-s"}
+    assert list(back["n"]) == [-1.0, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert list(back.columns)[-1] == "'=col"
+    assert list(frame["id"])[0] == "=1+1"  # the caller's frame is not changed
+    assert csv_text("\rr") == "'\rr" and csv_text(-1.5) == -1.5 and csv_text("+1e5") == "+1e5"
+
+
+def test_run_sweep_attribute_optimize_csvs_have_no_formulas(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(helpers.to_toml(hostile_funnel()) + "\n", encoding="utf-8")
+    res = invoke(
+        "run", path, "--quiet", "--no-report", "--export", "journeys,transactions,mmm", "--out", tmp_path / "r"
+    )
+    assert res.exit_code == 0, res.output
+    assert "'-base" in set(pd.read_csv(tmp_path / "r" / "summary.csv").plan)
+    exp = tmp_path / "e.toml"
+    exp.write_text(
+        f'[experiment]\nscenario = "{path.as_posix()}"\nreps = 1\nagents = 600\nweeks = 4\nseed = 3\n'
+        '[[parameters]]\nname = "-cpc"\npath = "channels.-search.cost.cpc"\nvalues = [1.0, 3.0]\n',
+        encoding="utf-8",
+    )
+    res = invoke("sweep", exp, "--quiet", "--no-report", "--out", tmp_path / "w")
+    assert res.exit_code == 0, res.output
+    res = invoke(
+        "attribute",
+        path,
+        f"--plan={PLAN}",
+        "--reps",
+        "1",
+        "--shapley",
+        "none",
+        "--quiet",
+        "--no-report",
+        "--out",
+        tmp_path / "a",
+    )
+    assert res.exit_code == 0, res.output
+    opt = ["--evaluations", "6", "--final-reps", "2", "--workers", "1", "--no-curves", "--quiet", "--no-report"]
+    res = invoke("optimize", path, f"--plan={PLAN}", *opt, "--out", tmp_path / "o")
+    assert res.exit_code == 0, res.output
+    for folder in "rwao":
+        assert list((tmp_path / folder).rglob("*.csv")), folder
+    assert formula_cells(tmp_path) == []
+
