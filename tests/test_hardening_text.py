@@ -126,3 +126,31 @@ def test_run_sweep_attribute_optimize_csvs_have_no_formulas(tmp_path: Path) -> N
         assert list((tmp_path / folder).rglob("*.csv")), folder
     assert formula_cells(tmp_path) == []
 
+
+# --------------------------------------------------------------------------------------------
+# the terminal: no control characters, rich markup shown as written
+
+CLEAR, LINK = "\x1b[2J\x1b[31mRED\x1b]0;title\x07", "\x1b]8;;https://evil.example\x1b\\click\x1b]8;;\x1b\\"
+
+
+def test_run_prints_names_without_escapes_and_with_literal_markup(tmp_path: Path) -> None:
+    d = helpers.funnel_scenario()
+    d["scenario"].update(agents=500, weeks=3, name=f"{LINK} [bold]S[/bold]", currency="[/red]EUR")
+    d["segments"]["a"]["name"] = "[link=https://evil.example]seg[/link]"
+    d["plans"]["base"]["name"] = f"{CLEAR}[/red]P"
+    path = tmp_path / "s.toml"
+    text = helpers.to_toml(d).replace("\x1b", "\\u001b").replace("\x07", "\\u0007")
+    path.write_text(text + "\n", encoding="utf-8")
+    res = CliRunner().invoke(
+        main, ["run", str(path), "--no-report", "--segments", "--out", str(tmp_path / "o")], env={"COLUMNS": "250"}
+    )
+    assert res.exit_code == 0, res.output
+    assert "\x1b" not in res.output and "\x07" not in res.output
+    for shown in (r"\x1b[2J\x1b[31mRED\x1b]0;title\x07[/red]P", "[bold]S[/bold]", "[/red]EUR",
+                  "[link=https://evil.example]seg[/link]", r"\x1b]8;;https://evil.example\x1b\click"):  # fmt: skip
+        assert shown in res.output, shown
+    res = CliRunner().invoke(main, ["run", str(path), "--plan", CLEAR, "--out", str(tmp_path / "x")])
+    assert res.exit_code == 2 and "no such plan" in res.output
+    assert "\x1b" not in res.output
+    res = CliRunner().invoke(main, ["validate", str(path)])
+    assert res.exit_code == 0 and "\x1b" not in res.output

@@ -6,6 +6,7 @@ so ``cjmsim --help`` starts without numpy, pandas or matplotlib.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 if TYPE_CHECKING:
@@ -25,6 +27,8 @@ __all__ = [
     "fail",
     "library_errors",
     "load",
+    "plain",
+    "printable",
     "scheduler_option",
     "tracked",
     "week_progress",
@@ -42,10 +46,28 @@ scheduler_option = click.option(
 FLAGS = {"plans": "--plan", "compare": "--compare", "exports": "--export"}
 
 
+#: C0 controls but tab and newline, DEL, and the C1 controls (ESC starts every terminal sequence).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: object) -> str:
+    """User text made safe for a terminal: every control character but tab and newline shown
+    escaped (ESC as ``\\x1b``), so no name can move the cursor, clear the screen, set the window
+    title or open a hyperlink."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
+
+def plain(text: object) -> str:
+    """User text (a name, an id, a path) for anything rich renders as markup: :func:`printable`,
+    and its rich markup escaped, so ``[red]`` or ``[link=...]`` is shown as written and ``[/red]``
+    cannot break the table."""
+    return escape(printable(text))
+
+
 def fail(message: str) -> NoReturn:
     """Print one clear message and exit with status 2."""
     err_console.print("error: ", style="bold red", end="")
-    err_console.print(message, markup=False, highlight=False, soft_wrap=True)
+    err_console.print(printable(message), markup=False, highlight=False, soft_wrap=True)
     sys.exit(2)
 
 

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from cjmsim.analyses.choices import OBJECTIVES, SPLITS
 
-from .common import counter, err_console, library_errors, load, scheduler_option, tracked
+from .common import counter, err_console, library_errors, load, plain, printable, scheduler_option, tracked
 from .tables import optimize_headline, optimize_table
 
 __all__ = ["optimize_command"]
@@ -184,7 +184,8 @@ def optimize_command(
         console = Console()
         console.print(optimize_table(sc, opt.final, [opt.base_plan, opt.plan_name, *opt.settings["compare"]]))
         console.print(optimize_headline(opt))
-        console.print(opt.toml(), markup=False, highlight=False, soft_wrap=True)  # never wrapped: paste it
+        console.print(printable(opt.toml()), markup=False, highlight=False, soft_wrap=True)  # never wrapped: paste it
         console.print(
-            f"{opt.settings['evaluations_used']} evaluations ({opt.message}); {elapsed:.0f} s; results in {target}/"
+            f"{opt.settings['evaluations_used']} evaluations ({plain(opt.message)}); {elapsed:.0f} s; "
+            f"results in {plain(target)}/"
         )
