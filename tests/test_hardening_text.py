@@ -15,6 +15,7 @@ from typing import Any
 
 import helpers
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from cjmsim.cli import main
@@ -154,3 +155,86 @@ def test_run_prints_names_without_escapes_and_with_literal_markup(tmp_path: Path
     assert "\x1b" not in res.output
     res = CliRunner().invoke(main, ["validate", str(path)])
     assert res.exit_code == 0 and "\x1b" not in res.output
+
+
+# --------------------------------------------------------------------------------------------
+# charts: '$' is a dollar, a long name is shortened
+
+ROOT = Path(__file__).resolve().parent.parent
+LONG = "Long plan " + "x" * 1990  # 2,000 characters
+
+
+def charted_scenario(tmp_path: Path) -> Path:
+    """The minimal scenario with a mathtext-breaking and a 2,000-character plan name, '$' elsewhere."""
+    text = (ROOT / "scenarios" / "minimal.toml").read_text(encoding="utf-8")
+    for old, new in (('"No marketing"', '"Save $x^$ now"'), ('"Search + e-mail"', f'"{LONG}"'),
+                     ('"Paid search"', '"$paid^ search"'), ('"Casual listener"', '"$a_b$ casual"')):  # fmt: skip
+        assert old in text
+        text = text.replace(old, new, 1)
+    path = tmp_path / "charted.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_run_and_sweep_charts_draw_dollars_and_long_names(tmp_path: Path) -> None:
+    import cjmsim
+    from cjmsim.analyses.sweep import run_sweep
+    from cjmsim.presentation.charts import all_charts, png_bytes
+    from cjmsim.presentation.charts import sweep as sweep_charts
+
+    path = charted_scenario(tmp_path)
+    result = cjmsim.simulate(cjmsim.load_scenario(path), agents=500, weeks=4)
+    exp = tmp_path / "exp.toml"
+    exp.write_text(
+        f'[experiment]\nscenario = "{path.as_posix()}"\nreps = 1\nagents = 500\nweeks = 4\nseed = 3\n'
+        '[[parameters]]\nname = "$cpc^"\npath = "channels.search.cost.cpc"\nvalues = [20, 40]\n',
+        encoding="utf-8",
+    )
+    charts = [*all_charts(result), *sweep_charts.all_charts(run_sweep(exp))]
+    assert len(charts) >= 9
+    for chart in charts:
+        assert png_bytes(chart.figure)[:4] == b"\x89PNG", chart.slug  # drawn: layout and mathtext ran
+        texts = [t.get_text() for t in chart.figure.findobj(lambda a: hasattr(a, "get_text"))]
+        assert max(map(len, texts)) < 500, chart.slug
+    assert any("Save \\$x^\\$ now" in t for c in charts for t in [c.title, *map(str, c.figure.texts)])
+
+
+# --------------------------------------------------------------------------------------------
+# TOML written back: the optimizer's plan block parses whatever the id and names
+
+
+@pytest.mark.parametrize(
+    ("plan_id", "name"),
+    [
+        ("base_optimized", "Base, optimized"),
+        ("my plan", 'Quote " back\\slash'),
+        ('x]\n[scenario]\nname = "pwned', "line\nbreak\x1b[2J\x07\ttab\x7f\x85 \u00e9 $x$"),
+        ("план.цены", "[plans.other]"),
+    ],
+)
+def test_plan_toml_round_trips(plan_id: str, name: str) -> None:
+    import tomllib
+    from types import SimpleNamespace
+
+    from cjmsim.analyses.optimize.result import plan_toml
+
+    campaigns = [
+        {"name": f"{name} #1", "channel": "search", "weekly": 1200.0, "segments": ["a", name]},
+        {"name": "E-mail", "channel": "email", "weekly": 0.0, "flights": [[0, 2], [4, 6]]},
+    ]
+    comparison = pd.DataFrame(
+        {"versus": ["b\na"] * 3, "metric": ["orders", "cpo", "spend"], "relative": [0.1, -0.05, 0.0]}
+    )
+    plans = {plan_id: SimpleNamespace(name=name)}
+    opt = SimpleNamespace(
+        settings={"variables": 2, "split": "none", "periods": 1, "evaluations_used": 9, "final_reps": 2,
+                  "final_agents": 1000},
+        comparison=comparison, base_plan="b\na", plan_name=plan_id, objective="min-cpo", campaigns=campaigns,
+        final=SimpleNamespace(scenario=SimpleNamespace(plans=plans)),
+    )  # fmt: skip
+    block = plan_toml(opt)  # type: ignore[arg-type]
+    data = tomllib.loads(block)
+    assert list(data) == ["plans"] and list(data["plans"]) == [plan_id]
+    plan = data["plans"][plan_id]
+    assert plan["name"] == name and plan["campaigns"] == campaigns
+    assert "\x1b" not in block and "\x07" not in block
