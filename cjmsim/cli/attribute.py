@@ -10,7 +10,17 @@ from rich.console import Console
 
 from cjmsim.analyses.choices import SHAPLEY
 
-from .common import err_console, force_option, guarded, library_errors, load, out_folder, scheduler_option, tracked
+from .common import (
+    err_console,
+    force_option,
+    guarded,
+    library_errors,
+    load,
+    out_folder,
+    plain,
+    scheduler_option,
+    tracked,
+)
 from .tables import attribution_table
 
 __all__ = ["attribute_command"]
@@ -116,4 +126,6 @@ def attribute_command(
             attribution_report.write(attr, simulated, tmp)
     if not quiet:
         Console().print(attribution_table(attr, sc.scenario.currency))
-        Console().print(f"{len(attr.runs) // (len(sc.segments) + 1)} runs in {elapsed:.1f} s; results in {target}/")
+        Console().print(
+            f"{len(attr.runs) // (len(sc.segments) + 1)} runs in {elapsed:.1f} s; results in {plain(target)}/"
+        )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import re
 import signal
 import sys
 import threading
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 if TYPE_CHECKING:
@@ -34,6 +36,8 @@ __all__ = [
     "library_errors",
     "load",
     "out_folder",
+    "plain",
+    "printable",
     "scheduler_option",
     "tracked",
     "week_progress",
@@ -58,10 +62,28 @@ force_option = click.option(
 FLAGS = {"plans": "--plan", "compare": "--compare", "exports": "--export"}
 
 
+#: C0 controls but tab and newline, DEL, and the C1 controls (ESC starts every terminal sequence).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: object) -> str:
+    """User text made safe for a terminal: every control character but tab and newline shown
+    escaped (ESC as ``\\x1b``), so no name can move the cursor, clear the screen, set the window
+    title or open a hyperlink."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
+
+def plain(text: object) -> str:
+    """User text (a name, an id, a path) for anything rich renders as markup: :func:`printable`,
+    and its rich markup escaped, so ``[red]`` or ``[link=...]`` is shown as written and ``[/red]``
+    cannot break the table."""
+    return escape(printable(text))
+
+
 def fail(message: str) -> NoReturn:
     """Print one clear message and exit with status 2."""
     err_console.print("error: ", style="bold red", end="")
-    err_console.print(message, markup=False, highlight=False, soft_wrap=True)
+    err_console.print(printable(message), markup=False, highlight=False, soft_wrap=True)
     sys.exit(2)
 
 

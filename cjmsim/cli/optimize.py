@@ -19,6 +19,8 @@ from .common import (
     library_errors,
     load,
     out_folder,
+    plain,
+    printable,
     scheduler_option,
     tracked,
 )
@@ -197,7 +199,8 @@ def optimize_command(
         console = Console()
         console.print(optimize_table(sc, opt.final, [opt.base_plan, opt.plan_name, *opt.settings["compare"]]))
         console.print(optimize_headline(opt))
-        console.print(opt.toml(), markup=False, highlight=False, soft_wrap=True)  # never wrapped: paste it
+        console.print(printable(opt.toml()), markup=False, highlight=False, soft_wrap=True)  # never wrapped: paste it
         console.print(
-            f"{opt.settings['evaluations_used']} evaluations ({opt.message}); {elapsed:.0f} s; results in {target}/"
+            f"{opt.settings['evaluations_used']} evaluations ({plain(opt.message)}); {elapsed:.0f} s; "
+            f"results in {plain(target)}/"
         )

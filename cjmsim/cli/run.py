@@ -11,7 +11,17 @@ from typing import TYPE_CHECKING
 import click
 from rich.console import Console
 
-from .common import err_console, force_option, guarded, library_errors, load, out_folder, week_progress
+from .common import (
+    err_console,
+    force_option,
+    guarded,
+    library_errors,
+    load,
+    out_folder,
+    plain,
+    printable,
+    week_progress,
+)
 from .tables import comparison_table
 
 if TYPE_CHECKING:
@@ -27,8 +37,8 @@ def validate(file: str) -> None:
     sc = load(file)
     s = sc.scenario
     click.echo(
-        f"{file}: ok: {s.name!r}, {len(sc.segments)} segments, {len(sc.channels)} channels, "
-        f"{len(sc.plans)} plans ({', '.join(sc.plans)}), {s.weeks} weeks, {s.agents:,} agents"
+        f"{printable(file)}: ok: {printable(repr(s.name))}, {len(sc.segments)} segments, {len(sc.channels)} channels, "
+        f"{len(sc.plans)} plans ({printable(', '.join(sc.plans))}), {s.weeks} weeks, {s.agents:,} agents"
     )
 
 
@@ -142,5 +152,5 @@ def run(
                 console.print(comparison_table(result, seg))
         console.print(
             f"{s.agents:,} agents x {s.weeks} weeks x {len(names)} plans x {reps} reps in {elapsed:.1f} s; "
-            f"results in {target}/"
+            f"results in {plain(target)}/"
         )

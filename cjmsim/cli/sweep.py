@@ -9,7 +9,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from .common import force_option, guarded, library_errors, out_folder, scheduler_option, tracked
+from .common import force_option, guarded, library_errors, out_folder, plain, scheduler_option, tracked
 from .tables import sweep_table
 
 __all__ = ["sweep_command"]
@@ -73,7 +73,7 @@ def sweep_command(
         n = len(result.results[result.results.segment == "all"])
         console.print(
             f"{n} tasks ({len(exp.points)} points x {len(exp.plans)} plans x {exp.spec.experiment.reps} reps) "
-            f"in {elapsed:.1f} s; results in {target}/"
+            f"in {elapsed:.1f} s; results in {plain(target)}/"
         )
 
 

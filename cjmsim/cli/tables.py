@@ -10,6 +10,8 @@ from cjmsim.presentation import comparison
 from cjmsim.presentation import format as fmt
 from cjmsim.scenario.metrics import metric
 
+from .common import plain
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -44,16 +46,16 @@ def comparison_table(result: Result, segment: str = "all") -> Table:
     """Plans side by side for one segment (``all`` = totals), with 95% CIs when reps > 1."""
     s = result.summary
     rows = s[s.segment == segment].set_index("plan")
-    cur = result.scenario.scenario.currency
-    seg_name = "all segments" if segment == "all" else result.scenario.segments[segment].name
-    title = f"{result.scenario.scenario.name}: {seg_name}, {result.weeks} weeks"
+    cur = plain(result.scenario.scenario.currency)
+    seg_name = "all segments" if segment == "all" else plain(result.scenario.segments[segment].name)
+    title = f"{plain(result.scenario.scenario.name)}: {seg_name}, {result.weeks} weeks"
     if result.reps > 1:
         title += f", mean of {result.reps} replications ± 95% CI half-width"
     table = Table(title=title, title_justify="left")
     table.add_column("Metric")
     for plan in result.plans:
         name = result.scenario.plans[plan].name or plan
-        table.add_column(name, justify="right")
+        table.add_column(plain(name), justify="right")
     for col, label, kind in ROWS:
         heading = f"{label}, {cur}" if kind == "m" else label
         table.add_row(heading, *[_cell(rows.loc[p], col, kind) for p in result.plans])
@@ -67,19 +69,19 @@ def sweep_table(result: Any, segment: str = "all") -> Table:
     rows = s[s.segment == segment]
     params = [p.name for p in exp.spec.parameters]
     table = Table(
-        title=f"{exp.spec.experiment.name}: {len(exp.points)} points x {len(exp.plans)} plans x "
+        title=f"{plain(exp.spec.experiment.name)}: {len(exp.points)} points x {len(exp.plans)} plans x "
         f"{exp.spec.experiment.reps} reps (mean ± 95% CI half-width)",
         title_justify="left",
     )
     for p in params:
-        table.add_column(p, justify="right")
+        table.add_column(plain(p), justify="right")
     table.add_column("plan")
     shown = exp.spec.experiment.metrics
     for m in shown:
         table.add_column(metric(m).label, justify="right")
     for _, r in rows.iterrows():
-        cells = [f"{r[p]:g}" if isinstance(r[p], float) else str(r[p]) for p in params]
-        cells.append(str(r["plan"]))
+        cells = [f"{r[p]:g}" if isinstance(r[p], float) else plain(r[p]) for p in params]
+        cells.append(plain(r["plan"]))
         cells += [compact_cell(r, m, metric(m).code) for m in shown]
         table.add_row(*cells)
     return table
@@ -99,17 +101,17 @@ def attribution_table(attr: Any, currency: str) -> Table:
 
     t = attr.table[attr.table.segment == "all"]
     table = Table(
-        title=f"Plan {attr.plan!r}: what each channel adds (mean ± 95% CI; Shapley {attr.shapley})",
+        title=f"Plan {plain(repr(attr.plan))}: what each channel adds (mean ± 95% CI; Shapley {attr.shapley})",
         title_justify="left",
     )
     shown = ("spend", "incremental_orders", "shapley_orders", "incremental_revenue", "incremental_cpo",
              "incremental_roas", "marginal_roas")  # fmt: skip
-    cols = [(m.name, m.heading(currency), m.code) for m in map(metric, shown)]
+    cols = [(m.name, plain(m.heading(currency)), m.code) for m in map(metric, shown)]
     table.add_column("Channel")
     for _, label, _ in cols:
         table.add_column(label, justify="right")
     for _, r in t.iterrows():
-        cells = [str(r["channel"])]
+        cells = [plain(r["channel"])]
         for col, _, kind in cols:
             cells.append(compact_cell(r, col, kind) if col in r.index and pd.notna(r[col]) else "-")
         table.add_row(*cells)
@@ -124,13 +126,13 @@ def optimize_table(sc: Scenario, final: Result, plans: list[str]) -> Table:
         title=f"Fresh replications ({final.reps} x {final.agents:,} agents; mean ± 95% CI)", title_justify="left"
     )
     shown = ("orders", "spend", "cpo", "revenue", "margin", "romi")
-    cols = [(m.name, m.heading(cur), m.code) for m in map(metric, shown)]
+    cols = [(m.name, plain(m.heading(cur)), m.code) for m in map(metric, shown)]
     table.add_column("Plan", no_wrap=True)
     for _, label, _ in cols:
         table.add_column(label, justify="right")
     for p in plans:
         r = t.loc[p]
-        table.add_row(p, *[compact_cell(r, c, k) for c, _, k in cols])
+        table.add_row(plain(p), *[compact_cell(r, c, k) for c, _, k in cols])
     return table
 
 
@@ -143,5 +145,5 @@ def optimize_headline(opt: Any) -> str:
             f"{m} {g.loc[m, 'relative']:+.1%} [{g.loc[m, 'relative_ci_low']:+.1%}, {g.loc[m, 'relative_ci_high']:+.1%}]"
             for m in ("orders", "spend", "cpo", "margin")
         ]
-        lines.append(f"{opt.plan_name} vs {other} (paired, 95% CI): " + ", ".join(parts))
+        lines.append(f"{plain(opt.plan_name)} vs {plain(other)} (paired, 95% CI): " + ", ".join(parts))
     return "\n".join(lines)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any, Protocol
 
 from .folders import umask_mode
 
-__all__ = ["atomic_file", "write_csv", "write_json", "write_parquet", "write_text"]
+__all__ = ["FORMULA_START", "atomic_file", "csv_text", "write_csv", "write_json", "write_parquet", "write_text"]
 
 
 class _Frame(Protocol):
@@ -68,8 +69,50 @@ def write_json(path: str | os.PathLike[str], data: Any) -> Path:
     return write_text(path, json.dumps(data, indent=2, default=float) + "\n")
 
 
+#: A cell's first characters a spreadsheet reads as the start of a formula (OWASP, CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def csv_text(value: Any) -> Any:
+    """A text cell a spreadsheet will not run: ``'`` before a leading ``= + - @``, tab or CR.
+
+    Text that is a plain number (``-0.5``) and anything not a string are returned as they are.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_START) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def _neutralised(frame: Any) -> Any:
+    """The frame with :func:`csv_text` applied to its text cells and column names (a copy if any changed)."""
+    from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
+
+    out = frame
+    for i in range(len(frame.columns)):
+        s = frame.iloc[:, i]
+        if is_numeric_dtype(s.dtype) or is_bool_dtype(s.dtype) or is_datetime64_any_dtype(s.dtype):
+            continue
+        safe = s.astype(object).map(csv_text)
+        if not safe.equals(s.astype(object)):
+            out = out.copy() if out is frame else out
+            out.isetitem(i, safe)
+    names = [csv_text(c) for c in frame.columns]
+    if names != list(frame.columns):
+        out = out.copy() if out is frame else out
+        out.columns = names
+    return out
+
+
 def write_csv(path: str | os.PathLike[str], frame: _Frame) -> Path:
-    """Write a table as CSV without its index, atomically; returns the path."""
+    """Write a table as CSV without its index, atomically; returns the path.
+
+    Text cells (and column names) a spreadsheet would run as a formula, those starting with
+    ``=``, ``+``, ``-``, ``@``, a tab or a carriage return, are written with a single quote before
+    them (``'=1+1``; OWASP's CSV-injection advice). Numeric columns, and text that is a plain
+    number, are written unchanged.
+    """
+    frame = _neutralised(frame)
     with atomic_file(path) as tmp:
         frame.to_csv(tmp, index=False)
     return Path(path)

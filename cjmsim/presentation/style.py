@@ -38,6 +38,8 @@ __all__ = [
     "plan_colours",
     "channel_colours",
     "mpl_text",
+    "display_name",
+    "chart_name",
     "figure",
     "legend",
     "bar_limits",
@@ -95,11 +97,29 @@ def mpl_text(text: str) -> str:
     return text.replace("$", r"\$")
 
 
+#: Longest name a chart shows whole (legends, titles, tick labels); the HTML report shows it all.
+NAME_LIMIT = 60
+
+
+def display_name(name: str, limit: int = NAME_LIMIT) -> str:
+    """A name as a chart shows it: on one line (any run of whitespace one space), and at most
+    ``limit`` characters, cut with an ellipsis."""
+    one = " ".join(str(name).split())
+    return one if len(one) <= limit else one[: limit - 1].rstrip() + "\u2026"
+
+
+def chart_name(name: str, limit: int = NAME_LIMIT) -> str:
+    """A user's name ready for matplotlib: :func:`display_name`, then :func:`mpl_text`."""
+    return mpl_text(display_name(name, limit))
+
+
 def figure(
     title: str, subtitle: str, nrows: int = 1, ncols: int = 1, sharex: bool = False, sharey: bool = False
 ) -> tuple[Figure, list[Axes]]:
     """A 10 x 5.5 in figure: the finding as title, a subtitle, below them a grid of styled axes."""
-    t, s = textwrap.wrap(title, 80), textwrap.wrap(subtitle, 112)
+    # at most 3 title and 5 subtitle lines, so no text can push the axes off the figure
+    t = textwrap.wrap(title, 80, max_lines=3, placeholder=" \u2026")
+    s = textwrap.wrap(subtitle, 112, max_lines=5, placeholder=" \u2026")
     top = (0.22 + 0.29 * len(t) + 0.21 * len(s)) / SIZE[1]  # the header band, as a share of the height
     fig = Figure(figsize=SIZE, dpi=DPI, facecolor="white", layout=ConstrainedLayoutEngine(rect=(0, 0, 1, 1 - top)))
     head: dict[str, Any] = {"x": 0.012, "ha": "left", "va": "top", "in_layout": False}

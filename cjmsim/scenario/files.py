@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from .errors import ScenarioError
 
-__all__ = ["MAX_DEPTH", "check_depth", "file_hash", "read_toml", "toml_value"]
+__all__ = ["MAX_DEPTH", "check_depth", "file_hash", "read_toml", "toml_key", "toml_string", "toml_value"]
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
@@ -49,6 +50,28 @@ def _toml_number(v: Any) -> str:
     return repr(v)
 
 
+#: What a TOML basic string may not hold as itself: the quote, the backslash, control characters
+#: (tab included, for one line) and the C1 controls, written as ``\\uXXXX``.
+_TOML_ESCAPE = re.compile(r'["\\\x00-\x1f\x7f-\x9f]')
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def toml_string(text: str) -> str:
+    """Text as a one-line TOML basic string: ``"`` and ``\\`` escaped, every control character as
+    ``\\uXXXX``, so any text reads back as it was."""
+    return (
+        '"'
+        + _TOML_ESCAPE.sub(lambda m: "\\" + m.group() if m.group() in '"\\' else f"\\u{ord(m.group()):04x}", text)
+        + '"'
+    )
+
+
+def toml_key(key: str) -> str:
+    """A TOML key: bare when it is letters, digits, ``_`` and ``-`` only, else a quoted string
+    (``plans."my plan"``), so no key can open a table or end the line."""
+    return key if _BARE_KEY.fullmatch(key) else toml_string(key)
+
+
 def toml_value(v: Any) -> str:
     """A value as TOML writes it: dates bare, strings quoted and escaped, 10_000 for big integers."""
     if hasattr(v, "isoformat"):  # a date: TOML writes it bare
@@ -56,7 +79,7 @@ def toml_value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return toml_string(v)
     if isinstance(v, list | tuple):
         return "[" + ", ".join(toml_value(x) for x in v) + "]"
     if isinstance(v, dict):  # the only dict defaults are empty

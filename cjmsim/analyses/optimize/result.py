@@ -20,6 +20,7 @@ from cjmsim.analyses.optimize.search import Search
 from cjmsim.analyses.optimize.variables import Variable
 from cjmsim.analyses.simulate import Result
 from cjmsim.scenario import HEADLINE_METRICS, Scenario, toml_value
+from cjmsim.scenario.files import toml_key
 
 __all__ = ["Optimization", "paired_comparison", "plan_toml", "response_curves", "variable_table"]
 
@@ -160,11 +161,16 @@ def paired_comparison(final: Result, plan: str, others: list[str]) -> pd.DataFra
 
 
 def plan_toml(opt: Optimization) -> str:
-    """The optimized plan as a ``[plans.NAME]`` TOML block, one inline table per campaign."""
+    """The optimized plan as a ``[plans.ID]`` TOML block, one inline table per campaign.
+
+    Valid TOML whatever the plan's id and names: a key that is not a bare key is quoted
+    (``[plans."my plan"]``), strings are escaped (control characters as ``\\uXXXX``), and the
+    comment line holds no line break, so ``tomllib.loads`` gives back the campaigns and the name.
+    """
     s = opt.settings
     cmp = opt.comparison[(opt.comparison.versus == opt.base_plan)].set_index("metric")
     lines = [
-        f"[plans.{opt.plan_name}]",
+        f"[plans.{toml_key(opt.plan_name)}]",
         f"name = {toml_value(opt.final.scenario.plans[opt.plan_name].name)}",
         "description = "
         + toml_value(
@@ -173,11 +179,11 @@ def plan_toml(opt: Optimization) -> str:
         ),
         f"# fresh replications ({s['final_reps']} x {s['final_agents']:,} agents): orders "
         f"{cmp.loc['orders', 'relative']:+.1%}, CPO {cmp.loc['cpo', 'relative']:+.1%}, spend "
-        f"{cmp.loc['spend', 'relative']:+.1%} against {opt.base_plan}",
+        f"{cmp.loc['spend', 'relative']:+.1%} against {toml_value(opt.base_plan)[1:-1]}",
         "campaigns = [",
     ]
     for c in opt.campaigns:
-        items = ", ".join(f"{k} = {toml_value(v)}" for k, v in c.items())
+        items = ", ".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in c.items())
         lines.append(f"  {{ {items} }},")
     lines.append("]")
     return "\n".join(lines) + "\n"

@@ -34,7 +34,7 @@ from matplotlib.transforms import ScaledTranslation
 from cjmsim.presentation import format as fmt
 from cjmsim.presentation import style
 from cjmsim.presentation.charts.chart import Chart
-from cjmsim.presentation.style import AXIS, GRID, INK, MUTED, PLAN_COLOURS, TEXT, mpl_text
+from cjmsim.presentation.style import AXIS, GRID, INK, MUTED, PLAN_COLOURS, TEXT
 
 if TYPE_CHECKING:
     from cjmsim.analyses.attribution import Attribution
@@ -62,12 +62,14 @@ class _View:
         self.t = t
         known = scenario.channels if scenario is not None else {}
         order = list(known) if scenario is not None else list(attr.channels)
-        self.names = {c: mpl_text(fmt.short_name(known[c].name or c) if c in known else c) for c in self.channels}
+        self.names = {
+            c: style.chart_name(fmt.short_name(known[c].name or c) if c in known else c) for c in self.channels
+        }
         self.colours = style.channel_colours(order, extra=self.channels)
         # the plan's total: the plan's colour in every chart of its scenario (a quiet slate without one)
         plans = scenario.plans if scenario is not None else {}
         self.plan_colour = style.plan_colours(plans)[attr.plan] if attr.plan in plans else PLAN_COLOURS[0]
-        self.currency = mpl_text(scenario.scenario.currency) if scenario is not None else ""
+        self.currency = style.chart_name(scenario.scenario.currency, 24) if scenario is not None else ""
         runs = getattr(attr, "runs", None)
         self.reps = int(runs["rep"].nunique()) if isinstance(runs, pd.DataFrame) and "rep" in runs else 0
         self.shapley = attr.shapley
@@ -184,7 +186,7 @@ def waterfall(attr: Attribution, metric: str = "orders", *, scenario: Scenario |
     # the title: where the biggest share of the total comes from, and who takes away
     known = [i for i in range(len(chans)) if fmt.finite(v[i])]
     if not known:
-        title = f"No channel of plan {mpl_text(attr.plan)} has a measured contribution"
+        title = f"No channel of plan {style.chart_name(attr.plan)} has a measured contribution"
     elif len(known) == 1 and total > 0:
         title = _only(view, chans[known[0]], total, metric)
     elif total > 0:
@@ -321,7 +323,7 @@ def spend_vs_contribution(attr: Attribution, metric: str = "orders", *, scenario
 
     gaps = np.abs(c_share - s_share)
     if not chans:
-        title = f"Plan {mpl_text(attr.plan)} has no channels to compare"
+        title = f"Plan {style.chart_name(attr.plan)} has no channels to compare"
     elif not shares:
         title = f"The plan adds {view.quantity(total, metric, extra=False)} over no marketing: nothing to share out"
     elif len(chans) == 1:

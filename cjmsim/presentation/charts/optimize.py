@@ -122,7 +122,10 @@ def _allocation_title(opt: Optimization, cells: tuple[pd.DataFrame, pd.DataFrame
         money = pd.DataFrame({"total": new.stack(), "base_total": old.stack()})
         chans, segs = opt.scenario.channels, opt.scenario.segments
         label = pd.Series(
-            [f"{mpl_text(chans[ch].name or ch)} for {mpl_text(segs[g].name or g)}" for ch, g in money.index],
+            [
+                f"{style.chart_name(chans[ch].name or ch, 30)} for {style.chart_name(segs[g].name or g, 30)}"
+                for ch, g in money.index
+            ],
             index=money.index,
         )
         inside = _moves(money, label)
@@ -195,8 +198,8 @@ def plan_comparison(opt: Optimization) -> Figure:
     res = opt.final
     plans, plain, _ = plans_of(res)
     colours = _colours(opt)
-    names = {p: mpl_text(n) for p, n in plain.items()}
-    tot, cur = plan_totals(res), mpl_text(opt.scenario.scenario.currency)
+    names = {p: style.chart_name(n) for p, n in plain.items()}
+    tot, cur = plan_totals(res), style.chart_name(opt.scenario.scenario.currency, 24)
     cis = res.reps > 1
     sub = (
         f"Each plan on {res.reps} fresh replications of {res.agents:,} agents, not the search's, all segments; "
@@ -239,7 +242,7 @@ def allocation(opt: Optimization) -> Figure:
     heatmap of the optimized budget per active week of every channel and audience (the segments a
     decision variable targets), each cell with its change from the base plan.
     """
-    cur = mpl_text(opt.scenario.scenario.currency)
+    cur = style.chart_name(opt.scenario.scenario.currency, 24)
     c = campaign_budgets(opt)
     shown = c
     if len(c) > _MAX_CAMPAIGNS:  # the biggest budgets, before or after; the others as one row
@@ -257,7 +260,8 @@ def allocation(opt: Optimization) -> Figure:
         shown = pd.concat([c.loc[keep], other], ignore_index=True)
     cells = _by_segment(opt)
     sub = (
-        f"{cur}; left: budget per active week of each campaign of {mpl_text(plans_of(opt.final)[1][opt.base_plan])}, "
+        f"{cur}; left: budget per active week of each campaign of "
+        f"{style.chart_name(plans_of(opt.final)[1][opt.base_plan])}, "
         f"base (upper bar) and optimized (lower), the change of its total; right: the optimized plan's {cells[2]} by "
         "channel and segment, under it the change from the base plan"
     )
@@ -326,7 +330,7 @@ def _cells(opt: Optimization, ax: Axes, cells: tuple[pd.DataFrame, pd.DataFrame,
             label = f"{fmt.compact(v)}\n{change(float(old.iat[i, j]), v)}"
             ax.text(j + 0.5, i + 0.5, label, ha="center", va="center", fontsize=size, color=ink)
     chans, segs = opt.scenario.channels, opt.scenario.segments
-    rows = [textwrap.fill(mpl_text(chans[c].name or c), 16) for c in new.index]
+    rows = [textwrap.fill(style.chart_name(chans[c].name or c, 48), 16) for c in new.index]
     cols = [
         textwrap.shorten(mpl_text(fmt.short_name(segs[g].name or g)), 20, placeholder="\u2026") for g in new.columns
     ]
@@ -353,7 +357,7 @@ def _extra_order(d: pd.DataFrame) -> tuple[float, float]:
 
 
 def _curve_title(opt: Optimization, curves: dict[str, pd.DataFrame]) -> str:
-    cur = mpl_text(opt.scenario.scenario.currency)
+    cur = style.chart_name(opt.scenario.scenario.currency, 24)
     costs = {name: _extra_order(d) for name, d in curves.items() if d.optimized_weekly.iloc[0] >= 1}
     priced = {k: v[1] for k, v in costs.items() if fmt.finite(v[1])}
     flat = [k for k, v in costs.items() if not fmt.finite(v[1])]
@@ -383,7 +387,7 @@ def response_curves(opt: Optimization) -> Figure:
     One column per campaign (the biggest optimized or base budgets when there are many); the dashed
     line is the base plan's budget, the ringed point the optimum. On the search replications.
     """
-    cur = mpl_text(opt.scenario.scenario.currency)
+    cur = style.chart_name(opt.scenario.scenario.currency, 24)
     colours = _colours(opt)
     base_colour, best_colour = colours[opt.base_plan], colours[opt.plan_name]
     budgets = campaign_budgets(opt).set_index("campaign")
@@ -450,7 +454,7 @@ def convergence(opt: Optimization) -> Figure:
     allocation. On the search replications.
     """
     metric, name, higher, money = OBJECTIVE_METRIC[opt.objective]
-    cur = mpl_text(opt.scenario.scenario.currency)
+    cur = style.chart_name(opt.scenario.scenario.currency, 24)
     colours = _colours(opt)
     base_colour, feasible = colours[opt.base_plan], colours[opt.plan_name]
     infeasible = _INFEASIBLE[feasible == _INFEASIBLE[0]]

@@ -68,6 +68,12 @@ def plans_of(result: Result) -> tuple[list[str], dict[str, str], dict[str, str]]
     return plans, names, style.plan_colours(result.plan_order or result.scenario.plans, extra=plans)
 
 
+def _charted(result: Result) -> tuple[list[str], dict[str, str], dict[str, str]]:
+    """:func:`plans_of` with the names ready for a chart: shortened and mathtext-safe."""
+    plans, names, colours = plans_of(result)
+    return plans, {p: style.chart_name(n) for p, n in names.items()}, colours
+
+
 def _weekly(result: Result) -> pd.DataFrame:
     return result.weekly[result.weekly.segment == "all"]
 
@@ -118,7 +124,7 @@ def _weeks(ax: Axes, weeks: int, label: bool = False) -> None:
 
 def funnel(result: Result) -> Figure:
     """AIDA+L funnel per plan: people entering each stage, with stage-to-stage conversion annotated."""
-    plans, names, colours = plans_of(result)
+    plans, names, colours = _charted(result)
     tot = plan_totals(result)
     steps = [
         (fmt.ratio(tot[b].sum(), tot[a].sum()), a, b) for a, b in zip(_FUNNEL_COLS[:3], _FUNNEL_COLS[1:4], strict=True)
@@ -158,7 +164,7 @@ def stage_occupancy(result: Result, plan: str | None = None) -> Figure:
     not flattened by a big one (aware). Unaware and lost people, most of the market, are left out; the
     subtitle says how many they are.
     """
-    plans, names, colours = plans_of(result)
+    plans, names, colours = _charted(result)
     shown = [plan] if plan else plans
     w = _weekly(result)
     w = w[w.plan.isin(shown)]
@@ -193,10 +199,13 @@ def _quantiles(weeks: np.ndarray, people: np.ndarray, qs: tuple[float, ...]) -> 
 
 def time_to_purchase(result: Result, plan: str | None = None) -> Figure:
     """Weeks from first awareness to first order, one row per segment (first plan by default), median marked."""
-    plans, names, colours = plans_of(result)
+    plans, names, colours = _charted(result)
     plan = plan or plans[0]
     t = result.ttp[(result.ttp.plan == plan) & (result.ttp.customers > 0)]
-    labels = {"all": "All segments", **{s: seg.name or s for s, seg in result.scenario.segments.items()}}
+    labels = {
+        "all": "All segments",
+        **{s: style.chart_name(seg.name or s) for s, seg in result.scenario.segments.items()},
+    }
     data = {s: (d.weeks.to_numpy(), d.customers.to_numpy(dtype=float)) for s, d in t.groupby("segment")}
     q = {s: _quantiles(wk, n, (0.25, 0.5, 0.75)) for s, (wk, n) in data.items()}
     segs = [s for s in labels if s in q and s != "all"]
@@ -251,8 +260,8 @@ _KPIS = tuple(
 
 def kpi_comparison(result: Result) -> Figure:
     """CPO, conversion, LTV and ROMI per plan, with 95% confidence intervals when there are replications."""
-    plans, names, colours = plans_of(result)
-    tot, cur = plan_totals(result), result.scenario.scenario.currency
+    plans, names, colours = _charted(result)
+    tot, cur = plan_totals(result), style.chart_name(result.scenario.scenario.currency, 24)
     best = _versus(tot.cpo, plans, higher=False)[0]
     title = _lead(tot.cpo, names, "cuts CPO by {} vs", "have about the same CPO", higher=False)
     if not _rank(tot.cpo, higher=False):
@@ -301,10 +310,10 @@ def kpi_comparison(result: Result) -> Figure:
 
 def spend_by_channel(result: Result) -> Figure:
     """Actual weekly spend by channel, stacked, one panel per plan; a channel has the same colour everywhere."""
-    plans, names, colours = plans_of(result)
-    chans = {c: ch.name or c for c, ch in result.scenario.channels.items()}
+    plans, names, colours = _charted(result)
+    chans = {c: style.chart_name(ch.name or c) for c, ch in result.scenario.channels.items()}
     ccol = style.channel_colours(chans)
-    cur, w = result.scenario.scenario.currency, _weekly(result)
+    cur, w = style.chart_name(result.scenario.scenario.currency, 24), _weekly(result)
     by_plan = w.groupby("plan").sum(numeric_only=True).reindex(plans)
     spend = by_plan[[f"spend_{c}" for c in chans]].set_axis(list(chans), axis=1)
     planned = by_plan[[f"planned_{c}" for c in chans]].sum(axis=1)
@@ -355,8 +364,8 @@ def spend_by_channel(result: Result) -> Figure:
 
 def orders_vs_spend(result: Result) -> Figure:
     """Cumulative orders against cumulative spend, one line per plan: the steeper, the cheaper each order."""
-    plans, names, colours = plans_of(result)
-    tot, cur = plan_totals(result), result.scenario.scenario.currency
+    plans, names, colours = _charted(result)
+    tot, cur = plan_totals(result), style.chart_name(result.scenario.scenario.currency, 24)
     best, other = _versus(tot.cpo, plans, higher=False)
     free = next((p for p in plans if not tot.spend[p] > 0), None)  # a plan without spend: the organic orders
     extra = tot.orders[best] - tot.orders[free] if free else math.nan
@@ -403,10 +412,10 @@ def exposure_heatmap(result: Result, plan: str | None = None) -> Figure:
     The default plan is the first one that delivers any units (the first plan when none does), so a
     "no marketing" reference listed first does not give an empty chart.
     """
-    plans, names, _ = plans_of(result)
+    plans, names, _ = _charted(result)
     e = result.exposures
     plan = plan or next((p for p in plans if e[e.plan == p].units.sum() > 0), plans[0])
-    chans = {c: ch.name or c for c, ch in result.scenario.channels.items()}
+    chans = {c: style.chart_name(ch.name or c) for c, ch in result.scenario.channels.items()}
     unit = {c: ch.cost.unit for c, ch in result.scenario.channels.items()}
     units = e[e.plan == plan].groupby(["channel", "stage"]).units.sum().unstack("stage")
     units = units.reindex(index=[c for c in chans if c in units.index], columns=list(STAGES)).fillna(0.0)
