@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,10 @@ from .common import (
 )
 from .tables import optimize_headline, optimize_table
 
-__all__ = ["optimize_command"]
+__all__ = ["INFEASIBLE", "optimize_command"]
+
+#: Exit status when the search finds no feasible allocation (2 is a bad input, 1 a crash).
+INFEASIBLE = 3
 
 
 def _bounds(_ctx: Any, _param: Any, value: str) -> tuple[float, float]:
@@ -130,42 +134,51 @@ def optimize_command(
     base plan (and --compare plans) are then re-run on fresh replications with 95% CIs. Writes
     plan.toml (the [plans.NAME] block to paste), comparison.csv, summary.csv, variables.csv,
     trace.csv, curves.csv, metadata.json, the charts and report.html.
+
+    Exit status: 0 done; 2 a bad option or scenario, or a search too large for this machine
+    (refused before any simulation); 3 no feasible allocation found (e.g. a --min-orders no
+    allocation reaches): the reason is printed and no folder or plan.toml is written.
     """
-    from cjmsim.analyses.optimize import optimize
+    from cjmsim.analyses.optimize import InfeasibleError, optimize
 
     sc = load(file)
     target = out_folder(out, Path("out") / f"{Path(file).stem}-optimize", "optimize", force)
     t0 = time.perf_counter()
     with library_errors():
-        opt = tracked(
-            "optimizing",
-            "evaluations",
-            quiet,
-            lambda tick: optimize(
-                sc,
-                plan,
-                objective,
-                budget=budget,
-                keep_orders=keep_orders,
-                min_orders=min_orders,
-                bounds=bounds,
-                split=split,
-                periods=periods,
-                reps=reps,
-                evaluations=evaluations,
-                agents=agents,
-                weeks=weeks,
-                seed=seed,
-                final_reps=final_reps,
-                final_agents=final_agents,
-                compare=list(compare),
-                curves=not no_curves,
-                workers=workers,
-                scheduler=scheduler,
-                name=name,
-                progress=counter(tick, evaluations),
-            ),
-        )
+        try:
+            opt = tracked(
+                "optimizing",
+                "evaluations",
+                quiet,
+                lambda tick: optimize(
+                    sc,
+                    plan,
+                    objective,
+                    budget=budget,
+                    keep_orders=keep_orders,
+                    min_orders=min_orders,
+                    bounds=bounds,
+                    split=split,
+                    periods=periods,
+                    reps=reps,
+                    evaluations=evaluations,
+                    agents=agents,
+                    weeks=weeks,
+                    seed=seed,
+                    final_reps=final_reps,
+                    final_agents=final_agents,
+                    compare=list(compare),
+                    curves=not no_curves,
+                    workers=workers,
+                    scheduler=scheduler,
+                    name=name,
+                    progress=counter(tick, evaluations),
+                ),
+            )
+        except InfeasibleError as e:
+            err_console.print("infeasible: ", style="bold red", end="")
+            err_console.print(printable(e), markup=False, highlight=False, soft_wrap=True)
+            sys.exit(INFEASIBLE)
     elapsed = time.perf_counter() - t0
     from cjmsim.output import atomic_folder, metadata, write_csv, write_json, write_text
 

@@ -38,6 +38,7 @@ import pandas as pd
 from cjmsim.analyses.choices import OBJECTIVES, SPLITS
 from cjmsim.analyses.optimize.evaluation import Simulator
 from cjmsim.analyses.optimize.result import (
+    InfeasibleError,
     Optimization,
     paired_comparison,
     plan_toml,
@@ -54,6 +55,7 @@ from cjmsim.scenario import Scenario, parse_scenario
 __all__ = [
     "OBJECTIVES",
     "SPLITS",
+    "InfeasibleError",
     "Optimization",
     "SearchSettings",
     "Variable",
@@ -123,7 +125,10 @@ def optimize(
         an :class:`Optimization`.
 
     Raises:
-        ArgumentError: a bad argument, named by its parameter (``objective``, ``bounds``, ...).
+        ArgumentError: a bad argument, named by its parameter (``objective``, ``bounds``, ...),
+            or a search too large for this machine (decision variables, agents), before any run.
+        InfeasibleError: no candidate of the search kept to the budget, the bounds and the
+            orders floor (e.g. a ``min_orders`` no allocation reaches); no plan is returned.
     """
     settings = SearchSettings(
         objective=objective,
@@ -173,6 +178,8 @@ def run_optimization(
             problem, goal, simulator, variables, W, evaluations=s.evaluations, step=s.step, progress=progress
         )
         best_x, message = search.run()
+        if search.best is None:
+            raise _infeasible(search, floor, message)
         curves = response_curves(search, best_x) if s.curves else pd.DataFrame([])
     campaigns = candidate_campaigns(variables, best_x, W)
     name = s.plan_name(plan)
@@ -221,6 +228,21 @@ def run_optimization(
         message=message,
         seconds=time.perf_counter() - t0,
     )
+
+
+def _infeasible(search: Search, floor: float, stopped: str) -> InfeasibleError:
+    """Why no candidate was feasible: the most orders seen within the budget and bounds, against the floor."""
+    trace = pd.DataFrame(search.rows)
+    say = f"{stopped}; no feasible candidate found in {search.count} evaluations"
+    if floor > 0 and len(trace):
+        most = float(trace.orders.max())
+        say += (
+            f": the most orders of any candidate were {most:,.0f}, below the orders floor of {floor:,.0f}; "
+            "lower the orders floor, or raise the budget or the bounds"
+        )
+    else:
+        say += ": no candidate had spend within the budget and bounds; raise the budget or widen the bounds"
+    return InfeasibleError(say + "; no optimized plan was made", trace, floor, search.count, stopped)
 
 
 def _reevaluate(

@@ -19,10 +19,40 @@ from cjmsim.analyses import metrics
 from cjmsim.analyses.optimize.search import Search
 from cjmsim.analyses.optimize.variables import Variable
 from cjmsim.analyses.simulate import Result
-from cjmsim.scenario import HEADLINE_METRICS, Scenario, toml_value
+from cjmsim.scenario import HEADLINE_METRICS, Scenario, ScenarioError, toml_value
 from cjmsim.scenario.files import toml_key
 
-__all__ = ["Optimization", "paired_comparison", "plan_toml", "response_curves", "variable_table"]
+__all__ = [
+    "InfeasibleError",
+    "Optimization",
+    "paired_comparison",
+    "plan_toml",
+    "response_curves",
+    "variable_table",
+]
+
+
+class InfeasibleError(ScenarioError):
+    """The search found no candidate within the budget, the campaign bounds and the orders floor.
+
+    No optimized plan exists, so none is returned (the CLI exits 3 and writes no folder).
+
+    Attributes:
+        trace: every evaluation of the search (as :attr:`Optimization.trace`).
+        floor: the orders floor in force.
+        evaluations: the evaluations the search used.
+        stopped: why the search stopped.
+    """
+
+    def __init__(self, message: str, trace: pd.DataFrame, floor: float, evaluations: int, stopped: str) -> None:
+        super().__init__(message)
+        self.trace = trace
+        self.floor = floor
+        self.evaluations = evaluations
+        self.stopped = stopped
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (InfeasibleError, (str(self), self.trace, self.floor, self.evaluations, self.stopped))
 
 
 @dataclass

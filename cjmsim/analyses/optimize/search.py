@@ -259,6 +259,6 @@ class Search:
             message = f"SLSQP: {res.message}"
         except _Budget:
             message = f"evaluation budget spent ({self.count} evaluations)"
-        if self.best is None:
-            return x0, message + "; no feasible candidate found: the base allocation is returned"
+        if self.best is None:  # no feasible candidate: the caller raises InfeasibleError
+            return x0, message
         return self.best, message

@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from cjmsim.analyses.choices import OBJECTIVES, SPLITS
 from cjmsim.scenario import ArgumentError, Scenario, did_you_mean
 
-__all__ = ["SearchSettings"]
+__all__ = ["MAX_VARIABLES", "SearchSettings", "variable_count"]
+
+#: Most decision variables (campaigns x cells x periods) of a search: SLSQP keeps matrices of
+#: about 36 n^2 bytes and every gradient simulates n + 1 candidates.
+MAX_VARIABLES = 5_000
+
+
+def variable_count(scenario: Scenario, plan: str, split: str, periods: int) -> int:
+    """The decision variables a search would have (an upper bound: a period without any of a
+    campaign's flights has none of its cells), counted without simulating anything."""
+    n = 0
+    for camp in scenario.plans[plan].campaigns:
+        segs = len(camp.segments or scenario.segments)
+        stages = len(camp.stages or scenario.channels[camp.channel].stages)
+        cells = {"none": 1, "segment": segs, "stage": stages}.get(split, segs * stages)
+        n += cells * periods
+    return n
 
 
 @dataclass(frozen=True)
@@ -54,10 +71,20 @@ class SearchSettings:
             raise ArgumentError(
                 "keep_orders", lambda name: f" and {name('min_orders')}: give one orders floor, not both"
             )
-        low, high = self.bounds
-        if not (0 <= low <= 1 <= high) or high <= 0:
+        if self.budget is not None and not (math.isfinite(self.budget) and self.budget > 0):
             raise ArgumentError(
-                "bounds", f" ({low:g}, {high:g}): need 0 <= low <= 1 <= high (multiples of each campaign's base budget)"
+                "budget", f" {self.budget:g}: must be a finite amount above 0 (planned spend over the horizon)"
+            )
+        if self.min_orders is not None and not (math.isfinite(self.min_orders) and self.min_orders >= 0):
+            raise ArgumentError("min_orders", f" {self.min_orders:g}: must be a finite number of orders, at least 0")
+        if not (math.isfinite(self.step) and self.step > 0):
+            raise ArgumentError("step", f" {self.step:g}: must be a finite step above 0")
+        low, high = self.bounds
+        if not (math.isfinite(low) and math.isfinite(high)) or not (0 <= low <= 1 <= high) or high <= 0:
+            raise ArgumentError(
+                "bounds",
+                f" ({low:g}, {high:g}): need 0 <= low <= 1 <= high, both finite "
+                "(multiples of each campaign's base budget)",
             )
         for p in self.compare:
             if p not in scenario.plans:
@@ -72,6 +99,17 @@ class SearchSettings:
         ):
             if value < least:
                 raise ArgumentError(argument, f" {value}: must be at least {least}")
+        n = variable_count(scenario, plan, self.split, self.periods)
+        if n > MAX_VARIABLES:
+            gb = 36 * n * n / 1e9
+            raise ArgumentError(
+                "split",
+                lambda name: (
+                    f" {self.split!r} with {name('periods')} {self.periods}: {n:,} decision variables "
+                    f"(campaigns x cells x periods) needs about {gb:.1f} GB of memory and {n + 1:,} simulations per "
+                    f"gradient; at most {MAX_VARIABLES:,}: use {name('split')} none or fewer {name('periods')}"
+                ),
+            )
         name = self.plan_name(plan)
         if name in scenario.plans:
             raise ArgumentError("name", f" {name!r}: the scenario already has a plan of that name")
