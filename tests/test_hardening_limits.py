@@ -93,3 +93,69 @@ def test_an_infeasible_search_exits_3_and_writes_no_plan(write_toml: Any) -> Non
 def test_optimize_help_documents_the_exit_status() -> None:
     res = CliRunner().invoke(main, ["optimize", "--help"])
     assert "3 no feasible allocation" in " ".join(res.output.split())
+
+
+# --- limits before work -----------------------------------------------------------------------
+
+
+def _many_channels(n: int) -> dict[str, Any]:
+    data = two_channels()
+    chan = data["channels"]["a"]
+    data["channels"] = {f"c{i}": dict(chan) for i in range(n)}
+    data["segments"]["s"]["odds"] = {}
+    data["plans"] = {"p": {"campaigns": [{"channel": f"c{i}", "weekly": 100.0} for i in range(n)]}}
+    return data
+
+
+def test_exact_shapley_over_40_channels_is_refused_before_any_run(write_toml: Any) -> None:
+    from cjmsim.analyses.attribution import attribute
+
+    with pytest.raises(ArgumentError) as err:
+        attribute(parse_scenario(_many_channels(40)), "p", shapley="exact")
+    assert err.value.argument == "shapley" and "needs about" in str(err.value)
+    res = _cli(write_toml(_many_channels(40)), "attribute", "--plan", "p", "--shapley", "exact")
+    assert res.exit_code == 2, res.output
+    assert "--shapley 'exact' over 40 channels (1,099,511,627,776 coalitions" in res.output
+    assert "GB of memory;" in res.output and "use --shapley sampled" in res.output
+    assert not Path("o").exists()
+
+
+def test_more_agents_than_memory_is_refused_before_any_run(write_toml: Any, monkeypatch: Any) -> None:
+    from cjmsim.analyses import simulate as simulate_module
+
+    monkeypatch.setattr(simulate_module, "available_memory", lambda: 50_000_000)  # 50 MB
+    path = write_toml(two_channels())
+    with pytest.raises(ArgumentError) as err:
+        simulate_module.simulate(parse_scenario(two_channels()), agents=1_000_000)
+    assert err.value.argument == "agents"
+    res = _cli(path, "run", "--agents", "1000000")
+    assert res.exit_code == 2, res.output
+    assert "--agents 1,000,000: needs about 0.10 GB of memory" in res.output and "use fewer agents" in res.output
+    res = _cli(path, "attribute", "--agents", "300000", "--workers", "2")
+    assert res.exit_code == 2 and "x 2 processes at once" in res.output, res.output
+    res = _cli(write_toml(two_channels()), "optimize", "--plan", "base", "--final-agents", "1000000")
+    assert res.exit_code == 2 and "--agents 1,000,000: needs about" in res.output, res.output
+    assert not Path("o").exists()
+    res = _cli(path, "run", "--agents", "1000")  # small runs are never refused
+    assert res.exit_code == 0, res.output
+
+
+def test_the_event_log_counts_in_the_estimate(monkeypatch: Any) -> None:
+    from cjmsim.analyses import simulate as simulate_module
+
+    monkeypatch.setattr(simulate_module, "available_memory", lambda: 150_000_000)
+    simulate_module.check_memory(1_000_000)  # 0.1 GB: fits
+    with pytest.raises(ArgumentError, match="and the event log"):
+        simulate_module.check_memory(1_000_000, weeks=52, events=True)
+
+
+def test_too_many_decision_variables_are_refused_before_any_run(write_toml: Any) -> None:
+    data = _many_channels(2)
+    data["plans"]["p"]["campaigns"] *= 50  # 100 campaigns x 1 segment x stages x 52 periods
+    with pytest.raises(ArgumentError) as err:
+        optimize(parse_scenario(data), "p", periods=52)
+    assert err.value.argument == "split"
+    res = _cli(write_toml(data), "optimize", "--plan", "p", "--periods", "52")
+    assert res.exit_code == 2, res.output
+    assert "decision variables (campaigns x cells x periods) needs about" in res.output
+    assert "at most 5,000: use --split none or fewer --periods" in res.output

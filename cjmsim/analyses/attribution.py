@@ -28,14 +28,19 @@ import pandas as pd
 
 from cjmsim.analyses import metrics
 from cjmsim.analyses.choices import SHAPLEY
+from cjmsim.analyses.simulate import check_memory
 from cjmsim.analyses.tasks import executor_for
 from cjmsim.engine import make_streams, run_plan
 from cjmsim.scenario import ArgumentError, Scenario, did_you_mean, parse_scenario
 
-__all__ = ["EXACT_MAX", "Attribution", "attribute", "shapley_weights"]
+__all__ = ["EXACT_MAX", "EXACT_LIMIT", "Attribution", "attribute", "shapley_weights"]
 
 #: Largest number of channels for which Shapley values are computed exactly (2^n plan runs).
 EXACT_MAX = 8
+#: Most channels for which exact Shapley values may be asked for (2^16 = 65,536 coalitions).
+EXACT_LIMIT = 16
+#: Memory per coalition and replication, roughly: the variant plan and its run's table.
+_BYTES_PER_RUN = 4_000
 _FLOWS = ("orders", "customers", "revenue", "margin", "spend")
 _WARM = "__attribution_warmup__"
 
@@ -182,8 +187,21 @@ def attribute(
         raise ArgumentError("plan", f" {plan!r} has no campaigns: there is nothing to attribute")
     if shapley == "auto":
         shapley = "exact" if len(channels) <= EXACT_MAX else "sampled"
+    if shapley == "exact" and len(channels) > EXACT_LIMIT:
+        n = len(channels)
+        gb = (1 << n) * reps * _BYTES_PER_RUN / 1e9
+        raise ArgumentError(
+            "shapley",
+            lambda name: (
+                f" 'exact' over {n} channels ({1 << n:,} coalitions x {reps} replications) needs about "
+                f"{gb:,.0f} GB of memory; exact is limited to {EXACT_LIMIT} channels "
+                f"({1 << EXACT_LIMIT:,} coalitions): "
+                f"use {name('shapley')} sampled (with {name('samples')}) or {name('shapley')} none"
+            ),
+        )
     if shapley == "sampled" and samples < 2:
         raise ArgumentError("samples", f" {samples}: sampled Shapley values need at least 2 permutations")
+    check_memory(sc.scenario.agents, processes=workers if scheduler is None else 1)
     base_seed = sc.scenario.seed
     spec = _variants(sc, plan, channels, shapley, samples, base_seed)
     data = sc.model_dump(mode="json", exclude_none=True)

@@ -7,6 +7,7 @@ replication and turns the raw weekly records into tidy tables (:class:`Result`) 
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,11 +17,11 @@ import pandas as pd
 
 from cjmsim.engine import Records, make_streams, run_plan
 from cjmsim.output import atomic_folder, metadata, write_csv, write_json
-from cjmsim.scenario import Scenario
+from cjmsim.scenario import ArgumentError, Scenario
 
 from . import metrics
 
-__all__ = ["Result", "simulate", "write_run"]
+__all__ = ["Result", "available_memory", "check_memory", "simulate", "write_run"]
 
 
 @dataclass
@@ -63,6 +64,57 @@ class Result:
         return self.summary[self.summary.segment == "all"].set_index("plan")
 
 
+#: Peak memory of the engine per agent (docs/performance.md: 101 bytes of RSS at 1M agents).
+BYTES_PER_AGENT = 100
+#: Peak memory per row of the event log (docs/ground-truth.md: about 70 bytes a row), and a low
+#: guess of its rows per agent-week (hifi logs 0.33): the estimate stays below the real need.
+BYTES_PER_EVENT = 70
+EVENTS_PER_AGENT_WEEK = 0.1
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new run (Linux ``MemAvailable``; else free physical pages), or None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.1f}" if n >= 1e9 else f"{n / 1e9:.2f}"
+
+
+def check_memory(agents: int, *, processes: int = 1, weeks: int = 0, events: bool = False) -> None:
+    """Raise :class:`ArgumentError` on ``agents`` when a run of ``agents`` agents in ``processes``
+    processes at once (with the event log over ``weeks``) needs more memory than is available.
+
+    The estimate is low on purpose (the engine's peak per agent, the event log's fewest rows), so
+    a run that is refused could not have finished."""
+    need = agents * BYTES_PER_AGENT * max(processes, 1)
+    if events:
+        need += int(agents * weeks * EVENTS_PER_AGENT_WEEK * BYTES_PER_EVENT)
+    have = available_memory()
+    if have is None or need <= have:
+        return
+    per = f"{BYTES_PER_AGENT} bytes per agent" + (f" x {processes} processes at once" if processes > 1 else "")
+    per += ", and the event log" if events else ""
+    raise ArgumentError(
+        "agents",
+        f" {agents:,}: needs about {_gb(need)} GB of memory ({per}), more than the {_gb(have)} GB "
+        "available; use fewer agents (each then stands for more of the population: the results are "
+        "people, not agents)"
+        + (", fewer workers" if processes > 1 else "")
+        + (", or no events export" if events else ""),
+    )
+
+
 def simulate(
     scenario: Scenario,
     plans: list[str] | None = None,
@@ -98,6 +150,7 @@ def simulate(
     if reps < 1:
         raise ValueError("reps must be >= 1")
     sc = scenario.with_settings(agents=agents, weeks=weeks, seed=seed)
+    check_memory(sc.scenario.agents, weeks=sc.scenario.weeks, events=events)
     if plans:
         sc = sc.only_plans(list(dict.fromkeys(plans)))
     names = list(dict.fromkeys(plans)) if plans else list(sc.plans)  # each plan once, in the order given

@@ -113,7 +113,7 @@ def run(
     sc = load(file)
     target = out_folder(out, Path("out") / Path(file).stem, "run", force)
     from cjmsim.analyses.exports import parse_exports, write_exports
-    from cjmsim.analyses.simulate import simulate, write_run
+    from cjmsim.analyses.simulate import check_memory, simulate, write_run
 
     names = list(dict.fromkeys(plans)) if plans else list(sc.plans)
     with library_errors():
@@ -121,6 +121,7 @@ def run(
         if plans:
             sc.only_plans(names)  # unknown plans are named now, before anything runs
         sc = sc.with_settings(agents=agents, weeks=weeks, seed=seed)
+        check_memory(sc.scenario.agents, weeks=sc.scenario.weeks, events="events" in kinds)  # before any run
     s = sc.scenario
     total_weeks = reps * len(names) * (s.weeks + s.warmup_weeks)
     show = not quiet and err_console.is_terminal and total_weeks * s.agents > 2_000_000

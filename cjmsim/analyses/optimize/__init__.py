@@ -48,7 +48,7 @@ from cjmsim.analyses.optimize.result import (
 from cjmsim.analyses.optimize.search import Objective, Problem, Search
 from cjmsim.analyses.optimize.settings import SearchSettings
 from cjmsim.analyses.optimize.variables import Variable, candidate_campaigns, decision_variables
-from cjmsim.analyses.simulate import Result, simulate
+from cjmsim.analyses.simulate import Result, check_memory, simulate
 from cjmsim.analyses.tasks import executor_for
 from cjmsim.scenario import Scenario, parse_scenario
 
@@ -165,6 +165,8 @@ def run_optimization(
     sc = scenario.with_settings(agents=s.agents or min(scenario.scenario.agents, SEARCH_AGENTS), weeks=s.weeks)
     W = sc.scenario.weeks
     workers = s.workers or os.cpu_count() or 1
+    check_memory(sc.scenario.agents, processes=min(workers, 1_000) if s.scheduler is None else 1)
+    check_memory(s.final_agents or scenario.scenario.agents)
     variables = decision_variables(sc, plan, s.split, s.periods, seed)
     problem = Problem(variables, len(sc.plans[plan].campaigns), s.budget, s.bounds, s.step)
     data = sc.model_dump(mode="json", exclude_none=True)
