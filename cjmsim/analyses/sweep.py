@@ -22,7 +22,7 @@ import os
 import re
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -343,6 +343,7 @@ class SweepResult:
     results: pd.DataFrame  # point x plan x rep x segment, parameters and every metric
     summary: pd.DataFrame  # point x plan x segment: mean and 95% CI of each metric
     differences: pd.DataFrame  # point x plan x segment: paired difference from the reference plan
+    warnings: list[str] = field(default_factory=list)  # on resume: results parts set aside and run again
 
 
 def _tasks(exp: LoadedExperiment, threads: int) -> list[Task]:
@@ -383,7 +384,10 @@ def run_sweep(
         scheduler: a Dask scheduler address; tasks go to that cluster.
         out: folder for results/*.parquet (one part per task, written as each finishes); none =
             keep everything in memory.
-        resume: continue a sweep in ``out``: tasks with a part are not run again.
+        resume: continue a sweep in ``out``: tasks with a part are not run again. A part that is
+            empty, truncated, not Parquet or another task's (its columns, point, plan or
+            replication) is moved to ``out``/rejected/, named in ``SweepResult.warnings``, and
+            its task run again.
         progress: called with (tasks done, tasks in all) as tasks finish.
         threads: engine threads per task; default the machine's cores divided by the workers
             (1 on a Dask cluster). Results do not depend on it.
@@ -397,6 +401,7 @@ def run_sweep(
     tasks = _tasks(exp, threads)
     by_key = {t.key: t for t in tasks}
     parts: dict[str, pd.DataFrame] = {}
+    warnings: list[str] = []
     folder = None
     with ExitStack() as stack:
         # a cluster is reached before anything is written; a local executor only when there is work
@@ -406,7 +411,11 @@ def run_sweep(
             _prepare(Path(out), folder, exp, resume)
             for p in sorted(folder.glob("*.parquet")):
                 if p.stem in by_key:
-                    parts[p.stem] = pd.read_parquet(p)
+                    frame, why = _read_part(p, by_key[p.stem], exp)
+                    if frame is not None:
+                        parts[p.stem] = frame
+                    else:
+                        warnings.append(f"{p}: {why}; moved to {_set_aside(Path(out), p)}, its task runs again")
         todo = [t for t in tasks if t.key not in parts]
         done = len(tasks) - len(todo)
         if progress is not None:
@@ -424,7 +433,53 @@ def run_sweep(
                     progress(done, len(tasks))
     results = pd.concat([parts[t.key] for t in tasks], ignore_index=True)  # task order, not finish order
     summary, differences = summarise_sweep(results, exp)
-    return SweepResult(exp, results, summary, differences)
+    return SweepResult(exp, results, summary, differences, warnings)
+
+
+#: Where a resume moves the results parts it cannot use (inside ``out``, beside results/).
+REJECTED = "rejected"
+
+
+def _read_part(path: Path, task: Task, exp: LoadedExperiment) -> tuple[pd.DataFrame | None, str]:
+    """A results part found on resume, or None and why it cannot be this task's part.
+
+    It must be a Parquet file (not empty, not truncated) with exactly the sweep's columns, one row
+    per segment and ``all``, and this task's point, plan, replication and parameter levels.
+    """
+    if path.is_symlink() or not path.is_file():
+        return None, "not a regular file"
+    if path.stat().st_size == 0:
+        return None, "empty (0 bytes)"
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as e:  # pyarrow raises many kinds for a damaged file
+        reason = " ".join(str(e).split())[:200] or type(e).__name__
+        return None, f"not a readable Parquet file (truncated or damaged: {reason})"
+    point = exp.points[task.point]
+    columns = ["point", "plan", "rep", *point, "segment", *metrics.SUMMARY_METRICS]
+    if list(frame.columns) != columns:
+        return None, "its columns are not this sweep's (a part of another sweep or another version)"
+    segments = [*task.scenario.segments, "all"]
+    if frame["segment"].tolist() != segments:
+        return None, f"its segments are not this sweep's ({', '.join(segments)})"
+    keys = {"point": task.point, "plan": task.plan, "rep": task.rep, **point}
+    for name, value in keys.items():
+        if not (frame[name] == value).all():
+            return None, f"its {name} is not {value!r}, the task its file name says (a part of another task)"
+    return frame, ""
+
+
+def _set_aside(out: Path, part: Path) -> Path:
+    """Move a results part a resume cannot use to ``out``/rejected/ (a new name if one is taken)."""
+    aside = out / REJECTED
+    aside.mkdir(exist_ok=True)
+    dest = aside / part.name
+    n = 1
+    while dest.exists() or dest.is_symlink():
+        dest = aside / f"{part.stem}.{n}{part.suffix}"
+        n += 1
+    os.replace(part, dest)
+    return dest
 
 
 def _prepare(out: Path, folder: Path, exp: LoadedExperiment, resume: bool) -> None:
@@ -436,6 +491,14 @@ def _prepare(out: Path, folder: Path, exp: LoadedExperiment, resume: bool) -> No
                 lambda name: (
                     f" {out}: holds results of a sweep already; use {name('resume')} to continue it, "
                     f"or another {name('out')}"
+                ),
+            )
+        if not (meta.exists() or meta.is_symlink()):
+            raise ArgumentError(
+                "out",
+                lambda name: (
+                    f" {out}: metadata.json is missing: this folder cannot be checked against the experiment; "
+                    f"use another {name('out')} or {name('force')}"
                 ),
             )
         try:

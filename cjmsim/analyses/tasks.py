@@ -39,6 +39,9 @@ __all__ = ["DaskCluster", "Executor", "InProcess", "LocalPool", "check_scheduler
 T = TypeVar("T")
 R = TypeVar("R")
 
+#: Seconds to wait for a Dask scheduler to answer before giving up (``--scheduler``; docs/sweeps.md).
+CONNECT_TIMEOUT = 20.0
+
 
 class Executor(Protocol):
     """Runs batches of independent tasks until closed; a context manager that closes itself."""
@@ -159,10 +162,7 @@ class DaskCluster(_Closing):
         self.client: Any
         if isinstance(scheduler, str):
             check_scheduler(scheduler)
-            try:
-                self.client = connect(scheduler, timeout=20)
-            except (OSError, TimeoutError) as e:
-                raise ArgumentError("scheduler", f" {scheduler}: cannot reach the Dask scheduler ({e})") from None
+            self.client = _connect(connect, scheduler, CONNECT_TIMEOUT)  # read now, so a test may shorten it
             self.owned = True
         else:
             self.client, self.owned = scheduler, False
@@ -193,6 +193,46 @@ class DaskCluster(_Closing):
         if self.owned:
             self.client.close()
             self.owned = False
+
+
+def _connect(connect: Any, scheduler: str, timeout: float) -> Any:
+    """A client of ``scheduler``, or one ArgumentError if it cannot be reached or does not answer in time.
+
+    distributed bounds the TCP connect by its timeout but not the handshake after it, so a port
+    that accepts and never answers would hang forever: the client is made in a thread, waited for
+    ``timeout`` seconds, and closed if it connects after that.
+    """
+    outcome: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def attempt() -> None:
+        try:
+            client = connect(scheduler, timeout=timeout)
+        except BaseException as e:  # handed to the caller
+            with lock:
+                outcome.setdefault("error", e)
+            return
+        with lock:
+            if "error" in outcome:  # given up on: too late
+                client.close()
+            else:
+                outcome["client"] = client
+
+    thread = threading.Thread(target=attempt, name="cjmsim-dask-connect", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    with lock:
+        outcome.setdefault("error", None)  # nothing yet: it did not answer in time
+    if "client" in outcome:
+        return outcome["client"]
+    e = outcome["error"]
+    if e is None or isinstance(e, TimeoutError) or "timed out" in str(e).lower():
+        raise ArgumentError(
+            "scheduler", f" {scheduler}: the Dask scheduler at {scheduler} did not answer within {timeout:g} s"
+        ) from None
+    if isinstance(e, OSError):
+        raise ArgumentError("scheduler", f" {scheduler}: cannot reach the Dask scheduler ({e})") from None
+    raise e
 
 
 #: A Dask scheduler address: [protocol://]host[:port] (an inproc address may have a path).

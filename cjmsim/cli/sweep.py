@@ -9,7 +9,16 @@ from typing import Any
 import click
 from rich.console import Console
 
-from .common import force_option, guarded, library_errors, out_folder, plain, scheduler_option, tracked
+from .common import (
+    force_option,
+    guarded,
+    library_errors,
+    out_folder,
+    plain,
+    printable,
+    scheduler_option,
+    tracked,
+)
 from .tables import sweep_table
 
 __all__ = ["sweep_command"]
@@ -66,6 +75,8 @@ def sweep_command(
             lambda tick: run_sweep(exp, workers=workers, scheduler=scheduler, out=target, resume=resume, progress=tick),
         )
     elapsed = time.perf_counter() - t0
+    for warning in result.warnings:  # results parts a resume could not use: set aside, run again
+        click.echo(f"warning: {printable(warning)}", err=True)
     _write_sweep_tables(result, target, no_report)
     if not quiet:
         console = Console()
