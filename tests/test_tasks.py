@@ -176,8 +176,13 @@ def test_scheduler_option_reads_as_the_sweeps(command: str) -> None:
         option = next(p for p in main.commands[cmd].params if p.name == "scheduler")
         return str(option.help)
 
+    from cjmsim.analyses.tasks import CONNECT_TIMEOUT
+
     assert (
         help_of(command)
         == help_of("sweep")
-        == "Dask scheduler address (tcp://host:8786): run the tasks on that cluster."
+        == (
+            "Dask scheduler address (tcp://host:8786): run the tasks on that cluster "
+            f"(it must answer within {CONNECT_TIMEOUT:g} s)."
+        )
     )

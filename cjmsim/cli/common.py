@@ -48,7 +48,8 @@ T = TypeVar("T")
 
 #: ``--scheduler``, the same for every command whose runs may go to a Dask cluster.
 scheduler_option = click.option(
-    "--scheduler", help="Dask scheduler address (tcp://host:8786): run the tasks on that cluster."
+    "--scheduler",
+    help="Dask scheduler address (tcp://host:8786): run the tasks on that cluster (it must answer within 20 s).",
 )
 
 #: ``--force``, the same for every command that writes an output folder.
