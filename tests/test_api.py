@@ -51,6 +51,9 @@ def test_progress_callback_counts_weeks(funnel):
     funnel["scenario"].update(warmup_weeks=3, warmup_plan="base")
     ticks: list[int] = []
     cjmsim.simulate(cjmsim.parse_scenario(funnel), agents=500, weeks=5, reps=2, progress=ticks.append)
+    assert sum(ticks) == 2 * 2 * (5 + 3)  # reps x (plans + no marketing) x (weeks + warm-up weeks)
+    ticks.clear()
+    cjmsim.simulate(cjmsim.parse_scenario(funnel), agents=500, weeks=5, reps=2, progress=ticks.append, baseline=False)
     assert sum(ticks) == 2 * (5 + 3)  # reps x plans x (weeks + warm-up weeks)
 
 

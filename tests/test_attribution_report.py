@@ -148,7 +148,7 @@ def test_one_replication_without_shapley_values(sc: Scenario) -> None:
     one = attribute(sc, "base", reps=1, shapley="none")
     html = render(one, sc, [])
     heads, rows = _channel_table(html)
-    assert "Shapley orders" not in heads and "Incremental orders" in heads
+    assert "Shapley orders" not in heads and "Orders the channel adds" in heads
     assert "\u00b1" not in _section(html, "channels") + _section(html, "segments")
     assert "Incremental orders by segment" in html and "One replication" in html
     assert "No Shapley values were computed" in html
@@ -173,13 +173,13 @@ def test_cli_writes_the_report_with_the_numbers_of_attribution_csv(write_toml, t
     sc = parse_scenario(_hostile())
     heads, rows = _channel_table(html)
     checked = 0
-    for label, col in (("Incremental orders", "incremental_orders"), ("Spend, RUB", "spend")):
+    for label, col in (("Orders the channel adds", "incremental_orders"), ("Spend, RUB", "spend")):
         i = heads.index(label)
         for ch in t.index.drop("total"):
             printed = _number(rows[_esc(sc.channels[ch].name or ch)][i])
             assert _close(printed, float(t.loc[ch, col])), (ch, col, printed, t.loc[ch, col])
             checked += 1
-    total = _number(rows["Whole plan"][heads.index("Incremental orders")])
+    total = _number(rows["Whole plan"][heads.index("Orders the channel adds")])
     assert _close(total, float(t.loc["total", "incremental_orders"]))
     assert checked == 2 * len(sc.plans["base"].campaigns)
 

@@ -40,7 +40,7 @@ from cjmsim.scenario import ScenarioError, load_scenario, read_toml
 ROOT = Path(__file__).resolve().parent.parent
 MINIMAL = ROOT / "scenarios" / "minimal.toml"
 SEGMENTS = ["casual", "enthusiast"]  # the minimal scenario's segments
-METRIC_COLUMNS = list(metrics.SUMMARY_METRICS)
+METRIC_COLUMNS = list(metrics.TOTAL_METRICS)
 
 
 def write_experiment(

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from cjmsim.scenario import STAGES, SUMMARY_METRICS
+from cjmsim.scenario import STAGES, SUMMARY_METRICS, TOTAL_METRICS
 
 if TYPE_CHECKING:
     from cjmsim.engine import Records
@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 __all__ = [
     "week_quantile",
     "SUMMARY_METRICS",
+    "TOTAL_METRICS",
+    "DIFFERENCE_COLUMNS",
+    "differences",
+    "incremental_row",
+    "paired_ratio",
     "summary_row",
     "summarise",
     "weekly_table",
@@ -57,7 +62,7 @@ def week_quantile(hist: np.ndarray, q: float) -> float:
 def summary_row(rec: Records, seg: slice | int, ltv_weeks: int) -> dict[str, float]:
     """Every summary metric of one replication, for one segment (int) or all (slice(None)).
 
-    The keys are :data:`~cjmsim.scenario.metrics.SUMMARY_METRICS`, in order (tests/test_metrics_registry.py).
+    The keys are :data:`~cjmsim.scenario.metrics.TOTAL_METRICS`, in order (tests/test_metrics_registry.py).
     """
     w = rec.weight
     G = rec.stage.shape[1]
@@ -111,6 +116,26 @@ def summary_row(rec: Records, seg: slice | int, ltv_weeks: int) -> dict[str, flo
     }
 
 
+def incremental_row(row: dict[str, float], without: dict[str, float]) -> dict[str, float]:
+    """The incremental metrics of one replication: ``row`` (a :func:`summary_row`) against ``without``,
+    the summary row of the same segment, customers and random numbers with no marketing.
+
+    The keys are :data:`~cjmsim.scenario.metrics.INCREMENTAL_METRICS`, in order."""
+    spend = row["spend"]
+    inc_orders = row["orders"] - without["orders"]
+    inc_revenue = row["revenue"] - without["revenue"]
+    inc_margin = row["margin"] - without["margin"]
+    return {
+        "inc_orders": inc_orders,
+        "inc_customers": row["customers"] - without["customers"],
+        "inc_revenue": inc_revenue,
+        "inc_margin": inc_margin,
+        "icpo": spend / inc_orders if spend > 0 and inc_orders > 0 else math.nan,
+        "iroas": inc_revenue / spend if spend > 0 else math.nan,
+        "iromi": (inc_margin - spend) / spend if spend > 0 else math.nan,
+    }
+
+
 def confidence(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
     """Mean and two-sided Student-t confidence interval of replication values (NaNs ignored)."""
     v = np.asarray(values, dtype=np.float64)
@@ -125,9 +150,15 @@ def confidence(values: np.ndarray, level: float = 0.95) -> tuple[float, float, f
 
 
 def summarise(
-    records: dict[str, list[Records]], segments: list[str], ltv_weeks: int
+    records: dict[str, list[Records]],
+    segments: list[str],
+    ltv_weeks: int,
+    without: list[Records] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Summary tables from records per plan (one Records per replication).
+
+    ``without``: the no-marketing run of every replication, on the same customers and random
+    numbers; with it, each row also has the incremental metrics, replication by replication.
 
     Returns:
         (summary, per_rep): summary has one row per plan x segment with each metric's mean and,
@@ -135,24 +166,81 @@ def summarise(
         per_rep has one row per plan x segment x replication.
     """
     rows = []
+    names = TOTAL_METRICS if without is None else SUMMARY_METRICS
+    selections: list[tuple[int | slice, str]] = [*enumerate(segments), (slice(None), "all")]
+    bases = (
+        {}
+        if without is None
+        else {(seg, r): summary_row(rec, g, ltv_weeks) for g, seg in selections for r, rec in enumerate(without)}
+    )
     for plan, reps in records.items():
-        selections: list[tuple[int | slice, str]] = [*enumerate(segments), (slice(None), "all")]
         for g, seg in selections:
             for r, rec in enumerate(reps):
-                rows.append({"plan": plan, "segment": seg, "rep": r, **summary_row(rec, g, ltv_weeks)})
+                row = summary_row(rec, g, ltv_weeks)
+                if without is not None:
+                    row.update(incremental_row(row, bases[seg, r]))
+                rows.append({"plan": plan, "segment": seg, "rep": r, **row})
     per_rep = pd.DataFrame(rows)
     n_reps = max(len(v) for v in records.values())
     out = []
     for (plan, seg), grp in per_rep.groupby(["plan", "segment"], sort=False):
-        row: dict[str, object] = {"plan": plan, "segment": seg, "reps": len(grp)}
-        for mtr in SUMMARY_METRICS:
+        mean_row: dict[str, object] = {"plan": plan, "segment": seg, "reps": len(grp)}
+        for mtr in names:
             mean, low, high = confidence(grp[mtr].to_numpy())
-            row[mtr] = mean
+            mean_row[mtr] = mean
             if n_reps > 1:
-                row[f"{mtr}_ci_low"] = low
-                row[f"{mtr}_ci_high"] = high
-        out.append(row)
+                mean_row[f"{mtr}_ci_low"] = low
+                mean_row[f"{mtr}_ci_high"] = high
+        out.append(mean_row)
     return pd.DataFrame(out), per_rep
+
+
+def paired_ratio(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """The ratio of means ``mean(a) / mean(b)`` of paired replication values, and its two-sided
+    confidence interval by the delta method (Fieller's linearisation): the Student-t interval of
+    ``a - R b`` over replications, divided by ``mean(b)``. Pairs with a NaN are dropped; NaN when
+    ``mean(b)`` is not above zero, a NaN interval with fewer than two pairs."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    ok = np.isfinite(a) & np.isfinite(b)
+    a, b = a[ok], b[ok]
+    if a.size == 0 or not b.mean() > 0:
+        return math.nan, math.nan, math.nan
+    ratio = float(a.mean() / b.mean())
+    if a.size < 2:
+        return ratio, math.nan, math.nan
+    resid = a - ratio * b
+    half = float(stats.t.ppf(0.5 + level / 2, a.size - 1) * resid.std(ddof=1) / math.sqrt(a.size) / b.mean())
+    return ratio, ratio - half, ratio + half
+
+
+#: The columns of a run's differences table (differences.csv), in order.
+DIFFERENCE_COLUMNS = (
+    "plan", "reference", "segment", "metric", "reps",
+    "diff", "diff_ci_low", "diff_ci_high", "ratio", "ratio_ci_low", "ratio_ci_high",
+)  # fmt: skip
+
+
+def differences(per_rep: pd.DataFrame, reference: str, metrics: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Paired differences and ratios of every plan against ``reference``, per segment and metric.
+
+    ``per_rep`` is a run's table of replications (plan, segment, rep and the metrics). A plan's
+    replication r is compared with the reference's replication r: the same customers and random
+    numbers. ``diff`` is the mean of the paired differences with its Student-t 95% CI; ``ratio`` the
+    ratio of the means with its delta-method CI (:func:`paired_ratio`). CIs are NaN with one
+    replication. Columns: :data:`DIFFERENCE_COLUMNS`; the reference's own rows are left out.
+    """
+    names = [m for m in (metrics or SUMMARY_METRICS) if m in per_rep.columns]
+    ref = per_rep[per_rep.plan == reference].set_index(["segment", "rep"])
+    rows = []
+    for (plan, seg), grp in per_rep[per_rep.plan != reference].groupby(["plan", "segment"], sort=False):
+        g = grp.set_index(["segment", "rep"])
+        base = ref.loc[g.index]
+        for m in names:
+            a, b = g[m].to_numpy(dtype=float), base[m].to_numpy(dtype=float)
+            diff, lo, hi = confidence(a - b)
+            ratio, rlo, rhi = paired_ratio(a, b)
+            rows.append((plan, reference, seg, m, len(grp), diff, lo, hi, ratio, rlo, rhi))
+    return pd.DataFrame(rows, columns=list(DIFFERENCE_COLUMNS))
 
 
 def weekly_table(records: dict[str, list[Records]], segments: list[str], channels: list[str]) -> pd.DataFrame:

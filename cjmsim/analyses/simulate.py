@@ -17,11 +17,14 @@ import pandas as pd
 
 from cjmsim.engine import Records, make_streams, run_plan
 from cjmsim.output import atomic_folder, metadata, write_csv, write_json
-from cjmsim.scenario import ArgumentError, Scenario
+from cjmsim.scenario import ArgumentError, Scenario, did_you_mean
 
 from . import metrics
 
-__all__ = ["Result", "available_memory", "check_memory", "simulate", "write_run"]
+__all__ = ["NO_MARKETING", "Result", "available_memory", "check_memory", "simulate", "write_run"]
+
+#: The plan column of the no-marketing counterfactual's rows (no_marketing.csv); not a valid plan id.
+NO_MARKETING = "(no marketing)"
 
 
 @dataclass
@@ -39,6 +42,12 @@ class Result:
         records: raw weekly records, plan -> one :class:`Records` per replication.
         plan_order: every plan of the scenario the run was asked of, in file order, the simulated
             ones among them (charts give a plan its colour by its place here).
+        reference: the plan the others are compared with (``differences``).
+        differences: paired differences and ratios of every plan against ``reference``, per
+            segment and metric, with 95% CIs (columns :data:`~cjmsim.analyses.metrics.DIFFERENCE_COLUMNS`).
+        without: the no-marketing run of every replication, on the same customers and random
+            numbers (None with ``baseline=False``); the incremental metrics are against it.
+        no_marketing: its summary, one row per segment and ``all`` (plan ``none``), or None.
     """
 
     scenario: Scenario
@@ -53,6 +62,15 @@ class Result:
     exposures: pd.DataFrame
     records: dict[str, list[Records]]
     plan_order: list[str] = field(default_factory=list)
+    reference: str = ""
+    differences: pd.DataFrame = field(default_factory=pd.DataFrame)
+    without: list[Records] | None = None
+    no_marketing: pd.DataFrame | None = None
+
+    @property
+    def incremental(self) -> bool:
+        """Whether the summary has the incremental metrics (a no-marketing run was made)."""
+        return self.without is not None
 
     @property
     def plans(self) -> list[str]:
@@ -126,6 +144,8 @@ def simulate(
     progress: Callable[[int], None] | None = None,
     export: bool = False,
     events: bool = False,
+    baseline: bool = True,
+    reference: str | None = None,
 ) -> Result:
     """Simulate every plan (or the named ones) of a scenario, with replications.
 
@@ -143,6 +163,9 @@ def simulate(
         events: also log every exposure, stage change and repeat order of the horizon, per agent,
             in the first replication (``Records.event_log``, for ``events.parquet``; large, so
             the other replications log none); results are the same either way.
+        baseline: also simulate no marketing on the same customers and random numbers, for the
+            incremental metrics (``inc_orders``, ``icpo``, ``iromi``, ...): one more run per replication.
+        reference: the plan the others are compared with, paired (default: the first plan run).
 
     Returns:
         a :class:`Result` with summary, per-replication and weekly tables.
@@ -155,7 +178,14 @@ def simulate(
         sc = sc.only_plans(list(dict.fromkeys(plans)))
     names = list(dict.fromkeys(plans)) if plans else list(sc.plans)  # each plan once, in the order given
     s = sc.scenario
+    ref = reference if reference is not None else names[0]
+    if ref not in names:
+        raise ArgumentError(
+            "reference",
+            f" {ref!r} is not a plan of this run{did_you_mean(ref, names)}; plans: {', '.join(names)}",
+        )
     records: dict[str, list[Records]] = {p: [] for p in names}
+    without: list[Records] | None = [] if baseline else None
     tick = (lambda _t: progress(1)) if progress is not None else None
     for r in range(reps):
         streams = make_streams(s.seed, r, len(sc.segments))
@@ -163,14 +193,21 @@ def simulate(
             records[p].append(
                 run_plan(sc, p, streams, s.agents, s.weeks, on_week=tick, export=export, events=events and r == 0)
             )
+        if without is not None:
+            without.append(run_plan(sc, None, streams, s.agents, s.weeks, on_week=tick))
     segs = list(sc.segments)
-    summary, per_rep = metrics.summarise(records, segs, s.ltv_weeks)
+    summary, per_rep = metrics.summarise(records, segs, s.ltv_weeks, without)
+    no_marketing = None if without is None else metrics.summarise({NO_MARKETING: without}, segs, s.ltv_weeks)[0]
+    differences = metrics.differences(per_rep, ref)
     channels = list(sc.channels)
     weekly = metrics.weekly_table(records, segs, channels)
     ttp = metrics.ttp_table(records, segs)
     exposures = metrics.exposure_table(records, segs, channels)
     order = list(scenario.plans)  # before narrowing to the plans asked for
-    return Result(sc, s.seed, reps, s.agents, s.weeks, summary, per_rep, weekly, ttp, exposures, records, order)
+    return Result(
+        sc, s.seed, reps, s.agents, s.weeks, summary, per_rep, weekly, ttp, exposures, records, order,
+        ref, differences, without, no_marketing,
+    )  # fmt: skip
 
 
 def write_run(
@@ -180,8 +217,8 @@ def write_run(
     elapsed_s: float = 0.0,
     extra: Callable[[Path], None] | None = None,
 ) -> Path:
-    """Write a run's folder atomically: summary.csv, weekly.csv, summary_by_rep.csv, metadata.json
-    and a copy of the scenario file.
+    """Write a run's folder atomically: summary.csv, weekly.csv, summary_by_rep.csv, differences.csv,
+    no_marketing.csv (unless the run had no baseline), metadata.json and a copy of the scenario file.
 
     ``extra`` may write more files (charts, report, exports) into the temporary folder before it
     is renamed into place. Returns the final folder.
@@ -191,6 +228,9 @@ def write_run(
         write_csv(tmp / "summary.csv", result.summary)
         write_csv(tmp / "weekly.csv", result.weekly)
         write_csv(tmp / "summary_by_rep.csv", result.per_rep)
+        write_csv(tmp / "differences.csv", result.differences)
+        if result.no_marketing is not None:
+            write_csv(tmp / "no_marketing.csv", result.no_marketing)
         meta = metadata(
             "run",
             result.scenario,
@@ -199,6 +239,7 @@ def write_run(
             reps=result.reps,
             elapsed_s=elapsed_s,
             plans=result.plans,
+            settings={"reference": result.reference, "baseline": result.incremental},
         )
         write_json(tmp / "metadata.json", meta)
         if scenario_path is not None:

@@ -456,7 +456,7 @@ def _read_part(path: Path, task: Task, exp: LoadedExperiment) -> tuple[pd.DataFr
         reason = " ".join(str(e).split())[:200] or type(e).__name__
         return None, f"not a readable Parquet file (truncated or damaged: {reason})"
     point = exp.points[task.point]
-    columns = ["point", "plan", "rep", *point, "segment", *metrics.SUMMARY_METRICS]
+    columns = ["point", "plan", "rep", *point, "segment", *metrics.TOTAL_METRICS]
     if list(frame.columns) != columns:
         return None, "its columns are not this sweep's (a part of another sweep or another version)"
     segments = [*task.scenario.segments, "all"]
@@ -544,7 +544,7 @@ def summarise_sweep(results: pd.DataFrame, exp: LoadedExperiment) -> tuple[pd.Da
         row = dict(zip(["point", "plan", "segment"], key, strict=True))
         row.update({p: grp[p].iloc[0] for p in params})
         row["reps"] = len(grp)
-        for m in metrics.SUMMARY_METRICS:
+        for m in metrics.TOTAL_METRICS:
             mean, lo, hi = metrics.confidence(grp[m].to_numpy())
             row[m], row[f"{m}_ci_low"], row[f"{m}_ci_high"] = mean, lo, hi
         rows.append(row)
@@ -558,12 +558,12 @@ def summarise_sweep(results: pd.DataFrame, exp: LoadedExperiment) -> tuple[pd.Da
         row = dict(zip(["point", "plan", "segment"], key, strict=True))
         row.update({p: grp[p].iloc[0] for p in params})
         row["reference"] = reference
-        for m in metrics.SUMMARY_METRICS:
+        for m in metrics.TOTAL_METRICS:
             d = g[m].to_numpy(dtype=float) - base[m].to_numpy(dtype=float)
             mean, lo, hi = metrics.confidence(d)
             row[f"{m}_diff"], row[f"{m}_diff_ci_low"], row[f"{m}_diff_ci_high"] = mean, lo, hi
         diffs.append(row)
-    diff_columns = [f"{m}_diff{x}" for m in metrics.SUMMARY_METRICS for x in ("", "_ci_low", "_ci_high")]
+    diff_columns = [f"{m}_diff{x}" for m in metrics.TOTAL_METRICS for x in ("", "_ci_low", "_ci_high")]
     differences = pd.DataFrame(diffs, columns=["point", *params, "plan", "segment", "reference", *diff_columns])
     if len(differences):
         differences = differences[

@@ -87,6 +87,15 @@ def _visuals(result: Result) -> Callable[[Path], None]:
     "(CLV), mmm (weekly MMM series + ground_truth.json), events (events.parquet: every exposure, stage change "
     "and order of every agent; large). Written to exports/<plan>/.",
 )
+@click.option(
+    "--reference",
+    help="Plan the others are compared with, paired (differences.csv, the report). Default: the first plan.",
+)
+@click.option(
+    "--no-baseline",
+    is_flag=True,
+    help="Skip the no-marketing run on the same customers: no incremental metrics (inc_orders, iCPO, iROMI).",
+)
 @click.option("--quiet", is_flag=True, help="Print no table and no progress.")
 @force_option
 @guarded
@@ -101,14 +110,18 @@ def run(
     by_segment: bool,
     no_report: bool,
     exports: str | None,
+    reference: str | None,
+    no_baseline: bool,
     quiet: bool,
     force: bool,
 ) -> None:
     """Simulate the plans of a scenario FILE and write the results to a folder.
 
+    Every plan is also compared with no marketing on the same customers and random numbers
+    (incremental orders, iCPO, iROMI; unless --no-baseline) and with the reference plan, paired.
     Writes summary.csv (plan x segment), weekly.csv (plan x week x segment), summary_by_rep.csv,
-    metadata.json, a copy of the scenario, the charts (charts/*.png and .svg) and report.html,
-    atomically.
+    differences.csv (paired, against the reference), no_marketing.csv, metadata.json, a copy of
+    the scenario, the charts (charts/*.png and .svg) and report.html, atomically.
     """
     sc = load(file)
     target = out_folder(out, Path("out") / Path(file).stem, "run", force)
@@ -120,19 +133,37 @@ def run(
         kinds = parse_exports(exports)
         if plans:
             sc.only_plans(names)  # unknown plans are named now, before anything runs
+        if reference is not None and reference not in names:
+            from cjmsim.scenario import ArgumentError, did_you_mean
+
+            raise ArgumentError(
+                "reference",
+                f" {reference!r} is not a plan of this run{did_you_mean(reference, names)}; plans: {', '.join(names)}",
+            )
         sc = sc.with_settings(agents=agents, weeks=weeks, seed=seed)
         check_memory(sc.scenario.agents, weeks=sc.scenario.weeks, events="events" in kinds)  # before any run
     s = sc.scenario
-    total_weeks = reps * len(names) * (s.weeks + s.warmup_weeks)
+    total_weeks = reps * (len(names) + (not no_baseline)) * (s.weeks + s.warmup_weeks)
     show = not quiet and err_console.is_terminal and total_weeks * s.agents > 2_000_000
     prog, tick = week_progress(total_weeks, show)
     logs, events = bool(set(kinds) - {"events"}), "events" in kinds  # the event log only on request
     t0 = time.perf_counter()
     if prog is not None:
         with prog:
-            result = simulate(sc, names, reps=reps, progress=tick, export=logs, events=events)
+            result = simulate(
+                sc,
+                names,
+                reps=reps,
+                progress=tick,
+                export=logs,
+                events=events,
+                baseline=not no_baseline,
+                reference=reference,
+            )
     else:
-        result = simulate(sc, names, reps=reps, export=logs, events=events)
+        result = simulate(
+            sc, names, reps=reps, export=logs, events=events, baseline=not no_baseline, reference=reference
+        )
     elapsed = time.perf_counter() - t0
     if not quiet and not no_report:
         err_console.print("drawing charts and the report ...", style="dim")

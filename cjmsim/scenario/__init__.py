@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from .errors import ArgumentError, ScenarioError, did_you_mean, validation_messages
 from .files import file_hash, read_toml, toml_value
-from .metrics import DERIVED_METRICS, HEADLINE_METRICS, METRICS, SUMMARY_METRICS, Metric, metric
+from .metrics import (
+    DERIVED_METRICS,
+    HEADLINE_METRICS,
+    INCREMENTAL_METRICS,
+    METRICS,
+    SUMMARY_METRICS,
+    TOTAL_METRICS,
+    Metric,
+    metric,
+)
 from .models import (
     PRE_PURCHASE,
     STAGES,
@@ -35,10 +44,12 @@ __all__ = [
     "ArgumentError",
     "DERIVED_METRICS",
     "HEADLINE_METRICS",
+    "INCREMENTAL_METRICS",
     "METRICS",
     "PRE_PURCHASE",
     "STAGES",
     "SUMMARY_METRICS",
+    "TOTAL_METRICS",
     "TRANSITIONS",
     "Adstock",
     "Campaign",

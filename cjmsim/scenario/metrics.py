@@ -17,9 +17,11 @@ from typing import Literal, get_args
 __all__ = [
     "DERIVED_METRICS",
     "HEADLINE_METRICS",
+    "INCREMENTAL_METRICS",
     "KINDS",
     "METRICS",
     "SUMMARY_METRICS",
+    "TOTAL_METRICS",
     "UNITS",
     "Better",
     "Kind",
@@ -148,14 +150,39 @@ _SUMMARY: tuple[Metric, ...] = (
     _m("ltv_cac", "LTV / CAC", "ratio", "ratio", "higher", "`ltv / cac`.", short="LTV/CAC"),
 )  # fmt: skip
 
+_WITHOUT = (
+    "the same customers and random numbers with no marketing (the counterfactual run of every "
+    "`run`, sweep point, attribution and optimization)"
+)
+
+#: Incremental metrics: the plan against no marketing, replication by replication (paired).
+_INCREMENTAL: tuple[Metric, ...] = (
+    _m("inc_orders", "Incremental orders", "orders", "count", "higher",
+       f"`orders` minus the orders of {_WITHOUT}.", "Incremental orders (over no marketing)", "incremental orders"),
+    _m("inc_customers", "Incremental new customers", "people", "count", "higher",
+       "`customers` minus the new customers with no marketing.", short="incremental new customers"),
+    _m("inc_revenue", "Incremental revenue", "money", "money", "higher",
+       "`revenue` minus the revenue with no marketing.", short="incremental revenue"),
+    _m("inc_margin", "Incremental margin", "money", "money", "higher",
+       "`margin` minus the gross margin with no marketing.", short="incremental margin"),
+    _m("icpo", "iCPO", "money", "money", "lower",
+       "`spend / inc_orders`: spend per incremental order; n/a when `spend = 0` or `inc_orders <= 0`.",
+       "iCPO (spend per incremental order)", "iCPO"),
+    _m("iroas", "iROAS", "ratio", "ratio", "higher",
+       "`inc_revenue / spend`; n/a when `spend = 0`.", "iROAS (incremental revenue / spend)", "iROAS"),
+    _m("iromi", "iROMI", "ratio", "percent", "higher",
+       "`(inc_margin - spend) / spend`: the return on marketing; n/a when `spend = 0`.",
+       "iROMI (incremental margin less spend, per spend)", "iROMI"),
+)  # fmt: skip
+
 _DERIVED: tuple[Metric, ...] = (
-    _m("incremental_orders", "Incremental orders", "orders", "count", "higher",
+    _m("incremental_orders", "Orders the channel adds", "orders", "count", "higher",
        "The plan's orders minus those of the plan without the channel: what is lost if it is switched off.",
-       "Incremental orders (lost without the channel)"),
-    _m("incremental_revenue", "Incremental revenue", "money", "money", "higher",
-       "The plan's revenue minus that of the plan without the channel."),
-    _m("incremental_margin", "Incremental margin", "money", "money", "higher",
-       "The plan's gross margin minus that of the plan without the channel."),
+       "Orders the channel adds (lost without it)", "incremental orders"),
+    _m("incremental_revenue", "Revenue the channel adds", "money", "money", "higher",
+       "The plan's revenue minus that of the plan without the channel.", short="incremental revenue"),
+    _m("incremental_margin", "Margin the channel adds", "money", "money", "higher",
+       "The plan's gross margin minus that of the plan without the channel.", short="incremental margin"),
     _m("shapley_orders", "Shapley orders", "orders", "count", "higher",
        "The channel's Shapley value of orders: the plan's total effect shared among channels over every coalition.",
        short="Shapley orders"),
@@ -173,8 +200,13 @@ _DERIVED: tuple[Metric, ...] = (
        "`margin - spend`: what the max-margin objective maximizes."),
 )  # fmt: skip
 
-#: The summary metrics, name -> metric, in the order of summary.csv's columns after plan and segment.
-METRICS: dict[str, Metric] = {m.name: m for m in _SUMMARY}
+#: The summary metrics, name -> metric, in the order of summary.csv's columns after plan and segment
+#: (the incremental ones last; absent from a run made with ``--no-baseline``).
+METRICS: dict[str, Metric] = {m.name: m for m in (*_SUMMARY, *_INCREMENTAL)}
+#: The incremental metrics: each plan against no marketing on the same customers and random numbers.
+INCREMENTAL_METRICS: tuple[str, ...] = tuple(m.name for m in _INCREMENTAL)
+#: The summary metrics every replication has, with or without the no-marketing counterfactual.
+TOTAL_METRICS: tuple[str, ...] = tuple(m.name for m in _SUMMARY)
 #: Columns the attribution and the optimizer derive from runs; not in summary.csv.
 DERIVED_METRICS: dict[str, Metric] = {m.name: m for m in _DERIVED}
 #: Columns of summary.csv after plan and segment, in order.
