@@ -57,6 +57,8 @@ def comparison_table(result: Result, segment: str = "all") -> Table:
         name = result.scenario.plans[plan].name or plan
         table.add_column(plain(name), justify="right")
     for col, label, kind in ROWS:
+        if col not in rows.columns:  # the incremental rows of a run without the no-marketing baseline
+            continue
         heading = f"{label}, {cur}" if kind == "m" else label
         table.add_row(heading, *[_cell(rows.loc[p], col, kind) for p in result.plans])
     return table

@@ -2,6 +2,8 @@
 
 :data:`ROWS` is the comparison table in groups, :data:`COLUMNS` the same rows flat (the terminal's
 order); their labels and formats come from the metric registry (:mod:`cjmsim.scenario.metrics`).
+The incremental group leads; the totals follow, labelled as counting the orders that would come
+with no marketing too (:func:`rows_of` drops the incremental group from a run without baseline).
 :func:`plan_totals` is a run's segment ``all``, one row per plan.
 """
 
@@ -16,7 +18,10 @@ if TYPE_CHECKING:
 
     from cjmsim.analyses.simulate import Result
 
-__all__ = ["COLUMNS", "ROWS", "plan_totals"]
+__all__ = ["COLUMNS", "INCREMENTAL", "ROWS", "plan_totals", "rows_of"]
+
+#: The group of the incremental metrics: each plan against no marketing on the same customers.
+INCREMENTAL = "Incremental: over no marketing, on the same customers"
 
 #: The comparison table, in groups: (group, [(summary column, label, format)]). Formats: n = count
 #: of people or orders, m = money, p = percent, w = weeks, r = ratio. The rows are those of the
@@ -25,14 +30,20 @@ __all__ = ["COLUMNS", "ROWS", "plan_totals"]
 ROWS: list[tuple[str, list[tuple[str, str, str]]]] = [
     (group, [(n, metric(n).long_label, metric(n).code) for n in names])
     for group, names in (
+        (INCREMENTAL, ("inc_orders", "inc_customers", "icpo", "inc_revenue", "inc_margin", "iroas", "iromi")),
         ("Funnel", ("agents", "reached", "aware", "leads", "customers", "orders", "conversion", "ttp_median_weeks")),
-        ("Cost", ("spend", "cpl", "cpo", "cac")),
-        ("Return", ("revenue", "margin", "romi", "ltv", "ltv_cac")),
+        ("Cost, including orders that would come anyway", ("planned_spend", "spend", "cpl", "cpo", "cac")),
+        ("Return, including orders that would come anyway", ("revenue", "margin", "romi", "ltv", "ltv_cac")),
     )
 ]
 
 #: The same rows without their groups, for the terminal: (summary column, format).
 COLUMNS: list[tuple[str, str]] = [(col, kind) for _, rows in ROWS for col, _, kind in rows]
+
+
+def rows_of(result: Result) -> list[tuple[str, list[tuple[str, str, str]]]]:
+    """:data:`ROWS` for this run: without the incremental group when it made no no-marketing run."""
+    return [(g, rows) for g, rows in ROWS if g != INCREMENTAL or result.incremental]
 
 
 def plan_totals(result: Result) -> pd.DataFrame:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from cjmsim import __version__
 from cjmsim.presentation import format as fmt
-from cjmsim.presentation.comparison import ROWS
+from cjmsim.presentation.comparison import ROWS, rows_of
 from cjmsim.presentation.reports.html import ReportImage, chart_images, figures, render_page, write_html
 from cjmsim.scenario import Channel, Scenario, Segment
 
@@ -92,7 +92,7 @@ def _comparison(result: Result) -> dict[str, Any]:
     totals = result.summary[result.summary.segment == "all"].set_index("plan")
     rows_by_plan = {p: totals.loc[p].to_dict() for p in result.plans}
     groups: list[dict[str, Any]] = []
-    for group, rows in ROWS:
+    for group, rows in rows_of(result):
         body: list[dict[str, Any]] = []
         for col, label, kind in rows:
             cells = [
