@@ -20,7 +20,10 @@ from scipy import stats
 from cjmsim.scenario import STAGES, SUMMARY_METRICS, TOTAL_METRICS
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from cjmsim.engine import Records
+    from cjmsim.scenario import Segment
 
 __all__ = [
     "week_quantile",
@@ -36,6 +39,11 @@ __all__ = [
     "ttp_table",
     "exposure_table",
     "confidence",
+    "JOURNEY_COLUMNS",
+    "ENTRIES",
+    "journey_rows",
+    "journey_table",
+    "ttp_against_stated",
 ]
 
 
@@ -316,3 +324,110 @@ def exposure_table(records: dict[str, list[Records]], segments: list[str], chann
                             {"plan": plan, "segment": seg, "channel": ch, "stage": stage, "units": units[g, c, s]}
                         )
     return pd.DataFrame(rows, columns=["plan", "segment", "channel", "stage", "units"])
+
+
+# --------------------------------------------------------------------------------------------
+# the journey map: entries, conversion and spend per segment x stage
+
+#: The summary column that counts the entries into each stage (unaware and lost have none recorded).
+ENTRIES = {"aware": "aware", "interest": "leads", "desire": "desire", "customer": "customers", "loyal": "loyal"}
+#: The stage whose people the money moves on into each stage: the cost per entry of a stage is the
+#: spend on people reached while in these stages, over the entries (aware: from unaware or lost).
+_FEEDS = {"aware": ("unaware", "lost"), "interest": ("aware",), "desire": ("interest",), "customer": ("desire",)}
+_FEEDS["loyal"] = ("customer",)
+#: The next funnel stage of each stage with entries (conversion = its entries / this stage's).
+_NEXT = {"aware": "interest", "interest": "desire", "desire": "customer", "customer": "loyal"}
+#: The columns of a journey table (journey.csv), in order; ``_ci_low`` / ``_ci_high`` follow each
+#: measure when there are several replications.
+JOURNEY_COLUMNS = ("plan", "segment", "stage", "reps", "people", "entries", "conversion", "spend", "cost_per_entry")
+_JOURNEY_MEASURES = JOURNEY_COLUMNS[4:]
+
+
+def journey_rows(rec: Records, seg: slice | int) -> list[dict[str, object]]:
+    """The journey map of one replication for one segment (int) or all (slice(None)): one row per stage.
+
+    ``people``: mean occupancy at the weeks' ends; ``entries``: entries into the stage over the
+    horizon (the summary's aware, leads, desire, customers, loyal; NaN for unaware and lost);
+    ``conversion``: entries into the next stage / entries into this one, a flow ratio over the
+    horizon, not a cohort's (people already in the stage at week 0 can move on, so it may exceed
+    100%); ``spend``: the money spent on units that reached people in the stage
+    (``Records.spend_stage``); ``cost_per_entry``: the spend on people in the stage before (aware:
+    unaware and lost) / the entries, NaN without that spend or without entries.
+    """
+    w = rec.weight
+    G = rec.stage.shape[1]
+    sel = [seg] if isinstance(seg, int) else list(range(G))[seg]
+    spend = {st: float(rec.spend_stage[:, sel, :, s].sum()) for s, st in enumerate(STAGES)}
+    entries = {st: float(getattr(rec, col)[:, sel].sum()) * w for st, col in ENTRIES.items()}
+    people = rec.stage[:, sel, :].sum(axis=1).mean(axis=0) * w  # (7,)
+    rows: list[dict[str, object]] = []
+    for s, st in enumerate(STAGES):
+        n = entries.get(st, math.nan)
+        feed = sum(spend[f] for f in _FEEDS.get(st, ()))
+        nxt = _NEXT.get(st)
+        rows.append(
+            {
+                "stage": st,
+                "people": float(people[s]),
+                "entries": n,
+                "conversion": _div(entries[nxt], n) if nxt else math.nan,
+                "spend": spend[st],
+                "cost_per_entry": _cost_per(feed, n) if st in _FEEDS else math.nan,
+            }
+        )
+    return rows
+
+
+def journey_table(records: dict[str, list[Records]], segments: list[str]) -> pd.DataFrame:
+    """The journey map of every plan: one row per plan x segment (and ``all``) x stage.
+
+    Each measure (see :func:`journey_rows`) is computed per replication, then averaged, with a 95%
+    Student-t CI (``<measure>_ci_low`` / ``_ci_high``) when there are several replications, as
+    the summary's. Entries equal the summary's aware, leads, desire, customers and loyal, and a
+    plan's spend over the stages of a segment is the summary's spend of that segment.
+    Columns: :data:`JOURNEY_COLUMNS` (and the CI columns).
+    """
+    selections: list[tuple[int | slice, str]] = [*enumerate(segments), (slice(None), "all")]
+    n_reps = max((len(v) for v in records.values()), default=1)
+    out = []
+    for plan, reps in records.items():
+        for g, seg in selections:
+            per_rep = [journey_rows(rec, g) for rec in reps]
+            for s, st in enumerate(STAGES):
+                row: dict[str, object] = {"plan": plan, "segment": seg, "stage": st, "reps": len(reps)}
+                for m in _JOURNEY_MEASURES:
+                    values = np.array([rows[s][m] for rows in per_rep], dtype=np.float64)
+                    mean, low, high = confidence(values)
+                    row[m] = mean
+                    if n_reps > 1:
+                        row[f"{m}_ci_low"], row[f"{m}_ci_high"] = low, high
+                out.append(row)
+    return pd.DataFrame(out)
+
+
+def ttp_against_stated(
+    ttp: pd.DataFrame, segments: Mapping[str, Segment], plans: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Each plan x segment's simulated median weeks to first order against the persona's stated
+    ``time_before_purchase_weeks``.
+
+    ``ttp`` is a run's time-to-purchase table (:func:`ttp_table`: replications pooled). Columns:
+    plan, segment, median_weeks (NaN without first orders), stated_low, stated_high (NaN when the
+    segment states no range), outside (nullable boolean: whether the median falls outside
+    [low, high]; missing when either is unknown). One row per plan x segment, for ``plans``
+    (default: those of ``ttp``, where a plan without first orders has no rows).
+    """
+    rows = []
+    t = ttp[ttp.customers > 0]
+    for plan in plans if plans is not None else dict.fromkeys(ttp.plan):
+        for sid, seg in segments.items():
+            d = t[(t.plan == plan) & (t.segment == sid)]
+            hist = np.bincount(d.weeks.to_numpy(dtype=np.int64), weights=d.customers.to_numpy(dtype=float))
+            med = week_quantile(hist, 0.5) if len(d) else math.nan
+            band = seg.time_before_purchase_weeks
+            lo, hi = (float(band[0]), float(band[1])) if band is not None else (math.nan, math.nan)
+            known = band is not None and math.isfinite(med)
+            rows.append((plan, sid, med, lo, hi, (not lo <= med <= hi) if known else pd.NA))
+    out = pd.DataFrame(rows, columns=["plan", "segment", "median_weeks", "stated_low", "stated_high", "outside"])
+    out["outside"] = out["outside"].astype("boolean")
+    return out

@@ -48,6 +48,9 @@ class Result:
         without: the no-marketing run of every replication, on the same customers and random
             numbers (None with ``baseline=False``); the incremental metrics are against it.
         no_marketing: its summary, one row per segment and ``all`` (plan ``none``), or None.
+        journey: the journey map, one row per plan x segment x stage: people, entries, conversion
+            to the next stage, spend on people in the stage, cost per entry
+            (:func:`~cjmsim.analyses.metrics.journey_table`; journey.csv).
     """
 
     scenario: Scenario
@@ -66,6 +69,7 @@ class Result:
     differences: pd.DataFrame = field(default_factory=pd.DataFrame)
     without: list[Records] | None = None
     no_marketing: pd.DataFrame | None = None
+    journey: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def incremental(self) -> bool:
@@ -204,10 +208,12 @@ def simulate(
     ttp = metrics.ttp_table(records, segs)
     exposures = metrics.exposure_table(records, segs, channels)
     order = list(scenario.plans)  # before narrowing to the plans asked for
-    return Result(
+    result = Result(
         sc, s.seed, reps, s.agents, s.weeks, summary, per_rep, weekly, ttp, exposures, records, order,
         ref, differences, without, no_marketing,
     )  # fmt: skip
+    result.journey = metrics.journey_table(records, segs)  # the journey map (issue 12)
+    return result
 
 
 def write_run(
@@ -231,6 +237,8 @@ def write_run(
         write_csv(tmp / "differences.csv", result.differences)
         if result.no_marketing is not None:
             write_csv(tmp / "no_marketing.csv", result.no_marketing)
+        if not result.journey.empty:  # the journey map (issue 12)
+            write_csv(tmp / "journey.csv", result.journey)
         meta = metadata(
             "run",
             result.scenario,

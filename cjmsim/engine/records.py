@@ -60,6 +60,9 @@ class Records:
     ltv_margin: NDArray[np.float64]  # (W, G) margin within ltv_weeks, by acquisition week
     loyal: NDArray[np.float64]  # (W, G) entries into loyal
     units_stage: NDArray[np.float64]  # (W, G, C, 7) delivered units by the stage of the agent reached
+    #: (W, G, C, 7) actual spend by the stage of the agent reached: each campaign's spend split over
+    #: segments and stages in proportion to its own delivered units there (sums to ``spend``)
+    spend_stage: NDArray[np.float64]
     #: with ``export`` (:class:`OrderLog`, :class:`JourneyLog`): every order in the horizon (agent,
     #: week, value), and every pre-purchase journey that ended in the horizon (path code, see
     #: :func:`path_channels`; converted; value of the first order)
@@ -96,6 +99,7 @@ class Records:
             ltv_margin=z((W, G)),
             loyal=z((W, G)),
             units_stage=z((W, G, C, N_STAGES)),
+            spend_stage=z((W, G, C, N_STAGES)),
         )
 
 

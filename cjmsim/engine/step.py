@@ -253,6 +253,9 @@ class World:
                 self.rec.planned[t, c] += budget
                 if delivered > 0:
                     self.rec.spend[t, :, c] += spend * delivered_g / delivered
+                    # the same money by the stage of the people reached (a record only: changes nothing)
+                    by_stage = (units_cell[:, c, :] * share).reshape(self.G, N_STAGES, 4).sum(axis=2)
+                    self.rec.spend_stage[t, :, c, :] += spend * by_stage * self.weight / delivered
 
     def _by_segment(self, per_block: NDArray[np.float64]) -> NDArray[np.float64]:
         """Sum per-block arrays into segments (blocks are stored in segment order)."""

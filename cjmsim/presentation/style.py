@@ -114,17 +114,25 @@ def chart_name(name: str, limit: int = NAME_LIMIT) -> str:
 
 
 def figure(
-    title: str, subtitle: str, nrows: int = 1, ncols: int = 1, sharex: bool = False, sharey: bool = False
+    title: str,
+    subtitle: str,
+    nrows: int = 1,
+    ncols: int = 1,
+    sharex: bool = False,
+    sharey: bool = False,
+    height: float = SIZE[1],
 ) -> tuple[Figure, list[Axes]]:
-    """A 10 x 5.5 in figure: the finding as title, a subtitle, below them a grid of styled axes."""
+    """A 10 x 5.5 in figure (taller with ``height``, for small multiples): the finding as title, a
+    subtitle, below them a grid of styled axes."""
     # at most 3 title and 5 subtitle lines, so no text can push the axes off the figure
     t = textwrap.wrap(title, 80, max_lines=3, placeholder=" \u2026")
     s = textwrap.wrap(subtitle, 112, max_lines=5, placeholder=" \u2026")
-    top = (0.22 + 0.29 * len(t) + 0.21 * len(s)) / SIZE[1]  # the header band, as a share of the height
-    fig = Figure(figsize=SIZE, dpi=DPI, facecolor="white", layout=ConstrainedLayoutEngine(rect=(0, 0, 1, 1 - top)))
+    top = (0.22 + 0.29 * len(t) + 0.21 * len(s)) / height  # the header band, as a share of the height
+    layout = ConstrainedLayoutEngine(rect=(0, 0, 1, 1 - top))
+    fig = Figure(figsize=(SIZE[0], height), dpi=DPI, facecolor="white", layout=layout)
     head: dict[str, Any] = {"x": 0.012, "ha": "left", "va": "top", "in_layout": False}
-    fig.suptitle("\n".join(t), y=1 - 0.1 / SIZE[1], fontsize=15, fontweight="bold", color=INK, **head)
-    fig.text(s="\n".join(s), y=1 - (0.16 + 0.29 * len(t)) / SIZE[1], fontsize=11, color=MUTED, **head)
+    fig.suptitle("\n".join(t), y=1 - 0.1 / height, fontsize=15, fontweight="bold", color=INK, **head)
+    fig.text(s="\n".join(s), y=1 - (0.16 + 0.29 * len(t)) / height, fontsize=11, color=MUTED, **head)
     axes = list(fig.subplots(nrows, ncols, squeeze=False, sharex=sharex, sharey=sharey).flat)
     for ax in axes:
         ax.spines[["top", "right"]].set_visible(False)

@@ -1,7 +1,8 @@
 """Charts of every analysis; this package's own names are the run charts (``cjmsim.charts``).
 
-:mod:`.run` draws a run's seven charts, :mod:`.sweep`, :mod:`.attribution` and :mod:`.optimize`
-those of the other analyses. Each function takes a result and returns a matplotlib Figure.
+:mod:`.run` draws a run's charts (the journey map's small multiples among them), :mod:`.sweep`,
+:mod:`.attribution` and :mod:`.optimize` those of the other analyses.
+Each function takes a result and returns a matplotlib Figure.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from cjmsim.presentation.style import CHANNEL_COLOURS, PLAN_COLOURS, plan_colour
 from .run import (
     Chart,
     all_charts,
+    budget_by_stage,
     exposure_heatmap,
+    exposure_heatmaps,
     funnel,
     kpi_comparison,
     orders_vs_spend,
@@ -20,6 +23,7 @@ from .run import (
     spend_by_channel,
     stage_occupancy,
     time_to_purchase,
+    time_to_purchase_by_plan,
 )
 
 __all__ = [
@@ -27,7 +31,9 @@ __all__ = [
     "PLAN_COLOURS",
     "Chart",
     "all_charts",
+    "budget_by_stage",
     "exposure_heatmap",
+    "exposure_heatmaps",
     "funnel",
     "kpi_comparison",
     "orders_vs_spend",
@@ -37,4 +43,5 @@ __all__ = [
     "spend_by_channel",
     "stage_occupancy",
     "time_to_purchase",
+    "time_to_purchase_by_plan",
 ]

@@ -21,7 +21,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from cjmsim.analyses.metrics import week_quantile
+from cjmsim.analyses.metrics import ttp_against_stated, week_quantile
 from cjmsim.presentation import format as fmt
 from cjmsim.presentation import style
 from cjmsim.presentation.charts.chart import Chart, png_bytes, save
@@ -42,6 +42,9 @@ __all__ = [
     "spend_by_channel",
     "orders_vs_spend",
     "exposure_heatmap",
+    "budget_by_stage",
+    "exposure_heatmaps",
+    "time_to_purchase_by_plan",
     "all_charts",
     "save",
     "png_bytes",
@@ -460,6 +463,216 @@ def exposure_heatmap(result: Result, plan: str | None = None) -> Figure:
 
 
 # --------------------------------------------------------------------------------------------
+# the journey map: every plan side by side (small multiples)
+
+#: Stage labels of the journey charts' columns, short enough for a panel per plan.
+_STAGE_TICKS = ("Unaware", "Aware", "Interest", "Desire", "Customer", "Loyal", "Lost")
+
+
+def _panel_grid(n: int, rows_per_panel: int) -> tuple[int, int, float]:
+    """Rows and columns of n heatmap panels (one column up to three plans) and the figure's height."""
+    ncols = 1 if n <= 3 else 2
+    nrows = -(-n // ncols)
+    return nrows, ncols, max(style.SIZE[1], 1.9 + nrows * (0.3 * rows_per_panel + 0.75))
+
+
+def _heat(ax: Axes, values: np.ndarray, rows: list[str], vmax: float, first_col: bool) -> matplotlib.image.AxesImage:
+    """One heatmap panel: rows x the seven stages, zero cells neutral, the shared colour scale [0, vmax]."""
+    cmap = matplotlib.colormaps["Blues"].with_extremes(bad="#f5f7f9")  # nothing there: a neutral cell
+    im = ax.imshow(np.ma.masked_equal(values, 0.0), cmap=cmap, vmin=0, vmax=vmax, aspect="auto")
+    ax.grid(False)
+    ax.set_xticks(range(len(STAGES)), _STAGE_TICKS)
+    ax.set_yticks(range(len(rows)), [textwrap.fill(r, 24) for r in rows] if first_col else [])
+    ax.set_xticks(np.arange(len(STAGES) + 1) - 0.5, minor=True)
+    ax.set_yticks(np.arange(len(rows) + 1) - 0.5, minor=True)
+    ax.xaxis.tick_top()
+    ax.tick_params(which="both", length=0)
+    ax.spines[:].set_visible(False)
+    ax.grid(True, which="minor", color="white", lw=2)
+    return im
+
+
+def _panels(n: int, rows_per_panel: int, title: str, sub: str) -> tuple[Figure, list[Axes]]:
+    """A figure of n heatmap panels, one per plan; spare cells of the grid hidden."""
+    nrows, ncols, height = _panel_grid(n, rows_per_panel)
+    fig, axes = style.figure(title, sub, nrows, ncols, height=height)
+    for ax in axes[n:]:
+        ax.set_axis_off()
+    return fig, axes[:n]
+
+
+def _shares_title(lead: str, parts: list[tuple[str, str, float]]) -> str:
+    """'<lead> <people>: 59% (A), 41% (B)' when every plan's top stage is the same, else each its own."""
+    if len({st for _, st, _ in parts}) == 1:
+        return f"{lead} {_PEOPLE[parts[0][1]]}: " + ", ".join(f"{fmt.percent(v, 0)} ({n})" for n, _, v in parts)
+    return f"{lead}: " + "; ".join(f"{_PEOPLE[st]}, {fmt.percent(v, 0)} ({n})" for n, st, v in parts)
+
+
+def budget_by_stage(result: Result) -> Figure:
+    """Money by segment x stage of the people reached, one panel per plan, on one colour scale (the
+    article's Fig. 6: the distribution of the advertising budget)."""
+    plans, names, colours = _charted(result)
+    cur = style.chart_name(result.scenario.scenario.currency, 24)
+    segs = {s: style.chart_name(seg.name or s) for s, seg in result.scenario.segments.items()}
+    j = result.journey
+    j = j[j.segment != "all"]
+    spend = {
+        p: j[j.plan == p].pivot(index="segment", columns="stage", values="spend").reindex(
+            index=list(segs), columns=list(STAGES)
+        ).fillna(0.0)
+        for p in plans
+    }  # fmt: skip
+    totals = {p: float(m.to_numpy().sum()) for p, m in spend.items()}
+    payers = [p for p in plans if totals[p] > 0]
+    title = f"No plan spends in {result.weeks} weeks" if len(plans) > 1 else f"{names[plans[0]]} spends nothing"
+    if payers:  # where the money goes: each plan's biggest stage, as a share of its spend
+        tops = [(p, str(spend[p].sum(axis=0).idxmax())) for p in payers[:3]]
+        parts = [(names[p], st, float(spend[p][st].sum()) / totals[p]) for p, st in tops]
+        title = _shares_title("The biggest share of spend reaches", parts)
+    sub = (
+        f"Actual spend, {cur}, by segment and by the stage of the people its ads reached, {result.weeks} weeks "
+        f"({_reps(result)}); one colour scale for every plan"
+    )
+    fig, axes = _panels(len(plans), len(segs), title, sub)
+    vmax = max((float(m.to_numpy().max()) for m in spend.values()), default=0.0) or 1.0
+    im = None
+    ncols = 1 if len(plans) <= 3 else 2
+    for i, (ax, p) in enumerate(zip(axes, plans, strict=True)):
+        m = spend[p].to_numpy()
+        im = _heat(ax, m, list(segs.values()), vmax, first_col=i % ncols == 0)
+        for (r, c), v in np.ndenumerate(m):
+            if v > 0:
+                colour = "white" if v > 0.55 * vmax else INK
+                ax.text(c, r, fmt.compact(v), ha="center", va="center", fontsize=10, color=colour)
+        head = f"{names[p]}: {fmt.money(totals[p], cur)} spent"
+        ax.set_title(head, loc="left", fontsize=11, color=colours[p], fontweight="bold")
+        if totals[p] <= 0:
+            ax.text(3, (len(segs) - 1) / 2, "no spend", ha="center", va="center", fontsize=11, color=MUTED)
+    if im is not None and payers:
+        bar = fig.colorbar(im, ax=axes, shrink=0.6, pad=0.01)
+        bar.ax.tick_params(labelsize=10)
+        bar.ax.yaxis.set_major_formatter(FuncFormatter(fmt.compact))
+        bar.set_label(cur, fontsize=10)
+    return fig
+
+
+def _exposure_shares(result: Result, plan: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A plan's units by channel x stage (channels that delivered), and each row's shares."""
+    e = result.exposures
+    units = e[e.plan == plan].groupby(["channel", "stage"]).units.sum().unstack("stage")
+    order = [c for c in result.scenario.channels if c in units.index]
+    units = units.reindex(index=order, columns=list(STAGES)).fillna(0.0)
+    return units, units.div(units.sum(axis=1), axis=0)
+
+
+def exposure_heatmaps(result: Result) -> Figure:
+    """Every plan's exposure heatmap (:func:`exposure_heatmap`), one panel per plan, rows = every channel."""
+    plans, names, colours = _charted(result)
+    chans = {c: style.chart_name(ch.name or c) for c, ch in result.scenario.channels.items()}
+    shares = {p: _exposure_shares(result, p) for p in plans}
+    used = [c for c in chans if any(c in u.index for u, _ in shares.values())]
+    # the channel most of the plans deliver on, and where its units land in each
+    common = max(used, key=lambda c: sum(float(u.loc[c].sum()) for u, _ in shares.values() if c in u.index), default="")
+    none = f"{names[plans[0]]} delivers no units: it has no campaigns" if len(plans) == 1 else ""
+    title = (none or f"No plan delivers any units in {result.weeks} weeks") if not used else ""
+    if used:
+        tops = [(p, sh) for p, (u, sh) in shares.items() if common in u.index][:3]
+        parts = [(names[p], str(sh.loc[common].idxmax()), float(sh.loc[common].max())) for p, sh in tops]
+        title = _shares_title(
+            f"{fmt.short_name(chans[common])}, the channel with the most units, reaches mostly", parts
+        )
+    sub = (
+        f"Share of each channel's units (impressions, clicks or messages) by the stage of the person reached, "
+        f"all segments, {result.weeks} weeks ({_reps(result)}); each row adds up to 100%; one panel per plan"
+    )
+    fig, axes = _panels(len(plans), max(len(used), 1), title, sub)
+    ncols = 1 if len(plans) <= 3 else 2
+    for i, (ax, p) in enumerate(zip(axes, plans, strict=True)):
+        _, sh = shares[p]
+        m = sh.reindex(index=used).fillna(0.0).to_numpy() if used else np.zeros((1, len(STAGES)))
+        _heat(ax, m, [chans[c] for c in used] or [""], 1.0, first_col=i % ncols == 0)
+        for (r, c), v in np.ndenumerate(m):
+            if v > 0:
+                text = "<1%" if v < 0.005 else f"{100 * v:.0f}%"
+                ax.text(c, r, text, ha="center", va="center", fontsize=10, color="white" if v > 0.55 else INK)
+        ax.set_title(names[p], loc="left", fontsize=11, color=colours[p], fontweight="bold")
+        if not len(sh):
+            ax.text(3, (m.shape[0] - 1) / 2, "no units delivered", ha="center", va="center", fontsize=11, color=MUTED)
+    return fig
+
+
+def _ttp_title(result: Result, facts: pd.DataFrame, names: dict[str, str]) -> tuple[str, str]:
+    """The title (how many segment x plan medians fall inside the stated ranges) and which fall outside."""
+    stated = facts[facts.outside.notna()]
+    out = stated[stated.outside.fillna(False).astype(bool)]
+    segs = {s: style.chart_name(seg.name or s) for s, seg in result.scenario.segments.items()}
+    if not len(stated):
+        return "No segment states a time before purchase, or none buys in the horizon", ""
+    title = (
+        f"The simulated median time to first order is inside the persona's stated range in "
+        f"{len(stated) - len(out)} of {len(stated)} segment x plan panels"
+    )
+    by_seg: dict[str, list[str]] = {}
+    for seg, plan in zip(out.segment, out.plan, strict=True):
+        by_seg.setdefault(str(seg), []).append(names[str(plan)])
+    outside = "; ".join(f"{segs[s]} ({', '.join(ps)})" for s, ps in by_seg.items())
+    return title, (f"outside: {outside}" if outside else "none outside")
+
+
+def time_to_purchase_by_plan(result: Result) -> Figure:
+    """Weeks from first awareness to first order, one panel per segment x plan, each persona's
+    stated time before purchase shaded over the simulated distribution, the median marked."""
+    plans, names, colours = _charted(result)
+    segs = {s: style.chart_name(seg.name or s) for s, seg in result.scenario.segments.items()}
+    table = ttp_against_stated(result.ttp, result.scenario.segments, result.plans)
+    title, outside = _ttp_title(result, table, names)
+    facts = table.set_index(["plan", "segment"])
+    sub = (
+        f"New customers by weeks from first awareness to first order, first orders in the {result.weeks} weeks "
+        f"({_reps(result)}; waits longer than the horizon cannot show); grey band = the persona's stated time "
+        f"before purchase, line = simulated median; {outside}"
+    )
+    t = result.ttp[result.ttp.customers > 0]
+    bands = [seg.time_before_purchase_weeks for seg in result.scenario.segments.values()]
+    top = max([int(t.weeks.max()) if len(t) else 1, *(int(math.ceil(b[1])) for b in bands if b is not None)]) + 1
+    fig, axes = style.figure(
+        title, sub, len(segs), len(plans), sharex=True, sharey=True, height=max(style.SIZE[1], 2.2 + 0.85 * len(segs))
+    )
+    kernel = np.exp(-0.5 * (np.arange(-4, 5) / 1.5) ** 2)  # as time_to_purchase: sd 1.5 weeks
+    x = np.arange(top + 1)
+    for r, (sid, label) in enumerate(segs.items()):
+        for c, p in enumerate(plans):
+            ax = axes[r * len(plans) + c]
+            ax.grid(False)
+            ax.set_yticks([])
+            ax.spines["left"].set_visible(False)
+            f = facts.loc[(p, sid)]
+            if result.scenario.segments[sid].time_before_purchase_weeks is not None:
+                ax.axvspan(f.stated_low, f.stated_high, color=GRID, lw=0, gid="persona-band", zorder=0)
+            d = t[(t.plan == p) & (t.segment == sid)]
+            if r == 0:
+                ax.set_title(textwrap.fill(names[p], 30), loc="left", fontsize=11, color=colours[p], fontweight="bold")
+            if c == 0:
+                ax.set_ylabel(textwrap.fill(label, 16), rotation=0, ha="right", va="center", fontsize=10, color=INK)
+            if not len(d):
+                ax.text(0.5, 0.4, "no first orders", transform=ax.transAxes, ha="center", fontsize=10, color=MUTED)
+                continue
+            counts = np.bincount(
+                d.weeks.to_numpy(dtype=np.int64), weights=d.customers.to_numpy(float), minlength=top + 1
+            )
+            half = kernel.size // 2
+            h = np.convolve(counts, kernel / kernel.sum(), mode="full")[half : half + counts.size]
+            h = h / h.max()
+            ax.fill_between(x, 0, h[: x.size], color=colours[p], alpha=0.5, lw=0, zorder=1)
+            med = int(f.median_weeks)
+            ax.vlines(med, 0, 1.05, color=INK, lw=1.8, gid="median", zorder=2)
+            ax.text(0.98, 0.8, f"median {med} wk", transform=ax.transAxes, ha="right", fontsize=10, color=INK)
+    axes[0].set(xlim=(0, top), ylim=(0, 1.25))
+    fig.supxlabel("Weeks from first awareness to first order", fontsize=10, color=INK)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
 # all of them, and saving
 
 
@@ -469,16 +682,19 @@ _CHARTS = {
     "people, and the percentages say how many made it from the stage above.",
     stage_occupancy: "Each panel follows how many people sit in one stage of the funnel, week by week: a line "
     "above the others means that plan keeps more people in that stage.",
-    time_to_purchase: "Each row shows how long people in one segment take from first hearing of us to their "
-    "first order: the darker middle holds half of them and the line marks the typical (median) wait.",
     kpi_comparison: "The four headline numbers side by side for each plan (shorter is better for cost per order, "
     "longer for the other three); whiskers show where the true value most likely lies.",
     spend_by_channel: "How each plan spreads its money over the channels every week: the height of each band is "
     "what that channel costs that week.",
     orders_vs_spend: "Orders piling up as the money is spent: the steeper a plan's line, the more orders it "
     "gets for the same money.",
-    exposure_heatmap: "Where each channel's ads land in the funnel: each row adds up to 100%, and the darker "
-    "the cell, the bigger the share of that channel's impressions, clicks or messages.",
+    budget_by_stage: "Where each plan's money goes, as a customer journey map: one panel per plan, a row per "
+    "segment, a column per stage of the people the ads reached; the darker the cell, the more money, on one "
+    "scale for every plan.",
+    exposure_heatmaps: "Where each channel's ads land in the funnel, for every plan: each row adds up to 100%, and "
+    "the darker the cell, the bigger the share of that channel's impressions, clicks or messages.",
+    time_to_purchase_by_plan: "How long people in each segment take from first hearing of us to their first "
+    "order, for every plan: the grey band is the wait the persona card states, the line the simulated median.",
 }
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cjmsim import __version__
+from cjmsim.analyses.metrics import ttp_against_stated
 from cjmsim.presentation import format as fmt
 from cjmsim.presentation.comparison import ROWS, rows_of
 from cjmsim.presentation.reports.html import ReportImage, chart_images, figures, render_page, write_html
@@ -27,7 +28,17 @@ from cjmsim.scenario import Channel, Scenario, Segment
 if TYPE_CHECKING:
     from cjmsim.analyses.simulate import Result
 
-__all__ = ["ROWS", "ReportImage", "default_assumptions", "render_report", "write", "write_html", "write_report"]
+__all__ = [
+    "JOURNEY_CHARTS",
+    "ROWS",
+    "ReportImage",
+    "default_assumptions",
+    "journey_section",
+    "render_report",
+    "write",
+    "write_html",
+    "write_report",
+]
 
 _REQUIRES = {
     "none": "anyone in those stages",
@@ -210,6 +221,115 @@ def default_assumptions(result: Result) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------
+# the journey map (issue 12): budget and KPIs per segment x stage, per-segment results
+
+#: The run charts the journey section shows (the others are in the charts section), in order.
+JOURNEY_CHARTS = ("budget_by_stage", "exposure_heatmaps", "time_to_purchase_by_plan")
+#: The journey table's stage rows, as a strategist names them.
+_STAGE_LABELS = {
+    "unaware": "Unaware",
+    "aware": "Aware",
+    "interest": "Interest (leads)",
+    "desire": "Desire",
+    "customer": "Customer (first order)",
+    "loyal": "Loyal",
+    "lost": "Lost (lapsed)",
+}
+
+
+def _journey_plan(result: Result, plan: str) -> dict[str, Any]:
+    """One plan's journey table: a group of stage rows per segment (``all`` first)."""
+    sc = result.scenario
+    j = result.journey
+    j = j[j.plan == plan]
+    groups = []
+    for seg in ["all", *sc.segments]:
+        rows = j[j.segment == seg].set_index("stage")
+        body = []
+        for st, label in _STAGE_LABELS.items():
+            r = rows.loc[st]
+            cells = [
+                fmt.fixed(r["people"], "n"),
+                fmt.fixed(r["entries"], "n"),
+                fmt.fixed(r["conversion"], "p"),
+                fmt.fixed(r["spend"], "m"),
+                fmt.fixed(r["cost_per_entry"], "m"),
+            ]
+            body.append({"stage": label, "cells": cells})
+        name = "All segments" if seg == "all" else sc.segments[seg].name or seg
+        spend = float(rows["spend"].sum())
+        groups.append({"id": seg, "name": name, "rows": body, "spend": fmt.fixed(spend, "m")})
+    return {"id": plan, "name": sc.plans[plan].name or plan, "groups": groups}
+
+
+def _segment_table(result: Result, seg: str) -> dict[str, Any]:
+    """One segment's results, plans side by side: the comparison table's rows, from summary.csv."""
+    sc = result.scenario
+    s = result.summary
+    rows_by_plan = {p: s[(s.plan == p) & (s.segment == seg)].iloc[0].to_dict() for p in result.plans}
+    groups: list[dict[str, Any]] = []
+    for group, rows in ROWS:
+        body: list[dict[str, Any]] = []
+        for col, label, kind in rows:
+            cells = [
+                {
+                    "value": fmt.fixed(rows_by_plan[p].get(col), kind),
+                    "ci": fmt.fixed_half_width(
+                        rows_by_plan[p].get(f"{col}_ci_low"), rows_by_plan[p].get(f"{col}_ci_high"), kind
+                    ),
+                }
+                for p in result.plans
+            ]
+            body.append(
+                {"metric": col, "label": label, "unit": sc.scenario.currency if kind == "m" else "", "cells": cells}
+            )
+        groups.append({"label": group, "rows": body})
+    has_ci = any(cell["ci"] for g in groups for row in g["rows"] for cell in row["cells"])
+    return {"id": seg, "name": sc.segments[seg].name or seg, "groups": groups, "has_ci": has_ci}
+
+
+def _ttp_note(result: Result) -> str:
+    """Which segments' simulated median time to first order falls outside the persona's stated range."""
+    sc = result.scenario
+    facts = ttp_against_stated(result.ttp, sc.segments, result.plans)
+    stated = facts[facts.outside.notna()]
+    if not len(stated):
+        return "No segment states a time before purchase in weeks, or none buys in the horizon."
+    out: dict[str, list[str]] = {}
+    for f in stated[stated.outside.fillna(False).astype(bool)].itertuples():
+        seg, plan = str(f.segment), str(f.plan)
+        out.setdefault(sc.segments[seg].name or seg, []).append(
+            f"{sc.plans[plan].name or plan}: median {f.median_weeks:.0f} weeks, stated "
+            f"{f.stated_low:g}{fmt.DASH}{f.stated_high:g}"
+        )
+    inside = len(stated) - sum(len(v) for v in out.values())
+    head = (
+        "The simulated median weeks from first awareness to first order fall inside the persona's stated time "
+        f"before purchase in {inside} of {len(stated)} segment \u00d7 plan pairs"
+    )
+    if not out:
+        return head + "."
+    return head + "; outside: " + "; ".join(f"{seg} ({'; '.join(v)})" for seg, v in out.items()) + "."
+
+
+def journey_section(result: Result, images: Sequence[ReportImage], first_figure: int = 1) -> dict[str, Any]:
+    """The journey section's data: its figures (:data:`JOURNEY_CHARTS`, numbered from ``first_figure``),
+    each plan's table of people, entries, conversion, spend and cost per entry by segment x stage,
+    one results table per segment (summary.csv's rows, plans side by side), and the time-to-purchase note."""
+    shown = [img for slug in JOURNEY_CHARTS for img in images if img.slug == slug]
+    return {
+        "images": figures(shown),
+        "first_figure": first_figure,
+        "plans": [_journey_plan(result, p) for p in result.plans] if not result.journey.empty else [],
+        "plan_names": [result.scenario.plans[p].name or p for p in result.plans],
+        "segments": [_segment_table(result, seg) for seg in result.scenario.segments],
+        "ttp_note": _ttp_note(result),
+        "currency": result.scenario.scenario.currency,
+        "reps": result.reps,
+    }
+
+
+# --------------------------------------------------------------------------------------------
 # rendering
 
 
@@ -255,7 +375,8 @@ def render_report(
         "plans": plans,
         "budget": budget,
         "table": _comparison(result),
-        "images": figures(images),
+        "images": figures([img for img in images if img.slug not in JOURNEY_CHARTS]),
+        "journey": journey_section(result, images, 1 + sum(img.slug not in JOURNEY_CHARTS for img in images)),
         "segments": _segments(sc),
         "channels": [_channel_row(cid, ch, s.currency) for cid, ch in sc.channels.items()],
         "assumptions": list(assumptions) if assumptions is not None else default_assumptions(result),
