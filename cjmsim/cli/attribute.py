@@ -125,7 +125,8 @@ def attribute_command(
 
             attribution_report.write(attr, simulated, tmp)
     if not quiet:
-        Console().print(attribution_table(attr, sc.scenario.currency))
-        Console().print(
+        console = Console()
+        console.print(attribution_table(attr, simulated, console.width))
+        console.print(
             f"{len(attr.runs) // (len(sc.segments) + 1)} runs in {elapsed:.1f} s; results in {plain(target)}/"
         )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
+from rich.text import Text
 
 from .common import (
     err_console,
@@ -18,11 +19,10 @@ from .common import (
     library_errors,
     load,
     out_folder,
-    plain,
     printable,
     week_progress,
 )
-from .tables import comparison_table
+from .tables import run_tables
 
 if TYPE_CHECKING:
     from cjmsim.analyses.simulate import Result
@@ -178,11 +178,10 @@ def run(
     write_run(result, target, scenario_path=file, elapsed_s=elapsed, extra=extra)
     if not quiet:
         console = Console()
-        console.print(comparison_table(result))
-        if by_segment:
-            for seg in sc.segments:
-                console.print(comparison_table(result, seg))
+        console.print(run_tables(result, console.width, segments=by_segment))
         console.print(
-            f"{s.agents:,} agents x {s.weeks} weeks x {len(names)} plans x {reps} reps in {elapsed:.1f} s; "
-            f"results in {plain(target)}/"
+            Text(
+                f"{s.agents:,} agents x {s.weeks} weeks x {len(names)} plans x {reps} reps in {elapsed:.1f} s; "
+                f"results in {printable(target)}/"
+            )
         )

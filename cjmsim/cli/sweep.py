@@ -80,7 +80,7 @@ def sweep_command(
     _write_sweep_tables(result, target, no_report)
     if not quiet:
         console = Console()
-        console.print(sweep_table(result))
+        console.print(sweep_table(result, width=console.width))
         n = len(result.results[result.results.segment == "all"])
         console.print(
             f"{n} tasks ({len(exp.points)} points x {len(exp.plans)} plans x {exp.spec.experiment.reps} reps) "

@@ -10,7 +10,11 @@ A value's *kind* says what it is: ``n`` a count of people or orders, ``m`` money
   significant digits, millions and billions as M and B, for means of samples in the sweep,
   attribution and optimizer charts and tables, e.g. ``61.5M ± 0.687M``;
 - **fixed** (:func:`fixed`, :func:`fixed_half_width`): fixed decimals per kind, as the run report
-  and the terminal table print a run, e.g. ``1,234,567`` and ``12.34`` for small money.
+  prints a run, e.g. ``1,234,567`` and ``12.34`` for small money;
+- **terminal** (:func:`terminal`, :func:`terminal_ci`, :func:`terminal_diff`, :func:`terminal_ratio`):
+  every table the command line prints: three significant digits from a million, as ``M`` and ``bn``
+  with a space, the CI half-width in the value's unit, e.g. ``4.79 bn \u00b1 0.53 bn``, ``58,200 \u00b1
+  1,906``, ``414% \u00b1 46%``.
 
 Changes and multiples: :func:`signed`, :func:`signed_percent`, :func:`change`,
 :func:`budget_change`, :func:`multiple`. A missing or non-finite value is ``n/a`` in chart text
@@ -47,6 +51,10 @@ __all__ = [
     "half_width",
     "fixed",
     "fixed_half_width",
+    "terminal",
+    "terminal_ci",
+    "terminal_diff",
+    "terminal_ratio",
     "setting",
     "active_weeks",
     "duration",
@@ -255,6 +263,93 @@ def fixed_half_width(lo: object, hi: object, kind: str) -> str:
     if low is None or high is None or high <= low:
         return ""
     return f"\u00b1 {fixed((high - low) / 2, kind)}"
+
+
+# --------------------------------------------------------------------------------------------
+# terminal: every table the command line prints
+
+
+def _terminal_scale(x: float, kind: str) -> tuple[float, int, str]:
+    """The divisor, decimals and suffix the terminal writes a number of this size and kind with.
+
+    Counts and money: below a million with thousands separators (money under 100 with 2 decimals),
+    from a million 3 significant digits in M or bn. Percent: 2 decimals under 1%, 1 under 100%, none
+    from 100%. Weeks: 1 decimal. Ratios: 2 decimals under 10, 1 under 100, none from 100.
+    """
+    a = abs(x)
+    if kind == "p":
+        return 0.01, 2 if a < 0.01 else 1 if a < 1 else 0, "%"
+    if kind == "w":
+        return 1.0, 1, ""
+    if kind == "r":
+        return 1.0, 2 if a < 9.995 else 1 if a < 99.95 else 0, ""
+    for div, suffix in ((1e9, " bn"), (1e6, " M")):
+        if a >= div:
+            v = a / div
+            return div, 2 if v < 9.995 else 1 if v < 99.95 else 0, suffix
+    return 1.0, 2 if kind == "m" and 0 < a < 99.995 else 0, ""
+
+
+def _terminal_text(x: float, div: float, decimals: int, suffix: str, sign: bool = False) -> str:
+    """x / div with the decimals, thousands separators and suffix; an ASCII sign, ``+`` too when ``sign``
+    (a difference that rounds to zero has none: 0, not +0 or -0)."""
+    v = round(x / div, decimals)
+    if v == 0:
+        v = 0.0  # no -0
+    return f"{v:{'+' if sign and v != 0 else ''},.{decimals}f}{suffix}"
+
+
+def terminal(v: object, kind: str, missing: str = DASH) -> str:
+    """A number as every terminal table writes it: 58,200, 12.34, 248 M, 4.79 bn, 414%, 11.5, 2.20."""
+    x = _number(v)
+    if x is None:
+        return missing
+    return _terminal_text(x, *_terminal_scale(x, kind))
+
+
+def _half_decimals(half: float, div: float, decimals: int) -> int:
+    """The value's decimals, or more (up to 3 more) when the half-width would round to 0."""
+    if half <= 0 or round(half / div, decimals) != 0:
+        return decimals
+    return min(decimals + 3, max(decimals, -math.floor(math.log10(half / div))))
+
+
+def terminal_ci(
+    v: object, lo: object, hi: object, kind: str, sign: bool = False, zero: bool = False
+) -> tuple[str, str]:
+    """A value and its 95% CI half-width as the terminal writes them: ('4.79 bn', '\u00b1 0.53 bn').
+
+    The half-width is in the unit of the larger of the two (500,000 \u00b1 2.1 M is written
+    '0.50 M', '\u00b1 2.10 M'), with the value's decimals, or more when it would round to 0. The
+    half-width is '' without an interval (a missing end, or a zero-width one unless ``zero``);
+    ``sign`` writes a difference (+1.20 M). A missing value is a dash and no half-width.
+    """
+    x = _number(v)
+    if x is None:
+        return DASH, ""
+    low, high = _number(lo), _number(hi)
+    if low is None or high is None or high < low or (high == low and not zero):
+        return _terminal_text(x, *_terminal_scale(x, kind), sign=sign), ""
+    half = (high - low) / 2
+    div, decimals, suffix = _terminal_scale(max(abs(x), half), kind)
+    value = _terminal_text(x, div, decimals, suffix, sign=sign)
+    return value, f"\u00b1 {_terminal_text(half, div, _half_decimals(half, div, decimals), suffix)}"
+
+
+def terminal_diff(d: object, lo: object, hi: object, kind: str) -> tuple[str, str]:
+    """A paired difference and its 95% CI half-width: ('+1.20 M', '\u00b1 0.05 M'); a zero-width CI is '\u00b1 0'."""
+    return terminal_ci(d, lo, hi, kind, sign=True, zero=True)
+
+
+def terminal_ratio(r: object, lo: object, hi: object) -> tuple[str, str]:
+    """A ratio of means and its 95% CI: ('\u00d71.131', '[1.124, 1.137]'); 3 decimals below 10, else 1."""
+    x = _number(r)
+    if x is None:
+        return DASH, ""
+    decimals = 3 if abs(x) < 10 else 1
+    low, high = _number(lo), _number(hi)
+    ci = f"[{low:,.{decimals}f}, {high:,.{decimals}f}]" if low is not None and high is not None else ""
+    return f"\u00d7{x:,.{decimals}f}", ci
 
 
 def setting(x: float) -> str:
