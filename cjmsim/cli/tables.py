@@ -23,7 +23,7 @@ from rich.text import Text
 
 from cjmsim.presentation import comparison
 from cjmsim.presentation import format as fmt
-from cjmsim.scenario.metrics import Metric, metric
+from cjmsim.scenario.metrics import INCREMENTAL_METRICS, Metric, metric
 
 from .common import plain
 
@@ -285,9 +285,9 @@ def incremental_grid(result: Result, segment: str = "all") -> Grid:
 
 def totals_grid(result: Result, segment: str = "all") -> Grid:
     """Every order counted, including those that would come with no marketing."""
-    names = [col for col, _, _ in ROWS]
-    if segment == "all" and "spend" in names:
-        names.insert(names.index("spend"), "planned_spend")  # on the all rows only
+    names = [col for col, _, _ in ROWS if col not in INCREMENTAL_METRICS]  # those lead, in their own table
+    if segment != "all" and "planned_spend" in names:
+        names.remove("planned_spend")  # a plan-level figure: on the all rows only
     label = "Totals, including orders that would come anyway" if result.incremental else "Totals"
     return _run_grid(result, segment, names, label)
 
