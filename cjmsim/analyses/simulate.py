@@ -48,6 +48,8 @@ class Result:
         without: the no-marketing run of every replication, on the same customers and random
             numbers (None with ``baseline=False``); the incremental metrics are against it.
         no_marketing: its summary, one row per segment and ``all`` (plan ``none``), or None.
+        campaigns: planned vs bought spend per plan x campaign, with why money was not bought
+            (:func:`~cjmsim.analyses.metrics.campaign_table`; campaigns.csv).
     """
 
     scenario: Scenario
@@ -66,6 +68,7 @@ class Result:
     differences: pd.DataFrame = field(default_factory=pd.DataFrame)
     without: list[Records] | None = None
     no_marketing: pd.DataFrame | None = None
+    campaigns: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def incremental(self) -> bool:
@@ -206,7 +209,7 @@ def simulate(
     order = list(scenario.plans)  # before narrowing to the plans asked for
     return Result(
         sc, s.seed, reps, s.agents, s.weeks, summary, per_rep, weekly, ttp, exposures, records, order,
-        ref, differences, without, no_marketing,
+        ref, differences, without, no_marketing, metrics.campaign_table(records, sc),
     )  # fmt: skip
 
 
@@ -218,7 +221,8 @@ def write_run(
     extra: Callable[[Path], None] | None = None,
 ) -> Path:
     """Write a run's folder atomically: summary.csv, weekly.csv, summary_by_rep.csv, differences.csv,
-    no_marketing.csv (unless the run had no baseline), metadata.json and a copy of the scenario file.
+    campaigns.csv, no_marketing.csv (unless the run had no baseline), metadata.json and a copy of
+    the scenario file.
 
     ``extra`` may write more files (charts, report, exports) into the temporary folder before it
     is renamed into place. Returns the final folder.
@@ -229,6 +233,7 @@ def write_run(
         write_csv(tmp / "weekly.csv", result.weekly)
         write_csv(tmp / "summary_by_rep.csv", result.per_rep)
         write_csv(tmp / "differences.csv", result.differences)
+        write_csv(tmp / "campaigns.csv", result.campaigns)
         if result.no_marketing is not None:
             write_csv(tmp / "no_marketing.csv", result.no_marketing)
         meta = metadata(

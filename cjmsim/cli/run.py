@@ -186,3 +186,8 @@ def run(
             f"{s.agents:,} agents x {s.weeks} weeks x {len(names)} plans x {reps} reps in {elapsed:.1f} s; "
             f"results in {plain(target)}/"
         )
+    from cjmsim.presentation.spend import warnings as spend_warnings
+
+    for warning in spend_warnings(result):  # after the tables, even with --quiet: the spend above misleads
+        for i, line in enumerate(warning.lines()):
+            err_console.print(("warning: " if i == 0 else "") + plain(line))
