@@ -195,8 +195,10 @@ def test_the_report_shows_the_warning_and_the_table(result: Result) -> None:
 def test_the_report_says_when_every_plan_buys_its_budget() -> None:
     data = spend_scenario()
     data["plans"] = {"full": data["plans"]["full"]}
+    data["plans"]["full"]["campaigns"][0]["name"] = "Ads <b>for all</b>"
     html = render_report(simulate(parse_scenario(data), baseline=False), [])
     assert "Every plan bought at least 95% of its planned budget." in html and 'class="warn"' not in html
+    assert "Ads &lt;b&gt;for all&lt;/b&gt; (ads)" in html and "<b>for all</b>" not in html
 
 
 def test_cli_writes_campaigns_csv_and_warns_on_stderr(write_toml, tmp_path) -> None:

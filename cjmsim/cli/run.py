@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -190,4 +191,6 @@ def run(
 
     for warning in spend_warnings(result):  # after the tables, even with --quiet: the spend above misleads
         for i, line in enumerate(warning.lines()):
-            err_console.print(("warning: " if i == 0 else "") + plain(line))
+            hang = " " * (len(line) - len(line.lstrip(" -")))  # wrapped lines under the text, not the bullet
+            text = textwrap.fill(("warning: " if i == 0 else "") + line, err_console.width, subsequent_indent=hang)
+            err_console.print(plain(text), soft_wrap=True)
