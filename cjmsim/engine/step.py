@@ -284,10 +284,8 @@ class World:
         price = self.price[c]
         units = budget / price
         asked = units + carried
-        own = asked if own >= asked * (1.0 - _FULL) else own
-        shared = own if shared >= own * (1.0 - _FULL) else shared
-        paid_own = min(max(own - carried, 0.0), units)
-        paid_shared = min(max(shared - carried, 0.0), units)
+        paid_own = units if own >= asked * (1.0 - _FULL) else min(max(own - carried, 0.0), units)
+        paid_shared = paid_own if shared >= own * (1.0 - _FULL) else min(max(shared - carried, 0.0), units)
         left = max(budget - spend, 0.0)
         audience = 0.0 if paid_own >= units else min(left, max(budget - paid_own * price, 0.0))
         cap = 0.0 if paid_shared >= paid_own else min(left - audience, max((paid_own - paid_shared) * price, 0.0))

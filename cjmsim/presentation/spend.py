@@ -138,11 +138,15 @@ def _segments(sc: Scenario, ids: str) -> str:
     return ", ".join(sc.segments[i].name or i if i in sc.segments else i for i in ids.split("; "))
 
 
+#: A reason's money below this share of the planned budget is shown as a dash (the CSV keeps it).
+_NEGLIGIBLE = 1e-4
+
+
 def _money_cells(row: Any) -> dict[str, str]:
     cells = {k: fmt.fixed(row[k], "m") for k in ("planned", "bought", "unbought")}
     for r in UNBOUGHT_REASONS:
         v = float(row[f"unbought_{r}"])
-        cells[r] = fmt.fixed(v, "m") if v > 0 else fmt.DASH
+        cells[r] = fmt.fixed(v, "m") if v > _NEGLIGIBLE * float(row["planned"]) else fmt.DASH
     return cells
 
 
