@@ -264,10 +264,19 @@ class World:
                     self.rec.campaign_planned[t, j] += budget
                     self.rec.campaign_bought[t, j] += spend
                     if spend < budget:
-                        if c not in expected:
-                            expected[c] = self.week_cells * capped_poisson_mean(lam[:, c, :], self.cap[c])
-                        own = float((counts * capped_poisson_mean(lam_g, self.cap[c])).sum()) * self.weight
-                        shared = float((expected[c] * share).sum()) * self.weight
+                        asked = budget / self.price[c] + carried
+                        # at means below the cap the allocation took every unit (its audience is not full)
+                        if not lam_g.any():
+                            own = 0.0
+                        elif lam_g.max() <= self.cap[c]:
+                            own = asked
+                        else:
+                            own = float((counts * capped_poisson_mean(lam_g, self.cap[c])).sum()) * self.weight
+                        shared = own  # unless another campaign of the channel reaches the same cells
+                        if own > 0 and (share[cell_lam > 0] < 1.0).any():
+                            if c not in expected:
+                                expected[c] = self.week_cells * capped_poisson_mean(lam[:, c, :], self.cap[c])
+                            shared = float((expected[c] * share).sum()) * self.weight
                         self.rec.campaign_unbought[t, j] = self._unbought(c, budget, spend, carried, own, shared)
 
     def _unbought(
