@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from cjmsim.engine import UNBOUGHT_REASONS
+from cjmsim.engine.records import UNBOUGHT_REASONS
 from cjmsim.scenario import STAGES, SUMMARY_METRICS, TOTAL_METRICS
 
 if TYPE_CHECKING:
@@ -341,7 +341,7 @@ def campaign_table(records: dict[str, list[Records]], scenario: Scenario) -> pd.
     active weeks of the horizon, ``bought`` the spend actually bought (summed over a plan's
     campaigns it is the summary's ``spend``), ``share_bought = bought / planned``, ``unbought =
     planned - bought`` and ``unbought_<reason>`` its split by reason
-    (:data:`~cjmsim.engine.UNBOUGHT_REASONS`; docs/model.md). With several replications,
+    (:data:`~cjmsim.engine.records.UNBOUGHT_REASONS`; docs/model.md). With several replications,
     ``bought_ci_low`` / ``bought_ci_high`` and ``share_bought_ci_low`` / ``share_bought_ci_high``.
     """
     rows = []

@@ -122,7 +122,8 @@ def run(
     (incremental orders, iCPO, iROMI; unless --no-baseline) and with the reference plan, paired.
     Writes summary.csv (plan x segment), weekly.csv (plan x week x segment), summary_by_rep.csv,
     differences.csv (paired, against the reference), no_marketing.csv, metadata.json, a copy of
-    the scenario, the charts (charts/*.png and .svg) and report.html, atomically.
+    the scenario, the charts (charts/*.png and .svg) and report.html, atomically, and campaigns.csv
+    (planned vs bought per campaign); a plan that buys under 95% of its budget is warned about.
     """
     sc = load(file)
     target = out_folder(out, Path("out") / Path(file).stem, "run", force)

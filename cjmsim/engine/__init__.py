@@ -18,24 +18,12 @@ from __future__ import annotations
 
 from .calendar import run_plan
 from .compiled import LOGIT_CLIP
-from .records import (
-    EVENTS,
-    UNBOUGHT_REASONS,
-    EventLog,
-    JourneyLog,
-    Layout,
-    OrderLog,
-    Recorder,
-    Records,
-    path_channels,
-    path_touches,
-)
+from .records import EVENTS, EventLog, JourneyLog, Layout, OrderLog, Recorder, Records, path_channels, path_touches
 from .streams import Streams, make_streams, order_uniforms
 
 __all__ = [
     "EVENTS",
     "LOGIT_CLIP",
-    "UNBOUGHT_REASONS",
     "EventLog",
     "JourneyLog",
     "Layout",

@@ -28,16 +28,7 @@ from cjmsim.scenario import Channel, Scenario, Segment
 if TYPE_CHECKING:
     from cjmsim.analyses.simulate import Result
 
-__all__ = [
-    "ROWS",
-    "ReportImage",
-    "default_assumptions",
-    "render_report",
-    "spend_section",
-    "write",
-    "write_html",
-    "write_report",
-]
+__all__ = ["ROWS", "ReportImage", "default_assumptions", "render_report", "write", "write_html", "write_report"]
 
 _REQUIRES = {
     "none": "anyone in those stages",
@@ -118,12 +109,6 @@ def _comparison(result: Result) -> dict[str, Any]:
         groups.append({"label": group, "rows": body})
     has_ci = any(cell["ci"] for g in groups for row in g["rows"] for cell in row["cells"])
     return {"plans": [sc.plans[p].name or p for p in result.plans], "groups": groups, "has_ci": has_ci}
-
-
-def spend_section(result: Result) -> dict[str, Any]:
-    """The spend section's data (templates/spend.html.j2): warnings when a plan bought less than
-    95% of its budget, and planned vs bought per campaign (:func:`cjmsim.presentation.spend.spend_table`)."""
-    return spend_table(result)
 
 
 def _segments(sc: Scenario) -> list[dict[str, Any]]:
@@ -271,7 +256,7 @@ def render_report(
         "plans": plans,
         "budget": budget,
         "table": _comparison(result),
-        "spend": spend_section(result),
+        "spend": spend_table(result),  # templates/spend.html.j2
         "images": figures(images),
         "segments": _segments(sc),
         "channels": [_channel_row(cid, ch, s.currency) for cid, ch in sc.channels.items()],
