@@ -11,19 +11,21 @@ this module computes their values.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from cjmsim.engine.records import UNBOUGHT_REASONS
 from cjmsim.scenario import STAGES, SUMMARY_METRICS, TOTAL_METRICS
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from cjmsim.engine import Records
-    from cjmsim.scenario import Segment
+    from cjmsim.scenario import Scenario, Segment
 
 __all__ = [
     "week_quantile",
@@ -44,6 +46,11 @@ __all__ = [
     "journey_rows",
     "journey_table",
     "ttp_against_stated",
+    "UNBOUGHT_REASONS",
+    "UNDERSPEND_SHARE",
+    "Underspend",
+    "campaign_table",
+    "underspend",
 ]
 
 
@@ -430,4 +437,88 @@ def ttp_against_stated(
             rows.append((plan, sid, med, lo, hi, (not lo <= med <= hi) if known else pd.NA))
     out = pd.DataFrame(rows, columns=["plan", "segment", "median_weeks", "stated_low", "stated_high", "outside"])
     out["outside"] = out["outside"].astype("boolean")
+
+
+# spend honesty: planned vs bought per campaign
+
+#: A plan that buys less than this share of its planned budget is flagged (terminal and report).
+UNDERSPEND_SHARE = 0.95
+
+
+def campaign_table(records: dict[str, list[Records]], scenario: Scenario) -> pd.DataFrame:
+    """Planned and bought spend per plan x campaign over the horizon, mean over replications.
+
+    One row per campaign of each plan, in the plan's order (``campaign`` counts from 1, as the
+    campaigns are listed in the scenario file). ``planned`` is the campaign's budget over its
+    active weeks of the horizon, ``bought`` the spend actually bought (summed over a plan's
+    campaigns it is the summary's ``spend``), ``share_bought = bought / planned``, ``unbought =
+    planned - bought`` and ``unbought_<reason>`` its split by reason
+    (:data:`~cjmsim.engine.records.UNBOUGHT_REASONS`; docs/model.md). With several replications,
+    ``bought_ci_low`` / ``bought_ci_high`` and ``share_bought_ci_low`` / ``share_bought_ci_high``.
+    """
+    rows = []
+    for plan, reps in records.items():
+        n = len(reps)
+        planned = np.array([r.campaign_planned.sum(axis=0) for r in reps])  # (reps, K)
+        bought = np.array([r.campaign_bought.sum(axis=0) for r in reps])
+        unbought = np.array([r.campaign_unbought.sum(axis=0) for r in reps])  # (reps, K, R)
+        for k, camp in enumerate(scenario.plans[plan].campaigns):
+            ch = scenario.channels[camp.channel]
+            stages = [st for st in STAGES if st in set(camp.stages or ch.stages) & set(ch.stages)]
+            plan_k = float(planned[:, k].mean())
+            row: dict[str, object] = {
+                "plan": plan,
+                "campaign": k + 1,
+                "name": camp.name,
+                "channel": camp.channel,
+                "segments": "all" if camp.segments is None else "; ".join(camp.segments),
+                "stages": "; ".join(stages),
+                "reps": n,
+                "planned": plan_k,
+            }
+            mean, low, high = confidence(bought[:, k])
+            row["bought"] = mean
+            if n > 1:
+                row["bought_ci_low"], row["bought_ci_high"] = low, high
+            row["share_bought"] = _div(mean, plan_k)
+            if n > 1:
+                row["share_bought_ci_low"], row["share_bought_ci_high"] = _div(low, plan_k), _div(high, plan_k)
+            row["unbought"] = float((planned[:, k] - bought[:, k]).mean())
+            for j, reason in enumerate(UNBOUGHT_REASONS):
+                row[f"unbought_{reason}"] = float(unbought[:, k, j].mean())
+            rows.append(row)
+    base = ["plan", "campaign", "name", "channel", "segments", "stages", "reps", "planned", "bought"]
+    return pd.DataFrame(rows, columns=None if rows else base)
+
+
+@dataclass(frozen=True)
+class Underspend:
+    """A plan that bought less than :data:`UNDERSPEND_SHARE` of its planned budget.
+
+    ``campaigns`` are its rows of the campaign table (:func:`campaign_table`) that fell short of
+    the same share themselves, largest shortfall (``unbought``) first.
+    """
+
+    plan: str
+    planned: float
+    bought: float
+    campaigns: pd.DataFrame
+
+    @property
+    def share(self) -> float:
+        """Share of the planned budget bought."""
+        return _div(self.bought, self.planned)
+
+
+def underspend(campaigns: pd.DataFrame, threshold: float = UNDERSPEND_SHARE) -> list[Underspend]:
+    """The plans of a campaign table whose bought spend is below ``threshold`` x their planned spend,
+    in the table's plan order; a plan without planned spend is never flagged."""
+    out: list[Underspend] = []
+    if campaigns.empty:
+        return out
+    for plan, grp in campaigns.groupby("plan", sort=False):
+        planned, bought = float(grp.planned.sum()), float(grp.bought.sum())
+        if planned > 0 and bought < threshold * planned:
+            short = grp[grp.bought < threshold * grp.planned].sort_values("unbought", ascending=False, kind="stable")
+            out.append(Underspend(str(plan), planned, bought, short.reset_index(drop=True)))
     return out

@@ -51,6 +51,8 @@ class Result:
         journey: the journey map, one row per plan x segment x stage: people, entries, conversion
             to the next stage, spend on people in the stage, cost per entry
             (:func:`~cjmsim.analyses.metrics.journey_table`; journey.csv).
+        campaigns: planned vs bought spend per plan x campaign, with why money was not bought
+            (:func:`~cjmsim.analyses.metrics.campaign_table`; campaigns.csv).
     """
 
     scenario: Scenario
@@ -70,6 +72,7 @@ class Result:
     without: list[Records] | None = None
     no_marketing: pd.DataFrame | None = None
     journey: pd.DataFrame = field(default_factory=pd.DataFrame)
+    campaigns: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def incremental(self) -> bool:
@@ -210,7 +213,7 @@ def simulate(
     order = list(scenario.plans)  # before narrowing to the plans asked for
     result = Result(
         sc, s.seed, reps, s.agents, s.weeks, summary, per_rep, weekly, ttp, exposures, records, order,
-        ref, differences, without, no_marketing,
+        ref, differences, without, no_marketing, metrics.campaign_table(records, sc),
     )  # fmt: skip
     result.journey = metrics.journey_table(records, segs)  # the journey map (issue 12)
     return result
@@ -224,7 +227,8 @@ def write_run(
     extra: Callable[[Path], None] | None = None,
 ) -> Path:
     """Write a run's folder atomically: summary.csv, weekly.csv, summary_by_rep.csv, differences.csv,
-    no_marketing.csv (unless the run had no baseline), metadata.json and a copy of the scenario file.
+    campaigns.csv, no_marketing.csv (unless the run had no baseline), metadata.json and a copy of
+    the scenario file.
 
     ``extra`` may write more files (charts, report, exports) into the temporary folder before it
     is renamed into place. Returns the final folder.
@@ -235,6 +239,7 @@ def write_run(
         write_csv(tmp / "weekly.csv", result.weekly)
         write_csv(tmp / "summary_by_rep.csv", result.per_rep)
         write_csv(tmp / "differences.csv", result.differences)
+        write_csv(tmp / "campaigns.csv", result.campaigns)
         if result.no_marketing is not None:
             write_csv(tmp / "no_marketing.csv", result.no_marketing)
         if not result.journey.empty:  # the journey map (issue 12)

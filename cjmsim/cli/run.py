@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from .common import (
     library_errors,
     load,
     out_folder,
+    plain,
     printable,
     week_progress,
 )
@@ -121,7 +123,8 @@ def run(
     (incremental orders, iCPO, iROMI; unless --no-baseline) and with the reference plan, paired.
     Writes summary.csv (plan x segment), weekly.csv (plan x week x segment), summary_by_rep.csv,
     differences.csv (paired, against the reference), no_marketing.csv, metadata.json, a copy of
-    the scenario, the charts (charts/*.png and .svg) and report.html, atomically.
+    the scenario, the charts (charts/*.png and .svg) and report.html, atomically, and campaigns.csv
+    (planned vs bought per campaign); a plan that buys under 95% of its budget is warned about.
     """
     sc = load(file)
     target = out_folder(out, Path("out") / Path(file).stem, "run", force)
@@ -185,3 +188,10 @@ def run(
                 f"results in {printable(target)}/"
             )
         )
+    from cjmsim.presentation.spend import warnings as spend_warnings
+
+    for warning in spend_warnings(result):  # after the tables, even with --quiet: the spend above misleads
+        for i, line in enumerate(warning.lines()):
+            hang = " " * (len(line) - len(line.lstrip(" -")))  # wrapped lines under the text, not the bullet
+            text = textwrap.fill(("warning: " if i == 0 else "") + line, err_console.width, subsequent_indent=hang)
+            err_console.print(plain(text), soft_wrap=True)

@@ -23,6 +23,7 @@ from cjmsim.scenario import STAGES
 __all__ = [
     "EVENTS",
     "EventLog",
+    "UNBOUGHT_REASONS",
     "JourneyLog",
     "Layout",
     "OrderLog",
@@ -33,6 +34,14 @@ __all__ = [
     "path_touches",
     "standard_recorders",
 ]
+
+
+#: Why planned money was not bought (``Records.campaign_unbought``'s last axis, in this order):
+#: ``audience``: the campaign's target cells held too few people to take its units at the channel's
+#: frequency cap (none at all, or every one of them at the cap); ``cap``: its audience could take
+#: them alone, but the cap applies to the sum of every campaign of the channel on the same cells;
+#: ``chance``: delivered units are random and a week that delivers less is billed less.
+UNBOUGHT_REASONS = ("audience", "cap", "chance")
 
 
 @dataclass
@@ -63,6 +72,10 @@ class Records:
     #: (W, G, C, 7) actual spend by the stage of the agent reached: each campaign's spend split over
     #: segments and stages in proportion to its own delivered units there (sums to ``spend``)
     spend_stage: NDArray[np.float64]
+    #: per campaign k of the plan (its order in the plan; warm-up campaigns excluded), currency:
+    campaign_planned: NDArray[np.float64]  # (W, K) planned spend
+    campaign_bought: NDArray[np.float64]  # (W, K) spend actually bought (summed over segments: ``spend``)
+    campaign_unbought: NDArray[np.float64]  # (W, K, 3) planned - bought, by reason (UNBOUGHT_REASONS)
     #: with ``export`` (:class:`OrderLog`, :class:`JourneyLog`): every order in the horizon (agent,
     #: week, value), and every pre-purchase journey that ended in the horizon (path code, see
     #: :func:`path_channels`; converted; value of the first order)
@@ -77,8 +90,8 @@ class Records:
     event_log: pd.DataFrame | None = None
 
     @classmethod
-    def zeros(cls, weight: float, weeks: int, segments: int, channels: int, warmup: int) -> Records:
-        """Empty records for ``weeks`` horizon weeks (and ``warmup`` warm-up weeks of ttp)."""
+    def zeros(cls, weight: float, weeks: int, segments: int, channels: int, warmup: int, campaigns: int = 0) -> Records:
+        """Empty records for ``weeks`` horizon weeks (and ``warmup`` warm-up weeks of ttp), ``campaigns`` campaigns."""
         W, G, C, z = weeks, segments, channels, np.zeros
         return cls(
             weight=weight,
@@ -100,6 +113,9 @@ class Records:
             loyal=z((W, G)),
             units_stage=z((W, G, C, N_STAGES)),
             spend_stage=z((W, G, C, N_STAGES)),
+            campaign_planned=z((W, campaigns)),
+            campaign_bought=z((W, campaigns)),
+            campaign_unbought=z((W, campaigns, len(UNBOUGHT_REASONS))),
         )
 
 

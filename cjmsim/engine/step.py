@@ -20,6 +20,7 @@ from cjmsim.engine.compiled import CompiledCampaign, compile_campaigns, segment_
 from cjmsim.engine.exposure import (
     adstock_bound,
     allocate_units,
+    capped_poisson_mean,
     exposure_counts,
     exposure_thresholds,
     hill,
@@ -58,6 +59,11 @@ _REACHED, _AWARE, _LEADS, _DESIRE, _CUSTOMERS, _COHORT, _ORDERS, _REVENUE, _MARG
 
 # exposure thresholds of one (segment, channel) this week: thresholds, live cells, one row for all
 _Table = tuple[NDArray[np.uint16], NDArray[np.bool_], bool]
+# one delivering campaign of a week: index in the week's list, mean exposures per (segment, cell),
+# budget this week, mean per segment, audience agents per segment
+_Part = tuple[int, NDArray[np.float64], float, NDArray[np.float64], NDArray[np.float64]]
+#: Relative gap below which an expected delivery counts as the units asked for (Newton stops at 1e-9).
+_FULL = 1e-6
 
 
 class World:
@@ -117,10 +123,10 @@ class World:
         ]
         self.carry_rate = np.array([ch.carryover.rate for ch in self.chan])
         self.ltv_weeks = sc.scenario.ltv_weeks
-        self.rec = Records.zeros(self.weight, weeks, G, C, self.warm)
         self.plan_campaigns = compile_campaigns(sc, plan, self.channels, warmup=False)
         warm_plan = sc.scenario.warmup_plan
         self.warm_campaigns = compile_campaigns(sc, warm_plan, self.channels, warmup=True) if self.warm else []
+        self.rec = Records.zeros(self.weight, weeks, G, C, self.warm, len(self.plan_campaigns))
         self.recorders = tuple(recorders)
         for r in self.recorders:
             r.start(Layout(agents, G, C, self.block_seg.copy()))
@@ -163,14 +169,12 @@ class World:
 
     # ---- spend -> audiences -> mean exposures per cell
 
-    def _lambdas(
-        self, camps: list[CompiledCampaign], active: set[int]
-    ) -> tuple[NDArray[np.float64], list[tuple[int, NDArray[np.float64], float]]]:
+    def _lambdas(self, camps: list[CompiledCampaign], active: set[int]) -> tuple[NDArray[np.float64], list[_Part]]:
         """Mean exposures per (segment, channel, cell), and each active campaign's share table."""
         G, C = self.G, self.C
         lam = np.zeros((G, C, N_CELLS))
         parts = []
-        cells = self.seg_cells()
+        cells = self.week_cells = self.seg_cells()  # the audiences this week's units were spread over
         for k, camp in enumerate(camps):
             # a campaign delivers while it is on, and afterwards while its carried units last
             if k not in active and camp.carry <= 0:
@@ -182,7 +186,7 @@ class World:
             lam_g = allocate_units(units_real / self.weight, counts, self.affinity[:, c], self.cap[c])
             cell_lam = lam_g[:, None] * camp.cells[None, :]  # (G, 28)
             lam[:, c, :] += cell_lam
-            parts.append((k, cell_lam, budget))
+            parts.append((k, cell_lam, budget, lam_g, counts))
         return lam, parts
 
     def _tables(self, lam: NDArray[np.float64]) -> dict[tuple[int, int], _Table]:
@@ -234,17 +238,19 @@ class World:
         t: int,
         camps: list[CompiledCampaign],
         lam: NDArray[np.float64],
-        parts: list[tuple[int, NDArray[np.float64], float]],
+        parts: list[_Part],
         units_cell: NDArray[np.float64],
     ) -> None:
         """Spend actually bought: delivered units priced, never above plan; carryover units are free."""
-        for k, cell_lam, budget in parts:
+        expected: dict[int, NDArray[np.float64]] = {}  # channel -> expected units per (segment, cell)
+        for k, cell_lam, budget, lam_g, counts in parts:
             camp = camps[k]
             c = camp.channel
             share = np.divide(cell_lam, lam[:, c, :], out=np.zeros_like(cell_lam), where=lam[:, c, :] > 0)
             delivered_g = (units_cell[:, c, :] * share).sum(axis=1) * self.weight  # real units per segment
             delivered = float(delivered_g.sum())
-            paid_units = min(max(delivered - camp.carry, 0.0), budget / self.price[c])
+            carried = camp.carry
+            paid_units = min(max(delivered - carried, 0.0), budget / self.price[c])
             spend = paid_units * self.price[c]
             camp.carry = self.carry_rate[c] * delivered
             if camp.carry * self.price[c] < 1e-6:  # nothing worth a kopeck is left
@@ -256,6 +262,46 @@ class World:
                     # the same money by the stage of the people reached (a record only: changes nothing)
                     by_stage = (units_cell[:, c, :] * share).reshape(self.G, N_STAGES, 4).sum(axis=2)
                     self.rec.spend_stage[t, :, c, :] += spend * by_stage * self.weight / delivered
+                j = k - len(self.warm_campaigns)  # the plan's campaigns follow the warm-up's
+                if j >= 0 and budget > 0:
+                    self.rec.campaign_planned[t, j] += budget
+                    self.rec.campaign_bought[t, j] += spend
+                    if spend < budget:
+                        asked = budget / self.price[c] + carried
+                        # at means below the cap the allocation took every unit (its audience is not full)
+                        if not lam_g.any():
+                            own = 0.0
+                        elif lam_g.max() <= self.cap[c]:
+                            own = asked
+                        else:
+                            own = float((counts * capped_poisson_mean(lam_g, self.cap[c])).sum()) * self.weight
+                        shared = own  # unless another campaign of the channel reaches the same cells
+                        if own > 0 and (share[cell_lam > 0] < 1.0).any():
+                            if c not in expected:
+                                expected[c] = self.week_cells * capped_poisson_mean(lam[:, c, :], self.cap[c])
+                            shared = float((expected[c] * share).sum()) * self.weight
+                        self.rec.campaign_unbought[t, j] = self._unbought(c, budget, spend, carried, own, shared)
+
+    def _unbought(
+        self, c: int, budget: float, spend: float, carried: float, own: float, shared: float
+    ) -> tuple[float, float, float]:
+        """Money of ``budget`` not bought, by reason (:data:`~cjmsim.engine.records.UNBOUGHT_REASONS`).
+
+        ``own``: real units the campaign's audience takes, in expectation, at its own means under the
+        cap; ``shared``: its part of what the cells take under the cap applied to the channel's summed
+        means. The expected shortfalls are charged to the audience, then the shared cap, at most the
+        money actually left; the rest is chance. ``carried``: the units carried over into this week
+        (delivered first, free), as in the bill.
+        """
+        price = self.price[c]
+        units = budget / price
+        asked = units + carried
+        paid_own = units if own >= asked * (1.0 - _FULL) else min(max(own - carried, 0.0), units)
+        paid_shared = paid_own if shared >= own * (1.0 - _FULL) else min(max(shared - carried, 0.0), units)
+        left = max(budget - spend, 0.0)
+        audience = 0.0 if paid_own >= units else min(left, max(budget - paid_own * price, 0.0))
+        cap = 0.0 if paid_shared >= paid_own else min(left - audience, max((paid_own - paid_shared) * price, 0.0))
+        return audience, cap, left - audience - cap
 
     def _by_segment(self, per_block: NDArray[np.float64]) -> NDArray[np.float64]:
         """Sum per-block arrays into segments (blocks are stored in segment order)."""

@@ -23,6 +23,7 @@ from cjmsim.analyses.metrics import ttp_against_stated
 from cjmsim.presentation import format as fmt
 from cjmsim.presentation.comparison import ROWS, rows_of
 from cjmsim.presentation.reports.html import ReportImage, chart_images, figures, render_page, write_html
+from cjmsim.presentation.spend import spend_table
 from cjmsim.scenario import Channel, Scenario, Segment
 
 if TYPE_CHECKING:
@@ -377,6 +378,7 @@ def render_report(
         "table": _comparison(result),
         "images": figures([img for img in images if img.slug not in JOURNEY_CHARTS]),
         "journey": journey_section(result, images, 1 + sum(img.slug not in JOURNEY_CHARTS for img in images)),
+        "spend": spend_table(result),  # templates/spend.html.j2
         "segments": _segments(sc),
         "channels": [_channel_row(cid, ch, s.currency) for cid, ch in sc.channels.items()],
         "assumptions": list(assumptions) if assumptions is not None else default_assumptions(result),
