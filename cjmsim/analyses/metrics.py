@@ -437,6 +437,7 @@ def ttp_against_stated(
             rows.append((plan, sid, med, lo, hi, (not lo <= med <= hi) if known else pd.NA))
     out = pd.DataFrame(rows, columns=["plan", "segment", "median_weeks", "stated_low", "stated_high", "outside"])
     out["outside"] = out["outside"].astype("boolean")
+    return out
 
 
 # spend honesty: planned vs bought per campaign

@@ -211,12 +211,15 @@ def simulate(
     ttp = metrics.ttp_table(records, segs)
     exposures = metrics.exposure_table(records, segs, channels)
     order = list(scenario.plans)  # before narrowing to the plans asked for
-    result = Result(
+    return Result(
         sc, s.seed, reps, s.agents, s.weeks, summary, per_rep, weekly, ttp, exposures, records, order,
-        ref, differences, without, no_marketing, metrics.campaign_table(records, sc),
+        reference=ref,
+        differences=differences,
+        without=without,
+        no_marketing=no_marketing,
+        journey=metrics.journey_table(records, segs),
+        campaigns=metrics.campaign_table(records, sc),
     )  # fmt: skip
-    result.journey = metrics.journey_table(records, segs)  # the journey map (issue 12)
-    return result
 
 
 def write_run(

@@ -58,8 +58,9 @@ __all__ = [
 #: registry's plain labels: (column, label, format code), n = count, m = money, p = percent,
 #: w = weeks, r = ratio. The terminal's totals table adds the planned spend before the spend.
 ROWS: list[tuple[str, str, str]] = [(col, metric(col).label, kind) for col, kind in comparison.COLUMNS]
-#: The run's first table: each plan against no marketing on the same customers and random numbers.
-INCREMENTAL_ROWS: tuple[str, ...] = ("inc_orders", "icpo", "inc_revenue", "inc_margin", "iromi")
+#: The run's first table: each plan against no marketing on the same customers and random numbers
+#: (every incremental metric, in the registry's order, as the report's first group).
+INCREMENTAL_ROWS: tuple[str, ...] = INCREMENTAL_METRICS
 #: The paired-differences table's metrics, with the incremental figures (first) and without them.
 DIFFERENCE_METRICS: tuple[tuple[str, ...], tuple[str, ...]] = (
     ("inc_orders", "spend", "icpo", "revenue", "inc_margin"),
