@@ -49,8 +49,10 @@ def sweep_command(
     """Run an experiment FILE: every point x plan x replication, streamed to disk, resumable.
 
     Writes results/*.parquet (one part per task, as each finishes), summary.csv (mean and 95% CI per
-    point, plan and segment), differences.csv (paired differences from the reference plan),
-    metadata.json, the charts and report.html.
+    point, plan and segment, with the incremental metrics against no marketing), differences.csv
+    (paired differences and ratios from the reference plan), no_marketing.csv (the no-marketing
+    runs per point, unless the experiment has baseline = false), metadata.json, the charts and
+    report.html.
     """
     from cjmsim.analyses.sweep import load_experiment, run_sweep
 
@@ -81,10 +83,12 @@ def sweep_command(
     if not quiet:
         console = Console()
         console.print(sweep_table(result))
-        n = len(result.results[result.results.segment == "all"])
+        s = exp.spec.experiment
+        n = len(exp.points) * (len(exp.plans) + s.baseline) * s.reps
+        runs = f"{len(exp.plans)} plans" + (" + no marketing" if s.baseline else "")
         console.print(
-            f"{n} tasks ({len(exp.points)} points x {len(exp.plans)} plans x {exp.spec.experiment.reps} reps) "
-            f"in {elapsed:.1f} s; results in {plain(target)}/"
+            f"{n} tasks ({len(exp.points)} points x ({runs}) x {s.reps} reps) in {elapsed:.1f} s; "
+            f"results in {plain(target)}/"
         )
 
 
@@ -94,6 +98,8 @@ def _write_sweep_tables(result: Any, target: Path, no_report: bool) -> None:
 
     write_csv(target / "summary.csv", result.summary)
     write_csv(target / "differences.csv", result.differences)
+    if result.no_marketing is not None:
+        write_csv(target / "no_marketing.csv", result.no_marketing)
     if no_report:
         return
     from cjmsim.presentation.reports import sweep as sweep_report
