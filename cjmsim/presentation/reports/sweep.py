@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 __all__ = ["render", "write"]
 
 _KIND = {"path": "Scenario setting", "budget": "Budget factor", "move": "Budget moved between channels"}
+#: Totals that count every order, those that would come with no marketing too: their headings say so.
+_COUNTS_EVERY_ORDER = {"customers", "orders", "repeat_orders", "revenue", "margin", "cpo", "cac", "romi", "roas"}
+#: The no-marketing row of each point in the results table.
+_NO_MARKETING = "No marketing (the same customers, no campaign)"
 
 
 def _describe(view: SweepView, p: Parameter) -> dict[str, Any]:
@@ -79,8 +83,10 @@ def _tables(view: SweepView) -> dict[str, Any]:
     heads = []
     for m in shown:
         label, kind = (registry.metric(m).long_label, registry.metric(m).code)
-        heads.append({"label": label, "unit": currency if kind == "m" else ""})
+        heads.append({"label": label, "unit": currency if kind == "m" else "", "total": m in _COUNTS_EVERY_ORDER})
     plain = view.plain
+    nm = view.result.no_marketing
+    without = nm[nm.segment == "all"].set_index("point") if nm is not None else None
     params = [p.name for p in view.params]
 
     def levels(row: pd.Series) -> list[str]:
@@ -89,9 +95,18 @@ def _tables(view: SweepView) -> dict[str, Any]:
     summary: list[dict[str, Any]] = []
     for _, grp in view.tot.groupby("point", sort=False):
         plans = [
-            {"name": plain[str(r.plan)], "cells": [value_cell(r, m, registry.metric(m).code) for m in shown]}
+            {
+                "name": plain[str(r.plan)],
+                "cells": [value_cell(r, m, registry.metric(m).code) for m in shown],
+                "counterfactual": False,
+            }
             for _, r in grp.set_index("plan").reindex(view.plans).dropna(how="all").reset_index().iterrows()
         ]
+        point = grp.point.iloc[0]
+        if without is not None and point in without.index:  # what comes anyway, at this point
+            r = without.loc[point]
+            cells = [value_cell(r, m, registry.metric(m).code) for m in shown]
+            plans.append({"name": _NO_MARKETING, "cells": cells, "counterfactual": True})
         summary.append({"levels": levels(grp.iloc[0]), "plans": plans})
     diffs: list[dict[str, Any]] = []
     if len(view.diffs):
@@ -104,6 +119,8 @@ def _tables(view: SweepView) -> dict[str, Any]:
     clear = sum(1 for g in diffs for p in g["plans"] for c in p["cells"] if c["state"])
     total = sum(len(p["cells"]) for g in diffs for p in g["plans"])
     return {
+        "incremental": view.incremental,
+        "any_total": any(h["total"] for h in heads),
         "params": params,
         "metrics": heads,
         "summary": summary,
@@ -150,10 +167,25 @@ def _assumptions(view: SweepView) -> list[str]:
             "Each number comes from a single replication, so there are no confidence intervals; set reps to 3 "
             "or more in the experiment to see how much of a difference is simulation noise."
         )
+    if view.incremental:
+        text.append(
+            "At every point and in every replication no marketing was run too, on the same synthetic people "
+            "with the same random numbers: the orders that come anyway (word of mouth, habit, the funnel as it "
+            "stands). Incremental orders, revenue and margin are each plan's minus those; iCPO is spend per "
+            "incremental order and iROMI is (incremental margin − spend) / spend, computed replication by "
+            "replication, as in every cjmsim command (docs/model.md defines them)."
+        )
+    else:
+        text.append(
+            "The experiment has baseline = false: no marketing was not run, so there are no incremental "
+            "figures, and every order, CPO and ROMI here includes the orders that would come anyway."
+        )
     text.append(
         "Spend is what was actually bought: a channel cannot deliver more than its audience absorbs, so spend "
         "can be below the planned budget. Cost per order and ROMI are undefined (a dash) for a plan that "
-        "spends nothing. Orders, revenue and ROMI count every order in the period, repeat orders included."
+        "spends nothing. Orders, revenue, CPO and ROMI count every order in the period, repeat orders included, "
+        "and the orders that would come with no marketing too: a total ROMI that climbs as the budget falls "
+        "spreads those over less money, it is no reason to cut the budget; iROMI is the return to compare."
     )
     text.append(
         "docs/sweeps.md in the cjmsim project explains experiments, designs and these tables; docs/model.md "
