@@ -168,3 +168,36 @@ def test_parameter_names_clashing_with_ratio_columns_are_rejected(name, folder):
     body = f'[[parameters]]\nname = "{name}"\npath = "channels.search.cost.cpc"\nvalues = [20]\n'
     with pytest.raises(ScenarioError, match="clash with result columns"):
         load_experiment(write_experiment(folder, body, name=f"clash_{name}.toml"))
+
+
+def test_fewer_agents_than_the_scenario_are_stated_and_compared(warm_sweep, folder):
+    """The experiment runs 2,000 agents, the scenario 20,000: the terminal and the page say so, with the
+    reference plan once at each size; the full-size figure is what `cjmsim run --reps 1` gives."""
+    import cjmsim
+
+    path, _ = warm_sweep
+    out = folder / "agents_out"
+    res = invoke("sweep", path, "--out", out)
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "note: 2,000 agents per run (the scenario's run uses 20,000)" in text
+    assert "The base plan \u201cNo marketing\u201d" in text  # the reference: its spend is 0
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "2,000 agents per run (the scenario&#39;s run uses 20,000)" in html
+    assert "2,000 (run: 20,000)" in html  # the facts
+    exp = load_experiment(path)
+    sc = cjmsim.load_scenario(exp.scenario_path)
+    run = cjmsim.simulate(sc, ["none"], reps=1, weeks=8, baseline=False).totals().loc["none"]
+    from cjmsim.analyses.reconcile import reconcile
+
+    rec = reconcile(sc, "none", 2000, weeks=8)
+    assert rec.full["orders"] == run.orders and rec.full_agents == 20_000
+
+
+def test_the_scenarios_own_agents_need_no_statement(folder):
+    sc = scenario_variant(folder, "small.toml", ("agents = 20_000", "agents = 2_000"))
+    path = write_experiment(folder, CPC, name="small_exp.toml", scenario=sc)
+    out = folder / "small_out"
+    res = invoke("sweep", path, "--out", out)
+    assert res.exit_code == 0, res.output
+    assert "note:" not in res.output and "agents per run (the scenario" not in (out / "report.html").read_text()

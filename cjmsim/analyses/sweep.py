@@ -89,6 +89,7 @@ class LoadedExperiment:
     scenarios: list[Scenario]  # one validated scenario per point
     plans: list[str]
     digest: str
+    scenario_agents: int = 0  # the base scenario's own agents (its run's); the points may have fewer
 
 
 def load_experiment(path: str | Path) -> LoadedExperiment:
@@ -137,7 +138,7 @@ def load_experiment(path: str | Path) -> LoadedExperiment:
         label = ", ".join(f"{k} = {v}" for k, v in pt.items())
         scenarios.append(parse_scenario(data_i, source=f"{path}: point {i} ({label})"))
     digest = hashlib.sha256(path.read_bytes() + b"\0" + scenario_path.read_bytes()).hexdigest()
-    return LoadedExperiment(path, spec, base, scenario_path, pts, scenarios, plans, digest)
+    return LoadedExperiment(path, spec, base, scenario_path, pts, scenarios, plans, digest, base_sc.scenario.agents)
 
 
 def points(spec: Experiment) -> list[dict[str, float | str]]:

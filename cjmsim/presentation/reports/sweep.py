@@ -194,6 +194,24 @@ def _assumptions(view: SweepView) -> list[str]:
     return text
 
 
+def _agents_note(result: SweepResult) -> str:
+    """What fewer agents than the base scenario's run mean, and how far its reference plan then is (or nothing)."""
+    from cjmsim.presentation.reconciliation import agents_statement
+
+    exp = result.experiment
+    sc = exp.scenarios[0]
+    full = exp.scenario_agents or sc.scenario.agents
+    rec = result.reconciliation
+    return agents_statement(
+        sc.scenario.agents,
+        full,
+        rec,
+        plan_name=(sc.plans[rec.plan].name or rec.plan) if rec is not None and rec.plan in sc.plans else "",
+        currency=sc.scenario.currency,
+        how=f"set agents = {full} in the experiment (or leave it out)",
+    )
+
+
 def _design(view: SweepView) -> str:
     s = view.result.experiment.spec.experiment
     if s.design == "grid":
@@ -208,7 +226,9 @@ def render(result: SweepResult, images: Sequence[ReportImage], *, generated: dat
     s = exp.spec.experiment
     sc = exp.scenarios[0]
     plain = view.plain
+    full = exp.scenario_agents or sc.scenario.agents
     context = {
+        "agents_note": _agents_note(result),
         "title": s.name,
         "description": s.description,
         "facts": [
@@ -218,7 +238,7 @@ def render(result: SweepResult, images: Sequence[ReportImage], *, generated: dat
             ("Plans", str(len(exp.plans))),
             ("Replications", str(s.reps)),
             ("Seed", str(s.seed)),
-            ("Agents per run", f"{sc.scenario.agents:,}"),
+            ("Agents per run", f"{sc.scenario.agents:,}" + (f" (run: {full:,})" if full > sc.scenario.agents else "")),
             ("Horizon", f"{sc.scenario.weeks} weeks"),
             ("Date", (generated or date.today()).isoformat()),
             ("cjmsim", __version__),
