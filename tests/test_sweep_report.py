@@ -261,3 +261,24 @@ def test_a_ci_half_width_wider_than_its_value_is_written_in_its_own_unit() -> No
     assert half_width(61.5e6, 61.5e6 - 0.687e6, 61.5e6 + 0.687e6, "m") == "\u00b1 0.687M"  # the value's unit
     wide = half_width(743e6, 743e6 - 1.57e9, 743e6 + 1.57e9, "m")
     assert wide == "\u00b1 1.57B" and "e+" not in wide
+
+
+def test_budget_steps_show_the_return_of_the_extra_money(budget: SweepResult, grid: SweepResult) -> None:
+    """Marginal iROMI of a step = extra incremental margin / extra spend - 1, from the summary's means
+    (the mean of paired differences is the difference of the means); plans that never spend are left out."""
+    from cjmsim.presentation.charts.sweep import sweep_view
+    from cjmsim.presentation.format import table_value
+
+    steps = sweep_report._steps(sweep_view(budget))
+    assert steps["steps"] == ["\u00d70.5 \u2192 \u00d71", "\u00d71 \u2192 \u00d72"]
+    assert [r["name"] for r in steps["rows"]] == ["Search + e-mail"]  # No marketing spends nothing
+    t = budget.summary[(budget.summary.segment == "all") & (budget.summary.plan == "search_and_email")]
+    t = t.set_index("budget")
+    for cell, (a, b) in zip(steps["rows"][0]["cells"], [(0.5, 1.0), (1.0, 2.0)], strict=True):
+        extra = t.loc[b, "spend"] - t.loc[a, "spend"]
+        want = (t.loc[b, "inc_margin"] - t.loc[a, "inc_margin"]) / extra - 1
+        assert cell["iromi"]["value"] == table_value(want, "p")
+        icpo = extra / (t.loc[b, "inc_orders"] - t.loc[a, "inc_orders"])
+        assert cell["icpo"]["value"] == table_value(icpo, "m")
+    assert 'id="steps"' in render(budget, [])
+    assert sweep_report._steps(sweep_view(grid)) == {} and 'id="steps"' not in render(grid, [])

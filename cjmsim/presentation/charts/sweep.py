@@ -563,7 +563,7 @@ def frontier(result: SweepResult) -> Figure:
     ax.xaxis.set_major_formatter(FuncFormatter(fmt.tick))
     ax.yaxis.set_major_formatter(FuncFormatter(fmt.tick))
     ax.set_xlabel(f"{ow[0].upper() + ow[1:]} (more is better \u2192)", **TEXT)
-    ax.set_ylabel(f"{registry.metric(view.cpo_col).long_label}, {view.currency} (lower is better)", **TEXT)
+    ax.set_ylabel(f"{registry.metric(view.cpo_col).label}, {view.currency} (lower is better)", **TEXT)
     style.legend(fig, {p: view.names[p] for p in view.plans if p in set(t.plan)}, view.colours)
     return fig
 

@@ -7,15 +7,20 @@ template) with autoescaping, images as data URIs, no script and nothing fetched 
 
 from __future__ import annotations
 
+import itertools
+import math
 import os
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from cjmsim import __version__
+from cjmsim.analyses import metrics
+from cjmsim.presentation import format as fmt
 from cjmsim.presentation.charts.sweep import SweepView, all_charts, level_text, sweep_view
 from cjmsim.presentation.reports.html import (
     ReportImage,
@@ -128,6 +133,57 @@ def _tables(view: SweepView) -> dict[str, Any]:
         "n_clear": clear,
         "n_compared": total,
     }
+
+
+def _steps(view: SweepView) -> dict[str, Any]:
+    """For a grid over one budget factor, what each step up in budget returns, per plan: the extra
+    spend, the extra incremental orders, and the marginal iCPO and iROMI of the step
+    (extra spend / extra incremental orders; extra incremental margin / extra spend - 1), paired
+    replication by replication between the two levels (delta-method 95% CIs).
+
+    Average returns fall as a budget grows (diminishing returns); whether more budget pays is the
+    return of the last money, which this shows. Empty for other designs or without the baseline.
+    """
+    params = view.params
+    if not view.incremental or len(params) != 1 or params[0].budget is None or not view.grid:
+        return {}
+    p = params[0]
+    r = view.result.results
+    r = r[r.segment == "all"]
+    currency = view.result.experiment.scenarios[0].scenario.currency
+    levels = sorted(float(v) for v in r[p.name].unique())
+    rows = []
+    for plan in view.plans:
+        d = r[r.plan == plan]
+        cells = []
+        for a, b in itertools.pairwise(levels):
+            lo = d[np.isclose(d[p.name].astype(float), a)].set_index("rep").sort_index()
+            hi = d[np.isclose(d[p.name].astype(float), b)].set_index("rep").sort_index()
+            spend = (hi.spend - lo.spend).to_numpy(float)
+            orders = (hi.inc_orders - lo.inc_orders).to_numpy(float)
+            margin = (hi.inc_margin - lo.inc_margin).to_numpy(float)
+            cpo = metrics.paired_ratio(spend, orders)
+            roi = metrics.paired_ratio(margin, spend)
+            row = pd.Series(
+                {
+                    "spend": spend.mean() if spend.size else math.nan,
+                    "icpo": cpo[0], "icpo_ci_low": cpo[1], "icpo_ci_high": cpo[2],
+                    "iromi": roi[0] - 1, "iromi_ci_low": roi[1] - 1, "iromi_ci_high": roi[2] - 1,
+                }
+            )  # fmt: skip
+            cells.append(
+                {
+                    "spend": fmt.table_value(row.spend, "m"),
+                    "icpo": value_cell(row, "icpo", "m"),
+                    "iromi": value_cell(row, "iromi", "p"),
+                    "pays": fmt.finite(row.iromi_ci_low) and row.iromi_ci_low > 0,
+                    "loses": fmt.finite(row.iromi_ci_high) and row.iromi_ci_high < 0,
+                }
+            )
+        if (d.spend > 0).any():  # a plan that never spends has no return to show
+            rows.append({"name": view.plain[plan], "cells": cells})
+    steps = [f"{level_text(p, a)} → {level_text(p, b)}" for a, b in itertools.pairwise(levels)]
+    return {"steps": steps, "rows": rows, "currency": currency} if rows and steps else {}
 
 
 def _assumptions(view: SweepView) -> list[str]:
@@ -252,6 +308,7 @@ def render(result: SweepResult, images: Sequence[ReportImage], *, generated: dat
         "reps": s.reps,
         "weeks": sc.scenario.weeks,
         "tables": _tables(view),
+        "steps": _steps(view),
         "images": figures(images),
         "assumptions": _assumptions(view),
         "version": __version__,
