@@ -282,3 +282,14 @@ def test_budget_steps_show_the_return_of_the_extra_money(budget: SweepResult, gr
         assert cell["icpo"]["value"] == table_value(icpo, "m")
     assert 'id="steps"' in render(budget, [])
     assert sweep_report._steps(sweep_view(grid)) == {} and 'id="steps"' not in render(grid, [])
+
+
+def test_differences_show_the_paired_ratios(grid: SweepResult) -> None:
+    html = render(grid, [])
+    table = html.split('id="differences"')[1].split("</table>")[0]
+    d = grid.differences[grid.differences.segment == "all"]
+    m = "orders"  # shown by default; the reference (no campaigns) has no incremental orders: no ratio there
+    assert m in grid.experiment.spec.experiment.metrics and d.inc_orders_ratio.isna().all()
+    for _, row in d.iterrows():
+        ci = f" [{row[f'{m}_ratio_ci_low']:.3f}, {row[f'{m}_ratio_ci_high']:.3f}]"
+        assert f'<span class="ci ratio">\u00d7{row[f"{m}_ratio"]:.3f}{ci}</span>' in table

@@ -155,7 +155,7 @@ def attribute_command(
         from cjmsim.presentation.reconciliation import agents_statement
 
         console = Console()
-        console.print(plain(_plan_line(attr, sc.scenario.currency)))
+        console.print(plain(_plan_line(attr, sc.plans[attr.plan].name or attr.plan, sc.scenario.currency)))
         console.print(attribution_table(attr, sc.scenario.currency))
         statement = agents_statement(
             agents,
@@ -170,7 +170,7 @@ def attribute_command(
         console.print(f"{runs} runs in {elapsed:.1f} s; results in {plain(target)}/")
 
 
-def _plan_line(attr: Any, currency: str) -> str:
+def _plan_line(attr: Any, name: str, currency: str) -> str:
     """The whole plan against no marketing, in one line: incremental orders, iCPO, iROMI, incremental
     margin (each mean ± 95% CI half-width), and the orders that would come anyway."""
     from cjmsim.presentation import format as fmt
@@ -190,7 +190,7 @@ def _plan_line(attr: Any, currency: str) -> str:
 
     anyway = fmt.table_value(r["orders"] - r["inc_orders"], "n")
     return (
-        f"Plan {attr.plan!r} against no marketing: "
+        f"\u201c{name}\u201d against no marketing: "
         + "; ".join(cell(n) for n in ("inc_orders", "icpo", "iromi", "inc_margin"))
         + f" (of its {fmt.table_value(r['orders'], 'n')} orders, {anyway} would come anyway)"
     )

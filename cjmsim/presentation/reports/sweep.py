@@ -117,7 +117,10 @@ def _tables(view: SweepView) -> dict[str, Any]:
     if len(view.diffs):
         for _, grp in view.diffs.groupby("point", sort=False):
             plans = [
-                {"name": plain[str(r.plan)], "cells": [difference_cell(r, m, registry.metric(m).code) for m in shown]}
+                {
+                    "name": plain[str(r.plan)],
+                    "cells": [{**difference_cell(r, m, registry.metric(m).code), **_ratio(r, m)} for m in shown],
+                }
                 for _, r in grp.iterrows()
             ]
             diffs.append({"levels": levels(grp.iloc[0]), "plans": plans})
@@ -184,6 +187,15 @@ def _steps(view: SweepView) -> dict[str, Any]:
             rows.append({"name": view.plain[plan], "cells": cells})
     steps = [f"{level_text(p, a)} → {level_text(p, b)}" for a, b in itertools.pairwise(levels)]
     return {"steps": steps, "rows": rows, "currency": currency} if rows and steps else {}
+
+
+def _ratio(row: pd.Series, metric: str) -> dict[str, str]:
+    """The paired ratio to the reference, '×1.131 [1.124, 1.137]' (its 95% CI), or nothing."""
+    r, lo, hi = (row.get(f"{metric}_ratio{s}") for s in ("", "_ci_low", "_ci_high"))
+    if not fmt.finite(r):
+        return {"ratio": ""}
+    ci = f" [{float(lo):.3f}, {float(hi):.3f}]" if fmt.finite(lo) and fmt.finite(hi) else ""
+    return {"ratio": f"\u00d7{float(r):.3f}{ci}"}
 
 
 def _assumptions(view: SweepView) -> list[str]:
