@@ -28,6 +28,7 @@ import pandas as pd
 
 from cjmsim.analyses import metrics
 from cjmsim.analyses.choices import SHAPLEY
+from cjmsim.analyses.reconcile import Reconciliation
 from cjmsim.analyses.simulate import check_memory
 from cjmsim.analyses.tasks import executor_for
 from cjmsim.engine import make_streams, run_plan
@@ -110,7 +111,7 @@ class Attribution:
     runs: pd.DataFrame
     shapley: str
     scenario_agents: int = 0
-    reconciliation: Any = None
+    reconciliation: Reconciliation | None = None
 
 
 def _variants(sc: Scenario, plan: str, channels: list[str], shapley: str, samples: int, seed: int) -> dict[str, Any]:

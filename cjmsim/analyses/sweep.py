@@ -34,6 +34,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from cjmsim.analyses import metrics
+from cjmsim.analyses.reconcile import Reconciliation
 from cjmsim.analyses.simulate import NO_MARKETING
 from cjmsim.analyses.tasks import executor_for
 from cjmsim.engine import make_streams, run_plan
@@ -365,7 +366,7 @@ class SweepResult:
     warnings: list[str] = field(default_factory=list)  # on resume: results parts set aside and run again
     without: pd.DataFrame | None = None  # the no-marketing runs: point x rep x segment (None: baseline = false)
     no_marketing: pd.DataFrame | None = None  # their summary: point x segment, mean and 95% CI
-    reconciliation: Any = None  # a Reconciliation when the sweep ran fewer agents than the scenario
+    reconciliation: Reconciliation | None = None  # a Reconciliation when the sweep ran fewer agents than the scenario
 
     @property
     def incremental(self) -> bool:
