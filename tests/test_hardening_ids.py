@@ -215,7 +215,8 @@ def test_sweep_keeps_plans_that_once_slugged_alike_apart_and_resumes(tmp_path):
     res = invoke("sweep", exp, "--quiet", "--no-report", "--out", out)
     assert res.exit_code == 0, res.output
     parts = sorted(p.name for p in (out / "results").glob("*.parquet"))
-    assert len(parts) == 2 * 3 * 2 and all(p.isascii() for p in parts)  # points x plans x reps, no two alike
+    # points x (plans + no marketing) x reps, no two alike
+    assert len(parts) == 2 * (3 + 1) * 2 and all(p.isascii() for p in parts)
     summary = pd.read_csv(out / "summary.csv")
     totals = summary[summary.segment == "all"]
     assert sorted(totals.plan) == sorted(["none", "план", "цены"] * 2)
@@ -225,7 +226,7 @@ def test_sweep_keeps_plans_that_once_slugged_alike_apart_and_resumes(tmp_path):
     assert (results.groupby("plan").size() == 2 * 2 * 3).all()  # points x reps x (2 segments + all)
     calls: list[tuple[int, int]] = []
     again = run_sweep(exp, out=out, resume=True, progress=lambda d, t: calls.append((d, t)))
-    assert calls == [(12, 12)]  # every part found again: nothing runs
+    assert calls == [(16, 16)]  # every part found again: nothing runs
     # each plan has its own numbers: the same as the same sweep with ASCII ids
     ascii_ = run_sweep(_slug_experiment(tmp_path / "ascii", "plan_a", "plan_b")).summary
     ascii_["plan"] = ascii_.plan.replace({"plan_a": "план", "plan_b": "цены"})

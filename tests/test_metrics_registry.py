@@ -120,10 +120,13 @@ def test_registry_module_imports_only_the_standard_library() -> None:
 
 
 def test_named_metric_lists_are_metrics() -> None:
-    from cjmsim.scenario.experiment import ExperimentSettings
+    from cjmsim.scenario.experiment import SWEEP_METRICS, ExperimentSettings
 
-    assert set(HEADLINE_METRICS) <= set(METRICS)
-    assert ExperimentSettings.model_fields["metrics"].default_factory() == list(HEADLINE_METRICS)  # type: ignore[misc]
+    assert set(HEADLINE_METRICS) <= set(METRICS) and set(SWEEP_METRICS) <= set(METRICS)
+    # a sweep leads with the incremental metrics; without the baseline, with the totals' headline
+    assert ExperimentSettings.model_fields["metrics"].default_factory() == list(SWEEP_METRICS)  # type: ignore[misc]
+    off = ExperimentSettings.model_validate({"scenario": "s.toml", "baseline": False})
+    assert off.metrics == list(HEADLINE_METRICS)
 
 
 # ---- what is built from it

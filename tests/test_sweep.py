@@ -25,6 +25,7 @@ from click.testing import CliRunner
 
 from cjmsim.analyses import metrics
 from cjmsim.analyses.sweep import (
+    NO_MARKETING,
     Experiment,
     Parameter,
     apply_point,
@@ -35,12 +36,13 @@ from cjmsim.analyses.sweep import (
     sweep,
 )
 from cjmsim.cli import main
-from cjmsim.scenario import ScenarioError, load_scenario, read_toml
+from cjmsim.scenario import INCREMENTAL_METRICS, ScenarioError, load_scenario, read_toml
 
 ROOT = Path(__file__).resolve().parent.parent
 MINIMAL = ROOT / "scenarios" / "minimal.toml"
 SEGMENTS = ["casual", "enthusiast"]  # the minimal scenario's segments
 METRIC_COLUMNS = list(metrics.TOTAL_METRICS)
+INCREMENTAL_COLUMNS = list(INCREMENTAL_METRICS)
 
 
 def write_experiment(
@@ -390,8 +392,10 @@ def test_long_table_shape_and_columns(tmp_path):
     res = run_sweep(write_experiment(tmp_path, CPC))
     df = res.results
     assert list(df.columns[:4]) == ["point", "plan", "rep", "cpc"]
-    assert list(df.columns[4:]) == ["segment", *METRIC_COLUMNS]
+    assert list(df.columns[4:]) == ["segment", *METRIC_COLUMNS, *INCREMENTAL_COLUMNS]
     assert len(df) == 2 * 2 * 2 * (len(SEGMENTS) + 1)  # points x plans x reps x (segments + all)
+    assert res.without is not None and set(res.without.plan) == {NO_MARKETING}
+    assert len(res.without) == 2 * 2 * (len(SEGMENTS) + 1)  # points x reps x (segments + all)
     assert set(df.segment) == {*SEGMENTS, "all"}
     assert sorted(df.cpc.unique()) == [20.0, 40.0]
     # 'all' is the sum of the segments for counts
@@ -431,7 +435,7 @@ def test_dask_cluster_gives_identical_tables(tmp_path, dask_cluster):
     pd.testing.assert_frame_equal(sorted_frame(local), sorted_frame(remote))
     out = tmp_path / "dask-out"
     res = run_sweep(path, scheduler=dask_cluster.scheduler_address, out=out)
-    assert len(list((out / "results").glob("*.parquet"))) == 2 * 2 * 3
+    assert len(list((out / "results").glob("*.parquet"))) == 2 * (2 + 1) * 3  # points x (plans + no marketing) x reps
     pd.testing.assert_frame_equal(sorted_frame(local), sorted_frame(res.results))
 
 
@@ -515,8 +519,10 @@ def test_output_folder_tables(tmp_path):
     out = tmp_path / "out"
     res = invoke("sweep", path, "--out", out, "--no-report", "--quiet")
     assert res.exit_code == 0, res.output
-    assert sorted(p.name for p in out.iterdir()) == ["differences.csv", "metadata.json", "results", "summary.csv"]
-    assert len(list((out / "results").glob("*.parquet"))) == 2 * 2 * 2
+    assert sorted(p.name for p in out.iterdir()) == [
+        "differences.csv", "metadata.json", "no_marketing.csv", "results", "summary.csv"
+    ]  # fmt: skip
+    assert len(list((out / "results").glob("*.parquet"))) == 2 * (2 + 1) * 2  # points x (plans + no marketing) x reps
     meta = json.loads((out / "metadata.json").read_text())  # the shape of every output folder's metadata
     assert meta["analysis"] == "sweep" and meta["plans"] == ["none", "search_and_email"] and meta["reps"] == 2
     assert meta["settings"]["points"] == 2 and meta["settings"]["digest"]
@@ -590,7 +596,7 @@ def assert_same_results(a: Path, b: Path) -> None:
 @pytest.mark.slow
 def test_killed_sweep_resumes_to_the_same_tables(tmp_path):
     path = write_experiment(tmp_path, RESUME_BODY, agents=5000, weeks=12)
-    total = 15 * 2 * 2
+    total = 15 * (2 + 1) * 2  # points x (plans + no marketing) x reps
 
     full = tmp_path / "full"
     res = invoke("sweep", path, "--out", full, "--workers", "1", "--no-report", "--quiet")

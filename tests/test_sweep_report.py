@@ -103,15 +103,38 @@ def test_response_curves(budget: SweepResult, grid: SweepResult) -> None:
     (fig,) = response_curves(budget)
     assert isinstance(fig, Figure)
     # a finding from the data: the budget range and what it does, for the plan that spends
-    assert _title(fig).startswith("Budget \u00d70.5 \u2192 \u00d72: orders ")
+    assert _title(fig).startswith("Budget \u00d70.5 \u2192 \u00d72: incremental orders ")
     assert "Search + e-mail" in _title(fig)
     panels = [ax for ax in fig.axes if ax.get_title(loc="left")]
-    assert [ax.get_title(loc="left").split("\n")[0] for ax in panels] == ["Orders", "Cost per order, RUB", "ROMI"]
+    # what the plans add over no marketing, not totals that count the orders that would come anyway
+    heads = [ax.get_title(loc="left").split("\n")[0] for ax in panels]
+    assert heads == ["Incremental orders", "Cost per incremental order, RUB", "iROMI"]
+    assert "over no marketing" in _subtitle(fig)
     # "No marketing" spends nothing, so spend cannot be the x axis: the budget factor is
     assert "budget factor" in panels[1].get_xlabel()
     figs = response_curves(grid)
     assert len(figs) == 2 and all(_title(f) for f in figs)
     assert "other parameters at purchase <i>rate</i> \u00d70.8" in _subtitle(figs[0])
+
+
+def test_without_baseline_the_charts_show_the_totals_and_say_so(tmp_path: Path) -> None:
+    result = run_sweep(_experiment(tmp_path, BUDGET + "", reps=2).parent / "experiment.toml")
+    off = tmp_path / "off.toml"
+    off.write_text(
+        (tmp_path / "experiment.toml").read_text(encoding="utf-8").replace("reps = 2", "reps = 2\nbaseline = false"),
+        encoding="utf-8",
+    )
+    totals = run_sweep(off)
+    assert not totals.incremental and result.incremental
+    (fig,) = response_curves(totals)
+    heads = [ax.get_title(loc="left").split("\n")[0] for ax in fig.axes if ax.get_title(loc="left")]
+    assert heads == ["Orders", "Cost per order, RUB", "ROMI"]
+    assert "including those that would come anyway" in _subtitle(fig)
+    assert _title(fig).startswith("Budget \u00d70.5 \u2192 \u00d72: orders ")
+    # the plans' totals are the same runs with or without the baseline
+    a = result.summary.drop(columns=[c for c in result.summary.columns if c not in totals.summary.columns])
+    assert a.equals(totals.summary)
+    assert "including orders that would come anyway" in render(totals, [])
 
 
 def test_response_curves_against_spend(budget: SweepResult) -> None:
@@ -155,7 +178,7 @@ def test_heatmaps_only_for_two_parameter_grids(budget: SweepResult, grid: SweepR
 def test_plan_ranking(budget: SweepResult) -> None:
     fig = plan_ranking(budget)
     title = _title(fig)
-    assert title.startswith("Search + e-mail has the most orders")  # experiment.metrics[0] is orders
+    assert title.startswith("Search + e-mail has the most incremental orders")  # the default metrics[0]
     left, right = [ax for ax in fig.axes if ax.get_title(loc="left")]
     assert right.get_title(loc="left").startswith("Difference from No marketing")
     assert len(left.get_yticklabels()) == 3  # one group per point
@@ -164,9 +187,10 @@ def test_plan_ranking(budget: SweepResult) -> None:
 def test_all_charts(grid: SweepResult) -> None:
     charts = all_charts(grid)
     slugs = [c.slug for c in charts]
-    assert slugs == ["response_cpc", "response_purchase_i_rate_i", "frontier", "heatmap_orders", "heatmap_cpo"][
-        : len(slugs) - 1
-    ] + ["plan_ranking"]
+    heat = ["heatmap_inc_orders", "heatmap_icpo"]
+    assert slugs == ["response_cpc", "response_purchase_i_rate_i", "frontier", *heat][: len(slugs) - 1] + [
+        "plan_ranking"
+    ]
     for c in charts:
         assert c.title == _title(c.figure)
         assert c.caption.endswith(".") and c.caption.count(". ") == 0  # one sentence
@@ -213,7 +237,11 @@ def test_highlights_match_the_differences(grid: SweepResult) -> None:
     assert marked == clear
     # the summary lists every point and plan with the experiment's metrics
     summary = html.split('id="summary"')[1].split("</table>")[0]
-    assert summary.count('<td class="plan">') == len(grid.summary[grid.summary.segment == "all"])
+    # and, in italics, what no marketing brings at each point: the orders that come anyway
+    points = grid.summary.point.nunique()
+    assert summary.count('<td class="plan">') == len(grid.summary[grid.summary.segment == "all"]) + points
+    assert summary.count('<tr class="counterfactual">') == points
+    assert summary.count("including orders that would come anyway") == 2  # the default metrics' orders, cpo
 
 
 def test_charts_never_use_pyplot() -> None:
@@ -233,3 +261,35 @@ def test_a_ci_half_width_wider_than_its_value_is_written_in_its_own_unit() -> No
     assert half_width(61.5e6, 61.5e6 - 0.687e6, 61.5e6 + 0.687e6, "m") == "\u00b1 0.687M"  # the value's unit
     wide = half_width(743e6, 743e6 - 1.57e9, 743e6 + 1.57e9, "m")
     assert wide == "\u00b1 1.57B" and "e+" not in wide
+
+
+def test_budget_steps_show_the_return_of_the_extra_money(budget: SweepResult, grid: SweepResult) -> None:
+    """Marginal iROMI of a step = extra incremental margin / extra spend - 1, from the summary's means
+    (the mean of paired differences is the difference of the means); plans that never spend are left out."""
+    from cjmsim.presentation.charts.sweep import sweep_view
+    from cjmsim.presentation.format import table_value
+
+    steps = sweep_report._steps(sweep_view(budget))
+    assert steps["steps"] == ["\u00d70.5 \u2192 \u00d71", "\u00d71 \u2192 \u00d72"]
+    assert [r["name"] for r in steps["rows"]] == ["Search + e-mail"]  # No marketing spends nothing
+    t = budget.summary[(budget.summary.segment == "all") & (budget.summary.plan == "search_and_email")]
+    t = t.set_index("budget")
+    for cell, (a, b) in zip(steps["rows"][0]["cells"], [(0.5, 1.0), (1.0, 2.0)], strict=True):
+        extra = t.loc[b, "spend"] - t.loc[a, "spend"]
+        want = (t.loc[b, "inc_margin"] - t.loc[a, "inc_margin"]) / extra - 1
+        assert cell["iromi"]["value"] == table_value(want, "p")
+        icpo = extra / (t.loc[b, "inc_orders"] - t.loc[a, "inc_orders"])
+        assert cell["icpo"]["value"] == table_value(icpo, "m")
+    assert 'id="steps"' in render(budget, [])
+    assert sweep_report._steps(sweep_view(grid)) == {} and 'id="steps"' not in render(grid, [])
+
+
+def test_differences_show_the_paired_ratios(grid: SweepResult) -> None:
+    html = render(grid, [])
+    table = html.split('id="differences"')[1].split("</table>")[0]
+    d = grid.differences[grid.differences.segment == "all"]
+    m = "orders"  # shown by default; the reference (no campaigns) has no incremental orders: no ratio there
+    assert m in grid.experiment.spec.experiment.metrics and d.inc_orders_ratio.isna().all()
+    for _, row in d.iterrows():
+        ci = f" [{row[f'{m}_ratio_ci_low']:.3f}, {row[f'{m}_ratio_ci_high']:.3f}]"
+        assert f'<span class="ci ratio">\u00d7{row[f"{m}_ratio"]:.3f}{ci}</span>' in table

@@ -28,10 +28,11 @@ import pandas as pd
 
 from cjmsim.analyses import metrics
 from cjmsim.analyses.choices import SHAPLEY
+from cjmsim.analyses.reconcile import Reconciliation
 from cjmsim.analyses.simulate import check_memory
 from cjmsim.analyses.tasks import executor_for
 from cjmsim.engine import make_streams, run_plan
-from cjmsim.scenario import ArgumentError, Scenario, did_you_mean, parse_scenario
+from cjmsim.scenario import INCREMENTAL_METRICS, ArgumentError, Scenario, did_you_mean, parse_scenario
 
 __all__ = ["EXACT_MAX", "EXACT_LIMIT", "Attribution", "attribute", "shapley_weights"]
 
@@ -93,9 +94,15 @@ class Attribution:
         channels: its channels, in scenario order.
         table: one row per channel x segment (and ``all``), plus channel ``total`` (the plan
             against no marketing): spend, incremental and Shapley orders/revenue/margin, marginal
-            effects of +10% budget, incremental CPO and ROAS, each with its 95% CI over replications.
+            effects of +10% budget, incremental CPO and ROAS, each with its 95% CI over replications;
+            the ``total`` rows also have the plan's ``orders`` and the registry's incremental
+            metrics (``inc_orders`` ... ``iromi``, as in a run's summary.csv).
         runs: every variant x replication x segment run (the raw material).
         shapley: "exact" or "sampled (K permutations)".
+        scenario_agents: the agents of the scenario as given (its run's), 0 if unknown; the runs
+            here may have fewer.
+        reconciliation: the plan at the runs' agents and at the scenario's, one run each, when
+            the runs used fewer agents and someone asked (:func:`cjmsim.analyses.reconcile.reconcile`).
     """
 
     plan: str
@@ -103,6 +110,8 @@ class Attribution:
     table: pd.DataFrame
     runs: pd.DataFrame
     shapley: str
+    scenario_agents: int = 0
+    reconciliation: Reconciliation | None = None
 
 
 def _variants(sc: Scenario, plan: str, channels: list[str], shapley: str, samples: int, seed: int) -> dict[str, Any]:
@@ -225,7 +234,27 @@ def attribute(
     runs = pd.concat(parts, ignore_index=True).sort_values(["variant", "rep", "segment"], kind="stable")
     table = _table(runs, plan, channels, list(sc.segments), spec["perms"], shapley)
     label = "exact" if shapley == "exact" else (f"sampled ({samples} permutations)" if shapley == "sampled" else "none")
-    return Attribution(plan, channels, table, runs.reset_index(drop=True), label)
+    return Attribution(plan, channels, table, runs.reset_index(drop=True), label, scenario.scenario.agents)
+
+
+def _plan_incremental(v: Callable[[int | str, str, str], np.ndarray], full: int, seg: str) -> dict[str, float]:
+    """The whole plan against no marketing as every command reports it: its orders and the registry's
+    incremental metrics (``inc_orders`` ... ``iromi``, :func:`cjmsim.analyses.metrics.incremental_row`),
+    replication by replication, each with its mean and 95% CI."""
+    flows = ("orders", "customers", "revenue", "margin", "spend")
+    plan = {k: v(full, seg, k) for k in flows}
+    none = {k: v(0, seg, k) for k in flows}
+    per_rep = [
+        metrics.incremental_row({k: float(plan[k][r]) for k in flows}, {k: float(none[k][r]) for k in flows})
+        for r in range(len(plan["orders"]))
+    ]
+    out: dict[str, float] = {}
+    for name, values in [
+        ("orders", plan["orders"]),
+        *((m, np.array([x[m] for x in per_rep])) for m in INCREMENTAL_METRICS),
+    ]:
+        out[name], out[f"{name}_ci_low"], out[f"{name}_ci_high"] = metrics.confidence(np.asarray(values, dtype=float))
+    return out
 
 
 def _table(
@@ -303,5 +332,6 @@ def _table(
             )
         inc = total_row["incremental_orders"]
         total_row["incremental_cpo"] = total_row["spend"] / inc if inc > 0 and total_row["spend"] > 0 else math.nan
+        total_row.update(_plan_incremental(v, full, seg))
         rows.append(total_row)
     return pd.DataFrame(rows)

@@ -9,7 +9,10 @@ at once as its own Parquet part, so an interrupted sweep resumes where it stoppe
 and nothing counted twice. Seeds depend on (experiment seed, replication) and, unless common random
 numbers are switched off, not on the point: plans and points share random numbers, so their
 differences are paired, and results never depend on the number of workers or the order tasks
-finish in.
+finish in. Unless the experiment sets ``baseline = false``, every (point, replication) also runs
+no marketing on the same customers and random numbers (one more task, plan ``(no marketing)``),
+and every plan's row gains the incremental metrics against it (``inc_orders`` ... ``iromi``, as
+the metric registry defines them for every command).
 """
 
 from __future__ import annotations
@@ -31,10 +34,13 @@ import pandas as pd
 from pydantic import ValidationError
 
 from cjmsim.analyses import metrics
+from cjmsim.analyses.reconcile import Reconciliation
+from cjmsim.analyses.simulate import NO_MARKETING
 from cjmsim.analyses.tasks import executor_for
 from cjmsim.engine import make_streams, run_plan
 from cjmsim.output import metadata, write_json, write_parquet
 from cjmsim.scenario import (
+    INCREMENTAL_METRICS,
     ArgumentError,
     Scenario,
     ScenarioError,
@@ -46,6 +52,7 @@ from cjmsim.scenario import (
 from cjmsim.scenario.experiment import Experiment, Move, Parameter
 
 __all__ = [
+    "NO_MARKETING",
     "Experiment",
     "Parameter",
     "SweepResult",
@@ -55,6 +62,9 @@ __all__ = [
     "run_sweep",
     "sweep",
     "summarise_sweep",
+    "summarise_no_marketing",
+    "incremental_results",
+    "DIFFERENCE_SUFFIXES",
 ]
 
 
@@ -80,6 +90,7 @@ class LoadedExperiment:
     scenarios: list[Scenario]  # one validated scenario per point
     plans: list[str]
     digest: str
+    scenario_agents: int = 0  # the base scenario's own agents (its run's); the points may have fewer
 
 
 def load_experiment(path: str | Path) -> LoadedExperiment:
@@ -128,7 +139,7 @@ def load_experiment(path: str | Path) -> LoadedExperiment:
         label = ", ".join(f"{k} = {v}" for k, v in pt.items())
         scenarios.append(parse_scenario(data_i, source=f"{path}: point {i} ({label})"))
     digest = hashlib.sha256(path.read_bytes() + b"\0" + scenario_path.read_bytes()).hexdigest()
-    return LoadedExperiment(path, spec, base, scenario_path, pts, scenarios, plans, digest)
+    return LoadedExperiment(path, spec, base, scenario_path, pts, scenarios, plans, digest, base_sc.scenario.agents)
 
 
 def points(spec: Experiment) -> list[dict[str, float | str]]:
@@ -286,9 +297,13 @@ def _move_budget(data: dict[str, Any], move: Move, share: float, weeks: int, whe
 # tasks and executors
 
 
+#: The results-part name of a no-marketing task (plan ids cannot start with ``__``).
+_NO_MARKETING_KEY = "__none__"
+
+
 @dataclass(frozen=True)
 class Task:
-    """One independent unit of work: a point, a plan, a replication."""
+    """One independent unit of work: a point, a plan (or :data:`NO_MARKETING`), a replication."""
 
     point: int
     plan: str
@@ -307,7 +322,9 @@ class Task:
         digest of the id, so ``план`` and ``цены`` are two parts, and file systems that
         re-normalise Unicode names (macOS) find the part again on resume.
         """
-        if _ASCII_ID.fullmatch(self.plan):
+        if self.plan == NO_MARKETING:
+            name = _NO_MARKETING_KEY
+        elif _ASCII_ID.fullmatch(self.plan):
             name = self.plan
         else:  # '.' is in no id, so this never equals an ASCII id's name
             digest = hashlib.sha256(self.plan.encode("utf-8")).hexdigest()[:12]
@@ -316,14 +333,17 @@ class Task:
 
 
 def run_task(task: Task) -> tuple[str, pd.DataFrame]:
-    """Run one task: one plan, one replication; rows per segment and ``all`` with every metric."""
+    """Run one task: one plan (None for :data:`NO_MARKETING`), one replication; rows per segment and
+    ``all`` with every metric a run has without its counterfactual (the incremental ones are added
+    when the sweep is summarised)."""
     sc = task.scenario
     if task.common_random_numbers:
         seed = task.seed
     else:  # each point its own random numbers
         seed = int(np.random.SeedSequence([task.seed, task.point]).generate_state(1, dtype=np.uint32)[0])
     streams = make_streams(seed, task.rep, len(sc.segments))
-    rec = run_plan(sc, task.plan, streams, sc.scenario.agents, sc.scenario.weeks, threads=task.threads)
+    plan = None if task.plan == NO_MARKETING else task.plan
+    rec = run_plan(sc, plan, streams, sc.scenario.agents, sc.scenario.weeks, threads=task.threads)
     rows = []
     selections: list[tuple[int | slice, str]] = [*enumerate(sc.segments), (slice(None), "all")]
     for g, seg in selections:
@@ -340,18 +360,28 @@ class SweepResult:
     """A finished sweep: the experiment, the long table and its summaries."""
 
     experiment: LoadedExperiment
-    results: pd.DataFrame  # point x plan x rep x segment, parameters and every metric
+    results: pd.DataFrame  # point x plan x rep x segment, parameters and every metric (incremental too)
     summary: pd.DataFrame  # point x plan x segment: mean and 95% CI of each metric
-    differences: pd.DataFrame  # point x plan x segment: paired difference from the reference plan
+    differences: pd.DataFrame  # point x plan x segment: paired difference and ratio from the reference plan
     warnings: list[str] = field(default_factory=list)  # on resume: results parts set aside and run again
+    without: pd.DataFrame | None = None  # the no-marketing runs: point x rep x segment (None: baseline = false)
+    no_marketing: pd.DataFrame | None = None  # their summary: point x segment, mean and 95% CI
+    reconciliation: Reconciliation | None = None  # a Reconciliation when the sweep ran fewer agents than the scenario
+
+    @property
+    def incremental(self) -> bool:
+        """Whether the tables have the incremental metrics (no marketing was run at every point)."""
+        return self.without is not None
 
 
 def _tasks(exp: LoadedExperiment, threads: int) -> list[Task]:
+    """Every task, point by point: with the baseline, no marketing first, then the plans."""
     s = exp.spec.experiment
+    plans = [NO_MARKETING, *exp.plans] if s.baseline else exp.plans
     return [
         Task(i, plan, r, sc, s.seed, s.common_random_numbers, threads)
         for i, sc in enumerate(exp.scenarios)
-        for plan in exp.plans
+        for plan in plans
         for r in range(s.reps)
     ]
 
@@ -432,8 +462,10 @@ def run_sweep(
                 if progress is not None:
                     progress(done, len(tasks))
     results = pd.concat([parts[t.key] for t in tasks], ignore_index=True)  # task order, not finish order
+    results, without = incremental_results(results, exp)
     summary, differences = summarise_sweep(results, exp)
-    return SweepResult(exp, results, summary, differences, warnings)
+    no_marketing = None if without is None else summarise_no_marketing(without, exp)
+    return SweepResult(exp, results, summary, differences, warnings, without, no_marketing)
 
 
 #: Where a resume moves the results parts it cannot use (inside ``out``, beside results/).
@@ -532,24 +564,65 @@ def _prepare(out: Path, folder: Path, exp: LoadedExperiment, resume: bool) -> No
     write_json(meta, info)
 
 
-def summarise_sweep(results: pd.DataFrame, exp: LoadedExperiment) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per point, plan and segment: mean and 95% CI of each metric, and paired differences from the
-    reference plan (the same replication's value subtracted), mean and 95% CI."""
-    params = [p.name for p in exp.spec.parameters]
-    s = exp.spec.experiment
-    reference = s.reference or exp.plans[0]
+def incremental_results(long: pd.DataFrame, exp: LoadedExperiment) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Split the tasks' long table into the plans' rows and the no-marketing rows, and give every
+    plan row the incremental metrics against the no-marketing run of its point, replication and
+    segment (:func:`cjmsim.analyses.metrics.incremental_row`, the definition every command uses).
+
+    Returns (plans, without); without is None when the experiment has ``baseline = false``.
+    """
+    if not exp.spec.experiment.baseline:
+        return long, None
+    none = long.plan == NO_MARKETING
+    without = long[none].reset_index(drop=True)
+    plans = long[~none].reset_index(drop=True)
+    keys = ["point", "segment", "rep"]
+    base = without.set_index(keys).loc[pd.MultiIndex.from_frame(plans[keys])]
+    totals = list(metrics.TOTAL_METRICS)
+    rows = [
+        metrics.incremental_row(row, b)
+        for row, b in zip(plans[totals].to_dict("records"), base[totals].to_dict("records"), strict=True)
+    ]
+    inc = pd.DataFrame(rows, columns=list(INCREMENTAL_METRICS), index=plans.index, dtype=float)
+    return pd.concat([plans, inc], axis=1), without
+
+
+def _means(results: pd.DataFrame, params: list[str]) -> pd.DataFrame:
+    """Per point, plan and segment: the number of replications, and each metric's mean and 95% CI."""
+    names = [m for m in metrics.SUMMARY_METRICS if m in results.columns]
     keys = ["point", *params, "plan", "segment"]
     rows = []
     for key, grp in results.groupby(["point", "plan", "segment"], sort=False):
         row = dict(zip(["point", "plan", "segment"], key, strict=True))
         row.update({p: grp[p].iloc[0] for p in params})
         row["reps"] = len(grp)
-        for m in metrics.TOTAL_METRICS:
+        for m in names:
             mean, lo, hi = metrics.confidence(grp[m].to_numpy())
             row[m], row[f"{m}_ci_low"], row[f"{m}_ci_high"] = mean, lo, hi
         rows.append(row)
     summary = pd.DataFrame(rows)
-    summary = summary[keys + [c for c in summary.columns if c not in keys]]
+    return summary[keys + [c for c in summary.columns if c not in keys]]
+
+
+#: The columns each metric has in a sweep's differences table, after its name.
+DIFFERENCE_SUFFIXES = ("_diff", "_diff_ci_low", "_diff_ci_high", "_ratio", "_ratio_ci_low", "_ratio_ci_high")
+
+
+def summarise_sweep(results: pd.DataFrame, exp: LoadedExperiment) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per point, plan and segment: mean and 95% CI of each metric, and the paired differences and
+    ratios from the reference plan, replication by replication.
+
+    ``<metric>_diff`` is the mean of the differences (the same replication's reference value
+    subtracted) with its Student-t 95% CI; ``<metric>_ratio`` the ratio of the means with its
+    delta-method CI (:func:`cjmsim.analyses.metrics.paired_ratio`). ``results`` are the plans'
+    rows (with the incremental metrics when the sweep ran no marketing, see
+    :func:`incremental_results`).
+    """
+    params = [p.name for p in exp.spec.parameters]
+    s = exp.spec.experiment
+    reference = s.reference or exp.plans[0]
+    names = [m for m in metrics.SUMMARY_METRICS if m in results.columns]
+    summary = _means(results, params)
     ref = results[results.plan == reference].set_index(["point", "segment", "rep"])
     diffs = []
     for key, grp in results[results.plan != reference].groupby(["point", "plan", "segment"], sort=False):
@@ -558,19 +631,19 @@ def summarise_sweep(results: pd.DataFrame, exp: LoadedExperiment) -> tuple[pd.Da
         row = dict(zip(["point", "plan", "segment"], key, strict=True))
         row.update({p: grp[p].iloc[0] for p in params})
         row["reference"] = reference
-        for m in metrics.TOTAL_METRICS:
-            d = g[m].to_numpy(dtype=float) - base[m].to_numpy(dtype=float)
-            mean, lo, hi = metrics.confidence(d)
-            row[f"{m}_diff"], row[f"{m}_diff_ci_low"], row[f"{m}_diff_ci_high"] = mean, lo, hi
+        for m in names:
+            a, b = g[m].to_numpy(dtype=float), base[m].to_numpy(dtype=float)
+            values = (*metrics.confidence(a - b), *metrics.paired_ratio(a, b))
+            row.update({f"{m}{x}": v for x, v in zip(DIFFERENCE_SUFFIXES, values, strict=True)})
         diffs.append(row)
-    diff_columns = [f"{m}_diff{x}" for m in metrics.TOTAL_METRICS for x in ("", "_ci_low", "_ci_high")]
+    diff_columns = [f"{m}{x}" for m in names for x in DIFFERENCE_SUFFIXES]
     differences = pd.DataFrame(diffs, columns=["point", *params, "plan", "segment", "reference", *diff_columns])
-    if len(differences):
-        differences = differences[
-            ["point", *params, "plan", "segment", "reference"]
-            + [c for c in differences.columns if c not in {"point", *params, "plan", "segment", "reference"}]
-        ]
     return summary, differences
+
+
+def summarise_no_marketing(without: pd.DataFrame, exp: LoadedExperiment) -> pd.DataFrame:
+    """The no-marketing runs per point and segment: mean and 95% CI of each metric (plan ``(no marketing)``)."""
+    return _means(without, [p.name for p in exp.spec.parameters])
 
 
 def sweep(
@@ -583,7 +656,8 @@ def sweep(
 ) -> pd.DataFrame:
     """Run an experiment and return the long table: one row per point x plan x replication x segment.
 
-    Columns: point, plan, rep, one column per parameter, segment, then every summary metric. See
-    :func:`run_sweep` for the arguments and for the summaries.
+    Columns: point, plan, rep, one column per parameter, segment, then every summary metric (the
+    incremental ones last, unless the experiment has ``baseline = false``); the no-marketing runs
+    are in :attr:`SweepResult.without`. See :func:`run_sweep` for the arguments and the summaries.
     """
     return run_sweep(experiment, workers=workers, scheduler=scheduler, out=out, resume=resume).results

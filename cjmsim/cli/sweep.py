@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 
 from .common import (
+    err_console,
     force_option,
     guarded,
     library_errors,
@@ -49,8 +50,10 @@ def sweep_command(
     """Run an experiment FILE: every point x plan x replication, streamed to disk, resumable.
 
     Writes results/*.parquet (one part per task, as each finishes), summary.csv (mean and 95% CI per
-    point, plan and segment), differences.csv (paired differences from the reference plan),
-    metadata.json, the charts and report.html.
+    point, plan and segment, with the incremental metrics against no marketing), differences.csv
+    (paired differences and ratios from the reference plan), no_marketing.csv (the no-marketing
+    runs per point, unless the experiment has baseline = false), metadata.json, the charts and
+    report.html.
     """
     from cjmsim.analyses.sweep import load_experiment, run_sweep
 
@@ -74,6 +77,7 @@ def sweep_command(
             quiet,
             lambda tick: run_sweep(exp, workers=workers, scheduler=scheduler, out=target, resume=resume, progress=tick),
         )
+    result.reconciliation = _reconcile(exp, workers, scheduler, quiet)
     elapsed = time.perf_counter() - t0
     for warning in result.warnings:  # results parts a resume could not use: set aside, run again
         click.echo(f"warning: {printable(warning)}", err=True)
@@ -81,11 +85,44 @@ def sweep_command(
     if not quiet:
         console = Console()
         console.print(sweep_table(result, width=console.width))
-        n = len(result.results[result.results.segment == "all"])
-        console.print(
-            f"{n} tasks ({len(exp.points)} points x {len(exp.plans)} plans x {exp.spec.experiment.reps} reps) "
-            f"in {elapsed:.1f} s; results in {plain(target)}/"
+        from cjmsim.presentation.reconciliation import agents_statement
+
+        base = exp.scenarios[0] if exp.scenarios else None
+        statement = agents_statement(
+            base.scenario.agents if base is not None else exp.scenario_agents,
+            exp.scenario_agents,
+            result.reconciliation,
+            plan_name=(base.plans[result.reconciliation.plan].name or "") if base and result.reconciliation else "",
+            currency=base.scenario.currency if base is not None else "",
         )
+        if statement:
+            console.print(f"note: {plain(statement)}")
+        s = exp.spec.experiment
+        n = len(exp.points) * (len(exp.plans) + s.baseline) * s.reps
+        runs = f"{len(exp.plans)} plans" + (" + no marketing" if s.baseline else "")
+        console.print(
+            f"{n} tasks ({len(exp.points)} points x ({runs}) x {s.reps} reps) in {elapsed:.1f} s; "
+            f"results in {plain(target)}/"
+        )
+
+
+def _reconcile(exp: Any, workers: int, scheduler: str | None, quiet: bool) -> Any:
+    """With fewer agents than the base scenario's: its reference plan once at each size (else None)."""
+    from cjmsim.analyses.reconcile import reconcile
+    from cjmsim.scenario import load_scenario
+
+    agents = exp.spec.experiment.agents
+    if agents is None or agents >= exp.scenario_agents:
+        return None
+    plan = exp.spec.experiment.reference or exp.plans[0]
+    if not quiet:
+        err_console.print(
+            f"running {plain(plan)} on the base scenario once at its {exp.scenario_agents:,} agents to compare ...",
+            style="dim",
+        )
+    with library_errors():
+        sc = load_scenario(exp.scenario_path)
+        return reconcile(sc, plan, agents, weeks=exp.spec.experiment.weeks, workers=workers, scheduler=scheduler)
 
 
 def _write_sweep_tables(result: Any, target: Path, no_report: bool) -> None:
@@ -94,6 +131,8 @@ def _write_sweep_tables(result: Any, target: Path, no_report: bool) -> None:
 
     write_csv(target / "summary.csv", result.summary)
     write_csv(target / "differences.csv", result.differences)
+    if result.no_marketing is not None:
+        write_csv(target / "no_marketing.csv", result.no_marketing)
     if no_report:
         return
     from cjmsim.presentation.reports import sweep as sweep_report

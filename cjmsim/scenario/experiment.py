@@ -8,14 +8,19 @@ design (grid, random or Latin hypercube), the plans, replications and seed. Runn
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .errors import did_you_mean
-from .metrics import HEADLINE_METRICS, SUMMARY_METRICS
+from .metrics import HEADLINE_METRICS, INCREMENTAL_METRICS, SUMMARY_METRICS
 
-__all__ = ["Experiment", "ExperimentSettings", "Move", "Parameter", "Range"]
+__all__ = ["SWEEP_METRICS", "Experiment", "ExperimentSettings", "Move", "Parameter", "Range"]
+
+#: The metrics a sweep prints and charts by default: the incremental ones first (what the plans add
+#: over no marketing, and what that costs and returns), then the totals, which count the orders
+#: that would come anyway.
+SWEEP_METRICS: tuple[str, ...] = ("inc_orders", "icpo", "iromi", "inc_margin", "spend", "orders", "cpo")
 
 
 def _linspace(start: float, stop: float, num: int) -> list[float]:
@@ -141,10 +146,25 @@ class ExperimentSettings(_ExperimentModel):
     common_random_numbers: bool = Field(
         True, description="Every point and plan shares the replication's random numbers (paired differences)."
     )
-    metrics: list[str] = Field(
-        default_factory=lambda: list(HEADLINE_METRICS),
-        description="Metrics printed and charted (every metric is saved).",
+    baseline: bool = Field(
+        True,
+        description="Also run no marketing at every point and replication, on the same customers and random "
+        "numbers, for the incremental metrics (inc_orders, icpo, iromi, ...): one more task per point and "
+        "replication. false skips it; the tables then have no incremental metrics.",
     )
+    metrics: list[str] = Field(
+        default_factory=lambda: list(SWEEP_METRICS),
+        description="Metrics printed and charted (every metric is saved). Default: the incremental headline "
+        f"({', '.join(SWEEP_METRICS)}); with baseline = false, {', '.join(HEADLINE_METRICS)}.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_metrics(cls, data: Any) -> Any:
+        """Without the baseline the default metrics are the totals: there are no incremental ones."""
+        if isinstance(data, dict) and "metrics" not in data and data.get("baseline") is False:
+            return {**data, "metrics": list(HEADLINE_METRICS)}
+        return data
 
     @model_validator(mode="after")
     def _known_metrics(self) -> ExperimentSettings:
@@ -153,6 +173,11 @@ class ExperimentSettings(_ExperimentModel):
                 raise ValueError(
                     f"unknown metric {m!r}{did_you_mean(m, list(SUMMARY_METRICS))}; "
                     f"metrics: {', '.join(SUMMARY_METRICS)}"
+                )
+            if m in INCREMENTAL_METRICS and not self.baseline:
+                raise ValueError(
+                    f"metric {m!r} is incremental (against no marketing), but baseline = false runs no "
+                    "marketing: set baseline = true or name total metrics only"
                 )
         return self
 
@@ -170,7 +195,17 @@ class Experiment(_ExperimentModel):
         if dup:
             raise ValueError(f"parameters: duplicate names {sorted(dup)}")
         reserved = {"point", "plan", "rep", "reps", "reference", "segment", *SUMMARY_METRICS}
-        reserved |= {f"{m}_{suffix}" for m in SUMMARY_METRICS for suffix in ("ci_low", "ci_high", "diff")}
+        suffixes = (
+            "ci_low",
+            "ci_high",
+            "diff",
+            "diff_ci_low",
+            "diff_ci_high",
+            "ratio",
+            "ratio_ci_low",
+            "ratio_ci_high",
+        )
+        reserved |= {f"{m}_{suffix}" for m in SUMMARY_METRICS for suffix in suffixes}
         bad = [n for n in names if n in reserved]
         if bad:
             raise ValueError(f"parameters: names {bad} clash with result columns; choose others")

@@ -44,8 +44,13 @@ __all__ = [
 ]
 
 #: The response curves' panels: column and panel title (chart wording); units, formats and which
-#: way is better come from the metric registry.
+#: way is better come from the metric registry. A sweep that ran no marketing at every point shows
+#: what the plans add over it (a total ROMI climbs as the budget falls only because the orders that
+#: would come anyway are spread over less money); one with ``baseline = false`` shows the totals.
 _CURVES = (("orders", "Orders"), ("cpo", "Cost per order"), ("romi", "ROMI"))
+_INC_CURVES = (("inc_orders", "Incremental orders"), ("icpo", "Cost per incremental order"), ("iromi", "iROMI"))
+#: How the charts' running text names the orders and their cost, total or incremental.
+_WORDS = {False: ("orders", "CPO", "order"), True: ("incremental orders", "iCPO", "incremental order")}
 
 
 # --------------------------------------------------------------------------------------------
@@ -67,6 +72,27 @@ class SweepView:
     reps: int
     tot: pd.DataFrame  # summary, segment all
     diffs: pd.DataFrame  # differences, segment all (empty with one plan)
+    incremental: bool = False  # the tables have the metrics against no marketing
+
+    @property
+    def curves(self) -> tuple[tuple[str, str], ...]:
+        """The response curves' panels: (column, panel title); incremental when the sweep ran no marketing."""
+        return _INC_CURVES if self.incremental else _CURVES
+
+    @property
+    def orders_col(self) -> str:
+        """The orders the charts compare plans on: incremental ones when there are, else all orders."""
+        return self.curves[0][0]
+
+    @property
+    def cpo_col(self) -> str:
+        """The cost per order the charts compare plans on: spend per incremental order, or per order."""
+        return self.curves[1][0]
+
+    @property
+    def words(self) -> tuple[str, str, str]:
+        """The orders, their cost and one order in running text: 'incremental orders', 'iCPO', ..."""
+        return _WORDS[self.incremental]
 
     @property
     def grid(self) -> bool:
@@ -97,6 +123,7 @@ def sweep_view(result: SweepResult) -> SweepView:
         reps=s.reps,
         tot=result.summary[result.summary.segment == "all"].reset_index(drop=True),
         diffs=d[d.segment == "all"].reset_index(drop=True) if len(d) else d,
+        incremental="inc_orders" in result.summary.columns,
     )
 
 
@@ -229,36 +256,36 @@ def _curve_title(view: SweepView, p: Parameter, rows: pd.DataFrame, lead: str) -
     """
     d = rows[rows.plan == lead].sort_values(p.name)
     plan = view.names[lead]
+    oc, cc = view.orders_col, view.cpo_col
+    ow, cw, one = view.words
     if d[p.name].nunique() < 2:
         return f"{plan}: a single level of {mpl_text(p.name)}, nothing to compare"
     if not view.grid:
-        trends = [_trend(d, p.name, "orders"), _trend(d, p.name, "CPO")]
+        trends = [_trend(d, p.name, ow, oc), _trend(d, p.name, cw, cc)]
         if all(t.endswith("no clear trend") for t in trends):
-            return f"{plan}: neither orders nor CPO show a clear trend as {mpl_text(p.name)} rises"
+            return f"{plan}: neither {ow} nor {cw} show a clear trend as {mpl_text(p.name)} rises"
         return f"{plan}: as {mpl_text(p.name)} rises, {' and '.join(trends)}"
     a, b = d.iloc[0], d.iloc[-1]
     name = "Budget" if p.budget is not None else mpl_text(p.name)
     span = f"{name} {level_text(p, a[p.name])} \u2192 {level_text(p, b[p.name])}"
-    moves = [
-        (m, a[c], b[c]) for m, c in (("orders", "orders"), ("CPO", "cpo")) if fmt.finite(a[c]) and fmt.finite(b[c])
-    ]
+    moves = [(m, a[c], b[c]) for m, c in ((ow, oc), (cw, cc)) if fmt.finite(a[c]) and fmt.finite(b[c])]
     if all(abs(y / x - 1) < 0.02 for _, x, y in moves if x):
         said = " or ".join(f"{m} ({fmt.change(x, y)})" for m, x, y in moves)
         return f"{span} barely changes {said} for {plan}"
     title = f"{span}: " + " and ".join(f"{m} {fmt.change(x, y)}" for m, x, y in moves) + f" for {plan}"
-    cpo = d.cpo.astype(float).reset_index(drop=True)
+    cpo = d[cc].astype(float).reset_index(drop=True)
     if cpo.notna().all() and len(cpo) > 2:  # the best CPO between the ends: a sweet spot the ends hide
         k = int(cpo.idxmin())
         end = 0 if cpo.iloc[0] <= cpo.iloc[-1] else len(cpo) - 1
-        if 0 < k < len(cpo) - 1 and _paired_below(view, lead, d.point.iloc[k], d.point.iloc[end], "cpo"):
+        if 0 < k < len(cpo) - 1 and _paired_below(view, lead, d.point.iloc[k], d.point.iloc[end], cc):
             level = level_text(p, d[p.name].iloc[k])
-            return title + f"; the lowest CPO is in between, at {level} ({fmt.count(cpo[k])} {view.currency})"
+            return title + f"; the lowest {cw} is in between, at {level} ({fmt.count(cpo[k])} {view.currency})"
     if p.budget is not None:  # diminishing returns: what each order the last step adds costs
         s, t = d.iloc[-2], d.iloc[-1]
-        extra = t.orders - s.orders
+        extra = t[oc] - s[oc]
         if t.spend > s.spend and extra > 0:
             title += (
-                f"; from {level_text(p, s[p.name])} to {level_text(p, t[p.name])} each extra order costs "
+                f"; from {level_text(p, s[p.name])} to {level_text(p, t[p.name])} each extra {one} costs "
                 f"{fmt.count((t.spend - s.spend) / extra)} {view.currency}"
             )
     return title
@@ -274,26 +301,28 @@ def _paired_below(view: SweepView, plan: str, a: Any, b: Any, metric: str) -> bo
     return fmt.finite(high) and high < 0
 
 
-def _trend(d: pd.DataFrame, x: str, metric: str) -> str:
-    """'orders rise', 'CPO falls' or 'orders show no clear trend', from the rank correlation (|rho| >= 0.5)."""
-    y = d[metric.lower()].astype(float)
+def _trend(d: pd.DataFrame, x: str, metric: str, col: str) -> str:
+    """'orders rise', 'CPO falls' or 'orders show no clear trend' (``metric`` the words, ``col`` the
+    column), from the rank correlation (|rho| >= 0.5)."""
+    y = d[col].astype(float)
     ok = np.isfinite(y)
     if ok.sum() < 3:
         return f"{metric} n/a"
     rho = float(np.corrcoef(d[x][ok].rank(), y[ok].rank())[0, 1])
-    plural = metric == "orders"
+    plural = metric.endswith("orders")
     if not math.isfinite(rho) or abs(rho) < 0.5:
         return f"{metric} show{'' if plural else 's'} no clear trend"
     return f"{metric} {'rise' if rho > 0 else 'fall'}{'' if plural else 's'}"
 
 
 def _lead(view: SweepView, plans: list[str], rows: pd.DataFrame) -> str:
-    """The plan a title speaks of: among those given, the lowest mean CPO (else the most orders)."""
+    """The plan a title speaks of: among those given, the lowest mean CPO (else the most orders),
+    incremental when the sweep ran no marketing."""
     by = rows[rows.plan.isin(plans)].groupby("plan", sort=False)
-    cpo = by.cpo.mean().dropna()
+    cpo = by[view.cpo_col].mean().dropna()
     if len(cpo):
         return str(cpo.idxmin())
-    orders = by.orders.mean()
+    orders = by[view.orders_col].mean()
     return str(orders.idxmax()) if len(orders) else plans[0]
 
 
@@ -311,7 +340,7 @@ def _curves(view: SweepView, p: Parameter, rows: pd.DataFrame, held: list[str]) 
         what = f"x = {mpl_text(p.name)}" + (" (budget factor)" if p.budget is not None else "")
     silent = [view.names[x] for x in view.plans if not (rows[rows.plan == x].spend > 0).any()]
     sub = (
-        f"Orders, cost per order and ROMI per plan, all segments, {_reps(view)}"
+        f"{_panels(view)} per plan, all segments, {_reps(view)}"
         + ((", band = 95% CI" if view.grid else ", whiskers = 95% CI") if view.reps > 1 else "")
         + f"; {what}"
         + (f"; other parameters at {', '.join(held)}" if held else "")
@@ -320,8 +349,8 @@ def _curves(view: SweepView, p: Parameter, rows: pd.DataFrame, held: list[str]) 
     )
     if still:
         sub += f"; dashed: plans that {mpl_text(p.name)} does not change"
-    fig, axes = style.figure(title, sub, 1, len(_CURVES), sharex=True)
-    for i, (ax, (col, label)) in enumerate(zip(axes, _CURVES, strict=True)):
+    fig, axes = style.figure(title, sub, 1, len(view.curves), sharex=True)
+    for i, (ax, (col, label)) in enumerate(zip(axes, view.curves, strict=True)):
         m = registry.metric(col)
         for plan in view.plans:
             d = rows[rows.plan == plan].sort_values(p.name)
@@ -342,13 +371,22 @@ def _curves(view: SweepView, p: Parameter, rows: pd.DataFrame, held: list[str]) 
         ax.set_title(f"{label}{unit}\n({m.better} is better)", loc="left", fontsize=11, color=INK)
         ax.grid(True, axis="x", color=GRID, lw=0.8)
         ax.yaxis.set_major_formatter(FuncFormatter(fmt.percent_tick if m.code == "p" else fmt.tick))
-        if col == "romi" and np.nanmin(np.append(rows.romi_ci_low.to_numpy(float), 0)) < 0:
+        if col in ("romi", "iromi") and np.nanmin(np.append(rows[f"{col}_ci_low"].to_numpy(float), 0)) < 0:
             ax.axhline(0, color=INK, lw=0.8)  # below it the plan loses money
         if i == len(axes) // 2:
             ax.set_xlabel(f"Actual spend, {view.currency}" if spend_x else _x_label(p), **TEXT)
     _x_ticks(axes[0], p, levels, spend_x, view.grid)
     style.legend(fig, view.names, view.colours)
     return fig
+
+
+def _panels(view: SweepView) -> str:
+    """What the three panels show, for a subtitle."""
+    if view.incremental:
+        return (
+            "Incremental orders (over no marketing on the same customers), iCPO (spend per incremental order) and iROMI"
+        )
+    return "Orders, cost per order and ROMI (all orders, including those that would come anyway)"
 
 
 def _x_label(p: Parameter) -> str:
@@ -375,24 +413,26 @@ def _bars(view: SweepView, p: Parameter, rows: pd.DataFrame, held: list[str]) ->
     """Grouped bars: one group per named level, one bar per plan, 95% CI whiskers."""
     levels = [str(v) for v in p.grid()]
     levels = [v for v in levels if v in set(rows[p.name])]
-    col = "cpo" if rows.cpo.notna().any() else "orders"
+    oc, cc = view.orders_col, view.cpo_col
+    ow, cw, _ = view.words
+    col = cc if rows[cc].notna().any() else oc
     best = {}
     for lv in levels:
         d = rows[rows[p.name] == lv].set_index("plan")[col].dropna()
         if len(d):
-            best[lv] = str(d.idxmin() if col == "cpo" else d.idxmax())
-    what = "the lowest CPO" if col == "cpo" else "the most orders"
+            best[lv] = str(d.idxmin() if col == cc else d.idxmax())
+    what = f"the lowest {cw}" if col == cc else f"the most {ow}"
     winners = list(dict.fromkeys(best.values()))
     rivals = rows.groupby("plan")[col].apply(lambda v: v.notna().any()).sum()
     if rivals < 2 and winners:  # nothing to rank: how far the levels move the one plan with a value
         d = rows[rows.plan == winners[0]].set_index(p.name)
         title = (
-            f"{view.names[winners[0]]}: orders from {fmt.count(d.orders.min())} "
-            f"({mpl_text(str(d.orders.idxmin()))}) to "
-            f"{fmt.count(d.orders.max())} ({mpl_text(str(d.orders.idxmax()))})"
+            f"{view.names[winners[0]]}: {ow} from {fmt.count(d[oc].min())} "
+            f"({mpl_text(str(d[oc].idxmin()))}) to "
+            f"{fmt.count(d[oc].max())} ({mpl_text(str(d[oc].idxmax()))})"
         )
-        if col == "cpo":
-            title += f", CPO from {fmt.count(d.cpo.min())} to {fmt.count(d.cpo.max())} {view.currency}"
+        if col == cc:
+            title += f", {cw} from {fmt.count(d[cc].min())} to {fmt.count(d[cc].max())} {view.currency}"
     elif len(winners) == 1:
         title = (
             f"{view.names[winners[0]]} has {what} at every level of {mpl_text(p.name)} ({mpl_text(', '.join(levels))})"
@@ -404,16 +444,16 @@ def _bars(view: SweepView, p: Parameter, rows: pd.DataFrame, held: list[str]) ->
     else:
         title = f"No plan has a finite {registry.metric(col).short} at any level of {mpl_text(p.name)}"
     sub = (
-        f"Orders, cost per order and ROMI per plan at each level of {mpl_text(p.name)}, all segments, {_reps(view)}"
+        f"{_panels(view)} per plan at each level of {mpl_text(p.name)}, all segments, {_reps(view)}"
         + (", whiskers = 95% CI" if view.reps > 1 and view.grid else "")
         + (f"; other parameters at {', '.join(held)}" if held else "")
         + ("" if view.grid else "; the other parameters vary too: means over the sampled points")
     )
-    fig, axes = style.figure(title, sub, 1, len(_CURVES))
+    fig, axes = style.figure(title, sub, 1, len(view.curves))
     n = len(view.plans)
     width = 0.8 / n
     x = np.arange(len(levels))
-    for ax, (c, label) in zip(axes, _CURVES, strict=True):
+    for ax, (c, label) in zip(axes, view.curves, strict=True):
         m = registry.metric(c)
         for i, plan in enumerate(view.plans):
             d = rows[rows.plan == plan].groupby(p.name).mean(numeric_only=True).reindex(levels)
@@ -452,44 +492,57 @@ def _efficient(orders: np.ndarray, cpo: np.ndarray) -> np.ndarray:
 
 def frontier(result: SweepResult) -> Figure:
     """CPO against orders for every point and plan; the efficient points (no other point has more
-    orders for a lower CPO) are ringed and joined, each point labelled with its parameter values."""
+    orders for a lower CPO) are ringed and joined, each point labelled with its parameter values.
+
+    When the sweep ran no marketing, the incremental ones: iCPO against incremental orders (the
+    orders that would come anyway make a plan look cheap, not good)."""
     view = sweep_view(result)
-    t = view.tot[np.isfinite(view.tot.cpo.astype(float)) & np.isfinite(view.tot.orders.astype(float))]
+    ow, cw, _ = view.words
+    # below, `orders` and `cpo` are the frontier's two axes: incremental ones when there are
+    tot = view.tot.assign(orders=view.tot[view.orders_col], cpo=view.tot[view.cpo_col])
+    t = tot[np.isfinite(tot.cpo.astype(float)) & np.isfinite(tot.orders.astype(float))]
     t = t.reset_index(drop=True)
     eff = _efficient(t.orders.to_numpy(float), t.cpo.to_numpy(float)) if len(t) else np.zeros(0, bool)
     by_plan = pd.Series(t.plan[eff]).value_counts()
     if not len(t):
-        title = "No plan spends at any point: there is no cost per order to compare"
+        title = (
+            f"No plan spends {'and adds orders ' if view.incremental else ''}at any point: there is no {cw} to compare"
+        )
     elif len(by_plan) == 1 and t.plan.nunique() > 1:
         winner = str(by_plan.index[0])
         others = [view.names[p] for p in view.plans if p != winner and p in set(t.plan)]
         who = f"Every point of {others[0]}" if len(others) == 1 else "Every point of the other plans"
-        title = f"{who} is beaten on both orders and CPO by a point of {view.names[winner]}"
+        title = f"{who} is beaten on both {ow} and {cw} by a point of {view.names[winner]}"
     elif eff.sum() == 1:  # one point beats every other on both
         row = t[eff].iloc[0]
         at = f" at {_point(view, row)}" if view.params else ""
         title = (
-            f"{view.names[row.plan]}{at} has the most orders and the lowest CPO"
+            f"{view.names[row.plan]}{at} has the most {ow} and the lowest {cw}"
             if len(t) > 1
-            else f"{view.names[row.plan]}{at}: {fmt.count(row.orders)} orders at "
+            else f"{view.names[row.plan]}{at}: {fmt.count(row.orders)} {ow} at "
             f"{fmt.count(row.cpo)} {view.currency} each"
         )
     elif len(by_plan) == 1:
-        title = f"{int(eff.sum())} of {len(t)} points are efficient: each step up in orders costs a higher CPO"
+        title = f"{int(eff.sum())} of {len(t)} points are efficient: each step up in {ow} costs a higher {cw}"
     else:  # the two ends of the frontier
         f = t[eff]
         cheap, most = f.loc[f.cpo.idxmin()], f.loc[f.orders.idxmax()]
         title = (
-            f"Cheapest orders ({fmt.count(cheap.cpo)} {view.currency}) with {view.names[cheap.plan]}, the most orders "
+            f"Cheapest {ow} ({fmt.count(cheap.cpo)} {view.currency}) with {view.names[cheap.plan]}, the most {ow} "
             f"({fmt.count(most.orders)}) with {view.names[most.plan]}"
         )
     silent = [view.names[p] for p in view.plans if p not in set(t.plan)]
+    what = (
+        "Spend per incremental order against incremental orders (over no marketing on the same customers)"
+        if view.incremental
+        else "Cost per order against orders (all orders, including those that would come anyway)"
+    )
     sub = (
-        f"Cost per order against orders, one dot per point and plan, all segments, {_reps(view)}; ringed and "
-        "joined: efficient, no other dot has more orders for a lower CPO; labels: "
+        f"{what}, one dot per point and plan, all segments, {_reps(view)}; ringed and "
+        f"joined: efficient, no other dot has more {ow} for a lower {cw}; labels: "
         + (" / ".join(mpl_text(p.name) for p in view.params) or "the base scenario")
         + (" (where they fit, the efficient first)" if len(t) > 12 else "")
-        + (f"; {', '.join(silent)}: no spend, no CPO, not shown" if silent else "")
+        + (f"; {', '.join(silent)}: no spend, no {cw}, not shown" if silent else "")
     )
     fig, (ax,) = style.figure(title, sub)
     ax.grid(True, axis="x", color=GRID, lw=0.8)
@@ -509,8 +562,8 @@ def frontier(result: SweepResult) -> Figure:
     _labels(ax, t, eff, view)
     ax.xaxis.set_major_formatter(FuncFormatter(fmt.tick))
     ax.yaxis.set_major_formatter(FuncFormatter(fmt.tick))
-    ax.set_xlabel("Orders (more is better \u2192)", **TEXT)
-    ax.set_ylabel(f"Cost per order, {view.currency} (lower is better)", **TEXT)
+    ax.set_xlabel(f"{ow[0].upper() + ow[1:]} (more is better \u2192)", **TEXT)
+    ax.set_ylabel(f"{registry.metric(view.cpo_col).label}, {view.currency} (lower is better)", **TEXT)
     style.legend(fig, {p: view.names[p] for p in view.plans if p in set(t.plan)}, view.colours)
     return fig
 
@@ -578,7 +631,7 @@ def _heatmaps(result: SweepResult) -> list[tuple[str, Figure]]:
     shown = [p for p in view.plans if p != view.reference] or [view.reference]
     shown = shown[:4]
     out = []
-    for metric in ("orders", "cpo"):
+    for metric in (view.orders_col, view.cpo_col):
         if view.tot[view.tot.plan.isin(shown)][metric].notna().any():
             out.append((metric, _heatmap(view, shown, metric)))
     return out
@@ -869,17 +922,23 @@ def all_charts(result: SweepResult) -> list[Chart]:
     view = sweep_view(result)
     ref = view.plain[view.reference]
     made: list[tuple[str, Figure, str]] = []
+    panels = (
+        "the orders each plan adds over no marketing, what each of them costs and the return on marketing "
+        "spend they bring"
+        if view.incremental
+        else "orders, cost per order and return on marketing spend (counting the orders that would come anyway)"
+    )
     for p, fig, spend_x in _response_curves(result):
         name = p.name
         if _is_numeric(p):
             against = "against what each plan actually spent at each budget level" if spend_x else f"as {name} changes"
             caption = (
-                f"How orders, cost per order and return on marketing spend move {against}, one line per plan; "
+                f"How {panels} move {against}, one line per plan; "
                 "the shaded band is where the true average most likely lies (95% confidence)."
             )
         else:
             caption = (
-                f"Orders, cost per order and return on marketing spend of each plan under each {name} level; "
+                f"{panels[0].upper() + panels[1:]} under each {name} level; "
                 "the whiskers show where the true average most likely lies (95% confidence)."
             )
         made.append((f"response_{_slug(name)}", fig, caption))
@@ -887,8 +946,13 @@ def all_charts(result: SweepResult) -> list[Chart]:
         (
             "frontier",
             frontier(result),
-            "Each dot is one plan at one point of the experiment: further right means more orders, lower means "
-            "cheaper orders, and the dashed line joins the dots no other dot beats on both.",
+            "Each dot is one plan at one point of the experiment: further right means more "
+            + (
+                "orders added over no marketing, lower means cheaper added orders"
+                if view.incremental
+                else "orders, lower means cheaper orders"
+            )
+            + ", and the dashed line joins the dots no other dot beats on both.",
         )
     )
     shown = [p for p in view.plans if p != view.reference] or [view.reference]

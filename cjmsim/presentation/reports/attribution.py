@@ -101,6 +101,47 @@ def _channel_table(attr: Attribution, sc: Scenario) -> dict[str, Any]:
     }
 
 
+#: The whole plan against no marketing, as every command reports it (the registry's incremental metrics).
+_PLAN_FIGURES = ("inc_orders", "icpo", "iromi", "inc_margin", "inc_revenue", "spend")
+
+
+def _plan_figures(attr: Attribution, sc: Scenario) -> dict[str, Any]:
+    """The page's lead: the plan's incremental orders, iCPO, iROMI, incremental margin and revenue and
+    its spend (mean and 95% CI half-width), and its orders with those that would come anyway."""
+    total = _rows(attr, "all").get(_TOTAL, _NONE)
+    if "inc_orders" not in total:
+        return {}
+    currency = sc.scenario.currency
+    figures = []
+    for name in _PLAN_FIGURES:
+        m = registry.metric(name)
+        cell = value_cell(total, name, m.code)
+        figures.append({"label": m.long_label, "unit": currency if m.money else "", **cell})
+    orders, inc = total.get("orders"), total.get("inc_orders")
+    anyway = orders - inc if fmt.finite(orders) and fmt.finite(inc) else math.nan
+    return {
+        "figures": figures,
+        "orders": fmt.table_value(orders, "n"),
+        "anyway": fmt.table_value(anyway, "n"),
+        "share": fmt.percent(anyway / orders) if fmt.finite(anyway) and orders else "",
+    }
+
+
+def _agents(attr: Attribution, sc: Scenario) -> str:
+    """What fewer agents than the scenario's run mean, and how far the plan's totals then are (or nothing)."""
+    from cjmsim.presentation.reconciliation import agents_statement
+
+    full = attr.scenario_agents or sc.scenario.agents
+    return agents_statement(
+        sc.scenario.agents,
+        full,
+        attr.reconciliation,
+        plan_name=sc.plans[attr.plan].name or attr.plan,
+        currency=sc.scenario.currency,
+        how=f"run with --agents {full}",
+    )
+
+
 def _segment_table(attr: Attribution, sc: Scenario) -> dict[str, Any]:
     """Shapley orders (or incremental ones) by channel x segment, with every segment together last."""
     col = _shapley_column(attr)
@@ -268,6 +309,8 @@ def render(
             ("cjmsim", __version__),
         ],
         "reading": _READING,
+        "whole": _plan_figures(attr, sc),
+        "agents_note": _agents(attr, sc),
         "reps": reps,
         "weeks": s.weeks,
         "channels": _channel_table(attr, sc),

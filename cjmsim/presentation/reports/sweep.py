@@ -7,15 +7,20 @@ template) with autoescaping, images as data URIs, no script and nothing fetched 
 
 from __future__ import annotations
 
+import itertools
+import math
 import os
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from cjmsim import __version__
+from cjmsim.analyses import metrics
+from cjmsim.presentation import format as fmt
 from cjmsim.presentation.charts.sweep import SweepView, all_charts, level_text, sweep_view
 from cjmsim.presentation.reports.html import (
     ReportImage,
@@ -34,6 +39,10 @@ if TYPE_CHECKING:
 __all__ = ["render", "write"]
 
 _KIND = {"path": "Scenario setting", "budget": "Budget factor", "move": "Budget moved between channels"}
+#: Totals that count every order, those that would come with no marketing too: their headings say so.
+_COUNTS_EVERY_ORDER = {"customers", "orders", "repeat_orders", "revenue", "margin", "cpo", "cac", "romi", "roas"}
+#: The no-marketing row of each point in the results table.
+_NO_MARKETING = "No marketing (the same customers, no campaign)"
 
 
 def _describe(view: SweepView, p: Parameter) -> dict[str, Any]:
@@ -79,8 +88,10 @@ def _tables(view: SweepView) -> dict[str, Any]:
     heads = []
     for m in shown:
         label, kind = (registry.metric(m).long_label, registry.metric(m).code)
-        heads.append({"label": label, "unit": currency if kind == "m" else ""})
+        heads.append({"label": label, "unit": currency if kind == "m" else "", "total": m in _COUNTS_EVERY_ORDER})
     plain = view.plain
+    nm = view.result.no_marketing
+    without = nm[nm.segment == "all"].set_index("point") if nm is not None else None
     params = [p.name for p in view.params]
 
     def levels(row: pd.Series) -> list[str]:
@@ -89,21 +100,35 @@ def _tables(view: SweepView) -> dict[str, Any]:
     summary: list[dict[str, Any]] = []
     for _, grp in view.tot.groupby("point", sort=False):
         plans = [
-            {"name": plain[str(r.plan)], "cells": [value_cell(r, m, registry.metric(m).code) for m in shown]}
+            {
+                "name": plain[str(r.plan)],
+                "cells": [value_cell(r, m, registry.metric(m).code) for m in shown],
+                "counterfactual": False,
+            }
             for _, r in grp.set_index("plan").reindex(view.plans).dropna(how="all").reset_index().iterrows()
         ]
+        point = grp.point.iloc[0]
+        if without is not None and point in without.index:  # what comes anyway, at this point
+            r = without.loc[point]
+            cells = [value_cell(r, m, registry.metric(m).code) for m in shown]
+            plans.append({"name": _NO_MARKETING, "cells": cells, "counterfactual": True})
         summary.append({"levels": levels(grp.iloc[0]), "plans": plans})
     diffs: list[dict[str, Any]] = []
     if len(view.diffs):
         for _, grp in view.diffs.groupby("point", sort=False):
             plans = [
-                {"name": plain[str(r.plan)], "cells": [difference_cell(r, m, registry.metric(m).code) for m in shown]}
+                {
+                    "name": plain[str(r.plan)],
+                    "cells": [{**difference_cell(r, m, registry.metric(m).code), **_ratio(r, m)} for m in shown],
+                }
                 for _, r in grp.iterrows()
             ]
             diffs.append({"levels": levels(grp.iloc[0]), "plans": plans})
     clear = sum(1 for g in diffs for p in g["plans"] for c in p["cells"] if c["state"])
     total = sum(len(p["cells"]) for g in diffs for p in g["plans"])
     return {
+        "incremental": view.incremental,
+        "any_total": any(h["total"] for h in heads),
         "params": params,
         "metrics": heads,
         "summary": summary,
@@ -111,6 +136,66 @@ def _tables(view: SweepView) -> dict[str, Any]:
         "n_clear": clear,
         "n_compared": total,
     }
+
+
+def _steps(view: SweepView) -> dict[str, Any]:
+    """For a grid over one budget factor, what each step up in budget returns, per plan: the extra
+    spend, the extra incremental orders, and the marginal iCPO and iROMI of the step
+    (extra spend / extra incremental orders; extra incremental margin / extra spend - 1), paired
+    replication by replication between the two levels (delta-method 95% CIs).
+
+    Average returns fall as a budget grows (diminishing returns); whether more budget pays is the
+    return of the last money, which this shows. Empty for other designs or without the baseline.
+    """
+    params = view.params
+    if not view.incremental or len(params) != 1 or params[0].budget is None or not view.grid:
+        return {}
+    p = params[0]
+    r = view.result.results
+    r = r[r.segment == "all"]
+    currency = view.result.experiment.scenarios[0].scenario.currency
+    levels = sorted(float(v) for v in r[p.name].unique())
+    rows = []
+    for plan in view.plans:
+        d = r[r.plan == plan]
+        cells = []
+        for a, b in itertools.pairwise(levels):
+            lo = d[np.isclose(d[p.name].astype(float), a)].set_index("rep").sort_index()
+            hi = d[np.isclose(d[p.name].astype(float), b)].set_index("rep").sort_index()
+            spend = (hi.spend - lo.spend).to_numpy(float)
+            orders = (hi.inc_orders - lo.inc_orders).to_numpy(float)
+            margin = (hi.inc_margin - lo.inc_margin).to_numpy(float)
+            cpo = metrics.paired_ratio(spend, orders)
+            roi = metrics.paired_ratio(margin, spend)
+            row = pd.Series(
+                {
+                    "spend": spend.mean() if spend.size else math.nan,
+                    "icpo": cpo[0], "icpo_ci_low": cpo[1], "icpo_ci_high": cpo[2],
+                    "iromi": roi[0] - 1, "iromi_ci_low": roi[1] - 1, "iromi_ci_high": roi[2] - 1,
+                }
+            )  # fmt: skip
+            cells.append(
+                {
+                    "spend": fmt.table_value(row.spend, "m"),
+                    "icpo": value_cell(row, "icpo", "m"),
+                    "iromi": value_cell(row, "iromi", "p"),
+                    "pays": fmt.finite(row.iromi_ci_low) and row.iromi_ci_low > 0,
+                    "loses": fmt.finite(row.iromi_ci_high) and row.iromi_ci_high < 0,
+                }
+            )
+        if (d.spend > 0).any():  # a plan that never spends has no return to show
+            rows.append({"name": view.plain[plan], "cells": cells})
+    steps = [f"{level_text(p, a)} → {level_text(p, b)}" for a, b in itertools.pairwise(levels)]
+    return {"steps": steps, "rows": rows, "currency": currency} if rows and steps else {}
+
+
+def _ratio(row: pd.Series, metric: str) -> dict[str, str]:
+    """The paired ratio to the reference, '×1.131 [1.124, 1.137]' (its 95% CI), or nothing."""
+    r, lo, hi = (row.get(f"{metric}_ratio{s}") for s in ("", "_ci_low", "_ci_high"))
+    if not fmt.finite(r):
+        return {"ratio": ""}
+    ci = f" [{float(lo):.3f}, {float(hi):.3f}]" if fmt.finite(lo) and fmt.finite(hi) else ""
+    return {"ratio": f"\u00d7{float(r):.3f}{ci}"}
 
 
 def _assumptions(view: SweepView) -> list[str]:
@@ -150,16 +235,49 @@ def _assumptions(view: SweepView) -> list[str]:
             "Each number comes from a single replication, so there are no confidence intervals; set reps to 3 "
             "or more in the experiment to see how much of a difference is simulation noise."
         )
+    if view.incremental:
+        text.append(
+            "At every point and in every replication no marketing was run too, on the same synthetic people "
+            "with the same random numbers: the orders that come anyway (word of mouth, habit, the funnel as it "
+            "stands). Incremental orders, revenue and margin are each plan's minus those; iCPO is spend per "
+            "incremental order and iROMI is (incremental margin − spend) / spend, computed replication by "
+            "replication, as in every cjmsim command (docs/model.md defines them)."
+        )
+    else:
+        text.append(
+            "The experiment has baseline = false: no marketing was not run, so there are no incremental "
+            "figures, and every order, CPO and ROMI here includes the orders that would come anyway."
+        )
     text.append(
         "Spend is what was actually bought: a channel cannot deliver more than its audience absorbs, so spend "
         "can be below the planned budget. Cost per order and ROMI are undefined (a dash) for a plan that "
-        "spends nothing. Orders, revenue and ROMI count every order in the period, repeat orders included."
+        "spends nothing. Orders, revenue, CPO and ROMI count every order in the period, repeat orders included, "
+        "and the orders that would come with no marketing too: a total ROMI that climbs as the budget falls "
+        "spreads those over less money, it is no reason to cut the budget; iROMI is the return to compare."
     )
     text.append(
         "docs/sweeps.md in the cjmsim project explains experiments, designs and these tables; docs/model.md "
         "defines every formula and metric."
     )
     return text
+
+
+def _agents_note(result: SweepResult) -> str:
+    """What fewer agents than the base scenario's run mean, and how far its reference plan then is (or nothing)."""
+    from cjmsim.presentation.reconciliation import agents_statement
+
+    exp = result.experiment
+    sc = exp.scenarios[0]
+    full = exp.scenario_agents or sc.scenario.agents
+    rec = result.reconciliation
+    return agents_statement(
+        sc.scenario.agents,
+        full,
+        rec,
+        plan_name=(sc.plans[rec.plan].name or rec.plan) if rec is not None and rec.plan in sc.plans else "",
+        currency=sc.scenario.currency,
+        how=f"set agents = {full} in the experiment (or leave it out)",
+    )
 
 
 def _design(view: SweepView) -> str:
@@ -176,7 +294,9 @@ def render(result: SweepResult, images: Sequence[ReportImage], *, generated: dat
     s = exp.spec.experiment
     sc = exp.scenarios[0]
     plain = view.plain
+    full = exp.scenario_agents or sc.scenario.agents
     context = {
+        "agents_note": _agents_note(result),
         "title": s.name,
         "description": s.description,
         "facts": [
@@ -186,7 +306,7 @@ def render(result: SweepResult, images: Sequence[ReportImage], *, generated: dat
             ("Plans", str(len(exp.plans))),
             ("Replications", str(s.reps)),
             ("Seed", str(s.seed)),
-            ("Agents per run", f"{sc.scenario.agents:,}"),
+            ("Agents per run", f"{sc.scenario.agents:,}" + (f" (run: {full:,})" if full > sc.scenario.agents else "")),
             ("Horizon", f"{sc.scenario.weeks} weeks"),
             ("Date", (generated or date.today()).isoformat()),
             ("cjmsim", __version__),
@@ -200,6 +320,7 @@ def render(result: SweepResult, images: Sequence[ReportImage], *, generated: dat
         "reps": s.reps,
         "weeks": sc.scenario.weeks,
         "tables": _tables(view),
+        "steps": _steps(view),
         "images": figures(images),
         "assumptions": _assumptions(view),
         "version": __version__,
