@@ -115,13 +115,14 @@ def _reconcile(exp: Any, workers: int, scheduler: str | None, quiet: bool) -> An
     if agents is None or agents >= exp.scenario_agents:
         return None
     plan = exp.spec.experiment.reference or exp.plans[0]
-    if not quiet:
-        err_console.print(
-            f"running {plain(plan)} on the base scenario once at its {exp.scenario_agents:,} agents to compare ...",
-            style="dim",
-        )
     with library_errors():
         sc = load_scenario(exp.scenario_path)
+        if not quiet:
+            name = sc.plans[plan].name or plan if plan in sc.plans else plan
+            err_console.print(
+                f"running {plain(name)} on the base scenario once at its {exp.scenario_agents:,} agents to compare ...",
+                style="dim",
+            )
         return reconcile(sc, plan, agents, weeks=exp.spec.experiment.weeks, workers=workers, scheduler=scheduler)
 
 
