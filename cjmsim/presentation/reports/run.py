@@ -22,6 +22,7 @@ from cjmsim import __version__
 from cjmsim.presentation import format as fmt
 from cjmsim.presentation.comparison import ROWS
 from cjmsim.presentation.reports.html import ReportImage, chart_images, figures, render_page, write_html
+from cjmsim.presentation.reports.summary import run_summary
 from cjmsim.scenario import Channel, Scenario, Segment
 
 if TYPE_CHECKING:
@@ -254,6 +255,7 @@ def render_report(
         "reps": result.reps,
         "plans": plans,
         "budget": budget,
+        "summary": run_summary(result),
         "table": _comparison(result),
         "images": figures(images),
         "segments": _segments(sc),
