@@ -14,16 +14,18 @@ below 1e-5 there), so no scipy is needed.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Literal
+from typing import Literal, TypeVar
 
 __all__ = [
     "MAX_REPS",
     "ONE_REP",
     "TargetCheck",
     "Verdict",
+    "beyond",
+    "clear_leader",
     "leader",
     "needed_text",
     "paired",
@@ -32,6 +34,8 @@ __all__ = [
     "target_status",
     "verdict",
 ]
+
+K = TypeVar("K", bound=Hashable)
 
 #: The most replications :func:`replications_needed` counts to; beyond, "more than 1,000".
 MAX_REPS = 1000
@@ -129,8 +133,9 @@ class Verdict:
             return None
         return self.side == self.better
 
-    def undecided(self, a: str = "the plans", b: str = "") -> str:
-        """Why no claim is made: '<a> and <b> are not distinguishable at 3 replications; about 12 ...'.
+    def undecided(self, a: str = "the plans", b: str = "", on: str = "") -> str:
+        """Why no claim is made: '<a> and <b> are not distinguishable [on <on>] at 3 replications;
+        about 12 replications would tell them apart'.
 
         With one replication: :data:`ONE_REP`. Empty when the verdict is distinguishable."""
         if self.distinguishable:
@@ -138,10 +143,11 @@ class Verdict:
         if self.reps < 2 or not (_finite(self.low) and _finite(self.high)):
             return ONE_REP
         who = f"{a} and {b} are" if b else f"{a} are"
+        where = f" on {on}" if on else ""
         if self.diff == 0:
-            return f"{who} identical in all {self.reps} replications"
+            return f"{who} identical{where} in all {self.reps} replications"
         more = needed_text(self.needed)
-        return f"{who} not distinguishable at {self.reps} replications" + (f"; {more}" if more else "")
+        return f"{who} not distinguishable{where} at {self.reps} replications" + (f"; {more}" if more else "")
 
 
 def verdict(
@@ -174,10 +180,10 @@ def paired(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float,
 
 
 def leader(
-    values: dict[str, float],
-    compare: Callable[[str, str], Verdict],
+    values: Mapping[K, float],
+    compare: Callable[[K, K], Verdict],
     better: Literal["higher", "lower"],
-) -> str | None:
+) -> K | None:
     """The plan that leads on a metric beyond noise, or None.
 
     ``values``: the metric's mean per plan; ``compare(a, b)``: the verdict of a's paired difference
@@ -191,6 +197,35 @@ def leader(
     if all(compare(best, p).improves for p in known if p != best):
         return best
     return None
+
+
+def clear_leader(estimates: Mapping[K, tuple[float, float, float]], better: Literal["higher", "lower"]) -> K | None:
+    """The key whose 95% CI lies wholly beyond every other key's CI on the better side, or None.
+
+    ``estimates``: key -> (mean, CI low, CI high), each over the same replications. For a table
+    that keeps only intervals (the attribution's channels), this stands in for the paired rule and
+    is stricter: when two intervals of the same replications do not overlap, the paired interval of
+    their difference excludes zero (its half-width is at most the sum of theirs, since
+    ``sd(a - b) <= sd(a) + sd(b)``). Never a leader without intervals (one replication)."""
+    known = {k: e for k, e in estimates.items() if all(_finite(x) for x in e)}
+    if len(known) < 2 or len(known) < len([e for e in estimates.values() if _finite(e[0])]):
+        return None
+    sign = 1.0 if better == "higher" else -1.0
+    best = max(known, key=lambda k: sign * known[k][0])
+    _, lo, hi = known[best]
+    if better == "higher" and all(lo > e[2] for k, e in known.items() if k != best):
+        return best
+    if better == "lower" and all(hi < e[1] for k, e in known.items() if k != best):
+        return best
+    return None
+
+
+def beyond(low: float, high: float, level: float) -> Literal["above", "below"] | None:
+    """Whether a 95% CI lies wholly above or below a level (a break-even, a share); None if it
+    straddles it or there is no interval."""
+    if not (_finite(low) and _finite(high)):
+        return None
+    return "above" if low > level else "below" if high < level else None
 
 
 # --------------------------------------------------------------------------------------------
