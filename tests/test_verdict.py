@@ -234,3 +234,13 @@ def test_summary_targets_beside_the_paired_ratio(hifi: Result) -> None:
     assert cpo["target"] == "\u00d70.50, at most \u00d70.60"
     want = "met" if ratio + half <= 0.6 else "not met" if ratio - half > 0.6 else "undecided"
     assert cpo["status"] == want
+
+
+def test_report_opens_with_the_summary(hifi: Result) -> None:
+    from cjmsim.presentation.reports.run import render_report
+
+    html = render_report(hifi, [])
+    top = html.index('id="executive"')
+    assert top < html.index('id="plans"') and top < html.index('id="results"')
+    assert "Targets of the scenario" in html and "CPO halved" in html
+    assert "<b>untested</b>" not in html  # 3 replications: every target has a CI to judge

@@ -154,6 +154,32 @@ def _recommend(result: Result, others: list[str]) -> tuple[str | None, str | Non
     return (max(winners, key=lambda p: known[p].diff) if winners else None), best, verdicts
 
 
+def _with_effects(result: Result, plan: str) -> str:
+    """', with +21,900 incremental orders (95% CI ...), iCPO ×0.557 [...], revenue ×1.615 [...]': the
+    recommended plan's other paired effects, each with its CI; only those whose CI excludes zero
+    (for ratios: excludes 1) are said."""
+    cur = result.scenario.scenario.currency
+    inc = result.incremental
+    parts = []
+    for m in (
+        "inc_orders" if inc else "orders",
+        "icpo" if inc else "cpo",
+        "revenue",
+        "inc_margin" if inc else "margin",
+    ):
+        r = _difference(result, plan, m)
+        if r is None or not vd.verdict(r["diff"], r.diff_ci_low, r.diff_ci_high, int(r.reps)).distinguishable:
+            continue
+        meta = registry.metric(m)
+        if m in ("inc_orders", "orders"):
+            parts.append(
+                f"{_amount(r['diff'], 'n', cur, True)} {meta.short} ({_ci(r.diff_ci_low, r.diff_ci_high, 'n')})"
+            )
+        else:
+            parts.append(f"{meta.short} {_ratio_ci(r.ratio, r.ratio_ci_low, r.ratio_ci_high)}")
+    return ", with " + ", ".join(parts) if parts else ""
+
+
 def _headline(
     result: Result, names: dict[str, str], rec: str | None, best: str | None, verdicts: dict[str, vd.Verdict]
 ) -> tuple[str, str]:
@@ -163,7 +189,7 @@ def _headline(
         v = verdicts[rec]
         head = (
             f"Recommended: {names[rec]}. Against {names[ref]} it earns {_amount(v.diff, 'm', cur, True)} more "
-            f"{NET} ({_ci(v.low, v.high, 'm', cur)})."
+            f"{NET} ({_ci(v.low, v.high, 'm', cur)}){_with_effects(result, rec)}."
         )
         sure = (
             f"Sure beyond simulation noise: the 95% CI of the paired difference excludes zero over {n} "
@@ -346,11 +372,14 @@ def sweep_summary(view: SweepView, metric: str) -> dict[str, Any]:
         good, bad = sum(v.improves is True for v in vs), sum(v.improves is False for v in vs)
         needs += [v.needed for v in vs if not v.distinguishable and v.needed]
         lines.append(
-            f"{view.plain[p]} has a better {meta.short} than {view.plain[ref]} beyond noise at {good} of {len(vs)} "
-            f"points, a worse one at {bad}"
+            f"{view.plain[p]} beats {view.plain[ref]} on {meta.short} beyond noise at {good} of {len(vs)} "
+            f"points and trails it at {bad}"
         )
     out["headline"] = "; ".join(lines) + "."
-    undecided = f"; where not, about {min(needs):,} to {max(needs):,} replications would be needed" if needs else ""
+    span = (
+        f"{min(needs):,}" if needs and min(needs) == max(needs) else f"{min(needs or [0]):,} to {max(needs or [0]):,}"
+    )
+    undecided = f"; where not, about {span} replications would be needed" if needs else ""
     out["sure"] = (
         f"Paired 95% CIs over {view.reps} replications (same customers and random numbers at each point); "
         f"a point counts only where its CI excludes zero{undecided}. With many points, about one in twenty "
@@ -377,13 +406,25 @@ def attribution_summary(attr: Attribution, currency: str, names: dict[str, str])
 
     total = judged("incremental_orders", "total", "higher")
     margin = judged("incremental_margin", "total", "higher")
-    head = (
-        f"The plan adds {fmt.signed(total.diff, 'n')} orders over no marketing"
-        + (f" ({_ci(total.low, total.high, 'n')})" if total.distinguishable or reps > 1 else "")
-        + f" and {_amount(margin.diff, 'm', currency, True)} of gross margin"
-        + (f" ({_ci(margin.low, margin.high, 'm', currency)})" if reps > 1 else "")
-        + "."
-    )
+    orders, money = fmt.rounded(total.diff, "n"), _amount(margin.diff, "m", currency)
+    if reps < 2:
+        head = f"The plan against no marketing, one replication: {orders} orders and {money} of gross margin (no CI)."
+    elif total.improves and margin.improves:
+        head = (
+            f"The plan adds {orders} orders over no marketing ({_ci(total.low, total.high, 'n')}) and {money} of "
+            f"gross margin ({_ci(margin.low, margin.high, 'm', currency)})."
+        )
+    else:
+        said = [
+            f"on {what}, the plan adds {amount} ({ci})"
+            if v.improves
+            else f"on {what}, {v.undecided('the plan', 'no marketing')}"
+            for what, v, amount, ci in (
+                ("orders", total, orders, _ci(total.low, total.high, "n")),
+                ("gross margin", margin, money, _ci(margin.low, margin.high, "m", currency)),
+            )
+        ]
+        head = "Against no marketing: " + "; ".join(said) + "."
     out["headline"] = head
     if reps < 2:
         out["sure"] = f"Channels are not ranked: {vd.ONE_REP}."
@@ -397,12 +438,12 @@ def attribution_summary(attr: Attribution, currency: str, names: dict[str, str])
     none_clear = [c for c in attr.channels if not judged(col, c, "higher").distinguishable]
     out["drivers"].append(
         (
-            "Channels that add orders beyond noise: " + ", ".join(names.get(c, c) for c in adds) + "."
+            "Channels that add orders beyond noise: " + "; ".join(names.get(c, c) for c in adds) + "."
             if adds
             else "No channel's contribution to orders is distinguishable from zero beyond noise."
         )
         + (
-            f" Not distinguishable from zero at {reps} replications: {', '.join(names.get(c, c) for c in none_clear)}."
+            f" Not distinguishable from zero at {reps} replications: {'; '.join(names.get(c, c) for c in none_clear)}."
             if adds and none_clear
             else ""
         )
@@ -411,8 +452,8 @@ def attribution_summary(attr: Attribution, currency: str, names: dict[str, str])
     short = [c for c in attr.channels if judged("marginal_roas", c, "higher", 1.0).improves is False]
     out["drivers"].append(
         "Extra 10% budget repays its cost in revenue beyond noise on: "
-        + (", ".join(names.get(c, c) for c in repays) or "no channel")
-        + (f"; falls short beyond noise on: {', '.join(names.get(c, c) for c in short)}" if short else "")
+        + ("; ".join(names.get(c, c) for c in repays) or "no channel")
+        + (f". It falls short beyond noise on: {'; '.join(names.get(c, c) for c in short)}" if short else "")
         + "."
     )
     out["sure"] = (
