@@ -217,6 +217,7 @@ def attribute(
     warm = data["scenario"].get("warmup_plan")
     variants = dict(spec["plans"])
     data["plans"] = {name: {"campaigns": camps} for name, camps in variants.items()}
+    data["targets"] = []  # the scenario's targets name its plans, which the variants replace
     if warm is not None:  # the warm-up is the past: the scenario's own warm-up plan, untouched
         data["plans"][_WARM] = sc.plans[warm].model_dump(mode="json", exclude_none=True)
         data["scenario"]["warmup_plan"] = _WARM

@@ -146,7 +146,7 @@ def _section(model: type[BaseModel], header: str, note: str, out: list[str]) -> 
 def scenario_reference() -> str:
     """The Markdown reference of every scenario key: one section and one table per TOML table."""
     out: list[str] = []
-    _section(Scenario, "Top level", "The four tables of a scenario file.", out)
+    _section(Scenario, "Top level", "The four tables of a scenario file, and its targets.", out)
     return "\n".join(out).rstrip("\n")
 
 

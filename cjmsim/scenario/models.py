@@ -477,6 +477,41 @@ class Plan(_ScenarioModel):
     campaigns: list[Campaign] = Field(default_factory=list, description="The plan's campaigns; empty = no marketing.")
 
 
+class Target(_ScenarioModel):
+    """One ``[[targets]]`` entry: a ratio a plan should reach against another on a summary metric."""
+
+    plan: str = Field(description="The plan judged (a plan id).")
+    versus: str = Field(
+        description="The plan it is compared with (a plan id), on the same customers and random numbers."
+    )
+    metric: str = Field(description="A summary metric (a summary.csv column, e.g. `cpo`, `orders`, `revenue`).")
+    ratio: float | None = Field(
+        None, gt=0, description="The target ratio `plan / versus` of the metric's means, e.g. 0.5 for CPO halved."
+    )
+    change: float | None = Field(
+        None, gt=-1, description="The target as a relative change, e.g. 0.5 for +50% (ratio 1.5); instead of `ratio`."
+    )
+    tolerance: float = Field(
+        0.0,
+        ge=0,
+        description="Half-width of the band around the target ratio (0.1: 0.4-0.6 for 0.5). The band is open on "
+        "the metric's better side: a lower CPO or a higher revenue than the target also meets it.",
+    )
+    note: str = Field("", description="What the target stands for, in words (shown beside it).")
+    source: str = Field("", description="Where the target comes from (an article, a brief).")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Target:
+        if (self.ratio is None) == (self.change is None):
+            raise ValueError("give exactly one of ratio (e.g. 0.5) or change (e.g. 0.5 for +50%)")
+        return self
+
+    @property
+    def target_ratio(self) -> float:
+        """The target as a ratio ``plan / versus``: ``ratio``, or ``1 + change``."""
+        return self.ratio if self.ratio is not None else 1.0 + float(self.change or 0.0)
+
+
 # --------------------------------------------------------------------------------------------
 # the scenario
 
@@ -492,6 +527,11 @@ class Scenario(_ScenarioModel):
     plans: dict[PlanId, Plan] = Field(
         min_length=1,
         description="Budget plans by id. Ids starting with `__` are the analyses' own plans: a file may not use them.",
+    )
+    targets: list[Target] = Field(
+        default_factory=list,
+        description="Results the plans should reach (`[[targets]]`), shown in the run report's summary beside the "
+        "simulated paired ratios: met, not met or undecided.",
     )
 
     @field_validator("segments", "channels", "plans")
@@ -541,12 +581,31 @@ class Scenario(_ScenarioModel):
                             f"{where}: week window [{s}, {e}) ends after the horizon; windows are [start, end) "
                             f"with end <= {weeks} (scenario.weeks = {weeks}, the last week is {weeks - 1})"
                         )
+        self._check_targets(errors)
         wp = self.scenario.warmup_plan
         if wp is not None and wp not in self.plans:
             errors.append(f"scenario.warmup_plan: unknown plan {wp!r}{did_you_mean(wp, list(self.plans))}")
         if errors:
             raise ValueError("\n".join(errors))
         return self
+
+    def _check_targets(self, errors: list[str]) -> None:
+        """Each target names plans of the scenario and a summary metric."""
+        from .metrics import SUMMARY_METRICS
+
+        plans = list(self.plans)
+        for i, t in enumerate(self.targets):
+            for key in ("plan", "versus"):
+                pid = getattr(t, key)
+                if pid not in self.plans:
+                    errors.append(f"targets[{i}].{key}: unknown plan {pid!r}{did_you_mean(pid, plans)}")
+            if t.metric not in SUMMARY_METRICS:
+                errors.append(
+                    f"targets[{i}].metric: unknown metric {t.metric!r}{did_you_mean(t.metric, list(SUMMARY_METRICS))}; "
+                    f"summary metrics: {', '.join(SUMMARY_METRICS)}"
+                )
+            elif t.plan == t.versus:
+                errors.append(f"targets[{i}]: plan and versus are the same plan {t.plan!r}")
 
     @property
     def weight(self) -> float:
@@ -583,6 +642,8 @@ class Scenario(_ScenarioModel):
         wp = data["scenario"].get("warmup_plan")
         if wp is not None and wp not in names:
             data["plans"][wp] = self.plans[wp].model_dump()
+        # a target on a plan left out cannot be judged: it is dropped with the plan
+        data["targets"] = [t for t in data["targets"] if t["plan"] in data["plans"] and t["versus"] in data["plans"]]
         return parse_scenario(data, source="the plans chosen")
 
 

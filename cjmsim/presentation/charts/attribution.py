@@ -33,6 +33,7 @@ from matplotlib.transforms import ScaledTranslation
 
 from cjmsim.presentation import format as fmt
 from cjmsim.presentation import style
+from cjmsim.presentation import verdict as vd
 from cjmsim.presentation.charts.chart import Chart
 from cjmsim.presentation.style import AXIS, GRID, INK, MUTED, PLAN_COLOURS, TEXT
 
@@ -189,17 +190,22 @@ def waterfall(attr: Attribution, metric: str = "orders", *, scenario: Scenario |
         title = f"No channel of plan {style.chart_name(attr.plan)} has a measured contribution"
     elif len(known) == 1 and total > 0:
         title = _only(view, chans[known[0]], total, metric)
-    elif total > 0:
-        top = known[0]
-        name, share = view.names[chans[top]], fmt.percent(v[top] / total, 0)
-        title = f"The biggest share of the plan's {view.quantity(total, metric)} comes from {name} ({share})"
-    else:
-        top = known[0]
-        title = (
-            f"The plan adds {view.quantity(total, metric, extra=False)} over no marketing; the most comes from "
-            f"{view.names[chans[top]]} ({view.amount(v[top], metric, signed=True)})"
-        )
-    if known and v[known[-1]] < 0 and len(known) > 1:
+    else:  # a channel named as the biggest only where its CI clears every other channel's
+        top = vd.clear_leader({chans[i]: (v[i], lo[i], hi[i]) for i in known}, "higher")
+        t = view.quantity(total, metric) if total > 0 else view.quantity(total, metric, extra=False)
+        if top is not None and total > 0:
+            i = chans.index(top)
+            title = f"The biggest share of the plan's {t} comes from {view.names[top]} ({fmt.percent(v[i] / total, 0)})"
+        elif top is not None:
+            i = chans.index(top)
+            title = (
+                f"The plan adds {t} over no marketing; the most comes from "
+                f"{view.names[top]} ({view.amount(v[i], metric, signed=True)})"
+            )
+        else:
+            why = vd.ONE_REP if view.reps < 2 else f"not distinguishable at {view.reps} replications"
+            title = f"The plan adds {t} over no marketing; no channel stands out beyond noise ({why})"
+    if known and len(known) > 1 and vd.beyond(lo[known[-1]], hi[known[-1]], 0.0) == "below":
         title += f"; {view.quantity(-v[known[-1]], metric, extra=False)} lost through {view.names[chans[known[-1]]]}"
 
     # bars: each channel from the running sum before it to the one after it, then the rest, then the total
@@ -328,16 +334,21 @@ def spend_vs_contribution(attr: Attribution, metric: str = "orders", *, scenario
         title = f"The plan adds {view.quantity(total, metric, extra=False)} over no marketing: nothing to share out"
     elif len(chans) == 1:
         title = _only(view, chans[0], total, metric)
-    elif np.isfinite(gaps).any() and np.nanmax(gaps) >= 0.05:
-        i = int(np.nanargmax(gaps))
-        name, ps, pc = view.names[chans[i]], fmt.percent(s_share[i], 0), fmt.percent(c_share[i], 0)
-        title = (
-            f"{name}: {ps} of spend but only {pc} of the plan's {words}"
-            if s_share[i] > c_share[i]
-            else f"{name}: {pc} of the plan's {words} on only {ps} of spend"
-        )
-    else:
-        title = f"Each channel's share of {words} is within 5 points of its share of spend"
+    else:  # the biggest gap among the channels whose share's CI excludes their share of spend
+        clear = np.array([vd.beyond(a, b, s) is not None for a, b, s in zip(c_lo, c_hi, s_share, strict=True)])
+        gaps = np.where(clear, gaps, np.nan)
+        if np.isfinite(gaps).any() and np.nanmax(gaps) >= 0.05:
+            i = int(np.nanargmax(gaps))
+            name, ps, pc = view.names[chans[i]], fmt.percent(s_share[i], 0), fmt.percent(c_share[i], 0)
+            title = (
+                f"{name}: {ps} of spend but only {pc} of the plan's {words}"
+                if s_share[i] > c_share[i]
+                else f"{name}: {pc} of the plan's {words} on only {ps} of spend"
+            )
+        elif view.reps < 2:
+            title = f"Each channel's share of {words} against its share of spend ({vd.ONE_REP})"
+        else:
+            title = f"No channel's share of {words} differs from its share of spend by 5 points beyond noise"
 
     n = len(chans)
     y = np.arange(n)[::-1].astype(float)
@@ -380,6 +391,42 @@ def spend_vs_contribution(attr: Attribution, metric: str = "orders", *, scenario
     return fig
 
 
+def _marginal_title(
+    view: _View, chans: list[str], v: np.ndarray, lo: np.ndarray, hi: np.ndarray, known: list[int], even: float
+) -> str:
+    """The marginal ROAS title: a channel named as paying most (or least) only where its 95% CI clears
+    every other channel's, and 'does not repay' only where the CI lies below the break-even."""
+    per = view.currency or "unit"
+    if not known:
+        return "No channel can spend an extra 10%: marginal ROAS is n/a"
+    if view.reps < 2:
+        title = f"Marginal ROAS by channel ({vd.ONE_REP})"
+        return title if len(known) > 1 else title.replace("by channel", f"of {view.names[chans[known[0]]]}")
+    if len(known) == 1:
+        i = known[0]
+        title = f"An extra 10% on {view.names[chans[i]]} brings {fmt.multiple(v[i])} of revenue per {per} spent"
+    else:
+        est = {chans[i]: (v[i], lo[i], hi[i]) for i in known}
+        most, least = vd.clear_leader(est, "higher"), vd.clear_leader(est, "lower")
+        parts = [f"pays most on {view.names[most]} ({fmt.multiple(est[most][0])})"] if most else []
+        parts += [f"least on {view.names[least]} ({fmt.multiple(est[least][0])})"] if least else []
+        title = (
+            "Extra budget " + " and ".join(parts)
+            if parts
+            else f"No channel's marginal ROAS stands out beyond noise at {view.reps} replications"
+        )
+    if fmt.finite(even):
+        below = sum(vd.beyond(lo[i], hi[i], even) == "below" for i in known)
+        above = sum(vd.beyond(lo[i], hi[i], even) == "above" for i in known)
+        if below and len(known) > 1:
+            title += f"; {below} of {len(known)} channels do not repay it in margin, beyond noise"
+        elif below:
+            title += "; it does not repay it in margin, beyond noise"
+        elif not above:
+            title += "; whether it repays in margin is within noise"
+    return title
+
+
 def marginal_roas(attr: Attribution, *, scenario: Scenario | None = None) -> Figure:
     """Extra revenue per unit of extra money when a channel's budget rises 10%, with break-even lines.
 
@@ -398,23 +445,7 @@ def marginal_roas(attr: Attribution, *, scenario: Scenario | None = None) -> Fig
     known = [i for i in range(len(chans)) if fmt.finite(v[i])]
     per = view.currency or "unit"
 
-    if not known:
-        title = "No channel can spend an extra 10%: marginal ROAS is n/a"
-    elif len(known) == 1:
-        i = known[0]
-        title = f"An extra 10% on {view.names[chans[i]]} brings {fmt.multiple(v[i])} of revenue per {per} spent"
-    else:
-        b, w = known[0], known[-1]
-        title = (
-            f"Extra budget pays most on {view.names[chans[b]]} (marginal ROAS {fmt.multiple(v[b])}) "
-            f"and least on {view.names[chans[w]]} ({fmt.multiple(v[w])})"
-        )
-    if known and fmt.finite(even):
-        below = sum(v[i] < even for i in known)
-        if 0 < below < len(known) and len(known) > 1:
-            title += f"; {below} of {len(known)} channels do not repay it in margin"
-        elif below == len(known):
-            title += f"; {'no channel repays' if len(known) > 1 else 'it does not repay'} it in margin"
+    title = _marginal_title(view, chans, v, lo, hi, known, even)
 
     n = len(chans)
     y = np.arange(n)[::-1].astype(float)

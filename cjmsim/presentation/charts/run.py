@@ -21,9 +21,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from cjmsim.analyses.metrics import ttp_against_stated, week_quantile
+from cjmsim.analyses.metrics import paired_ratio, ttp_against_stated, week_quantile
 from cjmsim.presentation import format as fmt
 from cjmsim.presentation import style
+from cjmsim.presentation import verdict as vd
 from cjmsim.presentation.charts.chart import Chart, png_bytes, save
 from cjmsim.presentation.comparison import plan_totals
 from cjmsim.presentation.style import AXIS, GRID, INK, MUTED, TEXT
@@ -99,17 +100,49 @@ def _versus(values: pd.Series, plans: list[str], higher: bool) -> tuple[str, str
     return best, other
 
 
-def _lead(values: pd.Series, names: dict[str, str], more: str, same: str, higher: bool = True) -> str | None:
-    """A title naming the leading plan: '<best> <more, with the lead in %> <other>'.
+def _per_rep(result: Result, metric: str, segment: str = "all") -> dict[str, list[float]]:
+    """A summary metric of every plan, replication by replication (in replication order)."""
+    r = result.per_rep
+    d = r[r.segment == segment].sort_values("rep")
+    return {str(p): [float(x) for x in g[metric]] for p, g in d.groupby("plan", sort=False)}
 
-    The other plan is the first, or the runner-up when the first leads; 'All plans <same>' for a lead
-    under 0.5%; None when only one plan has a value.
+
+def _active_end(result: Result, plans: list[str]) -> dict[str, list[float]]:
+    """Active customers (customer + loyal) over the last four weeks, people, per replication."""
+    both = [STAGES.index("customer"), STAGES.index("loyal")]
+    return {
+        p: [float(r.stage[-4:, :, both].sum(axis=(1, 2)).mean()) * r.weight for r in result.records[p]] for p in plans
+    }
+
+
+def _lead(
+    result: Result,
+    values: pd.Series,
+    reps: dict[str, list[float]],
+    names: dict[str, str],
+    more: str,
+    what: str,
+    higher: bool = True,
+) -> str | None:
+    """A title naming the leading plan: '<best> <more, with the lead in %> <other>', only where the
+    95% CI of the paired difference (same replications) says so (:mod:`cjmsim.presentation.verdict`).
+
+    The other plan is the first, or the runner-up when the first leads. Otherwise '<best> and <other>
+    are not distinguishable on <what> at N replications; about M ...', or with one
+    replication '<what> by plan (one replication: run --reps 3 or more to compare)'. None when only
+    one plan has a value.
     """
     best, other = _versus(values, list(names), higher)
     if other is None:
         return None
+    if result.reps < 2:
+        return f"{what[0].upper()}{what[1:]} by plan ({vd.ONE_REP})"
+    d, lo, hi, n = vd.paired(reps.get(best, []), reps.get(other, []))
+    v = vd.verdict(d, lo, hi, n, "higher" if higher else "lower")
+    if not v.improves:
+        return v.undecided(names[best], names[other], on=what)
     gain = (fmt.ratio(values[best], values[other]) - 1) * (1 if higher else -1)
-    return f"{names[best]} {more.format(fmt.percent(gain, 0))} {names[other]}" if gain >= 0.005 else f"All plans {same}"
+    return f"{names[best]} {more.format(fmt.percent(gain, 0 if gain >= 0.005 else None))} {names[other]}"
 
 
 def _weeks(ax: Axes, weeks: int, label: bool = False) -> None:
@@ -133,7 +166,9 @@ def funnel(result: Result) -> Figure:
         (fmt.ratio(tot[b].sum(), tot[a].sum()), a, b) for a, b in zip(_FUNNEL_COLS[:3], _FUNNEL_COLS[1:4], strict=True)
     ]
     weak = min((s for s in steps if fmt.finite(s[0])), default=None)
-    title = _lead(tot.customers, names, "wins {} more new customers than", "win about the same number of customers")
+    title = _lead(
+        result, tot.customers, _per_rep(result, "customers"), names, "wins {} more new customers than", "new customers"
+    )
     if title is None:
         none = f"{names[plans[0]]}: nobody enters the funnel in {result.weeks} weeks"
         title = f"Weakest step: {weak[1]} to {weak[2]}, only {fmt.percent(weak[0], 0)} get through" if weak else none
@@ -173,7 +208,14 @@ def stage_occupancy(result: Result, plan: str | None = None) -> Figure:
     w = w[w.plan.isin(shown)]
     base = (w.n_customer + w.n_loyal).groupby([w.plan, w.week]).sum().unstack("week").reindex(shown)
     end, start = base.iloc[:, -4:].mean(axis=1), base.iloc[:, 0]  # the customer base over the last four weeks
-    title = _lead(end, {p: names[p] for p in shown}, "ends with {} more active customers than", "keep as many")
+    title = _lead(
+        result,
+        end,
+        _active_end(result, shown),
+        {p: names[p] for p in shown},
+        "ends with {} more active customers than",
+        "end-of-horizon active customers",
+    )
     if title is None:
         move = "grow" if end.iloc[0] >= start.iloc[0] else "fall"
         a, b = fmt.count(start.iloc[0]), fmt.count(end.iloc[0])
@@ -200,6 +242,13 @@ def _quantiles(weeks: np.ndarray, people: np.ndarray, qs: tuple[float, ...]) -> 
     return [int(week_quantile(hist, q)) for q in qs]
 
 
+def _slowest(result: Result, plan: str, medians: dict[str, float]) -> str | None:
+    """The segment with the longest median time to purchase, only where its paired 95% CI against every
+    other segment's (same replications) excludes zero; None otherwise (and with one replication)."""
+    reps = {s: _per_rep(result, "ttp_median_weeks", s).get(plan, []) for s in medians}
+    return vd.leader(medians, lambda a, b: vd.verdict(*vd.paired(reps[a], reps[b]), "higher"), "higher")
+
+
 def time_to_purchase(result: Result, plan: str | None = None) -> Figure:
     """Weeks from first awareness to first order, one row per segment (first plan by default), median marked."""
     plans, names, colours = _charted(result)
@@ -212,7 +261,7 @@ def time_to_purchase(result: Result, plan: str | None = None) -> Figure:
     data = {s: (d.weeks.to_numpy(), d.customers.to_numpy(dtype=float)) for s, d in t.groupby("segment")}
     q = {s: _quantiles(wk, n, (0.25, 0.5, 0.75)) for s, (wk, n) in data.items()}
     segs = [s for s in labels if s in q and s != "all"]
-    slow = max(segs, key=lambda s: q[s][1]) if len(segs) > 1 else None
+    slow = _slowest(result, plan, {s: float(q[s][1]) for s in segs})
     title = f"Half of first orders come {q['all'][0]}-{q['all'][2]} weeks after awareness" if "all" in q else ""
     slowest = f"; slowest: {labels[slow]} (median {q[slow][1]})" if slow else ""
     title += slowest if len(title + slowest) <= 80 else ""
@@ -266,7 +315,7 @@ def kpi_comparison(result: Result) -> Figure:
     plans, names, colours = _charted(result)
     tot, cur = plan_totals(result), style.chart_name(result.scenario.scenario.currency, 24)
     best = _versus(tot.cpo, plans, higher=False)[0]
-    title = _lead(tot.cpo, names, "cuts CPO by {} vs", "have about the same CPO", higher=False)
+    title = _lead(result, tot.cpo, _per_rep(result, "cpo"), names, "cuts CPO by {} vs", "CPO", higher=False)
     if not _rank(tot.cpo, higher=False):
         who = f"{names[plans[0]]} spends" if len(plans) == 1 else "No plan spends"
         title = f"{who} nothing: CPO and ROMI are n/a; conversion {fmt.percent(tot.conversion.max())}"
@@ -370,11 +419,21 @@ def orders_vs_spend(result: Result) -> Figure:
     plans, names, colours = _charted(result)
     tot, cur = plan_totals(result), style.chart_name(result.scenario.scenario.currency, 24)
     best, other = _versus(tot.cpo, plans, higher=False)
+    cpo = _per_rep(result, "cpo")
+    if other and not vd.verdict(*vd.paired(cpo[best], cpo[other]), "lower").improves:
+        best, other = (plans[1], plans[0]) if len(plans) > 1 else (best, None)  # no ranking: in scenario order
     free = next((p for p in plans if not tot.spend[p] > 0), None)  # a plan without spend: the organic orders
     extra = tot.orders[best] - tot.orders[free] if free else math.nan
     if other:
+        orders = _per_rep(result, "orders")
+        share, low, high = paired_ratio(np.asarray(orders[best]), np.asarray(orders[other]))
+        said = (
+            f"{fmt.percent(max(low, 0.0), 0)} to {fmt.percent(high, 0)}"  # the paired ratio's 95% CI, not a point
+            if fmt.finite(low) and fmt.finite(high)
+            else f"{fmt.percent(share, 0)} (one replication)"
+        )
         title = (
-            f"{names[best]} gets {fmt.percent(fmt.ratio(tot.orders[best], tot.orders[other]), 0)} of {names[other]}'s "
+            f"{names[best]} gets {said} of {names[other]}'s "
             f"orders for {fmt.percent(fmt.ratio(tot.spend[best], tot.spend[other]), 0)} of the money"
         )
     elif free and fmt.finite(tot.cpo[best]) and extra > 0:

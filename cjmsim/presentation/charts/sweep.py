@@ -12,6 +12,7 @@ import math
 import re
 import textwrap
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import matplotlib
@@ -22,9 +23,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter
 
-from cjmsim.analyses import metrics
 from cjmsim.presentation import format as fmt
 from cjmsim.presentation import style
+from cjmsim.presentation import verdict as vd
 from cjmsim.presentation.charts.chart import Chart
 from cjmsim.presentation.style import GRID, INK, MUTED, PANEL, SIZE, TEXT, mpl_text
 from cjmsim.scenario import metrics as registry
@@ -268,22 +269,29 @@ def _curve_title(view: SweepView, p: Parameter, rows: pd.DataFrame, lead: str) -
     a, b = d.iloc[0], d.iloc[-1]
     name = "Budget" if p.budget is not None else mpl_text(p.name)
     span = f"{name} {level_text(p, a[p.name])} \u2192 {level_text(p, b[p.name])}"
-    moves = [(m, a[c], b[c]) for m, c in ((ow, oc), (cw, cc)) if fmt.finite(a[c]) and fmt.finite(b[c])]
-    if all(abs(y / x - 1) < 0.02 for _, x, y in moves if x):
-        said = " or ".join(f"{m} ({fmt.change(x, y)})" for m, x, y in moves)
-        return f"{span} barely changes {said} for {plan}"
-    title = f"{span}: " + " and ".join(f"{m} {fmt.change(x, y)}" for m, x, y in moves) + f" for {plan}"
+    if view.reps < 2:
+        return f"{span} for {plan}: {vd.ONE_REP}"
+    pairs = _Pairs(view)
+    moves = [
+        (m, a[c], b[c], pairs(c, (b.point, lead), (a.point, lead)).distinguishable)
+        for m, c in ((ow, oc), (cw, cc))
+        if fmt.finite(a[c]) and fmt.finite(b[c])
+    ]
+    if not any(clear for *_, clear in moves):
+        return f"{span}: neither {ow} nor {cw} moves beyond noise for {plan} at {view.reps} replications"
+    said = [f"{m} {fmt.change(x, y)}" if clear else f"{m} within noise" for m, x, y, clear in moves]
+    title = f"{span}: " + " and ".join(said) + f" for {plan}"
     cpo = d[cc].astype(float).reset_index(drop=True)
     if cpo.notna().all() and len(cpo) > 2:  # the best CPO between the ends: a sweet spot the ends hide
         k = int(cpo.idxmin())
         end = 0 if cpo.iloc[0] <= cpo.iloc[-1] else len(cpo) - 1
-        if 0 < k < len(cpo) - 1 and _paired_below(view, lead, d.point.iloc[k], d.point.iloc[end], cc):
+        if 0 < k < len(cpo) - 1 and pairs(cc, (d.point.iloc[k], lead), (d.point.iloc[end], lead)).side == "lower":
             level = level_text(p, d[p.name].iloc[k])
             return title + f"; the lowest {cw} is in between, at {level} ({fmt.count(cpo[k])} {view.currency})"
     if p.budget is not None:  # diminishing returns: what each order the last step adds costs
         s, t = d.iloc[-2], d.iloc[-1]
         extra = t[oc] - s[oc]
-        if t.spend > s.spend and extra > 0:
+        if t.spend > s.spend and extra > 0 and pairs(oc, (t.point, lead), (s.point, lead)).side == "higher":
             title += (
                 f"; from {level_text(p, s[p.name])} to {level_text(p, t[p.name])} each extra {one} costs "
                 f"{fmt.count((t.spend - s.spend) / extra)} {view.currency}"
@@ -291,26 +299,45 @@ def _curve_title(view: SweepView, p: Parameter, rows: pd.DataFrame, lead: str) -
     return title
 
 
-def _paired_below(view: SweepView, plan: str, a: Any, b: Any, metric: str) -> bool:
-    """Whether a plan's metric at point a is below point b beyond noise: the 95% CI of the paired
-    (same replication) difference lies below 0. Never with one replication."""
-    r = view.result.results
-    r = r[(r.plan == plan) & (r.segment == "all")].set_index("rep")
-    diff = r[r.point == a][metric].astype(float) - r[r.point == b][metric].astype(float)
-    _, _, high = metrics.confidence(diff.to_numpy())
-    return fmt.finite(high) and high < 0
+class _Pairs:
+    """Paired verdicts between any two (point, plan) of a sweep, replication by replication.
+
+    With common random numbers, every point and plan of a replication share their customers and
+    luck; without, the pairs are independent and the paired interval is still valid, only wider."""
+
+    def __init__(self, view: SweepView) -> None:
+        r = view.result.results
+        self.reps = r[r.segment == "all"].sort_values("rep").groupby(["point", "plan"], sort=False)
+        self.cache: dict[tuple[str, Any, str], list[float]] = {}
+
+    def values(self, metric: str, key: tuple[Any, str]) -> list[float]:
+        """A metric of one (point, plan), replication by replication."""
+        k = (metric, *key)
+        if k not in self.cache:
+            try:
+                self.cache[k] = [float(x) for x in self.reps.get_group(key)[metric]]
+            except KeyError:
+                self.cache[k] = []
+        return self.cache[k]
+
+    def __call__(self, metric: str, a: tuple[Any, str], b: tuple[Any, str]) -> vd.Verdict:
+        """The verdict of a's paired difference from b on the metric (better: the registry's)."""
+        va, vb = self.values(metric, a), self.values(metric, b)
+        n = min(len(va), len(vb))
+        return vd.verdict(*vd.paired(va[:n], vb[:n]), registry.metric(metric).better)
 
 
 def _trend(d: pd.DataFrame, x: str, metric: str, col: str) -> str:
     """'orders rise', 'CPO falls' or 'orders show no clear trend' (``metric`` the words, ``col`` the
-    column), from the rank correlation (|rho| >= 0.5)."""
+    column), from the rank correlation: a trend needs |rho| >= 0.5 and beyond chance,
+    |rho| >= 1.96 / sqrt(points - 1) (the large-sample 5% test)."""
     y = d[col].astype(float)
     ok = np.isfinite(y)
     if ok.sum() < 3:
         return f"{metric} n/a"
     rho = float(np.corrcoef(d[x][ok].rank(), y[ok].rank())[0, 1])
     plural = metric.endswith("orders")
-    if not math.isfinite(rho) or abs(rho) < 0.5:
+    if not math.isfinite(rho) or abs(rho) < max(0.5, 1.96 / math.sqrt(int(ok.sum()) - 1)):
         return f"{metric} show{'' if plural else 's'} no clear trend"
     return f"{metric} {'rise' if rho > 0 else 'fall'}{'' if plural else 's'}"
 
@@ -409,6 +436,37 @@ def _x_ticks(ax: Axes, p: Parameter, levels: list[float], spend_x: bool, grid: b
         ax.xaxis.set_major_formatter(FuncFormatter(fmt.percent_tick))
 
 
+def _at_point(pairs: _Pairs, metric: str, point: Any, a: str, b: str) -> vd.Verdict:
+    """Plan a against plan b at one point (for :func:`cjmsim.presentation.verdict.leader`)."""
+    return pairs(metric, (point, a), (point, b))
+
+
+def _level_leaders(
+    view: SweepView, p: Parameter, rows: pd.DataFrame, levels: list[str], col: str
+) -> tuple[dict[str, str], list[str]]:
+    """The plan leading on ``col`` at each named level where its paired CI against every other plan at
+    that point excludes zero (:func:`cjmsim.presentation.verdict.leader`), and the levels without one
+    (a level spanning several sampled points has none: a mean of points is no pair)."""
+    pairs, better = _Pairs(view), registry.metric(col).better or "higher"
+    best: dict[str, str] = {}
+    undecided: list[str] = []
+    for lv in levels:
+        at = rows[rows[p.name] == lv]
+        d = at.set_index("plan")[col].dropna()
+        pts = list(dict.fromkeys(at.point))
+        lead: str | None = None
+        if len(d) == 1:
+            lead = str(d.index[0])
+        elif len(d) > 1 and len(pts) == 1:
+            values = {str(k): float(v) for k, v in d.items()}
+            lead = vd.leader(values, partial(_at_point, pairs, col, pts[0]), better)
+        if lead is not None:
+            best[lv] = lead
+        elif len(d):
+            undecided.append(lv)
+    return best, undecided
+
+
 def _bars(view: SweepView, p: Parameter, rows: pd.DataFrame, held: list[str]) -> Figure:
     """Grouped bars: one group per named level, one bar per plan, 95% CI whiskers."""
     levels = [str(v) for v in p.grid()]
@@ -416,11 +474,7 @@ def _bars(view: SweepView, p: Parameter, rows: pd.DataFrame, held: list[str]) ->
     oc, cc = view.orders_col, view.cpo_col
     ow, cw, _ = view.words
     col = cc if rows[cc].notna().any() else oc
-    best = {}
-    for lv in levels:
-        d = rows[rows[p.name] == lv].set_index("plan")[col].dropna()
-        if len(d):
-            best[lv] = str(d.idxmin() if col == cc else d.idxmax())
+    best, undecided = _level_leaders(view, p, rows, levels, col)
     what = f"the lowest {cw}" if col == cc else f"the most {ow}"
     winners = list(dict.fromkeys(best.values()))
     rivals = rows.groupby("plan")[col].apply(lambda v: v.notna().any()).sum()
@@ -433,6 +487,18 @@ def _bars(view: SweepView, p: Parameter, rows: pd.DataFrame, held: list[str]) ->
         )
         if col == cc:
             title += f", {cw} from {fmt.count(d[cc].min())} to {fmt.count(d[cc].max())} {view.currency}"
+    elif undecided and not winners:
+        title = (
+            f"{what[4].upper()}{what[5:]} by plan at each level of {mpl_text(p.name)} ({vd.ONE_REP})"
+            if view.reps < 2
+            else f"No plan has {what} beyond noise at any level of {mpl_text(p.name)} ({view.reps} replications)"
+        )
+    elif undecided:
+        title = (
+            f"{what[4].upper()}{what[5:]} beyond noise: "
+            + ", ".join(f"{view.names[w]} when {lv}" for lv, w in best.items())
+            + f"; within noise when {', '.join(undecided)}"
+        )
     elif len(winners) == 1:
         title = (
             f"{view.names[winners[0]]} has {what} at every level of {mpl_text(p.name)} ({mpl_text(', '.join(levels))})"
@@ -490,6 +556,55 @@ def _efficient(orders: np.ndarray, cpo: np.ndarray) -> np.ndarray:
     return np.asarray(~(better & strictly).any(axis=1))
 
 
+def _frontier_title(view: SweepView, t: pd.DataFrame, eff: np.ndarray) -> str:
+    """What the frontier shows, each "beats", "most" and "cheapest" checked against the paired 95% CIs
+    of the points involved (same replications); without such support, how many points are efficient
+    by their means and that none stands out beyond noise. ``t``'s ``orders`` and ``cpo`` are the
+    frontier's axes (incremental ones when the sweep ran no marketing)."""
+    oc, cc = view.orders_col, view.cpo_col
+    ow, cw, _ = view.words
+    if not len(t):
+        return (
+            f"No plan spends {'and adds orders ' if view.incremental else ''}at any point: there is no {cw} to compare"
+        )
+    if len(t) == 1:
+        row = t.iloc[0]
+        at = f" at {_point(view, row)}" if view.params else ""
+        return f"{view.names[row.plan]}{at}: {fmt.count(row.orders)} {ow} at {fmt.count(row.cpo)} {view.currency} each"
+    pairs = _Pairs(view)
+    keys = [(row.point, str(row.plan)) for row in t.itertuples()]
+
+    def beats(a: tuple[Any, str], b: tuple[Any, str]) -> bool:  # more orders and a lower CPO, beyond noise
+        return bool(pairs(oc, a, b).improves and pairs(cc, a, b).improves)
+
+    def lead(axis: str, metric: str) -> tuple[Any, str] | None:  # axis: t's column; metric: the results'
+        values = {k: float(v) for k, v in zip(keys, t[axis], strict=True)}
+        return vd.leader(values, lambda a, b: pairs(metric, a, b), registry.metric(metric).better or "higher")
+
+    by_plan = pd.Series(t.plan[eff]).value_counts()
+    fronts = [k for k, e in zip(keys, eff, strict=True) if e]
+    if view.reps >= 2 and len(by_plan) == 1 and t.plan.nunique() > 1:
+        winner = str(by_plan.index[0])
+        if all(any(beats(f, k) for f in fronts) for k in keys if k[1] != winner):
+            others = [view.names[p] for p in view.plans if p != winner and p in set(t.plan)]
+            who = f"Every point of {others[0]}" if len(others) == 1 else "Every point of the other plans"
+            return f"{who} is beaten on both {ow} and {cw} by a point of {view.names[winner]}, beyond noise"
+    if view.reps >= 2 and eff.sum() == 1 and all(beats(fronts[0], k) for k in keys if k != fronts[0]):
+        row = t[eff].iloc[0]
+        at = f" at {_point(view, row)}" if view.params else ""
+        return f"{view.names[row.plan]}{at} has the most {ow} and the lowest {cw}, beyond noise"
+    cheap, most = (lead("cpo", cc), lead("orders", oc)) if view.reps >= 2 else (None, None)
+    if cheap is not None and most is not None:
+        c, m = t.iloc[keys.index(cheap)], t.iloc[keys.index(most)]
+        return (
+            f"Cheapest {ow} ({fmt.count(c.cpo)} {view.currency}) with {view.names[c.plan]}, the most {ow} "
+            f"({fmt.count(m.orders)}) with {view.names[m.plan]}, each beyond noise"
+        )
+    why = vd.ONE_REP if view.reps < 2 else f"no point stands out beyond noise at {view.reps} replications"
+    are = "is" if eff.sum() == 1 else "are"
+    return f"{int(eff.sum())} of {len(t)} points {are} efficient by their means; {why}"
+
+
 def frontier(result: SweepResult) -> Figure:
     """CPO against orders for every point and plan; the efficient points (no other point has more
     orders for a lower CPO) are ringed and joined, each point labelled with its parameter values.
@@ -503,34 +618,7 @@ def frontier(result: SweepResult) -> Figure:
     t = tot[np.isfinite(tot.cpo.astype(float)) & np.isfinite(tot.orders.astype(float))]
     t = t.reset_index(drop=True)
     eff = _efficient(t.orders.to_numpy(float), t.cpo.to_numpy(float)) if len(t) else np.zeros(0, bool)
-    by_plan = pd.Series(t.plan[eff]).value_counts()
-    if not len(t):
-        title = (
-            f"No plan spends {'and adds orders ' if view.incremental else ''}at any point: there is no {cw} to compare"
-        )
-    elif len(by_plan) == 1 and t.plan.nunique() > 1:
-        winner = str(by_plan.index[0])
-        others = [view.names[p] for p in view.plans if p != winner and p in set(t.plan)]
-        who = f"Every point of {others[0]}" if len(others) == 1 else "Every point of the other plans"
-        title = f"{who} is beaten on both {ow} and {cw} by a point of {view.names[winner]}"
-    elif eff.sum() == 1:  # one point beats every other on both
-        row = t[eff].iloc[0]
-        at = f" at {_point(view, row)}" if view.params else ""
-        title = (
-            f"{view.names[row.plan]}{at} has the most {ow} and the lowest {cw}"
-            if len(t) > 1
-            else f"{view.names[row.plan]}{at}: {fmt.count(row.orders)} {ow} at "
-            f"{fmt.count(row.cpo)} {view.currency} each"
-        )
-    elif len(by_plan) == 1:
-        title = f"{int(eff.sum())} of {len(t)} points are efficient: each step up in {ow} costs a higher {cw}"
-    else:  # the two ends of the frontier
-        f = t[eff]
-        cheap, most = f.loc[f.cpo.idxmin()], f.loc[f.orders.idxmax()]
-        title = (
-            f"Cheapest {ow} ({fmt.count(cheap.cpo)} {view.currency}) with {view.names[cheap.plan]}, the most {ow} "
-            f"({fmt.count(most.orders)}) with {view.names[most.plan]}"
-        )
+    title = _frontier_title(view, t, eff)
     silent = [view.names[p] for p in view.plans if p not in set(t.plan)]
     what = (
         "Spend per incremental order against incremental orders (over no marketing on the same customers)"
@@ -649,16 +737,25 @@ def _heatmap(view: SweepView, shown: list[str], metric: str) -> Figure:
     xs, ys = px.grid(), py.grid()
     higher = registry.metric(metric).better != "lower"
     grids = {}
+    cells: dict[tuple[Any, str], float] = {}  # (point, plan) -> mean, for the verdict on the best cell
     for plan in shown:
         d = view.of(plan)
         m = np.full((len(ys), len(xs)), np.nan)
         for _, row in d.iterrows():
             m[_at(ys, row[py.name]), _at(xs, row[px.name])] = row[metric]
+            if fmt.finite(row[metric]):
+                cells[(row.point, plan)] = float(row[metric])
         grids[plan] = m
     stack = np.stack(list(grids.values()))
     name = registry.metric(metric).short
+    pairs = _Pairs(view)
+    best_cell = vd.leader(cells, lambda a, b: pairs(metric, a, b), "higher" if higher else "lower")
     if not np.isfinite(stack).any():  # pragma: no cover - _heatmaps skips such metrics
         title = f"No {name} anywhere on the grid"
+    elif best_cell is None:  # no cell beats every other beyond noise: no "most", no "lowest"
+        whose = " and ".join(view.names[p] for p in shown)
+        why = vd.ONE_REP if view.reps < 2 else f"no cell stands out beyond noise at {view.reps} replications"
+        title = f"{name[0].upper()}{name[1:]} of {whose} over {mpl_text(px.name)} and {mpl_text(py.name)}: {why}"
     else:
         k, i, j = (int(n) for n in np.unravel_index(np.nanargmax(stack if higher else -stack), stack.shape))
         plan, best, m = shown[k], stack[k, i, j], stack[k]
@@ -756,7 +853,14 @@ def plan_ranking(result: SweepResult) -> Figure:
         v = at[pt].reindex(plans)[metric].astype(float) * sign
         return str(v.idxmax()) if v.notna().any() else None
 
-    firsts = {pt: f for pt in pts if (f := first(pt, view.plans)) is not None}
+    pairs = _Pairs(view)
+
+    def leads(pt: Any) -> str | None:  # first beyond noise: the paired CI against every other plan excludes 0
+        v = at[pt].reindex(view.plans)[metric].astype(float).dropna()
+        values = {str(k): float(x) for k, x in v.items()}
+        return vd.leader(values, partial(_at_point, pairs, metric, pt), "higher" if higher else "lower")
+
+    firsts = {pt: f for pt in pts if (f := leads(pt)) is not None}
     shown = pts
     if len(pts) > _MAX_ROWS:  # the best few, judged on the plans compared with the reference
         judged = [x for x in view.plans if x != view.reference] or view.plans
@@ -764,13 +868,13 @@ def plan_ranking(result: SweepResult) -> Figure:
         shown = sorted(score, key=lambda pt: -score[pt])[:_MAX_ROWS]
     diffs = view.diffs
     has_diffs = len(diffs) > 0 and f"{metric}_diff" in diffs.columns
-    title = _ranking_title(view, metric, firsts, at, has_diffs)
+    title = _ranking_title(view, metric, firsts, at, pts)
     sub = (
         f"{registry.metric(metric).long_label}"
         + (f", {view.currency}" if kind == "m" else "")
         + f", per plan at each point, all segments, {_reps(view)}"
         + (", whiskers = 95% CI" if view.reps > 1 else "")
-        + "; ringed: first at that point"
+        + ("; ringed: first beyond noise at that point" if view.reps > 1 and len(view.plans) > 1 else "")
         + (f"; the best {len(shown)} of {len(pts)} points" if len(shown) < len(pts) else "")
         + (f"; right: paired difference from {view.names[view.reference]}" if has_diffs else "")
         + (", filled where its 95% CI excludes 0" if has_diffs and view.reps > 1 else "")
@@ -814,47 +918,37 @@ _MAX_ROWS = 20
 
 
 def _ranking_title(
-    view: SweepView, metric: str, firsts: dict[Any, str], at: dict[Any, pd.DataFrame], has_diffs: bool
+    view: SweepView, metric: str, firsts: dict[Any, str], at: dict[Any, pd.DataFrame], pts: list[Any]
 ) -> str:
-    """Who ranks first, how often, and whether its lead over the reference is beyond noise."""
+    """Who ranks first beyond noise (its paired CI against every other plan at the point excludes 0),
+    and at how many points; with no such point, that none does and why."""
     kind, higher, name = (
         registry.metric(metric).code,
         registry.metric(metric).better != "lower",
         registry.metric(metric).short,
     )
     word = "the lowest" if not higher else "the most" if kind in ("n", "m") else "the highest"
-    count = pd.Series(list(firsts.values()), dtype=str).value_counts()
-    if not len(count):
+    known = [pt for pt in pts if at[pt][metric].notna().any()]
+    if not known:
         return f"No plan has a finite {name} at any point"
+    if view.reps < 2:
+        return f"{name[0].upper()}{name[1:]} by plan at each point ({vd.ONE_REP})"
     if len(view.plans) == 1:
-        best = max(firsts, key=lambda pt: float(at[pt].iloc[0][metric]) * (1 if higher else -1))
+        plan = view.plans[0]
+        values = {pt: float(at[pt].iloc[0][metric]) for pt in known}
+        pairs = _Pairs(view)
+        best = vd.leader(values, lambda a, b: pairs(metric, (a, plan), (b, plan)), "higher" if higher else "lower")
+        if best is None:
+            return f"{view.names[plan]}: no point stands out on {name} beyond noise at {view.reps} replications"
         row = at[best].iloc[0]
         where = f" at {_point(view, row)}" if view.params else ""
-        return f"{view.names[view.plans[0]]}: {word} {name} ({fmt.rounded(row[metric], kind)}){where}"
-    top = str(count.index[0])
-    n, k = len(firsts), int(count.iloc[0])
+        return f"{view.names[plan]}: {word} {name} ({fmt.rounded(row[metric], kind)}){where}, beyond noise"
+    if not firsts:
+        return f"No plan has {word} {name} beyond noise at any point ({view.reps} replications)"
+    count = pd.Series(list(firsts.values()), dtype=str).value_counts()
+    top, k, n = str(count.index[0]), int(count.iloc[0]), len(known)
     where = f" at all {n} points" if k == n and n > 1 else "" if n == 1 else f" at {k} of {n} points"
-    title = f"{view.names[top]} has {word} {name}{where}"
-    if not has_diffs or view.reps < 2:
-        return title
-    if top == view.reference:  # does every other plan trail it beyond noise?
-        d = view.diffs.groupby("point")
-        lo, hi = d[f"{metric}_diff_ci_low"].min(), d[f"{metric}_diff_ci_high"].max()  # over the other plans
-        clear = int(((hi < 0) if higher else (lo > 0)).sum())
-        others = [view.names[p] for p in view.plans if p != top]
-        who = f"{others[0]} trails" if len(others) == 1 else "the other plans trail"
-        if len(lo) == 1:
-            return title + f"; {who} it {'beyond' if clear else 'within'} noise"
-        said = "at no point" if clear == 0 else f"at {'all' if clear == len(lo) else f'{clear} of'} {len(lo)}"
-        return title + f"; {who} it beyond noise {said}"
-    d = view.diffs[view.diffs.plan == top]
-    lo, hi = d[f"{metric}_diff_ci_low"].astype(float), d[f"{metric}_diff_ci_high"].astype(float)
-    clear, lead = int(((lo > 0) if higher else (hi < 0)).sum()), f"its lead over {view.names[view.reference]}"
-    if len(d) == 1:
-        return title + f"; {lead} is {'beyond' if clear else 'within'} noise"
-    if clear == 0:
-        return title + f"; at no point is {lead} beyond noise"
-    return title + f"; {lead} is beyond noise at {'all' if clear == len(d) else f'{clear} of'} {len(d)}"
+    return f"{view.names[top]} has {word} {name} beyond noise{where}"
 
 
 def _differences(

@@ -25,6 +25,7 @@ from cjmsim import __version__
 from cjmsim.presentation import format as fmt
 from cjmsim.presentation.charts.attribution import all_charts
 from cjmsim.presentation.reports.html import ReportImage, chart_images, figures, render_page, value_cell, write_html
+from cjmsim.presentation.reports.summary import attribution_summary
 from cjmsim.scenario import metrics as registry
 
 if TYPE_CHECKING:
@@ -308,6 +309,9 @@ def render(
             ("Date", (generated or date.today()).isoformat()),
             ("cjmsim", __version__),
         ],
+        "summary": attribution_summary(
+            attr, s.currency, {c: fmt.short_name(ch.name or c) for c, ch in sc.channels.items()}
+        ),
         "reading": _READING,
         "whole": _plan_figures(attr, sc),
         "agents_note": _agents(attr, sc),

@@ -23,6 +23,7 @@ from cjmsim.analyses.metrics import ttp_against_stated
 from cjmsim.presentation import format as fmt
 from cjmsim.presentation.comparison import ROWS, rows_of
 from cjmsim.presentation.reports.html import ReportImage, chart_images, figures, render_page, write_html
+from cjmsim.presentation.reports.summary import run_summary
 from cjmsim.presentation.spend import spend_table
 from cjmsim.scenario import Channel, Scenario, Segment
 
@@ -375,6 +376,7 @@ def render_report(
         "reps": result.reps,
         "plans": plans,
         "budget": budget,
+        "summary": run_summary(result),
         "table": _comparison(result),
         "images": figures([img for img in images if img.slug not in JOURNEY_CHARTS]),
         "journey": journey_section(result, images, 1 + sum(img.slug not in JOURNEY_CHARTS for img in images)),

@@ -31,6 +31,7 @@ from cjmsim.presentation.reports.html import (
     value_cell,
     write_html,
 )
+from cjmsim.presentation.reports.summary import sweep_summary
 from cjmsim.scenario import metrics as registry
 
 if TYPE_CHECKING:
@@ -311,6 +312,7 @@ def render(result: SweepResult, images: Sequence[ReportImage], *, generated: dat
             ("Date", (generated or date.today()).isoformat()),
             ("cjmsim", __version__),
         ],
+        "summary": sweep_summary(view, (s.metrics or ["cpo"])[0]),
         "parameters": [_describe(view, p) for p in view.params],
         "plans": [
             {"name": plain[p], "description": sc.plans[p].description, "reference": p == view.reference}
