@@ -21,26 +21,54 @@ workers are fresh processes, possibly on other machines.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import logging
 import os
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import CancelledError, ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
 from cjmsim.scenario import ArgumentError
 
-__all__ = ["DaskCluster", "Executor", "InProcess", "LocalPool", "check_scheduler", "executor_for"]
+__all__ = [
+    "DaskCluster",
+    "Executor",
+    "InProcess",
+    "LocalPool",
+    "SchedulerLost",
+    "check_scheduler",
+    "executor_for",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 #: Seconds to wait for a Dask scheduler to answer before giving up (``--scheduler``; docs/sweeps.md).
 CONNECT_TIMEOUT = 20.0
+
+
+class SchedulerLost(ArgumentError):
+    """The Dask scheduler went away (stopped, killed, unreachable) while a batch ran.
+
+    ``done`` of the batch's ``total`` tasks had finished; the others are lost with the
+    scheduler. An ``ArgumentError`` on ``scheduler``, so a command says it in one message.
+    """
+
+    def __init__(self, scheduler: str, done: int, total: int) -> None:
+        self.scheduler, self.done, self.total = scheduler, done, total
+        super().__init__(
+            "scheduler",
+            f" {scheduler}: lost the Dask scheduler after {done} of {total} tasks; start it again, or run without it",
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (SchedulerLost, (self.scheduler, self.done, self.total))
 
 
 class Executor(Protocol):
@@ -166,6 +194,9 @@ class DaskCluster(_Closing):
             self.owned = True
         else:
             self.client, self.owned = scheduler, False
+        #: The scheduler's address (for messages), also of a caller's client.
+        self.address: str = scheduler if isinstance(scheduler, str) else _address_of(self.client)
+        self.lost = False
         self._batches = itertools.count()
 
     def _submit(self, fn: Callable[[Any], Any], tasks: Sequence[Any]) -> list[Any]:
@@ -177,22 +208,90 @@ class DaskCluster(_Closing):
         ]
 
     def run(self, fn: Callable[[T], R], tasks: Sequence[T]) -> Iterator[R]:
-        """Yield ``fn(task)`` for every task as each finishes, in any order."""
+        """Yield ``fn(task)`` for every task as each finishes, in any order.
+
+        Raises:
+            SchedulerLost: the scheduler went away before every task finished.
+        """
         from distributed import as_completed
 
         finished: Any = as_completed  # distributed is not typed
-        for f in finished(self._submit(fn, tasks)):
-            yield f.result()
+        pending = iter(finished(self._submit(fn, tasks)))
+        done = 0
+        while True:
+            try:
+                result = next(pending).result()
+            except StopIteration:
+                return
+            except Exception as e:
+                self._check_lost(e, done, len(tasks))
+                raise
+            done += 1
+            yield result
 
     def map(self, fn: Callable[[T], R], tasks: Sequence[T]) -> list[R]:
-        """``fn(task)`` for every task, in task order."""
-        return list(self.client.gather(self._submit(fn, tasks)))
+        """``fn(task)`` for every task, in task order.
+
+        Raises:
+            SchedulerLost: the scheduler went away before every task finished.
+        """
+        try:
+            return list(self.client.gather(self._submit(fn, tasks)))
+        except Exception as e:
+            self._check_lost(e, 0, len(tasks))
+            raise
+
+    def _check_lost(self, error: Exception, done: int, total: int) -> None:
+        """Raise :class:`SchedulerLost` if ``error`` came from losing the scheduler, not from a task.
+
+        distributed cancels every future when the scheduler's connection drops and the client
+        starts reconnecting (its status is no longer "running"), and a result being fetched as
+        it drops fails with a ``CommClosedError``; a task's own error leaves the client running.
+        """
+        from distributed.comm.core import CommClosedError
+
+        closed = isinstance(error, (CancelledError, CommClosedError))
+        if closed or getattr(self.client, "status", "running") != "running":
+            self.lost = True
+            raise SchedulerLost(self.address, done, total) from None
 
     def close(self) -> None:
-        """Close the client if this executor opened it (a caller's client stays open)."""
-        if self.owned:
+        """Close the client if this executor opened it (a caller's client stays open).
+
+        After the scheduler was lost the client is closed at once (not after its reconnect
+        timeout), with distributed's log of the failed reconnect silenced: the caller has had
+        one message (:class:`SchedulerLost`).
+        """
+        if not self.owned:
+            return
+        self.owned = False
+        if not self.lost:
             self.client.close()
-            self.owned = False
+            return
+        with _silent_distributed(), contextlib.suppress(Exception):
+            self.client.close(timeout=2)
+
+
+def _address_of(client: Any) -> str:
+    """A client's scheduler address, or what the client says it is."""
+    try:
+        return str(client.scheduler.address)
+    except AttributeError:
+        return str(client)
+
+
+@contextlib.contextmanager
+def _silent_distributed() -> Iterator[None]:
+    """distributed's loggers off for the block (each is configured on its own, so each is switched)."""
+    names = [n for n in logging.root.manager.loggerDict if n == "distributed" or n.startswith("distributed.")]
+    saved = {n: logging.getLogger(n).disabled for n in names}
+    for n in names:
+        logging.getLogger(n).disabled = True
+    try:
+        yield
+    finally:
+        for n, disabled in saved.items():
+            logging.getLogger(n).disabled = disabled
 
 
 def _connect(connect: Any, scheduler: str, timeout: float) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import click
 from rich.console import Console
 
 from .common import (
+    fail,
     force_option,
     guarded,
     library_errors,
@@ -67,13 +69,26 @@ def sweep_command(
     if fresh:
         remove_folder(target)
     t0 = time.perf_counter()
-    with library_errors():
-        result = tracked(
-            "sweeping",
-            "tasks",
-            quiet,
-            lambda tick: run_sweep(exp, workers=workers, scheduler=scheduler, out=target, resume=resume, progress=tick),
-        )
+    seen = [0, 0]  # tasks done, tasks in all: what a lost scheduler or Ctrl-C reports
+
+    def work(tick: Callable[[int, int], None] | None) -> Any:
+        def progress(done: int, total: int) -> None:
+            seen[:] = [done, total]
+            if tick is not None:
+                tick(done, total)
+
+        return run_sweep(exp, workers=workers, scheduler=scheduler, out=target, resume=resume, progress=progress)
+
+    from cjmsim.analyses.tasks import SchedulerLost
+
+    with library_errors():  # a lost scheduler is said with the sweep's counts, before the generic message
+        try:
+            result = tracked("sweeping", "tasks", quiet, work)
+        except SchedulerLost as e:
+            fail(
+                f"lost the scheduler {e.scheduler} after {seen[0]} of {seen[1]} tasks; the finished parts are "
+                f"kept in {target}; rerun with --resume (and the same --out) to run the rest"
+            )
     elapsed = time.perf_counter() - t0
     for warning in result.warnings:  # results parts a resume could not use: set aside, run again
         click.echo(f"warning: {printable(warning)}", err=True)
