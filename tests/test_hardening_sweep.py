@@ -3,6 +3,9 @@
 - A Dask scheduler that dies mid-sweep: exit 2, one message naming the scheduler, how many tasks
   finished of how many, that the parts are kept and ``--resume``; the resumed sweep's tables equal
   an uninterrupted sweep's.
+- Sizes before work: a grid whose points cannot fit in memory is refused ("needs about N GB")
+  before one point is built; a sweep over 10,000 tasks or an estimated hour asks for ``--yes``
+  and says its estimate; with ``--yes`` it runs.
 """
 
 from __future__ import annotations
@@ -17,7 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_sweep import assert_same_results, invoke, results_parts, write_experiment
+from cjmsim import load_scenario
+from cjmsim.analyses import simulate
+from cjmsim.analyses import sweep as sweep_module
+from cjmsim.scenario import ScenarioError
+from tests.test_sweep import MINIMAL, assert_same_results, invoke, results_parts, write_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,3 +96,72 @@ def test_scheduler_dying_mid_sweep_is_one_message_and_resume_finishes(tmp_path):
     full = tmp_path / "full"
     assert invoke("sweep", path, "--out", full, "--quiet", "--no-report").exit_code == 0
     assert_same_results(out, full)
+
+
+# ---- sizes before any work
+
+
+def _grid(folder: Path, num: int, *, agents: int = 500, weeks: int = 4, reps: int = 2) -> Path:
+    """Two parameters of ``num`` levels each: a grid of num^2 points."""
+    body = "".join(
+        f'[[parameters]]\nname = "{n}"\npath = "channels.{ch}.cost.{key}"\n'
+        f"range = {{start = 1, stop = 9, num = {num}}}\n"
+        for n, ch, key in [("cpc", "search", "cpc"), ("send", "email", "per_message")]
+    )
+    return write_experiment(folder, body, agents=agents, weeks=weeks, reps=reps)
+
+
+class Ran(Exception):
+    """Raised in place of building or running a sweep: the size checks let it through."""
+
+
+def _no_points(*args: object, **kwargs: object) -> None:
+    raise Ran
+
+
+def test_a_million_point_grid_is_refused_before_its_points_are_built(tmp_path, monkeypatch):
+    monkeypatch.setattr(simulate, "available_memory", lambda: 8_000_000_000)
+    monkeypatch.setattr(sweep_module, "points", _no_points)  # building one point fails the test
+    path = _grid(tmp_path, 1000)
+    t0 = time.monotonic()
+    res = invoke("sweep", path, "--out", tmp_path / "o", "--yes", "--quiet")
+    assert time.monotonic() - t0 < 10
+    assert res.exit_code == 2 and isinstance(res.exception, SystemExit), res.output
+    m = re.search(r"needs about ([\d,.]+) GB of memory \(1,000,000 points", res.output)
+    assert m, res.output
+    # a validated scenario holds about 7 bytes per byte of its JSON (measured 7.3): at least this much
+    import json
+
+    scenario_json = len(json.dumps(load_scenario(MINIMAL).model_dump(mode="json", exclude_none=True)))
+    assert float(m[1].replace(",", "")) >= 1_000_000 * 7 * scenario_json / 1e9 > 8
+    assert "more than the 8.0 GB available" in res.output and "fewer points" in res.output
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(ScenarioError, match="needs about"):
+        sweep_module.load_experiment(path)
+
+
+def test_a_sweep_over_10000_tasks_needs_yes(tmp_path, monkeypatch):
+    monkeypatch.setattr(sweep_module, "load_experiment", _no_points)
+    path = _grid(tmp_path, 60)
+    tasks = 60 * 60 * len(load_scenario(MINIMAL).plans) * 2
+    assert tasks > 10_000
+    res = invoke("sweep", path, "--out", tmp_path / "o", "--quiet")
+    assert res.exit_code == 2 and isinstance(res.exception, SystemExit), res.output
+    assert f"a large sweep: {tasks:,} tasks (3,600 points x 2 plans x 2 reps)" in res.output
+    assert "rerun with --yes" in res.output and not (tmp_path / "o").exists()
+    res = invoke("sweep", path, "--out", tmp_path / "o", "--yes")
+    assert isinstance(res.exception, Ran), res.output  # past the check: the sweep would be loaded and run
+    assert f"a large sweep: {tasks:,} tasks" in res.output  # the estimate is still said
+
+
+def test_a_sweep_over_an_hour_needs_yes_and_workers_share_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(sweep_module, "load_experiment", _no_points)
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    path = _grid(tmp_path, 2, agents=5_000_000, weeks=1040, reps=1)  # 4 points x 2 plans x 1 rep = 8 tasks
+    hours = 8 * (sweep_module.TASK_OVERHEAD_S + 5_000_000 * 1040 / sweep_module.AGENT_WEEKS_PER_S) / 3600
+    assert 1 < hours < 2  # the stated model: over an hour on one worker, under it on two
+    res = invoke("sweep", path, "--out", tmp_path / "o", "--quiet")
+    assert res.exit_code == 2, res.output
+    assert f"8 tasks (4 points x 2 plans x 1 rep) of 5,000,000 agents x 1040 weeks: about {hours:.1f} h" in res.output
+    res = invoke("sweep", path, "--out", tmp_path / "o", "--quiet", "--workers", "2")
+    assert isinstance(res.exception, Ran), res.output

@@ -36,6 +36,11 @@ __all__ = ["sweep_command"]
 @click.option("--resume", is_flag=True, help="Continue an interrupted sweep in --out: finished tasks are kept.")
 @click.option("--no-report", is_flag=True, help="Skip the charts and report.html.")
 @click.option("--quiet", is_flag=True, help="Print no table and no progress.")
+@click.option(
+    "--yes",
+    is_flag=True,
+    help="Run a large sweep (over 10,000 tasks or an estimated hour) without asking; the estimate is printed first.",
+)
 @force_option
 @guarded
 def sweep_command(
@@ -47,6 +52,7 @@ def sweep_command(
     no_report: bool,
     quiet: bool,
     force: bool,
+    yes: bool,
 ) -> None:
     """Run an experiment FILE: every point x plan x replication, streamed to disk, resumable.
 
@@ -54,9 +60,18 @@ def sweep_command(
     point, plan and segment), differences.csv (paired differences from the reference plan),
     metadata.json, the charts and report.html.
     """
-    from cjmsim.analyses.sweep import load_experiment, run_sweep
+    from cjmsim.analyses.sweep import SweepTooLarge, estimate_sweep, load_experiment, run_sweep
 
-    with library_errors():
+    with library_errors():  # the size first: a sweep too large is refused before its points are built
+        try:
+            size = estimate_sweep(file, workers=workers, scheduler=scheduler is not None, large=yes)
+        except SweepTooLarge as e:
+            fail(
+                f"{file}: a large sweep: {e.size.describe()}. Over 10,000 tasks or an hour: rerun with --yes "
+                "to run it, or use fewer points, plans, reps or agents"
+            )
+        if size.large and not quiet:
+            click.echo(f"a large sweep: {printable(size.describe())}", err=True)
         exp = load_experiment(file)
     from cjmsim.analyses.tasks import check_scheduler
     from cjmsim.output import clean_stale, remove_folder
