@@ -6,12 +6,16 @@
 - Sizes before work: a grid whose points cannot fit in memory is refused ("needs about N GB")
   before one point is built; a sweep over 10,000 tasks or an estimated hour asks for ``--yes``
   and says its estimate; with ``--yes`` it runs.
+- Ctrl-C (SIGINT to the whole process group, as a terminal sends it) during a two-worker sweep:
+  exit 130 within seconds, one line "interrupted: N of M tasks done ...; rerun with --resume", no
+  worker traceback, no worker left; ``--resume`` finishes it.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -24,6 +28,7 @@ from cjmsim import load_scenario
 from cjmsim.analyses import simulate
 from cjmsim.analyses import sweep as sweep_module
 from cjmsim.scenario import ScenarioError
+from tests.test_hardening_output import _alive, _children, _cli
 from tests.test_sweep import MINIMAL, assert_same_results, invoke, results_parts, write_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -165,3 +170,44 @@ def test_a_sweep_over_an_hour_needs_yes_and_workers_share_it(tmp_path, monkeypat
     assert f"8 tasks (4 points x 2 plans x 1 rep) of 5,000,000 agents x 1040 weeks: about {hours:.1f} h" in res.output
     res = invoke("sweep", path, "--out", tmp_path / "o", "--quiet", "--workers", "2")
     assert isinstance(res.exception, Ran), res.output
+
+
+# ---- Ctrl-C during a multi-worker sweep
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_ctrl_c_stops_a_two_worker_sweep_in_one_line(tmp_path):
+    path = write_experiment(tmp_path, LEVELS, agents=20000, weeks=8)  # 32 tasks
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        _cli("sweep", path, "--workers", "2", "--quiet", "--no-report", "--out", out),
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group: SIGINT to the group, as Ctrl-C at a terminal
+    )
+    workers: set[int] = set()
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and not any((out / "results").glob("*.parquet")) and time.monotonic() < deadline:
+        workers |= set(_children(proc.pid))  # the workers and multiprocessing's resource tracker
+        time.sleep(0.01)
+    assert proc.poll() is None, "the sweep ended before its first part was seen"
+    workers |= set(_children(proc.pid))
+    os.killpg(proc.pid, signal.SIGINT)
+    t0 = time.monotonic()
+    stdout, stderr = proc.communicate(timeout=30)
+    assert time.monotonic() - t0 < 5  # promptly: running tasks are not waited for
+    err = stderr.decode()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err and "Aborted" not in err, err
+    m = re.fullmatch(r"interrupted: (\d+) of 32 tasks done \(kept in (.+)\); rerun with --resume\n", err)
+    assert m, err
+    assert int(m[1]) == len(results_parts(out)) >= 1 and Path(m[2]) == out
+    assert stdout == b""
+    assert workers, "no worker process was seen"
+    time.sleep(0.5)
+    assert [w for w in workers if _alive(w)] == []
+    again = invoke("sweep", path, "--out", out, "--resume", "--quiet", "--no-report", "--workers", "2")
+    assert again.exit_code == 0, again.output
+    assert len(results_parts(out)) == 32

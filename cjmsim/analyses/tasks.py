@@ -26,6 +26,7 @@ import itertools
 import logging
 import os
 import re
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -120,11 +121,14 @@ class InProcess(_Closing):
 
 
 def _die_with_parent(parent: int) -> None:
-    """A pool worker's start: exit as soon as the process that started the pool is gone.
+    """A pool worker's start: ignore Ctrl-C, and exit as soon as the process that started the pool is gone.
 
-    A parent killed by SIGKILL cannot stop its workers; each watches its parent's id (a worker
+    Ctrl-C at a terminal signals every process of the foreground group: the parent alone acts on
+    it (it cancels the tasks and terminates the workers), so no worker prints a traceback. A
+    parent killed by SIGKILL cannot stop its workers; each watches its parent's id (a worker
     whose parent died is adopted by another process) and leaves within a second.
     """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -132,6 +136,24 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="cjmsim-parent-watch", daemon=True).start()
+
+
+@contextlib.contextmanager
+def _no_sigint() -> Iterator[None]:
+    """SIGINT ignored for the block (in the main thread), so processes started in it inherit that.
+
+    A process started with exec keeps an ignored signal ignored (a handler would be reset), and
+    Python installs its own Ctrl-C handler only where SIGINT is not ignored. A Ctrl-C during
+    the block (submitting tasks: milliseconds) is lost.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
 
 
 class LocalPool(_Closing):
@@ -154,7 +176,8 @@ class LocalPool(_Closing):
     def run(self, fn: Callable[[T], R], tasks: Sequence[T]) -> Iterator[R]:
         """Yield ``fn(task)`` for every task as each finishes, in any order."""
         pool = self._started()
-        futures = [pool.submit(fn, t) for t in tasks]
+        with _no_sigint():  # workers start as tasks are submitted: they ignore Ctrl-C from birth
+            futures = [pool.submit(fn, t) for t in tasks]
         try:
             for f in as_completed(futures):
                 yield f.result()
@@ -164,13 +187,30 @@ class LocalPool(_Closing):
 
     def map(self, fn: Callable[[T], R], tasks: Sequence[T]) -> list[R]:
         """``fn(task)`` for every task, in task order."""
-        return list(self._started().map(fn, tasks))
+        pool = self._started()
+        with _no_sigint():
+            futures = [pool.submit(fn, t) for t in tasks]
+        try:
+            return [f.result() for f in futures]
+        finally:
+            for f in futures:
+                f.cancel()
 
-    def close(self) -> None:
-        """Stop the processes (tasks not started are cancelled)."""
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-            self._pool = None
+    def close(self, terminate: bool = False) -> None:
+        """Stop the processes (tasks not started are cancelled); with ``terminate``, at once,
+        running tasks and all (Ctrl-C, SIGTERM: nothing waits for a task to finish)."""
+        if self._pool is None:
+            return
+        pool, self._pool = self._pool, None
+        if terminate:
+            processes: dict[int, Any] = getattr(pool, "_processes", None) or {}  # no public way
+            for process in list(processes.values()):
+                with contextlib.suppress(Exception):
+                    process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        self.close(terminate=kind is not None and issubclass(kind, (KeyboardInterrupt, SystemExit)))
 
 
 class DaskCluster(_Closing):
@@ -216,18 +256,25 @@ class DaskCluster(_Closing):
         from distributed import as_completed
 
         finished: Any = as_completed  # distributed is not typed
-        pending = iter(finished(self._submit(fn, tasks)))
+        futures = self._submit(fn, tasks)
+        pending = iter(finished(futures))
         done = 0
-        while True:
-            try:
-                result = next(pending).result()
-            except StopIteration:
-                return
-            except Exception as e:
-                self._check_lost(e, done, len(tasks))
-                raise
-            done += 1
-            yield result
+        try:
+            while True:
+                try:
+                    result = next(pending).result()
+                except StopIteration:
+                    return
+                except Exception as e:
+                    self._check_lost(e, done, len(tasks))
+                    raise
+                done += 1
+                yield result
+        finally:  # a batch abandoned half-way (an error, Ctrl-C) leaves nothing queued on the cluster
+            left = [f for f in futures if not f.done()]
+            if left and not self.lost:
+                with contextlib.suppress(Exception):
+                    self.client.cancel(left)
 
     def map(self, fn: Callable[[T], R], tasks: Sequence[T]) -> list[R]:
         """``fn(task)`` for every task, in task order.

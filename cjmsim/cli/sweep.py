@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -104,6 +105,12 @@ def sweep_command(
                 f"lost the scheduler {e.scheduler} after {seen[0]} of {seen[1]} tasks; the finished parts are "
                 f"kept in {target}; rerun with --resume (and the same --out) to run the rest"
             )
+        except KeyboardInterrupt:  # the workers are stopped by now (the executor closed on the way out)
+            click.echo(
+                f"interrupted: {seen[0]} of {seen[1]} tasks done (kept in {printable(target)}); rerun with --resume",
+                err=True,
+            )
+            sys.exit(130)
     elapsed = time.perf_counter() - t0
     for warning in result.warnings:  # results parts a resume could not use: set aside, run again
         click.echo(f"warning: {printable(warning)}", err=True)
