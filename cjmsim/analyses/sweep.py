@@ -639,20 +639,20 @@ def _set_aside(out: Path, part: Path) -> Path:
 def _prepare(out: Path, folder: Path, exp: LoadedExperiment, resume: bool) -> None:
     meta = out / "metadata.json"
     if folder.exists() and any(folder.glob("*.parquet")):
+        if not (meta.exists() or meta.is_symlink()):  # resumed or not: it cannot be this sweep's
+            raise ArgumentError(
+                "out",
+                lambda name: (
+                    f" {out}: metadata.json is missing: this folder cannot be checked against the experiment; "
+                    f"use another {name('out')} or {name('force')}"
+                ),
+            )
         if not resume:
             raise ArgumentError(
                 "out",
                 lambda name: (
                     f" {out}: holds results of a sweep already; use {name('resume')} to continue it, "
                     f"or another {name('out')}"
-                ),
-            )
-        if not (meta.exists() or meta.is_symlink()):
-            raise ArgumentError(
-                "out",
-                lambda name: (
-                    f" {out}: metadata.json is missing: this folder cannot be checked against the experiment; "
-                    f"use another {name('out')} or {name('force')}"
                 ),
             )
         try:

@@ -231,6 +231,17 @@ def _analysis_of(folder: Path) -> str | None:
     return analysis if isinstance(analysis, str) else None
 
 
+def _sweep_without_metadata(folder: Path) -> bool:
+    """Whether ``folder`` holds a sweep's results parts but no metadata.json (deleted, or lost)."""
+    meta = folder / "metadata.json"
+    if meta.exists() or meta.is_symlink():
+        return False
+    try:
+        return (folder / "results").is_dir() and any((folder / "results").glob("*.parquet"))
+    except OSError:
+        return False
+
+
 def _refusal(target: Path, analysis: str, force: bool) -> str | None:
     """Why ``target`` may not be the output folder of ``analysis``, or None."""
     try:
@@ -267,6 +278,8 @@ def _refusal(target: Path, analysis: str, force: bool) -> str | None:
     found = _analysis_of(target)
     if found == analysis and (analysis != "sweep" or (target / "results").is_dir()):
         return None
+    if found is None and analysis == "sweep" and _sweep_without_metadata(target):
+        return None  # the sweep says what is wrong with it (and refuses it) in its own words
     what = f"a cjmsim {found} output" if found else "a folder cjmsim did not write"
     return f": is {what}, not a {analysis} output; it would be replaced as a whole"
 
@@ -277,7 +290,8 @@ def check_target(target: str | Path, analysis: str, force: bool = False) -> None
     Refused always: a file, FIFO, socket or device (or a path under one), the current folder, its
     parents and the root. Refused unless ``force``: an existing, non-empty folder that is not an
     output of the same analysis (its metadata.json says so; a sweep's also has results/), since
-    writing it would replace what the user keeps there.
+    writing it would replace what the user keeps there. A folder of sweep results parts without
+    metadata.json passes for a sweep: the sweep refuses it itself, saying metadata.json is missing.
 
     Raises:
         ArgumentError: on ``out``, saying why and what to do.
