@@ -323,3 +323,44 @@ def test_concurrent_atomic_replaces_are_whole_and_leave_nothing(tmp_path):
     shared = (tmp_path / "shared.txt").read_text()
     assert len(shared) % 100 == 0 and shared == shared[: len(shared) // 100] * 100
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "shared.txt"]  # no temporaries, no lock
+
+
+# ---- stdout closed early (`cjmsim run ... | head -1`): not an error of --out
+
+
+def test_closed_stdout_exits_141_quietly_with_the_folder_complete(tmp_path):
+    read, write = os.pipe()
+    os.close(read)  # the reader went away before a line was read: every write is EPIPE
+    try:
+        proc = subprocess.run(
+            _cli("run", MINIMAL, *SMALL[:-1], "--out", tmp_path / "piped"),  # not --quiet: it prints tables
+            env=_env(),
+            stdout=write,
+            stderr=subprocess.PIPE,
+            timeout=60,
+        )
+    finally:
+        os.close(write)
+    assert proc.returncode == 141, proc.stderr
+    assert proc.stderr == b""  # no "cannot write", no traceback, no "Exception ignored"
+    assert invoke("run", MINIMAL, *SMALL, "--out", tmp_path / "normal").exit_code == 0
+    for name in sorted(p.name for p in (tmp_path / "normal").iterdir()):
+        assert (tmp_path / "piped" / name).is_file(), name
+    assert sorted(p.name for p in (tmp_path / "piped").iterdir()) == sorted(
+        p.name for p in (tmp_path / "normal").iterdir()
+    )
+    assert beside(tmp_path / "piped") == []
+
+
+def test_a_broken_pipe_is_141_and_other_os_errors_stay_2():
+    from cjmsim.cli.common import CLOSED_PIPE, guarded
+
+    def raising(code: int) -> None:
+        raise OSError(code, os.strerror(code))
+
+    with pytest.raises(SystemExit) as exit_info:
+        guarded(raising)(errno.EPIPE)
+    assert exit_info.value.code == CLOSED_PIPE == 128 + signal.SIGPIPE
+    with pytest.raises(SystemExit) as exit_info:
+        guarded(raising)(errno.ENOSPC)
+    assert exit_info.value.code == 2
