@@ -211,3 +211,12 @@ def test_ctrl_c_stops_a_two_worker_sweep_in_one_line(tmp_path):
     again = invoke("sweep", path, "--out", out, "--resume", "--quiet", "--no-report", "--workers", "2")
     assert again.exit_code == 0, again.output
     assert len(results_parts(out)) == 32
+
+
+def test_the_estimate_counts_a_no_marketing_run_per_point_and_rep():
+    args = {"points": 3, "plans": 2, "reps": 4, "agents": 1000, "weeks": 10, "segments": 2, "columns": 20}
+    plain, with_baseline = (sweep_module.SweepSize(**args, scenario_bytes=100, baseline=b) for b in (False, True))
+    assert (plain.tasks, with_baseline.tasks) == (3 * 2 * 4, 3 * 3 * 4)
+    assert "24 tasks (3 points x 2 plans x 4 reps)" in plain.describe()
+    assert "36 tasks (3 points x 2 plans + no marketing x 4 reps)" in with_baseline.describe()
+    assert with_baseline.result_bytes == 36 * 3 * 20 * 8  # rows (tasks x segments and all) x columns x 8

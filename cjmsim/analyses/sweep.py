@@ -178,11 +178,12 @@ class SweepSize:
     columns: int  # columns of the long results table
     scenario_bytes: int  # the base scenario's JSON
     parallel: int = 1  # tasks at once (local workers on this machine's cores)
+    baseline: bool = False  # a no-marketing run per point and replication besides the plans
 
     @property
     def tasks(self) -> int:
-        """Points x plans x replications."""
-        return self.points * self.plans * self.reps
+        """Points x (plans, and no marketing if run) x replications."""
+        return self.points * (self.plans + self.baseline) * self.reps
 
     @property
     def seconds(self) -> float:
@@ -216,7 +217,8 @@ class SweepSize:
         when = f"{t / 3600:,.1f} h" if t >= 3600 else f"{t / 60:,.0f} min" if t >= 60 else f"{t:.0f} s"
         on = f"{self.parallel} workers at once" if self.parallel > 1 else "one worker"
         return (
-            f"{self.tasks:,} tasks ({_n(self.points, 'point')} x {_n(self.plans, 'plan')} x {_n(self.reps, 'rep')}) of "
+            f"{self.tasks:,} tasks ({_n(self.points, 'point')} x "
+            f"{_n(self.plans, 'plan') + (' + no marketing' if self.baseline else '')} x {_n(self.reps, 'rep')}) of "
             f"{self.agents:,} agents x {self.weeks} weeks: about {when} on {on} "
             f"(at {AGENT_WEEKS_PER_S / 1e6:g} M agent-weeks/s and {TASK_OVERHEAD_S:g} s a task), "
             f"and about {_gb(self.memory_bytes)} GB of memory"
@@ -238,7 +240,10 @@ def sweep_size(spec: Experiment, base: Scenario, plans: list[str], parallel: int
     weeks = (s.weeks or base.scenario.weeks) + base.scenario.warmup_weeks
     columns = 3 + len(spec.parameters) + 1 + len(SUMMARY_METRICS)  # point, plan, rep, levels, segment, metrics
     size = len(json.dumps(base.model_dump(mode="json", exclude_none=True)))
-    return SweepSize(spec.point_count(), len(plans), s.reps, agents, weeks, len(base.segments), columns, size, parallel)
+    baseline = bool(getattr(s, "baseline", False))  # experiments that also run no marketing count it
+    return SweepSize(
+        spec.point_count(), len(plans), s.reps, agents, weeks, len(base.segments), columns, size, parallel, baseline
+    )
 
 
 def check_sweep_memory(size: SweepSize, path: Path) -> None:

@@ -61,15 +61,22 @@ def sweep_command(
     point, plan and segment), differences.csv (paired differences from the reference plan),
     metadata.json, the charts and report.html.
     """
-    from cjmsim.analyses.sweep import SweepTooLarge, estimate_sweep, load_experiment, run_sweep
+    from cjmsim.analyses.sweep import (
+        LARGE_SECONDS,
+        LARGE_TASKS,
+        SweepTooLarge,
+        estimate_sweep,
+        load_experiment,
+        run_sweep,
+    )
 
     with library_errors():  # the size first: a sweep too large is refused before its points are built
         try:
             size = estimate_sweep(file, workers=workers, scheduler=scheduler is not None, large=yes)
         except SweepTooLarge as e:
             fail(
-                f"{file}: a large sweep: {e.size.describe()}. Over 10,000 tasks or an hour: rerun with --yes "
-                "to run it, or use fewer points, plans, reps or agents"
+                f"{file}: a large sweep: {e.size.describe()}. Over {LARGE_TASKS:,} tasks or "
+                f"{LARGE_SECONDS / 3600:g} h: rerun with --yes to run it, or use fewer points, plans, reps or agents"
             )
         if size.large and not quiet:
             click.echo(f"a large sweep: {printable(size.describe())}", err=True)
