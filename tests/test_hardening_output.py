@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -265,3 +266,101 @@ def test_sigkilled_sweep_leaves_no_worker_processes(tmp_path):
             if _alive(k):
                 os.kill(k, signal.SIGKILL)
     assert left == [], f"worker processes {left} outlived their SIGKILLed sweep"
+
+
+# ---- concurrent writers of one output folder: each replace is whole, none fails, nothing is left
+
+
+FILES = 4  # files per folder a hammer writer writes, each naming its writer
+
+
+def _hammer(target: str, start: Any, writer: int, rounds: int) -> list[str]:  # noqa: ANN401
+    """``rounds`` atomic replaces of ``target`` by 2 threads of this process; errors as text."""
+    import threading
+
+    from cjmsim.output import atomic_file, atomic_folder
+
+    errors: list[str] = []
+
+    def replace(thread: int) -> None:
+        for i in range(rounds):
+            who = f"{writer}-{thread}-{i}"
+            try:
+                with atomic_folder(target) as tmp:
+                    for f in range(FILES):
+                        (tmp / f"f{f}.txt").write_text(who)
+                with atomic_file(Path(target).parent / "shared.txt") as tmp:
+                    tmp.write_text(who * 100)
+            except Exception as e:  # every one is a failure of the test
+                errors.append(f"{who}: {type(e).__name__}: {e}")
+
+    start.wait()
+    threads = [threading.Thread(target=replace, args=(t,)) for t in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
+def test_concurrent_atomic_replaces_are_whole_and_leave_nothing(tmp_path):
+    import multiprocessing
+
+    target = tmp_path / "out"
+    (tmp_path / ".out.lock").write_text("")  # as a writer killed while holding it leaves it
+    ctx = multiprocessing.get_context("fork")
+    t0 = time.monotonic()
+    with ctx.Manager() as manager, ctx.Pool(8) as pool:
+        start = manager.Barrier(8)  # 8 processes x 2 threads x 10 replaces = 160 replaces of one folder
+        results = [pool.apply_async(_hammer, (str(target), start, w, 10)) for w in range(8)]
+        errors = [e for r in results for e in r.get(timeout=60)]
+    assert time.monotonic() - t0 < 30
+    assert errors == []
+    names = sorted(p.name for p in target.iterdir())
+    assert names == [f"f{f}.txt" for f in range(FILES)]
+    writers = {(target / n).read_text() for n in names}
+    assert len(writers) == 1  # one writer's complete folder, never a mix
+    shared = (tmp_path / "shared.txt").read_text()
+    assert len(shared) % 100 == 0 and shared == shared[: len(shared) // 100] * 100
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "shared.txt"]  # no temporaries, no lock
+
+
+# ---- stdout closed early (`cjmsim run ... | head -1`): not an error of --out
+
+
+def test_closed_stdout_exits_141_quietly_with_the_folder_complete(tmp_path):
+    read, write = os.pipe()
+    os.close(read)  # the reader went away before a line was read: every write is EPIPE
+    try:
+        proc = subprocess.run(
+            _cli("run", MINIMAL, *SMALL[:-1], "--out", tmp_path / "piped"),  # not --quiet: it prints tables
+            env=_env(),
+            stdout=write,
+            stderr=subprocess.PIPE,
+            timeout=60,
+        )
+    finally:
+        os.close(write)
+    assert proc.returncode == 141, proc.stderr
+    assert proc.stderr == b""  # no "cannot write", no traceback, no "Exception ignored"
+    assert invoke("run", MINIMAL, *SMALL, "--out", tmp_path / "normal").exit_code == 0
+    for name in sorted(p.name for p in (tmp_path / "normal").iterdir()):
+        assert (tmp_path / "piped" / name).is_file(), name
+    assert sorted(p.name for p in (tmp_path / "piped").iterdir()) == sorted(
+        p.name for p in (tmp_path / "normal").iterdir()
+    )
+    assert beside(tmp_path / "piped") == []
+
+
+def test_a_broken_pipe_is_141_and_other_os_errors_stay_2():
+    from cjmsim.cli.common import CLOSED_PIPE, guarded
+
+    def raising(code: int) -> None:
+        raise OSError(code, os.strerror(code))
+
+    with pytest.raises(SystemExit) as exit_info:
+        guarded(raising)(errno.EPIPE)
+    assert exit_info.value.code == CLOSED_PIPE == 128 + signal.SIGPIPE
+    with pytest.raises(SystemExit) as exit_info:
+        guarded(raising)(errno.ENOSPC)
+    assert exit_info.value.code == 2

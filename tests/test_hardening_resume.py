@@ -105,10 +105,22 @@ def test_parts_without_metadata_say_so(finished, tmp_path):
     message = "metadata.json is missing: this folder cannot be checked against the experiment; use another out or force"
     with pytest.raises(ArgumentError, match=f"{message}$"):
         run_sweep(path, out=cut, resume=True)
-    # the command line refuses it before any work (check_target), and names --force too
-    res = invoke("sweep", path, "--out", cut, "--resume", "--no-report", "--quiet")
-    assert res.exit_code == 2 and "--force" in res.output and "another experiment" not in res.output
+    with pytest.raises(ArgumentError, match=f"{message}$"):
+        run_sweep(path, out=cut)
+    # the command line says the sweep's own message (not "a folder cjmsim did not write"), resumed or not
+    cli_message = message.replace("another out or force", "another --out or --force")
+    for resume in (["--resume"], []):
+        res = invoke("sweep", path, "--out", cut, *resume, "--no-report", "--quiet")
+        assert res.exit_code == 2, res.output
+        assert res.output == f"error: --out {cut}: {cli_message}\n"
     assert [p.name for p in results_parts(cut)] == [p.name for p in results_parts(full)]  # untouched
+    assert (cut / "summary.csv").exists() and not (cut / "metadata.json").exists()
+    # a folder of the user's is still refused as one, even with a results/ folder of other files
+    (cut / "results" / "notes.txt").write_text("mine")
+    for p in results_parts(cut):
+        p.unlink()
+    res = invoke("sweep", path, "--out", cut, "--no-report", "--quiet")
+    assert res.exit_code == 2 and "a folder cjmsim did not write" in res.output
 
 
 @pytest.fixture

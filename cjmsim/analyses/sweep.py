@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from cjmsim.analyses import metrics
+from cjmsim.analyses import metrics, simulate
 from cjmsim.analyses.reconcile import Reconciliation
 from cjmsim.analyses.simulate import NO_MARKETING
 from cjmsim.analyses.tasks import executor_for
@@ -50,13 +50,18 @@ from cjmsim.scenario import (
     validation_messages,
 )
 from cjmsim.scenario.experiment import Experiment, Move, Parameter
+from cjmsim.scenario.metrics import SUMMARY_METRICS
 
 __all__ = [
     "NO_MARKETING",
     "Experiment",
     "Parameter",
     "SweepResult",
+    "SweepSize",
+    "SweepTooLarge",
     "Task",
+    "check_sweep_memory",
+    "estimate_sweep",
     "load_experiment",
     "points",
     "run_sweep",
@@ -65,6 +70,7 @@ __all__ = [
     "summarise_no_marketing",
     "incremental_results",
     "DIFFERENCE_SUFFIXES",
+    "sweep_size",
 ]
 
 
@@ -100,6 +106,31 @@ def load_experiment(path: str | Path) -> LoadedExperiment:
         ScenarioError: naming the file, the key path or parameter, the bad value and what is allowed.
     """
     path = Path(path)
+    spec, scenario_path, base_sc, plans = _read_spec(path)
+    s = spec.experiment
+    check_sweep_memory(sweep_size(spec, base_sc, plans), path)  # before a single point is built
+    try:
+        pts = points(spec)
+    except ValueError as e:
+        raise ScenarioError(f"{path}: {e}") from None
+    # the experiment's agents and weeks first, so a point may still change them
+    base = base_sc.with_settings(agents=s.agents, weeks=s.weeks).model_dump(mode="json", exclude_none=True)
+    warm = base["scenario"].get("warmup_plan")
+    if warm is not None:
+        # the warm-up is the past: it runs the base scenario's plan whatever a point changes
+        base["plans"][WARMUP_PLAN] = copy.deepcopy(base["plans"][warm])
+        base["scenario"]["warmup_plan"] = WARMUP_PLAN
+    scenarios = []
+    for i, pt in enumerate(pts):
+        data_i = apply_point(base, spec.parameters, pt, where=f"{path}")
+        label = ", ".join(f"{k} = {v}" for k, v in pt.items())
+        scenarios.append(parse_scenario(data_i, source=f"{path}: point {i} ({label})"))
+    digest = hashlib.sha256(path.read_bytes() + b"\0" + scenario_path.read_bytes()).hexdigest()
+    return LoadedExperiment(path, spec, base, scenario_path, pts, scenarios, plans, digest, base_sc.scenario.agents)
+
+
+def _read_spec(path: Path) -> tuple[Experiment, Path, Scenario, list[str]]:
+    """An experiment file validated, its base scenario's path and scenario, and the plans to run."""
     data = read_toml(path)
     try:
         spec = Experiment.model_validate(data)
@@ -122,24 +153,152 @@ def load_experiment(path: str | Path) -> LoadedExperiment:
             )
     if s.reference and s.reference not in plans:
         plans = [s.reference, *plans]
-    try:
-        pts = points(spec)
-    except ValueError as e:
-        raise ScenarioError(f"{path}: {e}") from None
-    # the experiment's agents and weeks first, so a point may still change them
-    base = base_sc.with_settings(agents=s.agents, weeks=s.weeks).model_dump(mode="json", exclude_none=True)
-    warm = base["scenario"].get("warmup_plan")
-    if warm is not None:
-        # the warm-up is the past: it runs the base scenario's plan whatever a point changes
-        base["plans"][WARMUP_PLAN] = copy.deepcopy(base["plans"][warm])
-        base["scenario"]["warmup_plan"] = WARMUP_PLAN
-    scenarios = []
-    for i, pt in enumerate(pts):
-        data_i = apply_point(base, spec.parameters, pt, where=f"{path}")
-        label = ", ".join(f"{k} = {v}" for k, v in pt.items())
-        scenarios.append(parse_scenario(data_i, source=f"{path}: point {i} ({label})"))
-    digest = hashlib.sha256(path.read_bytes() + b"\0" + scenario_path.read_bytes()).hexdigest()
-    return LoadedExperiment(path, spec, base, scenario_path, pts, scenarios, plans, digest, base_sc.scenario.agents)
+    return spec, scenario_path, base_sc, plans
+
+
+# --------------------------------------------------------------------------------------------
+# size, time and memory, estimated before any work
+
+#: Agent-weeks a second one task simulates and summarises, for the estimate. docs/performance.md
+#: measures the engine alone at 22-36 M on an idle 2-core machine; a sweep task also builds its
+#: agents and summarises them, and machines are shared: 10 M (measured 5 M for hifi at 100,000
+#: agents on a loaded 2-core machine, 1.7 M at 20,000 where the fixed cost dominates).
+AGENT_WEEKS_PER_S = 10e6
+#: Seconds every task takes whatever its size (its agents' set-up, metrics, the part written):
+#: measured 0.3 s for hifi at 2,000 agents.
+TASK_OVERHEAD_S = 0.3
+#: Above either, ``cjmsim sweep`` asks for ``--yes`` first.
+LARGE_TASKS = 10_000
+LARGE_SECONDS = 3600.0
+#: Memory of one point's validated scenario per byte of the base scenario's JSON (measured 7.3
+#: for minimal and hifi), plus the point's own levels and task.
+BYTES_PER_SCENARIO_BYTE = 8
+BYTES_PER_POINT = 1000
+
+
+@dataclass(frozen=True)
+class SweepSize:
+    """How large a sweep is, estimated from its experiment before any point is built."""
+
+    points: int
+    plans: int
+    reps: int
+    agents: int
+    weeks: int  # simulated weeks a task: the horizon and the warm-up
+    segments: int
+    columns: int  # columns of the long results table
+    scenario_bytes: int  # the base scenario's JSON
+    parallel: int = 1  # tasks at once (local workers on this machine's cores)
+    baseline: bool = False  # a no-marketing run per point and replication besides the plans
+
+    @property
+    def tasks(self) -> int:
+        """Points x (plans, and no marketing if run) x replications."""
+        return self.points * (self.plans + self.baseline) * self.reps
+
+    @property
+    def seconds(self) -> float:
+        """Estimated run time: every task's fixed cost and agent-weeks, over the tasks run at once."""
+        per_task = TASK_OVERHEAD_S + self.agents * self.weeks / AGENT_WEEKS_PER_S
+        return self.tasks * per_task / max(self.parallel, 1)
+
+    @property
+    def result_bytes(self) -> int:
+        """The long results table in memory: rows (tasks x (segments + all)) x columns x 8 bytes."""
+        return self.tasks * (self.segments + 1) * self.columns * 8
+
+    @property
+    def point_bytes(self) -> int:
+        """Every point's validated scenario, held at once while the sweep runs."""
+        return self.points * (self.scenario_bytes * BYTES_PER_SCENARIO_BYTE + BYTES_PER_POINT)
+
+    @property
+    def memory_bytes(self) -> int:
+        """Points, and the results twice (the parts and the table made of them)."""
+        return self.point_bytes + 2 * self.result_bytes
+
+    @property
+    def large(self) -> bool:
+        """More than :data:`LARGE_TASKS` tasks or :data:`LARGE_SECONDS` of estimated time."""
+        return self.tasks > LARGE_TASKS or self.seconds > LARGE_SECONDS
+
+    def describe(self) -> str:
+        """The estimate in one sentence: tasks, their size, time and memory."""
+        t = self.seconds
+        when = f"{t / 3600:,.1f} h" if t >= 3600 else f"{t / 60:,.0f} min" if t >= 60 else f"{t:.0f} s"
+        on = f"{self.parallel} workers at once" if self.parallel > 1 else "one worker"
+        return (
+            f"{self.tasks:,} tasks ({_n(self.points, 'point')} x "
+            f"{_n(self.plans, 'plan') + (' + no marketing' if self.baseline else '')} x {_n(self.reps, 'rep')}) of "
+            f"{self.agents:,} agents x {self.weeks} weeks: about {when} on {on} "
+            f"(at {AGENT_WEEKS_PER_S / 1e6:g} M agent-weeks/s and {TASK_OVERHEAD_S:g} s a task), "
+            f"and about {_gb(self.memory_bytes)} GB of memory"
+        )
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:,.1f}" if n >= 1e9 else f"{n / 1e9:.2f}"
+
+
+def sweep_size(spec: Experiment, base: Scenario, plans: list[str], parallel: int = 1) -> SweepSize:
+    """The size of a sweep of ``spec`` over ``base`` (validated) and ``plans``, before building it."""
+    s = spec.experiment
+    agents = s.agents or base.scenario.agents
+    weeks = (s.weeks or base.scenario.weeks) + base.scenario.warmup_weeks
+    columns = 3 + len(spec.parameters) + 1 + len(SUMMARY_METRICS)  # point, plan, rep, levels, segment, metrics
+    size = len(json.dumps(base.model_dump(mode="json", exclude_none=True)))
+    baseline = bool(getattr(s, "baseline", False))  # experiments that also run no marketing count it
+    return SweepSize(
+        spec.point_count(), len(plans), s.reps, agents, weeks, len(base.segments), columns, size, parallel, baseline
+    )
+
+
+def check_sweep_memory(size: SweepSize, path: Path) -> None:
+    """Raise :class:`ScenarioError` when the sweep's points and results need more memory than is available."""
+    have = simulate.available_memory()
+    if have is None or size.memory_bytes <= have:
+        return
+    raise ScenarioError(
+        f"{path}: the sweep needs about {_gb(size.memory_bytes)} GB of memory ({size.points:,} points x "
+        f"{size.point_bytes // max(size.points, 1):,} bytes of scenario each, and {size.tasks:,} tasks' results), "
+        f"more than the {_gb(have)} GB available; use fewer points (fewer levels, or a random or lhs design "
+        "with fewer samples), plans or reps"
+    )
+
+
+class SweepTooLarge(ScenarioError):
+    """A sweep above the stated size (:attr:`SweepSize.large`) that was not confirmed."""
+
+    def __init__(self, path: Path, size: SweepSize) -> None:
+        self.size = size
+        super().__init__(
+            f"{path}: a large sweep: {size.describe()}; more than {LARGE_TASKS:,} tasks or "
+            f"{LARGE_SECONDS / 3600:g} h needs a confirmation"
+        )
+
+
+def estimate_sweep(path: str | Path, *, workers: int = 1, scheduler: bool = False, large: bool = True) -> SweepSize:
+    """Read an experiment and estimate its sweep's size, time and memory, building no point.
+
+    ``workers`` local processes share this machine's cores (on a cluster, ``scheduler``, the
+    time is that of one worker).
+
+    Raises:
+        ScenarioError: a bad experiment, or its points and results cannot fit in memory.
+        SweepTooLarge: unless ``large``, when the sweep is above the stated size.
+    """
+    path = Path(path)
+    spec, _, base_sc, plans = _read_spec(path)
+    parallel = 1 if scheduler else max(1, min(workers, os.cpu_count() or 1))
+    size = sweep_size(spec, base_sc, plans, parallel)
+    check_sweep_memory(size, path)
+    if size.large and not large:
+        raise SweepTooLarge(path, size)
+    return size
 
 
 def points(spec: Experiment) -> list[dict[str, float | str]]:
@@ -517,20 +676,20 @@ def _set_aside(out: Path, part: Path) -> Path:
 def _prepare(out: Path, folder: Path, exp: LoadedExperiment, resume: bool) -> None:
     meta = out / "metadata.json"
     if folder.exists() and any(folder.glob("*.parquet")):
+        if not (meta.exists() or meta.is_symlink()):  # resumed or not: it cannot be this sweep's
+            raise ArgumentError(
+                "out",
+                lambda name: (
+                    f" {out}: metadata.json is missing: this folder cannot be checked against the experiment; "
+                    f"use another {name('out')} or {name('force')}"
+                ),
+            )
         if not resume:
             raise ArgumentError(
                 "out",
                 lambda name: (
                     f" {out}: holds results of a sweep already; use {name('resume')} to continue it, "
                     f"or another {name('out')}"
-                ),
-            )
-        if not (meta.exists() or meta.is_symlink()):
-            raise ArgumentError(
-                "out",
-                lambda name: (
-                    f" {out}: metadata.json is missing: this folder cannot be checked against the experiment; "
-                    f"use another {name('out')} or {name('force')}"
                 ),
             )
         try:

@@ -21,26 +21,55 @@ workers are fresh processes, possibly on other machines.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import logging
 import os
 import re
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import CancelledError, ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
 from cjmsim.scenario import ArgumentError
 
-__all__ = ["DaskCluster", "Executor", "InProcess", "LocalPool", "check_scheduler", "executor_for"]
+__all__ = [
+    "DaskCluster",
+    "Executor",
+    "InProcess",
+    "LocalPool",
+    "SchedulerLost",
+    "check_scheduler",
+    "executor_for",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 #: Seconds to wait for a Dask scheduler to answer before giving up (``--scheduler``; docs/sweeps.md).
 CONNECT_TIMEOUT = 20.0
+
+
+class SchedulerLost(ArgumentError):
+    """The Dask scheduler went away (stopped, killed, unreachable) while a batch ran.
+
+    ``done`` of the batch's ``total`` tasks had finished; the others are lost with the
+    scheduler. An ``ArgumentError`` on ``scheduler``, so a command says it in one message.
+    """
+
+    def __init__(self, scheduler: str, done: int, total: int) -> None:
+        self.scheduler, self.done, self.total = scheduler, done, total
+        super().__init__(
+            "scheduler",
+            f" {scheduler}: lost the Dask scheduler after {done} of {total} tasks; start it again, or run without it",
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (SchedulerLost, (self.scheduler, self.done, self.total))
 
 
 class Executor(Protocol):
@@ -92,11 +121,14 @@ class InProcess(_Closing):
 
 
 def _die_with_parent(parent: int) -> None:
-    """A pool worker's start: exit as soon as the process that started the pool is gone.
+    """A pool worker's start: ignore Ctrl-C, and exit as soon as the process that started the pool is gone.
 
-    A parent killed by SIGKILL cannot stop its workers; each watches its parent's id (a worker
+    Ctrl-C at a terminal signals every process of the foreground group: the parent alone acts on
+    it (it cancels the tasks and terminates the workers), so no worker prints a traceback. A
+    parent killed by SIGKILL cannot stop its workers; each watches its parent's id (a worker
     whose parent died is adopted by another process) and leaves within a second.
     """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -104,6 +136,24 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="cjmsim-parent-watch", daemon=True).start()
+
+
+@contextlib.contextmanager
+def _no_sigint() -> Iterator[None]:
+    """SIGINT ignored for the block (in the main thread), so processes started in it inherit that.
+
+    A process started with exec keeps an ignored signal ignored (a handler would be reset), and
+    Python installs its own Ctrl-C handler only where SIGINT is not ignored. A Ctrl-C during
+    the block (submitting tasks: milliseconds) is lost.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
 
 
 class LocalPool(_Closing):
@@ -126,7 +176,8 @@ class LocalPool(_Closing):
     def run(self, fn: Callable[[T], R], tasks: Sequence[T]) -> Iterator[R]:
         """Yield ``fn(task)`` for every task as each finishes, in any order."""
         pool = self._started()
-        futures = [pool.submit(fn, t) for t in tasks]
+        with _no_sigint():  # workers start as tasks are submitted: they ignore Ctrl-C from birth
+            futures = [pool.submit(fn, t) for t in tasks]
         try:
             for f in as_completed(futures):
                 yield f.result()
@@ -136,13 +187,30 @@ class LocalPool(_Closing):
 
     def map(self, fn: Callable[[T], R], tasks: Sequence[T]) -> list[R]:
         """``fn(task)`` for every task, in task order."""
-        return list(self._started().map(fn, tasks))
+        pool = self._started()
+        with _no_sigint():
+            futures = [pool.submit(fn, t) for t in tasks]
+        try:
+            return [f.result() for f in futures]
+        finally:
+            for f in futures:
+                f.cancel()
 
-    def close(self) -> None:
-        """Stop the processes (tasks not started are cancelled)."""
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-            self._pool = None
+    def close(self, terminate: bool = False) -> None:
+        """Stop the processes (tasks not started are cancelled); with ``terminate``, at once,
+        running tasks and all (Ctrl-C, SIGTERM: nothing waits for a task to finish)."""
+        if self._pool is None:
+            return
+        pool, self._pool = self._pool, None
+        if terminate:
+            processes: dict[int, Any] = getattr(pool, "_processes", None) or {}  # no public way
+            for process in list(processes.values()):
+                with contextlib.suppress(Exception):
+                    process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        self.close(terminate=kind is not None and issubclass(kind, (KeyboardInterrupt, SystemExit)))
 
 
 class DaskCluster(_Closing):
@@ -166,6 +234,9 @@ class DaskCluster(_Closing):
             self.owned = True
         else:
             self.client, self.owned = scheduler, False
+        #: The scheduler's address (for messages), also of a caller's client.
+        self.address: str = scheduler if isinstance(scheduler, str) else _address_of(self.client)
+        self.lost = False
         self._batches = itertools.count()
 
     def _submit(self, fn: Callable[[Any], Any], tasks: Sequence[Any]) -> list[Any]:
@@ -177,22 +248,97 @@ class DaskCluster(_Closing):
         ]
 
     def run(self, fn: Callable[[T], R], tasks: Sequence[T]) -> Iterator[R]:
-        """Yield ``fn(task)`` for every task as each finishes, in any order."""
+        """Yield ``fn(task)`` for every task as each finishes, in any order.
+
+        Raises:
+            SchedulerLost: the scheduler went away before every task finished.
+        """
         from distributed import as_completed
 
         finished: Any = as_completed  # distributed is not typed
-        for f in finished(self._submit(fn, tasks)):
-            yield f.result()
+        futures = self._submit(fn, tasks)
+        pending = iter(finished(futures))
+        done = 0
+        try:
+            while True:
+                try:
+                    result = next(pending).result()
+                except StopIteration:
+                    return
+                except Exception as e:
+                    self._check_lost(e, done, len(tasks))
+                    raise
+                done += 1
+                yield result
+        finally:  # a batch abandoned half-way (an error, Ctrl-C) leaves nothing queued on the cluster
+            left = [f for f in futures if not f.done()]
+            if left and not self.lost:
+                with contextlib.suppress(Exception):
+                    self.client.cancel(left)
 
     def map(self, fn: Callable[[T], R], tasks: Sequence[T]) -> list[R]:
-        """``fn(task)`` for every task, in task order."""
-        return list(self.client.gather(self._submit(fn, tasks)))
+        """``fn(task)`` for every task, in task order.
+
+        Raises:
+            SchedulerLost: the scheduler went away before every task finished.
+        """
+        try:
+            return list(self.client.gather(self._submit(fn, tasks)))
+        except Exception as e:
+            self._check_lost(e, 0, len(tasks))
+            raise
+
+    def _check_lost(self, error: Exception, done: int, total: int) -> None:
+        """Raise :class:`SchedulerLost` if ``error`` came from losing the scheduler, not from a task.
+
+        distributed cancels every future when the scheduler's connection drops and the client
+        starts reconnecting (its status is no longer "running"), and a result being fetched as
+        it drops fails with a ``CommClosedError``; a task's own error leaves the client running.
+        """
+        from distributed.comm.core import CommClosedError
+
+        closed = isinstance(error, (CancelledError, CommClosedError))
+        if closed or getattr(self.client, "status", "running") != "running":
+            self.lost = True
+            raise SchedulerLost(self.address, done, total) from None
 
     def close(self) -> None:
-        """Close the client if this executor opened it (a caller's client stays open)."""
-        if self.owned:
+        """Close the client if this executor opened it (a caller's client stays open).
+
+        After the scheduler was lost the client is closed at once (not after its reconnect
+        timeout), with distributed's log of the failed reconnect silenced: the caller has had
+        one message (:class:`SchedulerLost`).
+        """
+        if not self.owned:
+            return
+        self.owned = False
+        if not self.lost:
             self.client.close()
-            self.owned = False
+            return
+        with _silent_distributed(), contextlib.suppress(Exception):
+            self.client.close(timeout=2)
+
+
+def _address_of(client: Any) -> str:
+    """A client's scheduler address, or what the client says it is."""
+    try:
+        return str(client.scheduler.address)
+    except AttributeError:
+        return str(client)
+
+
+@contextlib.contextmanager
+def _silent_distributed() -> Iterator[None]:
+    """distributed's loggers off for the block (each is configured on its own, so each is switched)."""
+    names = [n for n in logging.root.manager.loggerDict if n == "distributed" or n.startswith("distributed.")]
+    saved = {n: logging.getLogger(n).disabled for n in names}
+    for n in names:
+        logging.getLogger(n).disabled = True
+    try:
+        yield
+    finally:
+        for n, disabled in saved.items():
+            logging.getLogger(n).disabled = disabled
 
 
 def _connect(connect: Any, scheduler: str, timeout: float) -> Any:

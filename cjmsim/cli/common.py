@@ -6,8 +6,10 @@ so ``cjmsim --help`` starts without numpy, pandas or matplotlib.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
+import os
 import re
 import signal
 import sys
@@ -27,7 +29,9 @@ if TYPE_CHECKING:
     from cjmsim.scenario import Scenario
 
 __all__ = [
+    "CLOSED_PIPE",
     "bar",
+    "closed_pipe",
     "counter",
     "err_console",
     "fail",
@@ -203,8 +207,39 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
+#: Exit status when the reader of our output went away (``cjmsim run ... | head -1``): 128 + SIGPIPE,
+#: what a shell reports for ``seq``, ``grep`` or ``cat`` in the same place.
+CLOSED_PIPE = 141
+
+
+def closed_pipe() -> NoReturn:
+    """Our output's reader closed it early: stop quietly (no message: there is no one to read it),
+    exit :data:`CLOSED_PIPE`. What was still buffered goes to /dev/null, so the interpreter's own
+    flush at exit does not fail again."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+    sys.exit(CLOSED_PIPE)
+
+
+def _from_rich_broken_pipe(e: SystemExit) -> bool:
+    """Whether ``e`` is rich's exit on a broken pipe (``Console.on_broken_pipe``: stdout already on /dev/null)."""
+    tb = e.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code.co_name == "on_broken_pipe"
+
+
 def guarded(command: Callable[..., T]) -> Callable[..., T]:
-    """Wrap a command: SIGTERM cleans up like Ctrl-C, and any OS error is one message and exit 2."""
+    """Wrap a command: SIGTERM cleans up like Ctrl-C, and any OS error is one message and exit 2.
+
+    A closed pipe (stdout or stderr whose reader went away, ``| head -1``) is not an error of
+    ``--out``: every output folder is complete before anything is printed, so the command stops
+    quietly with :data:`CLOSED_PIPE` (141).
+    """
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> T:
@@ -214,7 +249,13 @@ def guarded(command: Callable[..., T]) -> Callable[..., T]:
         try:
             return command(*args, **kwargs)
         except OSError as e:
+            if e.errno == errno.EPIPE:
+                closed_pipe()
             fail(os_error_message(e))
+        except SystemExit as e:
+            if _from_rich_broken_pipe(e):
+                closed_pipe()
+            raise
         finally:
             del _target[depth:]
             if main:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ from rich.console import Console
 
 from .common import (
     err_console,
+    fail,
     force_option,
     guarded,
     library_errors,
@@ -35,6 +38,11 @@ __all__ = ["sweep_command"]
 @click.option("--resume", is_flag=True, help="Continue an interrupted sweep in --out: finished tasks are kept.")
 @click.option("--no-report", is_flag=True, help="Skip the charts and report.html.")
 @click.option("--quiet", is_flag=True, help="Print no table and no progress.")
+@click.option(
+    "--yes",
+    is_flag=True,
+    help="Run a large sweep (over 10,000 tasks or an estimated hour) without asking; the estimate is printed first.",
+)
 @force_option
 @guarded
 def sweep_command(
@@ -46,6 +54,7 @@ def sweep_command(
     no_report: bool,
     quiet: bool,
     force: bool,
+    yes: bool,
 ) -> None:
     """Run an experiment FILE: every point x plan x replication, streamed to disk, resumable.
 
@@ -55,9 +64,25 @@ def sweep_command(
     runs per point, unless the experiment has baseline = false), metadata.json, the charts and
     report.html.
     """
-    from cjmsim.analyses.sweep import load_experiment, run_sweep
+    from cjmsim.analyses.sweep import (
+        LARGE_SECONDS,
+        LARGE_TASKS,
+        SweepTooLarge,
+        estimate_sweep,
+        load_experiment,
+        run_sweep,
+    )
 
-    with library_errors():
+    with library_errors():  # the size first: a sweep too large is refused before its points are built
+        try:
+            size = estimate_sweep(file, workers=workers, scheduler=scheduler is not None, large=yes)
+        except SweepTooLarge as e:
+            fail(
+                f"{file}: a large sweep: {e.size.describe()}. Over {LARGE_TASKS:,} tasks or "
+                f"{LARGE_SECONDS / 3600:g} h: rerun with --yes to run it, or use fewer points, plans, reps or agents"
+            )
+        if size.large and not quiet:
+            click.echo(f"a large sweep: {printable(size.describe())}", err=True)
         exp = load_experiment(file)
     from cjmsim.analyses.tasks import check_scheduler
     from cjmsim.output import clean_stale, remove_folder
@@ -70,13 +95,32 @@ def sweep_command(
     if fresh:
         remove_folder(target)
     t0 = time.perf_counter()
-    with library_errors():
-        result = tracked(
-            "sweeping",
-            "tasks",
-            quiet,
-            lambda tick: run_sweep(exp, workers=workers, scheduler=scheduler, out=target, resume=resume, progress=tick),
-        )
+    seen = [0, 0]  # tasks done, tasks in all: what a lost scheduler or Ctrl-C reports
+
+    def work(tick: Callable[[int, int], None] | None) -> Any:
+        def progress(done: int, total: int) -> None:
+            seen[:] = [done, total]
+            if tick is not None:
+                tick(done, total)
+
+        return run_sweep(exp, workers=workers, scheduler=scheduler, out=target, resume=resume, progress=progress)
+
+    from cjmsim.analyses.tasks import SchedulerLost
+
+    with library_errors():  # a lost scheduler is said with the sweep's counts, before the generic message
+        try:
+            result = tracked("sweeping", "tasks", quiet, work)
+        except SchedulerLost as e:
+            fail(
+                f"lost the scheduler {e.scheduler} after {seen[0]} of {seen[1]} tasks; the finished parts are "
+                f"kept in {target}; rerun with --resume (and the same --out) to run the rest"
+            )
+        except KeyboardInterrupt:  # the workers are stopped by now (the executor closed on the way out)
+            click.echo(
+                f"interrupted: {seen[0]} of {seen[1]} tasks done (kept in {printable(target)}); rerun with --resume",
+                err=True,
+            )
+            sys.exit(130)
     result.reconciliation = _reconcile(exp, workers, scheduler, quiet)
     elapsed = time.perf_counter() - t0
     for warning in result.warnings:  # results parts a resume could not use: set aside, run again

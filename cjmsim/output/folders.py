@@ -17,10 +17,16 @@ import shutil
 import stat
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from cjmsim.scenario import ArgumentError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["atomic_folder", "check_target", "clean_stale", "remove_folder", "umask_mode"]
 
@@ -101,13 +107,59 @@ def _named(filename: object, tmp: Path, target: Path) -> object:
         return filename
 
 
+def _aside(target: Path) -> Path:
+    """A new, unique name beside ``target`` to move it to (this process' id in it, for :func:`clean_stale`)."""
+    return target.parent / f".{target.name}.old-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+
+@contextlib.contextmanager
+def _replacing(target: Path) -> Iterator[None]:
+    """Hold the lock that makes "move ``target`` aside, rename the new one into place" one step.
+
+    Two renames are not atomic together: a second writer between them would find the target
+    gone (ENOENT) or already replaced by a third (ENOTEMPTY). Every writer of ``target`` takes
+    an exclusive ``flock`` on the sibling ``.NAME.lock`` for those two renames only (milliseconds;
+    the writing itself is not serialised). The lock file is removed by its holder; a writer that
+    locked a file another has since removed (its inode is no longer the path's) tries again, so
+    the removal never lets two writers in at once. ``flock`` locks an open file, so threads of
+    one process exclude each other as processes do. Without fcntl (not POSIX) there is no lock.
+    """
+    if fcntl is None:  # pragma: no cover - not POSIX
+        yield
+        return
+    lock = target.parent / f".{target.name}.lock"
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            held = os.fstat(fd)
+            now = os.stat(lock)
+        except FileNotFoundError:  # removed by its holder after we opened it: not the lock any more
+            os.close(fd)
+            continue
+        except BaseException:
+            os.close(fd)
+            raise
+        if (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino):
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock)
+        os.close(fd)  # releases the lock
+
+
 @contextlib.contextmanager
 def atomic_folder(target: str | Path) -> Iterator[Path]:
     """Yield a temporary folder that replaces ``target`` only if the block finishes.
 
     An existing ``target`` is replaced as a whole (check it first with :func:`check_target`). On
     an exception (an OS error, Ctrl-C, SystemExit from a SIGTERM handler) the temporary folder is
-    removed and ``target`` is left as it was. The folder follows the umask.
+    removed and ``target`` is left as it was. The folder follows the umask. Concurrent writers
+    of one ``target`` (threads or processes) each replace it whole: the last to finish wins, the
+    folder is never a mix, and none of them fails for the others (see :func:`_replacing`).
     """
     target = Path(target)
     try:
@@ -122,16 +174,17 @@ def atomic_folder(target: str | Path) -> Iterator[Path]:
     try:
         os.chmod(tmp, umask_mode(0o777))
         yield tmp
-        if target.exists() or target.is_symlink():
-            old = target.parent / f".{target.name}.old-{os.getpid()}"
-            os.replace(target, old)
-        try:
-            os.replace(tmp, target)
-        except BaseException:
-            if old is not None:
-                os.replace(old, target)
-                old = None
-            raise
+        with _replacing(target):
+            if target.exists() or target.is_symlink():
+                old = _aside(target)
+                os.replace(target, old)
+            try:
+                os.replace(tmp, target)
+            except BaseException:
+                if old is not None:
+                    os.replace(old, target)
+                    old = None
+                raise
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(e, OSError):
@@ -146,8 +199,9 @@ def remove_folder(target: str | Path) -> None:
     target = Path(target)
     if not target.exists():
         return
-    old = target.parent / f".{target.name}.old-{os.getpid()}"
-    os.replace(target, old)
+    old = _aside(target)
+    with _replacing(target):
+        os.replace(target, old)
     shutil.rmtree(old, ignore_errors=True)
 
 
@@ -175,6 +229,17 @@ def _analysis_of(folder: Path) -> str | None:
         return None
     analysis = meta.get("analysis") if isinstance(meta, dict) and "cjmsim_version" in meta else None
     return analysis if isinstance(analysis, str) else None
+
+
+def _sweep_without_metadata(folder: Path) -> bool:
+    """Whether ``folder`` holds a sweep's results parts but no metadata.json (deleted, or lost)."""
+    meta = folder / "metadata.json"
+    if meta.exists() or meta.is_symlink():
+        return False
+    try:
+        return (folder / "results").is_dir() and any((folder / "results").glob("*.parquet"))
+    except OSError:
+        return False
 
 
 def _refusal(target: Path, analysis: str, force: bool) -> str | None:
@@ -213,6 +278,8 @@ def _refusal(target: Path, analysis: str, force: bool) -> str | None:
     found = _analysis_of(target)
     if found == analysis and (analysis != "sweep" or (target / "results").is_dir()):
         return None
+    if found is None and analysis == "sweep" and _sweep_without_metadata(target):
+        return None  # the sweep says what is wrong with it (and refuses it) in its own words
     what = f"a cjmsim {found} output" if found else "a folder cjmsim did not write"
     return f": is {what}, not a {analysis} output; it would be replaced as a whole"
 
@@ -223,7 +290,8 @@ def check_target(target: str | Path, analysis: str, force: bool = False) -> None
     Refused always: a file, FIFO, socket or device (or a path under one), the current folder, its
     parents and the root. Refused unless ``force``: an existing, non-empty folder that is not an
     output of the same analysis (its metadata.json says so; a sweep's also has results/), since
-    writing it would replace what the user keeps there.
+    writing it would replace what the user keeps there. A folder of sweep results parts without
+    metadata.json passes for a sweep: the sweep refuses it itself, saying metadata.json is missing.
 
     Raises:
         ArgumentError: on ``out``, saying why and what to do.

@@ -8,6 +8,7 @@ design (grid, random or Latin hypercube), the plans, replications and seed. Runn
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -123,6 +124,12 @@ class Parameter(_ExperimentModel):
         levels = self.grid()  # discrete levels: pick one
         return levels[min(int(u * len(levels)), len(levels) - 1)]
 
+    def level_count(self) -> int:
+        """How many levels a grid design takes, counted without building them."""
+        if self.range is not None and self.levels is None and self.values is None and self.scale is None:
+            return self.range.num
+        return len(self.grid())
+
     @property
     def multiplies(self) -> bool:
         """Whether a path level multiplies the base value instead of replacing it."""
@@ -187,6 +194,15 @@ class Experiment(_ExperimentModel):
 
     experiment: ExperimentSettings = Field(description="Base scenario, plans, design, replications, seed.")
     parameters: list[Parameter] = Field(default_factory=list, description="What varies.")
+
+    def point_count(self) -> int:
+        """How many points the design has, counted before any is built (a grid: the product of
+        its parameters' level counts; random and lhs: ``samples``)."""
+        if not self.parameters:
+            return 1
+        if self.experiment.design != "grid":
+            return self.experiment.samples
+        return math.prod(p.level_count() for p in self.parameters)
 
     @model_validator(mode="after")
     def _checks(self) -> Experiment:
