@@ -6,8 +6,8 @@ Run by hand from the repository root (about 4 minutes; the machine should be oth
                                         [--write docs/performance.md]
 
 It runs ``optimize(hifi, "baseline", objective, keep_orders=True for min-cpo, compare=["cjm"])``
-with the command's defaults (162 variables, 20,000 agents x 1 replication per evaluation, 600
-evaluations, 5 fresh replications of 200,000 agents) and reports the time, the seconds per
+with the command's defaults (162 variables, 20,000 agents x 1 replication per evaluation, 1,000
+evaluations, 8 fresh replications of 200,000 agents) and reports the time, the seconds per
 evaluation, the peak memory of this process, and the paired differences against the baseline
 and the hand-made ``cjm`` plan, and the incremental margin less spend in money (issue 12's
 done-when: more than ``cjm``'s, paired CI above 0).

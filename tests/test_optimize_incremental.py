@@ -195,3 +195,25 @@ def test_the_verdict_claims_a_gain_only_where_the_paired_ci_excludes_zero() -> N
     none = headline(dataclasses.replace(opt, found=False))
     assert none.startswith("No better allocation found")
     assert "adds" not in none and "cuts" not in none
+
+
+def _reps(orders: list[float], spend: list[float]) -> list[dict[str, float]]:
+    """Replications' totals with the given orders and spend (incremental margin 3 x spend)."""
+    pairs = zip(orders, spend, strict=True)
+    return [{"orders": o, "spend": s, "inc_margin": 3 * s, "inc_net_margin": 2 * s} for o, s in pairs]
+
+
+def test_a_marginal_cost_is_quoted_only_where_its_ci_supports_it() -> None:
+    from cjmsim.analyses.optimize.result import marginal_row
+
+    here = _reps([1_000.0, 1_010.0, 990.0], [100.0, 100.0, 100.0])
+    # clear: about 100 extra orders for 1,000 more spend, a spread over replications -> 10 a order
+    clear = marginal_row(here, _reps([1_100.0, 1_115.0, 1_085.0], [1_100.0, 1_102.0, 1_098.0]))
+    assert clear["cost_supported"] and clear["cost_per_extra_order"] == pytest.approx(1_000.0 / 100.0, rel=0.01)
+    assert clear["cost_ci_low"] < clear["cost_per_extra_order"] < clear["cost_ci_high"]
+    # the extra orders' CI spans zero: no cost per extra order can be quoted
+    noisy = marginal_row(here, _reps([1_200.0, 900.0, 1_010.0], [1_100.0, 1_100.0, 1_100.0]))
+    assert noisy["extra_orders_ci_low"] < 0 < noisy["extra_orders_ci_high"] and not noisy["cost_supported"]
+    # two replications that agree exactly (whole agents): a zero-width CI is no evidence
+    same = marginal_row(here[:2], _reps([1_150.0, 1_160.0], [1_100.0, 1_100.0]))
+    assert same["extra_orders_ci_low"] == same["extra_orders_ci_high"] and not same["cost_supported"]

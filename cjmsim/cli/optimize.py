@@ -81,7 +81,7 @@ def _bounds(_ctx: Any, _param: Any, value: str) -> tuple[float, float]:
     "--reps", type=click.IntRange(min=1, max=100), default=1, show_default=True, help="Replications per evaluation."
 )
 @click.option(
-    "--evaluations", type=click.IntRange(min=2), default=600, show_default=True, help="Most candidate evaluations."
+    "--evaluations", type=click.IntRange(min=2), default=1000, show_default=True, help="Most candidate evaluations."
 )
 @click.option(
     "--agents", type=click.IntRange(min=100), help="Agents in the search. Default: the scenario's, at most 20,000."
@@ -89,7 +89,7 @@ def _bounds(_ctx: Any, _param: Any, value: str) -> tuple[float, float]:
 @click.option("--weeks", type=click.IntRange(min=1, max=1040), help="Horizon (overrides the scenario).")
 @click.option("--seed", type=click.IntRange(min=0), help="Random seed (overrides the scenario).")
 @click.option(
-    "--final-reps", type=click.IntRange(min=2, max=1000), default=5, show_default=True, help="Fresh replications."
+    "--final-reps", type=click.IntRange(min=2, max=1000), default=8, show_default=True, help="Fresh replications."
 )
 @click.option(
     "--final-agents", type=click.IntRange(min=100), help="Agents in the re-evaluation. Default: the scenario's."

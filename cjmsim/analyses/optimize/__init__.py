@@ -82,12 +82,12 @@ def optimize(
     split: str = "segment,stage",
     periods: int = 1,
     reps: int = 1,
-    evaluations: int = 600,
+    evaluations: int = 1000,
     step: float = 0.25,
     agents: int | None = None,
     weeks: int | None = None,
     seed: int | None = None,
-    final_reps: int = 5,
+    final_reps: int = 8,
     final_agents: int | None = None,
     compare: list[str] | None = None,
     curves: bool = True,
@@ -120,7 +120,7 @@ def optimize(
             least one search step (the start, n gradient points and a step: n + 2).
         step: forward-difference step, in units of a cell's even share of its campaign.
         agents, weeks, seed: search settings (default: at most 20,000 agents; the scenario's).
-        final_reps, final_agents: the fresh re-evaluation (default 5 replications at the
+        final_reps, final_agents: the fresh re-evaluation (default 8 replications at the
             scenario's agents).
         compare: other plans of the scenario to re-evaluate beside the base and optimized plans.
         curves: also trace response curves per campaign around the optimum.

@@ -27,6 +27,7 @@ __all__ = [
     "COMPARED_METRICS",
     "InfeasibleError",
     "Optimization",
+    "marginal_row",
     "paired_comparison",
     "plan_toml",
     "response_curves",
@@ -162,7 +163,7 @@ def response_curves(search: Search, best_x: np.ndarray, simulator: Simulator) ->
             rows.append(row)
         here = keys[int(np.flatnonzero(np.isclose(levels, 1.0))[0])]
         up = keys[int(np.flatnonzero(levels > 1.0 + 1e-9)[0])]
-        margins.append({**head, **_marginal(runs[here], runs[up])})
+        margins.append({**head, **marginal_row(runs[here], runs[up])})
     return pd.DataFrame(rows), pd.DataFrame(margins)
 
 
@@ -173,9 +174,10 @@ def _values(reps: list[Totals], metric: str) -> np.ndarray:
     return np.array([e[metric] for e in reps])
 
 
-def _marginal(here: list[Totals], up: list[Totals]) -> dict[str, Any]:
+def marginal_row(here: list[Totals], up: list[Totals]) -> dict[str, Any]:
     """From one point to a bigger budget, paired replication by replication: the extra orders, spend
-    and incremental margin less spend (95% CIs), and the two ratios a strategist quotes."""
+    and incremental margin less spend (95% CIs), and the two ratios a strategist quotes, each with
+    whether its CI supports quoting it (finite, of some width, excluding zero)."""
     d = {m: _values(up, m) - _values(here, m) for m in ("orders", "spend", "inc_margin", "inc_net_margin")}
     out: dict[str, Any] = {"reps": len(here)}
     for m, name in (("orders", "extra_orders"), ("spend", "extra_spend"), ("inc_net_margin", "extra_inc_net_margin")):
@@ -185,11 +187,15 @@ def _marginal(here: list[Totals], up: list[Totals]) -> dict[str, Any]:
     ret = metrics.paired_ratio(d["inc_margin"], d["spend"])
     out.update({"cost_per_extra_order": cost[0], "cost_ci_low": cost[1], "cost_ci_high": cost[2]})
     out.update({"return_per_extra_spend": ret[0], "return_ci_low": ret[1], "return_ci_high": ret[2]})
-    # a ratio is quoted only when its denominator is surely above 0 and its interval is finite and above 0
-    out["cost_supported"] = bool(
-        out["extra_orders_ci_low"] > 0 and math.isfinite(cost[1]) and math.isfinite(cost[2]) and cost[1] > 0
-    )
-    out["return_supported"] = bool(out["extra_spend_ci_low"] > 0 and math.isfinite(ret[1]) and math.isfinite(ret[2]))
+
+    # a ratio is quoted only when its interval is finite, excludes zero and has a width (with the few
+    # replications of a curve and whole agents, two replications can agree exactly: no evidence of a spread)
+    def supported(low: float, high: float, denominator_low: float) -> bool:
+        finite = math.isfinite(low) and math.isfinite(high)
+        return bool(finite and high > low and (low > 0 or high < 0) and denominator_low > 0)
+
+    out["cost_supported"] = supported(cost[1], cost[2], out["extra_orders_ci_low"])
+    out["return_supported"] = supported(ret[1], ret[2], out["extra_spend_ci_low"])
     return out
 
 
@@ -276,7 +282,7 @@ def plan_toml(opt: Optimization) -> str:
         + toml_value(
             f"cjmsim optimize --plan {opt.base_plan} --objective {opt.objective}: {s['variables']} budgets "
             f"(split {s['split']}, {s['periods']} period(s)), {s['evaluations_used']} evaluations"
-            + ("" if opt.found else "; no better allocation found: these are the base plan's campaigns")
+            + ("" if getattr(opt, "found", True) else "; no better allocation found: the base plan's campaigns")
         ),
         f"# fresh replications ({s['final_reps']} x {s['final_agents']:,} agents): orders "
         f"{cmp.loc['orders', 'relative']:+.1%}, CPO {cmp.loc['cpo', 'relative']:+.1%}, spend "

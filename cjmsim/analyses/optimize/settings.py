@@ -54,12 +54,12 @@ class SearchSettings:
     split: str = "segment,stage"
     periods: int = 1
     reps: int = 1
-    evaluations: int = 600
+    evaluations: int = 1000
     step: float = 0.25
     agents: int | None = None
     weeks: int | None = None
     seed: int | None = None
-    final_reps: int = 5
+    final_reps: int = 8
     final_agents: int | None = None
     compare: tuple[str, ...] = ()
     curves: bool = True

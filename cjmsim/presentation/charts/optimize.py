@@ -330,12 +330,12 @@ def _curve_title(opt: Optimization, shown: list[str]) -> str:
         title = f"Past the optimum, each extra order on {mpl_text(name)} costs {fmt.money(priced.iloc[0], cur)}"
     else:
         return (
-            "Past the optimum, the extra orders from more budget are not distinguishable from zero at "
-            f"{reps} replications on any campaign shown"
+            "Past the optimum, no campaign shown has a cost per extra order that can be quoted at "
+            f"{reps} replications: its 95% CI spans zero or is unbounded"
         )
     rest = len(funded) - len(priced)
     if rest:
-        title += f"; on {rest} other{'s' if rest > 1 else ''}, not distinguishable from zero at {reps} replications"
+        title += f"; on {rest} other{'s' if rest > 1 else ''}, not quotable at {reps} replications (CI spans zero)"
     return title
 
 
@@ -367,7 +367,8 @@ def response_curves(opt: Optimization) -> Figure:
         f"Orders and cost per order as one campaign's budget per active week scales from 0 to \u00d72 of its optimum, "
         f"{cur}, the other campaigns held at the optimum; dashed: the base plan's budget, ringed: the optimum; "
         f"band: 95% CI of orders over {reps} replications \u00d7 {opt.scenario.scenario.agents:,} agents (the search's "
-        f"first ones); a marginal cost is quoted only where its CI is finite and above 0{more}"
+        "first ones); a cost per extra order (x1 to x1.25) is quoted only where its CI is finite, of some width "
+        f"and above 0{more}"
     )
     fig, axes = style.figure(_curve_title(opt, shown), sub, 2, max(len(shown), 1))
     ncol = max(len(shown), 1)
@@ -476,7 +477,12 @@ def all_charts(opt: Optimization) -> list[Chart]:
             "optimize_comparison",
             plan_comparison(opt),
             "The plans run again on new synthetic customers the search never saw: shorter bars are better for "
-            "cost per order, longer for orders; the whiskers show where the true value most likely lies.",
+            + (
+                "spend per incremental order, longer for incremental margin (over no marketing)"
+                if opt.objective in ("max-inc-margin", "min-icpo")
+                else "cost per order, longer for orders"
+            )
+            + "; the whiskers show where the true value most likely lies.",
         ),
         (
             "optimize_allocation",

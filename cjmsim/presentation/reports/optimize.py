@@ -321,7 +321,8 @@ def _reading(opt: Optimization) -> list[tuple[str, str]]:
             "Each campaign's budget scaled from 0 to \u00d72 of its optimum with the other campaigns held at the "
             f"optimum, on {opt.settings.get('curve_reps') or 2} replications (the search's first ones): the band is "
             "the 95% CI of orders. Where a curve flattens, more money there buys little. A marginal cost (spend per "
-            "extra order from the optimum to \u00d71.25) is quoted only where its CI is finite and above zero; "
+            "extra order from the optimum to \u00d71.25) is quoted only where its CI is finite, has a width and "
+            "excludes zero; "
             "otherwise it is not distinguishable from zero at that number of replications. They show the "
             "neighbourhood of the optimum, not of the base plan.",
         ),
