@@ -217,3 +217,17 @@ def test_a_marginal_cost_is_quoted_only_where_its_ci_supports_it() -> None:
     # two replications that agree exactly (whole agents): a zero-width CI is no evidence
     same = marginal_row(here[:2], _reps([1_150.0, 1_160.0], [1_100.0, 1_100.0]))
     assert same["extra_orders_ci_low"] == same["extra_orders_ci_high"] and not same["cost_supported"]
+
+
+def test_the_agents_of_the_search_and_of_the_fresh_check_are_stated_against_the_run() -> None:
+    from cjmsim.presentation.optimize_text import agents_note
+
+    sc = parse_scenario(two_channels())  # the scenario's run: 5,000 agents
+    kw: dict[str, Any] = {"split": "none", "evaluations": 8, "workers": 1, "final_reps": 2, "curves": False}
+    opt = optimize(sc, "base", "max-orders", agents=2_000, final_agents=3_000, **kw)
+    note = agents_note(opt)
+    said = "Searched at 2,000 agents (the scenario's run uses 5,000); the fresh re-evaluation is at 3,000 agents"
+    assert note.startswith(said)
+    assert "differ from cjmsim run's by sampling noise" in note
+    full = agents_note(optimize(sc, "base", "max-orders", agents=2_000, **kw))
+    assert "at 5,000 agents, as in cjmsim run" in full and "sampling noise" not in full
