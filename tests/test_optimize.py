@@ -128,10 +128,15 @@ def test_the_toml_block_is_a_valid_plan_of_the_scenario() -> None:
     data["plans"].update(block["plans"])
     again = parse_scenario(data)
     camps = again.plans["base_optimized"].campaigns
-    assert camps and all(c.flights for c in camps)  # two periods: each campaign has its flight
-    assert {tuple(c.flights[0]) for c in camps} <= {(0, 2), (2, 4)}
+    # a candidate keeps each base campaign at a level (whole horizon, as in the base plan) and adds
+    # one top-up per cell and period (issue 12: so that the search starts at the base plan exactly)
+    topups = [c for c in camps if c.flights]
+    kept = [c for c in camps if not c.flights]
+    assert topups and {tuple(c.flights[0]) for c in topups} <= {(0, 2), (2, 4)}
+    assert {c.name for c in kept} <= {"A", "B"}
     # the block holds exactly the allocation reported
-    assert sum(c.weekly * sum(e - s for s, e in c.flights) for c in camps) == pytest.approx(opt.variables.total.sum())
+    weeks = [sum(e - s for s, e in c.flights) if c.flights else 4 for c in camps]
+    assert sum(c.weekly * w for c, w in zip(camps, weeks, strict=True)) == pytest.approx(opt.variables.total.sum())
     assert not opt.curves.empty and set(opt.curves.campaign) == {"A", "B"}
 
 

@@ -10,7 +10,7 @@ __all__ = ["EXPORTS", "OBJECTIVES", "SHAPLEY", "SPLITS"]
 #: Exports a run can write (``cjmsim run --export``): see :mod:`cjmsim.analyses.exports`.
 EXPORTS: tuple[str, ...] = ("journeys", "transactions", "mmm", "events")
 #: Optimizer objectives: what to minimize or maximize.
-OBJECTIVES: tuple[str, ...] = ("min-cpo", "max-orders", "max-margin")
+OBJECTIVES: tuple[str, ...] = ("min-cpo", "max-orders", "max-margin", "max-inc-margin", "min-icpo")
 #: How the optimizer splits each base campaign into decision variables.
 SPLITS: tuple[str, ...] = ("none", "segment", "stage", "segment,stage")
 #: Shapley modes of attribution: exact up to EXACT_MAX channels (auto), exact, sampled, none.

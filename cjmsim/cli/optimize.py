@@ -49,13 +49,19 @@ def _bounds(_ctx: Any, _param: Any, value: str) -> tuple[float, float]:
     type=click.Choice(OBJECTIVES),
     default="min-cpo",
     show_default=True,
-    help="min-cpo: lowest spend per order; max-orders: most orders; max-margin: most gross margin minus spend.",
+    help="min-cpo: lowest spend per order; max-orders: most orders; max-margin: most gross margin minus spend; "
+    "max-inc-margin: most incremental margin (over no marketing) minus spend; min-icpo: lowest spend per "
+    "incremental order.",
 )
 @click.option(
     "--budget", type=click.FloatRange(min=0), help="Most planned spend over the horizon. Default: the base plan's."
 )
 @click.option("--keep-orders", is_flag=True, help="Orders floor: the base plan's orders.")
 @click.option("--min-orders", type=click.FloatRange(min=0), help="Orders floor in people over the horizon.")
+@click.option("--keep-revenue", is_flag=True, help="Revenue floor: the base plan's revenue.")
+@click.option(
+    "--min-revenue", type=click.FloatRange(min=0), help="Revenue floor over the horizon, currency (any objective)."
+)
 @click.option(
     "--bounds",
     default="0,3",
@@ -75,7 +81,7 @@ def _bounds(_ctx: Any, _param: Any, value: str) -> tuple[float, float]:
     "--reps", type=click.IntRange(min=1, max=100), default=1, show_default=True, help="Replications per evaluation."
 )
 @click.option(
-    "--evaluations", type=click.IntRange(min=2), default=600, show_default=True, help="Most candidate evaluations."
+    "--evaluations", type=click.IntRange(min=2), default=1000, show_default=True, help="Most candidate evaluations."
 )
 @click.option(
     "--agents", type=click.IntRange(min=100), help="Agents in the search. Default: the scenario's, at most 20,000."
@@ -83,7 +89,7 @@ def _bounds(_ctx: Any, _param: Any, value: str) -> tuple[float, float]:
 @click.option("--weeks", type=click.IntRange(min=1, max=1040), help="Horizon (overrides the scenario).")
 @click.option("--seed", type=click.IntRange(min=0), help="Random seed (overrides the scenario).")
 @click.option(
-    "--final-reps", type=click.IntRange(min=2, max=1000), default=5, show_default=True, help="Fresh replications."
+    "--final-reps", type=click.IntRange(min=2, max=1000), default=8, show_default=True, help="Fresh replications."
 )
 @click.option(
     "--final-agents", type=click.IntRange(min=100), help="Agents in the re-evaluation. Default: the scenario's."
@@ -93,6 +99,11 @@ def _bounds(_ctx: Any, _param: Any, value: str) -> tuple[float, float]:
 @click.option("--workers", type=click.IntRange(min=1, max=256), help="Local processes. Default: the machine's cores.")
 @scheduler_option
 @click.option("--no-curves", is_flag=True, help="Skip the response curves around the optimum.")
+@click.option(
+    "--curve-reps",
+    type=click.IntRange(min=2, max=100),
+    help="Replications of the response curves. Default: the search's, at least 2.",
+)
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder. Default: out/<file name>-optimize.")
 @click.option("--no-report", is_flag=True, help="Skip the charts and report.html (tables only).")
 @click.option("--quiet", is_flag=True, help="Print no table and no progress.")
@@ -105,6 +116,8 @@ def optimize_command(
     budget: float | None,
     keep_orders: bool,
     min_orders: float | None,
+    keep_revenue: bool,
+    min_revenue: float | None,
     bounds: tuple[float, float],
     split: str,
     periods: int,
@@ -120,24 +133,28 @@ def optimize_command(
     workers: int | None,
     scheduler: str | None,
     no_curves: bool,
+    curve_reps: int | None,
     out: str | None,
     no_report: bool,
     quiet: bool,
     force: bool,
 ) -> None:
-    """Search a plan's budget allocation: min-cpo, max-orders or max-margin, by simulation.
+    """Search a plan's budget allocation for an objective (min-cpo, max-inc-margin, ...), by simulation.
 
     Splits each campaign of the base plan into audience cells (segment x stage by default) and,
     with --periods, flight periods; simulates every candidate on the same replications (common
     random numbers); SciPy's SLSQP searches under the budget, the per-campaign bounds and the
-    orders floor, with forward-difference gradients simulated in parallel. The winner and the
-    base plan (and --compare plans) are then re-run on fresh replications with 95% CIs. Writes
-    plan.toml (the [plans.NAME] block to paste), comparison.csv, summary.csv, variables.csv,
-    trace.csv, curves.csv, metadata.json, the charts and report.html.
+    orders and revenue floors, with forward-difference gradients simulated in parallel. The
+    first evaluation is the base plan itself; when nothing beats it, the result says "no better
+    allocation found". The winner and the base plan (and --compare plans) are then re-run on
+    fresh replications with 95% CIs. Writes plan.toml (the [plans.NAME] block to paste),
+    comparison.csv, summary.csv, variables.csv, trace.csv, curves.csv, marginal.csv,
+    metadata.json, the charts and report.html.
 
-    Exit status: 0 done; 2 a bad option or scenario, or a search too large for this machine
-    (refused before any simulation); 3 no feasible allocation found (e.g. a --min-orders no
-    allocation reaches): the reason is printed and no folder or plan.toml is written.
+    Exit status: 0 done; 2 a bad option or scenario, an --evaluations too small for one search
+    step (n + 2 for n budgets), or a search too large for this machine (refused before any
+    simulation); 3 no feasible allocation found (e.g. a --min-orders no allocation reaches): the
+    reason is printed and no folder or plan.toml is written.
     """
     from cjmsim.analyses.optimize import InfeasibleError, optimize
 
@@ -157,6 +174,8 @@ def optimize_command(
                     budget=budget,
                     keep_orders=keep_orders,
                     min_orders=min_orders,
+                    keep_revenue=keep_revenue,
+                    min_revenue=min_revenue,
                     bounds=bounds,
                     split=split,
                     periods=periods,
@@ -169,6 +188,7 @@ def optimize_command(
                     final_agents=final_agents,
                     compare=list(compare),
                     curves=not no_curves,
+                    curve_reps=curve_reps,
                     workers=workers,
                     scheduler=scheduler,
                     name=name,
@@ -189,6 +209,7 @@ def optimize_command(
         write_csv(tmp / "variables.csv", opt.variables)
         write_csv(tmp / "trace.csv", opt.trace)
         write_csv(tmp / "curves.csv", opt.curves)
+        write_csv(tmp / "marginal.csv", opt.marginal)
         settings = {k: v for k, v in opt.settings.items() if k != "search_base"}
         settings["message"] = opt.message
         meta = metadata(
@@ -201,6 +222,10 @@ def optimize_command(
             plans=[opt.base_plan, *opt.settings["compare"]],
             settings=settings,
         )
+        # what the search did, at the top where a reader looks first (also under settings)
+        meta["evaluations_used"] = opt.settings["evaluations_used"]
+        meta["evaluations_allowed"] = opt.settings["evaluations_allowed"]
+        meta["better_allocation_found"] = opt.found
         write_json(tmp / "metadata.json", meta)
         if not no_report:
             if not quiet:

@@ -417,13 +417,22 @@ def optimize_table(sc: Scenario, final: Result, plans: list[str]) -> Table:
 
 
 def optimize_headline(opt: Any) -> str:
-    """One line per compared plan: paired relative differences with 95% CIs."""
-    lines = []
+    """The verdict (the report's, from :mod:`cjmsim.presentation.optimize_text`), the agents used, then one
+    line per compared plan: paired relative differences with 95% CIs."""
+    from cjmsim.presentation.optimize_text import agents_note, headline, signed_money
+
+    lines = [plain(headline(opt)) + ".", plain(agents_note(opt))]
     for other, g in opt.comparison.groupby("versus", sort=False):
         g = g.set_index("metric")
         parts = [
             f"{m} {g.loc[m, 'relative']:+.1%} [{g.loc[m, 'relative_ci_low']:+.1%}, {g.loc[m, 'relative_ci_high']:+.1%}]"
             for m in ("orders", "spend", "cpo", "margin")
         ]
+        if "inc_net_margin" in g.index:
+            r = g.loc["inc_net_margin"]
+            parts.append(
+                f"inc. margin less spend {signed_money(r.difference)} "
+                f"[{signed_money(r.ci_low)}, {signed_money(r.ci_high)}]"
+            )
         lines.append(f"{plain(opt.plan_name)} vs {plain(other)} (paired, 95% CI): " + ", ".join(parts))
     return "\n".join(lines)

@@ -198,6 +198,9 @@ _DERIVED: tuple[Metric, ...] = (
        "Extra revenue per extra spend when the channel's budget grows by 10%.", short="marginal ROAS"),
     _m("net_margin", "Gross margin less spend", "money", "money", "higher",
        "`margin - spend`: what the max-margin objective maximizes."),
+    _m("inc_net_margin", "Incremental margin less spend", "money", "money", "higher",
+       "`inc_margin - spend`: the margin a plan adds over no marketing, less what it costs; what the "
+       "max-inc-margin objective maximizes."),
 )  # fmt: skip
 
 #: The summary metrics, name -> metric, in the order of summary.csv's columns after plan and segment

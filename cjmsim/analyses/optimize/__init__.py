@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from cjmsim.analyses.choices import OBJECTIVES, SPLITS
-from cjmsim.analyses.optimize.evaluation import Simulator
+from cjmsim.analyses.optimize.evaluation import Simulator, mean_totals
 from cjmsim.analyses.optimize.result import (
     InfeasibleError,
     Optimization,
@@ -47,7 +47,7 @@ from cjmsim.analyses.optimize.result import (
 )
 from cjmsim.analyses.optimize.search import Objective, Problem, Search
 from cjmsim.analyses.optimize.settings import SearchSettings
-from cjmsim.analyses.optimize.variables import Variable, candidate_campaigns, decision_variables
+from cjmsim.analyses.optimize.variables import Variable, decision_variables
 from cjmsim.analyses.simulate import Result, check_memory, simulate
 from cjmsim.analyses.tasks import executor_for
 from cjmsim.scenario import Scenario, parse_scenario
@@ -76,19 +76,22 @@ def optimize(
     budget: float | None = None,
     keep_orders: bool = False,
     min_orders: float | None = None,
+    keep_revenue: bool = False,
+    min_revenue: float | None = None,
     bounds: tuple[float, float] = (0.0, 3.0),
     split: str = "segment,stage",
     periods: int = 1,
     reps: int = 1,
-    evaluations: int = 600,
+    evaluations: int = 1000,
     step: float = 0.25,
     agents: int | None = None,
     weeks: int | None = None,
     seed: int | None = None,
-    final_reps: int = 5,
+    final_reps: int = 8,
     final_agents: int | None = None,
     compare: list[str] | None = None,
     curves: bool = True,
+    curve_reps: int | None = None,
     workers: int | None = None,
     scheduler: Any = None,
     name: str | None = None,
@@ -99,22 +102,30 @@ def optimize(
     Args:
         scenario: a validated scenario.
         plan: the base plan: its campaigns (split into cells) are the decision variables.
-        objective: ``min-cpo``, ``max-orders`` or ``max-margin`` (gross margin minus spend).
+        objective: ``min-cpo`` (spend per order), ``max-orders``, ``max-margin`` (gross margin minus
+            spend), ``max-inc-margin`` (incremental margin minus spend: the margin the plan adds over
+            no marketing on the same people and random numbers, less what it costs) or ``min-icpo``
+            (spend per incremental order).
         budget: most planned spend over the horizon; default the base plan's planned spend.
         keep_orders: orders floor = the base plan's orders (on the search replications).
         min_orders: orders floor in people over the horizon (instead of ``keep_orders``).
+        keep_revenue: revenue floor = the base plan's revenue (on the search replications).
+        min_revenue: revenue floor over the horizon, currency (instead of ``keep_revenue``).
         bounds: each campaign's total budget within [low, high] x its base total.
         split: ``none``, ``segment``, ``stage`` or ``segment,stage``: how each campaign's
             audience is split into variables (each cell's budget is searched separately).
         periods: split the horizon into this many equal flight periods, each with its budgets.
         reps: replications per evaluation (common random numbers: the same for every candidate).
-        evaluations: most candidate evaluations in the search (gradient points included).
+        evaluations: most candidate evaluations in the search (gradient points included), at
+            least one search step (the start, n gradient points and a step: n + 2).
         step: forward-difference step, in units of a cell's even share of its campaign.
         agents, weeks, seed: search settings (default: at most 20,000 agents; the scenario's).
-        final_reps, final_agents: the fresh re-evaluation (default 5 replications at the
+        final_reps, final_agents: the fresh re-evaluation (default 8 replications at the
             scenario's agents).
         compare: other plans of the scenario to re-evaluate beside the base and optimized plans.
         curves: also trace response curves per campaign around the optimum.
+        curve_reps: replications of the response curves (default the search's, at least 2), so
+            their marginal costs have confidence intervals.
         workers: local worker processes (default: the machine's cores). Ignored with ``scheduler``.
         scheduler: a Dask scheduler address (or a ``distributed.Client``): the search's
             simulations go to that cluster. Results depend on neither the workers nor the cluster.
@@ -126,7 +137,8 @@ def optimize(
 
     Raises:
         ArgumentError: a bad argument, named by its parameter (``objective``, ``bounds``, ...),
-            or a search too large for this machine (decision variables, agents), before any run.
+            an evaluation budget too small for one search step, or a search too large for this
+            machine (decision variables, agents), before any run.
         InfeasibleError: no candidate of the search kept to the budget, the bounds and the
             orders floor (e.g. a ``min_orders`` no allocation reaches); no plan is returned.
     """
@@ -135,6 +147,8 @@ def optimize(
         budget=budget,
         keep_orders=keep_orders,
         min_orders=min_orders,
+        keep_revenue=keep_revenue,
+        min_revenue=min_revenue,
         bounds=bounds,
         split=split,
         periods=periods,
@@ -148,6 +162,7 @@ def optimize(
         final_agents=final_agents,
         compare=tuple(compare or ()),
         curves=curves,
+        curve_reps=curve_reps,
         workers=workers,
         scheduler=scheduler,
         name=name,
@@ -170,20 +185,31 @@ def run_optimization(
     variables = decision_variables(sc, plan, s.split, s.periods, seed)
     problem = Problem(variables, len(sc.plans[plan].campaigns), s.budget, s.bounds, s.step)
     data = sc.model_dump(mode="json", exclude_none=True)
+    base_campaigns = list(data["plans"][plan]["campaigns"])  # the base plan as it is: evaluation 1
+    curve_reps = s.curve_reps or max(s.reps, 2)
     with executor_for(min(workers, (problem.n + 1) * s.reps), s.scheduler) as executor:
         simulator = Simulator(executor, data, seed, s.reps)
-        # the base plan itself (unsplit) on the search replications: the floor and the normalisation
-        base = simulator.totals([[c.model_dump(mode="json", exclude_none=True) for c in sc.plans[plan].campaigns]])[0]
+        start = simulator.per_rep([base_campaigns])[0]
+        base = mean_totals(start)
         floor = base["orders"] if s.keep_orders else (s.min_orders if s.min_orders is not None else 0.0)
-        goal = Objective(s.objective, problem, base, floor)
+        revenue_floor = base["revenue"] if s.keep_revenue else (s.min_revenue or 0.0)
+        goal = Objective(s.objective, problem, base, floor, revenue_floor)
         search = Search(
-            problem, goal, simulator, variables, W, evaluations=s.evaluations, step=s.step, progress=progress
-        )
+            problem, goal, simulator, variables, W, base_campaigns,
+            evaluations=s.evaluations, step=s.step, progress=progress,
+        )  # fmt: skip
+        search.start(start)
         best_x, message = search.run()
         if search.best is None:
-            raise _infeasible(search, floor, message)
-        curves = response_curves(search, best_x) if s.curves else pd.DataFrame([])
-    campaigns = candidate_campaigns(variables, best_x, W)
+            raise _infeasible(search, floor, revenue_floor, message)
+        if not search.found:
+            best_x = problem.x0  # the base plan itself
+        curves = pd.DataFrame([])
+        marginal = pd.DataFrame([])
+        if s.curves:
+            curve_sim = simulator if curve_reps == s.reps else Simulator(executor, data, seed, curve_reps)
+            curves, marginal = response_curves(search, best_x, curve_sim)
+    campaigns = search.campaigns(best_x)
     name = s.plan_name(plan)
     compared = [plan] + [p for p in s.compare if p not in (plan, name)]  # the optimized plan against these
     final, final_seed = _reevaluate(scenario, plan, name, campaigns, compared, s, seed)
@@ -196,19 +222,26 @@ def run_optimization(
         "keep_orders": s.keep_orders,
         "min_orders": s.min_orders,
         "orders_floor": floor,
+        "keep_revenue": s.keep_revenue,
+        "min_revenue": s.min_revenue,
+        "revenue_floor": revenue_floor,
         "bounds": list(s.bounds),
         "split": s.split,
         "periods": s.periods,
         "reps": s.reps,
         "evaluations": s.evaluations,
+        "evaluations_allowed": s.evaluations,
         "evaluations_used": search.count,
+        "found": search.found,
         "step": s.step,
         "agents": sc.scenario.agents,
+        "scenario_agents": scenario.scenario.agents,
         "weeks": W,
         "seed": seed,
         "final_seed": final_seed,
         "final_reps": s.final_reps,
         "final_agents": final.agents,
+        "curve_reps": curve_reps if s.curves else None,
         "compare": compared[1:],
         "workers": workers if s.scheduler is None else None,  # a cluster has its own
         "scheduler": s.scheduler if s.scheduler is None or isinstance(s.scheduler, str) else "a distributed.Client",
@@ -221,9 +254,12 @@ def run_optimization(
         plan_name=name,
         objective=s.objective,
         settings=settings,
-        variables=variable_table(variables, problem.x0, best_x),
+        variables=variable_table(search, best_x),
         trace=pd.DataFrame(search.rows),
         curves=curves,
+        marginal=marginal,
+        start=pd.DataFrame([{"rep": r, **e} for r, e in enumerate(start)]),
+        found=search.found,
         campaigns=campaigns,
         final=final,
         comparison=paired_comparison(final, name, compared),
@@ -232,11 +268,16 @@ def run_optimization(
     )
 
 
-def _infeasible(search: Search, floor: float, stopped: str) -> InfeasibleError:
-    """Why no candidate was feasible: the most orders seen within the budget and bounds, against the floor."""
+def _infeasible(search: Search, floor: float, revenue_floor: float, stopped: str) -> InfeasibleError:
+    """Why no candidate was feasible: the most orders (revenue) seen within the budget and bounds, against the floor."""
     trace = pd.DataFrame(search.rows)
     say = f"{stopped}; no feasible candidate found in {search.count} evaluations"
-    if floor > 0 and len(trace):
+    if revenue_floor > 0 and len(trace) and float(trace.revenue.max()) < revenue_floor:
+        say += (
+            f": the most revenue of any candidate was {float(trace.revenue.max()):,.0f}, below the revenue floor of "
+            f"{revenue_floor:,.0f}; lower the revenue floor, or raise the budget or the bounds"
+        )
+    elif floor > 0 and len(trace):
         most = float(trace.orders.max())
         say += (
             f": the most orders of any candidate were {most:,.0f}, below the orders floor of {floor:,.0f}; "

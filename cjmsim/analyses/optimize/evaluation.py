@@ -13,14 +13,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cjmsim.analyses.metrics import summary_row
 from cjmsim.analyses.tasks import Executor
 from cjmsim.engine import make_streams, run_plan
 from cjmsim.scenario import parse_scenario
 
-__all__ = ["Candidate", "Simulator", "Totals", "evaluate"]
+__all__ = ["INCREMENTAL", "TOTALS", "Candidate", "Simulator", "Totals", "evaluate", "mean_totals"]
 
-#: A candidate's totals over the horizon: orders, spend, planned spend, margin.
+#: A candidate's totals over the horizon: orders, customers, spend, planned spend, revenue, margin
+#: and, against the no-marketing run of the same replication, inc_orders, inc_revenue, inc_margin.
 Totals = dict[str, float]
+
+#: The totals every evaluation has, as :func:`cjmsim.analyses.metrics.summary_row` computes them.
+TOTALS = ("orders", "customers", "spend", "planned_spend", "revenue", "margin")
+#: The incremental totals: the candidate's minus the no-marketing run's, replication by replication.
+INCREMENTAL = ("inc_orders", "inc_revenue", "inc_margin")
 
 _CANDIDATE = "__candidate__"
 
@@ -32,37 +39,50 @@ class Candidate:
     data: dict[str, Any]  # the search scenario, as parsed TOML
     seed: int
     rep: int
-    campaigns: list[dict[str, Any]]
+    campaigns: list[dict[str, Any]] | None  # None: no marketing, the counterfactual
     key: str  # its name on a cluster's dashboard
 
 
 def evaluate(task: Candidate) -> Totals:
-    """Simulate one candidate's campaigns on one replication: orders, spend, planned, margin."""
+    """Simulate one candidate's campaigns on one replication: its totals, as ``summary_row`` gives them.
+
+    The same function :func:`cjmsim.analyses.simulate.simulate` uses, on the same streams, so a
+    candidate holding a plan's campaigns has exactly that plan's totals."""
     data = dict(task.data)
-    data["plans"] = {**data["plans"], _CANDIDATE: {"campaigns": task.campaigns}}
+    plan = None
+    if task.campaigns is not None:
+        data["plans"] = {**data["plans"], _CANDIDATE: {"campaigns": task.campaigns}}
+        plan = _CANDIDATE
     sc = parse_scenario(data, source="optimizer candidate")
     s = sc.scenario
-    rec = run_plan(sc, _CANDIDATE, make_streams(task.seed, task.rep, len(sc.segments)), s.agents, s.weeks, threads=1)
-    w = rec.weight
-    return {
-        "orders": float(rec.orders.sum()) * w,
-        "spend": float(rec.spend.sum()),
-        "planned": float(rec.planned.sum()),
-        "margin": float(rec.margin.sum()) * w,
-    }
+    rec = run_plan(sc, plan, make_streams(task.seed, task.rep, len(sc.segments)), s.agents, s.weeks, threads=1)
+    row = summary_row(rec, slice(None), s.ltv_weeks)
+    return {k: float(row[k]) for k in TOTALS}
 
 
 class Simulator:
-    """Candidates' mean totals over the search replications, simulated on an executor."""
+    """Candidates' totals over the search replications, simulated on an executor.
+
+    The no-marketing run of every replication is simulated once, on first use, and every
+    candidate's incremental totals are taken against it (the same people and random numbers)."""
 
     def __init__(self, executor: Executor, data: dict[str, Any], seed: int, reps: int):
         self.executor = executor
         self.data = data
         self.seed = seed
         self.reps = reps
+        self._without: list[Totals] | None = None
 
-    def totals(self, candidates: list[list[dict[str, Any]]]) -> list[Totals]:
-        """Each candidate's (campaign list's) totals, averaged over the replications in order."""
+    def without(self) -> list[Totals]:
+        """The no-marketing totals of every replication (simulated once)."""
+        if self._without is None:
+            tasks = [Candidate(self.data, self.seed, r, None, f"no-marketing-r{r}") for r in range(self.reps)]
+            self._without = self.executor.map(evaluate, tasks)
+        return self._without
+
+    def per_rep(self, candidates: list[list[dict[str, Any]]]) -> list[list[Totals]]:
+        """Each candidate's (campaign list's) totals on every replication, with the incremental ones."""
+        without = self.without()
         tasks = [
             Candidate(self.data, self.seed, r, campaigns, f"candidate{j}-r{r}")
             for j, campaigns in enumerate(candidates)
@@ -71,9 +91,22 @@ class Simulator:
         results = self.executor.map(evaluate, tasks)
         out = []
         for j in range(len(candidates)):
-            mean = {"orders": 0.0, "spend": 0.0, "planned": 0.0, "margin": 0.0}
-            for res in results[j * self.reps : (j + 1) * self.reps]:
-                for k, v in res.items():
-                    mean[k] += v / self.reps
-            out.append(mean)
+            reps = []
+            for r, res in enumerate(results[j * self.reps : (j + 1) * self.reps]):
+                inc = {f"inc_{k}": res[k] - without[r][k] for k in ("orders", "revenue", "margin")}
+                reps.append({**res, **inc})
+            out.append(reps)
         return out
+
+    def totals(self, candidates: list[list[dict[str, Any]]]) -> list[Totals]:
+        """Each candidate's totals, averaged over the replications in order."""
+        return [mean_totals(reps) for reps in self.per_rep(candidates)]
+
+
+def mean_totals(reps: list[Totals]) -> Totals:
+    """The mean of replications' totals, summed in replication order (so it never depends on the executor)."""
+    mean = dict.fromkeys(reps[0], 0.0)
+    for res in reps:
+        for k, v in res.items():
+            mean[k] += v / len(reps)
+    return mean

@@ -9,22 +9,25 @@ writes the optimized plan as a block to paste into the scenario.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from cjmsim.analyses import metrics
+from cjmsim.analyses.optimize.evaluation import Simulator, Totals
 from cjmsim.analyses.optimize.search import Search
-from cjmsim.analyses.optimize.variables import Variable
+from cjmsim.analyses.optimize.variables import cell_budgets
 from cjmsim.analyses.simulate import Result
 from cjmsim.scenario import HEADLINE_METRICS, Scenario, ScenarioError, toml_value
 from cjmsim.scenario.files import toml_key
 
 __all__ = [
+    "COMPARED_METRICS",
     "InfeasibleError",
     "Optimization",
+    "marginal_row",
     "paired_comparison",
     "plan_toml",
     "response_curves",
@@ -69,7 +72,18 @@ class Optimization:
         trace: one row per evaluation: kind (start, point, gradient), orders, spend, planned
             spend, margin, CPO, objective, feasible, best objective so far.
         curves: response curves per campaign around the optimum: the campaign's weekly budget
-            scaled with the others held, orders, spend, CPO and margin (search replications).
+            scaled with the others held; orders, spend, CPO, margin and incremental margin less
+            spend, each the mean of ``curve_reps`` replications (the search's first ones) with its
+            95% CI (``_ci_low``, ``_ci_high``).
+        marginal: per campaign, from the optimum to the next level up (x1.25 of its budget): the
+            extra orders, spend and incremental margin less spend with 95% CIs (paired over the
+            curve replications), the spend per extra order and the incremental margin per extra
+            unit of spend (ratios of means, delta-method CIs), and whether each ratio's CI supports
+            quoting it (``cost_supported``, ``return_supported``).
+        start: evaluation 1 (the base plan itself) on every search replication: rep, orders,
+            customers, spend, planned spend, revenue, margin and the incremental totals.
+        found: whether the search found a feasible allocation better than the base plan; when it
+            did not, the optimized plan is the base plan.
         campaigns: the optimized plan's campaigns, as in the TOML block.
         final: the re-evaluation on fresh replications (a :class:`cjmsim.analyses.simulate.Result`)
             of the base plan, the optimized plan and the plans to compare.
@@ -92,6 +106,9 @@ class Optimization:
     comparison: pd.DataFrame
     message: str
     seconds: float = 0.0
+    marginal: pd.DataFrame = field(default_factory=pd.DataFrame)
+    start: pd.DataFrame = field(default_factory=pd.DataFrame)
+    found: bool = True
 
     def toml(self) -> str:
         """The optimized plan as a ``[plans.NAME]`` block to paste into the scenario."""
@@ -102,47 +119,95 @@ class Optimization:
 CURVE_LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
 
 
-def response_curves(search: Search, best_x: np.ndarray) -> pd.DataFrame:
-    """Per campaign, orders, spend, CPO and margin as its budget is scaled around the optimum.
+def response_curves(search: Search, best_x: np.ndarray, simulator: Simulator) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per campaign, orders, spend, CPO and margins as its budget is scaled around the optimum, and
+    the marginal costs from the optimum to the next level up, each with 95% CIs over replications.
 
-    Evaluated on the search replications, outside the evaluation budget and the trace.
+    Simulated on ``simulator``'s replications (the search's first ones, common random numbers),
+    outside the evaluation budget and the trace: the curves and the marginal table.
     """
     p, variables, W = search.problem, search.variables, search.weeks
     levels = np.array(CURVE_LEVELS)
-    rows: list[dict[str, Any]] = []
+    points: dict[bytes, np.ndarray] = {}
+    per_campaign: list[list[bytes]] = []
     for c in range(p.ncamp):
         sel = p.camp_of == c
-        pts = []
+        keys = []
         for lv in levels:
             x = best_x.copy()
             x[sel] = best_x[sel] * lv if p.cost[sel] @ best_x[sel] >= W else p.x0[sel] * lv
-            pts.append(np.clip(x, p.lo_b, np.maximum(p.hi_b, x)))
-        ev = search.evaluate(pts, "curve", limit=False)
+            x = np.clip(x, p.lo_b, np.maximum(p.hi_b, x))
+            k = np.round(x, 9).tobytes()
+            points.setdefault(k, x)
+            keys.append(k)
+        per_campaign.append(keys)
+    order = list(points)
+    runs = dict(zip(order, simulator.per_rep([search.campaigns(points[k]) for k in order]), strict=True))
+    rows: list[dict[str, Any]] = []
+    margins: list[dict[str, Any]] = []
+    for c, keys in enumerate(per_campaign):
+        sel = p.camp_of == c
         first = variables[int(np.flatnonzero(sel)[0])]
-        for lv, x, e in zip(levels, pts, ev, strict=True):
-            rows.append(
-                {
-                    "campaign_id": c,
-                    "campaign": first.campaign_name,
-                    "channel": first.channel,
-                    "level": float(lv),
-                    "weekly": float((p.cost[sel] @ x[sel]) / p.camp_weeks[c]),
-                    "orders": e["orders"],
-                    "spend": e["spend"],
-                    "cpo": e["spend"] / e["orders"] if e["orders"] > 0 else math.nan,
-                    "margin": e["margin"],
-                    "base_weekly": float(p.camp_base[c] / p.camp_weeks[c]),
-                    "optimized_weekly": float((p.cost[sel] @ best_x[sel]) / p.camp_weeks[c]),
-                }
-            )
-    return pd.DataFrame(rows)
+        head = {"campaign_id": c, "campaign": first.campaign_name, "channel": first.channel}
+        for lv, k in zip(levels, keys, strict=True):
+            reps = runs[k]
+            weekly = float((p.cost[sel] @ points[k][sel]) / p.camp_weeks[c])
+            row: dict[str, Any] = {**head, "level": float(lv), "weekly": weekly}
+            for m in ("orders", "spend", "margin", "inc_orders", "inc_net_margin"):
+                mean, lo, hi = metrics.confidence(_values(reps, m))
+                row.update({m: mean, f"{m}_ci_low": lo, f"{m}_ci_high": hi})
+            row["cpo"] = row["spend"] / row["orders"] if row["orders"] > 0 and row["spend"] > 0 else math.nan
+            row["reps"] = len(reps)
+            row["base_weekly"] = float(p.camp_base[c] / p.camp_weeks[c])
+            row["optimized_weekly"] = float((p.cost[sel] @ best_x[sel]) / p.camp_weeks[c])
+            rows.append(row)
+        here = keys[int(np.flatnonzero(np.isclose(levels, 1.0))[0])]
+        up = keys[int(np.flatnonzero(levels > 1.0 + 1e-9)[0])]
+        margins.append({**head, **marginal_row(runs[here], runs[up])})
+    return pd.DataFrame(rows), pd.DataFrame(margins)
 
 
-def variable_table(variables: list[Variable], x0: np.ndarray, best_x: np.ndarray) -> pd.DataFrame:
-    """One row per decision variable: its cell, and its base and optimized weekly budget and total."""
+def _values(reps: list[Totals], metric: str) -> np.ndarray:
+    """One metric over replications; ``inc_net_margin`` is incremental margin less spend."""
+    if metric == "inc_net_margin":
+        return np.array([e["inc_margin"] - e["spend"] for e in reps])
+    return np.array([e[metric] for e in reps])
+
+
+def marginal_row(here: list[Totals], up: list[Totals]) -> dict[str, Any]:
+    """From one point to a bigger budget, paired replication by replication: the extra orders, spend
+    and incremental margin less spend (95% CIs), and the two ratios a strategist quotes, each with
+    whether its CI supports quoting it (finite, of some width, excluding zero)."""
+    d = {m: _values(up, m) - _values(here, m) for m in ("orders", "spend", "inc_margin", "inc_net_margin")}
+    out: dict[str, Any] = {"reps": len(here)}
+    for m, name in (("orders", "extra_orders"), ("spend", "extra_spend"), ("inc_net_margin", "extra_inc_net_margin")):
+        mean, lo, hi = metrics.confidence(d[m])
+        out.update({name: mean, f"{name}_ci_low": lo, f"{name}_ci_high": hi})
+    cost = metrics.paired_ratio(d["spend"], d["orders"])
+    ret = metrics.paired_ratio(d["inc_margin"], d["spend"])
+    out.update({"cost_per_extra_order": cost[0], "cost_ci_low": cost[1], "cost_ci_high": cost[2]})
+    out.update({"return_per_extra_spend": ret[0], "return_ci_low": ret[1], "return_ci_high": ret[2]})
+
+    # a ratio is quoted only when its interval is finite, excludes zero and has a width (with the few
+    # replications of a curve and whole agents, two replications can agree exactly: no evidence of a spread)
+    def supported(low: float, high: float, denominator_low: float) -> bool:
+        finite = math.isfinite(low) and math.isfinite(high)
+        return bool(finite and high > low and (low > 0 or high < 0) and denominator_low > 0)
+
+    out["cost_supported"] = supported(cost[1], cost[2], out["extra_orders_ci_low"])
+    out["return_supported"] = supported(ret[1], ret[2], out["extra_spend_ci_low"])
+    return out
+
+
+def variable_table(search: Search, best_x: np.ndarray) -> pd.DataFrame:
+    """One row per decision variable: its cell, and its base and optimized weekly budget and total.
+
+    The optimized budget is the cell's money in the optimized plan as written (its top-up plus its
+    share of its base campaign kept as it is, :func:`cell_budgets`), so the totals add up to the plan."""
+    p, variables = search.problem, search.variables
+    weekly = cell_budgets(variables, best_x, search.weeks, search.base, p.x0)
     rows = []
-    for v, a, b in zip(variables, x0, best_x, strict=True):
-        weekly = round(b * v.scale) if b * v.scale >= 1 else 0.0  # as the plan's campaigns write it
+    for v, a, w in zip(variables, p.x0, weekly, strict=True):
         rows.append(
             {
                 "campaign_id": v.campaign,
@@ -153,20 +218,31 @@ def variable_table(variables: list[Variable], x0: np.ndarray, best_x: np.ndarray
                 "period": v.period + 1 if v.period >= 0 else 0,
                 "weeks": v.weeks,
                 "base_weekly": a * v.scale,
-                "weekly": weekly,
+                "weekly": float(w),
                 "base_total": a * v.scale * v.weeks,
-                "total": weekly * v.weeks,
+                "total": float(w) * v.weeks,
             }
         )
     return pd.DataFrame(rows)
 
 
+#: The metrics the fresh re-evaluation compares, paired: the headline ones, the incremental ones
+#: and what each objective maximizes (margin less spend, incremental margin less spend).
+COMPARED_METRICS: tuple[str, ...] = (
+    *HEADLINE_METRICS, "inc_orders", "inc_revenue", "inc_margin", "icpo", "iromi", "net_margin", "inc_net_margin",
+)  # fmt: skip
+
+
 def paired_comparison(final: Result, plan: str, others: list[str]) -> pd.DataFrame:
     """Paired differences (plan minus each other plan) per replication, with 95% CIs, of the headline metrics."""
-    pr = final.per_rep[final.per_rep.segment == "all"].set_index(["plan", "rep"])
+    pr = final.per_rep[final.per_rep.segment == "all"].copy()
+    pr["net_margin"] = pr.margin - pr.spend
+    if "inc_margin" in pr:
+        pr["inc_net_margin"] = pr.inc_margin - pr.spend
+    pr = pr.set_index(["plan", "rep"])
     rows = []
     for other in others:
-        for m in HEADLINE_METRICS:
+        for m in (m for m in COMPARED_METRICS if m in pr):
             a = pr.loc[plan][m].sort_index().to_numpy(dtype=float)
             b = pr.loc[other][m].sort_index().to_numpy(dtype=float)
             mean, lo, hi = metrics.confidence(a - b)
@@ -206,6 +282,7 @@ def plan_toml(opt: Optimization) -> str:
         + toml_value(
             f"cjmsim optimize --plan {opt.base_plan} --objective {opt.objective}: {s['variables']} budgets "
             f"(split {s['split']}, {s['periods']} period(s)), {s['evaluations_used']} evaluations"
+            + ("" if getattr(opt, "found", True) else "; no better allocation found: the base plan's campaigns")
         ),
         f"# fresh replications ({s['final_reps']} x {s['final_agents']:,} agents): orders "
         f"{cmp.loc['orders', 'relative']:+.1%}, CPO {cmp.loc['cpo', 'relative']:+.1%}, spend "

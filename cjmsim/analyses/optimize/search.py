@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from cjmsim.analyses.optimize.evaluation import Simulator, Totals
+from cjmsim.analyses.optimize.evaluation import Simulator, Totals, mean_totals
 from cjmsim.analyses.optimize.variables import Variable, candidate_campaigns
 
-__all__ = ["Objective", "Problem", "Search"]
+__all__ = ["OBJECTIVE_VALUES", "Objective", "Problem", "Search", "natural"]
 
 
 class _Budget(Exception):
@@ -97,36 +97,69 @@ class Problem:
         return constraints
 
 
+#: Each objective's value on a candidate's totals, in natural units, and whether higher is better.
+#: ``inc_net_margin`` is incremental margin less spend: (margin - margin with no marketing) - spend.
+OBJECTIVE_VALUES: dict[str, tuple[str, bool]] = {
+    "min-cpo": ("cpo", False),
+    "max-orders": ("orders", True),
+    "max-margin": ("net_margin", True),
+    "max-inc-margin": ("inc_net_margin", True),
+    "min-icpo": ("icpo", False),
+}
+
+
+def natural(e: Totals) -> dict[str, float]:
+    """A candidate's objective values in natural units: CPO, orders, margin less spend, incremental
+    margin less spend and iCPO (NaN where undefined: no spend, or no incremental orders)."""
+    spend = e["spend"]
+    return {
+        "cpo": spend / e["orders"] if e["orders"] > 0 and spend > 0 else math.nan,
+        "orders": e["orders"],
+        "net_margin": e["margin"] - spend,
+        "inc_net_margin": e["inc_margin"] - spend,
+        "icpo": spend / e["inc_orders"] if e["inc_orders"] > 0 and spend > 0 else math.nan,
+    }
+
+
 class Objective:
     """What the search minimizes (normalised by the base plan's totals) and which candidates are allowed."""
 
-    def __init__(self, name: str, problem: Problem, base: Totals, floor: float):
+    def __init__(self, name: str, problem: Problem, base: Totals, floor: float, revenue_floor: float = 0.0):
         self.name = name
         self.problem = problem
         self.floor = floor
-        self.base_cpo = base["spend"] / base["orders"] if base["orders"] > 0 else 1.0
+        self.revenue_floor = revenue_floor
+        self.metric, self.higher = OBJECTIVE_VALUES[name]
+        at_base = natural(base)[self.metric]
+        # ratios are scaled by the base plan's value (1 = the base's), sums by its size
+        self.norm = abs(at_base) if math.isfinite(at_base) and at_base != 0 else 1.0
+        if self.metric in ("orders", "net_margin", "inc_net_margin"):
+            self.norm = max(self.norm, 1.0)
         self.norm_orders = max(base["orders"], 1.0)
-        self.norm_margin = max(abs(base["margin"] - base["spend"]), 1.0)
+        self.norm_revenue = max(base["revenue"], 1.0)
 
     def value(self, e: Totals) -> float:
-        """The objective of a candidate's totals: lower is better (1 = the base plan's CPO)."""
-        if self.name == "min-cpo":
-            return (e["spend"] / e["orders"]) / self.base_cpo if e["orders"] > 0 else 1e6
-        if self.name == "max-orders":
-            return -e["orders"] / self.norm_orders
-        return -(e["margin"] - e["spend"]) / self.norm_margin
+        """The objective of a candidate's totals: lower is better (for a ratio, 1 = the base plan's)."""
+        v = natural(e)[self.metric]
+        if not math.isfinite(v):
+            return 1e6  # no CPO (no spend or no incremental order): the worst
+        return (-v if self.higher else v) / self.norm
 
     def feasible(self, x: np.ndarray, e: Totals) -> bool:
-        """Whether a candidate may win: spend (for a CPO), budget, campaign bounds, orders floor."""
-        if self.name == "min-cpo" and e["spend"] <= 0:
+        """Whether a candidate may win: a defined objective, budget, campaign bounds, orders and revenue floors."""
+        if not math.isfinite(natural(e)[self.metric]):
             return False  # no spend, no cost per order (n/a, as in the summary)
         if not self.problem.allowed(x):
             return False
-        return e["orders"] >= self.floor - 1e-9
+        return e["orders"] >= self.floor - 1e-9 and e["revenue"] >= self.revenue_floor - 1e-9
 
 
 class Search:
-    """SLSQP's search state: the evaluations (cached by point), the trace and the best feasible point."""
+    """SLSQP's search state: the evaluations (cached by point), the trace and the best feasible point.
+
+    Evaluation 1 is the base plan itself (its campaigns as they are, which is what the base
+    allocation ``x0`` stands for: see :func:`cjmsim.analyses.optimize.variables.candidate_campaigns`);
+    :attr:`found` says whether any later candidate beat it."""
 
     def __init__(
         self,
@@ -135,6 +168,7 @@ class Search:
         simulator: Simulator,
         variables: list[Variable],
         weeks: int,
+        base: list[dict[str, Any]],
         *,
         evaluations: int,
         step: float,
@@ -145,16 +179,29 @@ class Search:
         self.simulator = simulator
         self.variables = variables
         self.weeks = weeks
+        self.base = base
         self.evaluations = evaluations
         self.step = step
         self.progress = progress
         self.cache: dict[bytes, Totals] = {}
-        self.gradient_cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+        self.gradient_cache: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.rows: list[dict[str, Any]] = []  # the trace: one row per counted evaluation
         self.best: np.ndarray | None = None
         self.best_f = math.inf
+        self.start_f = math.nan  # the base plan's objective; NaN when it is not feasible
         self.count = 0  # evaluations counted against the budget
-        self.fscale = 1.0  # the objective's scale for SLSQP (see run)
+
+    def campaigns(self, x: np.ndarray) -> list[dict[str, Any]]:
+        """The candidate plan's campaigns at a point (the base plan's own at ``x0``)."""
+        return candidate_campaigns(self.variables, x, self.weeks, self.base, self.problem.x0)
+
+    @property
+    def found(self) -> bool:
+        """Whether the search found a feasible allocation better than the base plan (or, when the
+        base plan breaks a constraint, any feasible one)."""
+        if self.best is None:
+            return False
+        return not math.isfinite(self.start_f) or self.best_f < self.start_f
 
     # ---- evaluations
 
@@ -169,30 +216,47 @@ class Search:
         if limit and todo and self.count + len(todo) > self.evaluations and self.count > 0:
             raise _Budget
         by_key = {k: points[keys.index(k)] for k in todo}
-        totals = self.simulator.totals([candidate_campaigns(self.variables, by_key[k], self.weeks) for k in todo])
+        totals = self.simulator.totals([self.campaigns(by_key[k]) for k in todo])
         for k, e in zip(todo, totals, strict=True):
             self.cache[k] = e
             if limit:
-                self.count += 1
                 self._record(by_key[k], e, kind)
         if self.progress is not None and limit and todo:
             self.progress(len(todo))
         return [self.cache[k] for k in keys]
 
+    def start(self, reps: list[Totals]) -> None:
+        """Evaluation 1: the base plan's totals on the search replications (simulated by the caller)."""
+        e = mean_totals(reps)
+        self.cache[_key(self.problem.x0)] = e
+        self._record(self.problem.x0, e, "start")
+        if self.best is not None:
+            self.start_f = self.best_f
+        if self.progress is not None:
+            self.progress(1)
+
     def _record(self, x: np.ndarray, e: Totals, kind: str) -> None:
+        self.count += 1
         f = self.objective.value(e)
         ok = self.objective.feasible(x, e)
         if ok and f < self.best_f:
             self.best_f, self.best = f, x.copy()
+        nat = natural(e)
         self.rows.append(
             {
                 "evaluation": len(self.rows) + 1,
                 "kind": kind,
                 "orders": e["orders"],
                 "spend": e["spend"],
-                "planned_spend": e["planned"],
+                "planned_spend": e["planned_spend"],
+                "revenue": e["revenue"],
                 "margin": e["margin"],
-                "cpo": e["spend"] / e["orders"] if e["orders"] > 0 else math.nan,
+                "inc_orders": e["inc_orders"],
+                "inc_margin": e["inc_margin"],
+                "cpo": nat["cpo"],
+                "icpo": nat["icpo"],
+                "net_margin": nat["net_margin"],
+                "inc_net_margin": nat["inc_net_margin"],
                 "objective": f,
                 "feasible": ok,
                 "best_objective": self.best_f if self.best is not None else math.nan,
@@ -203,8 +267,8 @@ class Search:
         """The totals at an SLSQP point (clipped to the box: SLSQP may step a hair outside it)."""
         return self.evaluate([np.clip(x, self.problem.lo_b, self.problem.hi_b)], "point")[0]
 
-    def gradients(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Forward differences of the objective and of orders at ``x``: one batch, cached by point."""
+    def gradients(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Forward differences of the objective, of orders and of revenue at ``x``: one batch, cached by point."""
         k = _key(x)
         if k not in self.gradient_cache:
             x = np.asarray(x, float)
@@ -212,45 +276,49 @@ class Search:
             hs = np.where(x + self.step <= self.problem.hi_b, self.step, -self.step)
             pts = [x] + [x + hs[i] * np.eye(1, n, i)[0] for i in range(n)]
             ev = self.evaluate(pts, "gradient")
-            f0, o0 = value(ev[0]), ev[0]["orders"]
+            f0 = value(ev[0])
             gf = np.array([(value(ev[i + 1]) - f0) / hs[i] for i in range(n)])
-            go = np.array([(ev[i + 1]["orders"] - o0) / hs[i] for i in range(n)])
-            self.gradient_cache[k] = (gf, go)
+            go, gr = (np.array([(ev[i + 1][m] - ev[0][m]) / hs[i] for i in range(n)]) for m in ("orders", "revenue"))
+            self.gradient_cache[k] = (gf, go, gr)
         return self.gradient_cache[k]
 
     # ---- SLSQP
 
     def constraints(self) -> list[dict[str, Any]]:
-        """The linear constraints and, with a floor, the orders floor (simulated, with its gradient)."""
+        """The linear constraints and, with a floor, the orders and revenue floors (simulated, with gradients)."""
         constraints = self.problem.linear_constraints()
-        floor, norm = self.objective.floor, self.objective.norm_orders
-        if floor > 0:
-            constraints.append(
-                {
-                    "type": "ineq",
-                    "fun": lambda x: self._at(x)["orders"] / norm - floor / norm,
-                    "jac": lambda x: self.gradients(x)[1] / norm,
-                }
+        for j, (metric, floor, norm) in enumerate(
+            (
+                ("orders", self.objective.floor, self.objective.norm_orders),
+                ("revenue", self.objective.revenue_floor, self.objective.norm_revenue),
             )
+        ):
+            if floor > 0:
+                constraints.append(
+                    {
+                        "type": "ineq",
+                        "fun": lambda x, m=metric, f=floor, d=norm: self._at(x)[m] / d - f / d,
+                        "jac": lambda x, j=j, d=norm: self.gradients(x)[j + 1] / d,
+                    }
+                )
         return constraints
 
     def run(self) -> tuple[np.ndarray, str]:
-        """Search from the base allocation: the best feasible point seen and why the search stopped."""
+        """Search from the base allocation (:meth:`start` first): the best feasible point seen and why it stopped."""
         from scipy.optimize import minimize
 
         x0, p = self.problem.x0, self.problem
-        self.evaluate([x0], "start")
         try:
             # SLSQP starts with an identity Hessian: scale the objective so that its first step may
             # move as much as the largest cell's budget along the steepest gradient (a step that is
             # too long costs a few single evaluations in the line search; one too short costs whole
             # gradients)
             g0 = float(np.abs(self.gradients(x0)[0]).max())
-            self.fscale = float(x0.max()) / g0 if g0 > 0 else 1.0
+            fscale = float(x0.max()) / g0 if g0 > 0 else 1.0
             res = minimize(
-                lambda x: self.objective.value(self._at(x)) * self.fscale,
+                lambda x: self.objective.value(self._at(x)) * fscale,
                 x0,
-                jac=lambda x: self.gradients(x)[0] * self.fscale,
+                jac=lambda x: self.gradients(x)[0] * fscale,
                 method="SLSQP",
                 bounds=list(zip(p.lo_b, p.hi_b, strict=True)),
                 constraints=self.constraints(),

@@ -9,23 +9,34 @@ from typing import Any
 from cjmsim.analyses.choices import OBJECTIVES, SPLITS
 from cjmsim.scenario import ArgumentError, Scenario, did_you_mean
 
-__all__ = ["MAX_VARIABLES", "SearchSettings", "variable_count"]
+__all__ = ["MAX_VARIABLES", "SearchSettings", "search_step", "variable_count"]
 
 #: Most decision variables (campaigns x cells x periods) of a search: SLSQP keeps matrices of
 #: about 36 n^2 bytes and every gradient simulates n + 1 candidates.
 MAX_VARIABLES = 5_000
 
 
-def variable_count(scenario: Scenario, plan: str, split: str, periods: int) -> int:
-    """The decision variables a search would have (an upper bound: a period without any of a
-    campaign's flights has none of its cells), counted without simulating anything."""
+def variable_count(scenario: Scenario, plan: str, split: str, periods: int, weeks: int | None = None) -> int:
+    """The decision variables a search has (a period without any of a campaign's flights has none
+    of its cells, as in :func:`cjmsim.analyses.optimize.variables.decision_variables`), counted
+    without simulating anything."""
+    W = weeks or scenario.scenario.weeks
+    cuts = [round(W * k / periods) for k in range(periods + 1)]
     n = 0
     for camp in scenario.plans[plan].campaigns:
         segs = len(camp.segments or scenario.segments)
         stages = len(camp.stages or scenario.channels[camp.channel].stages)
         cells = {"none": 1, "segment": segs, "stage": stages}.get(split, segs * stages)
-        n += cells * periods
+        windows = camp.windows_or_empty or [(0, W)]
+        live = sum(any(min(e, cuts[p + 1]) > max(s, cuts[p]) for s, e in windows) for p in range(periods))
+        n += cells * live
     return n
+
+
+def search_step(n: int) -> int:
+    """Evaluations of the first search step over n variables: the start (the base plan), the n
+    points of its forward-difference gradient, and one step along it."""
+    return n + 2
 
 
 @dataclass(frozen=True)
@@ -37,19 +48,22 @@ class SearchSettings:
     budget: float | None = None
     keep_orders: bool = False
     min_orders: float | None = None
+    keep_revenue: bool = False
+    min_revenue: float | None = None
     bounds: tuple[float, float] = (0.0, 3.0)
     split: str = "segment,stage"
     periods: int = 1
     reps: int = 1
-    evaluations: int = 600
+    evaluations: int = 1000
     step: float = 0.25
     agents: int | None = None
     weeks: int | None = None
     seed: int | None = None
-    final_reps: int = 5
+    final_reps: int = 8
     final_agents: int | None = None
     compare: tuple[str, ...] = ()
     curves: bool = True
+    curve_reps: int | None = None
     workers: int | None = None
     scheduler: Any = None
     name: str | None = None
@@ -70,6 +84,14 @@ class SearchSettings:
         if self.keep_orders and self.min_orders is not None:
             raise ArgumentError(
                 "keep_orders", lambda name: f" and {name('min_orders')}: give one orders floor, not both"
+            )
+        if self.keep_revenue and self.min_revenue is not None:
+            raise ArgumentError(
+                "keep_revenue", lambda name: f" and {name('min_revenue')}: give one revenue floor, not both"
+            )
+        if self.min_revenue is not None and not (math.isfinite(self.min_revenue) and self.min_revenue >= 0):
+            raise ArgumentError(
+                "min_revenue", f" {self.min_revenue:g}: must be a finite amount, at least 0 (revenue over the horizon)"
             )
         if self.budget is not None and not (math.isfinite(self.budget) and self.budget > 0):
             raise ArgumentError(
@@ -96,18 +118,36 @@ class SearchSettings:
             ("reps", self.reps, 1),
             ("evaluations", self.evaluations, 2),
             ("final_reps", self.final_reps, 2),
+            ("curve_reps", 2 if self.curve_reps is None else self.curve_reps, 2),
         ):
             if value < least:
                 raise ArgumentError(argument, f" {value}: must be at least {least}")
-        n = variable_count(scenario, plan, self.split, self.periods)
-        if n > MAX_VARIABLES:
-            gb = 36 * n * n / 1e9
+        # memory: an upper bound (every period of every campaign); the evaluation budget: the exact count
+        upper = variable_count(scenario, plan, self.split, 1) * self.periods
+        n = variable_count(scenario, plan, self.split, self.periods, self.weeks)
+        if upper > MAX_VARIABLES:
+            gb = 36 * upper * upper / 1e9
             raise ArgumentError(
                 "split",
                 lambda name: (
-                    f" {self.split!r} with {name('periods')} {self.periods}: {n:,} decision variables "
-                    f"(campaigns x cells x periods) needs about {gb:.1f} GB of memory and {n + 1:,} simulations per "
-                    f"gradient; at most {MAX_VARIABLES:,}: use {name('split')} none or fewer {name('periods')}"
+                    f" {self.split!r} with {name('periods')} {self.periods}: {upper:,} decision variables "
+                    f"(campaigns x cells x periods) needs about {gb:.1f} GB of memory and {upper + 1:,} simulations "
+                    f"per gradient; at most {MAX_VARIABLES:,}: use {name('split')} none or fewer {name('periods')}"
+                ),
+            )
+        if self.evaluations < search_step(n):
+            none = variable_count(scenario, plan, "none", self.periods, self.weeks)
+            raise ArgumentError(
+                "evaluations",
+                lambda name: (
+                    f" {self.evaluations}: too few for one search step over {n} variables: the start (the base "
+                    f"plan) and a forward-difference gradient need {n + 1}, the step one more; use "
+                    f"{name('evaluations')} {search_step(n)} or more"
+                    + (
+                        f", or {name('split')} none ({none} variables, {search_step(none)} evaluations)"
+                        if self.split != "none"
+                        else ""
+                    )
                 ),
             )
         name = self.plan_name(plan)

@@ -16,7 +16,7 @@ import numpy as np
 from cjmsim.engine import make_streams, run_plan
 from cjmsim.scenario import Campaign, Scenario
 
-__all__ = ["Variable", "candidate_campaigns", "decision_variables"]
+__all__ = ["Variable", "campaign_levels", "candidate_campaigns", "cell_budgets", "decision_variables"]
 
 
 @dataclass(frozen=True)
@@ -107,17 +107,96 @@ def decision_variables(sc: Scenario, plan: str, split: str, periods: int, seed: 
     return out
 
 
-def candidate_campaigns(variables: list[Variable], x: np.ndarray, W: int) -> list[dict[str, Any]]:
-    """The candidate plan's campaigns: one per variable with a budget of at least 1 a week."""
+def campaign_levels(variables: list[Variable], x: np.ndarray, x0: np.ndarray, campaigns: int) -> np.ndarray:
+    """How much of each base campaign a point keeps as it is: ``m_c = min x_i / x0_i`` over its cells.
+
+    At the base allocation every ``m_c`` is exactly 1.0 (``x0_i / x0_i``); a cell cut to 0 makes
+    its campaign's ``m_c`` 0. Cells the base plan gave nothing (``x0_i = 0``) do not count."""
+    m = np.full(campaigns, np.inf)
+    for i, v in enumerate(variables):
+        if x0[i] > 0:
+            m[v.campaign] = min(m[v.campaign], float(x[i]) / float(x0[i]))
+    m[~np.isfinite(m)] = 0.0
+    out: np.ndarray = np.maximum(m, 0.0)
+    return out
+
+
+def _weekly(camp: dict[str, Any], weeks: int) -> float:
+    """A base campaign's budget per active week, as the engine reads it (``total`` spread evenly)."""
+    if camp.get("weekly") is not None:
+        return float(camp["weekly"])
+    return float(camp.get("total") or 0.0) / max(weeks, 1)
+
+
+def candidate_campaigns(
+    variables: list[Variable], x: np.ndarray, W: int, base: list[dict[str, Any]], x0: np.ndarray
+) -> list[dict[str, Any]]:
+    """The candidate plan's campaigns: each base campaign kept at its level, then one top-up per cell.
+
+    A point is written as ``m_c`` x the base campaign ``c`` as it is (its audience, flights and
+    the engine's week-by-week spread of its money over the people in its audience; see
+    :func:`campaign_levels`) plus, for every cell, a campaign of the rest of its budget,
+    ``(x_i - m_c x0_i) scale_i`` a week (kept when at least 1 a week). The planned money is then
+    ``cost @ x`` for any point, and at the base allocation the candidate is the base plan itself:
+    every base campaign verbatim (``m_c`` is exactly 1) and no top-up, so the first evaluation of a
+    search reproduces the base plan's results to the last digit. Cells with fixed budgets could not:
+    a campaign spreads its money every week over whoever is in its audience then, and a fixed
+    share per cell underspends where a cell's people are few (the frequency cap binds) and
+    overspends nowhere. Budgets other than the base's are rounded to whole currency a week.
+    """
+    m = campaign_levels(variables, x, x0, len(base))
     out: list[dict[str, Any]] = []
-    for v, xi in zip(variables, x, strict=True):
-        weekly = round(float(xi) * v.scale)
+    for c, camp in enumerate(base):
+        if m[c] == 1.0:
+            out.append(dict(camp))  # the base campaign as it is, to the last digit
+            continue
+        weeks = sum(e - s for s, e in _windows(camp, W))
+        weekly = round(float(m[c]) * _weekly(camp, weeks))
+        if weekly >= 1:
+            kept = {k: v for k, v in camp.items() if k not in ("weekly", "total")}
+            out.append({**kept, "weekly": weekly})
+    for i, (v, xi) in enumerate(zip(variables, x, strict=True)):
+        weekly = round((float(xi) - float(m[v.campaign]) * float(x0[i])) * v.scale)
         if weekly < 1:
             continue
-        c: dict[str, Any] = {"name": v.name, "channel": v.channel, "weekly": weekly}
-        c["segments"] = list(v.segments)
-        c["stages"] = list(v.stages)
+        cell: dict[str, Any] = {"name": v.name, "channel": v.channel, "weekly": weekly}
+        cell["segments"] = list(v.segments)
+        cell["stages"] = list(v.stages)
         if v.windows != ((0, W),):
-            c["flights"] = [list(w) for w in v.windows]
-        out.append(c)
+            cell["flights"] = [list(w) for w in v.windows]
+        out.append(cell)
     return out
+
+
+def cell_budgets(
+    variables: list[Variable], x: np.ndarray, W: int, base: list[dict[str, Any]], x0: np.ndarray
+) -> np.ndarray:
+    """Each cell's budget per active week in the candidate plan of :func:`candidate_campaigns`.
+
+    Its top-up as written, plus its base share of its campaign kept as it is (the base campaign's
+    budget as written, times ``x0_i scale_i`` over the campaign's base weekly budget), so the
+    cells' totals add up to the candidate plan's planned money exactly (up to float rounding)."""
+    m = campaign_levels(variables, x, x0, len(base))
+    kept = np.zeros(len(base))  # the weekly budget each base campaign keeps, as written
+    base_weekly = np.zeros(len(base))
+    for c, camp in enumerate(base):
+        weeks = sum(e - s for s, e in _windows(camp, W))
+        base_weekly[c] = _weekly(camp, weeks)
+        written = round(float(m[c]) * base_weekly[c])
+        kept[c] = base_weekly[c] if m[c] == 1.0 else (written if written >= 1 else 0.0)
+    out = np.zeros(len(variables))
+    for i, (v, xi) in enumerate(zip(variables, x, strict=True)):
+        top = round((float(xi) - float(m[v.campaign]) * float(x0[i])) * v.scale)
+        share = x0[i] * v.scale / base_weekly[v.campaign] if base_weekly[v.campaign] > 0 else 0.0
+        out[i] = (top if top >= 1 else 0.0) + kept[v.campaign] * share
+    return out
+
+
+def _windows(camp: dict[str, Any], W: int) -> list[tuple[int, int]]:
+    """A campaign's active windows from its TOML form (flights, weeks or the whole horizon)."""
+    if camp.get("flights"):
+        return [(int(s), int(e)) for s, e in camp["flights"]]
+    if camp.get("weeks"):
+        s, e = camp["weeks"]
+        return [(int(s), int(e))]
+    return [(0, W)]

@@ -36,6 +36,7 @@ from cjmsim.presentation.charts.chart import Chart
 from cjmsim.presentation.charts.run import plans_of
 from cjmsim.presentation.comparison import plan_totals
 from cjmsim.presentation.format import budget_change as change
+from cjmsim.presentation.optimize_text import OBJECTIVE_METRIC, headline, search_finding
 from cjmsim.presentation.style import AXIS, GRID, INK, MUTED, TEXT, mpl_text
 
 if TYPE_CHECKING:
@@ -52,18 +53,19 @@ __all__ = [
     "campaign_budgets",
     "change",
     "headline",
+    "OBJECTIVE_METRIC",
 ]
 
-#: Objective -> (trace column in natural units, its name, higher is better, money?).
-OBJECTIVE_METRIC: dict[str, tuple[str, str, bool, bool]] = {
-    "min-cpo": ("cpo", "CPO", False, True),
-    "max-orders": ("orders", "orders", True, False),
-    "max-margin": ("net_margin", "gross margin less spend", True, True),
-}
 #: The comparison chart's panels: summary column, panel title, money?, higher is better (None: neither).
 _PANELS: tuple[tuple[str, str, bool, bool | None], ...] = (
     ("cpo", "Cost per order", True, False),
     ("orders", "Orders", False, True),
+    ("spend", "Spend", True, None),
+)
+#: The panels for the incremental objectives: what the plan adds over no marketing.
+_INCREMENTAL_PANELS: tuple[tuple[str, str, bool, bool | None], ...] = (
+    ("inc_margin", "Incremental margin", True, True),
+    ("icpo", "Spend per incremental order", True, False),
     ("spend", "Spend", True, None),
 )
 _INFEASIBLE = ("#b8323f", "#e15759")  # red; a lighter red when the optimized plan's colour is the first
@@ -146,49 +148,6 @@ def segment_names(opt: Optimization, ids: str) -> str:
     return " + ".join(segs[s].name or s if s in segs else s for s in ids.split(", "))
 
 
-def _relative(opt: Optimization, versus: str, metric: str) -> tuple[float, float, float]:
-    """The optimized plan's paired relative difference from another plan (mean, 95% CI); NaN if missing."""
-    c = opt.comparison
-    row = c[(c.versus == versus) & (c.metric == metric)]
-    if not len(row):
-        return math.nan, math.nan, math.nan
-    r = row.iloc[0]
-    return float(r.relative), float(r.relative_ci_low), float(r.relative_ci_high)
-
-
-def headline(opt: Optimization) -> str:
-    """The optimized plan against the base on the fresh replications, in one sentence for titles and the report.
-
-    'The optimized plan cuts CPO by 52% at +3% orders', for the objective's metric; '(within noise)'
-    when its 95% CI includes no change. Plain text: matplotlib needs any '$' escaped.
-    """
-    metric, name, _, _ = OBJECTIVE_METRIC[opt.objective]
-    orders = fmt.signed_percent(_relative(opt, opt.base_plan, "orders")[0])
-    if metric == "net_margin":  # the paired mean difference is linear: margin's minus spend's
-        c = opt.comparison[opt.comparison.versus == opt.base_plan].set_index("metric")
-        if not {"margin", "spend"} <= set(c.index):
-            return "The optimized plan could not be compared with the base plan"
-        gain = float(c.difference["margin"] - c.difference["spend"])
-        amount = fmt.money(abs(gain), opt.scenario.scenario.currency)
-        verb = "adds" if gain >= 0 else "loses"
-        return f"The optimized plan {verb} {amount} of gross margin less spend at {orders} orders"
-    spent = opt.comparison[(opt.comparison.versus == opt.base_plan) & (opt.comparison.metric == "spend")].optimized
-    if len(spent) and not spent.iloc[0] > 0:
-        return f"The optimized plan spends nothing: no CPO, at {orders} orders"
-    rel, lo, hi = _relative(opt, opt.base_plan, metric)
-    if not fmt.finite(rel):
-        return f"The optimized plan's {name} cannot be compared with the base plan's"
-    noise = "" if fmt.finite(lo) and fmt.finite(hi) and (lo > 0 or hi < 0) else " (within noise)"
-    if metric == "orders":
-        spend = fmt.signed_percent(_relative(opt, opt.base_plan, "spend")[0])
-        more = f"wins {fmt.percent(rel)} more" if rel >= 0 else f"gets {fmt.percent(-rel)} fewer"
-        return f"The optimized plan {more} orders{noise} at {spend} spend"
-    if abs(rel) < 0.0005:
-        return f"The optimized plan leaves CPO unchanged at {orders} orders"
-    verb = "cuts" if rel <= 0 else "raises"
-    return f"The optimized plan {verb} CPO by {fmt.percent(abs(rel))}{noise} at {orders} orders"
-
-
 # --------------------------------------------------------------------------------------------
 # the charts
 
@@ -206,9 +165,11 @@ def plan_comparison(opt: Optimization) -> Figure:
         + ("whiskers = 95% CI" if cis else "single replication, no confidence intervals")
         + "; spend is what was actually bought"
     )
-    fig, axes = style.figure(mpl_text(headline(opt)), sub, 1, len(_PANELS), sharey=True)
+    incremental = opt.objective in ("max-inc-margin", "min-icpo") and "inc_margin" in tot
+    panels = _INCREMENTAL_PANELS if incremental else _PANELS
+    fig, axes = style.figure(mpl_text(headline(opt)), sub, 1, len(panels), sharey=True)
     y = np.arange(len(plans))[::-1].astype(float)
-    for ax, (col, label, money, higher) in zip(axes, _PANELS, strict=True):
+    for ax, (col, label, money, higher) in zip(axes, panels, strict=True):
         v, lo, hi = (
             tot[f"{col}{s}"].to_numpy(float) if f"{col}{s}" in tot else np.full(len(plans), np.nan)
             for s in ("", "_ci_low", "_ci_high")
@@ -346,38 +307,35 @@ def _cells(opt: Optimization, ax: Axes, cells: tuple[pd.DataFrame, pd.DataFrame,
     ax.grid(False)
 
 
-def _extra_order(d: pd.DataFrame) -> tuple[float, float]:
-    """From the optimum (level 1) to the next level up: the extra orders, and the spend per extra order."""
-    here, up = d[np.isclose(d.level, 1.0)], d[d.level > 1.0 + 1e-9]
-    if not len(here) or not len(up):
-        return math.nan, math.nan
-    a, b = here.iloc[0], up.sort_values("level").iloc[0]
-    extra = float(b.orders - a.orders)
-    return extra, float(b.spend - a.spend) / extra if extra > 0 else math.nan
-
-
-def _curve_title(opt: Optimization, curves: dict[str, pd.DataFrame]) -> str:
+def _curve_title(opt: Optimization, shown: list[str]) -> str:
+    """The marginal cost of an order past the optimum, quoted only where its 95% CI supports it."""
     cur = style.chart_name(opt.scenario.scenario.currency, 24)
-    costs = {name: _extra_order(d) for name, d in curves.items() if d.optimized_weekly.iloc[0] >= 1}
-    priced = {k: v[1] for k, v in costs.items() if fmt.finite(v[1])}
-    flat = [k for k, v in costs.items() if not fmt.finite(v[1])]
+    m = opt.marginal
+    if not len(m):
+        return "Response curves around the optimum"
+    m = m[m.campaign.isin(shown)]
+    funded = m[m.campaign.map(lambda k: k in set(opt.curves[opt.curves.optimized_weekly >= 1].campaign))]
+    if not len(funded):
+        return "Every campaign shown was cut to zero: no curve around the optimum"
+    reps = int(m.reps.iloc[0])
+    priced = funded[funded.cost_supported.astype(bool)].set_index("campaign").cost_per_extra_order
     if len(priced) > 1:
-        lo, hi = min(priced, key=priced.__getitem__), max(priced, key=priced.__getitem__)
+        lo, hi = priced.idxmin(), priced.idxmax()
         title = (
             f"Past the optimum, extra orders cost least on {mpl_text(lo)} ({fmt.money(priced[lo], cur)} each) "
-            "and most on "
-            f"{mpl_text(hi)} ({fmt.money(priced[hi], cur)})"
+            f"and most on {mpl_text(hi)} ({fmt.money(priced[hi], cur)})"
         )
-    elif priced:
-        ((name, cost),) = priced.items()
-        title = f"Past the optimum, each extra order on {mpl_text(name)} costs {fmt.money(cost, cur)}"
-    elif flat:
-        which = "any campaign shown" if len(flat) > 1 else mpl_text(flat[0])
-        return f"Past the optimum, more budget on {which} adds no orders"
+    elif len(priced):
+        name = str(priced.index[0])
+        title = f"Past the optimum, each extra order on {mpl_text(name)} costs {fmt.money(priced.iloc[0], cur)}"
     else:
-        return "Every campaign shown was cut to zero: no curve around the optimum"
-    if flat:
-        title += f"; more on {mpl_text(flat[0]) if len(flat) == 1 else f'{len(flat)} others'} adds no orders"
+        return (
+            "Past the optimum, no campaign shown has a cost per extra order that can be quoted at "
+            f"{reps} replications: its 95% CI spans zero or is unbounded"
+        )
+    rest = len(funded) - len(priced)
+    if rest:
+        title += f"; on {rest} other{'s' if rest > 1 else ''}, not quotable at {reps} replications (CI spans zero)"
     return title
 
 
@@ -401,15 +359,18 @@ def response_curves(opt: Optimization) -> Figure:
         for col in ("weekly", "base_weekly", "optimized_weekly"):
             d[col] = d[col] * weeks / max(active, 1.0)
         curves[str(name)] = d
+    reps = int(opt.curves.reps.iloc[0]) if "reps" in opt.curves and len(opt.curves) else 1
     ranked = sorted(curves, key=lambda k: -max(curves[k].base_weekly.iloc[0], curves[k].optimized_weekly.iloc[0]))
     shown = [k for k in curves if k in ranked[:_MAX_CURVES]]
     more = f"; the {len(shown)} of {len(curves)} campaigns with the biggest budgets" if len(shown) < len(curves) else ""
     sub = (
         f"Orders and cost per order as one campaign's budget per active week scales from 0 to \u00d72 of its optimum, "
         f"{cur}, the other campaigns held at the optimum; dashed: the base plan's budget, ringed: the optimum; "
-        f"search replications ({opt.settings.get('reps', 1)} \u00d7 {opt.scenario.scenario.agents:,} agents){more}"
+        f"band: 95% CI of orders over {reps} replications \u00d7 {opt.scenario.scenario.agents:,} agents (the search's "
+        "first ones); a cost per extra order (x1 to x1.25) is quoted only where its CI is finite, of some width "
+        f"and above 0{more}"
     )
-    fig, axes = style.figure(_curve_title(opt, {k: curves[k] for k in shown}), sub, 2, max(len(shown), 1))
+    fig, axes = style.figure(_curve_title(opt, shown), sub, 2, max(len(shown), 1))
     ncol = max(len(shown), 1)
     for j, name in enumerate(shown):
         d = curves[name]
@@ -428,6 +389,10 @@ def response_curves(opt: Optimization) -> Figure:
                 ax.set_yticks([])
                 continue
             ax.plot(d.weekly, d[col], color=best_colour, lw=2, marker="o", ms=3.5, zorder=3)
+            if f"{col}_ci_low" in d and d[f"{col}_ci_low"].notna().any():  # the 95% CI over the curve's replications
+                ax.fill_between(
+                    d.weekly, d[f"{col}_ci_low"], d[f"{col}_ci_high"], color=best_colour, alpha=0.18, lw=0, zorder=2
+                )
             at = d[np.isclose(d.level, 1.0)]
             ax.plot(at.weekly, at[col], "o", ms=9, mfc="white", mec=INK, mew=1.6, zorder=4)
             ax.yaxis.set_major_formatter(FuncFormatter(fmt.tick))
@@ -459,34 +424,18 @@ def convergence(opt: Optimization) -> Figure:
     base_colour, feasible = colours[opt.base_plan], colours[opt.plan_name]
     infeasible = _INFEASIBLE[feasible == _INFEASIBLE[0]]
     t = opt.trace.copy()
-    t["net_margin"] = t.margin - t.spend
+    if "net_margin" not in t:
+        t["net_margin"] = t.margin - t.spend
     val = t[metric].astype(float)
     ok = t.feasible.astype(bool)
     best = val.where(ok).cummax() if higher else val.where(ok).cummin()
     best = best.ffill()
-    say = (lambda x: fmt.money(x, cur)) if money else fmt.count
     start = t[t.kind == "start"]
     s = float(val[start.index[0]]) if len(start) else math.nan
-    final = float(best.iloc[-1]) if len(best) and fmt.finite(best.iloc[-1]) else math.nan
     used, budget = opt.settings.get("evaluations_used", len(t)), opt.settings.get("evaluations")
-    if not fmt.finite(final):
-        title = f"The search found no feasible allocation in {used} evaluations"
-    elif fmt.finite(s) and bool(ok[start.index[0]]) and final == s:
-        title = f"The search found no feasible allocation better than the base one ({name} {say(s)})"
-    else:
-        k = int(t.evaluation[(val == final) & ok].iloc[0])
-        verb = ("raises" if higher else "cuts") if (not fmt.finite(s) or (final > s) == higher) else "moves"
-        title = (
-            f"The search {verb} {name} from {say(s)} to {say(final)}"
-            if fmt.finite(s)
-            else f"The best {name}: {say(final)}"
-        )
-        title += (
-            f" ({fmt.signed_percent(final / s - 1)}); the best at evaluation {k} of {used}"
-            if fmt.finite(s)
-            else f" at evaluation {k}"
-        )
-    floor = " or its orders under the floor" if opt.settings.get("orders_floor", 0) else ""
+    title = search_finding(opt)  # the one verdict of the search, as the report and the terminal say it
+    floors = [w for w, k in (("orders", "orders_floor"), ("revenue", "revenue_floor")) if opt.settings.get(k, 0)]
+    floor = f" or its {' or '.join(floors)} under the floor" if floors else ""
     sub = (
         f"{name[0].upper() + name[1:]}{f' ({cur})' if money else ''} of each candidate allocation on the search "
         f"replications, {used} of {budget} evaluations; red: infeasible, its planned spend over the budget{floor}; "
@@ -528,7 +477,12 @@ def all_charts(opt: Optimization) -> list[Chart]:
             "optimize_comparison",
             plan_comparison(opt),
             "The plans run again on new synthetic customers the search never saw: shorter bars are better for "
-            "cost per order, longer for orders; the whiskers show where the true value most likely lies.",
+            + (
+                "spend per incremental order, longer for incremental margin (over no marketing)"
+                if opt.objective in ("max-inc-margin", "min-icpo")
+                else "cost per order, longer for orders"
+            )
+            + "; the whiskers show where the true value most likely lies.",
         ),
         (
             "optimize_allocation",

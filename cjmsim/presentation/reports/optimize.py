@@ -26,6 +26,7 @@ from cjmsim.presentation import format as fmt
 from cjmsim.presentation.charts.optimize import OBJECTIVE_METRIC, all_charts, campaign_budgets, headline, segment_names
 from cjmsim.presentation.comparison import plan_totals
 from cjmsim.presentation.format import budget_change as change
+from cjmsim.presentation.optimize_text import agents_note
 from cjmsim.presentation.reports.html import (
     ReportImage,
     chart_images,
@@ -46,13 +47,28 @@ __all__ = ["METRICS", "render", "write"]
 #: in :data:`cjmsim.presentation.comparison.ROWS`: n = orders, m = money, p = percent. ROMI is a ratio that can be
 #: negative, so its difference is in percentage points, not relative.
 METRICS: list[tuple[str, str, bool]] = [
-    (n, registry.metric(n).code, n != "romi") for n in ("orders", "spend", "cpo", "revenue", "margin", "romi")
+    (n, registry.metric(n).code, n not in ("romi", "iromi", "inc_net_margin"))
+    for n in (
+        "orders",
+        "inc_orders",
+        "spend",
+        "cpo",
+        "icpo",
+        "revenue",
+        "margin",
+        "inc_margin",
+        "inc_net_margin",
+        "romi",
+        "iromi",
+    )
 ]
 #: Each objective in words.
 _GOALS = {
     "min-cpo": "the lowest cost per order",
     "max-orders": "the most orders",
     "max-margin": "the most gross margin after marketing spend",
+    "max-inc-margin": "the most incremental margin (over no marketing) after marketing spend",
+    "min-icpo": "the lowest cost per incremental order",
 }
 _SPLITS = {
     "none": "campaign (one budget each)",
@@ -79,6 +95,14 @@ def _floor(opt: Optimization) -> str:
     return fmt.table_value(floor, "n") if fmt.finite(floor) and floor > 0 else "none"
 
 
+def _revenue_floor(opt: Optimization) -> str:
+    s = opt.settings
+    floor = s.get("revenue_floor", 0.0)
+    if s.get("keep_revenue"):
+        return f"the base plan's revenue ({_money(opt, floor)})"
+    return _money(opt, floor) if fmt.finite(floor) and floor > 0 else "none"
+
+
 def _facts(opt: Optimization, generated: date | None) -> list[tuple[str, str]]:
     s = opt.settings
     low, high = s.get("bounds", (0.0, 3.0))
@@ -87,14 +111,17 @@ def _facts(opt: Optimization, generated: date | None) -> list[tuple[str, str]]:
         ("Objective", opt.objective),
         ("Budget", _money(opt, s.get("budget"))),
         ("Orders floor", _floor(opt)),
+        ("Revenue floor", _revenue_floor(opt)),
         ("Bounds", f"\u00d7{low:g} to \u00d7{high:g} of each campaign"),
         ("Split by", _SPLITS.get(str(s.get("split")), str(s.get("split")))),
         ("Periods", str(s.get("periods", 1))),
         ("Budgets searched", str(s.get("variables", len(opt.variables)))),
         ("Search runs", f"{s.get('reps', 1)} \u00d7 {s.get('agents', opt.scenario.scenario.agents):,} agents"),
         ("Evaluations", f"{s.get('evaluations_used', len(opt.trace))} of {s.get('evaluations', '?')}"),
+        ("Better allocation", "found" if opt.found else "none found: the optimized plan is the base plan"),
         ("Run time", fmt.duration(opt.seconds)),
         ("Fresh check", f"{opt.final.reps} \u00d7 {opt.final.agents:,} agents"),
+        ("Scenario's run", f"{s.get('scenario_agents', opt.final.agents):,} agents"),
         ("Seed", str(s.get("seed", opt.scenario.scenario.seed))),
         ("Date", (generated or date.today()).isoformat()),
         ("cjmsim", __version__),
@@ -112,6 +139,8 @@ def _headline_table(opt: Optimization) -> dict[str, Any]:
     currency = opt.scenario.scenario.currency
     rows = []
     for metric, kind, relative in METRICS:
+        if not (c.metric == metric).any():
+            continue  # e.g. no incremental metrics without the no-marketing run
         cells = []
         for other in others:
             hit = c[(c.versus == other) & (c.metric == metric)]
@@ -143,6 +172,7 @@ def _plans_table(opt: Optimization) -> dict[str, Any]:
             "cells": [value_cell(tot.loc[p], metric, kind) for p in plans],
         }
         for metric, kind, _ in METRICS
+        if metric in tot
     ]
     roles = {opt.base_plan: "base", opt.plan_name: "optimized"}
     return {
@@ -199,6 +229,37 @@ def _allocation(opt: Optimization) -> dict[str, Any]:
     }
 
 
+def _marginal(opt: Optimization) -> list[dict[str, str]]:
+    """Per funded campaign, past the optimum (x1.25 of its budget): the extra orders with their CI, and
+    the cost per extra order and the incremental margin per extra unit of spend, each quoted only
+    where its 95% CI supports it (else 'not distinguishable from zero at N replications')."""
+    m = opt.marginal
+    if not len(m):
+        return []
+    funded = set(opt.curves[opt.curves.optimized_weekly >= 1].campaign) if len(opt.curves) else set()
+    cur = opt.scenario.scenario.currency
+    rows = []
+    for _, r in m[m.campaign.isin(funded)].iterrows():
+        unsure = f"not distinguishable from zero at {int(r.reps)} replications"
+        orders = fmt.table_value(r.extra_orders, "n")
+        if fmt.finite(r.extra_orders_ci_low):
+            low, high = (fmt.table_value(r[k], "n") for k in ("extra_orders_ci_low", "extra_orders_ci_high"))
+            orders += f" [{low}, {high}]"
+        cost = (
+            f"{fmt.money(r.cost_per_extra_order, cur)} [{fmt.table_value(r.cost_ci_low, 'm')}, "
+            f"{fmt.table_value(r.cost_ci_high, 'm')}]"
+            if r.cost_supported
+            else unsure
+        )
+        ret = (
+            f"{r.return_per_extra_spend:.2f} [{r.return_ci_low:.2f}, {r.return_ci_high:.2f}]"
+            if r.return_supported
+            else unsure
+        )
+        rows.append({"campaign": str(r.campaign), "orders": orders, "cost": cost, "return": ret})
+    return rows
+
+
 def _reading(opt: Optimization) -> list[tuple[str, str]]:
     """'How to read this': what was searched and how, in a sentence or three each."""
     s = opt.settings
@@ -234,13 +295,17 @@ def _reading(opt: Optimization) -> list[tuple[str, str]]:
         ),
         (
             "The search",
-            "SciPy's SLSQP (sequential quadratic programming) moves the budgets step by step. Its gradients are "
-            "forward differences: each budget raised a little on its own, all those points simulated together. The "
-            "budget and "
-            "the bounds are linear constraints, the orders floor a simulated one. The best candidate seen that meets "
-            f"every constraint wins, gradient points included. It used {used} of {budget} evaluations and stopped "
-            f"because: {opt.message}.",
+            "Evaluation 1 is the base plan itself, its campaigns as they are: a candidate keeps each base campaign "
+            "at a level and adds a campaign per cell for the rest of that cell's budget, so at the start it is the "
+            "base plan to the last digit. SciPy's SLSQP (sequential quadratic programming) then moves the budgets "
+            "step by step. Its gradients are forward differences: each budget raised a little on its own, all those "
+            "points simulated together (one step over n budgets costs n + 2 evaluations; fewer are refused). The "
+            "budget and the bounds are linear constraints, the orders and revenue floors simulated ones. The best "
+            "candidate seen that meets every constraint wins, gradient points included; if none beats the base "
+            "plan, the result says no better allocation was found and the optimized plan is the base plan. It used "
+            f"{used} of {budget} evaluations and stopped because: {opt.message}.",
         ),
+        ("Agents", agents_note(opt)),
         (
             "Fresh replications",
             "The winner was picked on the search's random numbers, so its value there is flattered: among many "
@@ -254,8 +319,12 @@ def _reading(opt: Optimization) -> list[tuple[str, str]]:
         (
             "Response curves",
             "Each campaign's budget scaled from 0 to \u00d72 of its optimum with the other campaigns held at the "
-            "optimum, on the search's replications: where a curve flattens, more money there buys little. They show "
-            "the neighbourhood of the optimum, not of the base plan.",
+            f"optimum, on {opt.settings.get('curve_reps') or 2} replications (the search's first ones): the band is "
+            "the 95% CI of orders. Where a curve flattens, more money there buys little. A marginal cost (spend per "
+            "extra order from the optimum to \u00d71.25) is quoted only where its CI is finite, has a width and "
+            "excludes zero; "
+            "otherwise it is not distinguishable from zero at that number of replications. They show the "
+            "neighbourhood of the optimum, not of the base plan.",
         ),
         (
             "Budgets",
@@ -286,6 +355,9 @@ def render(opt: Optimization, images: Sequence[ReportImage], *, generated: date 
         "facts": _facts(opt, generated),
         "message": opt.message,
         "headline": headline(opt),
+        "found": opt.found,
+        "agents_note": agents_note(opt),
+        "marginal": _marginal(opt),
         "result": _headline_table(opt),
         "plans": _plans_table(opt),
         "reps": opt.final.reps,
