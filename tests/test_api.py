@@ -51,10 +51,14 @@ def test_progress_callback_counts_weeks(funnel):
     funnel["scenario"].update(warmup_weeks=3, warmup_plan="base")
     ticks: list[int] = []
     cjmsim.simulate(cjmsim.parse_scenario(funnel), agents=500, weeks=5, reps=2, progress=ticks.append)
-    assert sum(ticks) == 2 * 2 * (5 + 3)  # reps x (plans + no marketing) x (weeks + warm-up weeks)
+    # reps x (the shared warm-up + (plans + no marketing) x weeks)
+    assert sum(ticks) == 2 * (3 + 2 * 5)
     ticks.clear()
     cjmsim.simulate(cjmsim.parse_scenario(funnel), agents=500, weeks=5, reps=2, progress=ticks.append, baseline=False)
-    assert sum(ticks) == 2 * (5 + 3)  # reps x plans x (weeks + warm-up weeks)
+    assert sum(ticks) == 2 * (3 + 5)  # reps x (warm-up + plans x weeks)
+    ticks.clear()
+    cjmsim.simulate(cjmsim.parse_scenario(funnel), agents=500, weeks=5, reps=2, progress=ticks.append, export=True)
+    assert sum(ticks) == 2 * 2 * (5 + 3)  # exports follow every agent from the warm-up: a whole run per plan
 
 
 def test_minimal_scenario_file():

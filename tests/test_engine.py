@@ -488,3 +488,24 @@ def test_zero_repeat_rate_no_warning(minimal):
     rec = simulate(parse_scenario(minimal)).records["none"][0]  # warnings are errors in this suite
     assert rec.orders.sum() == 0
     np.testing.assert_array_equal(rec.stage[-1], rec.stage[0])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_plans_sharing_the_warm_up_equal_whole_runs(threads: int) -> None:
+    """run_plans steps the warm-up once and forks it: every plan's records, no marketing's included,
+    are bit for bit those of a whole run of that plan (the warm-up carries adstock and carryover
+    into the horizon, so a fork that lost any state would differ)."""
+    from cjmsim.engine import run_plans
+
+    data = with_budget_plans(helpers.funnel_scenario())
+    data["scenario"].update(warmup_weeks=4, warmup_plan="base", agents=60_000)
+    data["channels"]["ads"]["carryover"] = {"rate": 0.6}
+    sc = cjmsim.parse_scenario(data)
+    plans = [*sc.plans, None]
+    streams = make_streams(sc.scenario.seed, 1, len(sc.segments))
+    shared = run_plans(sc, plans, streams, 60_000, 8, threads=threads)
+    for plan, rec in zip(plans, shared, strict=True):
+        assert_records_equal(rec, run_plan(sc, plan, streams, 60_000, 8, threads=threads))
+    ticks: list[int] = []
+    run_plans(sc, plans, streams, 2_000, 8, on_week=ticks.append)
+    assert len(ticks) == 4 + len(plans) * 8  # the warm-up once, then every plan's horizon

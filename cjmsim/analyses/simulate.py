@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cjmsim.engine import Records, make_streams, run_plan
+from cjmsim.engine import Records, make_streams, run_plan, run_plans
 from cjmsim.output import atomic_folder, metadata, write_csv, write_json
 from cjmsim.scenario import ArgumentError, Scenario, did_you_mean
 
@@ -91,6 +91,9 @@ class Result:
 
 #: Peak memory of the engine per agent (docs/performance.md: 101 bytes of RSS at 1M agents).
 BYTES_PER_AGENT = 100
+#: Memory per agent of the copy of the warm-up's world that the plans of a replication share
+#: (measured 83 bytes at 1M agents on hifi; ``engine.run_plans``).
+BYTES_PER_FORK = 80
 #: Peak memory per row of the event log (docs/ground-truth.md: about 70 bytes a row), and a low
 #: guess of its rows per agent-week (hifi logs 0.33): the estimate stays below the real need.
 BYTES_PER_EVENT = 70
@@ -116,19 +119,22 @@ def _gb(n: float) -> str:
     return f"{n / 1e9:.1f}" if n >= 1e9 else f"{n / 1e9:.2f}"
 
 
-def check_memory(agents: int, *, processes: int = 1, weeks: int = 0, events: bool = False) -> None:
+def check_memory(agents: int, *, processes: int = 1, weeks: int = 0, events: bool = False, fork: bool = False) -> None:
     """Raise :class:`ArgumentError` on ``agents`` when a run of ``agents`` agents in ``processes``
-    processes at once (with the event log over ``weeks``) needs more memory than is available.
+    processes at once (with the event log over ``weeks``; with ``fork``, the copy of the world the
+    plans of a replication share their warm-up from) needs more memory than is available.
 
     The estimate is low on purpose (the engine's peak per agent, the event log's fewest rows), so
     a run that is refused could not have finished."""
-    need = agents * BYTES_PER_AGENT * max(processes, 1)
+    need = agents * (BYTES_PER_AGENT + (BYTES_PER_FORK if fork else 0)) * max(processes, 1)
     if events:
         need += int(agents * weeks * EVENTS_PER_AGENT_WEEK * BYTES_PER_EVENT)
     have = available_memory()
     if have is None or need <= have:
         return
-    per = f"{BYTES_PER_AGENT} bytes per agent" + (f" x {processes} processes at once" if processes > 1 else "")
+    per = f"{BYTES_PER_AGENT + (BYTES_PER_FORK if fork else 0)} bytes per agent" + (
+        f" x {processes} processes at once" if processes > 1 else ""
+    )
     per += ", and the event log" if events else ""
     raise ArgumentError(
         "agents",
@@ -180,7 +186,9 @@ def simulate(
     if reps < 1:
         raise ValueError("reps must be >= 1")
     sc = scenario.with_settings(agents=agents, weeks=weeks, seed=seed)
-    check_memory(sc.scenario.agents, weeks=sc.scenario.weeks, events=events)
+    n_runs = len(plans or sc.plans) + baseline
+    fork = n_runs > 1 and not (export or events)
+    check_memory(sc.scenario.agents, weeks=sc.scenario.weeks, events=events, fork=fork)
     if plans:
         sc = sc.only_plans(list(dict.fromkeys(plans)))
     names = list(dict.fromkeys(plans)) if plans else list(sc.plans)  # each plan once, in the order given
@@ -194,14 +202,21 @@ def simulate(
     records: dict[str, list[Records]] = {p: [] for p in names}
     without: list[Records] | None = [] if baseline else None
     tick = (lambda _t: progress(1)) if progress is not None else None
+    runs: list[str | None] = [*names, *([None] if without is not None else [])]
     for r in range(reps):
         streams = make_streams(s.seed, r, len(sc.segments))
-        for p in names:
-            records[p].append(
-                run_plan(sc, p, streams, s.agents, s.weeks, on_week=tick, export=export, events=events and r == 0)
-            )
+        if export or events:  # the logs follow each agent from the warm-up on: one whole run per plan
+            got = [
+                run_plan(sc, p, streams, s.agents, s.weeks, on_week=tick, export=export and p is not None,
+                         events=events and r == 0 and p is not None)
+                for p in runs
+            ]  # fmt: skip
+        else:  # the plans share the replication's warm-up (identical records, one warm-up's work)
+            got = run_plans(sc, runs, streams, s.agents, s.weeks, on_week=tick)
+        for p, rec in zip(names, got, strict=False):
+            records[p].append(rec)
         if without is not None:
-            without.append(run_plan(sc, None, streams, s.agents, s.weeks, on_week=tick))
+            without.append(got[-1])
     segs = list(sc.segments)
     summary, per_rep = metrics.summarise(records, segs, s.ltv_weeks, without)
     no_marketing = None if without is None else metrics.summarise({NO_MARKETING: without}, segs, s.ltv_weeks)[0]

@@ -144,9 +144,13 @@ def run(
                 f" {reference!r} is not a plan of this run{did_you_mean(reference, names)}; plans: {', '.join(names)}",
             )
         sc = sc.with_settings(agents=agents, weeks=weeks, seed=seed)
-        check_memory(sc.scenario.agents, weeks=sc.scenario.weeks, events="events" in kinds)  # before any run
+        fork = len(names) + (not no_baseline) > 1 and not kinds  # the plans share a copy of the warm-up
+        check_memory(sc.scenario.agents, weeks=sc.scenario.weeks, events="events" in kinds, fork=fork)  # before any run
     s = sc.scenario
-    total_weeks = reps * (len(names) + (not no_baseline)) * (s.weeks + s.warmup_weeks)
+    runs = len(names) + (not no_baseline)
+    # the plans of a replication share its warm-up, unless the exports follow every agent from it
+    shared = not kinds
+    total_weeks = reps * (s.warmup_weeks + runs * s.weeks if shared else runs * (s.weeks + s.warmup_weeks))
     show = not quiet and err_console.is_terminal and total_weeks * s.agents > 2_000_000
     prog, tick = week_progress(total_weeks, show)
     logs, events = bool(set(kinds) - {"events"}), "events" in kinds  # the event log only on request

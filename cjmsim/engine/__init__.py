@@ -11,12 +11,13 @@ above the scenario layer. Modules, bottom up:
 - :mod:`.records`: the weekly :class:`Records`, and the :class:`Recorder` observers that log
   per-agent detail (orders, journeys, events);
 - :mod:`.step`: the weekly step of one run (``World``);
-- :mod:`.calendar`: the SimPy calendar (flights, the week clock) and :func:`run_plan`.
+- :mod:`.calendar`: the SimPy calendar (flights, the week clock) and :func:`run_plan`
+  (:func:`run_plans`: the plans of a replication sharing one warm-up).
 """
 
 from __future__ import annotations
 
-from .calendar import run_plan
+from .calendar import run_plan, run_plans
 from .compiled import LOGIT_CLIP
 from .records import EVENTS, EventLog, JourneyLog, Layout, OrderLog, Recorder, Records, path_channels, path_touches
 from .streams import Streams, make_streams, order_uniforms
@@ -36,4 +37,5 @@ __all__ = [
     "path_channels",
     "path_touches",
     "run_plan",
+    "run_plans",
 ]

@@ -23,7 +23,7 @@ from cjmsim.engine.step import World
 from cjmsim.engine.streams import Streams
 from cjmsim.scenario import Scenario
 
-__all__ = ["run_plan", "run_weeks", "start_flights"]
+__all__ = ["run_plan", "run_plans", "run_weeks", "start_flights"]
 
 
 def start_flights(env: simpy.Environment, campaigns: list[CompiledCampaign], active: set[int]) -> None:
@@ -37,13 +37,24 @@ def start_flights(env: simpy.Environment, campaigns: list[CompiledCampaign], act
 
     for k, camp in enumerate(campaigns):
         for s, e in camp.windows:
-            env.process(flight(k, s, e))
+            if e > env.now:  # a calendar that starts later (a forked world) skips the flights it is past
+                env.process(flight(k, max(s, int(env.now)), e))
 
 
-def run_weeks(world: World, weeks: int, on_week: Callable[[int], None] | None = None) -> None:
-    """Step ``world`` through its warm-up and ``weeks`` horizon weeks on a SimPy calendar."""
-    warm = world.warm
-    env = simpy.Environment(initial_time=-warm)
+def run_weeks(
+    world: World,
+    weeks: int,
+    on_week: Callable[[int], None] | None = None,
+    *,
+    start: int | None = None,
+    stop: int | None = None,
+) -> None:
+    """Step ``world`` through its warm-up and ``weeks`` horizon weeks on a SimPy calendar, or
+    through the weeks ``start`` (default the warm-up's first, ``-warmup_weeks``) to ``stop - 1``
+    (default the horizon's last)."""
+    first = -world.warm if start is None else start
+    last = weeks if stop is None else stop
+    env = simpy.Environment(initial_time=first)
     active: set[int] = set()
     # warm-up and plan campaigns share one list, so carryover bought in the warm-up keeps working
     campaigns = world.warm_campaigns + world.plan_campaigns
@@ -51,7 +62,7 @@ def run_weeks(world: World, weeks: int, on_week: Callable[[int], None] | None = 
 
     def clock() -> Generator[simpy.Event, Any, None]:
         yield env.timeout(0.5)
-        for t in range(-warm, weeks):
+        for t in range(first, last):
             if t == 0:
                 world.pop.flags &= np.uint8(~REACHED & 0xFF)
             world.week(t, campaigns, active)
@@ -99,3 +110,43 @@ def run_plan(
         if world.pool is not None:
             world.pool.shutdown()
     return world.finish()
+
+
+def run_plans(
+    scenario: Scenario,
+    plans: Sequence[str | None],
+    streams: Streams,
+    agents: int,
+    weeks: int,
+    on_week: Callable[[int], None] | None = None,
+    threads: int | None = None,
+) -> list[Records]:
+    """Simulate several plans (None = no marketing) of one replication, sharing its warm-up.
+
+    Every plan of a replication runs the same warm-up (the warm-up plan, the same random numbers),
+    so it is simulated once and the world at week 0 is forked into one world per plan
+    (:meth:`~cjmsim.engine.step.World.fork`). Each plan's records are bit for bit those of
+    :func:`run_plan` with the same arguments; the warm-up's weeks are counted by ``on_week`` once.
+    """
+    if threads is None:
+        threads = min(os.cpu_count() or 1, 4)
+    start = World(scenario, streams, None, agents, weeks)
+    pool = ThreadPoolExecutor(max_workers=threads) if threads > 1 and agents >= 50_000 and start.B > 1 else None
+    out = []
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            start.pool = pool
+            run_weeks(start, weeks, on_week, stop=0)
+            start.pool = None
+            for i, plan in enumerate(plans):
+                # the last plan goes on with the warm-up's own world: one copy fewer
+                world = start.fork(plan) if i < len(plans) - 1 else start.fork_last(plan)
+                world.pool = pool
+                run_weeks(world, weeks, on_week, start=0)
+                world.pool = None
+                out.append(world.finish())
+                del world
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return out

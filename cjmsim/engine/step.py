@@ -9,9 +9,11 @@ week is fixed: spend -> audiences -> exposures (all channels at once) -> adstock
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -310,6 +312,33 @@ class World:
     def seg_cells(self) -> NDArray[np.float64]:
         """Agents per (segment, audience cell) at this moment."""
         return self._by_segment(self.cells)
+
+    def fork(self, plan: str | None) -> World:
+        """A copy of this world at the week it has reached, that goes on with ``plan``'s campaigns.
+
+        The warm-up runs the warm-up plan with the same random numbers whatever plan follows it, so
+        the plans of a replication can share it: a world of no plan stepped through the warm-up forks
+        into one world per plan, each bit for bit the world of that plan stepped through the same
+        weeks (:func:`cjmsim.engine.calendar.run_plans`; tests/test_engine.py). Only a world without
+        a thread pool and without recorders forks (recorders hold logs of their own)."""
+        if self.pool is not None or self.recorders:
+            raise ValueError("only a world without a thread pool or recorders can fork")
+        shared = (self.sc, self.models, self.chan, self.order_key)  # read-only: not copied
+        local = self.local
+        memo: dict[int, Any] = {id(x): x for x in shared}
+        memo[id(local)] = None  # the scratch buffers of the threads stay with this world
+        other = copy.deepcopy(self, memo)
+        other.local = threading.local()
+        other.plan_campaigns = compile_campaigns(self.sc, plan, self.channels, warmup=False)
+        other.rec = Records.zeros(self.weight, self.W, self.G, self.C, self.warm, len(other.plan_campaigns))
+        return other
+
+    def fork_last(self, plan: str | None) -> World:
+        """This world itself, going on with ``plan``'s campaigns: :meth:`fork` without the copy, for
+        the last plan that shares the warm-up (this world cannot fork again after it)."""
+        self.plan_campaigns = compile_campaigns(self.sc, plan, self.channels, warmup=False)
+        self.rec = Records.zeros(self.weight, self.W, self.G, self.C, self.warm, len(self.plan_campaigns))
+        return self
 
     def finish(self) -> Records:
         """Fold the per-block run-long accumulators and the recorders' logs into the records."""
