@@ -146,7 +146,8 @@ def test_terminal_tables_show_the_registry_labels(tiny: cjmsim.Result, monkeypat
     # a relabelled metric shows in the tables that look metrics up when they are drawn
     monkeypatch.setitem(METRICS, "cpo", dataclasses.replace(METRICS["cpo"], label="Cost per order Q"))
     text = _text(tables.optimize_table(tiny.scenario, tiny, tiny.plans))
-    assert f"Cost per order Q, {cur}" in text and "Gross margin" in text
+    words = text.split()  # a fitted table wraps its headings at spaces
+    assert all(w in words for w in f"Cost per order Q, {cur}".split()) and "margin," in words
 
 
 def test_metric_table_markdown_has_a_row_per_metric() -> None:

@@ -235,7 +235,8 @@ def optimize_command(
             optimize_report.write(opt, tmp)
     if not quiet:
         console = Console()
-        console.print(optimize_table(sc, opt.final, [opt.base_plan, opt.plan_name, *opt.settings["compare"]]))
+        plans = [opt.base_plan, opt.plan_name, *opt.settings["compare"]]
+        console.print(optimize_table(sc, opt.final, plans, console.width))
         console.print(optimize_headline(opt))
         console.print(printable(opt.toml()), markup=False, highlight=False, soft_wrap=True)  # never wrapped: paste it
         console.print(

@@ -398,22 +398,26 @@ def attribution_table(attr: Any, scenario: Scenario, width: int | None = None) -
     return Group(*fit(grid, width))
 
 
-def optimize_table(sc: Scenario, final: Result, plans: list[str]) -> Table:
-    """Plans on the fresh replications: orders, spend, CPO, revenue, ROMI with 95% CIs."""
+def optimize_table(sc: Scenario, final: Result, plans: list[str], width: int | None = None) -> Group:
+    """Plans on the fresh replications (rows, by name): the incremental orders, iCPO and iROMI when
+    the re-evaluation ran no marketing, then orders, spend, CPO, revenue, gross margin and ROMI,
+    each with its 95% CI, fitted to ``width``."""
     cur = sc.scenario.currency
     t = final.summary[final.summary.segment == "all"].set_index("plan")
-    table = Table(
-        title=f"Fresh replications ({final.reps} x {final.agents:,} agents; mean ± 95% CI)", title_justify="left"
+    shown = [
+        m
+        for m in ("inc_orders", "icpo", "iromi", "orders", "spend", "cpo", "revenue", "margin", "romi")
+        if m in t.columns
+    ]
+    known = final.scenario.plans
+    grid = Grid(
+        f"[bold]Fresh replications[/] ({final.reps} x {final.agents:,} agents; mean \u00b1 95% CI half-width)",
+        ["Plan"],
+        [[plain(known[p].name or p if p in known else p)] for p in plans],
+        [plain(heading(metric(m), cur)) for m in shown],
+        [[_value(t.loc[p], m, metric(m).code) for m in shown] for p in plans],
     )
-    shown = ("orders", "spend", "cpo", "revenue", "margin", "romi")
-    cols = [(m.name, plain(m.heading(cur)), m.code) for m in map(metric, shown)]
-    table.add_column("Plan", no_wrap=True)
-    for _, label, _ in cols:
-        table.add_column(label, justify="right")
-    for p in plans:
-        r = t.loc[p]
-        table.add_row(plain(p), *[compact_cell(r, c, k) for c, _, k in cols])
-    return table
+    return Group(*fit(grid, width))
 
 
 def optimize_headline(opt: Any) -> str:
@@ -422,10 +426,16 @@ def optimize_headline(opt: Any) -> str:
     from cjmsim.presentation.optimize_text import agents_note, headline, signed_money
 
     lines = [plain(headline(opt)) + ".", plain(agents_note(opt))]
+    known = opt.final.scenario.plans
+
+    def name(plan: str) -> str:
+        return plain(known[plan].name or plan if plan in known else plan)
+
     for other, g in opt.comparison.groupby("versus", sort=False):
         g = g.set_index("metric")
         parts = [
-            f"{m} {g.loc[m, 'relative']:+.1%} [{g.loc[m, 'relative_ci_low']:+.1%}, {g.loc[m, 'relative_ci_high']:+.1%}]"
+            f"{metric(m).short} {g.loc[m, 'relative']:+.1%} "
+            f"[{g.loc[m, 'relative_ci_low']:+.1%}, {g.loc[m, 'relative_ci_high']:+.1%}]"
             for m in ("orders", "spend", "cpo", "margin")
         ]
         if "inc_net_margin" in g.index:
@@ -434,5 +444,5 @@ def optimize_headline(opt: Any) -> str:
                 f"inc. margin less spend {signed_money(r.difference)} "
                 f"[{signed_money(r.ci_low)}, {signed_money(r.ci_high)}]"
             )
-        lines.append(f"{plain(opt.plan_name)} vs {plain(other)} (paired, 95% CI): " + ", ".join(parts))
+        lines.append(f"{name(opt.plan_name)} vs {name(other)} (paired, 95% CI): " + ", ".join(parts))
     return "\n".join(lines)
