@@ -98,12 +98,13 @@ def _plans(sc: Scenario, plans: Sequence[str]) -> tuple[list[dict[str, Any]], di
     return cards, table
 
 
-def _comparison(result: Result) -> dict[str, Any]:
-    """The plan comparison table: metric rows in groups, one column per plan, CI half-widths."""
+def _comparison(result: Result, segment: str = "all") -> dict[str, Any]:
+    """The plan comparison table of one segment (``all``: the totals): metric rows in groups, one
+    column per plan, CI half-widths; the incremental group only when the run made its baseline."""
     sc = result.scenario
     cur = sc.scenario.currency
-    totals = result.summary[result.summary.segment == "all"].set_index("plan")
-    rows_by_plan = {p: totals.loc[p].to_dict() for p in result.plans}
+    s = result.summary
+    rows_by_plan = {p: s[(s.plan == p) & (s.segment == segment)].iloc[0].to_dict() for p in result.plans}
     groups: list[dict[str, Any]] = []
     for group, rows in rows_of(result):
         body: list[dict[str, Any]] = []
@@ -117,7 +118,7 @@ def _comparison(result: Result) -> dict[str, Any]:
                 }
                 for p in result.plans
             ]
-            body.append({"label": label, "unit": cur if kind == "m" else "", "cells": cells})
+            body.append({"metric": col, "label": label, "unit": cur if kind == "m" else "", "cells": cells})
         groups.append({"label": group, "rows": body})
     has_ci = any(cell["ci"] for g in groups for row in g["rows"] for cell in row["cells"])
     return {"plans": [sc.plans[p].name or p for p in result.plans], "groups": groups, "has_ci": has_ci}
@@ -266,28 +267,7 @@ def _journey_plan(result: Result, plan: str) -> dict[str, Any]:
 
 def _segment_table(result: Result, seg: str) -> dict[str, Any]:
     """One segment's results, plans side by side: the comparison table's rows, from summary.csv."""
-    sc = result.scenario
-    s = result.summary
-    rows_by_plan = {p: s[(s.plan == p) & (s.segment == seg)].iloc[0].to_dict() for p in result.plans}
-    groups: list[dict[str, Any]] = []
-    for group, rows in ROWS:
-        body: list[dict[str, Any]] = []
-        for col, label, kind in rows:
-            cells = [
-                {
-                    "value": fmt.fixed(rows_by_plan[p].get(col), kind),
-                    "ci": fmt.fixed_half_width(
-                        rows_by_plan[p].get(f"{col}_ci_low"), rows_by_plan[p].get(f"{col}_ci_high"), kind
-                    ),
-                }
-                for p in result.plans
-            ]
-            body.append(
-                {"metric": col, "label": label, "unit": sc.scenario.currency if kind == "m" else "", "cells": cells}
-            )
-        groups.append({"label": group, "rows": body})
-    has_ci = any(cell["ci"] for g in groups for row in g["rows"] for cell in row["cells"])
-    return {"id": seg, "name": sc.segments[seg].name or seg, "groups": groups, "has_ci": has_ci}
+    return {"id": seg, "name": result.scenario.segments[seg].name or seg, **_comparison(result, seg)}
 
 
 def _ttp_note(result: Result) -> str:
