@@ -116,14 +116,15 @@ def test_hifi_titles_state_the_findings(hifi: Result) -> None:
     cjm, baseline = (re.escape(hifi.scenario.plans[p].name) for p in ("cjm", "baseline"))
     # the case's point, claimed only where the paired CI of the CPO difference (2 replications here,
     # computed independently with scipy) excludes zero; otherwise the title says it cannot tell
+    # (the spend per incremental order: the run has its no-marketing baseline)
     r = hifi.per_rep[hifi.per_rep.segment == "all"].sort_values("rep")
-    d = r[r.plan == "cjm"].cpo.to_numpy() - r[r.plan == "baseline"].cpo.to_numpy()
+    d = r[r.plan == "cjm"].icpo.to_numpy() - r[r.plan == "baseline"].icpo.to_numpy()
     half = stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size)
     if d.mean() + half < 0:
-        assert re.fullmatch(rf"{cjm} cuts CPO by \d+% vs {baseline}", titles["kpi_comparison"])
+        assert re.fullmatch(rf"{cjm} cuts iCPO by \d+% vs {baseline}", titles["kpi_comparison"])
     else:
         names = " and ".join(hifi.scenario.plans[p].name for p in ("cjm", "baseline"))
-        assert f"{names} are not distinguishable on CPO at 2 replications" in titles["kpi_comparison"]
+        assert f"{names} are not distinguishable on iCPO at 2 replications" in titles["kpi_comparison"]
         assert "cuts" not in titles["kpi_comparison"]
     half = charts.time_to_purchase(hifi).get_suptitle()
     assert re.match(r"Half of first orders come \d+-\d+ weeks after awareness", half)
@@ -186,3 +187,12 @@ def test_no_pyplot_and_no_simulation() -> None:
     source = inspect.getsource(charts)
     assert not re.search(r"import matplotlib\.pyplot|from matplotlib import pyplot|\.show\(", source)
     assert "simulate(" not in source
+
+
+def test_kpi_panels_are_incremental_with_the_baseline_and_totals_without(minimal: Result) -> None:
+    def panels(result: Result) -> list[str]:
+        return [ax.get_title(loc="left").split("\n")[0] for ax in charts.kpi_comparison(result).axes]
+
+    assert panels(minimal)[0] == "Spend per incremental order (iCPO)" and panels(minimal)[-1].startswith("iROMI")
+    plain = cjmsim.simulate(minimal.scenario, agents=minimal.agents, weeks=minimal.weeks, baseline=False)
+    assert panels(plain)[0] == "Cost per order" and panels(plain)[-1] == "ROMI"

@@ -133,15 +133,16 @@ def _with(result: Result, metric: str, values: dict[str, list[float]]) -> Result
 
 def test_kpi_title_claims_a_cut_only_with_separated_cis(hifi: Result) -> None:
     names = {p: hifi.scenario.plans[p].name for p in hifi.plans}
-    separated = _with(hifi, "cpo", {"baseline": [100, 102, 98], "cjm": [50, 51, 49], "cjm_growth": [70, 72, 68]})
+    # the chart compares the spend per incremental order (the run has its no-marketing baseline)
+    separated = _with(hifi, "icpo", {"baseline": [100, 102, 98], "cjm": [50, 51, 49], "cjm_growth": [70, 72, 68]})
     assert (
         rc.kpi_comparison(separated).get_suptitle().replace("\n", " ")
-        == f"{names['cjm']} cuts CPO by 50% vs {names['baseline']}"
+        == f"{names['cjm']} cuts iCPO by 50% vs {names['baseline']}"
     )
     # the same means' order, but the paired differences (-10, -70, +50) straddle zero
-    overlapping = _with(hifi, "cpo", {"baseline": [100, 130, 70], "cjm": [90, 60, 120], "cjm_growth": [95, 95, 95]})
+    overlapping = _with(hifi, "icpo", {"baseline": [100, 130, 70], "cjm": [90, 60, 120], "cjm_growth": [95, 95, 95]})
     title = rc.kpi_comparison(overlapping).get_suptitle().replace("\n", " ")
-    assert "cuts" not in title and "not distinguishable on CPO at 3 replications" in title
+    assert "cuts" not in title and "not distinguishable on iCPO at 3 replications" in title
     assert names["cjm"] in title and "replications would tell them apart" in title
 
 

@@ -299,38 +299,52 @@ def time_to_purchase(result: Result, plan: str | None = None) -> Figure:
 
 
 # summary column, panel title (chart wording), money?, higher is better? (from the metric registry)
-_KPIS = tuple(
-    (col, title, registry.metric(col).money, registry.metric(col).better == "higher")
-    for col, title in (
-        ("cpo", "Cost per order"),
-        ("conversion", "Conversion to customer"),
-        ("ltv", "LTV per customer"),
-        ("romi", "ROMI"),
-    )
-)
+def _kpis(*cols: tuple[str, str]) -> tuple[tuple[str, str, bool, bool], ...]:
+    return tuple((c, t, registry.metric(c).money, registry.metric(c).better == "higher") for c, t in cols)
+
+
+#: The KPI panels: (column, panel title, money, higher is better). With the no-marketing baseline the
+#: cost and the return are the incremental ones (the totals count the orders that come anyway).
+_KPIS = _kpis(("cpo", "Cost per order"), ("conversion", "Conversion to customer"), ("ltv", "LTV per customer"),
+              ("romi", "ROMI"))  # fmt: skip
+_INC_KPIS = _kpis(("icpo", "Spend per incremental order (iCPO)"), ("conversion", "Conversion to customer"),
+                  ("ltv", "LTV per customer"), ("iromi", "iROMI (over no marketing)"))  # fmt: skip
 
 
 def kpi_comparison(result: Result) -> Figure:
-    """CPO, conversion, LTV and ROMI per plan, with 95% confidence intervals when there are replications."""
+    """The cost per order, conversion, LTV and return per plan, with 95% confidence intervals when
+    there are replications: iCPO and iROMI (over no marketing on the same customers) when the run
+    made its baseline, else the totals' CPO and ROMI."""
     plans, names, colours = _charted(result)
     tot, cur = plan_totals(result), style.chart_name(result.scenario.scenario.currency, 24)
-    best = _versus(tot.cpo, plans, higher=False)[0]
-    title = _lead(result, tot.cpo, _per_rep(result, "cpo"), names, "cuts CPO by {} vs", "CPO", higher=False)
+    inc = result.incremental and "icpo" in tot.columns
+    kpis, cost, ret = (_INC_KPIS, "icpo", "iromi") if inc else (_KPIS, "cpo", "romi")
+    word, rword = ("iCPO", "iROMI") if inc else ("CPO", "ROMI")
+    values = tot[cost]
+    best = _versus(values, plans, higher=False)[0]
+    title = _lead(result, values, _per_rep(result, cost), names, f"cuts {word} by {{}} vs", word, higher=False)
     if not _rank(tot.cpo, higher=False):
         who = f"{names[plans[0]]} spends" if len(plans) == 1 else "No plan spends"
         title = f"{who} nothing: CPO and ROMI are n/a; conversion {fmt.percent(tot.conversion.max())}"
     elif title is None:  # a single plan with spend
-        title = f"{names[best]}: CPO {fmt.money(tot.cpo[best], cur)}, ROMI {fmt.percent(tot.romi[best])}"
-    ci = result.reps > 1 and "cpo_ci_low" in tot.columns
-    sub = (
-        f"Cost per order, share of newly aware people who order, margin per new customer within "
+        title = f"{names[best]}: {word} {fmt.money(values[best], cur)}, {rword} {fmt.percent(tot[ret][best])}"
+    ci = result.reps > 1 and f"{cost}_ci_low" in tot.columns
+    what = (
+        "spend per incremental order (over no marketing), share of newly aware people who order, margin per new "
+        f"customer within {result.scenario.scenario.ltv_weeks} weeks, incremental return on marketing spend; "
+        if inc
+        else "Cost per order, share of newly aware people who order, margin per new customer within "
         f"{result.scenario.scenario.ltv_weeks} weeks, return on marketing spend; "
+    )
+    sub = (
+        what[0].upper()
+        + what[1:]
         + (f"{_reps(result)}, whiskers = 95% CI" if ci else "single replication, no confidence intervals")
         + ("; LTV n/a: the horizon is shorter than the LTV window" if tot.ltv.isna().all() else "")
     )
-    fig, axes = style.figure(title, sub, 1, len(_KPIS), sharey=True)
+    fig, axes = style.figure(title, sub, 1, len(kpis), sharey=True)
     y = np.arange(len(plans))[::-1]
-    for ax, (col, label, money, higher) in zip(axes, _KPIS, strict=True):
+    for ax, (col, label, money, higher) in zip(axes, kpis, strict=True):
         v = tot[col].to_numpy(dtype=float)
         lo, hi = (tot[f"{col}_ci_{k}"].to_numpy(float) if ci else np.full_like(v, np.nan) for k in ("low", "high"))
         ok = np.isfinite(v)
