@@ -107,8 +107,9 @@ def attribute_command(
 
     if fewer_agents(sc, agents):  # one run at the scenario's size, so the page can say how far off it is
         if not quiet:
+            name = sc.plans[attr.plan].name or attr.plan
             err_console.print(
-                f"running {plain(attr.plan)} once at the scenario's {sc.scenario.agents:,} agents to compare ...",
+                f"running {plain(name)} once at the scenario's {sc.scenario.agents:,} agents to compare ...",
                 style="dim",
             )
         with library_errors():
