@@ -6,6 +6,7 @@ per block instead of a per-agent lookup, which is what keeps the weekly step fas
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +44,6 @@ N_CELLS = N_STAGES * 4
 VISITED = 1  # ever reached interest: remarketing can reach it
 CONTACT = 2  # ever reached desire or bought: e-mail and push can reach it
 REACHED = 4  # got at least one exposure in the horizon
-_STAGE = {s: i for i, s in enumerate(STAGES)}
 
 
 def segment_sizes(shares: list[float], agents: int) -> NDArray[np.int64]:
@@ -86,13 +86,20 @@ class Population:
 NEVER = np.int16(-32768)
 
 
-def build_population(scenario: Scenario, agents: int, rngs: list[np.random.Generator]) -> Population:
-    """Draw the initial population: stage mix and propensities, one generator per segment.
+def build_population(
+    scenario: Scenario,
+    agents: int,
+    rngs: list[np.random.Generator],
+    flag_seeds: Sequence[np.random.SeedSequence] | None = None,
+) -> Population:
+    """Draw the initial population: stage mix, propensities and flags, one generator per segment.
 
     Args:
         scenario: the validated scenario.
         agents: number of agents.
         rngs: one population generator per segment (segment order of the scenario).
+        flag_seeds: one seed per segment for the draws of its ``known`` shares, used only by a segment
+            with a share strictly between 0 and 1 (so no other draw depends on them). Required then.
     """
     segs = list(scenario.segments.values())
     sizes = segment_sizes([s.share for s in segs], agents)
@@ -113,12 +120,28 @@ def build_population(scenario: Scenario, agents: int, rngs: list[np.random.Gener
         stage[lo:hi] = block
         if seg.heterogeneity > 0:
             propensity[lo:hi] = rng.normal(0.0, seg.heterogeneity, n).astype(np.float32)
-    visited = stage >= _STAGE["interest"]
-    flags[visited] |= VISITED
-    flags[stage >= _STAGE["desire"]] |= CONTACT
-    # agents starting lost are a mix: assume they had not visited (remarketing cannot reach them)
-    lost = stage == _STAGE["lost"]
-    flags[lost] = 0
+        flags[lo:hi] = _known_flags(seg.known.shares(), block, None if flag_seeds is None else flag_seeds[g])
     first_aware = np.full(agents, NEVER, dtype=np.int16)
     acquired = np.full(agents, NEVER, dtype=np.int16)
     return Population(bounds, stage, flags, propensity, first_aware, acquired)
+
+
+def _known_flags(
+    shares: tuple[tuple[float, ...], tuple[float, ...]],
+    block: NDArray[np.uint8],
+    seed: np.random.SeedSequence | None,
+) -> NDArray[np.uint8]:
+    """VISITED / CONTACT bits of one segment's agents from their starting stages and ``known`` shares.
+
+    One uniform per agent: contact if it is below the stage's contact share, visited if below its
+    visited share, so contacts are among the visitors. With every share 0 or 1 nothing is drawn.
+    """
+    contact = np.asarray(shares[0], dtype=np.float64)[block]
+    visited = np.asarray(shares[1], dtype=np.float64)[block]
+    if np.all((contact == 0) | (contact == 1)) and np.all((visited == 0) | (visited == 1)):
+        u = np.full(block.size, 0.5)
+    else:
+        if seed is None:
+            raise ValueError("build_population needs flag_seeds for a segment with fractional known shares")
+        u = np.random.default_rng(seed).random(block.size)
+    return ((u < visited) * VISITED | (u < contact) * CONTACT).astype(np.uint8)

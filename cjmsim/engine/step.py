@@ -94,7 +94,12 @@ class World:
         self.weight = sc.scenario.population / agents
         self.models = segment_models(sc, self.channels)
         self.affinity = np.array([m.affinity for m in self.models]).reshape(G, C)
-        self.pop: Population = build_population(sc, agents, [np.random.default_rng(s) for s in streams.population])
+        self.pop: Population = build_population(
+            sc,
+            agents,
+            [np.random.default_rng(s) for s in streams.population],
+            [child_seed(s, 0) for s in streams.population],
+        )
         self.order_key = streams.order_key
         pop = self.pop
         self._cut_blocks(streams)

@@ -224,6 +224,112 @@ class StageMix(_ScenarioModel):
         return self
 
 
+#: Flags of an agent starting in each stage when ``known`` does not say otherwise: the share that
+#: starts contactable (``CONTACT``) and the share that starts having visited (``VISITED``). Stages
+#: from interest on have visited, from desire on (not lost) are contacts; lost agents are assumed
+#: unknown. Every contact has visited: reaching desire sets both flags.
+KNOWN_CONTACT_DEFAULT: dict[str, float] = {
+    "unaware": 0.0,
+    "aware": 0.0,
+    "interest": 0.0,
+    "desire": 1.0,
+    "customer": 1.0,
+    "loyal": 1.0,
+    "lost": 0.0,
+}
+KNOWN_VISITED_DEFAULT: dict[str, float] = {**KNOWN_CONTACT_DEFAULT, "interest": 1.0}
+
+
+def _known_share(flag: str, stage: str, defaults: dict[str, float], other: str, bound: str) -> Any:
+    return Field(
+        None,
+        description=f"Share of the agents starting in `{stage}` who start {flag}. Omitted: {defaults[stage]:g}, "
+        f"or the {bound} of that and `{other}.{stage}` when that is given.",
+    )
+
+
+def _contact(stage: str) -> Any:
+    return _known_share("contactable", stage, KNOWN_CONTACT_DEFAULT, "visited", "smaller")
+
+
+def _visited(stage: str) -> Any:
+    return _known_share("having visited", stage, KNOWN_VISITED_DEFAULT, "contact", "larger")
+
+
+class KnownContact(_ScenarioModel):
+    """Share of a segment's agents starting in each stage who start contactable: e-mail, push and every
+    channel with `requires = "contact"` can reach them from the first week (a CRM database)."""
+
+    unaware: Probability | None = _contact("unaware")
+    aware: Probability | None = _contact("aware")
+    interest: Probability | None = _contact("interest")
+    desire: Probability | None = _contact("desire")
+    customer: Probability | None = _contact("customer")
+    loyal: Probability | None = _contact("loyal")
+    lost: Probability | None = _contact("lost")
+
+
+class KnownVisited(_ScenarioModel):
+    """Share of a segment's agents starting in each stage who start having visited: remarketing and every
+    channel with `requires = "visited"` can reach them from the first week."""
+
+    unaware: Probability | None = _visited("unaware")
+    aware: Probability | None = _visited("aware")
+    interest: Probability | None = _visited("interest")
+    desire: Probability | None = _visited("desire")
+    customer: Probability | None = _visited("customer")
+    loyal: Probability | None = _visited("loyal")
+    lost: Probability | None = _visited("lost")
+
+
+class KnownAtStart(_ScenarioModel):
+    """Who is known at the start (week 0, or the start of the warm-up), per starting stage: the share of
+    agents who start contactable and the share who start having visited, e.g.
+    `known = { contact = { lost = 0.8 }, visited = { lost = 0.9 } }` for a database of lapsed customers.
+    Without `known`, agents starting in interest, desire, customer or loyal have visited, those in
+    desire, customer or loyal are contacts, and unaware, aware and lost agents are neither.
+
+    Every contact has visited (as in the simulation, where reaching desire sets both flags): the agents
+    flagged are nested, a stage's contacts are among its visitors. A stage whose `contact` is given but
+    not its `visited` has visited = the larger of its default and its contact share; a stage whose
+    `visited` is given but not its `contact` has contact = the smaller of its default and its visited
+    share; giving both with contact above visited is an error."""
+
+    contact: KnownContact = Field(
+        default_factory=KnownContact, description="Per starting stage, the share who start contactable."
+    )
+    visited: KnownVisited = Field(
+        default_factory=KnownVisited, description="Per starting stage, the share who start having visited."
+    )
+
+    @model_validator(mode="after")
+    def _contacts_have_visited(self) -> KnownAtStart:
+        bad = []
+        for s in STAGES:
+            c, v = getattr(self.contact, s), getattr(self.visited, s)
+            if c is not None and v is not None and c > v:
+                bad.append(f"contact.{s} = {c:g} is above visited.{s} = {v:g}")
+        if bad:
+            raise ValueError(
+                "; ".join(bad) + ": every contact has visited, so a stage's contact share must be at most its "
+                "visited share"
+            )
+        return self
+
+    def shares(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """The (contact, visited) shares in force per starting stage, in ``STAGES`` order (rules above)."""
+        contact, visited = [], []
+        for s in STAGES:
+            c, v = getattr(self.contact, s), getattr(self.visited, s)
+            if c is None:
+                c = KNOWN_CONTACT_DEFAULT[s] if v is None else min(KNOWN_CONTACT_DEFAULT[s], v)
+            if v is None:
+                v = max(KNOWN_VISITED_DEFAULT[s], c)
+            contact.append(float(c))
+            visited.append(float(v))
+        return tuple(contact), tuple(visited)
+
+
 class BaseRates(_ScenarioModel):
     """Weekly probability of each forward transition with no marketing at all."""
 
@@ -266,6 +372,11 @@ class Segment(_ScenarioModel):
         description="Expected weeks from first awareness to first order, [low, high]; documentation and calibration.",
     )
     initial: StageMix = Field(default_factory=StageMix, description="Stage mix at the start.")
+    known: KnownAtStart = Field(
+        default_factory=KnownAtStart,
+        description="Per starting stage, the share of agents who start contactable or having visited (e.g. a "
+        "database of lapsed customers: `known = { contact = { lost = 0.8 } }`).",
+    )
     base: BaseRates = Field(description="Weekly forward transition probabilities with no marketing.")
     drop: DropRates = Field(default_factory=DropRates, description="Weekly drop-out probabilities by stage.")
     repeat: PerCustomerStage = Field(
