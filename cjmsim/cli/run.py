@@ -149,7 +149,9 @@ def run(
     Writes summary.csv (plan x segment), weekly.csv (plan x week x segment), summary_by_rep.csv,
     differences.csv (paired, against the reference), no_marketing.csv, metadata.json, a copy of
     the scenario, the charts (charts/*.png and .svg) and report.html, atomically, and campaigns.csv
-    (planned vs bought per campaign); a plan that buys under 95% of its budget is warned about.
+    (planned vs bought per campaign); a plan that buys under 95% of its budget is warned about, and
+    so is a segment whose simulated median time to first order is clearly (its 95% interval) outside
+    its time_before_purchase_weeks.
     """
     sc = load(file)
     target = out_folder(out, Path("out") / Path(file).stem, "run", force)
