@@ -210,3 +210,24 @@ def test_argument_error_names_arguments_in_the_callers_words():
     assert e.said(lambda a: "--" + a.replace("_", "-")) == "--keep-orders and --min-orders: give one floor"
     back = pickle.loads(pickle.dumps(e))  # errors cross process boundaries with their words
     assert isinstance(back, ArgumentError) and str(back) == str(e) and back.argument == "keep_orders"
+
+
+def test_an_omitted_unaware_share_is_the_rest(minimal) -> None:
+    minimal["segments"]["a"]["initial"] = {"aware": 0.1, "customer": 0.25, "lost": 0.05}
+    mix = parse_scenario(minimal).segments["a"].initial
+    assert mix.unaware == pytest.approx(0.6) and (mix.aware, mix.customer, mix.lost) == (0.1, 0.25, 0.05)
+    minimal["segments"]["a"]["initial"] = {"aware": 0.0}
+    assert parse_scenario(minimal).segments["a"].initial.unaware == 1.0
+    minimal["segments"]["a"]["initial"] = {"aware": 0.1, "unaware": 0.8}  # given: kept, so the sum rule names it
+    with pytest.raises(ScenarioError, match="sum to 0.9"):
+        parse_scenario(minimal)
+
+
+def test_other_shares_over_1_are_named_by_their_sum(minimal) -> None:
+    minimal["segments"]["a"]["initial"] = {"aware": 0.7, "lost": 0.5}
+    with pytest.raises(ScenarioError, match="sum to 1.2"):
+        parse_scenario(minimal)
+    minimal["segments"]["a"]["initial"] = {"aware": "much"}
+    with pytest.raises(ScenarioError, match="aware") as e:
+        parse_scenario(minimal)
+    assert "unaware" not in str(e.value)

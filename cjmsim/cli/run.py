@@ -32,16 +32,41 @@ if TYPE_CHECKING:
 __all__ = ["run", "schema", "validate"]
 
 
+#: ``cjmsim validate``'s persona check simulates at most this many agents (the scenario's, if fewer).
+CHECK_AGENTS = 20_000
+
+
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-def validate(file: str) -> None:
-    """Check a scenario file and print what it holds."""
+@click.option(
+    "--no-check",
+    is_flag=True,
+    help="Skip the persona check (the quick simulation of every plan); only check the file.",
+)
+@guarded
+def validate(file: str, no_check: bool) -> None:
+    """Check a scenario file and print what it holds.
+
+    When a segment states time_before_purchase_weeks, also runs a quick simulation (one run of
+    every plan, at most 20,000 agents, no baseline) and warns, on stderr, about each segment whose
+    simulated median weeks to first order fall outside that range. Warnings are not errors: the
+    exit status stays 0. --no-check skips the simulation.
+    """
     sc = load(file)
     s = sc.scenario
     click.echo(
         f"{printable(file)}: ok: {printable(repr(s.name))}, {len(sc.segments)} segments, {len(sc.channels)} channels, "
         f"{len(sc.plans)} plans ({printable(', '.join(sc.plans))}), {s.weeks} weeks, {s.agents:,} agents"
     )
+    if no_check or all(seg.time_before_purchase_weeks is None for seg in sc.segments.values()):
+        return
+    from cjmsim.analyses.simulate import simulate
+    from cjmsim.presentation import persona
+
+    with library_errors():
+        result = simulate(sc, agents=min(CHECK_AGENTS, s.agents), reps=1, baseline=False)
+    for check in persona.warnings(result):
+        _warn([check.text()])
 
 
 @click.command()
@@ -124,7 +149,9 @@ def run(
     Writes summary.csv (plan x segment), weekly.csv (plan x week x segment), summary_by_rep.csv,
     differences.csv (paired, against the reference), no_marketing.csv, metadata.json, a copy of
     the scenario, the charts (charts/*.png and .svg) and report.html, atomically, and campaigns.csv
-    (planned vs bought per campaign); a plan that buys under 95% of its budget is warned about.
+    (planned vs bought per campaign); a plan that buys under 95% of its budget is warned about, and
+    so is a segment whose simulated median time to first order is clearly (its 95% interval) outside
+    its time_before_purchase_weeks.
     """
     sc = load(file)
     target = out_folder(out, Path("out") / Path(file).stem, "run", force)
@@ -192,10 +219,19 @@ def run(
                 f"results in {printable(target)}/"
             )
         )
+    from cjmsim.presentation import persona
     from cjmsim.presentation.spend import warnings as spend_warnings
 
     for warning in spend_warnings(result):  # after the tables, even with --quiet: the spend above misleads
-        for i, line in enumerate(warning.lines()):
-            hang = " " * (len(line) - len(line.lstrip(" -")))  # wrapped lines under the text, not the bullet
-            text = textwrap.fill(("warning: " if i == 0 else "") + line, err_console.width, subsequent_indent=hang)
-            err_console.print(plain(text), soft_wrap=True)
+        _warn(warning.lines())
+    for check in persona.warnings(result):
+        _warn([check.text()])
+
+
+def _warn(lines: list[str]) -> None:
+    """Print a warning on stderr: ``warning:`` and its lines, escaped, wrapped to the terminal's width
+    (a bulleted line's continuation under its text, not its bullet)."""
+    for i, line in enumerate(lines):
+        hang = " " * (len(line) - len(line.lstrip(" -")))
+        text = textwrap.fill(("warning: " if i == 0 else "") + line, err_console.width, subsequent_indent=hang)
+        err_console.print(plain(text), soft_wrap=True)

@@ -208,13 +208,28 @@ class Persona(_ScenarioModel):
 class StageMix(_ScenarioModel):
     """Share of a segment's agents in each stage at the start (week 0, or the start of the warm-up)."""
 
-    unaware: Probability = Field(1.0, description="Share starting unaware.")
+    unaware: Probability = Field(
+        None,  # type: ignore[assignment]  # filled in by _unaware_is_the_rest before validation
+        description="Share starting unaware. Omitted: the rest, 1 minus the other shares (1 when none is given).",
+    )
     aware: Probability = Field(0.0, description="Share starting aware.")
     interest: Probability = Field(0.0, description="Share starting interested (leads).")
     desire: Probability = Field(0.0, description="Share starting at desire.")
     customer: Probability = Field(0.0, description="Share starting as customers (one order behind them).")
     loyal: Probability = Field(0.0, description="Share starting loyal.")
     lost: Probability = Field(0.0, description="Share starting lost.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unaware_is_the_rest(cls, data: Any) -> Any:
+        """An omitted ``unaware`` is what the other shares leave (0 if they sum to over 1: the sum
+        check then names their total)."""
+        if not isinstance(data, dict) or "unaware" in data:
+            return data
+        others = [data.get(s, 0.0) for s in STAGES if s != "unaware"]
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in others):
+            return {**data, "unaware": 0.0}  # a bad share is named by its own check
+        return {**data, "unaware": max(0.0, 1.0 - math.fsum(others))}
 
     @model_validator(mode="after")
     def _sums_to_one(self) -> StageMix:
@@ -369,7 +384,9 @@ class Segment(_ScenarioModel):
     persona: Persona = Field(default_factory=Persona, description="Persona card: the five questions.")
     time_before_purchase_weeks: tuple[float, float] | None = Field(
         None,
-        description="Expected weeks from first awareness to first order, [low, high]; documentation and calibration.",
+        description="Expected weeks from first awareness to first order, [low, high]; documentation and calibration. "
+        "`cjmsim run` and `cjmsim validate` (a quick run at up to 20,000 agents) warn about a segment whose "
+        "simulated median falls outside it.",
     )
     initial: StageMix = Field(default_factory=StageMix, description="Stage mix at the start.")
     known: KnownAtStart = Field(

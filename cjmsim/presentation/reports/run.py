@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from cjmsim import __version__
 from cjmsim.analyses.metrics import ttp_against_stated
 from cjmsim.presentation import format as fmt
+from cjmsim.presentation import persona
 from cjmsim.presentation.comparison import ROWS, rows_of
 from cjmsim.presentation.reports.html import ReportImage, chart_images, figures, render_page, write_html
 from cjmsim.presentation.reports.summary import run_summary
@@ -271,27 +272,22 @@ def _segment_table(result: Result, seg: str) -> dict[str, Any]:
 
 
 def _ttp_note(result: Result) -> str:
-    """Which segments' simulated median time to first order falls outside the persona's stated range."""
+    """Which segments' simulated median time to first order falls outside the persona's stated range
+    (in the words of the terminal's warning, :mod:`cjmsim.presentation.persona`)."""
     sc = result.scenario
     facts = ttp_against_stated(result.ttp, sc.segments, result.plans)
     stated = facts[facts.outside.notna()]
     if not len(stated):
         return "No segment states a time before purchase in weeks, or none buys in the horizon."
-    out: dict[str, list[str]] = {}
-    for f in stated[stated.outside.fillna(False).astype(bool)].itertuples():
-        seg, plan = str(f.segment), str(f.plan)
-        out.setdefault(sc.segments[seg].name or seg, []).append(
-            f"{sc.plans[plan].name or plan}: median {f.median_weeks:.0f} weeks, stated "
-            f"{f.stated_low:g}{fmt.DASH}{f.stated_high:g}"
-        )
-    inside = len(stated) - sum(len(v) for v in out.values())
+    found = persona.warnings(result, clear=False)
+    outside = sum(len(w.plans) for w in found)
     head = (
         "The simulated median weeks from first awareness to first order fall inside the persona's stated time "
-        f"before purchase in {inside} of {len(stated)} segment \u00d7 plan pairs"
+        f"before purchase in {len(stated) - outside} of {len(stated)} segment \u00d7 plan pairs"
     )
-    if not out:
+    if not found:
         return head + "."
-    return head + "; outside: " + "; ".join(f"{seg} ({'; '.join(v)})" for seg, v in out.items()) + "."
+    return f"{head}; outside: {'; '.join(w.finding for w in found)}; {persona.basis(result)}."
 
 
 def journey_section(result: Result, images: Sequence[ReportImage], first_figure: int = 1) -> dict[str, Any]:
