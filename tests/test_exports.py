@@ -45,11 +45,38 @@ def test_journeys_conserve_conversions(scenario, result):
 
 def test_transactions_are_the_orders(scenario, result):
     rec = result.records["base"][0]
-    t = transactions_table(rec, scenario.scenario.start_date)
-    assert list(t.columns) == ["customer_id", "date", "value"]
+    t = transactions_table(rec, scenario)
+    assert list(t.columns) == ["customer_id", "date", "value", "segment", "margin"]
     assert len(t) == rec.orders.sum()
     assert t.value.sum() == pytest.approx(rec.revenue.sum(), rel=1e-6)
     assert t.date.min() >= str(scenario.scenario.start_date)
+
+
+@pytest.fixture(scope="module")
+def two_margins():
+    """The funnel scenario with a different margin rate per segment (0.3 and 0.45)."""
+    d = helpers.funnel_scenario()
+    d["scenario"].update(agents=4000, weeks=12)
+    d["segments"]["b"]["margin"] = 0.45
+    sc = cjmsim.parse_scenario(d)
+    return sc, cjmsim.simulate(sc, ["base"], export=True, baseline=False).records["base"][0]
+
+
+def test_transactions_carry_segment_and_margin(two_margins):
+    scenario, rec = two_margins
+    t = transactions_table(rec, scenario)
+    assert set(t.segment) <= set(scenario.segments) and len(set(t.segment)) > 1
+    rate = t.segment.map({g: seg.margin for g, seg in scenario.segments.items()})
+    np.testing.assert_array_equal(t.margin.to_numpy(), t.value.to_numpy() * rate.to_numpy())
+    # each order's segment is its agent's: segments hold contiguous agent ranges in segment order
+    sizes = segment_sizes([seg.share for seg in scenario.segments.values()], scenario.scenario.agents)
+    owner = np.repeat(list(scenario.segments), sizes)
+    np.testing.assert_array_equal(t.segment.to_numpy(), owner[t.customer_id.to_numpy()])
+    # per segment, orders and revenue are the run's (unrounded values: within the cents' rounding)
+    for g, seg_id in enumerate(scenario.segments):
+        mine = t[t.segment == seg_id]
+        assert len(mine) == rec.orders[:, g].sum()
+        assert mine.margin.sum() == pytest.approx(rec.margin[:, g].sum(), abs=0.005 * len(mine) + 1e-9)
 
 
 def test_mmm_is_the_observed_weekly_series(scenario, result):
@@ -59,6 +86,48 @@ def test_mmm_is_the_observed_weekly_series(scenario, result):
     assert m.orders.sum() == pytest.approx(result.totals().loc["base", "orders"])
     spend = m.filter(like="spend_").to_numpy().sum()
     assert spend == pytest.approx(result.totals().loc["base", "spend"], rel=1e-9)
+    assert m.margin.sum() == pytest.approx(result.totals().loc["base", "margin"], abs=0.005 * len(m))
+    assert not any(c.startswith("baseline_") for c in m.columns)  # no counterfactual given
+
+
+def test_mmm_baseline_is_the_no_marketing_run(scenario, result):
+    rec, base = result.records["base"][0], result.without[0]
+    m = mmm_table(rec, scenario, base)
+    assert list(m.columns[-3:]) == ["baseline_orders", "baseline_revenue", "baseline_margin"]
+    np.testing.assert_array_equal(m.baseline_orders.to_numpy(), base.orders.sum(axis=1) * base.weight)
+    np.testing.assert_array_equal(m.baseline_revenue.to_numpy(), (base.revenue.sum(axis=1) * base.weight).round(2))
+    np.testing.assert_array_equal(m.baseline_margin.to_numpy(), (base.margin.sum(axis=1) * base.weight).round(2))
+    # the first replication's, and a counterfactual, not the plan itself
+    assert m.baseline_orders.sum() < m.orders.sum()
+    np.testing.assert_array_equal(m.orders.to_numpy(), rec.orders.sum(axis=1) * rec.weight)
+
+
+def _run_exports(tmp_path, scenario, *extra):
+    path = tmp_path / "s.toml"
+    path.write_text(helpers.to_toml(scenario.model_dump(mode="json", exclude_none=True)) + "\n")
+    out = tmp_path / "o"
+    args = ["run", str(path), "--plan", "base", "--export", "transactions,mmm", "--out", str(out), "--no-report"]
+    res = CliRunner().invoke(cli.main, [*args, "--quiet", *extra])
+    assert res.exit_code == 0, res.output
+    return out / "exports" / "base"
+
+
+def test_cli_mmm_csv_has_the_baseline_of_the_first_replication(tmp_path, scenario):
+    d = _run_exports(tmp_path, scenario, "--reps", "2")
+    m = pd.read_csv(d / "mmm.csv")
+    again = cjmsim.simulate(scenario, ["base"], reps=2)
+    base = again.without[0]
+    np.testing.assert_allclose(m.baseline_orders, base.orders.sum(axis=1) * base.weight, rtol=1e-12)
+    np.testing.assert_allclose(m.baseline_revenue, (base.revenue.sum(axis=1) * base.weight).round(2), rtol=1e-12)
+    t = pd.read_csv(d / "transactions.csv")
+    assert list(t.columns) == ["customer_id", "date", "value", "segment", "margin"]
+
+
+def test_cli_no_baseline_writes_mmm_without_baseline_columns(tmp_path, scenario):
+    d = _run_exports(tmp_path, scenario, "--no-baseline")
+    m = pd.read_csv(d / "mmm.csv")
+    assert "margin" in m.columns and not any(c.startswith("baseline_") for c in m.columns)
+    assert (d / "ground_truth.json").exists()
 
 
 def test_ground_truth_matches_the_attribution(tmp_path, scenario):

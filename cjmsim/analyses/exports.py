@@ -6,9 +6,12 @@
   10 up to 63, ...: ``cjmsim.engine.path_touches``), touches of one week in channel order;
   ``direct`` for a journey no channel touched), ``total_conversions`` and ``total_null`` (people,
   rounded to whole people per path), ``total_conversion_value``.
-- ``transactions.csv``: ``customer_id``, ``date``, ``value``: one row per order, for CLV models.
+- ``transactions.csv``: ``customer_id``, ``date``, ``value``, ``segment`` (the ordering agent's
+  segment id), ``margin`` (``value`` times the segment's margin rate): one row per order, for CLV models.
 - ``mmm.csv``: the weekly series a marketer observes: spend and units (impressions, clicks,
-  messages) per channel, orders, revenue; ``ground_truth.json`` beside it holds each channel's true
+  messages) per channel, orders, revenue, margin; with a baseline run also ``baseline_orders``,
+  ``baseline_revenue`` and ``baseline_margin``, the same weeks with no marketing on the same random
+  numbers (the organic baseline). ``ground_truth.json`` beside it holds each channel's true
   weekly incremental orders and revenue, from the same run with the channel switched off (common
   random numbers).
 - ``events.parquet``: the per-agent event log, one row per event in the horizon, sorted by week,
@@ -23,7 +26,6 @@ All from the first replication of each plan: one realisation, as observed data w
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -87,19 +89,37 @@ def journeys_table(rec: Records, channels: list[str]) -> pd.DataFrame:
     return t.reset_index().sort_values(["total_conversions", "path"], ascending=[False, True], ignore_index=True)
 
 
-def transactions_table(rec: Records, start: dt.date) -> pd.DataFrame:
-    """One row per order: customer_id (the agent), date (start of its week), value."""
+def transactions_table(rec: Records, sc: Scenario) -> pd.DataFrame:
+    """One row per order: customer_id (the agent), date (start of its week), value, segment, margin.
+
+    ``value`` is rounded to cents; ``margin`` is that rounded value times the segment's margin rate
+    (not rounded again), so the column is exactly ``value * margin rate``.
+    """
     log = rec.order_log
     if log is None:
         raise ValueError("the run was not made with export=True")
-    dates = pd.to_datetime(start) + pd.to_timedelta(log.week.to_numpy() * 7, unit="D")
+    dates = pd.to_datetime(sc.scenario.start_date) + pd.to_timedelta(log.week.to_numpy() * 7, unit="D")
+    segments = list(sc.segments)
+    rates = np.array([seg.margin for seg in sc.segments.values()], dtype=np.float64)
+    code = log.segment.to_numpy()
+    value = log.value.round(2).to_numpy()
     return pd.DataFrame(
-        {"customer_id": log.agent.to_numpy(), "date": dates.strftime("%Y-%m-%d"), "value": log.value.round(2)}
+        {
+            "customer_id": log.agent.to_numpy(),
+            "date": dates.strftime("%Y-%m-%d"),
+            "value": value,
+            "segment": np.array(segments, dtype=object)[code],
+            "margin": value * rates[code],
+        }
     )
 
 
-def mmm_table(rec: Records, sc: Scenario) -> pd.DataFrame:
-    """The observed weekly series: date, spend and units per channel, orders and revenue (people, currency)."""
+def mmm_table(rec: Records, sc: Scenario, without: Records | None = None) -> pd.DataFrame:
+    """The observed weekly series: date, spend and units per channel, orders, revenue and margin.
+
+    With ``without`` (the no-marketing run on the same random numbers), also the organic baseline:
+    ``baseline_orders``, ``baseline_revenue`` and ``baseline_margin`` (people, currency).
+    """
     W = rec.orders.shape[0]
     start = pd.to_datetime(sc.scenario.start_date)
     data: dict[str, Any] = {"date": (start + pd.to_timedelta(np.arange(W) * 7, unit="D")).strftime("%Y-%m-%d")}
@@ -108,6 +128,11 @@ def mmm_table(rec: Records, sc: Scenario) -> pd.DataFrame:
         data[f"{ch.cost.unit}_{cid}"] = rec.units[:, :, c].sum(axis=1).round(1)
     data["orders"] = rec.orders.sum(axis=1) * rec.weight
     data["revenue"] = (rec.revenue.sum(axis=1) * rec.weight).round(2)
+    data["margin"] = (rec.margin.sum(axis=1) * rec.weight).round(2)
+    if without is not None:
+        data["baseline_orders"] = without.orders.sum(axis=1) * without.weight
+        data["baseline_revenue"] = (without.revenue.sum(axis=1) * without.weight).round(2)
+        data["baseline_margin"] = (without.margin.sum(axis=1) * without.weight).round(2)
     return pd.DataFrame(data)
 
 
@@ -162,18 +187,30 @@ def ground_truth(sc: Scenario, plan: str, full: Records, seed: int) -> dict[str,
     return out
 
 
-def write_exports(sc: Scenario, records: dict[str, list[Records]], seed: int, kinds: list[str], folder: Path) -> None:
-    """Write the requested exports of every plan into folder/exports/<plan>/ (first replication)."""
+def write_exports(
+    sc: Scenario,
+    records: dict[str, list[Records]],
+    seed: int,
+    kinds: list[str],
+    folder: Path,
+    without: list[Records] | None = None,
+) -> None:
+    """Write the requested exports of every plan into folder/exports/<plan>/ (first replication).
+
+    ``without`` is the run's no-marketing records per replication (``Result.without``); its first
+    replication gives mmm.csv its baseline columns, which are left out when it is None.
+    """
     channels = list(sc.channels)
+    base = without[0] if without else None
     for plan, reps in records.items():
         rec = reps[0]
         d = folder / "exports" / plan
         if "journeys" in kinds:
             write_csv(d / "journeys.csv", journeys_table(rec, channels))
         if "transactions" in kinds:
-            write_csv(d / "transactions.csv", transactions_table(rec, sc.scenario.start_date))
+            write_csv(d / "transactions.csv", transactions_table(rec, sc))
         if "mmm" in kinds:
-            write_csv(d / "mmm.csv", mmm_table(rec, sc))
+            write_csv(d / "mmm.csv", mmm_table(rec, sc, base))
             write_json(d / "ground_truth.json", ground_truth(sc, plan, rec, seed))
         if "events" in kinds:
             write_parquet(d / "events.parquet", events_table(rec, sc))

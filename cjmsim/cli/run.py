@@ -207,7 +207,7 @@ def run(
         if visuals is not None:
             visuals(folder)
         if kinds:
-            write_exports(result.scenario, result.records, result.seed, kinds, folder)
+            write_exports(result.scenario, result.records, result.seed, kinds, folder, result.without)
 
     write_run(result, target, scenario_path=file, elapsed_s=elapsed, extra=extra)
     if not quiet:

@@ -76,7 +76,7 @@ class Records:
     campaign_planned: NDArray[np.float64]  # (W, K) planned spend
     campaign_bought: NDArray[np.float64]  # (W, K) spend actually bought (summed over segments: ``spend``)
     campaign_unbought: NDArray[np.float64]  # (W, K, 3) planned - bought, by reason (UNBOUGHT_REASONS)
-    #: with ``export`` (:class:`OrderLog`, :class:`JourneyLog`): every order in the horizon (agent,
+    #: with ``export`` (:class:`OrderLog`, :class:`JourneyLog`): every order in the horizon (agent, segment,
     #: week, value), and every pre-purchase journey that ended in the horizon (path code, see
     #: :func:`path_channels`; converted; value of the first order)
     order_log: pd.DataFrame | None = None
@@ -183,10 +183,11 @@ def _frame_column(parts: Sequence[NDArray[Any]], dtype: Any) -> NDArray[Any]:
 
 
 class OrderLog(Recorder):
-    """Every order of the horizon: ``Records.order_log`` (agent, week, value), sorted by week and agent."""
+    """Every order of the horizon: ``Records.order_log`` (agent, segment, week, value), sorted by week and agent."""
 
     def start(self, layout: Layout) -> None:
         """One list of (agents, week, values) per block."""
+        self.block_segment = layout.block_segment.copy()
         self.orders: list[list[tuple[NDArray[np.int64], int, NDArray[np.float64]]]] = [[] for _ in range(layout.blocks)]
 
     def on_orders(
@@ -198,10 +199,15 @@ class OrderLog(Recorder):
 
     def finish(self, records: Records) -> None:
         """Fill ``records.order_log``."""
-        orders = [(a, np.full(a.size, t), v) for block in self.orders for a, t, v in block]
+        orders = [
+            (a, np.full(a.size, t), v, np.full(a.size, self.block_segment[b]))
+            for b, block in enumerate(self.orders)
+            for a, t, v in block
+        ]
         records.order_log = pd.DataFrame(
             {
                 "agent": _frame_column([o[0] for o in orders], np.int64),
+                "segment": _frame_column([o[3] for o in orders], np.intp),
                 "week": _frame_column([o[1] for o in orders], np.int64),
                 "value": _frame_column([o[2] for o in orders], np.float64),
             }
