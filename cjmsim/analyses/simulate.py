@@ -21,7 +21,17 @@ from cjmsim.scenario import ArgumentError, Scenario, did_you_mean
 
 from . import metrics
 
-__all__ = ["NO_MARKETING", "Result", "available_memory", "check_memory", "simulate", "write_run"]
+__all__ = [
+    "NO_MARKETING",
+    "Result",
+    "available_memory",
+    "check_memory",
+    "check_reference",
+    "shares_warm_up",
+    "simulate",
+    "simulated_weeks",
+    "write_run",
+]
 
 #: The plan column of the no-marketing counterfactual's rows (no_marketing.csv); not a valid plan id.
 NO_MARKETING = "(no marketing)"
@@ -146,6 +156,27 @@ def check_memory(agents: int, *, processes: int = 1, weeks: int = 0, events: boo
     )
 
 
+def shares_warm_up(runs: int, export: bool = False, events: bool = False) -> bool:
+    """Whether the ``runs`` plan runs of a replication share its warm-up (``engine.run_plans``): with
+    more than one, unless the order, journey or event logs follow every agent from the warm-up on."""
+    return runs > 1 and not (export or events)
+
+
+def simulated_weeks(runs: int, weeks: int, warmup: int, reps: int, shared: bool) -> int:
+    """The weeks :func:`simulate` steps (what its ``progress`` counts): per replication one warm-up
+    and every run's horizon when the runs share the warm-up, else every run's warm-up and horizon."""
+    return reps * (warmup + runs * weeks if shared else runs * (warmup + weeks))
+
+
+def check_reference(reference: str, plans: list[str]) -> None:
+    """Raise :class:`ArgumentError` on ``reference`` when it is not one of the ``plans`` run."""
+    if reference not in plans:
+        raise ArgumentError(
+            "reference",
+            f" {reference!r} is not a plan of this run{did_you_mean(reference, plans)}; plans: {', '.join(plans)}",
+        )
+
+
 def simulate(
     scenario: Scenario,
     plans: list[str] | None = None,
@@ -186,26 +217,21 @@ def simulate(
     if reps < 1:
         raise ValueError("reps must be >= 1")
     sc = scenario.with_settings(agents=agents, weeks=weeks, seed=seed)
-    n_runs = len(plans or sc.plans) + baseline
-    fork = n_runs > 1 and not (export or events)
+    fork = shares_warm_up(len(plans or sc.plans) + baseline, export, events)
     check_memory(sc.scenario.agents, weeks=sc.scenario.weeks, events=events, fork=fork)
     if plans:
         sc = sc.only_plans(list(dict.fromkeys(plans)))
     names = list(dict.fromkeys(plans)) if plans else list(sc.plans)  # each plan once, in the order given
     s = sc.scenario
     ref = reference if reference is not None else names[0]
-    if ref not in names:
-        raise ArgumentError(
-            "reference",
-            f" {ref!r} is not a plan of this run{did_you_mean(ref, names)}; plans: {', '.join(names)}",
-        )
+    check_reference(ref, names)
     records: dict[str, list[Records]] = {p: [] for p in names}
     without: list[Records] | None = [] if baseline else None
     tick = (lambda _t: progress(1)) if progress is not None else None
     runs: list[str | None] = [*names, *([None] if without is not None else [])]
     for r in range(reps):
         streams = make_streams(s.seed, r, len(sc.segments))
-        if export or events:  # the logs follow each agent from the warm-up on: one whole run per plan
+        if not shares_warm_up(len(runs), export, events):  # one run, or logs that follow agents from the warm-up
             got = [
                 run_plan(sc, p, streams, s.agents, s.weeks, on_week=tick, export=export and p is not None,
                          events=events and r == 0 and p is not None)

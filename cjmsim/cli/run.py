@@ -156,31 +156,31 @@ def run(
     sc = load(file)
     target = out_folder(out, Path("out") / Path(file).stem, "run", force)
     from cjmsim.analyses.exports import parse_exports, write_exports
-    from cjmsim.analyses.simulate import check_memory, simulate, write_run
+    from cjmsim.analyses.simulate import (
+        check_memory,
+        check_reference,
+        shares_warm_up,
+        simulate,
+        simulated_weeks,
+        write_run,
+    )
 
     names = list(dict.fromkeys(plans)) if plans else list(sc.plans)
     with library_errors():
         kinds = parse_exports(exports)
         if plans:
             sc.only_plans(names)  # unknown plans are named now, before anything runs
-        if reference is not None and reference not in names:
-            from cjmsim.scenario import ArgumentError, did_you_mean
-
-            raise ArgumentError(
-                "reference",
-                f" {reference!r} is not a plan of this run{did_you_mean(reference, names)}; plans: {', '.join(names)}",
-            )
+        if reference is not None:
+            check_reference(reference, names)
         sc = sc.with_settings(agents=agents, weeks=weeks, seed=seed)
-        fork = len(names) + (not no_baseline) > 1 and not kinds  # the plans share a copy of the warm-up
-        check_memory(sc.scenario.agents, weeks=sc.scenario.weeks, events="events" in kinds, fork=fork)  # before any run
+        runs = len(names) + (not no_baseline)
+        logs, events = bool(set(kinds) - {"events"}), "events" in kinds  # the event log only on request
+        shared = shares_warm_up(runs, logs, events)
+        check_memory(sc.scenario.agents, weeks=sc.scenario.weeks, events=events, fork=shared)  # before any run
     s = sc.scenario
-    runs = len(names) + (not no_baseline)
-    # the plans of a replication share its warm-up, unless the exports follow every agent from it
-    shared = not kinds
-    total_weeks = reps * (s.warmup_weeks + runs * s.weeks if shared else runs * (s.weeks + s.warmup_weeks))
+    total_weeks = simulated_weeks(runs, s.weeks, s.warmup_weeks, reps, shared)
     show = not quiet and err_console.is_terminal and total_weeks * s.agents > 2_000_000
     prog, tick = week_progress(total_weeks, show)
-    logs, events = bool(set(kinds) - {"events"}), "events" in kinds  # the event log only on request
     t0 = time.perf_counter()
     if prog is not None:
         with prog:
