@@ -67,6 +67,8 @@ class Population:
         propensity: persistent individual propensity u_i on the logit scale, float32.
         first_aware: week the current journey became aware (-32768 = unknown), int16.
         acquired: week of the latest first order (-32768 = none), int16.
+        last_order: week of the latest order, first or repeat (-32768 = none), int16.
+        entered: week the agent entered its current stage (-32768 = before the run), int16.
     """
 
     bounds: NDArray[np.int64]
@@ -75,6 +77,8 @@ class Population:
     propensity: NDArray[np.float32]
     first_aware: NDArray[np.int16]
     acquired: NDArray[np.int16]
+    last_order: NDArray[np.int16]
+    entered: NDArray[np.int16]
 
     @property
     def size(self) -> int:
@@ -82,7 +86,7 @@ class Population:
         return int(self.stage.size)
 
 
-#: ``first_aware`` / ``acquired`` of an agent with no such week.
+#: ``first_aware`` / ``acquired`` / ``last_order`` / ``entered`` of an agent with no such week.
 NEVER = np.int16(-32768)
 
 
@@ -123,7 +127,9 @@ def build_population(
         flags[lo:hi] = _known_flags(seg.known.shares(), block, None if flag_seeds is None else flag_seeds[g])
     first_aware = np.full(agents, NEVER, dtype=np.int16)
     acquired = np.full(agents, NEVER, dtype=np.int16)
-    return Population(bounds, stage, flags, propensity, first_aware, acquired)
+    last_order = np.full(agents, NEVER, dtype=np.int16)
+    entered = np.full(agents, NEVER, dtype=np.int16)
+    return Population(bounds, stage, flags, propensity, first_aware, acquired, last_order, entered)
 
 
 def _known_flags(

@@ -507,6 +507,7 @@ class World:
         u1, u2 = order_uniforms(self.order_key, bi, t)
         z = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
         value = np.exp(m.mu + m.sigma * z)
+        self.pop.last_order[bi] = t
         if horizon:
             acc = self.acc[b]
             acc[_ORDERS] += bi.size
@@ -548,6 +549,7 @@ class World:
             acc[_DESIRE] += int((new_s == DESIRE).sum())
             acc[_LOYAL] += int((new_s == LOYAL).sum())
         pop.stage[ci] = new_s
+        pop.entered[ci] = t
         new_key = (new_s * 4 + (flags[ci] & 3)).astype(np.uint8)
         self.key[ci] = new_key
         self.flat[ci] = new_s.astype(np.int32) * (hi - lo) + (ci - lo)
