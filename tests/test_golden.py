@@ -8,6 +8,10 @@ must re-record them and say why in its commit.
 Since issue 12 every run adds the incremental columns (``inc_orders`` ... ``iromi`` and their CIs)
 after the old ones; the digest of summary.csv is taken over the old columns, re-written by the same
 CSV writer, so it still pins every number the 0.1 tables had.
+
+Since issue 13 the scenario run is a frozen copy of hifi.toml as it was then (tests/data/golden_hifi.toml),
+so scenarios/hifi.toml can gain the calendar (seasonality, triggered e-mail) while these digests keep
+pinning the engine.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from cjmsim.cli import main
 from cjmsim.output import write_csv
 from cjmsim.scenario import INCREMENTAL_METRICS
 
-HIFI = Path(__file__).resolve().parents[1] / "scenarios" / "hifi.toml"
+HIFI = Path(__file__).resolve().parent / "data" / "golden_hifi.toml"
 
 GOLDEN = {
     "summary.csv": "677b9782e6ae6c24558e5209f155e52388aed50f90828ffcde2f8bf6ddfc19cb",
