@@ -12,7 +12,16 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Streams", "child_seed", "make_streams", "order_uniforms", "splitmix"]
+__all__ = [
+    "TOUCH_TIME_BITS",
+    "Streams",
+    "child_seed",
+    "make_streams",
+    "order_uniforms",
+    "splitmix",
+    "touch_key",
+    "touch_times",
+]
 
 
 @dataclass
@@ -71,3 +80,29 @@ def order_uniforms(key: int, agent: NDArray[np.int64], week: int) -> tuple[NDArr
     return ((a >> np.uint64(11)).astype(np.float64) + 0.5) * scale, (
         (b >> np.uint64(11)).astype(np.float64) + 0.5
     ) * scale
+
+
+#: Resolution of :func:`touch_times`: a week is cut into 2**20 instants (about 0.6 s each).
+TOUCH_TIME_BITS = 20
+_TOUCH_SALT = np.uint64(0x7F4A7C159E3779B9)  # the touch times' own key derivation (no other stream uses it)
+
+
+def touch_key(key: int) -> int:
+    """The touch-time key of a replication, derived from its order key (order values do not change)."""
+    return int(splitmix(np.array([key], dtype=np.uint64) ^ _TOUCH_SALT)[0])
+
+
+def touch_times(key: int, agent: NDArray[np.int64], channel: int, week: int) -> NDArray[np.float32]:
+    """When in its week each (agent, channel, week) exposure happened: in [0, 1), a multiple of 2**-20.
+
+    A counter-based hash of (``key``, agent, channel, week), like :func:`order_uniforms`, so the
+    same exposure has the same time in every plan of a replication; only the recorders use it.
+    """
+    with np.errstate(over="ignore"):
+        base = np.uint64(key) ^ (agent.astype(np.uint64) * np.uint64(0xA24BAED4963EE407))
+        base = base + np.uint64(
+            ((channel + 1) * 0x9FB21C651E98DF25 + (week + 1_000_003) * 0xC13FA9A902A6328F) % (1 << 64)
+        )
+        h = splitmix(splitmix(base))
+    q = (h >> np.uint64(64 - TOUCH_TIME_BITS)).astype(np.float32)
+    return q * np.float32(2.0**-TOUCH_TIME_BITS)
