@@ -18,7 +18,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from cjmsim.engine.population import CUSTOMER, DESIRE, LOST, LOYAL, N_STAGES
-from cjmsim.engine.streams import TOUCH_TIME_BITS, touch_key, touch_times
+from cjmsim.engine.streams import TOUCH_TIME_BITS, touch_key, touch_ticks, touch_times
 from cjmsim.scenario import STAGES
 
 __all__ = [
@@ -282,8 +282,11 @@ class JourneyLog(Recorder):
         # the bits of whole touches; a partial touch above them would decode as a wrong channel
         self.keep = None if kept == 64 else np.uint64((1 << kept) - 1)
         self.key = touch_key(layout.key)
+        self.channels = layout.channels
         self.paths = np.zeros(layout.agents, dtype=np.uint64)
-        self.since = np.zeros(layout.agents, dtype=np.uint64)  # touches since the agent's last order
+        # touches since the agent's last order (its repeat journey), kept only while it is a customer
+        # or loyal: any other agent's is reset at its next order before anyone reads it
+        self.since = np.zeros(layout.agents, dtype=np.uint64)
         self.post = np.zeros(layout.agents, dtype=bool)  # customer or loyal: a repeat journey is open
         self.orders = np.zeros(layout.agents, dtype=np.int32)
         if layout.stage is not None:
@@ -309,19 +312,33 @@ class JourneyLog(Recorder):
             return
         self.pending[block] = (week, [])
         agents = np.concatenate([a for _, a in parts])
-        chan = np.concatenate([np.full(a.size, c, dtype=np.int64) for c, a in parts])
-        at = np.concatenate([touch_times(self.key, a, c, week) for c, a in parts])
-        order = np.lexsort((chan, at, agents))
-        agents, chan = agents[order], chan[order]
-        # rank of each touch among its agent's touches of the week
-        start = np.r_[True, agents[1:] != agents[:-1]]
-        first_of = np.flatnonzero(start)
-        rank = np.arange(agents.size) - np.repeat(first_of, np.diff(np.r_[first_of, agents.size]))
+        chan = np.repeat(np.array([c for c, _ in parts], dtype=np.int64), [a.size for _, a in parts])
+        if len(parts) > 1:
+            # one int64 key per touch: (agent in block, tick in the week, channel), sorted
+            lo = int(agents.min())
+            cbits = max(1, (self.channels - 1).bit_length())
+            key = touch_ticks(self.key, agents, chan, week)
+            key <<= cbits
+            key |= chan
+            key |= (agents - lo) << (TOUCH_TIME_BITS + cbits)
+            key.sort()
+            agents = (key >> (TOUCH_TIME_BITS + cbits)) + lo
+            chan = key & ((1 << cbits) - 1)
+        code = chan.astype(np.uint64) + np.uint64(1)
+        # rank of each touch among its agent's touches of the week; touches of one rank go on together
+        n = agents.size
+        start = np.empty(n, dtype=bool)
+        start[0] = True
+        np.not_equal(agents[1:], agents[:-1], out=start[1:])
+        pos = np.arange(n)
+        rank = pos - np.maximum.accumulate(np.where(start, pos, 0))
         for r in range(int(rank.max()) + 1):
-            sel = rank == r
-            a, code = agents[sel], chan[sel].astype(np.uint64) + np.uint64(1)
-            for paths in (self.paths, self.since):
-                self._touch(paths, a, code)
+            sel = np.flatnonzero(rank == r) if r else np.flatnonzero(start)
+            a, c = agents[sel], code[sel]
+            self._touch(self.paths, a, c)
+            post = self.post[a]
+            if post.any():
+                self._touch(self.since, a[post], c[post])
 
     def _touch(self, paths: NDArray[np.uint64], agents: NDArray[np.int64], code: NDArray[np.uint64]) -> None:
         """Append ``code`` to the paths of ``agents`` (distinct), unless it is already their latest touch."""
@@ -341,8 +358,10 @@ class JourneyLog(Recorder):
         if week >= 0:
             rep = ~first
             log = self.journeys[block]
-            log.append((self.paths[agents[first]], True, value[first], False, number[first], agents[first], week))
-            log.append((self.since[agents[rep]], True, value[rep], True, number[rep], agents[rep], week))
+            if first.any():
+                log.append((self.paths[agents[first]], True, value[first], False, number[first], agents[first], week))
+            if rep.any():
+                log.append((self.since[agents[rep]], True, value[rep], True, number[rep], agents[rep], week))
         self.orders[agents] = number
         self.since[agents] = 0
         self.post[agents] = True

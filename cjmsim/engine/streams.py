@@ -20,6 +20,7 @@ __all__ = [
     "order_uniforms",
     "splitmix",
     "touch_key",
+    "touch_ticks",
     "touch_times",
 ]
 
@@ -85,6 +86,7 @@ def order_uniforms(key: int, agent: NDArray[np.int64], week: int) -> tuple[NDArr
 #: Resolution of :func:`touch_times`: a week is cut into 2**20 instants (about 0.6 s each).
 TOUCH_TIME_BITS = 20
 _TOUCH_SALT = np.uint64(0x7F4A7C159E3779B9)  # the touch times' own key derivation (no other stream uses it)
+_C_CHANNEL, _C_WEEK = 0x9FB21C651E98DF25, 0xC13FA9A902A6328F  # odd multipliers of the channel and week counters
 
 
 def touch_key(key: int) -> int:
@@ -92,17 +94,35 @@ def touch_key(key: int) -> int:
     return int(splitmix(np.array([key], dtype=np.uint64) ^ _TOUCH_SALT)[0])
 
 
-def touch_times(key: int, agent: NDArray[np.int64], channel: int, week: int) -> NDArray[np.float32]:
-    """When in its week each (agent, channel, week) exposure happened: in [0, 1), a multiple of 2**-20.
+def touch_ticks(key: int, agent: NDArray[np.int64], channel: int | NDArray[np.int64], week: int) -> NDArray[np.int64]:
+    """When in its week each (agent, channel, week) exposure happened, in ticks: 0 .. 2**20 - 1.
 
     A counter-based hash of (``key``, agent, channel, week), like :func:`order_uniforms`, so the
     same exposure has the same time in every plan of a replication; only the recorders use it.
+    ``channel`` is one channel index or one per agent.
     """
+    x = agent.astype(np.uint64)  # a copy, then in place: the splitmix finaliser of the counter
     with np.errstate(over="ignore"):
-        base = np.uint64(key) ^ (agent.astype(np.uint64) * np.uint64(0xA24BAED4963EE407))
-        base = base + np.uint64(
-            ((channel + 1) * 0x9FB21C651E98DF25 + (week + 1_000_003) * 0xC13FA9A902A6328F) % (1 << 64)
-        )
-        h = splitmix(splitmix(base))
-    q = (h >> np.uint64(64 - TOUCH_TIME_BITS)).astype(np.float32)
-    return q * np.float32(2.0**-TOUCH_TIME_BITS)
+        x *= np.uint64(0xA24BAED4963EE407)
+        x ^= np.uint64(key)
+        if isinstance(channel, int):
+            x += np.uint64(((channel + 1) * _C_CHANNEL + (week + 1_000_003) * _C_WEEK) % (1 << 64))
+        else:
+            c = channel.astype(np.uint64)
+            c += np.uint64(1)
+            c *= np.uint64(_C_CHANNEL)
+            c += np.uint64((week + 1_000_003) * _C_WEEK % (1 << 64))
+            x += c
+        x += _M1
+        x ^= x >> np.uint64(30)
+        x *= _M2
+        x ^= x >> np.uint64(27)
+        x *= _M3
+        x ^= x >> np.uint64(31)
+    x >>= np.uint64(64 - TOUCH_TIME_BITS)
+    return x.view(np.int64)
+
+
+def touch_times(key: int, agent: NDArray[np.int64], channel: int, week: int) -> NDArray[np.float32]:
+    """:func:`touch_ticks` as a time in the week: in [0, 1), a multiple of 2**-20 (exact in float32)."""
+    return touch_ticks(key, agent, channel, week).astype(np.float32) * np.float32(2.0**-TOUCH_TIME_BITS)
