@@ -312,6 +312,8 @@ class JourneyLog(Recorder):
             return
         self.pending[block] = (week, [])
         agents = np.concatenate([a for _, a in parts])
+        if agents.size == 0:
+            return
         chan = np.repeat(np.array([c for c, _ in parts], dtype=np.int64), [a.size for _, a in parts])
         if len(parts) > 1:
             # one int64 key per touch: (agent in block, tick in the week, channel), sorted
