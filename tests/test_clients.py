@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 import cjmsim
 from cjmsim import parse_scenario
-from cjmsim.analyses.exports import journeys_table
+from cjmsim.analyses.exports import journeys_table, markov_paths
 from cjmsim.cli import main
 
 CLV_SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "clv.toml"
@@ -23,8 +23,10 @@ def test_channelattribution_markov_reads_journeys_and_conserves_conversions():
     d["scenario"].update(agents=6000, weeks=20)
     sc = parse_scenario(d)
     rec = cjmsim.simulate(sc, ["base"], export=True).records["base"][0]
-    j = journeys_table(rec, list(sc.channels))
-    assert j.total_conversions.sum() > 0
+    table = journeys_table(rec, list(sc.channels))
+    assert set(table.journey) == {"first", "repeat"}
+    j = markov_paths(table)  # every journey, first and repeat, summed per path
+    assert j.total_conversions.sum() > table[table.journey == "first"].total_conversions.sum() > 0
     res = ca.markov_model(
         j, "path", "total_conversions", var_value="total_conversion_value", var_null="total_null",
         order=1, sep=">", verbose=0, flg_pro=False,

@@ -20,6 +20,8 @@ from cjmsim.analyses.exports import events_table, journeys_table, mmm_table, tra
 from cjmsim.engine import EVENTS, Records, make_streams, run_plan
 from cjmsim.engine.population import segment_sizes
 
+JOURNEY_KIND = ["journey", "order_number"]  # journeys.csv's columns after the four Markov tools read
+
 
 @pytest.fixture(scope="module")
 def result(scenario):
@@ -34,13 +36,20 @@ def test_export_logging_changes_no_result(scenario, result):
 def test_journeys_conserve_conversions(scenario, result):
     rec = result.records["base"][0]
     j = journeys_table(rec, list(scenario.channels))
-    assert list(j.columns) == ["path", "total_conversions", "total_null", "total_conversion_value"]
-    # whole people per path: the rounding moves the total by at most half a person per path
-    assert abs(j.total_conversions.sum() - rec.customers.sum() * rec.weight) <= 0.5 * len(j)
-    assert j.path.is_unique
+    assert list(j.columns) == [*["path", "total_conversions", "total_null", "total_conversion_value"], *JOURNEY_KIND]
+    assert set(j.journey) == {"first", "repeat"}
+    first, repeat = j[j.journey == "first"], j[j.journey == "repeat"]
+    # whole people per row: the rounding moves the total by at most half a person per row
+    assert abs(first.total_conversions.sum() - rec.customers.sum() * rec.weight) <= 0.5 * len(first)
+    assert abs(repeat.total_conversions.sum() - (rec.orders - rec.customers).sum() * rec.weight) <= 0.5 * len(repeat)
+    assert not j.duplicated(["journey", "order_number", "path"]).any()
+    assert (repeat.order_number >= 2).all() and (first.order_number >= 1).all()
     assert all(p == "direct" or all(part in scenario.channels for part in p.split(" > ")) for p in j.path)
     # no path repeats a channel twice in a row (consecutive touches are collapsed)
     assert not any(a == b for p in j.path for a, b in zip(p.split(" > "), p.split(" > ")[1:], strict=False))
+    # first journeys only: the table before repeat journeys, rows and all
+    only = journeys_table(rec, list(scenario.channels), repeat=False)
+    pd.testing.assert_frame_equal(only, first.reset_index(drop=True))
 
 
 def test_transactions_are_the_orders(scenario, result):
@@ -210,7 +219,7 @@ def _per_week_segment(ev: pd.DataFrame, mask: pd.Series, W: int, G: int, weights
 def test_events_table_columns_and_dtypes(warm_scenario, events):
     ev = events
     sc = warm_scenario
-    assert list(ev.columns) == ["agent", "segment", "week", "event", "channel", "count", "value"]
+    assert list(ev.columns) == ["agent", "segment", "week", "event", "channel", "count", "value", "at"]
     assert pd.api.types.is_integer_dtype(ev.agent) and pd.api.types.is_integer_dtype(ev.week)
     assert list(ev.segment.cat.categories) == list(sc.segments)
     assert list(ev.event.cat.categories) == list(EVENTS)
@@ -223,6 +232,9 @@ def test_events_table_columns_and_dtypes(warm_scenario, events):
     np.testing.assert_array_equal(ev.channel.notna().to_numpy(), exposure)
     np.testing.assert_array_equal(ev["count"].notna().to_numpy(), exposure)
     np.testing.assert_array_equal(ev.value.notna().to_numpy(), order)
+    np.testing.assert_array_equal(ev["at"].notna().to_numpy(), exposure)
+    at = ev["at"][exposure]
+    assert ev["at"].dtype == np.float32 and (at >= 0).all() and (at < 1).all()
     assert (ev.value[order] > 0).all()
     caps = ev.channel[exposure].map({c: ch.frequency_cap for c, ch in sc.channels.items()}).astype(int)
     counts = ev["count"][exposure]
@@ -230,10 +242,12 @@ def test_events_table_columns_and_dtypes(warm_scenario, events):
     # each agent's segment is the block it was drawn in
     bounds = np.concatenate([[0], np.cumsum(segment_sizes([s.share for s in sc.segments.values()], 4000))])
     np.testing.assert_array_equal(np.searchsorted(bounds, ev.agent, side="right") - 1, ev.segment.cat.codes)
-    # sorted by week, then agent, then event in EVENTS order (exposures by channel); no duplicate rows
-    key = ev[["week", "agent"]].assign(e=ev.event.cat.codes, c=ev.channel.cat.codes.where(exposure, -1))
+    # sorted by week, then agent, then exposures by their time in the week (ties by channel), then the
+    # other events in EVENTS order; no duplicate rows
+    later = np.where(exposure, ev.event.cat.codes, len(EVENTS) + ev.event.cat.codes)  # exposures first
+    key = ev[["week", "agent"]].assign(e=later, at=ev["at"].fillna(0), c=ev.channel.cat.codes.where(exposure, -1))
     assert key.apply(tuple, axis=1).is_monotonic_increasing
-    assert not key.duplicated().any()
+    assert not key.drop(columns="at").duplicated().any()
 
 
 def test_events_orders_are_the_runs_orders(warm_scenario, events_run, events):

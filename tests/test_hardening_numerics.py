@@ -218,13 +218,14 @@ def test_a_path_code_round_trips(C: int) -> None:
     log = JourneyLog()
     log.start(Layout(5, 1, C, np.zeros(1, dtype=np.intp)))
     touches: list[list[int]] = [[] for _ in range(5)]
-    for _ in range(60):
+    for week in range(60):  # one touch a week: within a week touches go in time order, not call order
         c = int(rng.integers(C))
         agents = np.flatnonzero(rng.random(5) < 0.7).astype(np.int64)
-        log.on_exposures(0, 0, c, agents, np.ones(agents.size, np.float32))
+        log.on_exposures(0, week, c, agents, np.ones(agents.size, np.float32))
         for a in agents:
             if not touches[a] or touches[a][-1] != c:
                 touches[a].append(c)
+    log.flush(0)
     keep = path_touches(C)
     assert keep == 64 // max(4, C.bit_length())
     for a in range(5):

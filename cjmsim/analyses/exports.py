@@ -1,11 +1,14 @@
 """Exports of a run for the analytics a marketing team already uses, with the ground truth beside them.
 
-- ``journeys.csv``: the path format Markov attribution tools take: one row per distinct path of
-  channel touches before a first order or a loss, ``path`` (channel ids joined by " > ",
-  consecutive repeats collapsed, the latest 16 touches (fewer beyond 15 channels: 12 up to 31,
-  10 up to 63, ...: ``cjmsim.engine.path_touches``), touches of one week in channel order;
+- ``journeys.csv``: the path format Markov attribution tools take: one row per distinct
+  (journey, order number, path): ``path`` (channel ids joined by " > ", consecutive repeats
+  collapsed, the latest 16 touches (fewer beyond 15 channels: 12 up to 31, 10 up to 63, ...:
+  ``cjmsim.engine.path_touches``), touches of one week in the order of their time in the week;
   ``direct`` for a journey no channel touched), ``total_conversions`` and ``total_null`` (people,
-  rounded to whole people per path), ``total_conversion_value``.
+  rounded to whole people per row), ``total_conversion_value``, ``journey`` (``first``: to a
+  first order or a loss before one; ``repeat``: from an order to the next, or to a churn or the
+  horizon's end without one) and ``order_number`` (the order the journey ends at, or would have).
+  :func:`markov_paths` sums it per path for a Markov model.
 - ``transactions.csv``: ``customer_id``, ``date``, ``value``, ``segment`` (the ordering agent's
   segment id), ``margin`` (``value`` times the segment's margin rate): one row per order, for CLV models.
 - ``mmm.csv``: the weekly series a marketer observes: spend and units (impressions, clicks,
@@ -18,7 +21,8 @@
   agent and event: ``agent``, ``segment``, ``week``, ``event`` (``exposure``, or the stage entered:
   ``aware``, ``interest``, ``desire``, ``customer`` for a first order, ``loyal``, ``lost``; or
   ``repeat`` for a repeat order), ``channel`` (exposures only), ``count`` (exposures that week),
-  ``value`` (the order value of ``customer`` and ``repeat``). Large (about one row per agent,
+  ``value`` (the order value of ``customer`` and ``repeat``), ``at`` (an exposure's time in its
+  week, in [0, 1); a week's exposures sort by it). Large (about one row per agent,
   channel and week with an exposure), so the engine logs it only when asked.
 
 All from the first replication of each plan: one realisation, as observed data would be.
@@ -33,14 +37,16 @@ import numpy as np
 import pandas as pd
 
 from cjmsim.analyses.choices import EXPORTS
-from cjmsim.engine import EVENTS, Records, make_streams, path_channels, run_plan
+from cjmsim.engine import EVENTS, JOURNEYS, Records, make_streams, path_channels, run_plan
 from cjmsim.output import write_csv, write_json, write_parquet
 from cjmsim.scenario import ArgumentError, Scenario, parse_scenario
 
 __all__ = [
     "EXPORTS",
     "parse_exports",
+    "JOURNEY_COLUMNS",
     "journeys_table",
+    "markov_paths",
     "transactions_table",
     "mmm_table",
     "events_table",
@@ -65,28 +71,58 @@ def _decode(code: int, channels: list[str]) -> str:
     return " > ".join(parts) if parts else "direct"
 
 
-def journeys_table(rec: Records, channels: list[str]) -> pd.DataFrame:
-    """Distinct paths with their conversions, non-conversions and conversion value (weighted to people)."""
+#: journeys.csv's columns, in order: the four Markov tools read, then the journey's kind and order.
+JOURNEY_COLUMNS = ["path", "total_conversions", "total_null", "total_conversion_value", "journey", "order_number"]
+_TOTALS = ["total_conversions", "total_null", "total_conversion_value"]
+
+
+def journeys_table(rec: Records, channels: list[str], repeat: bool = True) -> pd.DataFrame:
+    """Distinct (journey, order number, path) with their conversions, non-conversions and value (people).
+
+    ``journey`` is ``first`` (to a first order or a loss before one, as journeys.csv held before
+    repeat journeys) or ``repeat`` (from an order to the next, or to a churn or the horizon's end
+    without one); ``order_number`` is the order the journey ends at (or would have: the next one).
+    ``repeat=False`` keeps the first journeys only. Rows: first journeys, then repeat, each by
+    conversions (most first), path and order number.
+    """
     log = rec.journey_log
     if log is None:
         raise ValueError("the run was not made with export=True")
+    if not repeat:
+        log = log[~log.repeat]
     if log.empty:
-        return pd.DataFrame(columns=["path", "total_conversions", "total_null", "total_conversion_value"])
-    g = log.groupby("path")
+        return pd.DataFrame(columns=JOURNEY_COLUMNS)
+    keys = [log.repeat.rename("journey"), log.order_number, log.path]
     t = pd.DataFrame(
         {
-            "total_conversions": g.converted.sum() * rec.weight,
-            "total_null": (~log.converted).groupby(log.path).sum() * rec.weight,
-            "total_conversion_value": g.value.sum() * rec.weight,
+            "total_conversions": log.converted.astype(np.float64).groupby(keys).sum() * rec.weight,
+            "total_null": (~log.converted).astype(np.float64).groupby(keys).sum() * rec.weight,
+            "total_conversion_value": log.value.groupby(keys).sum() * rec.weight,
         }
-    )
-    t.index = [_decode(int(c), channels) for c in t.index]
-    t = t.groupby(level=0).sum()  # codes beyond 16 touches may decode alike
+    ).reset_index()
+    t["path"] = [_decode(int(c), channels) for c in t.path]
+    t["journey"] = np.array(JOURNEYS, dtype=object)[t.journey.to_numpy(np.intp)]
+    t = t.groupby(["journey", "order_number", "path"], as_index=False)[_TOTALS].sum()  # codes beyond 16 touches
     # whole people: attribution tools count journeys in integers (a fractional agent weight rounds)
     t["total_conversions"] = t["total_conversions"].round().astype(np.int64)
     t["total_null"] = t["total_null"].round().astype(np.int64)
-    t.index.name = "path"
-    return t.reset_index().sort_values(["total_conversions", "path"], ascending=[False, True], ignore_index=True)
+    t["order_number"] = t["order_number"].astype(np.int64)
+    t = t.sort_values(
+        ["journey", "total_conversions", "path", "order_number"], ascending=[True, False, True, True], ignore_index=True
+    )
+    return t[JOURNEY_COLUMNS]
+
+
+def markov_paths(journeys: pd.DataFrame, repeat: bool = True) -> pd.DataFrame:
+    """journeys.csv summed per path, the input of Markov attribution (e.g. ChannelAttribution's ``markov_model``).
+
+    With ``repeat`` (the default) every journey counts, first and repeat, so the credited
+    conversions are all orders, as the ground truth's incremental orders are; ``repeat=False`` counts
+    first journeys only (acquisition: first orders against losses before one).
+    """
+    j = journeys if repeat else journeys[journeys.journey == "first"]
+    out = j.groupby("path", as_index=False)[_TOTALS].sum()
+    return out.sort_values(["total_conversions", "path"], ascending=[False, True], ignore_index=True)
 
 
 def transactions_table(rec: Records, sc: Scenario) -> pd.DataFrame:
@@ -140,7 +176,8 @@ def events_table(rec: Records, sc: Scenario) -> pd.DataFrame:
     """The event log with names: agent, segment, week, event, channel (null but for exposures), count, value.
 
     ``count`` (exposures of the agent to the channel that week) is a nullable integer, null but for
-    exposures; ``value`` (the order value, currency) is NaN but for ``customer`` and ``repeat``.
+    exposures; ``value`` (the order value, currency) is NaN but for ``customer`` and ``repeat``;
+    ``at`` (float32) is an exposure's time in its week, in [0, 1), NaN for the other events.
     """
     log = rec.event_log
     if log is None:
@@ -156,6 +193,7 @@ def events_table(rec: Records, sc: Scenario) -> pd.DataFrame:
             "channel": pd.Categorical.from_codes(log.channel.to_numpy(), categories=list(sc.channels)),
             "count": pd.arrays.IntegerArray(np.where(missing, 0, count).astype(np.int16), missing),
             "value": log.value.to_numpy(),
+            "at": log["at"].to_numpy(),
         }
     )
 

@@ -19,11 +19,23 @@ from __future__ import annotations
 
 from .calendar import run_plan, run_plans
 from .compiled import LOGIT_CLIP
-from .records import EVENTS, EventLog, JourneyLog, Layout, OrderLog, Recorder, Records, path_channels, path_touches
+from .records import (
+    EVENTS,
+    JOURNEYS,
+    EventLog,
+    JourneyLog,
+    Layout,
+    OrderLog,
+    Recorder,
+    Records,
+    path_channels,
+    path_touches,
+)
 from .streams import Streams, make_streams, order_uniforms
 
 __all__ = [
     "EVENTS",
+    "JOURNEYS",
     "LOGIT_CLIP",
     "EventLog",
     "JourneyLog",

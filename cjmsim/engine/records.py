@@ -17,12 +17,14 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from cjmsim.engine.population import CUSTOMER, DESIRE, LOST, N_STAGES
+from cjmsim.engine.population import CUSTOMER, DESIRE, LOST, LOYAL, N_STAGES
+from cjmsim.engine.streams import TOUCH_TIME_BITS, touch_key, touch_ticks, touch_times
 from cjmsim.scenario import STAGES
 
 __all__ = [
     "EVENTS",
     "EventLog",
+    "JOURNEYS",
     "UNBOUGHT_REASONS",
     "JourneyLog",
     "Layout",
@@ -77,16 +79,18 @@ class Records:
     campaign_bought: NDArray[np.float64]  # (W, K) spend actually bought (summed over segments: ``spend``)
     campaign_unbought: NDArray[np.float64]  # (W, K, 3) planned - bought, by reason (UNBOUGHT_REASONS)
     #: with ``export`` (:class:`OrderLog`, :class:`JourneyLog`): every order in the horizon (agent, segment,
-    #: week, value), and every pre-purchase journey that ended in the horizon (path code, see
-    #: :func:`path_channels`; converted; value of the first order)
+    #: week, value), and every journey that ended in the horizon, first or repeat (path code, see
+    #: :func:`path_channels`; converted; value of the order; repeat; order number; agent; week)
     order_log: pd.DataFrame | None = None
     journey_log: pd.DataFrame | None = None
     #: with ``events`` (:class:`EventLog`): every event of every agent in the horizon, sorted by
-    #: (week, agent, event): ``agent`` (int32), ``segment`` (uint8, segment index), ``week`` (int16),
+    #: (week, agent, event; exposures by ``at``): ``agent`` (int32), ``segment`` (uint8, segment
+    #: index), ``week`` (int16),
     #: ``event`` (uint8, index in :data:`EVENTS`), ``channel`` (int8, channel index; -1 for none;
     #: segment and channel are 16-bit beyond 255 segments or 127 channels), ``count`` (float32,
     #: exposures that week; NaN unless an exposure), ``value`` (float64, order value; NaN unless a
-    #: customer or repeat event)
+    #: customer or repeat event), ``at`` (float32, the exposure's time in its week in [0, 1); NaN
+    #: unless an exposure)
     event_log: pd.DataFrame | None = None
 
     @classmethod
@@ -136,6 +140,10 @@ class Layout:
     segments: int
     channels: int
     block_segment: NDArray[np.intp]  # (B,) segment of each block
+    #: (agents,) every agent's stage when the run starts (None: unknown, taken as not a customer)
+    stage: NDArray[np.uint8] | None = None
+    #: the replication's order key (``Streams.order_key``): recorders derive their touch times from it
+    key: int = 0
 
     @property
     def blocks(self) -> int:
@@ -236,93 +244,206 @@ def path_channels(code: int, channels: int) -> list[int]:
     return out[::-1]
 
 
-class JourneyLog(Recorder):
-    """Each pre-purchase journey that ended in the horizon, as a path of channel touches.
+#: The ``journey`` codes of ``Records.journey_log`` (and the names journeys.csv gives them).
+JOURNEYS = ("first", "repeat")
 
-    ``Records.journey_log``: ``path`` (uint64, :func:`path_bits` bits a touch, code channel + 1,
-    the latest touch lowest, consecutive repeats collapsed, the latest :func:`path_touches` touches
-    kept), ``converted`` (bool: ended in a first order, else lost) and ``value`` (of the first
-    order; 0 if lost). Paths build up in the warm-up too; a journey ends at its first order or its
-    drop to lost.
+# one journey batch of a block: paths, converted, values, repeat, order numbers, agents, week
+_Journeys = tuple[NDArray[np.uint64], bool, NDArray[np.float64], bool, NDArray[np.int32], NDArray[np.int64], int]
+
+
+class JourneyLog(Recorder):
+    """Every journey that ended in the horizon, as a path of channel touches ordered by their time.
+
+    ``Records.journey_log``, one row per journey: ``path`` (uint64, :func:`path_bits` bits a touch,
+    code channel + 1, the latest touch lowest, consecutive repeats collapsed, the latest
+    :func:`path_touches` touches kept), ``converted`` (bool), ``value`` (of the order it ended
+    at; 0 if none), ``repeat`` (bool: a repeat journey), ``order_number`` (int32: the agent's
+    order the journey ends at, or would have: 1 for a first order; the run's orders of the agent,
+    warm-up included, count, plus one for an agent that began the run as a customer or loyal),
+    ``agent`` (int64) and ``week`` (int64, the week it ended).
+
+    A *first* journey (as before repeat journeys existed) runs from the agent's previous first order
+    or pre-purchase loss (or the run's start) to its first order (desire -> customer, a win-back
+    after a churn included) or its drop to lost before one. A *repeat* journey runs from the agent's
+    previous order (exclusive; or the run's start for an agent that began as a customer) to its
+    next repeat order, or, not converted, to its churn (customer or loyal -> lost) or the end of
+    the run (the open tail of a customer that did not order again). Paths build up in the warm-up
+    too. The touches of one week go on a path in the order of their time in the week
+    (:func:`~cjmsim.engine.streams.touch_times`, ties by channel), so the log buffers each block's
+    exposures of a week until its orders or moves.
     """
 
     def start(self, layout: Layout) -> None:
-        """A path per agent, and one list of (paths, converted, values) per block."""
+        """Per agent: the first-journey path, the repeat path, orders seen and whether a customer."""
         bits = path_bits(layout.channels)
         self.shift = np.uint64(bits)
         self.touch_mask = np.uint64((1 << bits) - 1)
         kept = bits * path_touches(layout.channels)
         # the bits of whole touches; a partial touch above them would decode as a wrong channel
         self.keep = None if kept == 64 else np.uint64((1 << kept) - 1)
+        self.key = touch_key(layout.key)
+        self.channels = layout.channels
         self.paths = np.zeros(layout.agents, dtype=np.uint64)
-        self.journeys: list[list[tuple[NDArray[np.uint64], bool, NDArray[np.float64]]]] = [
-            [] for _ in range(layout.blocks)
-        ]
+        # touches since the agent's last order (its repeat journey), kept only while it is a customer
+        # or loyal: any other agent's is reset at its next order before anyone reads it
+        self.since = np.zeros(layout.agents, dtype=np.uint64)
+        self.post = np.zeros(layout.agents, dtype=bool)  # customer or loyal: a repeat journey is open
+        self.orders = np.zeros(layout.agents, dtype=np.int32)
+        if layout.stage is not None:
+            self.post[:] = (layout.stage == CUSTOMER) | (layout.stage == LOYAL)
+            self.orders[self.post] = 1  # at least one order before the run
+        self.journeys: list[list[_Journeys]] = [[] for _ in range(layout.blocks)]
+        # per block, the week's exposures not yet on the paths: week, [(channel, agents)]
+        self.pending: list[tuple[int, list[tuple[int, NDArray[np.int64]]]]] = [(0, []) for _ in range(layout.blocks)]
 
     def on_exposures(
         self, block: int, week: int, channel: int, agents: NDArray[np.int64], counts: NDArray[np.float32]
     ) -> None:
-        """Append the channel to each exposed agent's path, unless it is already the latest touch."""
-        code = np.uint64(channel + 1)
-        path = self.paths[agents]
+        """Keep the exposures until the block's week is over (its touches are then put in time order)."""
+        if self.pending[block][0] != week:
+            self.flush(block)
+        self.pending[block] = (week, self.pending[block][1])
+        self.pending[block][1].append((channel, agents))
+
+    def flush(self, block: int) -> None:
+        """Append the block's kept exposures to the paths, each agent's in the order of their times."""
+        week, parts = self.pending[block]
+        if not parts:
+            return
+        self.pending[block] = (week, [])
+        agents = np.concatenate([a for _, a in parts])
+        if agents.size == 0:
+            return
+        chan = np.repeat(np.array([c for c, _ in parts], dtype=np.int64), [a.size for _, a in parts])
+        if len(parts) > 1:
+            # one int64 key per touch: (agent in block, tick in the week, channel), sorted
+            lo = int(agents.min())
+            cbits = max(1, (self.channels - 1).bit_length())
+            key = touch_ticks(self.key, agents, chan, week)
+            key <<= cbits
+            key |= chan
+            key |= (agents - lo) << (TOUCH_TIME_BITS + cbits)
+            key.sort()
+            agents = (key >> (TOUCH_TIME_BITS + cbits)) + lo
+            chan = key & ((1 << cbits) - 1)
+        code = chan.astype(np.uint64) + np.uint64(1)
+        # rank of each touch among its agent's touches of the week; touches of one rank go on together
+        n = agents.size
+        start = np.empty(n, dtype=bool)
+        start[0] = True
+        np.not_equal(agents[1:], agents[:-1], out=start[1:])
+        pos = np.arange(n)
+        rank = pos - np.maximum.accumulate(np.where(start, pos, 0))
+        for r in range(int(rank.max()) + 1):
+            sel = np.flatnonzero(rank == r) if r else np.flatnonzero(start)
+            a, c = agents[sel], code[sel]
+            self._touch(self.paths, a, c)
+            post = self.post[a]
+            if post.any():
+                self._touch(self.since, a[post], c[post])
+
+    def _touch(self, paths: NDArray[np.uint64], agents: NDArray[np.int64], code: NDArray[np.uint64]) -> None:
+        """Append ``code`` to the paths of ``agents`` (distinct), unless it is already their latest touch."""
+        path = paths[agents]
         new_touch = (path & self.touch_mask) != code
-        path = (path[new_touch] << self.shift) | code
+        path = (path[new_touch] << self.shift) | code[new_touch]
         if self.keep is not None:
             path &= self.keep
-        self.paths[agents[new_touch]] = path
+        paths[agents[new_touch]] = path
 
     def on_orders(
         self, block: int, week: int, agents: NDArray[np.int64], first: NDArray[np.bool_], value: NDArray[np.float64]
     ) -> None:
-        """Log the journeys converted by a first order in the horizon."""
+        """Log the journeys that end in an order in the horizon: first journeys at first orders, repeat at the rest."""
+        self.flush(block)
+        number = self.orders[agents] + 1
         if week >= 0:
-            self.journeys[block].append((self.paths[agents[first]].copy(), True, value[first]))
+            rep = ~first
+            log = self.journeys[block]
+            if first.any():
+                log.append((self.paths[agents[first]], True, value[first], False, number[first], agents[first], week))
+            if rep.any():
+                log.append((self.since[agents[rep]], True, value[rep], True, number[rep], agents[rep], week))
+        self.orders[agents] = number
+        self.since[agents] = 0
+        self.post[agents] = True
 
     def on_moves(
         self, block: int, week: int, agents: NDArray[np.int64], old: NDArray[np.uint8], new: NDArray[np.uint8]
     ) -> None:
-        """Log the journeys lost before a first order; start a fresh path for every ended journey."""
+        """Log the journeys lost before a first order, and the repeat journeys ended by a churn."""
+        self.flush(block)
         dropped = (old <= DESIRE) & (new == LOST)
+        churned = agents[((old == CUSTOMER) | (old == LOYAL)) & (new == LOST)]
         if week >= 0:
             lost = agents[dropped]
             if lost.size:
-                self.journeys[block].append((self.paths[lost].copy(), False, np.zeros(lost.size)))
+                nulls = np.zeros(lost.size)
+                self.journeys[block].append((self.paths[lost], False, nulls, False, self.orders[lost] + 1, lost, week))
+            if churned.size:
+                nulls = np.zeros(churned.size)
+                n = self.orders[churned] + 1
+                self.journeys[block].append((self.since[churned], False, nulls, True, n, churned, week))
         self.paths[agents[((old == DESIRE) & (new == CUSTOMER)) | dropped]] = 0
+        self.since[churned] = 0
+        self.post[churned] = False
 
     def finish(self, records: Records) -> None:
-        """Fill ``records.journey_log``."""
+        """Fill ``records.journey_log``; the customers' open repeat journeys end, not converted, in the last week."""
+        for b in range(len(self.pending)):
+            self.flush(b)
         js = [j for block in self.journeys for j in block]
-        records.journey_log = pd.DataFrame(
+        tail = np.flatnonzero(self.post)
+        weeks = records.orders.shape[0]
+        if tail.size and weeks:
+            js.append((self.since[tail], False, np.zeros(tail.size), True, self.orders[tail] + 1, tail, weeks - 1))
+
+        def column(i: int, dtype: Any) -> NDArray[Any]:
+            return _frame_column([np.broadcast_to(np.asarray(j[i], dtype), j[0].shape) for j in js], dtype)
+
+        log = pd.DataFrame(
             {
-                "path": _frame_column([j[0] for j in js], np.uint64),
-                "converted": _frame_column([np.full(j[0].size, j[1]) for j in js], bool),
-                "value": _frame_column([j[2] for j in js], np.float64),
+                "path": column(0, np.uint64),
+                "converted": column(1, bool),
+                "value": column(2, np.float64),
+                "repeat": column(3, bool),
+                "order_number": column(4, np.int32),
+                "agent": column(5, np.int64),
+                "week": column(6, np.int64),
             }
         )
+        # a fixed order (blocks may run on threads): first journeys before repeat ones, then by week and agent
+        records.journey_log = log.sort_values(["repeat", "week", "agent"], kind="stable", ignore_index=True)
         self.journeys = []
+        self.pending = []
 
 
 #: Event names of the event log (``Records.event_log.event`` holds their index). Within one agent
-#: and week, events sort in this order (exposures by channel), which is the order they happen in.
+#: and week, events sort in this order (exposures by their time in the week, ``at``), which is the
+#: order they happen in.
 EVENTS = ("exposure", "aware", "interest", "desire", "customer", "repeat", "loyal", "lost")
 _EV_EXPOSURE, _EV_CUSTOMER, _EV_REPEAT = (np.uint8(EVENTS.index(e)) for e in ("exposure", "customer", "repeat"))
 #: event code of entering each stage (unaware is never entered)
 _EV_STAGE = np.array([0] + [EVENTS.index(s) for s in STAGES[1:]], dtype=np.uint8)
 
-# one entry of the event log: agents, week, event code(s), channel, counts | None, values | None
-_Entry = tuple[NDArray[np.int32], int, Any, int, NDArray[np.float32] | None, NDArray[np.float64] | None]
+# one entry of the event log: agents, week, event code(s), channel, counts | None, values | None, times | None
+_Entry = tuple[
+    NDArray[np.int32], int, Any, int, NDArray[np.float32] | None, NDArray[np.float64] | None, NDArray[np.float32] | None
+]
 
 
 class EventLog(Recorder):
     """Every exposure, stage change and repeat order of the horizon: ``Records.event_log``.
 
-    The table is sorted by (week, agent, event, channel), a key unique per row, so it does not
+    The table is sorted by (week, agent, then exposures by their time in the week ``at`` (ties by
+    channel), then the other events in :data:`EVENTS` order), a key unique per row, so it does not
     depend on the order the blocks ran in: it is the same for any number of threads.
     """
 
     def start(self, layout: Layout) -> None:
         """One list of entries per block."""
         self.layout = layout
+        self.key = touch_key(layout.key)
         self.entries: list[list[_Entry]] = [[] for _ in range(layout.blocks)]
 
     def on_exposures(
@@ -330,7 +451,8 @@ class EventLog(Recorder):
     ) -> None:
         """Log the horizon's exposures, with their counts."""
         if week >= 0:
-            self.entries[block].append((agents.astype(np.int32), week, _EV_EXPOSURE, channel, counts, None))
+            at = touch_times(self.key, agents, channel, week)
+            self.entries[block].append((agents.astype(np.int32), week, _EV_EXPOSURE, channel, counts, None, at))
 
     def on_orders(
         self, block: int, week: int, agents: NDArray[np.int64], first: NDArray[np.bool_], value: NDArray[np.float64]
@@ -340,9 +462,13 @@ class EventLog(Recorder):
             return
         repeat = ~first
         if repeat.any():
-            self.entries[block].append((agents[repeat].astype(np.int32), week, _EV_REPEAT, -1, None, value[repeat]))
+            self.entries[block].append(
+                (agents[repeat].astype(np.int32), week, _EV_REPEAT, -1, None, value[repeat], None)
+            )
         if first.any():
-            self.entries[block].append((agents[first].astype(np.int32), week, _EV_CUSTOMER, -1, None, value[first]))
+            self.entries[block].append(
+                (agents[first].astype(np.int32), week, _EV_CUSTOMER, -1, None, value[first], None)
+            )
 
     def on_moves(
         self, block: int, week: int, agents: NDArray[np.int64], old: NDArray[np.uint8], new: NDArray[np.uint8]
@@ -353,7 +479,7 @@ class EventLog(Recorder):
         changed = (new != old) & (new != CUSTOMER)
         if changed.any():
             self.entries[block].append(
-                (agents[changed].astype(np.int32), week, _EV_STAGE[new[changed]], -1, None, None)
+                (agents[changed].astype(np.int32), week, _EV_STAGE[new[changed]], -1, None, None, None)
             )
 
     def finish(self, records: Records) -> None:
@@ -375,21 +501,44 @@ class EventLog(Recorder):
         week = np.repeat(np.array([e[2] for e in entries], dtype=np.int16), sizes)
         event = column(lambda e: np.broadcast_to(np.asarray(e[3], dtype=np.uint8), e[1].shape), np.uint8)
         chan = np.repeat(np.array([e[4] for e in entries], dtype=chan_type), sizes)
-        # unique per row: week, agent, then exposures by channel, then the other events in EVENTS order
-        key = week.astype(np.int64)
-        key *= lay.agents
-        key += agent
-        key *= lay.channels + len(EVENTS)
-        key += np.where(event == _EV_EXPOSURE, chan, lay.channels + event.astype(np.int64))
-        order = np.argsort(key, kind="stable")
-        del key
+        at = column(lambda e: np.full(e[1].size, np.nan, np.float32) if e[7] is None else e[7], np.float32)
+        order = _event_order(week, agent, event, chan, at, lay.agents, lay.channels)
         # sort one column at a time (the log is large: keep one unsorted copy alive at most)
         seg = np.repeat(lay.block_segment[[e[0] for e in entries]].astype(seg_type), sizes)[order]
         count = column(lambda e: np.full(e[1].size, np.nan, np.float32) if e[5] is None else e[5], np.float32)[order]
         value = column(lambda e: np.full(e[1].size, np.nan) if e[6] is None else e[6], np.float64)[order]
         data = {"agent": agent[order], "segment": seg, "week": week[order], "event": event[order]}
-        data.update(channel=chan[order], count=count, value=value)
+        data.update(channel=chan[order], count=count, value=value, at=at[order])
         return pd.DataFrame(data, copy=False)
+
+
+def _event_order(
+    week: NDArray[np.int16],
+    agent: NDArray[np.int32],
+    event: NDArray[np.uint8],
+    chan: NDArray[Any],
+    at: NDArray[np.float32],
+    agents: int,
+    channels: int,
+) -> NDArray[np.intp]:
+    """The order of the event log's rows: week, agent, exposures by time (ties by channel), other events."""
+    # within an agent's week: slot = tick * C + channel for an exposure (ticks: 2**20 a week), after
+    # them 2**20 * C + event for the rest; one int64 key when it fits, else a lexsort
+    ticks = 1 << TOUCH_TIME_BITS
+    slots = ticks * channels + len(EVENTS)
+    is_exp = event == _EV_EXPOSURE
+    tick = np.where(is_exp, np.nan_to_num(at) * ticks, 0).astype(np.int64)
+    slot = np.where(is_exp, tick * channels + chan, ticks * channels + event.astype(np.int64))
+    del tick
+    top = int(week.max(initial=0)) + 1
+    if top * agents * slots < 2**63:
+        key = week.astype(np.int64)
+        key *= agents
+        key += agent
+        key *= slots
+        key += slot
+        return np.argsort(key, kind="stable")
+    return np.lexsort((slot, agent, week))
 
 
 def standard_recorders(export: bool = False, events: bool = False) -> list[Recorder]:

@@ -136,7 +136,7 @@ class World:
         self.rec = Records.zeros(self.weight, weeks, G, C, self.warm, len(self.plan_campaigns))
         self.recorders = tuple(recorders)
         for r in self.recorders:
-            r.start(Layout(agents, G, C, self.block_seg.copy()))
+            r.start(Layout(agents, G, C, self.block_seg.copy(), pop.stage.copy(), self.order_key))
 
     def _cut_blocks(self, streams: Streams) -> None:
         """Cut each segment into blocks of at most CHUNK agents, each with its own random streams."""

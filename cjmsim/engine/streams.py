@@ -12,7 +12,17 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Streams", "child_seed", "make_streams", "order_uniforms", "splitmix"]
+__all__ = [
+    "TOUCH_TIME_BITS",
+    "Streams",
+    "child_seed",
+    "make_streams",
+    "order_uniforms",
+    "splitmix",
+    "touch_key",
+    "touch_ticks",
+    "touch_times",
+]
 
 
 @dataclass
@@ -71,3 +81,48 @@ def order_uniforms(key: int, agent: NDArray[np.int64], week: int) -> tuple[NDArr
     return ((a >> np.uint64(11)).astype(np.float64) + 0.5) * scale, (
         (b >> np.uint64(11)).astype(np.float64) + 0.5
     ) * scale
+
+
+#: Resolution of :func:`touch_times`: a week is cut into 2**20 instants (about 0.6 s each).
+TOUCH_TIME_BITS = 20
+_TOUCH_SALT = np.uint64(0x7F4A7C159E3779B9)  # the touch times' own key derivation (no other stream uses it)
+_C_CHANNEL, _C_WEEK = 0x9FB21C651E98DF25, 0xC13FA9A902A6328F  # odd multipliers of the channel and week counters
+
+
+def touch_key(key: int) -> int:
+    """The touch-time key of a replication, derived from its order key (order values do not change)."""
+    return int(splitmix(np.array([key], dtype=np.uint64) ^ _TOUCH_SALT)[0])
+
+
+def touch_ticks(key: int, agent: NDArray[np.int64], channel: int | NDArray[np.int64], week: int) -> NDArray[np.int64]:
+    """When in its week each (agent, channel, week) exposure happened, in ticks: 0 .. 2**20 - 1.
+
+    A counter-based hash of (``key``, agent, channel, week), like :func:`order_uniforms`, so the
+    same exposure has the same time in every plan of a replication; only the recorders use it.
+    ``channel`` is one channel index or one per agent.
+    """
+    x = agent.astype(np.uint64)  # a copy, then in place: the splitmix finaliser of the counter
+    with np.errstate(over="ignore"):
+        x *= np.uint64(0xA24BAED4963EE407)
+        x ^= np.uint64(key)
+        if isinstance(channel, int):
+            x += np.uint64(((channel + 1) * _C_CHANNEL + (week + 1_000_003) * _C_WEEK) % (1 << 64))
+        else:
+            c = channel.astype(np.uint64)
+            c += np.uint64(1)
+            c *= np.uint64(_C_CHANNEL)
+            c += np.uint64((week + 1_000_003) * _C_WEEK % (1 << 64))
+            x += c
+        x += _M1
+        x ^= x >> np.uint64(30)
+        x *= _M2
+        x ^= x >> np.uint64(27)
+        x *= _M3
+        x ^= x >> np.uint64(31)
+    x >>= np.uint64(64 - TOUCH_TIME_BITS)
+    return x.view(np.int64)
+
+
+def touch_times(key: int, agent: NDArray[np.int64], channel: int, week: int) -> NDArray[np.float32]:
+    """:func:`touch_ticks` as a time in the week: in [0, 1), a multiple of 2**-20 (exact in float32)."""
+    return touch_ticks(key, agent, channel, week).astype(np.float32) * np.float32(2.0**-TOUCH_TIME_BITS)
