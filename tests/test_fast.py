@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 import helpers
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
-from cjmsim import parse_scenario, simulate
+from cjmsim import load_scenario, parse_scenario, simulate
+from cjmsim.cli import main
 from cjmsim.engine.records import Records
 
 # per-step (per-day) rates of a segment with seven moves a week
@@ -131,3 +134,23 @@ def test_orders_of_later_moves_get_their_own_values() -> None:
     per = log.groupby(["agent", "week"])["value"]
     assert (per.size() > 1).any()
     assert (per.nunique() == per.size()).all()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("name", ["clinic", "minimal", "clv"])
+def test_shipped_scenarios_give_no_persona_warning(name: str) -> None:
+    """`cjmsim validate` (its quick persona check) passes these scenarios without a warning."""
+    res = CliRunner().invoke(main, ["validate", str(ROOT / "scenarios" / f"{name}.toml")])
+    assert res.exit_code == 0, res.output
+    assert "warning" not in res.output.lower(), res.output
+
+
+def test_clinic_urgent_segment_buys_within_a_week() -> None:
+    """scenarios/clinic.toml: the urgent segment's median time to purchase is at most 1 week."""
+    res = simulate(load_scenario(ROOT / "scenarios" / "clinic.toml"), ["current"], agents=20_000, baseline=False)
+    s = res.summary
+    urgent = s[(s.segment == "urgent")].ttp_median_weeks.iloc[0]
+    assert urgent <= 1
+    assert s[s.segment == "checkup"].ttp_median_weeks.iloc[0] > 1  # the others take weeks
