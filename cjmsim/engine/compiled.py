@@ -12,10 +12,30 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from cjmsim.engine.population import AWARE, CONTACT, CUSTOMER, DESIRE, INTEREST, LOST, LOYAL, N_CELLS, N_STAGES, VISITED
+from cjmsim.engine.population import (
+    AGE_CAP,
+    AWARE,
+    CONTACT,
+    CUSTOMER,
+    DESIRE,
+    INTEREST,
+    LOST,
+    LOYAL,
+    N_CELLS,
+    N_STAGES,
+    VISITED,
+)
 from cjmsim.scenario import STAGES, TRANSITIONS, Scenario
 
-__all__ = ["LOGIT_CLIP", "CompiledCampaign", "SegmentModel", "compile_campaigns", "segment_models"]
+__all__ = [
+    "CYCLE_TABLE",
+    "LOGIT_CLIP",
+    "CompiledCampaign",
+    "SegmentModel",
+    "compile_campaigns",
+    "cycle_logits",
+    "segment_models",
+]
 
 #: Base probabilities of exactly 0 or 1 become logits of -/+ this: exp(100) overflows float32 to
 #: inf, so the probability is exactly 0 or 1 and a rate of 0 never fires (odds times 0 stay 0).
@@ -42,6 +62,25 @@ def _bound(p: float) -> float:
     return 0.0 if p < 1e-30 else p
 
 
+#: Length of a purchase cycle's logit table over the weeks D since the last order: the oldest initial
+#: age, the longest horizon and warm-up, and one; larger D read the last entry.
+CYCLE_TABLE = AGE_CAP + 1040 + 520 + 2
+
+
+def cycle_logits(weeks: float, shape: float, constant: float, size: int = CYCLE_TABLE) -> NDArray[np.float32]:
+    """logit p(D) for D = 0..size-1: p = 1 - (1 - constant)(1 - h(D)), h(D) = 1 - S(D)/S(D-1) the
+    discrete Weibull hazard (h(0) = 0), clipped to +/- LOGIT_CLIP like every base rate."""
+    d = np.arange(size, dtype=np.float64)
+    lam = weeks / math.gamma(1.0 + 1.0 / shape)
+    x = (d / lam) ** shape
+    step = np.concatenate([[0.0], np.diff(x)])  # -log(1 - h(D)) = x(D) - x(D - 1), exact for large D
+    log_q = step * -1.0 + (math.log1p(-constant) if constant < 1 else -np.inf)  # log(1 - p)
+    with np.errstate(divide="ignore"):
+        log_p = np.log(-np.expm1(log_q))
+    z = np.clip(log_p - log_q, -LOGIT_CLIP, LOGIT_CLIP)
+    return np.nan_to_num(z, nan=-LOGIT_CLIP).astype(np.float32)
+
+
 @dataclass
 class SegmentModel:
     """One segment's transition model as the step reads it (logit coefficients over its channels)."""
@@ -57,6 +96,9 @@ class SegmentModel:
     mu: float
     sigma: float
     margin: float
+    # purchase cycle: (2, CYCLE_TABLE) logit p(D) of customers, loyal (their base column is then 0)
+    cycle: NDArray[np.float32] | None = None
+    steps: int = 1  # journey moves per week
 
 
 def segment_models(sc: Scenario, channels: list[str]) -> list[SegmentModel]:
@@ -94,6 +136,16 @@ def segment_models(sc: Scenario, channels: list[str]) -> list[SegmentModel]:
         # the logit matmul then reads and writes no more than it needs
         rows = [c for c in range(C) if (beta[:, c] != 0).any()]
         cols = rows + [C] + ([C + 1] if seg.heterogeneity > 0 else [])
+        cycle = None
+        if seg.repeat.cycle is not None:  # the logit of p(D) is gathered per agent and added in the step
+            cyc = seg.repeat.cycle
+            cycle = np.stack(
+                [
+                    cycle_logits(cyc.weeks, cyc.shape, seg.repeat.customer),
+                    cycle_logits(cyc.weeks, cyc.shape, seg.repeat.loyal),
+                ]
+            )
+            coef[CUSTOMER, C] = coef[LOYAL, C] = 0.0
         coef = np.ascontiguousarray(coef[:, cols])
         churn = np.ascontiguousarray(churn[:, rows + [C]])
         drop = np.zeros(N_STAGES, dtype=np.float32)
@@ -118,6 +170,8 @@ def segment_models(sc: Scenario, channels: list[str]) -> list[SegmentModel]:
                 mu=math.log(seg.order_value.mean) - sigma * sigma / 2,
                 sigma=sigma,
                 margin=seg.margin,
+                cycle=cycle,
+                steps=seg.steps_per_week,
             )
         )
     return out

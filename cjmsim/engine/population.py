@@ -6,6 +6,7 @@ per block instead of a per-agent lookup, which is what keeps the weekly step fas
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,7 +16,9 @@ from numpy.typing import NDArray
 from cjmsim.scenario import STAGES, Scenario
 
 __all__ = [
+    "AGE_CAP",
     "Population",
+    "cycle_survival",
     "segment_sizes",
     "build_population",
     "VISITED",
@@ -90,11 +93,37 @@ class Population:
 NEVER = np.int16(-32768)
 
 
+#: Largest age (weeks since the last order, before the start) drawn for an agent starting as a
+#: customer or loyal in a segment with a purchase cycle: the equilibrium distribution is cut here and
+#: renormalised (it matters only for shapes well below 1, whose tails are ever longer).
+AGE_CAP = 10_000
+
+
+def cycle_survival(weeks: float, shape: float, d: NDArray[np.float64]) -> NDArray[np.float64]:
+    """S(d) = P(T > d) of the discrete Weibull purchase cycle: exp(-(d / lam)^shape), lam = weeks /
+    Gamma(1 + 1/shape)."""
+    lam = weeks / math.gamma(1.0 + 1.0 / shape)
+    return np.exp(-((np.maximum(d, 0.0) / lam) ** shape))
+
+
+def _last_orders(weeks: float, shape: float, n: int, start: int, seed: np.random.SeedSequence) -> NDArray[np.int16]:
+    """Weeks of the last order of ``n`` agents starting as customers or loyal: their ages a (weeks from
+    the last order to the week before the first simulated week ``start``) are drawn from the renewal
+    process's equilibrium P(A = a) proportional to S(a), a = 0..AGE_CAP, so last_order = start - 1 - a
+    and the first step sees D = a + 1 weeks since the last order."""
+    cdf = np.cumsum(cycle_survival(weeks, shape, np.arange(AGE_CAP + 1, dtype=np.float64)))
+    u = np.random.default_rng(seed).random(n) * cdf[-1]
+    a = np.minimum(np.searchsorted(cdf, u, side="right"), AGE_CAP)
+    out: NDArray[np.int16] = (start - 1 - a).astype(np.int16)
+    return out
+
+
 def build_population(
     scenario: Scenario,
     agents: int,
     rngs: list[np.random.Generator],
     flag_seeds: Sequence[np.random.SeedSequence] | None = None,
+    cycle_seeds: Sequence[np.random.SeedSequence] | None = None,
 ) -> Population:
     """Draw the initial population: stage mix, propensities and flags, one generator per segment.
 
@@ -104,6 +133,9 @@ def build_population(
         rngs: one population generator per segment (segment order of the scenario).
         flag_seeds: one seed per segment for the draws of its ``known`` shares, used only by a segment
             with a share strictly between 0 and 1 (so no other draw depends on them). Required then.
+        cycle_seeds: one seed per segment for the last orders of the agents starting as customers or loyal
+            in a segment with a purchase cycle (:func:`_last_orders`), used only by such a segment.
+            Required then.
     """
     segs = list(scenario.segments.values())
     sizes = segment_sizes([s.share for s in segs], agents)
@@ -129,6 +161,16 @@ def build_population(
     acquired = np.full(agents, NEVER, dtype=np.int16)
     last_order = np.full(agents, NEVER, dtype=np.int16)
     entered = np.full(agents, NEVER, dtype=np.int16)
+    for g, seg in enumerate(segs):
+        cyc = seg.repeat.cycle
+        lo, hi = int(bounds[g]), int(bounds[g + 1])
+        if cyc is None or hi == lo:
+            continue
+        if cycle_seeds is None:
+            raise ValueError("build_population needs cycle_seeds for a segment with a purchase cycle")
+        post = lo + np.flatnonzero((stage[lo:hi] == CUSTOMER) | (stage[lo:hi] == LOYAL))
+        start = -scenario.scenario.warmup_weeks
+        last_order[post] = _last_orders(cyc.weeks, cyc.shape, post.size, start, cycle_seeds[g])
     return Population(bounds, stage, flags, propensity, first_aware, acquired, last_order, entered)
 
 

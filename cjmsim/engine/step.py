@@ -99,6 +99,7 @@ class World:
             agents,
             [np.random.default_rng(s) for s in streams.population],
             [child_seed(s, 0) for s in streams.population],
+            [child_seed(s, 1) for s in streams.population],
         )
         self.order_key = streams.order_key
         pop = self.pop
@@ -145,6 +146,8 @@ class World:
         self.blocks: list[tuple[int, int, int]] = []  # (segment, lo, hi)
         self.exp_rng: list[np.random.Generator] = []
         self.tr_rng: list[np.random.Generator] = []
+        # uniforms of the second and later journey moves of a week (segments with steps_per_week > 1)
+        self.sub_rng: list[np.random.Generator | None] = []
         for g in range(self.G):
             lo, hi = int(pop.bounds[g]), int(pop.bounds[g + 1])
             pieces = max(1, -(-(hi - lo) // CHUNK))
@@ -153,6 +156,8 @@ class World:
                 self.blocks.append((g, int(cuts[j]), int(cuts[j + 1])))
                 self.exp_rng.append(np.random.default_rng(child_seed(streams.exposure[g], j)))
                 self.tr_rng.append(np.random.default_rng(child_seed(streams.transition[g], j)))
+                sub = child_seed(child_seed(streams.transition[g], j), 0) if self.models[g].steps > 1 else None
+                self.sub_rng.append(None if sub is None else np.random.default_rng(sub))
         self.B = len(self.blocks)
         self.block_seg = np.array([g for g, _, _ in self.blocks], dtype=np.intp)
         self.seg_start = np.searchsorted(self.block_seg, np.arange(self.G))  # blocks are in segment order
@@ -391,8 +396,33 @@ class World:
             coef[UNAWARE, len(m.rows)] = m.base_aware_logit + m.wom_beta * loyal_shares[g]
         flat_logits = buf["logits"][: N_STAGES * n]
         np.matmul(coef, sat, out=flat_logits.reshape(N_STAGES, n))
+        # the week's journey moves (one, or steps_per_week) on the week's exposures
+        for j in range(m.steps):
+            self._journey(b, t, horizon, flat_logits, buf, j)
+
+    def _journey(
+        self,
+        b: int,
+        t: int,
+        horizon: bool,
+        flat_logits: NDArray[np.float32],
+        buf: dict[str, NDArray[np.float32]],
+        j: int,
+    ) -> None:
+        """Journey move ``j`` of week ``t`` in block ``b``: each agent's own logit -> probability, one
+        uniform per agent, then who moves (the uniforms of j > 0 come from the block's sub-step stream)."""
+        g, lo, hi = self.blocks[b]
+        n = hi - lo
+        m = self.models[g]
         p = buf["p"][:n]
         np.take(flat_logits, self.flat[lo:hi], out=p)
+        stage = self.pop.stage[lo:hi]
+        if m.cycle is not None:  # customers and loyal: logit p(weeks since the last order), gathered
+            post = np.flatnonzero((stage == CUSTOMER) | (stage == LOYAL))
+            if post.size:
+                d = t - self.pop.last_order[lo + post].astype(np.int32)
+                np.clip(d, 0, m.cycle.shape[1] - 1, out=d)
+                p[post] += m.cycle[(stage[post] == LOYAL).astype(np.intp), d]
         # p = 1 / (1 + exp(-logit))
         np.negative(p, out=p)
         with np.errstate(over="ignore"):
@@ -401,15 +431,16 @@ class World:
         np.reciprocal(p, out=p)
         # ---- who moves: u < p (primary) or u < p + (1 - p) * d (drop / churn / loyalty)
         u = buf["u"][:n]
-        self.tr_rng[b].random(n, dtype=np.float32, out=u)
-        stage = self.pop.stage[lo:hi]
+        rng = self.tr_rng[b] if j == 0 else self.sub_rng[b]
+        assert rng is not None
+        rng.random(n, dtype=np.float32, out=u)
         hi_p = buf["tmp"][:n]
         np.take(m.drop, stage, out=hi_p)
         hi_p *= 1.0 - p
         hi_p += p
         mv = np.flatnonzero(u < hi_p)
         if mv.size:
-            self._move(b, mv, p[mv], u[mv], t, horizon)
+            self._move(b, mv, p[mv], u[mv], t, horizon, j)
 
     def _expose(self, b: int, t: int, horizon: bool, tables: dict[tuple[int, int], _Table]) -> None:
         """Exposures for all channels at once, from one 16-bit uniform per agent and channel; adstock."""
@@ -456,8 +487,10 @@ class World:
         u: NDArray[np.float32],
         t: int,
         horizon: bool,
+        move: int = 0,
     ) -> None:
-        """Transitions and orders for the agents whose uniform says they may move (indices in block)."""
+        """Transitions and orders for the agents whose uniform says they may move (indices in block);
+        ``move``: the journey move within the week."""
         g, lo, _ = self.blocks[b]
         m = self.models[g]
         idx = mv + lo
@@ -493,7 +526,7 @@ class World:
         first = (st == DESIRE) & (new == CUSTOMER)
         buyers = first | repeat
         if buyers.any():
-            self._orders(b, idx[buyers], first[buyers], t, horizon)
+            self._orders(b, idx[buyers], first[buyers], t, horizon, move)
         if self.recorders:
             for r in self.recorders:
                 r.on_moves(b, t, idx, st, new)
@@ -501,10 +534,13 @@ class World:
         if changed.any():
             self._enter(b, idx[changed], new[changed], idx[first], t, horizon)
 
-    def _orders(self, b: int, bi: NDArray[np.intp], first: NDArray[np.bool_], t: int, horizon: bool) -> None:
-        """First and repeat orders of agents ``bi``; values from counter-based uniforms."""
+    def _orders(
+        self, b: int, bi: NDArray[np.intp], first: NDArray[np.bool_], t: int, horizon: bool, sub: int = 0
+    ) -> None:
+        """First and repeat orders of agents ``bi`` in journey move ``sub`` of week ``t``; values from
+        counter-based uniforms."""
         m = self.models[self.blocks[b][0]]
-        u1, u2 = order_uniforms(self.order_key, bi, t)
+        u1, u2 = order_uniforms(self.order_key, bi, t, sub)
         z = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
         value = np.exp(m.mu + m.sigma * z)
         self.pop.last_order[bi] = t

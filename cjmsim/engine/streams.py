@@ -70,11 +70,16 @@ def splitmix(x: NDArray[np.uint64]) -> NDArray[np.uint64]:
     return x ^ (x >> np.uint64(31))
 
 
-def order_uniforms(key: int, agent: NDArray[np.int64], week: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Two uniforms in (0, 1) per (agent, week), from a counter-based hash of the stream key."""
+def order_uniforms(
+    key: int, agent: NDArray[np.int64], week: int, sub: int = 0
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Two uniforms in (0, 1) per (agent, week, sub-step), from a counter-based hash of the stream key.
+
+    ``sub`` is the journey move within the week of a segment with several a week (0 = the first, the
+    only one of every other segment): it shifts the week counter by sub * 2^21, beyond any week."""
     with np.errstate(over="ignore"):
         base = np.uint64(key) ^ (agent.astype(np.uint64) * np.uint64(0xD6E8FEB86659FD93))
-        base = base + np.uint64((week + 1_000_003) * 0x2545F4914F6CDD1D % (1 << 64))
+        base = base + np.uint64((week + 1_000_003 + sub * (1 << 21)) * 0x2545F4914F6CDD1D % (1 << 64))
         a = splitmix(base)
         b = splitmix(a)
     scale = 1.0 / 2.0**53

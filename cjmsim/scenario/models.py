@@ -369,6 +369,34 @@ class PerCustomerStage(_ScenarioModel):
     loyal: Probability = Field(0.0, description="Rate for loyal agents, per week.")
 
 
+class Cycle(_ScenarioModel):
+    """A purchase cycle: the weeks between one order and the next follow a discrete Weibull with this
+    mean and shape (docs/model.md, "Purchase cycles"); e.g. `cycle = { weeks = 26, shape = 4 }` for
+    check-ups about every six months."""
+
+    weeks: float = Field(ge=1, le=520, description="Mean weeks from one order to the next (1 to 520).")
+    shape: float = Field(
+        gt=0,
+        le=20,
+        description="Weibull shape (0 < shape <= 20): 1 = a constant weekly rate (no memory), larger = more "
+        "regular (4: most orders within about a third of `weeks` of the mean), below 1 = ever less likely "
+        "the longer since the last order.",
+    )
+
+
+class RepeatRates(PerCustomerStage):
+    """The weekly chance of a repeat order for customers and loyal agents: a constant rate, and optionally
+    a purchase cycle besides it (a hazard of the weeks since the agent's last order)."""
+
+    customer: Probability = Field(0.0, description="Constant weekly repeat probability of customers.")
+    loyal: Probability = Field(0.0, description="Constant weekly repeat probability of loyal agents.")
+    cycle: Cycle | None = Field(
+        None,
+        description="Purchase cycle besides the constant rates: p = 1 - (1 - constant)(1 - h(weeks since the last "
+        "order)), h the discrete Weibull hazard; `cycle = { weeks = 26, shape = 4 }`. Omitted: none.",
+    )
+
+
 class OrderValue(_ScenarioModel):
     """Order value: lognormal with this mean and coefficient of variation."""
 
@@ -396,8 +424,9 @@ class Segment(_ScenarioModel):
     )
     base: BaseRates = Field(description="Weekly forward transition probabilities with no marketing.")
     drop: DropRates = Field(default_factory=DropRates, description="Weekly drop-out probabilities by stage.")
-    repeat: PerCustomerStage = Field(
-        default_factory=PerCustomerStage, description="Weekly probability of a repeat order, customers and loyal."
+    repeat: RepeatRates = Field(
+        default_factory=RepeatRates,
+        description="Weekly probability of a repeat order, customers and loyal, and an optional purchase cycle.",
     )
     loyal: Probability = Field(0.0, description="Weekly probability that a customer becomes loyal.")
     churn: PerCustomerStage = Field(
@@ -405,6 +434,14 @@ class Segment(_ScenarioModel):
     )
     return_rate: Probability = Field(
         0.0, description="Weekly probability that a lost agent's need comes back (to aware)."
+    )
+    steps_per_week: int = Field(
+        1,
+        ge=1,
+        le=7,
+        description="Journey moves per week (1 to 7): with 7 every rate of the segment (base, drop, repeat, "
+        "loyal, churn, return) is per day and an agent can pass several stages in a week (an urgent need). "
+        "Exposures stay weekly.",
     )
     heterogeneity: float = Field(
         0.0,
@@ -453,6 +490,11 @@ class Segment(_ScenarioModel):
         if self.churn.customer + self.loyal > 1:
             raise ValueError(
                 f"churn.customer + loyal = {self.churn.customer + self.loyal:g}; together they must be at most 1"
+            )
+        if self.steps_per_week > 1 and self.repeat.cycle is not None:
+            raise ValueError(
+                f"steps_per_week = {self.steps_per_week} with repeat.cycle: a purchase cycle is counted in whole "
+                "weeks since the last order, so it needs steps_per_week = 1 (drop one of them)"
             )
         if self.time_before_purchase_weeks is not None:
             lo, hi = self.time_before_purchase_weeks
