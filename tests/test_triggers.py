@@ -299,6 +299,11 @@ def test_a_capped_trigger_reads_as_its_rule_and_is_not_an_underspend() -> None:
     table = spend.spend_table(res)
     t_rows = [g for g in table["groups"] if g["plan"] == "t"][0]["rows"]
     assert not t_rows[1]["short"] and "trigger cap" in table["reasons"]
+    from cjmsim.presentation.reports.run import render_report
+
+    html = render_report(res, [])
+    assert "triggered: 1 week after desire, no order, at most 50 messages a week" in html
+    assert "plus 1 lifecycle-trigger campaign, priced per message sent" in html
 
 
 def test_the_optimizer_keeps_trigger_campaigns_fixed() -> None:

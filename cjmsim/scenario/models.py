@@ -720,12 +720,6 @@ class Campaign(_ScenarioModel):
             return list(self.flights)
         return [self.weeks] if self.weeks is not None else []
 
-    @property
-    def is_budget(self) -> bool:
-        """Whether the campaign has a budget (weekly or total), not a trigger: the optimizer's variables and
-        a sweep's budget scaling touch only these."""
-        return self.trigger is None
-
 
 class Plan(_ScenarioModel):
     """One ``[plans.ID]`` table: a named budget plan, a list of campaigns."""

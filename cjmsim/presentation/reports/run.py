@@ -86,6 +86,7 @@ def _plans(sc: Scenario, plans: Sequence[str]) -> tuple[list[dict[str, Any]], di
                 "campaigns": len(plan.campaigns),
                 "weekly": fmt.fixed(sum(v["weekly"] for v in by_channel.values()), "m"),
                 "total": fmt.fixed(sum(v["total"] for v in by_channel.values()), "m"),
+                "rules": _rules_note(plan.campaigns),
             }
         )
     used = [c for c in channel_order if any(c in b for b in budgets)]
@@ -104,6 +105,21 @@ def _plans(sc: Scenario, plans: Sequence[str]) -> tuple[list[dict[str, Any]], di
         rows.append({"name": sc.channels[cid].name or cid, "cells": cells})
     table = {"plans": [c["name"] for c in cards], "rows": rows}
     return cards, table
+
+
+def _rules_note(campaigns: Sequence[Any]) -> str:
+    """A plan card's note on its campaigns without a fixed budget: triggers (spend not in the budget) and
+    thresholds (budget counted in full)."""
+    triggers = sum(c.trigger is not None for c in campaigns)
+    gated = sum(c.start_when is not None for c in campaigns)
+    parts = []
+    if triggers:
+        parts.append(
+            f"plus {triggers} lifecycle-trigger campaign{'s' if triggers != 1 else ''}, priced per message sent"
+        )
+    if gated:
+        parts.append(f"{gated} campaign{'s' if gated != 1 else ''} waiting for its audience, counted in full")
+    return "; ".join(parts)
 
 
 def _comparison(result: Result, segment: str = "all") -> dict[str, Any]:
