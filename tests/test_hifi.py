@@ -156,9 +156,11 @@ def test_weekly_budgets(scenario):
 
 def test_plans_differ_only_in_campaigns(scenario):
     # a plan holds no rates, prices or population of its own: only a name, a text and campaigns,
-    # and a campaign only a channel, an audience, a schedule and a budget
+    # and a campaign only a channel, an audience, a schedule and a budget (or a lifecycle trigger with
+    # its caps, and an audience threshold: rules of when it sends, no rates of its own)
     assert set(Plan.model_fields) == {"name", "description", "campaigns"}
     campaign_keys = {"name", "channel", "weekly", "total", "weeks", "flights", "segments", "stages"}
+    campaign_keys |= {"trigger", "max_messages", "max_weekly", "start_when", "run_for"}
     assert set(Campaign.model_fields) == campaign_keys
     # segments and channels live at the scenario level, once, shared by every plan
     for plan in scenario.plans.values():

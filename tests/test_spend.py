@@ -83,7 +83,12 @@ def test_campaign_table_has_one_row_per_plan_and_campaign(result: Result) -> Non
     assert list(c.segments[:3]) == ["all", "all", "tiny"] and c.stages.iloc[0] == "unaware; aware; interest; desire"
     for col in ("planned", "bought", "share_bought", "unbought", "bought_ci_low", "share_bought_ci_high"):
         assert col in c.columns
-    assert [f"unbought_{r}" for r in UNBOUGHT_REASONS] == ["unbought_audience", "unbought_cap", "unbought_chance"]
+    assert [f"unbought_{r}" for r in UNBOUGHT_REASONS] == [
+        "unbought_audience",
+        "unbought_cap",
+        "unbought_chance",
+        "unbought_trigger_cap",
+    ]
     np.testing.assert_allclose(
         c.planned, [5_000.0 * WEEKS, 5_000.0 * WEEKS, 100_000.0 * WEEKS, *[20_000.0 * WEEKS] * 2, 3_000.0 * WEEKS]
     )

@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import stats
 
 from cjmsim.engine.records import UNBOUGHT_REASONS
-from cjmsim.scenario import STAGES, SUMMARY_METRICS, TOTAL_METRICS
+from cjmsim.scenario import STAGES, SUMMARY_METRICS, TOTAL_METRICS, trigger_rule
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -465,7 +465,12 @@ def campaign_table(records: dict[str, list[Records]], scenario: Scenario) -> pd.
         unbought = np.array([r.campaign_unbought.sum(axis=0) for r in reps])  # (reps, K, R)
         for k, camp in enumerate(scenario.plans[plan].campaigns):
             ch = scenario.channels[camp.channel]
-            stages = [st for st in STAGES if st in set(camp.stages or ch.stages) & set(ch.stages)]
+            if camp.trigger is not None:  # a trigger's audience is its event's (docs/model.md)
+                stages = [f"trigger: {trigger_rule(camp)}"]
+            else:
+                stages = [st for st in STAGES if st in set(camp.stages or ch.stages) & set(ch.stages)]
+                if camp.start_when is not None:
+                    stages.append(trigger_rule(camp))
             plan_k = float(planned[:, k].mean())
             row: dict[str, object] = {
                 "plan": plan,
@@ -513,13 +518,16 @@ class Underspend:
 
 def underspend(campaigns: pd.DataFrame, threshold: float = UNDERSPEND_SHARE) -> list[Underspend]:
     """The plans of a campaign table whose bought spend is below ``threshold`` x their planned spend,
-    in the table's plan order; a plan without planned spend is never flagged."""
+    in the table's plan order; a plan without planned spend is never flagged. Money a trigger campaign's
+    own weekly cap left out (``unbought_trigger_cap``) is what the plan asked for and not planned spend
+    here: a capped trigger is not an underspend."""
     out: list[Underspend] = []
     if campaigns.empty:
         return out
     for plan, grp in campaigns.groupby("plan", sort=False):
-        planned, bought = float(grp.planned.sum()), float(grp.bought.sum())
+        asked = grp.planned - grp["unbought_trigger_cap"] if "unbought_trigger_cap" in grp else grp.planned
+        planned, bought = float(asked.sum()), float(grp.bought.sum())
         if planned > 0 and bought < threshold * planned:
-            short = grp[grp.bought < threshold * grp.planned].sort_values("unbought", ascending=False, kind="stable")
+            short = grp[grp.bought < threshold * asked].sort_values("unbought", ascending=False, kind="stable")
             out.append(Underspend(str(plan), planned, bought, short.reset_index(drop=True)))
     return out

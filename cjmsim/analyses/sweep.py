@@ -384,6 +384,7 @@ def _weekly_rate(camp: dict[str, Any], weeks: int) -> float:
 
 
 def _scale_budget(camp: dict[str, Any], factor: float) -> None:
+    # a trigger campaign has neither key: budget scaling leaves it (and its caps) as it is
     for key in ("weekly", "total"):
         if camp.get(key) is not None:
             camp[key] = camp[key] * factor
@@ -434,11 +435,12 @@ def _move_budget(data: dict[str, Any], move: Move, share: float, weeks: int, whe
         if ch not in channels:
             raise ScenarioError(f"{where}: move channel {ch!r} not found{did_you_mean(ch, channels)}")
     camps = plans[move.plan].setdefault("campaigns", [])
-    source = [c for c in camps if c.get("channel") == move.source]
+    # trigger campaigns have no budget: a move leaves them as they are (docs/sweeps.md)
+    source = [c for c in camps if c.get("channel") == move.source and c.get("trigger") is None]
     moved = share * sum(_weekly_rate(c, weeks) for c in source)
     for c in source:
         _scale_budget(c, 1.0 - share)
-    target = [c for c in camps if c.get("channel") == move.target]
+    target = [c for c in camps if c.get("channel") == move.target and c.get("trigger") is None]
     if not target:
         camps.append({"channel": move.target, "weekly": moved})
         return

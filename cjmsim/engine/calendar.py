@@ -7,6 +7,7 @@ at mid-week, after the week's switches, and resets the horizon's reach flags at 
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,8 +27,17 @@ from cjmsim.scenario import Scenario
 __all__ = ["run_plan", "run_plans", "run_weeks", "start_flights"]
 
 
-def start_flights(env: simpy.Environment, campaigns: list[CompiledCampaign], active: set[int]) -> None:
-    """One SimPy process per campaign flight: campaign k is in ``active`` while a flight of it is on."""
+def start_flights(
+    env: simpy.Environment,
+    campaigns: list[CompiledCampaign],
+    active: set[int],
+    gates: dict[int, simpy.Event] | None = None,
+) -> None:
+    """One SimPy process per campaign flight: campaign k is in ``active`` while a flight of it is on.
+
+    A campaign with an audience threshold (``gate``, ``start_when``) and an event in ``gates`` waits
+    for it first: the week clock succeeds it at the end of the first week its audience reaches the
+    threshold, and from the next week on the campaign runs its flights (at most ``run_for`` weeks)."""
 
     def flight(k: int, start: int, end: int) -> Generator[simpy.Event, Any, None]:
         yield env.timeout(start - env.now)
@@ -35,10 +45,30 @@ def start_flights(env: simpy.Environment, campaigns: list[CompiledCampaign], act
         yield env.timeout(end - start)
         active.discard(k)
 
+    def gated(k: int, camp: CompiledCampaign, gate: simpy.Event) -> Generator[simpy.Event, Any, None]:
+        yield gate
+        opened = math.ceil(env.now)  # succeeded at the end of week t (t + 0.5): open from week t + 1
+        last = opened + camp.run_for if camp.run_for is not None else math.inf
+        for s, e in camp.windows:
+            s2, e2 = max(s, opened), min(e, last)
+            if e2 > s2:
+                env.process(flight(k, s2, int(e2)))
+
     for k, camp in enumerate(campaigns):
+        if gates is not None and k in gates:
+            env.process(gated(k, camp, gates[k]))
+            continue
         for s, e in camp.windows:
             if e > env.now:  # a calendar that starts later (a forked world) skips the flights it is past
                 env.process(flight(k, max(s, int(env.now)), e))
+
+
+def _open_gates(world: World, campaigns: list[CompiledCampaign], gates: dict[int, simpy.Event]) -> None:
+    """Succeed the gate of every campaign whose audience has reached its ``start_when`` size."""
+    for k, gate in gates.items():
+        threshold = campaigns[k].gate
+        if not gate.triggered and threshold is not None and world.audience(campaigns[k]) >= threshold:
+            gate.succeed()
 
 
 def run_weeks(
@@ -58,9 +88,14 @@ def run_weeks(
     active: set[int] = set()
     # warm-up and plan campaigns share one list, so carryover bought in the warm-up keeps working
     campaigns = world.warm_campaigns + world.plan_campaigns
-    start_flights(env, campaigns, active)
+    # audience thresholds (start_when) are checked at the end of every week from the warm-up's last on
+    # (the state the horizon starts from): a calendar starting at week >= 0 checks that state first
+    gates = {k: env.event() for k, camp in enumerate(campaigns) if camp.gate is not None}
+    start_flights(env, campaigns, active, gates)
 
     def clock() -> Generator[simpy.Event, Any, None]:
+        if gates and first >= 0:
+            _open_gates(world, campaigns, gates)
         yield env.timeout(0.5)
         for t in range(first, last):
             if t == 0:
@@ -68,6 +103,8 @@ def run_weeks(
             world.week(t, campaigns, active)
             if on_week is not None:
                 on_week(t)
+            if gates and t >= -1:
+                _open_gates(world, campaigns, gates)
             yield env.timeout(1)
 
     env.process(clock())

@@ -7,6 +7,7 @@ bounds, audience-cell masks), never the scenario's models.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +26,7 @@ from cjmsim.engine.population import (
     N_STAGES,
     VISITED,
 )
-from cjmsim.scenario import STAGES, TRANSITIONS, Scenario
+from cjmsim.scenario import STAGES, TRANSITIONS, TRIGGER_EVENTS, Scenario
 
 __all__ = [
     "CYCLE_TABLE",
@@ -179,7 +180,16 @@ def segment_models(sc: Scenario, channels: list[str]) -> list[SegmentModel]:
 
 @dataclass
 class CompiledCampaign:
-    """One campaign of a plan as the step reads it: channel, weekly budget, targets and flights."""
+    """One campaign of a plan as the step reads it: channel, weekly budget, targets and flights.
+
+    A trigger campaign (``event >= 0``) has no budget (``weekly = 0``): in an active week it sends
+    one message to each agent of its segments, with the channel's flag (``requires``: ``need``),
+    whose ``event`` (an index in :data:`~cjmsim.scenario.TRIGGER_EVENTS`) happened ``after`` weeks
+    earlier, at most ``cap`` real messages and ``cap_money`` a week (``inf``: no cap). ``cells`` are then the cells
+    its audience is counted in (the event's stage). ``gate``: the audience in real people that
+    opens the campaign's windows (``start_when``; None: open from the start), ``run_for``: the most
+    weeks it runs from then (None: its windows as they are).
+    """
 
     channel: int
     weekly: float  # currency per active week
@@ -187,10 +197,42 @@ class CompiledCampaign:
     cells: NDArray[np.bool_]  # (28,) audience cells (stage x visited x contact)
     windows: list[tuple[int, int]]
     carry: float = 0.0  # real units still delivering from earlier weeks
+    event: int = -1
+    after: int = 0
+    cap: float = math.inf  # most real messages a week
+    cap_money: float = math.inf  # most money a week (messages: cap_money / the week's unit price)
+    need: int = 0  # flag bits every recipient must have (VISITED, CONTACT or 0)
+    gate: float | None = None
+    run_for: int | None = None
+
+    @property
+    def triggered(self) -> bool:
+        """Whether this is a lifecycle-trigger campaign (priced per message, no budget)."""
+        return self.event >= 0
+
+
+#: The stages a trigger event's audience is counted in (``start_when``): the event's stage; an order's
+#: audience is the customers and loyal customers (people who bought and are still buying).
+_EVENT_STAGES = {"interest": ("interest",), "desire": ("desire",), "order": ("customer", "loyal"), "lost": ("lost",)}
+
+
+def _cells(stages: Collection[str], requires: str) -> NDArray[np.bool_]:
+    """The audience cells of ``stages`` whose flags meet the channel's requirement."""
+    cells = np.zeros(N_CELLS, dtype=bool)
+    for st in stages:
+        s = STAGES.index(st)
+        for bits in range(4):
+            if requires == "visited" and not bits & VISITED:
+                continue
+            if requires == "contact" and not bits & CONTACT:
+                continue
+            cells[s * 4 + bits] = True
+    return cells
 
 
 def compile_campaigns(sc: Scenario, plan: str | None, channels: list[str], warmup: bool) -> list[CompiledCampaign]:
-    """The campaigns of ``plan`` (none for None); with ``warmup``, flighted over the warm-up weeks."""
+    """The campaigns of ``plan`` (none for None); with ``warmup``, flighted over the warm-up weeks
+    (and open from the start: ``start_when`` counts in the horizon only)."""
     if plan is None:
         return []
     segs = list(sc.segments)
@@ -200,19 +242,33 @@ def compile_campaigns(sc: Scenario, plan: str | None, channels: list[str], warmu
         ch = sc.channels[camp.channel]
         windows = camp.windows_or_empty or [(0, W)]
         active = sum(e - s for s, e in windows)
-        weekly = camp.weekly if camp.weekly is not None else (camp.total or 0.0) / active
+        if camp.trigger is not None:
+            weekly = 0.0
+        else:
+            weekly = camp.weekly if camp.weekly is not None else (camp.total or 0.0) / active
         if warmup:  # the warm-up runs the plan's weekly spend every warm-up week
             windows = [(-sc.scenario.warmup_weeks, 0)]
         targets = np.array([camp.segments is None or s in camp.segments for s in segs])
-        stages = set(camp.stages or ch.stages) & set(ch.stages)
-        cells = np.zeros(N_CELLS, dtype=bool)
-        for st in stages:
-            s = STAGES.index(st)
-            for bits in range(4):
-                if ch.requires == "visited" and not bits & VISITED:
-                    continue
-                if ch.requires == "contact" and not bits & CONTACT:
-                    continue
-                cells[s * 4 + bits] = True
-        out.append(CompiledCampaign(channels.index(camp.channel), weekly, targets, cells, windows))
+        if camp.trigger is None:
+            cells = _cells(set(camp.stages or ch.stages) & set(ch.stages), ch.requires)
+            compiled = CompiledCampaign(channels.index(camp.channel), weekly, targets, cells, windows)
+        else:
+            need = {"none": 0, "visited": VISITED, "contact": CONTACT}[ch.requires]
+            cells = _cells(set(_EVENT_STAGES[camp.trigger.event]), ch.requires)
+            compiled = CompiledCampaign(
+                channels.index(camp.channel),
+                weekly,
+                targets,
+                cells,
+                windows,
+                event=TRIGGER_EVENTS.index(camp.trigger.event),
+                after=camp.trigger.after,
+                cap=math.inf if camp.max_messages is None else camp.max_messages,
+                cap_money=math.inf if camp.max_weekly is None else camp.max_weekly,
+                need=need,
+            )
+        if camp.start_when is not None and not warmup:
+            compiled.gate = camp.start_when.audience
+            compiled.run_for = camp.run_for
+        out.append(compiled)
     return out

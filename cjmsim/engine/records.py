@@ -25,6 +25,7 @@ __all__ = [
     "EVENTS",
     "EventLog",
     "JOURNEYS",
+    "TRIGGER_CAP",
     "UNBOUGHT_REASONS",
     "JourneyLog",
     "Layout",
@@ -42,8 +43,12 @@ __all__ = [
 #: ``audience``: the campaign's target cells held too few people to take its units at the channel's
 #: frequency cap (none at all, or every one of them at the cap); ``cap``: its audience could take
 #: them alone, but the cap applies to the sum of every campaign of the channel on the same cells;
-#: ``chance``: delivered units are random and a week that delivers less is billed less.
-UNBOUGHT_REASONS = ("audience", "cap", "chance")
+#: ``chance``: delivered units are random and a week that delivers less is billed less;
+#: ``trigger_cap``: a trigger campaign's weekly cap (``max_messages`` / ``max_weekly``) left out
+#: messages its rule would have sent (planned = every eligible message, bought = those sent).
+UNBOUGHT_REASONS = ("audience", "cap", "chance", "trigger_cap")
+#: The index of ``trigger_cap`` in :data:`UNBOUGHT_REASONS`.
+TRIGGER_CAP = UNBOUGHT_REASONS.index("trigger_cap")
 
 
 @dataclass
@@ -77,7 +82,7 @@ class Records:
     #: per campaign k of the plan (its order in the plan; warm-up campaigns excluded), currency:
     campaign_planned: NDArray[np.float64]  # (W, K) planned spend
     campaign_bought: NDArray[np.float64]  # (W, K) spend actually bought (summed over segments: ``spend``)
-    campaign_unbought: NDArray[np.float64]  # (W, K, 3) planned - bought, by reason (UNBOUGHT_REASONS)
+    campaign_unbought: NDArray[np.float64]  # (W, K, 4) planned - bought, by reason (UNBOUGHT_REASONS)
     #: with ``export`` (:class:`OrderLog`, :class:`JourneyLog`): every order in the horizon (agent, segment,
     #: week, value), and every journey that ended in the horizon, first or repeat (path code, see
     #: :func:`path_channels`; converted; value of the order; repeat; order number; agent; week)

@@ -10,6 +10,7 @@ week is fixed: spend -> audiences -> exposures (all channels at once) -> adstock
 from __future__ import annotations
 
 import copy
+import math
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -46,11 +47,11 @@ from cjmsim.engine.population import (
     Population,
     build_population,
 )
-from cjmsim.engine.records import Layout, Recorder, Records
-from cjmsim.engine.streams import Streams, child_seed, order_uniforms
+from cjmsim.engine.records import TRIGGER_CAP, Layout, Recorder, Records
+from cjmsim.engine.streams import Streams, child_seed, order_uniforms, splitmix
 from cjmsim.scenario import Scenario
 
-__all__ = ["CHUNK", "World"]
+__all__ = ["CHUNK", "TRIGGER_CHILD", "World"]
 
 #: Largest block of agents stepped as one. Blocks bound the per-thread scratch buffers and keep the
 #: two threads evenly loaded; between 2^17 and whole segments the speed on hifi is within noise.
@@ -66,6 +67,14 @@ _Table = tuple[NDArray[np.uint16], NDArray[np.bool_], bool]
 _Part = tuple[int, NDArray[np.float64], float, NDArray[np.float64], NDArray[np.float64]]
 #: Relative gap below which an expected delivery counts as the units asked for (Newton stops at 1e-9).
 _FULL = 1e-6
+#: Child of the first segment's transition seed that keys the trigger caps' random sample (blocks use
+#: children 0, 1, ...; this one is used by nothing else).
+TRIGGER_CHILD = 1 << 20
+# one trigger campaign's sending of a week: index in the week's list, channel, the agents chosen
+# (sorted), agents eligible before the caps
+_Send = tuple[int, int, NDArray[np.intp], int]
+# the stage a trigger event requires now (order: any), by event index (TRIGGER_EVENTS)
+_EVENT_STAGE = (INTEREST, DESIRE, -1, LOST)
 
 
 class World:
@@ -126,18 +135,32 @@ class World:
         self.decay = np.array([np.float32(ch.adstock.decay) for ch in self.chan], dtype=np.float32)
         self.price = np.array([ch.cost.unit_price for ch in self.chan])
         self.cap = [ch.frequency_cap for ch in self.chan]
-        self.amax = [
-            adstock_bound(cap, float(d), weeks + self.warm + 1) for cap, d in zip(self.cap, self.decay, strict=True)
-        ]
         self.carry_rate = np.array([ch.carryover.rate for ch in self.chan])
         self.ltv_weeks = sc.scenario.ltv_weeks
         self.plan_campaigns = compile_campaigns(sc, plan, self.channels, warmup=False)
         warm_plan = sc.scenario.warmup_plan
         self.warm_campaigns = compile_campaigns(sc, warm_plan, self.channels, warmup=True) if self.warm else []
         self.rec = Records.zeros(self.weight, weeks, G, C, self.warm, len(self.plan_campaigns))
+        # lifecycle triggers: the key of their cap's random sample (a child seed no other stream uses)
+        self.trigger_key = int(child_seed(streams.transition[0], TRIGGER_CHILD).generate_state(1, np.uint64)[0])
+        self._sends: list[_Send] = []
+        self._bounds()
         self.recorders = tuple(recorders)
         for r in self.recorders:
             r.start(Layout(agents, G, C, self.block_seg.copy(), pop.stage.copy(), self.order_key))
+
+    def _bounds(self) -> None:
+        """Adstock bounds per channel: the frequency cap a week, plus one message a week per trigger
+        campaign of the channel (a triggered message comes on top of the cap)."""
+        extra = np.zeros(self.C, dtype=int)
+        for camp in self.warm_campaigns + self.plan_campaigns:
+            if camp.triggered:
+                extra[camp.channel] += 1
+        self.triggers = bool(extra.any())  # a plan without triggers does not look for them
+        self.amax = [
+            adstock_bound(cap + int(x), float(d), self.W + self.warm + 1)
+            for cap, d, x in zip(self.cap, self.decay, extra, strict=True)
+        ]
 
     def _cut_blocks(self, streams: Streams) -> None:
         """Cut each segment into blocks of at most CHUNK agents, each with its own random streams."""
@@ -189,7 +212,7 @@ class World:
         cells = self.week_cells = self.seg_cells()  # the audiences this week's units were spread over
         for k, camp in enumerate(camps):
             # a campaign delivers while it is on, and afterwards while its carried units last
-            if k not in active and camp.carry <= 0:
+            if (k not in active and camp.carry <= 0) or camp.triggered:  # triggers: _trigger_sends
                 continue
             c = camp.channel
             budget = camp.weekly if k in active else 0.0
@@ -228,6 +251,7 @@ class World:
         shares = [float(x) for x in loyal_share]
         self.acc[:] = 0.0
         self.units_cell[:] = 0.0
+        self._sends = self._trigger_sends(t, camps, active) if self.triggers else []
         if self.pool is None:
             for b in self.order:
                 self._step_block(b, t, horizon, tables, shares)
@@ -237,6 +261,8 @@ class World:
                 job.result()
         units_cell = self._by_segment(self.units_cell)  # (G, C, 28)
         self._buy(t, camps, lam, parts, units_cell)
+        if self._sends:
+            units_cell = units_cell + self._trigger_records(t, camps)
         if horizon:
             self.rec.units[t] += units_cell.sum(axis=2) * self.weight
             self.rec.units_stage[t] = units_cell.reshape(self.G, self.C, N_STAGES, 4).sum(axis=3) * self.weight
@@ -292,7 +318,7 @@ class World:
                             if c not in expected:
                                 expected[c] = self.week_cells * capped_poisson_mean(lam[:, c, :], self.cap[c])
                             shared = float((expected[c] * share).sum()) * self.weight
-                        self.rec.campaign_unbought[t, j] = self._unbought(c, budget, spend, carried, own, shared)
+                        self.rec.campaign_unbought[t, j, :3] = self._unbought(c, budget, spend, carried, own, shared)
 
     def _unbought(
         self, c: int, budget: float, spend: float, carried: float, own: float, shared: float
@@ -314,6 +340,88 @@ class World:
         audience = 0.0 if paid_own >= units else min(left, max(budget - paid_own * price, 0.0))
         cap = 0.0 if paid_shared >= paid_own else min(left - audience, max((paid_own - paid_shared) * price, 0.0))
         return audience, cap, left - audience - cap
+
+    # ---- lifecycle triggers (docs/model.md, Lifecycle triggers)
+
+    def trigger_price(self, c: int, t: int) -> float:
+        """The price of one triggered message of channel ``c`` in week ``t`` (the channel's unit price)."""
+        return float(self.price[c])
+
+    def _trigger_sends(self, t: int, camps: list[CompiledCampaign], active: set[int]) -> list[_Send]:
+        """Who each active trigger campaign messages in week ``t``: one vectorized pass over the population.
+
+        Eligible: the campaign's segments, the channel's flag, and the event ``after`` weeks ago (for the
+        stage events, still in that stage). Over a cap, a simple random sample of ``floor(cap / weight)``
+        agents (each eligible agent is chosen with probability cap / eligible), ranked by a counter-based
+        uniform of (agent, week, campaign) keyed by :data:`TRIGGER_CHILD`: the same for any threads."""
+        out: list[_Send] = []
+        pop = self.pop
+        for k in sorted(active):
+            camp = camps[k]
+            if not camp.triggered:
+                continue
+            w = t - camp.after
+            if _EVENT_STAGE[camp.event] < 0:
+                m = pop.last_order == w
+            else:
+                m = (pop.entered == w) & (pop.stage == _EVENT_STAGE[camp.event])
+            if camp.need:
+                m &= (pop.flags & camp.need) != 0
+            for g in np.flatnonzero(~camp.segments):
+                m[pop.bounds[g] : pop.bounds[g + 1]] = False
+            idx = np.flatnonzero(m)
+            cap = min(camp.cap, camp.cap_money / self.trigger_price(camp.channel, t)) / self.weight  # agents
+            chosen = idx
+            if idx.size > cap:
+                keep = int(math.floor(cap * (1.0 + 1e-12)))
+                u = trigger_uniforms(self.trigger_key, idx, t, k)
+                chosen = np.sort(idx[np.argpartition(u, keep - 1)[:keep]]) if keep > 0 else idx[:0]
+            out.append((k, camp.channel, chosen, int(idx.size)))
+        if out:
+            self.trig_cell = np.zeros((self.B, len(out), N_CELLS))
+        return out
+
+    def _block_messages(self, b: int) -> dict[int, NDArray[np.intp]]:
+        """This week's triggered messages to block ``b``'s agents (indices in the block), by channel;
+        counts them by audience cell (per-block state only)."""
+        _, lo, hi = self.blocks[b]
+        by_channel: dict[int, list[NDArray[np.intp]]] = {}
+        for i, (_, c, chosen, _) in enumerate(self._sends):
+            a, z = np.searchsorted(chosen, [lo, hi])
+            if z > a:
+                part = chosen[a:z]
+                self.trig_cell[b, i] = np.bincount(self.key[part], minlength=N_CELLS)
+                by_channel.setdefault(c, []).append(part - lo)
+        return {c: np.concatenate(parts) for c, parts in by_channel.items()}
+
+    def _trigger_records(self, t: int, camps: list[CompiledCampaign]) -> NDArray[np.float64]:
+        """Spend and campaign records of the week's triggered messages (messages x price; planned: every
+        eligible agent before the caps); returns their units per (segment, channel, cell), in agents."""
+        G = self.G
+        extra = np.zeros((G, self.C, N_CELLS))
+        for i, (k, c, _, eligible) in enumerate(self._sends):
+            cell = self._by_segment(self.trig_cell[:, i])  # (G, 28) messages, agents
+            extra[:, c] += cell
+            if t < 0:
+                continue
+            price = self.trigger_price(c, t)
+            spend_g = cell.sum(axis=1) * self.weight * price
+            planned = eligible * self.weight * price
+            self.rec.planned[t, c] += planned
+            self.rec.spend[t, :, c] += spend_g
+            self.rec.spend_stage[t, :, c, :] += cell.reshape(G, N_STAGES, 4).sum(axis=2) * self.weight * price
+            j = k - len(self.warm_campaigns)
+            if j >= 0:
+                bought = float(spend_g.sum())
+                self.rec.campaign_planned[t, j] += planned
+                self.rec.campaign_bought[t, j] += bought
+                self.rec.campaign_unbought[t, j, TRIGGER_CAP] += max(planned - bought, 0.0)
+        return extra
+
+    def audience(self, camp: CompiledCampaign) -> float:
+        """Real people in ``camp``'s target segments x audience cells now (what ``start_when`` counts)."""
+        cells = self.seg_cells()[:, camp.cells].sum(axis=1)
+        return float((cells * camp.segments).sum() * self.weight)
 
     def _by_segment(self, per_block: NDArray[np.float64]) -> NDArray[np.float64]:
         """Sum per-block arrays into segments (blocks are stored in segment order)."""
@@ -341,6 +449,7 @@ class World:
         other.local = threading.local()
         other.plan_campaigns = compile_campaigns(self.sc, plan, self.channels, warmup=False)
         other.rec = Records.zeros(self.weight, self.W, self.G, self.C, self.warm, len(other.plan_campaigns))
+        other._bounds()
         return other
 
     def fork_last(self, plan: str | None) -> World:
@@ -348,6 +457,7 @@ class World:
         the last plan that shares the warm-up (this world cannot fork again after it)."""
         self.plan_campaigns = compile_campaigns(self.sc, plan, self.channels, warmup=False)
         self.rec = Records.zeros(self.weight, self.W, self.G, self.C, self.warm, len(self.plan_campaigns))
+        self._bounds()
         return self
 
     def finish(self) -> Records:
@@ -451,29 +561,35 @@ class World:
         flags = self.pop.flags[lo:hi]
         raw = self.exp_rng[b].bit_generator.random_raw((C * n + 3) // 4)
         U = raw.view(np.uint16)[: C * n].reshape(C, n)
+        messages = self._block_messages(b) if self._sends else {}
         for c in range(C):
             A = self.adstock[b][c]
             if self.exposed[b, c] and self.decay[c] != 1:
                 np.multiply(A, self.decay[c], out=A)
             spec = tables.get((g, c))
             if spec is None:
-                continue
-            tab, live, single = spec
-            if single:
-                hit = hits_single(U[c], tab[0], live, key, n)
+                if c not in messages:
+                    continue
+                hit, x = np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float32)
             else:
-                hit = hits_cells(U[c], tab[:, 0], key)
-            if hit.size == 0:
-                continue
+                tab, live, single = spec
+                if single:
+                    hit = hits_single(U[c], tab[0], live, key, n)
+                else:
+                    hit = hits_cells(U[c], tab[:, 0], key)
+                if hit.size == 0 and c not in messages:
+                    continue
+                kh = key[hit]
+                x = exposure_counts(U[c][hit], kh, tab, single)
+                self.units_cell[b, c] += np.bincount(kh, weights=x, minlength=N_CELLS)
+            if c in messages:  # triggered messages come on top of the bought exposures (beyond the cap)
+                hit, x = _merge(hit, x, messages[c])
             self.exposed[b, c] = True
-            kh = key[hit]
-            x = exposure_counts(U[c][hit], kh, tab, single)
             A[hit] += x
             if self.recorders:
                 agents = hit + lo
                 for r in self.recorders:
                     r.on_exposures(b, t, c, agents, x)
-            self.units_cell[b, c] += np.bincount(kh, weights=x, minlength=N_CELLS)
             if horizon:
                 fresh = hit[(flags[hit] & REACHED) == 0]
                 flags[fresh] |= REACHED
@@ -590,3 +706,23 @@ class World:
         self.key[ci] = new_key
         self.flat[ci] = new_s.astype(np.int32) * (hi - lo) + (ci - lo)
         self.cells[b] += np.bincount(new_key, minlength=N_CELLS) - np.bincount(old_key, minlength=N_CELLS)
+
+
+def _merge(
+    hit: NDArray[np.intp], x: NDArray[np.float32], sent: NDArray[np.intp]
+) -> tuple[NDArray[np.intp], NDArray[np.float32]]:
+    """Bought exposures ``x`` of agents ``hit`` plus one message to each of ``sent`` (indices may repeat:
+    one message per trigger campaign), as sorted unique agents and their counts."""
+    agents, inv = np.unique(np.concatenate([hit, sent]), return_inverse=True)
+    counts = np.bincount(inv, weights=np.concatenate([x, np.ones(sent.size, dtype=np.float32)]))
+    return agents, counts.astype(np.float32)
+
+
+def trigger_uniforms(key: int, agents: NDArray[np.intp], week: int, campaign: int) -> NDArray[np.float64]:
+    """A uniform in [0, 1) per agent for the trigger cap's sample of ``campaign`` in ``week``
+    (counter-based: independent of blocks and threads)."""
+    with np.errstate(over="ignore"):
+        x = np.uint64(key) ^ (agents.astype(np.uint64) * np.uint64(0xD6E8FEB86659FD93))
+        x = x + np.uint64(((week + 1_000_003) * 0x2545F4914F6CDD1D + campaign * 0x9E3779B97F4A7C15) % (1 << 64))
+        x = splitmix(splitmix(x))
+    return (x >> np.uint64(11)).astype(np.float64) / 2.0**53

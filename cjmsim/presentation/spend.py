@@ -30,7 +30,12 @@ NAMED = 5
 #: A reason is named when it accounts for at least this share of a campaign's unbought money.
 _MAIN_REASON = 0.1
 #: The reasons' names, as the report's table heads and the warnings say them.
-REASON_LABELS = {"audience": "audience too small", "cap": "frequency cap", "chance": "random delivery"}
+REASON_LABELS = {
+    "audience": "audience too small",
+    "cap": "frequency cap",
+    "chance": "random delivery",
+    "trigger_cap": "trigger cap",
+}
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,10 @@ def reasons(sc: Scenario, row: Any) -> list[str]:
                 f"{share} of its budget went over the cap of {cap} a week that it shares with the channel's "
                 "other campaigns on the same people"
             )
+        elif reason == "trigger_cap":
+            why = (
+                f"{share} of the messages its trigger asked for were over its own weekly cap (a random sample was sent)"
+            )
         else:
             why = (
                 f"{share} of its budget was not delivered by chance: it reaches few simulated people a week and "
@@ -165,7 +174,9 @@ def spend_table(result: Result) -> dict[str, Any]:
             continue
         body = []
         for _, row in rows.iterrows():
-            short = bool(row["bought"] < UNDERSPEND_SHARE * row["planned"])
+            # a trigger's own cap is meant: the share is judged against what the cap let it send
+            asked = float(row["planned"]) - float(row.get("unbought_trigger_cap", 0.0))
+            short = bool(row["bought"] < UNDERSPEND_SHARE * asked)
             body.append(
                 {
                     "label": campaign_label(sc, row),
@@ -178,10 +189,11 @@ def spend_table(result: Result) -> dict[str, Any]:
                 }
             )
         planned, bought = float(rows.planned.sum()), float(rows.bought.sum())
+        asked = planned - float(rows["unbought_trigger_cap"].sum())
         total = {k: float(rows[k].sum()) for k in ("planned", "bought", "unbought")}
         total.update({f"unbought_{r}": float(rows[f"unbought_{r}"].sum()) for r in UNBOUGHT_REASONS})
         total_row: dict[str, Any] = dict(_money_cells(total))
-        total_row.update(share=fmt.fixed(fmt.ratio(bought, planned), "p"), short=bought < UNDERSPEND_SHARE * planned)
+        total_row.update(share=fmt.fixed(fmt.ratio(bought, planned), "p"), short=bought < UNDERSPEND_SHARE * asked)
         groups.append({"plan": sc.plans[p].name or p, "rows": body, "total": total_row})
     return {
         "rule": _rule(),

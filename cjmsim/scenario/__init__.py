@@ -24,6 +24,7 @@ from .models import (
     PRE_PURCHASE,
     STAGES,
     TRANSITIONS,
+    TRIGGER_EVENTS,
     Adstock,
     Campaign,
     Carryover,
@@ -38,6 +39,7 @@ from .models import (
     Settings,
     load_scenario,
     parse_scenario,
+    trigger_rule,
 )
 
 __all__ = [
@@ -51,6 +53,7 @@ __all__ = [
     "SUMMARY_METRICS",
     "TOTAL_METRICS",
     "TRANSITIONS",
+    "TRIGGER_EVENTS",
     "Adstock",
     "Campaign",
     "Carryover",
@@ -70,6 +73,7 @@ __all__ = [
     "load_scenario",
     "metric",
     "parse_scenario",
+    "trigger_rule",
     "read_toml",
     "toml_value",
     "validation_messages",

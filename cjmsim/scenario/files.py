@@ -82,8 +82,8 @@ def toml_value(v: Any) -> str:
         return toml_string(v)
     if isinstance(v, list | tuple):
         return "[" + ", ".join(toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):  # the only dict defaults are empty
-        return "{}"
+    if isinstance(v, dict):  # an inline table (a campaign's trigger = { event = "desire", after = 1 })
+        return "{ " + ", ".join(f"{toml_key(str(k))} = {toml_value(x)}" for k, x in v.items()) + " }" if v else "{}"
     return _toml_number(v) if isinstance(v, int) or abs(v) >= 10_000 else repr(v)
 
 

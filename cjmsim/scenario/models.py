@@ -33,12 +33,14 @@ __all__ = [
     "STAGES",
     "PRE_PURCHASE",
     "TRANSITIONS",
+    "TRIGGER_EVENTS",
     "Scenario",
     "ScenarioError",
     "check_id",
     "load_scenario",
     "normal_id",
     "parse_scenario",
+    "trigger_rule",
 ]
 
 #: Every stage an agent can be in, in funnel order. "Action" is the purchase event that moves an
@@ -594,12 +596,83 @@ class Channel(_ScenarioModel):
 # plans
 
 
+#: The events a lifecycle trigger can follow (``trigger.event``), in funnel order.
+TRIGGER_EVENTS: tuple[str, ...] = ("interest", "desire", "order", "lost")
+TriggerEvent = Literal["interest", "desire", "order", "lost"]
+
+
+class Trigger(_ScenarioModel):
+    """A campaign's ``trigger``: one message to each agent ``after`` weeks after its ``event``."""
+
+    event: TriggerEvent = Field(
+        description="What the message follows: interest / desire = entered that stage and is still there "
+        "(desire: has not bought), lost = became lost and still is (win-back), order = the last order, first "
+        "or repeat, whatever the stage now (a reminder)."
+    )
+    after: int = Field(
+        ge=1,
+        le=32000,
+        description="Weeks from the event to the message: 1 = the week after. Messages go out at the start of a "
+        "week's step, before that week's events, so 0 is not allowed.",
+    )
+
+    @field_validator("after", mode="before")
+    @classmethod
+    def _after_positive(cls, v: Any) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool) and not 1 <= v <= 32000:
+            raise ValueError(
+                "give the weeks from the event to the message, 1..32000 (1 = the week after; messages "
+                "go out at the start of a week, before that week's events, so 0 would reach no one)"
+            )
+        return v
+
+
+def _weeks_text(n: int) -> str:
+    return f"{n} week{'s' if n != 1 else ''}"
+
+
+def trigger_rule(camp: Campaign) -> str:
+    """A campaign's lifecycle trigger (and caps, threshold) in words, e.g. '1 week after desire, no order,
+    at most 5,000 messages a week'; '' for a budget campaign without a threshold."""
+    parts = []
+    if camp.trigger is not None:
+        n = _weeks_text(camp.trigger.after)
+        parts.append(
+            {
+                "interest": f"{n} after entering interest, still there",
+                "desire": f"{n} after desire, no order",
+                "order": f"{n} after the last order",
+                "lost": f"{n} after becoming lost, still lost (win-back)",
+            }[camp.trigger.event]
+        )
+        if camp.max_messages is not None:
+            parts.append(f"at most {camp.max_messages:,.0f} messages a week")
+        if camp.max_weekly is not None:
+            parts.append(f"at most {camp.max_weekly:,.0f} a week")
+    if camp.start_when is not None:
+        run = f", then runs {_weeks_text(camp.run_for)}" if camp.run_for is not None else ""
+        parts.append(f"starts the week after its audience reaches {camp.start_when.audience:,.0f} people{run}")
+    return ", ".join(parts)
+
+
+class StartWhen(_ScenarioModel):
+    """A campaign's ``start_when``: its windows open once its audience has reached a size."""
+
+    audience: float = Field(
+        gt=0,
+        description="Real people in the campaign's target segments x stage/flag cells at the end of a week; from "
+        "the next week on the campaign runs its windows.",
+    )
+
+
 class Campaign(_ScenarioModel):
-    """One campaign: a channel, an audience (segments x stages), a schedule and a budget."""
+    """One campaign: a channel, an audience (segments x stages), a schedule and a budget or a trigger."""
 
     name: str = Field("", description="Optional label.")
     channel: str = Field(description="Channel id (a key of [channels]).")
-    weekly: Money | None = Field(None, description="Budget per active week, currency. Give weekly or total.")
+    weekly: Money | None = Field(
+        None, description="Budget per active week, currency. Give weekly or total (or a trigger)."
+    )
     total: Money | None = Field(None, description="Budget for the whole schedule, spread evenly over its active weeks.")
     weeks: tuple[int, int] | None = Field(
         None, description="Active weeks [start, end): start included, end excluded. Default: the whole horizon."
@@ -613,11 +686,30 @@ class Campaign(_ScenarioModel):
     stages: list[StageName] | None = Field(
         None, description="Target stages, within the channel's eligible stages. Default: the channel's stages."
     )
+    trigger: Trigger | None = Field(
+        None,
+        description='A lifecycle trigger instead of a budget: `{ event = "desire", after = 1 }` sends one '
+        "message (one exposure unit at the channel's unit price) to each agent `after` weeks after the event, "
+        "in the active weeks (docs/model.md, Lifecycle triggers). Events: " + ", ".join(TRIGGER_EVENTS) + ".",
+    )
+    max_messages: float | None = Field(
+        None, gt=0, description="Trigger campaigns: most messages a week, real people (a random sample beyond it)."
+    )
+    max_weekly: Money | None = Field(
+        None, description="Trigger campaigns: most money a week, currency (a random sample of messages beyond it)."
+    )
+    start_when: StartWhen | None = Field(
+        None,
+        description="`{ audience = 20000 }`: the campaign's windows open only the week after the first week at "
+        "whose end its audience reaches the size (checked from the end of the warm-up on).",
+    )
+    run_for: int | None = Field(
+        None, ge=1, description="With start_when: the campaign runs at most this many weeks from the week it opens."
+    )
 
     @model_validator(mode="after")
     def _budget_and_schedule(self) -> Campaign:
-        if (self.weekly is None) == (self.total is None):
-            raise ValueError("give exactly one of weekly or total")
+        self._check_trigger()
         if self.weeks is not None and self.flights is not None:
             raise ValueError("give weeks or flights, not both")
         if self.flights is not None and not self.flights:
@@ -629,7 +721,39 @@ class Campaign(_ScenarioModel):
         for s, e in self.windows_or_empty:
             if s < 0 or e <= s:
                 raise ValueError(f"week window [{s}, {e}) is empty or negative; use [start, end) with 0 <= start < end")
+        if self.run_for is not None and self.start_when is None:
+            raise ValueError("run_for counts the weeks from the week start_when opens the campaign; give start_when")
+        if self.start_when is not None and self.total is not None:
+            raise ValueError(
+                "start_when with a total budget: the weeks the campaign will run are not known in advance, so a "
+                "total cannot be spread over them; give weekly instead"
+            )
         return self
+
+    def _check_trigger(self) -> None:
+        """A trigger campaign has no budget and no stages; the caps belong to trigger campaigns only."""
+        budget = self.weekly is not None or self.total is not None
+        if self.trigger is None:
+            if (self.weekly is None) == (self.total is None):
+                raise ValueError(
+                    'give exactly one of weekly or total, or a trigger (e.g. trigger = { event = "desire", after = 1 })'
+                )
+            for key in ("max_messages", "max_weekly"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"{key} caps a trigger campaign's weekly messages; this campaign has no trigger")
+            return
+        if budget:
+            key = "weekly" if self.weekly is not None else "total"
+            raise ValueError(
+                f"trigger with a budget ({key}): a trigger campaign pays per message (messages x the channel's unit "
+                "price) and has no weekly or total budget; remove it, and cap the spend with max_weekly (money) or "
+                "max_messages if needed"
+            )
+        if self.stages is not None:
+            raise ValueError(
+                "trigger with stages: a trigger campaign's audience is defined by its event "
+                f"({self.trigger.event!r}); remove stages (segments still apply)"
+            )
 
     @property
     def windows_or_empty(self) -> list[tuple[int, int]]:

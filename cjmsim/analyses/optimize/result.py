@@ -130,7 +130,9 @@ def response_curves(search: Search, best_x: np.ndarray, simulator: Simulator) ->
     levels = np.array(CURVE_LEVELS)
     points: dict[bytes, np.ndarray] = {}
     per_campaign: list[list[bytes]] = []
-    for c in range(p.ncamp):
+    # campaigns with budgets to scale: a trigger campaign has no variable (a fixed part of the plan)
+    scaled = [c for c in range(p.ncamp) if (p.camp_of == c).any()]
+    for c in scaled:
         sel = p.camp_of == c
         keys = []
         for lv in levels:
@@ -145,7 +147,7 @@ def response_curves(search: Search, best_x: np.ndarray, simulator: Simulator) ->
     runs = dict(zip(order, simulator.per_rep([search.campaigns(points[k]) for k in order]), strict=True))
     rows: list[dict[str, Any]] = []
     margins: list[dict[str, Any]] = []
-    for c, keys in enumerate(per_campaign):
+    for c, keys in zip(scaled, per_campaign, strict=True):
         sel = p.camp_of == c
         first = variables[int(np.flatnonzero(sel)[0])]
         head = {"campaign_id": c, "campaign": first.campaign_name, "channel": first.channel}

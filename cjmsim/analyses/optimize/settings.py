@@ -24,6 +24,8 @@ def variable_count(scenario: Scenario, plan: str, split: str, periods: int, week
     cuts = [round(W * k / periods) for k in range(periods + 1)]
     n = 0
     for camp in scenario.plans[plan].campaigns:
+        if camp.trigger is not None:  # a fixed part of the plan
+            continue
         segs = len(camp.segments or scenario.segments)
         stages = len(camp.stages or scenario.channels[camp.channel].stages)
         cells = {"none": 1, "segment": segs, "stage": stages}.get(split, segs * stages)
@@ -113,6 +115,12 @@ class SearchSettings:
                 raise ArgumentError("compare", f" {p!r}: no such plan{did_you_mean(p, plans)}")
         if not scenario.plans[plan].campaigns:
             raise ArgumentError("plan", f" {plan!r} has no campaigns: nothing to allocate")
+        if all(c.trigger is not None for c in scenario.plans[plan].campaigns):
+            raise ArgumentError(
+                "plan",
+                f" {plan!r} has only trigger campaigns, priced per message by their rules: no budget to allocate "
+                "(trigger campaigns are a fixed part of a plan)",
+            )
         for argument, value, least in (
             ("periods", self.periods, 1),
             ("reps", self.reps, 1),

@@ -83,6 +83,8 @@ def decision_variables(sc: Scenario, plan: str, split: str, periods: int, seed: 
     out: list[Variable] = []
     specs: list[tuple[int, str, str, tuple[str, ...], tuple[str, ...], int, tuple[tuple[int, int], ...], float]] = []
     for i, camp in enumerate(sc.plans[plan].campaigns):
+        if camp.trigger is not None:  # priced per message by its rule: a fixed part of the plan, no variable
+            continue
         c = chans.index(camp.channel)
         units = rec.units_stage[:, :, c, :].sum(axis=0)  # (G, 7)
         shares = {(g, st): float(units[segs.index(g), stages_all.index(st)]) for g in segs for st in stages_all}
@@ -147,7 +149,7 @@ def candidate_campaigns(
     m = campaign_levels(variables, x, x0, len(base))
     out: list[dict[str, Any]] = []
     for c, camp in enumerate(base):
-        if m[c] == 1.0:
+        if m[c] == 1.0 or camp.get("trigger") is not None:  # a trigger campaign is kept as it is, always
             out.append(dict(camp))  # the base campaign as it is, to the last digit
             continue
         weeks = sum(e - s for s, e in _windows(camp, W))

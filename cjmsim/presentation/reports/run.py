@@ -26,7 +26,7 @@ from cjmsim.presentation.comparison import ROWS, rows_of
 from cjmsim.presentation.reports.html import ReportImage, chart_images, figures, render_page, write_html
 from cjmsim.presentation.reports.summary import run_summary
 from cjmsim.presentation.spend import spend_table
-from cjmsim.scenario import Channel, Scenario, Segment
+from cjmsim.scenario import Channel, Scenario, Segment, trigger_rule
 
 if TYPE_CHECKING:
     from cjmsim.analyses.simulate import Result
@@ -69,10 +69,15 @@ def _plans(sc: Scenario, plans: Sequence[str]) -> tuple[list[dict[str, Any]], di
             windows = camp.windows_or_empty or [(0, horizon)]
             active = sum(e - s for s, e in windows)
             weekly = camp.weekly if camp.weekly is not None else (camp.total or 0.0) / active
-            ch = by_channel.setdefault(camp.channel, {"weekly": 0.0, "total": 0.0, "windows": []})
+            ch = by_channel.setdefault(camp.channel, {"weekly": 0.0, "total": 0.0, "windows": [], "rules": []})
+            if camp.trigger is not None:  # priced per message: no budget to add; its rule in words
+                ch["rules"].append(f"triggered: {trigger_rule(camp)}")
+                continue
             ch["weekly"] += weekly
             ch["total"] += weekly * active
             ch["windows"].extend(windows)
+            if camp.start_when is not None:
+                ch["rules"].append(trigger_rule(camp))
         budgets.append(by_channel)
         cards.append(
             {
@@ -81,6 +86,7 @@ def _plans(sc: Scenario, plans: Sequence[str]) -> tuple[list[dict[str, Any]], di
                 "campaigns": len(plan.campaigns),
                 "weekly": fmt.fixed(sum(v["weekly"] for v in by_channel.values()), "m"),
                 "total": fmt.fixed(sum(v["total"] for v in by_channel.values()), "m"),
+                "rules": _rules_note(plan.campaigns),
             }
         )
     used = [c for c in channel_order if any(c in b for b in budgets)]
@@ -92,11 +98,28 @@ def _plans(sc: Scenario, plans: Sequence[str]) -> tuple[list[dict[str, Any]], di
             if v is None:
                 cells.append({"value": fmt.DASH, "weeks": ""})
                 continue
-            weeks = fmt.active_weeks(v["windows"], horizon)
-            cells.append({"value": fmt.fixed(v["weekly"], "m"), "weeks": "" if weeks.startswith("all ") else weeks})
+            weeks = fmt.active_weeks(v["windows"], horizon) if v["windows"] else ""
+            notes = ([] if weeks.startswith("all ") or not weeks else [weeks]) + v["rules"]
+            value = fmt.fixed(v["weekly"], "m") if v["windows"] else fmt.DASH
+            cells.append({"value": value, "weeks": "; ".join(notes)})
         rows.append({"name": sc.channels[cid].name or cid, "cells": cells})
     table = {"plans": [c["name"] for c in cards], "rows": rows}
     return cards, table
+
+
+def _rules_note(campaigns: Sequence[Any]) -> str:
+    """A plan card's note on its campaigns without a fixed budget: triggers (spend not in the budget) and
+    thresholds (budget counted in full)."""
+    triggers = sum(c.trigger is not None for c in campaigns)
+    gated = sum(c.start_when is not None for c in campaigns)
+    parts = []
+    if triggers:
+        parts.append(
+            f"plus {triggers} lifecycle-trigger campaign{'s' if triggers != 1 else ''}, priced per message sent"
+        )
+    if gated:
+        parts.append(f"{gated} campaign{'s' if gated != 1 else ''} waiting for its audience, counted in full")
+    return "; ".join(parts)
 
 
 def _comparison(result: Result, segment: str = "all") -> dict[str, Any]:
