@@ -173,7 +173,8 @@ def main() -> None:
         print(f"{pid}: least CV {cv:.2f}, largest |corr| {r:.2f}")
         parts.append(plan_toml(pid, name, description, series))
     body = "\n\n".join(parts).rstrip() + "\n"
-    TOML.write_text(f"{head}{MARKER}\n# seed {SEED}; the budgets below are make_mmm.py's output.\n\n{body}", encoding="utf-8")
+    note = f"# seed {SEED}; the budgets below are make_mmm.py's output.\n\n"
+    TOML.write_text(f"{head}{MARKER}\n{note}{body}", encoding="utf-8")
 
 
 if __name__ == "__main__":
