@@ -34,10 +34,10 @@ def controls_of(mmm: pd.DataFrame) -> list[str]:
 
 
 def fit(
-    mmm: pd.DataFrame, draws: int, tune: int, chains: int, seed: int, l_max: int
+    mmm: pd.DataFrame, draws: int, tune: int, chains: int, seed: int, l_max: int, adstock: str = "geometric"
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Fit the MMM on orders; return the weekly mean contribution per channel and the baseline (orders)."""
-    from pymc_marketing.mmm import MMM, GeometricAdstock, LogisticSaturation
+    from pymc_marketing.mmm import MMM, DelayedAdstock, GeometricAdstock, LogisticSaturation
 
     channels = channels_of(mmm)
     spend = [f"spend_{c}" for c in channels]
@@ -48,7 +48,7 @@ def fit(
     model = MMM(
         date_column="date",
         channel_columns=spend,
-        adstock=GeometricAdstock(l_max=l_max),
+        adstock=GeometricAdstock(l_max=l_max) if adstock == "geometric" else DelayedAdstock(l_max=l_max),
         saturation=LogisticSaturation(),
         control_columns=controls or None,
         yearly_seasonality=None if controls else 2,
@@ -79,6 +79,12 @@ def main() -> None:
     p.add_argument("--chains", type=int, default=2)
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--l-max", type=int, default=8, help="longest adstock lag in weeks")
+    p.add_argument(
+        "--adstock",
+        choices=["geometric", "delayed"],
+        default="geometric",
+        help="geometric (largest effect in the week of spend) or delayed (a peak after a lag, fitted)",
+    )
     p.add_argument("--out", type=Path, help="the score CSV (default: <folder>/mmm_score.csv)")
     a = p.parse_args()
     mmm = pd.read_csv(a.folder / "mmm.csv")
@@ -86,7 +92,7 @@ def main() -> None:
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        contributions, baseline = fit(mmm, a.draws, a.tune, a.chains, a.seed, a.l_max)
+        contributions, baseline = fit(mmm, a.draws, a.tune, a.chains, a.seed, a.l_max, a.adstock)
     seconds = time.perf_counter() - start
     table = score(mmm, truth, contributions, baseline)
     out = a.out or a.folder / "mmm_score.csv"
@@ -94,6 +100,7 @@ def main() -> None:
     controls = controls_of(mmm) or ["yearly Fourier terms (2 modes)"]
     print(
         f"pymc-marketing MMM on {a.folder / 'mmm.csv'}: {len(mmm)} weeks, channels {', '.join(channels_of(mmm))}; "
+        f"{a.adstock} adstock (l_max {a.l_max}), logistic saturation; "
         f"controls {', '.join(controls)}; {a.chains} chains x {a.draws} draws (+{a.tune} tune), seed {a.seed}, "
         f"{seconds:.0f} s"
     )
