@@ -139,7 +139,7 @@ def test_orders_of_later_moves_get_their_own_values() -> None:
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("name", ["clinic", "minimal", "clv"])
+@pytest.mark.parametrize("name", ["clinic", "minimal", "clv", "mmm"])
 def test_shipped_scenarios_give_no_persona_warning(name: str) -> None:
     """`cjmsim validate` (its quick persona check) passes these scenarios without a warning."""
     res = CliRunner().invoke(main, ["validate", str(ROOT / "scenarios" / f"{name}.toml")])
