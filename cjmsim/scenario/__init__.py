@@ -22,6 +22,7 @@ from .metrics import (
 )
 from .models import (
     PRE_PURCHASE,
+    SEASON_RATES,
     STAGES,
     TRANSITIONS,
     Adstock,
@@ -32,12 +33,15 @@ from .models import (
     OrderValue,
     Persona,
     Plan,
+    PriceSeason,
     Saturation,
     Scenario,
+    Seasonality,
     Segment,
     Settings,
     load_scenario,
     parse_scenario,
+    week_of_year,
 )
 
 __all__ = [
@@ -47,6 +51,7 @@ __all__ = [
     "INCREMENTAL_METRICS",
     "METRICS",
     "PRE_PURCHASE",
+    "SEASON_RATES",
     "STAGES",
     "SUMMARY_METRICS",
     "TOTAL_METRICS",
@@ -60,9 +65,11 @@ __all__ = [
     "OrderValue",
     "Persona",
     "Plan",
+    "PriceSeason",
     "Saturation",
     "Scenario",
     "ScenarioError",
+    "Seasonality",
     "Segment",
     "Settings",
     "did_you_mean",
@@ -73,4 +80,5 @@ __all__ = [
     "read_toml",
     "toml_value",
     "validation_messages",
+    "week_of_year",
 ]
