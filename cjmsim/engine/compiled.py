@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from cjmsim.engine.population import AWARE, CONTACT, CUSTOMER, DESIRE, INTEREST, LOST, LOYAL, N_CELLS, N_STAGES, VISITED
-from cjmsim.scenario import STAGES, TRANSITIONS, Scenario
+from cjmsim.scenario import STAGES, TRANSITIONS, WEEKS_PER_YEAR, Scenario, week_of_year
 
 __all__ = [
     "LOGIT_CLIP",
@@ -202,7 +202,8 @@ def calendar(sc: Scenario, models: list[SegmentModel], weeks: int, warm: int) ->
     """The run's :class:`Calendar`: p_t = min(p x season_t x trend_t, 1 - 1e-6) for the rates a segment's
     seasonality lists (a base of 0 stays 0), the others' base logits unchanged; prices x season x trend."""
     start = sc.scenario.start_date
-    ts = range(-warm, weeks)
+    woy = np.array([week_of_year(start, t) for t in range(-warm, weeks)]) - 1  # index into a 52-week curve
+    years = np.arange(-warm, weeks) / WEEKS_PER_YEAR
     G = len(sc.segments)
     season = np.ones((warm + weeks, G))
     trend = np.ones((warm + weeks, G))
@@ -212,8 +213,8 @@ def calendar(sc: Scenario, models: list[SegmentModel], weeks: int, warm: int) ->
         if curve is None:
             logits.append(None)
             continue
-        idx = np.array([curve.index(start, t) for t in ts])  # (weeks, 2)
-        season[:, g], trend[:, g] = idx[:, 0], idx[:, 1]
+        season[:, g] = np.array(curve.curve)[woy]
+        trend[:, g] = (1.0 + curve.trend) ** years
         base = {
             "aware": seg.base.aware,
             "interest": seg.base.interest,
@@ -223,7 +224,7 @@ def calendar(sc: Scenario, models: list[SegmentModel], weeks: int, warm: int) ->
         }
         k = len(models[g].rows)
         table = np.repeat(models[g].coef[None, :, k], warm + weeks, axis=0)  # (weeks, 7)
-        factor = idx[:, 0] * idx[:, 1]
+        factor = season[:, g] * trend[:, g]
         for s, primary in enumerate(_PRIMARY):
             if primary not in curve.rates:
                 continue
@@ -240,5 +241,5 @@ def calendar(sc: Scenario, models: list[SegmentModel], weeks: int, warm: int) ->
             ps = ch.price_season
             price[:, c] = ch.cost.unit_price
             if ps is not None:
-                price[:, c] *= [math.prod(ps.index(start, t)) for t in ts]
+                price[:, c] *= np.array(ps.curve)[woy] * (1.0 + ps.trend) ** years
     return Calendar(logits, season, trend, price)
