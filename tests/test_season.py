@@ -204,11 +204,18 @@ def _error(data: dict) -> str:
         ({"weekly": [1.0] * 51 + [-0.1]}, ["week 52 of the year", "negative"]),
         ({"weekly": [1.0] * 52, "peaks": PEAKS}, ["at most one of peaks, weekly, file"]),
         ({"rates": ["churn"]}, ["seasonality.rates[0]", "'aware'", "'return'"]),
-        ({"trend": -1.0}, ["seasonality.trend", "greater than -1"]),
+        ({"trend": -1.0}, ["seasonality.trend", "greater than or equal to -0.9"]),
+        ({"trend": 1e300}, ["seasonality.trend", "less than or equal to 10"]),
+        ({"weekly": [1.0] * 51 + [1e308]}, ["week 52 of the year", "above 1000"]),
+        ({"peaks": [{"week": 5, "width": 1e-300, "height": 1}]}, None),  # a needle: valid, week 5 is 2
         ({"file": "nowhere.csv"}, ["seasonality", "nowhere.csv", "no such file"]),
     ],
 )
-def test_bad_seasonality_is_named(season: dict, words: list[str]):
+def test_bad_seasonality_is_named(season: dict, words: list[str] | None):
+    if words is None:
+        sc = parse_scenario(chain_scenario(100, 2, "2026-01-05", season))
+        assert sc.seasonality is not None and sc.seasonality.curve[4] == 2.0 and sum(sc.seasonality.curve) == 53
+        return
     msg = _error(chain_scenario(100, 2, "2026-01-05", season))
     for w in words:
         assert w in msg, msg
@@ -232,7 +239,7 @@ def test_price_season_refuses_rates_and_free_weeks():
     data["channels"]["search"]["price_season"] = {"weekly": [1.0] * 52, "rates": ["aware"]}
     assert "channels.search.price_season.rates: unknown key 'rates'" in _error(data)
     data["channels"]["search"]["price_season"] = {"weekly": [1.0] * 51 + [0.0]}
-    assert "week 52 of the year is 0, not above 0" in _error(data)
+    assert "week 52 of the year is 0, below 0.001" in _error(data)
 
 
 # ---- prices

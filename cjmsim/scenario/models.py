@@ -219,6 +219,10 @@ class Peak(_ScenarioModel):
     height: float = Field(description="Height of the bump: +0.9 adds 90% at its centre, -0.4 takes 40% off (a trough).")
 
 
+#: Largest multiplier a seasonality curve may give a week (a thousandfold rate or price).
+CURVE_MAX = 1000.0
+
+
 def _peaks_curve(peaks: list[Peak]) -> list[float]:
     """1 + sum_k height_k exp(-d_k^2 / (2 width_k^2)), d_k the circular distance (mod 52) to week_k."""
     out = []
@@ -227,7 +231,8 @@ def _peaks_curve(peaks: list[Peak]) -> list[float]:
         for p in peaks:
             d = abs(w - p.week) % WEEKS_PER_YEAR
             d = min(d, WEEKS_PER_YEAR - d)
-            value += p.height * math.exp(-(d * d) / (2.0 * p.width * p.width))
+            z = d / p.width  # not d^2 / width^2: a width of 1e-200 squares to 0
+            value += p.height * math.exp(-0.5 * z * z)
         out.append(value)
     return out
 
@@ -291,8 +296,10 @@ class _Curve(_ScenarioModel):
     )
     trend: float = Field(
         0.0,
-        gt=-1,
-        description="Growth per year: the index (1 + trend) ** (t / 52) at simulated week t (0 at start_date).",
+        ge=-0.9,
+        le=10,
+        description="Growth per year: the index (1 + trend) ** (t / 52) at simulated week t (0 at start_date); "
+        "from -0.9 to 10.",
     )
 
     @model_validator(mode="before")
@@ -316,18 +323,23 @@ class _Curve(_ScenarioModel):
             raise ValueError(
                 f"weekly has {len(self.weekly)} values; it needs {WEEKS_PER_YEAR}, weeks of the year 1..52"
             )
-        strict = self.POSITIVE
+        low = self.LOWEST
         for w, v in enumerate(self.curve, start=1):
-            if not (math.isfinite(v) and (v > 0 if strict else v >= 0)):
-                what, allowed = ("not above 0", "above 0") if strict else ("negative", ">= 0")
+            if not v >= low:
+                what = "negative" if low == 0 and v < 0 else f"below {low:g}"
                 raise ValueError(
                     f"the multiplier of week {w} of the year is {v:.4g}, {what}; every week's multiplier must be "
-                    f"{allowed} (with peaks: make the troughs shallower or narrower)"
+                    f"between {low:g} and {CURVE_MAX:g} (with peaks: make the troughs shallower or narrower)"
+                )
+            if not v <= CURVE_MAX:
+                raise ValueError(
+                    f"the multiplier of week {w} of the year is {v:.4g}, above {CURVE_MAX:g}; every week's multiplier "
+                    f"must be between {low:g} and {CURVE_MAX:g}"
                 )
         return self
 
-    #: Whether every multiplier must be above 0 (prices), not just at least 0.
-    POSITIVE: ClassVar[bool] = False
+    #: The smallest multiplier allowed (0 for rates; prices must stay above 0).
+    LOWEST: ClassVar[float] = 0.0
 
     @property
     def curve(self) -> tuple[float, ...]:
@@ -362,9 +374,10 @@ class Seasonality(_Curve):
 
 class PriceSeason(_Curve):
     """``[channels.ID.price_season]``: a multiplier on the channel's unit price (CPM, CPC or per message) by
-    week of the year; its ``trend`` is price inflation per year. Every multiplier must be above 0."""
+    week of the year; its ``trend`` is price inflation per year. Every multiplier must be at least
+    0.001 (a price cannot fall to nothing)."""
 
-    POSITIVE: ClassVar[bool] = True
+    LOWEST: ClassVar[float] = 1e-3
 
 
 # --------------------------------------------------------------------------------------------
