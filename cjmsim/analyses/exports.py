@@ -12,7 +12,9 @@
 - ``transactions.csv``: ``customer_id``, ``date``, ``value``, ``segment`` (the ordering agent's
   segment id), ``margin`` (``value`` times the segment's margin rate): one row per order, for CLV models.
 - ``mmm.csv``: the weekly series a marketer observes: spend and units (impressions, clicks,
-  messages) per channel, orders, revenue, margin; with a baseline run also ``baseline_orders``,
+  messages) per channel, orders, revenue, margin; the controls ``season`` and ``trend`` (the need
+  multiplier in force, population-share weighted over segments) and ``price_index_<channel>``
+  (unit price / base price) for each channel with a ``price_season``; with a baseline run also ``baseline_orders``,
   ``baseline_revenue`` and ``baseline_margin``, the same weeks with no marketing on the same random
   numbers (the organic baseline). ``ground_truth.json`` beside it holds each channel's true
   weekly incremental orders and revenue, from the same run with the channel switched off (common
@@ -30,6 +32,7 @@ All from the first replication of each plan: one realisation, as observed data w
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +156,9 @@ def transactions_table(rec: Records, sc: Scenario) -> pd.DataFrame:
 def mmm_table(rec: Records, sc: Scenario, without: Records | None = None) -> pd.DataFrame:
     """The observed weekly series: date, spend and units per channel, orders, revenue and margin.
 
+    Controls: ``season`` and ``trend`` (the need multiplier in force, weighted by population share)
+    and ``price_index_<channel>`` per channel with a ``price_season`` (season x trend of its price).
+
     With ``without`` (the no-marketing run on the same random numbers), also the organic baseline:
     ``baseline_orders``, ``baseline_revenue`` and ``baseline_margin`` (people, currency).
     """
@@ -165,6 +171,16 @@ def mmm_table(rec: Records, sc: Scenario, without: Records | None = None) -> pd.
     data["orders"] = rec.orders.sum(axis=1) * rec.weight
     data["revenue"] = (rec.revenue.sum(axis=1) * rec.weight).round(2)
     data["margin"] = (rec.margin.sum(axis=1) * rec.weight).round(2)
+    # controls: the need multiplier in force (population-share weighted over segments) and the price indices
+    share = np.array([seg.share for seg in sc.segments.values()], dtype=np.float64)
+    share /= share.sum()
+    data["season"] = (rec.season @ share).round(12)
+    data["trend"] = (rec.trend @ share).round(12)
+    start_date = sc.scenario.start_date
+    for cid, ch in sc.channels.items():
+        if ch.price_season is not None:
+            ps = ch.price_season
+            data[f"price_index_{cid}"] = [round(math.prod(ps.index(start_date, t)), 12) for t in range(W)]
     if without is not None:
         data["baseline_orders"] = without.orders.sum(axis=1) * without.weight
         data["baseline_revenue"] = (without.revenue.sum(axis=1) * without.weight).round(2)

@@ -11,6 +11,7 @@ this module computes their values.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -258,12 +259,19 @@ def differences(per_rep: pd.DataFrame, reference: str, metrics: tuple[str, ...] 
     return pd.DataFrame(rows, columns=list(DIFFERENCE_COLUMNS))
 
 
-def weekly_table(records: dict[str, list[Records]], segments: list[str], channels: list[str]) -> pd.DataFrame:
+def weekly_table(
+    records: dict[str, list[Records]],
+    segments: list[str],
+    channels: list[str],
+    shares: Sequence[float] | None = None,
+) -> pd.DataFrame:
     """Weekly series: one row per plan x week x segment (and ``all``), mean over replications.
 
     Columns: stage occupancy at the end of the week (people), spend / planned / units per channel,
-    reached, aware, leads, customers, orders, revenue, margin. Planned spend is a plan-level
-    figure and appears on the ``all`` rows only.
+    reached, aware, leads, customers, orders, revenue, margin, then ``season`` and ``trend`` (the
+    need multiplier in force: seasonal factor and trend index; on ``all`` rows their mean over
+    segments weighted by ``shares``, the segments' population shares, by default their agents).
+    Planned spend is a plan-level figure and appears on the ``all`` rows only.
     """
     frames = []
     for plan, reps in records.items():
@@ -281,6 +289,9 @@ def weekly_table(records: dict[str, list[Records]], segments: list[str], channel
             for k in ("reached", "aware", "leads", "desire", "customers", "loyal", "orders", "revenue", "margin")
         }
         planned = mean("planned")
+        season, trend = reps[0].season, reps[0].trend  # the same in every replication
+        share = np.asarray(shares if shares is not None else stage[0].sum(axis=1), dtype=np.float64)
+        share = share / share.sum()
         seg_labels = [*segments, "all"]
         for g, seg in enumerate(seg_labels):
             sl = slice(None) if seg == "all" else g
@@ -294,6 +305,9 @@ def weekly_table(records: dict[str, list[Records]], segments: list[str], channel
                 data[f"units_{ch}"] = units[:, sl, c].sum(axis=1) if seg == "all" else units[:, g, c]
             for k, v in flows.items():
                 data[k] = v[:, sl].sum(axis=1) if seg == "all" else v[:, g]
+            # rounded: a share-weighted mean of equal factors is that factor, not 1 - 1e-16
+            data["season"] = (season @ share).round(12) if seg == "all" else season[:, g]
+            data["trend"] = (trend @ share).round(12) if seg == "all" else trend[:, g]
             frames.append(pd.DataFrame(data))
     return pd.concat(frames, ignore_index=True)
 

@@ -248,7 +248,7 @@ def simulate(
     no_marketing = None if without is None else metrics.summarise({NO_MARKETING: without}, segs, s.ltv_weeks)[0]
     differences = metrics.differences(per_rep, ref)
     channels = list(sc.channels)
-    weekly = metrics.weekly_table(records, segs, channels)
+    weekly = metrics.weekly_table(records, segs, channels, [seg.share for seg in sc.segments.values()])
     ttp = metrics.ttp_table(records, segs)
     exposures = metrics.exposure_table(records, segs, channels)
     order = list(scenario.plans)  # before narrowing to the plans asked for

@@ -26,13 +26,16 @@ from cjmsim.engine.population import (
     N_STAGES,
     VISITED,
 )
-from cjmsim.scenario import STAGES, TRANSITIONS, TRIGGER_EVENTS, Scenario
+from cjmsim.scenario import STAGES, TRANSITIONS, TRIGGER_EVENTS, WEEKS_PER_YEAR, Scenario, week_of_year
 
 __all__ = [
     "CYCLE_TABLE",
     "LOGIT_CLIP",
+    "SEASON_CAP",
+    "Calendar",
     "CompiledCampaign",
     "SegmentModel",
+    "calendar",
     "compile_campaigns",
     "cycle_logits",
     "segment_models",
@@ -272,3 +275,75 @@ def compile_campaigns(sc: Scenario, plan: str | None, channels: list[str], warmu
             compiled.run_for = camp.run_for
         out.append(compiled)
     return out
+
+
+@dataclass
+class Calendar:
+    """Seasonality and trend compiled for one run: row ``t + warm-up`` holds simulated week ``t``.
+
+    ``logits[g]``: segment g's base logits of the 7 stages' primary transitions week by week (the
+    ``base`` column of its ``coef``), None for a segment with no seasonality; ``season`` and
+    ``trend``: (weeks, G) the factors in force (1 where none); ``price``: (weeks, C) unit prices, None
+    when no channel has a ``price_season``.
+    """
+
+    logits: list[NDArray[np.float32] | None]
+    season: NDArray[np.float64]
+    trend: NDArray[np.float64]
+    price: NDArray[np.float64] | None
+
+    @property
+    def seasonal(self) -> bool:
+        """Whether any segment's base rates vary with the calendar."""
+        return any(x is not None for x in self.logits)
+
+
+#: Highest base probability a seasonal multiplier can raise a rate to.
+SEASON_CAP = 1.0 - 1e-6
+
+
+def calendar(sc: Scenario, models: list[SegmentModel], weeks: int, warm: int) -> Calendar:
+    """The run's :class:`Calendar`: p_t = min(p x season_t x trend_t, 1 - 1e-6) for the rates a segment's
+    seasonality lists (a base of 0 stays 0), the others' base logits unchanged; prices x season x trend."""
+    start = sc.scenario.start_date
+    woy = np.array([week_of_year(start, t) for t in range(-warm, weeks)]) - 1  # index into a 52-week curve
+    years = np.arange(-warm, weeks) / WEEKS_PER_YEAR
+    G = len(sc.segments)
+    season = np.ones((warm + weeks, G))
+    trend = np.ones((warm + weeks, G))
+    logits: list[NDArray[np.float32] | None] = []
+    for g, (sid, seg) in enumerate(sc.segments.items()):
+        curve = sc.season_of(sid)
+        if curve is None:
+            logits.append(None)
+            continue
+        season[:, g] = np.array(curve.curve)[woy]
+        trend[:, g] = (1.0 + curve.trend) ** years
+        base = {
+            "aware": seg.base.aware,
+            "interest": seg.base.interest,
+            "desire": seg.base.desire,
+            "purchase": seg.base.purchase,
+            "return": seg.return_rate,
+        }
+        k = len(models[g].rows)
+        table = np.repeat(models[g].coef[None, :, k], warm + weeks, axis=0)  # (weeks, 7)
+        factor = season[:, g] * trend[:, g]
+        for s, primary in enumerate(_PRIMARY):
+            if primary not in curve.rates:
+                continue
+            p = seg.repeat.customer if s == CUSTOMER else seg.repeat.loyal if s == LOYAL else base[primary]
+            if p <= 0:
+                continue  # a base of 0 stays 0
+            # the base logit's own formula, so a flat curve (all 1, no trend) gives exactly the base logits
+            table[:, s] = [_logit(min(p * float(f), SEASON_CAP)) for f in factor]
+        logits.append(np.ascontiguousarray(table, dtype=np.float32))
+    price = None
+    if any(ch.price_season is not None for ch in sc.channels.values()):
+        price = np.empty((warm + weeks, len(sc.channels)))
+        for c, ch in enumerate(sc.channels.values()):
+            ps = ch.price_season
+            price[:, c] = ch.cost.unit_price
+            if ps is not None:
+                price[:, c] *= np.array(ps.curve)[woy] * (1.0 + ps.trend) ** years
+    return Calendar(logits, season, trend, price)

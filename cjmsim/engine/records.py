@@ -83,6 +83,10 @@ class Records:
     campaign_planned: NDArray[np.float64]  # (W, K) planned spend
     campaign_bought: NDArray[np.float64]  # (W, K) spend actually bought (summed over segments: ``spend``)
     campaign_unbought: NDArray[np.float64]  # (W, K, 4) planned - bought, by reason (UNBOUGHT_REASONS)
+    #: (W, G) the need multiplier in force for each segment: the seasonal factor of its seasonality
+    #: curve, and its trend index (1 for a segment with none)
+    season: NDArray[np.float64]
+    trend: NDArray[np.float64]
     #: with ``export`` (:class:`OrderLog`, :class:`JourneyLog`): every order in the horizon (agent, segment,
     #: week, value), and every journey that ended in the horizon, first or repeat (path code, see
     #: :func:`path_channels`; converted; value of the order; repeat; order number; agent; week)
@@ -125,6 +129,8 @@ class Records:
             campaign_planned=z((W, campaigns)),
             campaign_bought=z((W, campaigns)),
             campaign_unbought=z((W, campaigns, len(UNBOUGHT_REASONS))),
+            season=np.ones((W, G)),
+            trend=np.ones((W, G)),
         )
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from cjmsim.engine.compiled import CompiledCampaign, compile_campaigns, segment_models
+from cjmsim.engine.compiled import CompiledCampaign, calendar, compile_campaigns, segment_models
 from cjmsim.engine.exposure import (
     adstock_bound,
     allocate_units,
@@ -102,6 +102,7 @@ class World:
         self.warm = sc.scenario.warmup_weeks
         self.weight = sc.scenario.population / agents
         self.models = segment_models(sc, self.channels)
+        self.cal = calendar(sc, self.models, weeks, self.warm)  # seasonality, trend and seasonal prices
         self.affinity = np.array([m.affinity for m in self.models]).reshape(G, C)
         self.pop: Population = build_population(
             sc,
@@ -244,6 +245,8 @@ class World:
     def week(self, t: int, camps: list[CompiledCampaign], active: set[int]) -> None:
         """Simulate week ``t`` (negative during the warm-up) for every segment block."""
         horizon = t >= 0
+        if self.cal.price is not None:  # this week's unit prices (CPM / CPC / per message by season)
+            self.price = self.cal.price[t + self.warm]
         lam, parts = self._lambdas(camps, active)
         tables = self._tables(lam)
         loyal_share = self.seg_cells().reshape(self.G, N_STAGES, 4).sum(axis=2)
@@ -270,6 +273,9 @@ class World:
             acc = self._by_segment(self.acc)  # (G, len(_ACC))
             for j, name in enumerate(_ACC):
                 getattr(self.rec, name)[t] = acc[:, j]
+            if self.cal.seasonal:
+                self.rec.season[t] = self.cal.season[t + self.warm]
+                self.rec.trend[t] = self.cal.trend[t + self.warm]
 
     def _buy(
         self,
@@ -344,7 +350,8 @@ class World:
     # ---- lifecycle triggers (docs/model.md, Lifecycle triggers)
 
     def trigger_price(self, c: int, t: int) -> float:
-        """The price of one triggered message of channel ``c`` in week ``t`` (the channel's unit price)."""
+        """The price of one triggered message of channel ``c`` in week ``t``: the channel's unit price that
+        week (seasonal with a ``price_season``, set by :meth:`week` before it is called)."""
         return float(self.price[c])
 
     def _trigger_sends(self, t: int, camps: list[CompiledCampaign], active: set[int]) -> list[_Send]:
@@ -501,9 +508,16 @@ class World:
                 ch = self.chan[c]
                 hill(self.adstock[b][c], ch.saturation.half, ch.saturation.slope, out=sat[j], amax=self.amax[c])
         coef = m.coef
-        if m.wom_beta != 0.0:
+        season = self.cal.logits[g]
+        if season is not None or m.wom_beta != 0.0:
             coef = coef.copy()
-            coef[UNAWARE, len(m.rows)] = m.base_aware_logit + m.wom_beta * loyal_shares[g]
+            k = len(m.rows)
+            base_aware = m.base_aware_logit
+            if season is not None:  # this week's base logits (seasonality and trend)
+                coef[:, k] = season[t + self.warm]
+                base_aware = float(season[t + self.warm, UNAWARE])
+            if m.wom_beta != 0.0:  # word of mouth multiplies the odds of the (seasonal) base rate
+                coef[UNAWARE, k] = base_aware + m.wom_beta * loyal_shares[g]
         flat_logits = buf["logits"][: N_STAGES * n]
         np.matmul(coef, sat, out=flat_logits.reshape(N_STAGES, n))
         # the week's journey moves (one, or steps_per_week) on the week's exposures

@@ -11,7 +11,7 @@ import datetime
 import math
 import unicodedata
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -32,8 +32,12 @@ __all__ = [
     "INTERNAL_PREFIX",
     "STAGES",
     "PRE_PURCHASE",
+    "SEASON_RATES",
     "TRANSITIONS",
     "TRIGGER_EVENTS",
+    "WEEKS_PER_YEAR",
+    "PriceSeason",
+    "Seasonality",
     "Scenario",
     "ScenarioError",
     "check_id",
@@ -41,6 +45,7 @@ __all__ = [
     "normal_id",
     "parse_scenario",
     "trigger_rule",
+    "week_of_year",
 ]
 
 #: Every stage an agent can be in, in funnel order. "Action" is the purchase event that moves an
@@ -189,6 +194,192 @@ class Settings(_ScenarioModel):
     start_date: datetime.date = Field(
         datetime.date(2026, 1, 5), description="Calendar date of week 0's first day (exports use dates)."
     )
+
+
+# --------------------------------------------------------------------------------------------
+# the calendar: seasonality and trend
+
+#: Weeks in the calendar year of a seasonality curve (the 52nd also holds the year's last day or two).
+WEEKS_PER_YEAR = 52
+#: Base rates a ``[seasonality]`` table may multiply (keys of ``base``, and ``repeat`` and ``return``).
+SEASON_RATES: tuple[str, ...] = ("aware", "interest", "desire", "purchase", "repeat", "return")
+SeasonRate = Literal["aware", "interest", "desire", "purchase", "repeat", "return"]
+
+
+def week_of_year(start: datetime.date, t: int) -> int:
+    """Week of the year (1..52) of simulated week ``t`` (negative in the warm-up): the date
+    ``start + 7 t`` days, ``min(52, (day_of_year - 1) // 7 + 1)``."""
+    day = (start + datetime.timedelta(days=7 * t)).timetuple().tm_yday
+    return min(WEEKS_PER_YEAR, (day - 1) // 7 + 1)
+
+
+class Peak(_ScenarioModel):
+    """One named peak (or trough) of a seasonality curve: a Gaussian bump around a week of the year."""
+
+    week: int = Field(ge=1, le=WEEKS_PER_YEAR, description="Week of the year at the peak's centre, 1..52.")
+    width: float = Field(gt=0, description="Width (sd) of the bump in weeks, > 0.")
+    height: float = Field(description="Height of the bump: +0.9 adds 90% at its centre, -0.4 takes 40% off (a trough).")
+
+
+#: Largest multiplier a seasonality curve may give a week (a thousandfold rate or price).
+CURVE_MAX = 1000.0
+
+
+def _peaks_curve(peaks: list[Peak]) -> list[float]:
+    """1 + sum_k height_k exp(-d_k^2 / (2 width_k^2)), d_k the circular distance (mod 52) to week_k."""
+    out = []
+    for w in range(1, WEEKS_PER_YEAR + 1):
+        value = 1.0
+        for p in peaks:
+            d = abs(w - p.week) % WEEKS_PER_YEAR
+            d = min(d, WEEKS_PER_YEAR - d)
+            z = d / p.width  # not d^2 / width^2: a width of 1e-200 squares to 0
+            value += p.height * math.exp(-0.5 * z * z)
+        out.append(value)
+    return out
+
+
+def _read_curve_file(name: str, base: Path) -> list[float]:
+    """The 52 multipliers of a CSV with columns week,multiplier (one row per week of the year)."""
+    path = Path(name) if Path(name).is_absolute() else base / name
+    shown = repr(name)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ValueError(
+            f"file {shown}: no such file (looked for {str(path)!r}; the path is relative to the scenario file)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"file {shown}: cannot be read as UTF-8 text ({type(e).__name__})") from None
+    rows = [line.strip() for line in text.splitlines()]
+    rows = [r for r in rows if r]
+    if not rows or [h.strip().lower() for h in rows[0].split(",")] != ["week", "multiplier"]:
+        raise ValueError(f"file {shown}, row 1: the header must be 'week,multiplier'")
+    values: dict[int, float] = {}
+    for i, row in enumerate(rows[1:], start=2):
+        cells = [c.strip() for c in row.split(",")]
+        try:
+            if len(cells) != 2:
+                raise ValueError
+            week, value = int(cells[0]), float(cells[1])
+        except ValueError:
+            raise ValueError(
+                f"file {shown}, row {i}: {row[:40]!r} is not 'week,multiplier' (an integer week and a number)"
+            ) from None
+        if not 1 <= week <= WEEKS_PER_YEAR:
+            raise ValueError(f"file {shown}, row {i}: week {week} is outside 1..{WEEKS_PER_YEAR}")
+        if week in values:
+            raise ValueError(f"file {shown}, row {i}: week {week} appears twice")
+        if not math.isfinite(value):
+            raise ValueError(f"file {shown}, row {i}: multiplier {value} is not a finite number")
+        values[week] = value
+    if len(values) != WEEKS_PER_YEAR:
+        missing = [w for w in range(1, WEEKS_PER_YEAR + 1) if w not in values]
+        raise ValueError(
+            f"file {shown}: {len(values)} weeks; it needs one row for each week 1..{WEEKS_PER_YEAR} "
+            f"(missing: {', '.join(map(str, missing[:5]))}{'...' if len(missing) > 5 else ''})"
+        )
+    return [values[w] for w in range(1, WEEKS_PER_YEAR + 1)]
+
+
+class _Curve(_ScenarioModel):
+    """A weekly multiplier over the calendar year and a trend: the keys seasonality and price_season share."""
+
+    peaks: list[Peak] | None = Field(
+        None,
+        description="Named peaks: the multiplier of week w is 1 + sum of height * exp(-d^2 / (2 width^2)), "
+        "d the distance in weeks (around the year) from w to the peak's week.",
+    )
+    weekly: list[float] | None = Field(None, description="52 multipliers, weeks of the year 1..52 (instead of peaks).")
+    file: str | None = Field(
+        None,
+        description="A CSV with columns week,multiplier and 52 rows, relative to the scenario file (instead of "
+        "peaks); read when the scenario is loaded.",
+    )
+    trend: float = Field(
+        0.0,
+        ge=-0.9,
+        le=10,
+        description="Growth per year: the index (1 + trend) ** (t / 52) at simulated week t (0 at start_date); "
+        "from -0.9 to 10.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_file(cls, data: Any, info: ValidationInfo) -> Any:
+        """A ``file`` is read into ``weekly`` (so the validated scenario carries its numbers)."""
+        if not isinstance(data, dict) or not isinstance(data.get("file"), str):
+            return data
+        given = [k for k in ("peaks", "weekly") if data.get(k) is not None]
+        if given:
+            return data  # the one-of check names the clash
+        base = Path((info.context or {}).get("base_dir") or ".")
+        return {**{k: v for k, v in data.items() if k != "file"}, "weekly": _read_curve_file(data["file"], base)}
+
+    @model_validator(mode="after")
+    def _one_curve(self) -> _Curve:
+        given = [k for k in ("peaks", "weekly", "file") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give at most one of peaks, weekly, file (got {', '.join(given)})")
+        if self.weekly is not None and len(self.weekly) != WEEKS_PER_YEAR:
+            raise ValueError(
+                f"weekly has {len(self.weekly)} values; it needs {WEEKS_PER_YEAR}, weeks of the year 1..52"
+            )
+        low = self.LOWEST
+        for w, v in enumerate(self.curve, start=1):
+            if not v >= low:
+                what = "negative" if low == 0 and v < 0 else f"below {low:g}"
+                raise ValueError(
+                    f"the multiplier of week {w} of the year is {v:.4g}, {what}; every week's multiplier must be "
+                    f"between {low:g} and {CURVE_MAX:g} (with peaks: make the troughs shallower or narrower)"
+                )
+            if not v <= CURVE_MAX:
+                raise ValueError(
+                    f"the multiplier of week {w} of the year is {v:.4g}, above {CURVE_MAX:g}; every week's multiplier "
+                    f"must be between {low:g} and {CURVE_MAX:g}"
+                )
+        return self
+
+    #: The smallest multiplier allowed (0 for rates; prices must stay above 0).
+    LOWEST: ClassVar[float] = 0.0
+
+    @property
+    def curve(self) -> tuple[float, ...]:
+        """The 52 multipliers of the weeks of the year (1 each with neither peaks nor weekly)."""
+        if self.peaks is not None:
+            return tuple(_peaks_curve(self.peaks))
+        if self.weekly is not None:
+            return tuple(float(v) for v in self.weekly)
+        return (1.0,) * WEEKS_PER_YEAR
+
+    def index(self, start: datetime.date, t: int) -> tuple[float, float]:
+        """(seasonal factor, trend index) in force at simulated week ``t``."""
+        return self.curve[week_of_year(start, t) - 1], (1.0 + self.trend) ** (t / WEEKS_PER_YEAR)
+
+
+def _need_rates() -> list[SeasonRate]:
+    return ["aware", "return"]
+
+
+class Seasonality(_Curve):
+    """``[seasonality]`` (scenario-wide) or ``[segments.ID.seasonality]`` (that segment's, replacing it): a
+    multiplier on the base probability of the rates listed, p_t = min(p x season x trend, 1 - 1e-6)."""
+
+    rates: list[SeasonRate] = Field(
+        default_factory=_need_rates,
+        min_length=1,
+        description="Base rates it multiplies: aware (unaware -> aware), interest, desire, purchase, repeat "
+        "(customers' and loyal repeat orders), return (lost -> aware). Default: the arising of needs, aware and "
+        "return.",
+    )
+
+
+class PriceSeason(_Curve):
+    """``[channels.ID.price_season]``: a multiplier on the channel's unit price (CPM, CPC or per message) by
+    week of the year; its ``trend`` is price inflation per year. Every multiplier must be at least
+    0.001 (a price cannot fall to nothing)."""
+
+    LOWEST: ClassVar[float] = 1e-3
 
 
 # --------------------------------------------------------------------------------------------
@@ -457,6 +648,11 @@ class Segment(_ScenarioModel):
         description="Odds multiplier on unaware -> aware when every agent of the segment is loyal (Bass-style "
         "imitation; scales with the loyal share). 1 = none.",
     )
+    seasonality: Seasonality | None = Field(
+        None,
+        description="This segment's seasonality and trend, replacing the scenario-wide `[seasonality]` for it "
+        "(same keys).",
+    )
     order_value: OrderValue = Field(description="Order value distribution.")
     margin: float = Field(ge=0, le=1, description="Gross margin as a share of order value.")
     affinity: dict[str, float] = Field(
@@ -590,6 +786,11 @@ class Channel(_ScenarioModel):
     saturation: Saturation = Field(default_factory=Saturation, description="Hill saturation of adstock.")
     frequency_cap: int = Field(3, ge=1, le=50, description="Most exposures one agent gets from the channel in a week.")
     carryover: Carryover = Field(default_factory=Carryover, description="Spend carryover (e.g. SEO content).")
+    price_season: PriceSeason | None = Field(
+        None,
+        description="Seasonal multiplier on the unit price (CPM, CPC or per message: dearer in Q4) and price "
+        "inflation per year (`trend`); same curve keys as `[seasonality]`, without `rates`.",
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -822,6 +1023,11 @@ class Scenario(_ScenarioModel):
         min_length=1,
         description="Budget plans by id. Ids starting with `__` are the analyses' own plans: a file may not use them.",
     )
+    seasonality: Seasonality | None = Field(
+        None,
+        description="Seasonality and trend on the calendar (`start_date`): weekly multipliers on the base rates "
+        "listed in `rates` (default the arising of needs: aware and return), for every segment without its own.",
+    )
     targets: list[Target] = Field(
         default_factory=list,
         description="Results the plans should reach (`[[targets]]`), shown in the run report's summary beside the "
@@ -851,6 +1057,14 @@ class Scenario(_ScenarioModel):
                 if ch not in self.channels:
                     where = f"segments.{key_text(sid)}.odds.{key_text(ch)}"
                     errors.append(f"{where}: unknown channel{did_you_mean(ch, channels)}")
+            curve = self.season_of(sid)
+            if seg.repeat.cycle is not None and curve is not None and "repeat" in curve.rates:
+                origin = f"segments.{key_text(sid)}.seasonality" if seg.seasonality is not None else "seasonality"
+                errors.append(
+                    f"segments.{key_text(sid)}.repeat.cycle: a purchase cycle sets when repeat orders come, so "
+                    f"{origin}.rates cannot list 'repeat' for this segment; leave it out of the rates "
+                    "(or give the segment its own seasonality without it)"
+                )
         weeks = self.scenario.weeks
         for pid, plan in self.plans.items():
             for i, camp in enumerate(plan.campaigns):
@@ -900,6 +1114,11 @@ class Scenario(_ScenarioModel):
                 )
             elif t.plan == t.versus:
                 errors.append(f"targets[{i}]: plan and versus are the same plan {t.plan!r}")
+
+    def season_of(self, segment: str) -> Seasonality | None:
+        """The seasonality in force for ``segment``: its own, else the scenario-wide one, else None."""
+        own = self.segments[segment].seasonality
+        return own if own is not None else self.seasonality
 
     @property
     def weight(self) -> float:
@@ -962,7 +1181,9 @@ def _clip_campaign(camp: Campaign, weeks: int, old_weeks: int) -> dict[str, Any]
 # loading and error messages
 
 
-def parse_scenario(data: dict[str, Any], source: str = "<scenario>", *, internal_plans: bool = True) -> Scenario:
+def parse_scenario(
+    data: dict[str, Any], source: str = "<scenario>", *, internal_plans: bool = True, base_dir: Path | None = None
+) -> Scenario:
     """Validate a scenario given as a dict (a parsed TOML document).
 
     Args:
@@ -970,13 +1191,15 @@ def parse_scenario(data: dict[str, Any], source: str = "<scenario>", *, internal
         source: what the messages name (the file).
         internal_plans: allow plan ids starting with ``__`` (the analyses add such plans to a
             scenario they validated; a scenario file may not have them: :func:`load_scenario`).
+        base_dir: the folder a seasonality ``file`` is relative to (the scenario file's; default the
+            working folder).
 
     Raises:
         ScenarioError: naming ``source``, each bad key path, the value and what is allowed.
     """
     check_depth(data, source)
     try:
-        return Scenario.model_validate(data, context={"internal_plans": internal_plans})
+        return Scenario.model_validate(data, context={"internal_plans": internal_plans, "base_dir": base_dir})
     except ValidationError as err:
         lines = validation_messages(err, data, Scenario)
         body = lines[0] if len(lines) == 1 else "\n  " + "\n  ".join(lines)
@@ -990,4 +1213,4 @@ def load_scenario(path: str | Path) -> Scenario:
         ScenarioError: on a missing file, a TOML syntax error (with line and column) or a schema
             error (with key path, value and what is allowed).
     """
-    return parse_scenario(read_toml(path), source=str(path), internal_plans=False)
+    return parse_scenario(read_toml(path), source=str(path), internal_plans=False, base_dir=Path(path).parent)
