@@ -256,7 +256,8 @@ def test_docs_fragments_validate_in_hifi() -> None:
 
     root = Path(__file__).resolve().parents[1]
     text = (root / "docs" / "scenario.md").read_text(encoding="utf-8")
-    section = text[text.index("## Lifecycle triggers") : text.index("## Errors")]
+    start = text.index("## Lifecycle triggers")
+    section = text[start : text.index("\n## ", start + 1)]
     blocks = section.split("```")[1::2]
     assert len(blocks) == 2
     data = read_toml(root / "scenarios" / "hifi.toml")
