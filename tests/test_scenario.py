@@ -231,3 +231,13 @@ def test_other_shares_over_1_are_named_by_their_sum(minimal) -> None:
     with pytest.raises(ScenarioError, match="aware") as e:
         parse_scenario(minimal)
     assert "unaware" not in str(e.value)
+
+
+def test_persona_weeks_out_of_order_names_the_value(funnel):
+    """time_before_purchase_weeks = [high, low] says which key, the value given and what is allowed."""
+    funnel["segments"]["a"]["time_before_purchase_weeks"] = [16, 8]
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(funnel, source="s.toml")
+    msg = str(info.value)
+    assert "segments.a: time_before_purchase_weeks = [16, 8]" in msg
+    assert "0 <= low <= high" in msg and "Traceback" not in msg

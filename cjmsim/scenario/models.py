@@ -697,7 +697,10 @@ class Segment(_ScenarioModel):
         if self.time_before_purchase_weeks is not None:
             lo, hi = self.time_before_purchase_weeks
             if not 0 <= lo <= hi:
-                raise ValueError("time_before_purchase_weeks must be [low, high] with 0 <= low <= high")
+                raise ValueError(
+                    f"time_before_purchase_weeks = [{lo:g}, {hi:g}]: give [low, high] with 0 <= low <= high "
+                    "(weeks from first awareness to first order, e.g. [8, 16])"
+                )
         return self
 
 
