@@ -942,9 +942,12 @@ class Campaign(_ScenarioModel):
                 raise ValueError(
                     'give exactly one of weekly or total, or a trigger (e.g. trigger = { event = "desire", after = 1 })'
                 )
-            for key in ("max_messages", "max_weekly"):
+            for key, what in (("max_messages", "messages"), ("max_weekly", "spend")):
                 if getattr(self, key) is not None:
-                    raise ValueError(f"{key} caps a trigger campaign's weekly messages; this campaign has no trigger")
+                    raise ValueError(
+                        f"{key} caps a trigger campaign's weekly {what}; this campaign has no trigger: remove "
+                        f"{key} (its weekly or total budget already bounds what it buys)"
+                    )
             return
         if budget:
             key = "weekly" if self.weekly is not None else "total"
