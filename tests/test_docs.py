@@ -166,3 +166,17 @@ def test_errors_example_is_the_real_message() -> None:
         raise AssertionError("the Errors example's file should not validate")
     for line in lines:
         assert line in msg, f"docs/scenario.md, Errors: {line!r} is not in the real message {msg!r}"
+
+
+def test_known_fragment_validates_in_minimal() -> None:
+    """The known-contacts example is valid in scenarios/minimal.toml, its campaign added to the plan it names."""
+    blocks = _section("Known contacts at the start").split("```")[1::2]
+    assert len(blocks) == 1
+    part = tomllib.loads(blocks[0])
+    data = tomllib.loads((ROOT / "scenarios" / "minimal.toml").read_text(encoding="utf-8"))
+    data["plans"]["search_and_email"]["campaigns"] += part["plans"]["search_and_email"].pop("campaigns")
+    _merge(data, part)
+    sc = parse_scenario(data, source="docs/scenario.md, Known contacts at the start")
+    known = sc.segments["casual"].known
+    assert known.contact.lost == 0.8 and known.visited.lost == 0.9
+    assert sc.plans["search_and_email"].campaigns[-1].stages == ["lost"]
