@@ -231,3 +231,27 @@ def test_other_shares_over_1_are_named_by_their_sum(minimal) -> None:
     with pytest.raises(ScenarioError, match="aware") as e:
         parse_scenario(minimal)
     assert "unaware" not in str(e.value)
+
+
+def test_persona_weeks_out_of_order_names_the_value(funnel):
+    """time_before_purchase_weeks = [high, low] says which key, the value given and what is allowed."""
+    funnel["segments"]["a"]["time_before_purchase_weeks"] = [16, 8]
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(funnel, source="s.toml")
+    msg = str(info.value)
+    assert "segments.a: time_before_purchase_weeks = [16, 8]" in msg
+    assert "0 <= low <= high" in msg and "Traceback" not in msg
+
+
+def test_a_value_where_a_table_belongs_lists_its_keys(funnel):
+    """`cost = 30` or `trigger = "order"`: the message says a table is needed and which keys it takes,
+    not pydantic's "valid dictionary or instance of Cost"."""
+    funnel["channels"]["ads"]["cost"] = 30
+    funnel["plans"]["base"]["campaigns"].append("search")
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(funnel, source="s.toml")
+    msg = str(info.value)
+    assert "channels.ads.cost = 30: this is a table, cost = { ... }, with the keys cpm, cpc, per_message" in msg
+    n = len(funnel["plans"]["base"]["campaigns"]) - 1
+    assert f"plans.base.campaigns[{n}] = 'search': each entry is a table" in msg and "channel, weekly" in msg
+    assert "instance of" not in msg

@@ -241,6 +241,7 @@ def test_threshold_and_triggers_fork_like_a_plain_run() -> None:
         ({"total": 5, "trigger": {"event": "lost", "after": 1}}, r"trigger with a budget \(total\)"),
         ({}, r": give exactly one of weekly or total, or a trigger"),
         ({"weekly": 5, "max_messages": 3}, r"max_messages caps a trigger campaign's weekly messages"),
+        ({"total": 5, "max_weekly": 3}, r"max_weekly caps a trigger campaign's weekly spend; .*remove max_weekly"),
         ({"stages": ["desire"], "trigger": {"event": "desire", "after": 1}}, r"trigger with stages"),
         ({"total": 5, "start_when": {"audience": 3}}, r"start_when with a total budget"),
         ({"weekly": 5, "run_for": 3}, r"run_for counts the weeks .* give start_when"),

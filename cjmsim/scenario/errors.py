@@ -156,6 +156,13 @@ def validation_messages(err: ValidationError, data: Any, model: type[BaseModel])
             lines.extend(msg.splitlines())
         elif kind == "missing":
             lines.append(f"{path}: required key is missing")
+        elif kind == "model_type" and found and _allowed_keys(model, loc):  # a value where a table belongs
+            keys = ", ".join(_allowed_keys(model, loc))
+            if isinstance(loc[-1], int):  # an entry of an array of tables
+                lines.append(f"{path} = {value!r}: each entry is a table, {{ ... }}, with the keys {keys}")
+            else:
+                name = key_text(str(loc[-1]))
+                lines.append(f"{path} = {value!r}: this is a table, {name} = {{ ... }}, with the keys {keys}")
         elif found and not isinstance(value, dict):
             lines.append(f"{path} = {value!r}: {msg}")
         else:

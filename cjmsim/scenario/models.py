@@ -697,7 +697,10 @@ class Segment(_ScenarioModel):
         if self.time_before_purchase_weeks is not None:
             lo, hi = self.time_before_purchase_weeks
             if not 0 <= lo <= hi:
-                raise ValueError("time_before_purchase_weeks must be [low, high] with 0 <= low <= high")
+                raise ValueError(
+                    f"time_before_purchase_weeks = [{lo:g}, {hi:g}]: give [low, high] with 0 <= low <= high "
+                    "(weeks from first awareness to first order, e.g. [8, 16])"
+                )
         return self
 
 
@@ -939,9 +942,12 @@ class Campaign(_ScenarioModel):
                 raise ValueError(
                     'give exactly one of weekly or total, or a trigger (e.g. trigger = { event = "desire", after = 1 })'
                 )
-            for key in ("max_messages", "max_weekly"):
+            for key, what in (("max_messages", "messages"), ("max_weekly", "spend")):
                 if getattr(self, key) is not None:
-                    raise ValueError(f"{key} caps a trigger campaign's weekly messages; this campaign has no trigger")
+                    raise ValueError(
+                        f"{key} caps a trigger campaign's weekly {what}; this campaign has no trigger: remove "
+                        f"{key} (its weekly or total budget already bounds what it buys)"
+                    )
             return
         if budget:
             key = "weekly" if self.weekly is not None else "total"
