@@ -104,9 +104,10 @@ BYTES_PER_AGENT = 100
 #: Memory per agent of the copy of the warm-up's world that the plans of a replication share
 #: (measured 83 bytes at 1M agents on hifi; ``engine.run_plans``).
 BYTES_PER_FORK = 80
-#: Peak memory per row of the event log (docs/ground-truth.md: about 70 bytes a row), and a low
-#: guess of its rows per agent-week (hifi logs 0.33): the estimate stays below the real need.
-BYTES_PER_EVENT = 70
+#: Peak memory per row of the event log (docs/ground-truth.md: about 80 bytes a row, 82 measured
+#: with the touch times of issue 13), and a low guess of its rows per agent-week (hifi logs 0.33):
+#: the estimate stays below the real need.
+BYTES_PER_EVENT = 80
 EVENTS_PER_AGENT_WEEK = 0.1
 
 
