@@ -88,6 +88,7 @@ def test_campaign_table_has_one_row_per_plan_and_campaign(result: Result) -> Non
         "unbought_cap",
         "unbought_chance",
         "unbought_trigger_cap",
+        "unbought_per_action",
     ]
     np.testing.assert_allclose(
         c.planned, [5_000.0 * WEEKS, 5_000.0 * WEEKS, 100_000.0 * WEEKS, *[20_000.0 * WEEKS] * 2, 3_000.0 * WEEKS]

@@ -534,12 +534,16 @@ def underspend(campaigns: pd.DataFrame, threshold: float = UNDERSPEND_SHARE) -> 
     """The plans of a campaign table whose bought spend is below ``threshold`` x their planned spend,
     in the table's plan order; a plan without planned spend is never flagged. Money a trigger campaign's
     own weekly cap left out (``unbought_trigger_cap``) is what the plan asked for and not planned spend
-    here: a capped trigger is not an underspend."""
+    here: a capped trigger is not an underspend; nor is the budget of a per-action campaign no action billed
+    (``unbought_per_action``: the budget is a ceiling on the bill)."""
     out: list[Underspend] = []
     if campaigns.empty:
         return out
     for plan, grp in campaigns.groupby("plan", sort=False):
-        asked = grp.planned - grp["unbought_trigger_cap"] if "unbought_trigger_cap" in grp else grp.planned
+        asked = grp.planned
+        for ceiling in ("unbought_trigger_cap", "unbought_per_action"):
+            if ceiling in grp:
+                asked = asked - grp[ceiling]
         planned, bought = float(asked.sum()), float(grp.bought.sum())
         if planned > 0 and bought < threshold * planned:
             short = grp[grp.bought < threshold * asked].sort_values("unbought", ascending=False, kind="stable")

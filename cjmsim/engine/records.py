@@ -25,6 +25,7 @@ __all__ = [
     "EVENTS",
     "EventLog",
     "JOURNEYS",
+    "PER_ACTION",
     "TRIGGER_CAP",
     "UNBOUGHT_REASONS",
     "JourneyLog",
@@ -45,10 +46,14 @@ __all__ = [
 #: them alone, but the cap applies to the sum of every campaign of the channel on the same cells;
 #: ``chance``: delivered units are random and a week that delivers less is billed less;
 #: ``trigger_cap``: a trigger campaign's weekly cap (``max_messages`` / ``max_weekly``) left out
-#: messages its rule would have sent (planned = every eligible message, bought = those sent).
-UNBOUGHT_REASONS = ("audience", "cap", "chance", "trigger_cap")
+#: messages its rule would have sent (planned = every eligible message, bought = those sent);
+#: ``per_action``: a campaign on a channel priced per action (cpa, cpl): its budget is a ceiling on the
+#: bill, and the part no attributed action billed is this.
+UNBOUGHT_REASONS = ("audience", "cap", "chance", "trigger_cap", "per_action")
 #: The index of ``trigger_cap`` in :data:`UNBOUGHT_REASONS`.
 TRIGGER_CAP = UNBOUGHT_REASONS.index("trigger_cap")
+#: The index of ``per_action`` in :data:`UNBOUGHT_REASONS`.
+PER_ACTION = UNBOUGHT_REASONS.index("per_action")
 
 
 @dataclass
@@ -82,7 +87,7 @@ class Records:
     #: per campaign k of the plan (its order in the plan; warm-up campaigns excluded), currency:
     campaign_planned: NDArray[np.float64]  # (W, K) planned spend
     campaign_bought: NDArray[np.float64]  # (W, K) spend actually bought (summed over segments: ``spend``)
-    campaign_unbought: NDArray[np.float64]  # (W, K, 4) planned - bought, by reason (UNBOUGHT_REASONS)
+    campaign_unbought: NDArray[np.float64]  # (W, K, 5) planned - bought, by reason (UNBOUGHT_REASONS)
     #: (W, G) the need multiplier in force for each segment: the seasonal factor of its seasonality
     #: curve, and its trend index (1 for a segment with none)
     season: NDArray[np.float64]

@@ -47,7 +47,7 @@ from cjmsim.engine.population import (
     Population,
     build_population,
 )
-from cjmsim.engine.records import TRIGGER_CAP, Layout, Recorder, Records
+from cjmsim.engine.records import PER_ACTION, TRIGGER_CAP, Layout, Recorder, Records
 from cjmsim.engine.streams import Streams, child_seed, order_uniforms, splitmix
 from cjmsim.scenario import Scenario
 
@@ -145,10 +145,24 @@ class World:
         # lifecycle triggers: the key of their cap's random sample (a child seed no other stream uses)
         self.trigger_key = int(child_seed(streams.transition[0], TRIGGER_CHILD).generate_state(1, np.uint64)[0])
         self._sends: list[_Send] = []
+        self._per_action()
         self._bounds()
         self.recorders = tuple(recorders)
         for r in self.recorders:
             r.start(Layout(agents, G, C, self.block_seg.copy(), pop.stage.copy(), self.order_key))
+
+    def _per_action(self) -> None:
+        """Pay per action (docs/model.md, Pay per action): the channels priced per order or lead, and, only
+        when there are some, each agent's last week exposed by each of them and per-block action counters."""
+        self.pa = [c for c, ch in enumerate(self.chan) if ch.cost.per_action]
+        self.pa_row = np.full(self.C, -1, dtype=np.intp)
+        self.pa_row[self.pa] = np.arange(len(self.pa))
+        self.pa_lead = [self.chan[c].cost.model_kind == "cpl" for c in self.pa]
+        self.pa_window = [self.chan[c].cost.attribution_window for c in self.pa]
+        self.pa_volume = [float(self.chan[c].cost.impressions or 0.0) for c in self.pa]
+        self.last_exp = np.full((len(self.pa), self.pop.stage.size), NEVER, dtype=np.int16) if self.pa else None
+        # actions attributed this week per (block, per-action channel, stage the agent acted from), in agents
+        self.pa_acc = np.zeros((self.B, len(self.pa), N_STAGES))
 
     def _bounds(self) -> None:
         """Adstock bounds per channel: the frequency cap a week, plus one message a week per trigger
@@ -247,13 +261,18 @@ class World:
         horizon = t >= 0
         if self.cal.price is not None:  # this week's unit prices (CPM / CPC / per message by season)
             self.price = self.cal.price[t + self.warm]
+        bill_price = self.price
+        if self.pa:  # per-action channels: units at the nominal price that buys their weekly volume
+            self.price = self._volume_prices(camps, active)
         lam, parts = self._lambdas(camps, active)
+        self.price = bill_price
         tables = self._tables(lam)
         loyal_share = self.seg_cells().reshape(self.G, N_STAGES, 4).sum(axis=2)
         loyal_share = loyal_share[:, LOYAL] / np.maximum(loyal_share.sum(axis=1), 1)
         shares = [float(x) for x in loyal_share]
         self.acc[:] = 0.0
         self.units_cell[:] = 0.0
+        self.pa_acc[:] = 0.0
         self._sends = self._trigger_sends(t, camps, active) if self.triggers else []
         if self.pool is None:
             for b in self.order:
@@ -263,6 +282,9 @@ class World:
             for job in jobs:
                 job.result()
         units_cell = self._by_segment(self.units_cell)  # (G, C, 28)
+        if self.pa:  # per-action channels bill their actions, not their units
+            self._bill(t, camps, parts)
+            parts = [part for part in parts if self.pa_row[camps[part[0]].channel] < 0]
         self._buy(t, camps, lam, parts, units_cell)
         if self._sends:
             units_cell = units_cell + self._trigger_records(t, camps)
@@ -346,6 +368,62 @@ class World:
         audience = 0.0 if paid_own >= units else min(left, max(budget - paid_own * price, 0.0))
         cap = 0.0 if paid_shared >= paid_own else min(left - audience, max((paid_own - paid_shared) * price, 0.0))
         return audience, cap, left - audience - cap
+
+    # ---- pay per action (docs/model.md, Pay per action)
+
+    def _volume_prices(self, camps: list[CompiledCampaign], active: set[int]) -> NDArray[np.float64]:
+        """This week's unit prices with each per-action channel's replaced by the nominal price of one
+        impression, ``sum of its active campaigns' budgets / impressions``: each campaign then gets
+        ``impressions x its budget / that sum`` units (1 when none is active: nothing is delivered)."""
+        price = np.array(self.price, dtype=np.float64)
+        for r, c in enumerate(self.pa):
+            total = sum(camps[k].weekly for k in active if camps[k].channel == c and not camps[k].triggered)
+            price[c] = total / self.pa_volume[r] if total > 0 else 1.0
+        return price
+
+    def _bill(self, t: int, camps: list[CompiledCampaign], parts: list[_Part]) -> None:
+        """Spend of the per-action channels: price x the week's attributed actions, at most the week's
+        budget of the channel's campaigns, split over them by budget (records only)."""
+        if t < 0:
+            return
+        acts = self._by_segment(self.pa_acc) * self.weight  # (G, P, stages) real actions
+        warm = len(self.warm_campaigns)
+        for r, c in enumerate(self.pa):
+            mine = [(k, budget) for k, _, budget, _, _ in parts if camps[k].channel == c and budget > 0]
+            total = sum(budget for _, budget in mine)
+            n = float(acts[:, r].sum())
+            bill = min(n * float(self.price[c]), total)
+            self.rec.planned[t, c] += total
+            if bill > 0:
+                self.rec.spend[t, :, c] += bill * acts[:, r].sum(axis=1) / n
+                self.rec.spend_stage[t, :, c, :] += bill * acts[:, r] / n
+            for k, budget in mine:
+                if k >= warm:
+                    own = bill * budget / total
+                    self.rec.campaign_planned[t, k - warm] += budget
+                    self.rec.campaign_bought[t, k - warm] += own
+                    self.rec.campaign_unbought[t, k - warm, PER_ACTION] += budget - own
+
+    def _actions(
+        self,
+        b: int,
+        idx: NDArray[np.intp],
+        st: NDArray[np.uint8],
+        new: NDArray[np.uint8],
+        buyers: NDArray[np.bool_],
+        t: int,
+    ) -> None:
+        """Count block ``b``'s orders (cpa) or leads (cpl: aware -> interest) of this move whose agent the
+        channel exposed within its window (``t - last exposed < window``), by the stage acted from."""
+        assert self.last_exp is not None
+        leads = (new == INTEREST) & (st != INTEREST)
+        for r in range(len(self.pa)):
+            who = np.flatnonzero(leads if self.pa_lead[r] else buyers)
+            if who.size == 0:
+                continue
+            ok = who[t - self.last_exp[r, idx[who]].astype(np.int32) < self.pa_window[r]]
+            if ok.size:
+                self.pa_acc[b, r] += np.bincount(st[ok], minlength=N_STAGES)
 
     # ---- lifecycle triggers (docs/model.md, Lifecycle triggers)
 
@@ -604,6 +682,8 @@ class World:
                 agents = hit + lo
                 for r in self.recorders:
                     r.on_exposures(b, t, c, agents, x)
+            if self.last_exp is not None and self.pa_row[c] >= 0:  # pay per action: who it exposed, when
+                self.last_exp[self.pa_row[c], hit + lo] = t
             if horizon:
                 fresh = hit[(flags[hit] & REACHED) == 0]
                 flags[fresh] |= REACHED
@@ -655,6 +735,8 @@ class World:
             new[pi] = sub
         first = (st == DESIRE) & (new == CUSTOMER)
         buyers = first | repeat
+        if self.last_exp is not None:
+            self._actions(b, idx, st, new, buyers, t)
         if buyers.any():
             self._orders(b, idx[buyers], first[buyers], t, horizon, move)
         if self.recorders:

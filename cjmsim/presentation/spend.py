@@ -35,6 +35,7 @@ REASON_LABELS = {
     "cap": "frequency cap",
     "chance": "random delivery",
     "trigger_cap": "trigger cap",
+    "per_action": "no action to pay for",
 }
 
 
@@ -107,6 +108,11 @@ def reasons(sc: Scenario, row: Any) -> list[str]:
         elif reason == "trigger_cap":
             why = (
                 f"{share} of the messages its trigger asked for were over its own weekly cap (a random sample was sent)"
+            )
+        elif reason == "per_action":
+            why = (
+                f"{share} of its budget, a ceiling on a bill per action, was not billed: the channel's exposed "
+                "agents did not act enough (not an underspend)"
             )
         else:
             why = (

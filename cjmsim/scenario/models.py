@@ -28,6 +28,8 @@ from .errors import ArgumentError, ScenarioError, did_you_mean, key_text, valida
 from .files import check_depth, read_toml
 
 __all__ = [
+    "COST_MODELS",
+    "PER_ACTION",
     "ID_MAX_LENGTH",
     "INTERNAL_PREFIX",
     "STAGES",
@@ -708,38 +710,118 @@ class Segment(_ScenarioModel):
 # channels
 
 
+#: The cost models a channel can have (``cost`` keys giving a price), in this order.
+COST_MODELS = ("cpm", "cpc", "per_message", "cpa", "cpl")
+#: The cost models priced per action (an order, a lead) rather than per unit delivered.
+PER_ACTION = ("cpa", "cpl")
+
+
 class Cost(_ScenarioModel):
-    """How a channel turns money into units. Give exactly one of cpm, cpc, per_message."""
+    """How a channel turns money into units. Give exactly one of cpm, cpc, per_message, cpa, cpl.
+
+    A per-action channel (``cpa``: per order, ``cpl``: per lead) delivers ``impressions`` a week while a
+    campaign of it runs and bills only the actions of agents it exposed within ``window`` weeks, at most
+    the campaigns' weekly budget (docs/model.md, Pay per action)."""
 
     cpm: float | None = Field(None, gt=0, description="Price of 1000 impressions; units are impressions.")
     cpc: float | None = Field(None, gt=0, description="Price of one click; units are clicks.")
     per_message: float | None = Field(
         None, gt=0, description="Price of one message (e-mail, push); units are messages."
     )
+    cpa: float | None = Field(
+        None,
+        gt=0,
+        description="Price of one order (first or repeat) of an agent the channel exposed within `window` weeks "
+        "(an aggregator or partner paid per order); units are impressions, `impressions` a week.",
+    )
+    cpl: float | None = Field(
+        None,
+        gt=0,
+        description="Price of one lead (an agent entering interest) the channel exposed within `window` weeks; "
+        "units are impressions, `impressions` a week.",
+    )
+    impressions: float | None = Field(
+        None,
+        gt=0,
+        description="cpa / cpl only, required: impressions the partner shows the offer a week while campaigns "
+        "of the channel run (its own traffic; the budget does not buy more), split over the week's campaigns "
+        "by budget.",
+    )
+    window: int | None = Field(
+        None,
+        description="cpa / cpl only: attribution window in weeks, 1..52; an action is billed when the agent "
+        "was last exposed at most window - 1 weeks earlier (1, the default: the same week).",
+    )
+
+    @field_validator("window", mode="before")
+    @classmethod
+    def _window_range(cls, v: Any) -> Any:
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 52):
+            raise ValueError(
+                f"give the attribution window in whole weeks, 1..52 (got {v!r}; 1 = an action in the same week "
+                "as the exposure, 2 = that week or the next)"
+            )
+        return v
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Cost:
-        given = [k for k in ("cpm", "cpc", "per_message") if getattr(self, k) is not None]
+        given = [k for k in COST_MODELS if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError(f"give exactly one of cpm, cpc, per_message (got {', '.join(given) or 'none'})")
+            raise ValueError(
+                f"give exactly one of {', '.join(COST_MODELS)} (got {', '.join(given) or 'none'})"
+                + (
+                    "; a per-action channel (cpa, cpl) has no unit price: its volume is `impressions`"
+                    if set(given) & set(PER_ACTION)
+                    else ""
+                )
+            )
+        if given[0] in PER_ACTION:
+            if self.impressions is None:
+                raise ValueError(
+                    f"{given[0]}: give `impressions`, the impressions a week the partner shows the offer while "
+                    f"a campaign runs, e.g. cost = {{ {given[0]} = {getattr(self, given[0]):g}, impressions = 50000 }}"
+                )
+        else:
+            extra = [k for k in ("impressions", "window") if getattr(self, k) is not None]
+            if extra:
+                raise ValueError(
+                    f"{' and '.join(extra)}: only for a channel priced per action (cpa, cpl); "
+                    f"a {given[0]} channel buys its units with the budget"
+                )
         return self
 
     @property
+    def per_action(self) -> bool:
+        """Whether the channel is priced per action (cpa, cpl) rather than per unit."""
+        return self.model_kind in PER_ACTION
+
+    @property
+    def attribution_window(self) -> int:
+        """Weeks an exposure counts for a per-action bill (1: the same week)."""
+        return 1 if self.window is None else self.window
+
+    @property
     def unit(self) -> str:
-        """Name of the unit a channel buys: impressions, clicks or messages."""
-        return {"cpm": "impressions", "cpc": "clicks", "per_message": "messages"}[self.model_kind]
+        """Name of the unit a channel buys: impressions, clicks or messages (per-action: impressions)."""
+        return {
+            "cpm": "impressions",
+            "cpc": "clicks",
+            "per_message": "messages",
+            "cpa": "impressions",
+            "cpl": "impressions",
+        }[self.model_kind]
 
     @property
     def model_kind(self) -> str:
-        """Which cost model is set: cpm, cpc or per_message."""
-        return next(k for k in ("cpm", "cpc", "per_message") if getattr(self, k) is not None)
+        """Which cost model is set: cpm, cpc, per_message, cpa or cpl."""
+        return next(k for k in COST_MODELS if getattr(self, k) is not None)
 
     @property
     def unit_price(self) -> float:
-        """Price of one unit in currency (cpm is divided by 1000)."""
+        """Price of one unit in currency (cpm is divided by 1000); per action: the price of one action."""
         if self.cpm is not None:
             return self.cpm / 1000.0
-        return float(self.cpc if self.cpc is not None else self.per_message)  # type: ignore[arg-type]
+        return float(getattr(self, self.model_kind))
 
 
 class Adstock(_ScenarioModel):
@@ -774,7 +856,7 @@ class Channel(_ScenarioModel):
     """One ``[channels.ID]`` table: cost model, reach rules and response curve."""
 
     name: str = Field("", description="Display name; the channel's id when empty.")
-    cost: Cost = Field(description="Cost model: cpm, cpc or per_message.")
+    cost: Cost = Field(description="Cost model: cpm, cpc, per_message, cpa or cpl.")
     stages: list[StageName] = Field(
         default_factory=_pre_purchase_stages,
         min_length=1,
@@ -794,6 +876,15 @@ class Channel(_ScenarioModel):
         description="Seasonal multiplier on the unit price (CPM, CPC or per message: dearer in Q4) and price "
         "inflation per year (`trend`); same curve keys as `[seasonality]`, without `rates`.",
     )
+
+    @model_validator(mode="after")
+    def _per_action_alone(self) -> Channel:
+        if self.cost.per_action and self.carryover.rate > 0:
+            raise ValueError(
+                f"carryover: a channel priced per action ({self.cost.model_kind}) buys no units to carry over; "
+                "leave carryover out (rate 0)"
+            )
+        return self
 
 
 # --------------------------------------------------------------------------------------------
@@ -1079,6 +1170,12 @@ class Scenario(_ScenarioModel):
                     hint = did_you_mean(camp.channel, channels)
                     errors.append(f"{where}.channel: unknown channel {camp.channel!r}{hint}")
                 else:
+                    if camp.trigger is not None and self.channels[camp.channel].cost.per_action:
+                        errors.append(
+                            f"{where}.trigger: channel {camp.channel!r} is priced per action "
+                            f"({self.channels[camp.channel].cost.model_kind}); a trigger sends messages: put it "
+                            "on a channel priced per_message"
+                        )
                     eligible = self.channels[camp.channel].stages
                     for st in camp.stages or []:
                         if st not in eligible:

@@ -48,7 +48,7 @@ _REQUIRES = {
     "visited": "people who once reached interest (site visitors)",
     "contact": "contacts: people who reached desire or bought",
 }
-_COST_MODEL = {"cpm": "CPM", "cpc": "CPC", "per_message": "per message"}
+_COST_MODEL = {"cpm": "CPM", "cpc": "CPC", "per_message": "per message", "cpa": "CPA", "cpl": "CPL"}
 
 
 # --------------------------------------------------------------------------------------------
