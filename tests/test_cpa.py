@@ -9,6 +9,8 @@ from the step's own counters, so a wrong attribution rule makes them differ.
 from __future__ import annotations
 
 import copy
+import tomllib
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -143,3 +145,31 @@ def test_validation_messages(cost: dict[str, Any], says: str) -> None:
 def test_a_trigger_cannot_use_a_per_action_channel() -> None:
     with pytest.raises(ScenarioError, match="priced per action"):
         scenario({"cpa": 700, "impressions": 100}, [{"channel": "agg", "trigger": {"event": "desire", "after": 1}}])
+
+
+def _deep_merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            _deep_merge(into[k], v)
+        else:
+            into[k] = v
+
+
+def test_the_docs_fragment_validates_in_minimal_and_bills_per_order() -> None:
+    """docs/scenario.md, Pay per action: its example is valid in scenarios/minimal.toml, as it says."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "scenario.md").read_text(encoding="utf-8")
+    section = text.split("\n## Pay per action\n", 1)[1].split("\n## ", 1)[0]
+    blocks = section.split("```")[1::2]
+    assert len(blocks) == 1
+    d = copy.deepcopy(BASE)
+    _deep_merge(d, tomllib.loads(blocks[0]))
+    sc = parse_scenario(d)
+    cost = sc.channels["marketplace"].cost
+    assert (cost.model_kind, cost.cpa, cost.attribution_window, cost.unit) == ("cpa", 1500, 2, "impressions")
+    rec = run_plan(sc, "marketplace", make_streams(2, 0, len(sc.segments)), 5_000, 8, threads=1)
+    c = list(sc.channels).index("marketplace")
+    bill = rec.spend[:, :, c].sum(axis=1)
+    assert (bill > 0).any() and (bill <= 100_000 * (1 + 1e-12)).all()
+    # the bill is a whole number of orders at 1,500 RUB (each agent stands for population / agents people)
+    orders = bill / (1_500 * sc.scenario.population / 5_000)
+    np.testing.assert_allclose(orders[bill < 100_000], np.round(orders[bill < 100_000]), atol=1e-9)
