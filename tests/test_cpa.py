@@ -173,3 +173,15 @@ def test_the_docs_fragment_validates_in_minimal_and_bills_per_order() -> None:
     # the bill is a whole number of orders at 1,500 RUB (each agent stands for population / agents people)
     orders = bill / (1_500 * sc.scenario.population / 5_000)
     np.testing.assert_allclose(orders[bill < 100_000], np.round(orders[bill < 100_000]), atol=1e-9)
+
+
+def test_two_campaigns_share_the_volume_and_the_bill_by_budget() -> None:
+    camps = [{"channel": "agg", "weekly": 1e8}, {"channel": "agg", "weekly": 3e8}]
+    sc = scenario({"cpa": PRICE, "impressions": 2_000}, camps)
+    log, rec = run(sc)
+    c = list(sc.channels).index("agg")
+    n = attributed(log, c, ["customer", "repeat"], 1)
+    np.testing.assert_allclose(rec.campaign_bought.sum(axis=1), PRICE * n * sc.weight, rtol=1e-12)
+    np.testing.assert_allclose(rec.campaign_bought[:, 1], 3 * rec.campaign_bought[:, 0], rtol=1e-12)
+    # the channel's volume is the same 2,000 a week whatever the campaigns' budgets (3 SE as above: 5%)
+    assert rec.units[:, :, c].sum(axis=1).mean() == pytest.approx(2_000, rel=0.05)
