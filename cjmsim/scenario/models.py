@@ -763,6 +763,73 @@ class Carryover(_ScenarioModel):
     )
 
 
+def _check_precision(v: Any) -> Any:
+    if isinstance(v, int | float) and not isinstance(v, bool) and not 0 < v <= 1:
+        raise ValueError(
+            "give the share of a targeted campaign's units that land on its audience, "
+            "in (0, 1] (1 = perfect targeting, 0.8 = a fifth leaks to the channel's other eligible agents)"
+        )
+    return v
+
+
+def _check_premium(v: Any) -> Any:
+    if isinstance(v, int | float) and not isinstance(v, bool) and v < 0:
+        raise ValueError(
+            "give the narrow-audience price premium, >= 0 (unit price x (1 + premium x "
+            "(1 - audience share)); 0 = the list price whatever the audience)"
+        )
+    return v
+
+
+class Targeting(_ScenarioModel):
+    """A channel's ``targeting``: how precisely a campaign reaches its audience and what a narrow one costs."""
+
+    precision: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Share of a targeted campaign's units that land on its audience (segments x stages x the "
+        "channel's flag); the rest is spread by affinity over the channel's other eligible agents. 1 = perfect.",
+    )
+    premium: float = Field(
+        0.0,
+        ge=0,
+        description="Price premium for narrow audiences: unit price x (1 + premium x (1 - audience share)), "
+        "audience share = the campaign's audience / the channel's whole eligible audience that week.",
+    )
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision_range(cls, v: Any) -> Any:
+        return _check_precision(v)
+
+    @field_validator("premium", mode="before")
+    @classmethod
+    def _premium_range(cls, v: Any) -> Any:
+        return _check_premium(v)
+
+
+class CampaignTargeting(_ScenarioModel):
+    """A campaign's ``targeting``: overrides its channel's ``targeting`` key by key."""
+
+    precision: float | None = Field(
+        None, gt=0, le=1, description="Overrides the channel's targeting precision for this campaign, in (0, 1]."
+    )
+    premium: float | None = Field(
+        None, ge=0, description="Overrides the channel's narrow-audience price premium for this campaign, >= 0."
+    )
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision_range(cls, v: Any) -> Any:
+        return _check_precision(v)
+
+    @field_validator("premium", mode="before")
+    @classmethod
+    def _premium_range(cls, v: Any) -> Any:
+        return _check_premium(v)
+
+
 Requirement = Literal["none", "visited", "contact"]
 
 
@@ -793,6 +860,11 @@ class Channel(_ScenarioModel):
         None,
         description="Seasonal multiplier on the unit price (CPM, CPC or per message: dearer in Q4) and price "
         "inflation per year (`trend`); same curve keys as `[seasonality]`, without `rates`.",
+    )
+    targeting: Targeting = Field(
+        default_factory=Targeting,
+        description="Imperfect targeting of the channel's budget campaigns: `{ precision = 0.8, premium = 0.3 }` "
+        "(docs/model.md, Targeting precision); the defaults are perfect targeting at the list price.",
     )
 
 
@@ -829,6 +901,14 @@ class Trigger(_ScenarioModel):
                 "go out at the start of a week, before that week's events, so 0 would reach no one)"
             )
         return v
+
+
+def campaign_targeting(camp: Campaign, ch: Channel) -> tuple[float, float]:
+    """A budget campaign's targeting (precision, premium): its own ``targeting`` keys, else its channel's."""
+    over = camp.targeting
+    precision = ch.targeting.precision if over is None or over.precision is None else over.precision
+    premium = ch.targeting.premium if over is None or over.premium is None else over.premium
+    return precision, premium
 
 
 def _weeks_text(n: int) -> str:
@@ -910,6 +990,11 @@ class Campaign(_ScenarioModel):
     run_for: int | None = Field(
         None, ge=1, description="With start_when: the campaign runs at most this many weeks from the week it opens."
     )
+    targeting: CampaignTargeting | None = Field(
+        None,
+        description="Overrides the channel's `targeting` for this campaign, key by key, e.g. `{ precision = 0.6 }`. "
+        "Budget campaigns only: a trigger's message goes to a known contact.",
+    )
 
     @model_validator(mode="after")
     def _budget_and_schedule(self) -> Campaign:
@@ -955,6 +1040,11 @@ class Campaign(_ScenarioModel):
                 f"trigger with a budget ({key}): a trigger campaign pays per message (messages x the channel's unit "
                 "price) and has no weekly or total budget; remove it, and cap the spend with max_weekly (money) or "
                 "max_messages if needed"
+            )
+        if self.targeting is not None:
+            raise ValueError(
+                "trigger with targeting: a trigger campaign sends its message to a known agent after its event, so "
+                "nothing leaks and no audience premium applies; remove targeting"
             )
         if self.stages is not None:
             raise ValueError(
