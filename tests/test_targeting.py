@@ -48,7 +48,7 @@ def run(data: dict, seed: int = 3):
 
 def test_defaults_spelled_out_change_nothing():
     _, plain = run(scenario())
-    _, spelled = run(scenario({"precision": 1.0, "premium": 0.0}, {"targeting": {"precision": 1, "premium": 0}}))
+    _, spelled = run(scenario({"precision": 1.0, "premium": 0.0}))
     for name in ("stage", "units", "spend", "orders", "campaign_bought", "campaign_unbought", "campaign_leaked"):
         np.testing.assert_array_equal(getattr(plain, name), getattr(spelled, name), err_msg=name)
     assert plain.campaign_leaked.sum() == 0
@@ -179,25 +179,17 @@ def test_campaign_for_everyone_pays_the_list_price():
     assert rec.campaign_leaked.sum() == 0  # nowhere to leak to
 
 
-def test_campaign_override():
-    sc = parse_scenario(scenario({"precision": 0.5, "premium": 0.2}, {"targeting": {"precision": 0.9}}))
-    (camp,) = compile_campaigns(sc, "base", list(sc.channels), warmup=False)
-    assert (camp.precision, camp.premium) == (0.9, 0.2)
-
-
 @pytest.mark.parametrize(
-    ("where", "value", "expect"),
+    ("value", "expect"),
     [
-        ("channel", {"precision": 0.0}, ("channels.ads.targeting.precision", "in (0, 1]")),
-        ("channel", {"precision": 1.2}, ("channels.ads.targeting.precision", "in (0, 1]")),
-        ("channel", {"premium": -0.1}, ("channels.ads.targeting.premium", ">= 0")),
-        ("campaign", {"precision": 0}, ("plans.base.campaigns[0].targeting.precision", "in (0, 1]")),
-        ("campaign", {"premium": -1}, ("plans.base.campaigns[0].targeting.premium", ">= 0")),
-        ("channel", {"precison": 0.5}, ("channels.ads.targeting.precison", "precision")),
+        ({"precision": 0.0}, ("channels.ads.targeting.precision", "in (0, 1]")),
+        ({"precision": 1.2}, ("channels.ads.targeting.precision", "in (0, 1]")),
+        ({"premium": -0.1}, ("channels.ads.targeting.premium", ">= 0")),
+        ({"precison": 0.5}, ("channels.ads.targeting.precison", "precision")),
     ],
 )
-def test_bad_targeting_is_one_clear_message(where, value, expect):
-    data = scenario(value if where == "channel" else None, {"targeting": value} if where == "campaign" else None)
+def test_bad_targeting_is_one_clear_message(value, expect):
+    data = scenario(value)
     with pytest.raises(ScenarioError) as info:
         parse_scenario(data, source="s.toml")
     msg = str(info.value)
@@ -206,10 +198,17 @@ def test_bad_targeting_is_one_clear_message(where, value, expect):
     assert "Traceback" not in msg
 
 
-def test_trigger_campaign_refuses_targeting():
-    data = scenario()
-    data["plans"]["base"]["campaigns"] = [
-        {"channel": "retarget", "trigger": {"event": "desire", "after": 1}, "targeting": {"precision": 0.5}}
-    ]
-    with pytest.raises(ScenarioError, match=r"plans\.base\.campaigns\[0\].*known agent"):
-        parse_scenario(data, source="s.toml")
+def test_targeting_does_not_touch_trigger_campaigns():
+    """A triggered message goes to a known contact: the channel's precision and premium leave it alone."""
+
+    def data(targeting):
+        d = scenario()
+        d["channels"]["retarget"]["targeting"] = targeting
+        d["plans"]["base"]["campaigns"] = [{"channel": "retarget", "trigger": {"event": "desire", "after": 1}}]
+        return d
+
+    _, plain = run(data({}))
+    _, leaky = run(data({"precision": 0.5, "premium": 1.0}))
+    assert plain.campaign_bought.sum() > 0
+    for name in ("stage", "units", "units_stage", "spend", "campaign_bought", "campaign_unbought", "campaign_leaked"):
+        np.testing.assert_array_equal(getattr(plain, name), getattr(leaky, name), err_msg=name)

@@ -20,7 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from cjmsim.engine.records import UNBOUGHT_REASONS
-from cjmsim.scenario import STAGES, SUMMARY_METRICS, TOTAL_METRICS, campaign_targeting, trigger_rule
+from cjmsim.scenario import STAGES, SUMMARY_METRICS, TOTAL_METRICS, trigger_rule
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -474,7 +474,7 @@ def campaign_table(records: dict[str, list[Records]], scenario: Scenario) -> pd.
     for units that landed outside the campaign's audience, and ``leaked_share = leaked / bought``.
     """
     leaky = any(
-        camp.trigger is None and campaign_targeting(camp, scenario.channels[camp.channel])[0] < 1.0
+        camp.trigger is None and scenario.channels[camp.channel].targeting.precision < 1.0
         for plan in records
         for camp in scenario.plans[plan].campaigns
     )

@@ -32,7 +32,6 @@ from cjmsim.scenario import (
     TRIGGER_EVENTS,
     WEEKS_PER_YEAR,
     Scenario,
-    campaign_targeting,
     week_of_year,
 )
 
@@ -275,7 +274,7 @@ def compile_campaigns(sc: Scenario, plan: str | None, channels: list[str], warmu
         if camp.trigger is None:
             cells = _cells(set(camp.stages or ch.stages) & set(ch.stages), ch.requires)
             compiled = CompiledCampaign(channels.index(camp.channel), weekly, targets, cells, windows)
-            precision, premium = campaign_targeting(camp, ch)
+            precision, premium = ch.targeting.precision, ch.targeting.premium
             if precision < 1.0 or premium > 0.0:
                 compiled.precision, compiled.premium = precision, premium
                 compiled.eligible = _cells(ch.stages, ch.requires)

@@ -809,27 +809,6 @@ class Targeting(_ScenarioModel):
         return _check_premium(v)
 
 
-class CampaignTargeting(_ScenarioModel):
-    """A campaign's ``targeting``: overrides its channel's ``targeting`` key by key."""
-
-    precision: float | None = Field(
-        None, gt=0, le=1, description="Overrides the channel's targeting precision for this campaign, in (0, 1]."
-    )
-    premium: float | None = Field(
-        None, ge=0, description="Overrides the channel's narrow-audience price premium for this campaign, >= 0."
-    )
-
-    @field_validator("precision", mode="before")
-    @classmethod
-    def _precision_range(cls, v: Any) -> Any:
-        return _check_precision(v)
-
-    @field_validator("premium", mode="before")
-    @classmethod
-    def _premium_range(cls, v: Any) -> Any:
-        return _check_premium(v)
-
-
 Requirement = Literal["none", "visited", "contact"]
 
 
@@ -901,14 +880,6 @@ class Trigger(_ScenarioModel):
                 "go out at the start of a week, before that week's events, so 0 would reach no one)"
             )
         return v
-
-
-def campaign_targeting(camp: Campaign, ch: Channel) -> tuple[float, float]:
-    """A budget campaign's targeting (precision, premium): its own ``targeting`` keys, else its channel's."""
-    over = camp.targeting
-    precision = ch.targeting.precision if over is None or over.precision is None else over.precision
-    premium = ch.targeting.premium if over is None or over.premium is None else over.premium
-    return precision, premium
 
 
 def _weeks_text(n: int) -> str:
@@ -990,11 +961,6 @@ class Campaign(_ScenarioModel):
     run_for: int | None = Field(
         None, ge=1, description="With start_when: the campaign runs at most this many weeks from the week it opens."
     )
-    targeting: CampaignTargeting | None = Field(
-        None,
-        description="Overrides the channel's `targeting` for this campaign, key by key, e.g. `{ precision = 0.6 }`. "
-        "Budget campaigns only: a trigger's message goes to a known contact.",
-    )
 
     @model_validator(mode="after")
     def _budget_and_schedule(self) -> Campaign:
@@ -1040,11 +1006,6 @@ class Campaign(_ScenarioModel):
                 f"trigger with a budget ({key}): a trigger campaign pays per message (messages x the channel's unit "
                 "price) and has no weekly or total budget; remove it, and cap the spend with max_weekly (money) or "
                 "max_messages if needed"
-            )
-        if self.targeting is not None:
-            raise ValueError(
-                "trigger with targeting: a trigger campaign sends its message to a known agent after its event, so "
-                "nothing leaks and no audience premium applies; remove targeting"
             )
         if self.stages is not None:
             raise ValueError(
