@@ -142,6 +142,16 @@ def test_validation_messages(cost: dict[str, Any], says: str) -> None:
     assert "did you mean" not in text
 
 
+def test_a_per_action_channel_takes_no_carryover_or_premium() -> None:
+    d = copy.deepcopy(BASE)
+    d["channels"]["agg"] = {"cost": {"cpa": 700, "impressions": 100}, "carryover": {"rate": 0.5}}
+    with pytest.raises(ScenarioError, match=r"channels\.agg.*carryover: a channel priced per action"):
+        parse_scenario(d)
+    d["channels"]["agg"] = {"cost": {"cpa": 700, "impressions": 100}, "targeting": {"premium": 0.3}}
+    with pytest.raises(ScenarioError, match=r"channels\.agg.*targeting\.premium: a channel priced per action"):
+        parse_scenario(d)
+
+
 def test_a_trigger_cannot_use_a_per_action_channel() -> None:
     with pytest.raises(ScenarioError, match="priced per action"):
         scenario({"cpa": 700, "impressions": 100}, [{"channel": "agg", "trigger": {"event": "desire", "after": 1}}])

@@ -854,3 +854,26 @@ def test_robustness_levels():
         assert low.base.purchase < mid.base.purchase < high.base.purchase
         assert low.order_value.mean < mid.order_value.mean < high.order_value.mean
     assert by["central", "dearer"].channels["context"].cost.cpc > central.channels["context"].cost.cpc
+
+
+def test_digest_follows_a_seasonality_file_the_scenario_reads(tmp_path):
+    """A resume checks the digest: an edited seasonality CSV (read into the scenario when it is loaded)
+    changes it, although neither the experiment nor the scenario file changed."""
+    minimal = Path(__file__).resolve().parents[1] / "scenarios" / "minimal.toml"
+    (tmp_path / "scenario.toml").write_text(
+        minimal.read_text(encoding="utf-8") + '\n[seasonality]\nfile = "season.csv"\n', encoding="utf-8"
+    )
+    plan = next(iter(load_scenario(minimal).plans))
+    (tmp_path / "exp.toml").write_text(
+        f'[experiment]\nname = "d"\nscenario = "scenario.toml"\nplans = ["{plan}"]\nreps = 1\nagents = 1000\n'
+        '[[parameters]]\nname = "budget"\nbudget = ["*"]\nvalues = [1.0]\n',
+        encoding="utf-8",
+    )
+
+    def digest(peak: float) -> str:
+        rows = "\n".join(f"{w},{peak if w == 50 else 1.0}" for w in range(1, 53))
+        (tmp_path / "season.csv").write_text("week,multiplier\n" + rows + "\n", encoding="utf-8")
+        return load_experiment(tmp_path / "exp.toml").digest
+
+    assert digest(1.5) == digest(1.5)
+    assert digest(1.5) != digest(2.0)

@@ -470,7 +470,14 @@ def campaign_table(records: dict[str, list[Records]], scenario: Scenario) -> pd.
     planned - bought`` and ``unbought_<reason>`` its split by reason
     (:data:`~cjmsim.engine.records.UNBOUGHT_REASONS`; docs/model.md). With several replications,
     ``bought_ci_low`` / ``bought_ci_high`` and ``share_bought_ci_low`` / ``share_bought_ci_high``.
+    When some budget campaign has a targeting precision below 1: ``leaked``, the part of ``bought`` paid
+    for units that landed outside the campaign's audience, and ``leaked_share = leaked / bought``.
     """
+    leaky = any(
+        camp.trigger is None and scenario.channels[camp.channel].targeting.precision < 1.0
+        for plan in records
+        for camp in scenario.plans[plan].campaigns
+    )
     rows = []
     for plan, reps in records.items():
         n = len(reps)
@@ -506,6 +513,9 @@ def campaign_table(records: dict[str, list[Records]], scenario: Scenario) -> pd.
             row["unbought"] = float((planned[:, k] - bought[:, k]).mean())
             for j, reason in enumerate(UNBOUGHT_REASONS):
                 row[f"unbought_{reason}"] = float(unbought[:, k, j].mean())
+            if leaky:
+                leaked = float(np.mean([r.campaign_leaked[:, k].sum() for r in reps]))
+                row["leaked"], row["leaked_share"] = leaked, _div(leaked, mean)
             rows.append(row)
     base = ["plan", "campaign", "name", "channel", "segments", "stages", "reps", "planned", "bought"]
     return pd.DataFrame(rows, columns=None if rows else base)

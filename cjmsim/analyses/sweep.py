@@ -125,7 +125,9 @@ def load_experiment(path: str | Path) -> LoadedExperiment:
         data_i = apply_point(base, spec.parameters, pt, where=f"{path}")
         label = ", ".join(f"{k} = {v}" for k, v in pt.items())
         scenarios.append(parse_scenario(data_i, source=f"{path}: point {i} ({label})"))
-    digest = hashlib.sha256(path.read_bytes() + b"\0" + scenario_path.read_bytes()).hexdigest()
+    # the files, and the scenario as parsed: a seasonality `file` it reads is in it (as `weekly`)
+    parsed = json.dumps(base, sort_keys=True).encode("utf-8")
+    digest = hashlib.sha256(path.read_bytes() + b"\0" + scenario_path.read_bytes() + b"\0" + parsed).hexdigest()
     return LoadedExperiment(path, spec, base, scenario_path, pts, scenarios, plans, digest, base_sc.scenario.agents)
 
 

@@ -26,7 +26,14 @@ from cjmsim.engine.population import (
     N_STAGES,
     VISITED,
 )
-from cjmsim.scenario import STAGES, TRANSITIONS, TRIGGER_EVENTS, WEEKS_PER_YEAR, Scenario, week_of_year
+from cjmsim.scenario import (
+    STAGES,
+    TRANSITIONS,
+    TRIGGER_EVENTS,
+    WEEKS_PER_YEAR,
+    Scenario,
+    week_of_year,
+)
 
 __all__ = [
     "CYCLE_TABLE",
@@ -207,6 +214,18 @@ class CompiledCampaign:
     need: int = 0  # flag bits every recipient must have (VISITED, CONTACT or 0)
     gate: float | None = None
     run_for: int | None = None
+    precision: float = 1.0  # share of its units that land on its audience (targeting)
+    premium: float = 0.0  # narrow-audience price premium: price x (1 + premium x (1 - audience share))
+    #: (28,) the channel's eligible cells (its stages x requires), all segments: where leaked units go
+    #: and what the audience share is counted against; None with perfect targeting at the list price
+    eligible: NDArray[np.bool_] | None = None
+    price: float = 0.0  # this week's effective unit price (set by World._lambdas)
+    leak: NDArray[np.bool_] | None = None  # (G, 28) this week's cells outside the audience that got units
+
+    @property
+    def imperfect(self) -> bool:
+        """Whether the campaign leaks units or pays a premium (imperfect targeting)."""
+        return self.eligible is not None
 
     @property
     def triggered(self) -> bool:
@@ -255,6 +274,10 @@ def compile_campaigns(sc: Scenario, plan: str | None, channels: list[str], warmu
         if camp.trigger is None:
             cells = _cells(set(camp.stages or ch.stages) & set(ch.stages), ch.requires)
             compiled = CompiledCampaign(channels.index(camp.channel), weekly, targets, cells, windows)
+            precision, premium = ch.targeting.precision, ch.targeting.premium
+            if precision < 1.0 or premium > 0.0:
+                compiled.precision, compiled.premium = precision, premium
+                compiled.eligible = _cells(ch.stages, ch.requires)
         else:
             need = {"none": 0, "visited": VISITED, "contact": CONTACT}[ch.requires]
             cells = _cells(set(_EVENT_STAGES[camp.trigger.event]), ch.requires)

@@ -88,6 +88,9 @@ class Records:
     campaign_planned: NDArray[np.float64]  # (W, K) planned spend
     campaign_bought: NDArray[np.float64]  # (W, K) spend actually bought (summed over segments: ``spend``)
     campaign_unbought: NDArray[np.float64]  # (W, K, 5) planned - bought, by reason (UNBOUGHT_REASONS)
+    #: (W, K) the part of ``campaign_bought`` paid for units that landed outside the campaign's audience
+    #: (targeting precision < 1; docs/model.md, Targeting precision)
+    campaign_leaked: NDArray[np.float64]
     #: (W, G) the need multiplier in force for each segment: the seasonal factor of its seasonality
     #: curve, and its trend index (1 for a segment with none)
     season: NDArray[np.float64]
@@ -134,6 +137,7 @@ class Records:
             campaign_planned=z((W, campaigns)),
             campaign_bought=z((W, campaigns)),
             campaign_unbought=z((W, campaigns, len(UNBOUGHT_REASONS))),
+            campaign_leaked=z((W, campaigns)),
             season=np.ones((W, G)),
             trend=np.ones((W, G)),
         )

@@ -231,6 +231,11 @@ class World:
                 continue
             c = camp.channel
             budget = camp.weekly if k in active else 0.0
+            if camp.imperfect:  # targeting precision < 1 or a narrow-audience premium
+                cell_lam, lam_g, counts = self._leaky(camp, budget, cells)
+                lam[:, c, :] += cell_lam
+                parts.append((k, cell_lam, budget, lam_g, counts))
+                continue
             units_real = budget / self.price[c] + camp.carry
             counts = (cells[:, camp.cells].sum(axis=1)) * camp.segments  # (G,)
             lam_g = allocate_units(units_real / self.weight, counts, self.affinity[:, c], self.cap[c])
@@ -238,6 +243,30 @@ class World:
             lam[:, c, :] += cell_lam
             parts.append((k, cell_lam, budget, lam_g, counts))
         return lam, parts
+
+    def _leaky(
+        self, camp: CompiledCampaign, budget: float, cells: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        """Mean exposures per (segment, cell) of an imperfectly targeted campaign (docs/model.md, Targeting
+        precision), with its means and agents per group: its audience's segments, then the segments'
+        eligible agents outside it (``lam_g`` and ``counts`` have 2G entries). Sets the campaign's
+        effective price this week (``camp.price``) and the cells its leaked units reach (``camp.leak``)."""
+        assert camp.eligible is not None
+        c, cap, aff = camp.channel, self.cap[camp.channel], self.affinity[:, camp.channel]
+        inside = camp.segments[:, None] & camp.cells[None, :]  # (G, 28) the campaign's audience
+        outside = camp.eligible[None, :] & ~inside  # the channel's other eligible cells, every segment
+        n_in = (cells * inside).sum(axis=1)
+        n_out = (cells * outside).sum(axis=1)
+        total = float(n_in.sum() + n_out.sum())
+        share = float(n_in.sum()) / total if total > 0 else 1.0  # audience share of the eligible audience
+        camp.price = float(self.price[c]) * (1.0 + camp.premium * (1.0 - share))
+        units = (budget / camp.price + camp.carry) / self.weight
+        p = camp.precision if n_out.any() else 1.0  # no one outside the audience: nothing to leak to
+        lam_in = allocate_units(p * units, n_in, aff, cap)
+        lam_out = allocate_units((1.0 - p) * units, n_out, aff, cap) if p < 1.0 else np.zeros(self.G)
+        camp.leak = outside
+        cell_lam = lam_in[:, None] * inside + lam_out[:, None] * outside
+        return cell_lam, np.concatenate([lam_in, lam_out]), np.concatenate([n_in, n_out])
 
     def _tables(self, lam: NDArray[np.float64]) -> dict[tuple[int, int], _Table]:
         """Exposure thresholds of every (segment, channel) with a nonzero mean somewhere."""
@@ -316,10 +345,11 @@ class World:
             delivered_g = (units_cell[:, c, :] * share).sum(axis=1) * self.weight  # real units per segment
             delivered = float(delivered_g.sum())
             carried = camp.carry
-            paid_units = min(max(delivered - carried, 0.0), budget / self.price[c])
-            spend = paid_units * self.price[c]
+            price = camp.price if camp.imperfect else self.price[c]  # with a narrow-audience premium
+            paid_units = min(max(delivered - carried, 0.0), budget / price)
+            spend = paid_units * price
             camp.carry = self.carry_rate[c] * delivered
-            if camp.carry * self.price[c] < 1e-6:  # nothing worth a kopeck is left
+            if camp.carry * price < 1e-6:  # nothing worth a kopeck is left
                 camp.carry = 0.0
             if t >= 0:
                 self.rec.planned[t, c] += budget
@@ -332,8 +362,11 @@ class World:
                 if j >= 0 and budget > 0:
                     self.rec.campaign_planned[t, j] += budget
                     self.rec.campaign_bought[t, j] += spend
+                    if camp.leak is not None and delivered > 0:  # the units paid that landed outside
+                        leaked = float((units_cell[:, c, :] * share * camp.leak).sum()) * self.weight
+                        self.rec.campaign_leaked[t, j] += spend * leaked / delivered
                     if spend < budget:
-                        asked = budget / self.price[c] + carried
+                        asked = budget / price + carried
                         # at means below the cap the allocation took every unit (its audience is not full)
                         if not lam_g.any():
                             own = 0.0
@@ -346,10 +379,19 @@ class World:
                             if c not in expected:
                                 expected[c] = self.week_cells * capped_poisson_mean(lam[:, c, :], self.cap[c])
                             shared = float((expected[c] * share).sum()) * self.weight
-                        self.rec.campaign_unbought[t, j, :3] = self._unbought(c, budget, spend, carried, own, shared)
+                        self.rec.campaign_unbought[t, j, :3] = self._unbought(
+                            c, budget, spend, carried, own, shared, price=price
+                        )
 
     def _unbought(
-        self, c: int, budget: float, spend: float, carried: float, own: float, shared: float
+        self,
+        c: int,
+        budget: float,
+        spend: float,
+        carried: float,
+        own: float,
+        shared: float,
+        price: float | None = None,
     ) -> tuple[float, float, float]:
         """Money of ``budget`` not bought, by reason (:data:`~cjmsim.engine.records.UNBOUGHT_REASONS`).
 
@@ -357,9 +399,10 @@ class World:
         cap; ``shared``: its part of what the cells take under the cap applied to the channel's summed
         means. The expected shortfalls are charged to the audience, then the shared cap, at most the
         money actually left; the rest is chance. ``carried``: the units carried over into this week
-        (delivered first, free), as in the bill.
+        (delivered first, free), as in the bill. ``price``: the campaign's effective unit price (with a
+        narrow-audience premium; default the channel's this week).
         """
-        price = self.price[c]
+        price = self.price[c] if price is None else price
         units = budget / price
         asked = units + carried
         paid_own = units if own >= asked * (1.0 - _FULL) else min(max(own - carried, 0.0), units)

@@ -845,6 +845,52 @@ class Carryover(_ScenarioModel):
     )
 
 
+def _check_precision(v: Any) -> Any:
+    if isinstance(v, int | float) and not isinstance(v, bool) and not 0 < v <= 1:
+        raise ValueError(
+            "give the share of a targeted campaign's units that land on its audience, "
+            "in (0, 1] (1 = perfect targeting, 0.8 = a fifth leaks to the channel's other eligible agents)"
+        )
+    return v
+
+
+def _check_premium(v: Any) -> Any:
+    if isinstance(v, int | float) and not isinstance(v, bool) and v < 0:
+        raise ValueError(
+            "give the narrow-audience price premium, >= 0 (unit price x (1 + premium x "
+            "(1 - audience share)); 0 = the list price whatever the audience)"
+        )
+    return v
+
+
+class Targeting(_ScenarioModel):
+    """A channel's ``targeting``: how precisely a campaign reaches its audience and what a narrow one costs."""
+
+    precision: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Share of a targeted campaign's units that land on its audience (segments x stages x the "
+        "channel's flag); the rest is spread by affinity over the channel's other eligible agents. 1 = perfect.",
+    )
+    premium: float = Field(
+        0.0,
+        ge=0,
+        description="Price premium for narrow audiences: unit price x (1 + premium x (1 - audience share)), "
+        "audience share = the campaign's audience / the channel's whole eligible audience that week.",
+    )
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision_range(cls, v: Any) -> Any:
+        return _check_precision(v)
+
+    @field_validator("premium", mode="before")
+    @classmethod
+    def _premium_range(cls, v: Any) -> Any:
+        return _check_premium(v)
+
+
 Requirement = Literal["none", "visited", "contact"]
 
 
@@ -876,6 +922,11 @@ class Channel(_ScenarioModel):
         description="Seasonal multiplier on the unit price (CPM, CPC or per message: dearer in Q4) and price "
         "inflation per year (`trend`); same curve keys as `[seasonality]`, without `rates`.",
     )
+    targeting: Targeting = Field(
+        default_factory=Targeting,
+        description="Imperfect targeting of the channel's budget campaigns: `{ precision = 0.8, premium = 0.3 }` "
+        "(docs/model.md, Targeting precision); the defaults are perfect targeting at the list price.",
+    )
 
     @model_validator(mode="after")
     def _per_action_alone(self) -> Channel:
@@ -883,6 +934,11 @@ class Channel(_ScenarioModel):
             raise ValueError(
                 f"carryover: a channel priced per action ({self.cost.model_kind}) buys no units to carry over; "
                 "leave carryover out (rate 0)"
+            )
+        if self.cost.per_action and self.targeting.premium > 0:
+            raise ValueError(
+                f"targeting.premium: a channel priced per action ({self.cost.model_kind}) is paid per action, not "
+                "per unit, so a narrow-audience premium has no price to raise; leave premium out (precision applies)"
             )
         return self
 
