@@ -884,14 +884,25 @@ class Message(_ScenarioModel):
         0.3, ge=0, description="Fit for the segments (and stages of a per-stage table) that `fit` does not list."
     )
 
-    @field_validator("fit")
+    @field_validator("fit", mode="before")
     @classmethod
-    def _fit_non_negative(cls, v: dict[str, float | dict[str, float]]) -> dict[str, float | dict[str, float]]:
+    def _fit_table(cls, v: Any) -> Any:
+        """Each fit is a number >= 0 or a table of stages to numbers >= 0 (one clear message if not)."""
+        if not isinstance(v, dict):
+            return v  # pydantic says what a table is
         for seg, f in v.items():
-            for st, x in f.items() if isinstance(f, dict) else [("", f)]:
-                if x < 0:
-                    where = f"{key_text(seg)}.{st}" if st else key_text(seg)
-                    raise ValueError(f"fit {where} = {x:g}: a fit is a multiplier of exposures, >= 0")
+            pairs = f.items() if isinstance(f, dict) else [("", f)]
+            for st, x in pairs:
+                where = f"{key_text(seg)}.{key_text(st)}" if st else key_text(seg)
+                if st and st not in STAGES:
+                    raise ValueError(
+                        f"{where}: unknown stage {st!r}{did_you_mean(st, list(STAGES))}; stages: {', '.join(STAGES)}"
+                    )
+                if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x) or x < 0:
+                    raise ValueError(
+                        f"{where} = {x!r}: a fit is a number >= 0 (a multiplier of the exposures; 1 = the channel's "
+                        "odds as calibrated), or per stage a table such as { desire = 1.0, interest = 0.6 }"
+                    )
         return v
 
     def fit_of(self, segment: str, stage: str) -> float:
@@ -1119,7 +1130,9 @@ class Scenario(_ScenarioModel):
             for sg in msg.fit:
                 if sg not in self.segments:
                     where = f"messages.{key_text(mid)}.fit.{key_text(sg)}"
-                    errors.append(f"{where}: unknown segment{did_you_mean(sg, segments)}")
+                    errors.append(
+                        f"{where}: unknown segment{did_you_mean(sg, segments)}; segments: {', '.join(segments)}"
+                    )
         weeks = self.scenario.weeks
         for pid, plan in self.plans.items():
             for i, camp in enumerate(plan.campaigns):
