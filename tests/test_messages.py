@@ -239,3 +239,30 @@ def test_unknown_segment_and_stage_in_fit_are_refused() -> None:
     assert "messages.segment_a.fit.bb: unknown segment" in msg and "did you mean 'b'" in msg
     msg = bad(lambda d: d["messages"]["segment_a"]["fit"].update(a={"desir": 0.5}))
     assert "messages.segment_a.fit" in msg and "desir" in msg
+
+
+# ---- the run report
+
+
+def test_report_shows_messages_fits_and_what_to_say_escaped() -> None:
+    from cjmsim.presentation.reports.run import render_report
+
+    data = helpers.funnel_scenario()
+    data["segments"]["a"]["persona"] = {"say": "<b>bundles</b> & clear prices"}
+    data["messages"] = {
+        "m_a": {"name": "Bundles for A", "text": "Sound <now>", "fit": {"a": {"aware": 1.0, "interest": 0.6}}},
+    }
+    data["plans"]["base"]["campaigns"][1]["message"] = "m_a"
+    data["scenario"].update(weeks=2, agents=1_000)
+    res = simulate(parse_scenario(data), baseline=False)
+    html = render_report(res, [])
+    assert "Messages of base" in html
+    assert "Bundles for A" in html and "Sound &lt;now&gt;" in html
+    assert "&lt;b&gt;bundles&lt;/b&gt; &amp; clear prices" in html and "<b>bundles</b>" not in html
+    # search reaches aware, interest and desire: A's fit there 1, 0.6 and fit_other 0.3; B (not listed) 0.3
+    assert "aware 1, interest 0.6, desire 0.3" in html
+    assert "none (fit 1)" in html  # the campaigns of the plan without a message
+    # a scenario without messages has no such table
+    plain = helpers.funnel_scenario()
+    plain["scenario"].update(weeks=2, agents=1_000)
+    assert "Messages of" not in render_report(simulate(parse_scenario(plain), baseline=False), [])
