@@ -140,7 +140,7 @@ def test_generic_vs_fitted_message_differ_by_what_the_fit_implies() -> None:
     diff = fitted.orders[0, 0] - generic.orders[0, 0]
     assert abs(diff - N * d) < 3 * math.sqrt(N * d * (1 - d)), (diff, N * d)
     assert diff > 10 * math.sqrt(N * d * (1 - d))  # the fit matters, far beyond noise
-    # through Hill saturation half the fit is not half the lift (here about two thirds of it)
+    # through Hill saturation half the fit is not half the lift (here 0.63 of it, docs/model.md)
     lift = (ph - B) / (p1 - B)
     assert 0.55 < lift < 0.8, lift
 
@@ -266,3 +266,23 @@ def test_report_shows_messages_fits_and_what_to_say_escaped() -> None:
     plain = helpers.funnel_scenario()
     plain["scenario"].update(weeks=2, agents=1_000)
     assert "Messages of" not in render_report(simulate(parse_scenario(plain), baseline=False), [])
+
+
+def test_docs_fragment_validates_in_minimal() -> None:
+    """docs/scenario.md's Messages example is valid in scenarios/minimal.toml, as it says, and means what it says."""
+    import tomllib
+
+    text = (Path(__file__).parents[1] / "docs" / "scenario.md").read_text(encoding="utf-8")
+    start = text.index("\n## Messages\n")
+    blocks = text[start : text.index("\n## ", start + 1)].split("```")[1::2]
+    assert len(blocks) == 1
+    data = copy.deepcopy(MINIMAL)
+    part = tomllib.loads(blocks[0])
+    data["messages"] = part["messages"]
+    data["plans"]["by_segment"] = part["plans"]["by_segment"]
+    sc = parse_scenario(data)
+    specs = sc.messages["specs"]
+    assert specs.fit_of("enthusiast", "interest") == 1.0 and specs.fit_of("enthusiast", "aware") == 0.3
+    assert sc.messages["bundles"].fit_of("casual", "desire") == 1.0
+    rec = simulate(sc, ["search_and_email", "by_segment"], agents=5_000, weeks=4, baseline=False)
+    assert rec.records["by_segment"][0].orders.sum() > 0
