@@ -206,6 +206,29 @@ def test_a_triggered_message_is_weighted_by_its_fit() -> None:
     assert off.orders.sum() < half.orders.sum() < plain.orders.sum()
 
 
+def test_triggered_messages_to_a_segment_the_bought_campaign_does_not_reach() -> None:
+    """A channel's bought campaign (with a message) targets casual only; its trigger campaign messages
+    everyone with a message of fit 0 for enthusiasts: the enthusiasts' journeys are those without the trigger."""
+    d = copy.deepcopy(MINIMAL)
+    d["channels"]["sms"] = {"cost": {"per_message": 2.0}, "stages": ["desire"], "frequency_cap": 1}
+    for seg in d["segments"].values():
+        seg.setdefault("odds", {})["sms"] = {"purchase": 4.0}
+    d["messages"] = {"bought": {"fit_other": 0.7}, "nudge": {"fit": {"casual": 1.0}, "fit_other": 0.0}}
+    bought = {"channel": "sms", "weekly": 2_000.0, "segments": ["casual"], "message": "bought"}
+    nudge = {"channel": "sms", "trigger": {"event": "desire", "after": 1}, "message": "nudge"}
+    d["plans"]["both"] = {"campaigns": [bought, nudge]}
+    d["plans"]["bought"] = {"campaigns": [bought]}
+    sc = parse_scenario(d)
+    both, alone = (
+        run_plan(sc, p, make_streams(3, 0, len(sc.segments)), 20_000, 20, threads=1) for p in ("both", "bought")
+    )
+    e = list(sc.segments).index("enthusiast")
+    assert both.spend[:, e].sum() > 0  # enthusiasts got (and cost) triggered messages
+    assert np.array_equal(both.orders[:, e], alone.orders[:, e])
+    assert np.array_equal(both.stage[:, e], alone.stage[:, e])
+    assert both.orders.sum() > alone.orders.sum()  # casual's nudges (fit 1) do move people
+
+
 # ---- validation
 
 

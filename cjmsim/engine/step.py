@@ -631,6 +631,7 @@ class World:
                 if c not in messages:
                     continue
                 hit, x = np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float32)
+                kh = key[hit]
             else:
                 tab, live, single = spec
                 if single:
