@@ -161,6 +161,7 @@ def test_plans_differ_only_in_campaigns(scenario):
     assert set(Plan.model_fields) == {"name", "description", "campaigns"}
     campaign_keys = {"name", "channel", "weekly", "total", "weeks", "flights", "segments", "stages"}
     campaign_keys |= {"trigger", "max_messages", "max_weekly", "start_when", "run_for"}
+    campaign_keys |= {"message"}  # the id of a scenario-level [messages.ID] (its fit lives there)
     assert set(Campaign.model_fields) == campaign_keys
     # segments and channels live at the scenario level, once, shared by every plan
     for plan in scenario.plans.values():

@@ -45,6 +45,7 @@ __all__ = [
     "calendar",
     "compile_campaigns",
     "cycle_logits",
+    "message_fit",
     "segment_models",
 ]
 
@@ -196,9 +197,10 @@ class CompiledCampaign:
     one message to each agent of its segments, with the channel's flag (``requires``: ``need``),
     whose ``event`` (an index in :data:`~cjmsim.scenario.TRIGGER_EVENTS`) happened ``after`` weeks
     earlier, at most ``cap`` real messages and ``cap_money`` a week (``inf``: no cap). ``cells`` are then the cells
-    its audience is counted in (the event's stage). ``gate``: the audience in real people that
-    opens the campaign's windows (``start_when``; None: open from the start), ``run_for``: the most
-    weeks it runs from then (None: its windows as they are).
+    its audience is counted in (the event's stage). ``fit``: its message's fit per (segment, stage),
+    None when it has no message or the message fits everyone 1 (exposures unweighted). ``gate``: the
+    audience in real people that opens the campaign's windows (``start_when``; None: open from the
+    start), ``run_for``: the most weeks it runs from then (None: its windows as they are).
     """
 
     channel: int
@@ -221,6 +223,7 @@ class CompiledCampaign:
     eligible: NDArray[np.bool_] | None = None
     price: float = 0.0  # this week's effective unit price (set by World._lambdas)
     leak: NDArray[np.bool_] | None = None  # (G, 28) this week's cells outside the audience that got units
+    fit: NDArray[np.float64] | None = None  # (G, 7) its message's fit per segment and stage; None: 1 everywhere
 
     @property
     def imperfect(self) -> bool:
@@ -293,11 +296,22 @@ def compile_campaigns(sc: Scenario, plan: str | None, channels: list[str], warmu
                 cap_money=math.inf if camp.max_weekly is None else camp.max_weekly,
                 need=need,
             )
+        compiled.fit = message_fit(sc, camp.message)
         if camp.start_when is not None and not warmup:
             compiled.gate = camp.start_when.audience
             compiled.run_for = camp.run_for
         out.append(compiled)
     return out
+
+
+def message_fit(sc: Scenario, message: str | None) -> NDArray[np.float64] | None:
+    """The fit of ``message`` per (segment, stage), (G, 7) in segment and :data:`STAGES` order; None
+    for no message or a message whose fit is 1 everywhere (the step then weights nothing)."""
+    if message is None:
+        return None
+    msg = sc.messages[message]
+    fit = np.array([[msg.fit_of(sid, st) for st in STAGES] for sid in sc.segments], dtype=np.float64)
+    return None if (fit == 1.0).all() else fit
 
 
 @dataclass

@@ -145,6 +145,8 @@ class World:
         # lifecycle triggers: the key of their cap's random sample (a child seed no other stream uses)
         self.trigger_key = int(child_seed(streams.transition[0], TRIGGER_CHILD).generate_state(1, np.uint64)[0])
         self._sends: list[_Send] = []
+        self._send_fit: list[NDArray[np.float32] | None] = []  # per send: its message's fit (G, 7), or None
+        self.fits: dict[int, NDArray[np.float32]] | None = None  # this week's exposure fits (_fits)
         self._per_action()
         self._bounds()
         self.recorders = tuple(recorders)
@@ -166,15 +168,21 @@ class World:
 
     def _bounds(self) -> None:
         """Adstock bounds per channel: the frequency cap a week, plus one message a week per trigger
-        campaign of the channel (a triggered message comes on top of the cap)."""
+        campaign of the channel (a triggered message comes on top of the cap), times the largest
+        message fit of the channel's campaigns when it is above 1."""
         extra = np.zeros(self.C, dtype=int)
+        most = np.ones(self.C)  # the largest message fit on each channel, when above 1
         for camp in self.warm_campaigns + self.plan_campaigns:
             if camp.triggered:
                 extra[camp.channel] += 1
+            if camp.fit is not None:
+                most[camp.channel] = max(most[camp.channel], float(camp.fit.max()))
         self.triggers = bool(extra.any())  # a plan without triggers does not look for them
+        # a plan whose campaigns carry no message (or messages of fit 1) weights no exposure
+        self.messaged = any(camp.fit is not None for camp in self.warm_campaigns + self.plan_campaigns)
         self.amax = [
-            adstock_bound(cap + int(x), float(d), self.W + self.warm + 1)
-            for cap, d, x in zip(self.cap, self.decay, extra, strict=True)
+            adstock_bound(cap + int(x), float(d), self.W + self.warm + 1) * float(f)
+            for cap, d, x, f in zip(self.cap, self.decay, extra, most, strict=True)
         ]
 
     def _cut_blocks(self, streams: Streams) -> None:
@@ -285,6 +293,28 @@ class World:
                     tables[g, c] = (exposure_thresholds(row, cap[c]), live, False)
         return tables
 
+    def _fits(
+        self, camps: list[CompiledCampaign], lam: NDArray[np.float64], parts: list[_Part]
+    ) -> dict[int, NDArray[np.float32]] | None:
+        """Fit of the exposures per (segment, cell), for each channel with a messaged campaign this week:
+        the campaigns' fits weighted by their means, fit[g, c, cell] = sum_k lam_k fit_k[g, stage] / lam."""
+        num: dict[int, NDArray[np.float64]] = {}
+        for k, *_ in parts:
+            if camps[k].fit is not None:
+                num.setdefault(camps[k].channel, np.zeros((self.G, N_CELLS)))
+        if not num:
+            return None
+        for k, cell_lam, *_ in parts:
+            c = camps[k].channel
+            if c in num:
+                fit = camps[k].fit
+                num[c] += cell_lam if fit is None else cell_lam * np.repeat(fit, 4, axis=1)
+        out = {}
+        for c, x in num.items():
+            total = lam[:, c, :]
+            out[c] = np.divide(x, total, out=np.ones_like(x), where=total > 0).astype(np.float32)
+        return out
+
     def week(self, t: int, camps: list[CompiledCampaign], active: set[int]) -> None:
         """Simulate week ``t`` (negative during the warm-up) for every segment block."""
         horizon = t >= 0
@@ -296,6 +326,7 @@ class World:
         lam, parts = self._lambdas(camps, active)
         self.price = bill_price
         tables = self._tables(lam)
+        self.fits = self._fits(camps, lam, parts) if self.messaged else None
         loyal_share = self.seg_cells().reshape(self.G, N_STAGES, 4).sum(axis=2)
         loyal_share = loyal_share[:, LOYAL] / np.maximum(loyal_share.sum(axis=1), 1)
         shares = [float(x) for x in loyal_share]
@@ -505,22 +536,36 @@ class World:
                 u = trigger_uniforms(self.trigger_key, idx, t, k)
                 chosen = np.sort(idx[np.argpartition(u, keep - 1)[:keep]]) if keep > 0 else idx[:0]
             out.append((k, camp.channel, chosen, int(idx.size)))
+        fits = [camps[k].fit for k, *_ in out]
+        self._send_fit = [None if f is None else f.astype(np.float32) for f in fits]
         if out:
             self.trig_cell = np.zeros((self.B, len(out), N_CELLS))
         return out
 
-    def _block_messages(self, b: int) -> dict[int, NDArray[np.intp]]:
-        """This week's triggered messages to block ``b``'s agents (indices in the block), by channel;
-        counts them by audience cell (per-block state only)."""
-        _, lo, hi = self.blocks[b]
+    def _block_messages(self, b: int) -> dict[int, tuple[NDArray[np.intp], NDArray[np.float32] | None]]:
+        """This week's triggered messages to block ``b``'s agents (indices in the block), by channel, with
+        their messages' fits for the agents' segment and stage (None: all 1); counts them by audience
+        cell (per-block state only)."""
+        g, lo, hi = self.blocks[b]
         by_channel: dict[int, list[NDArray[np.intp]]] = {}
+        weights: dict[int, list[NDArray[np.float32]]] = {}
         for i, (_, c, chosen, _) in enumerate(self._sends):
             a, z = np.searchsorted(chosen, [lo, hi])
             if z > a:
                 part = chosen[a:z]
                 self.trig_cell[b, i] = np.bincount(self.key[part], minlength=N_CELLS)
                 by_channel.setdefault(c, []).append(part - lo)
-        return {c: np.concatenate(parts) for c, parts in by_channel.items()}
+                fit = self._send_fit[i]
+                weights.setdefault(c, []).append(
+                    np.ones(part.size, dtype=np.float32) if fit is None else fit[g][self.pop.stage[part]]
+                )
+        out: dict[int, tuple[NDArray[np.intp], NDArray[np.float32] | None]] = {}
+        for c, parts in by_channel.items():
+            w = None
+            if any(self._send_fit[i] is not None for i, s in enumerate(self._sends) if s[1] == c):
+                w = np.concatenate(weights[c])
+            out[c] = (np.concatenate(parts), w)
+        return out
 
     def _trigger_records(self, t: int, camps: list[CompiledCampaign]) -> NDArray[np.float64]:
         """Spend and campaign records of the week's triggered messages (messages x price; planned: every
@@ -697,6 +742,7 @@ class World:
         raw = self.exp_rng[b].bit_generator.random_raw((C * n + 3) // 4)
         U = raw.view(np.uint16)[: C * n].reshape(C, n)
         messages = self._block_messages(b) if self._sends else {}
+        fits = self.fits
         for c in range(C):
             A = self.adstock[b][c]
             if self.exposed[b, c] and self.decay[c] != 1:
@@ -706,6 +752,7 @@ class World:
                 if c not in messages:
                     continue
                 hit, x = np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float32)
+                kh = key[hit]
             else:
                 tab, live, single = spec
                 if single:
@@ -717,10 +764,18 @@ class World:
                 kh = key[hit]
                 x = exposure_counts(U[c][hit], kh, tab, single)
                 self.units_cell[b, c] += np.bincount(kh, weights=x, minlength=N_CELLS)
+            fit = None if fits is None else fits.get(c)
+            xw = x if fit is None else x * fit[g][kh]  # fit-weighted exposures enter the adstock
             if c in messages:  # triggered messages come on top of the bought exposures (beyond the cap)
-                hit, x = _merge(hit, x, messages[c])
+                sent, w = messages[c]
+                if w is None and fit is None:
+                    hit, x = _merge(hit, x, sent)
+                    xw = x
+                else:  # the same agents in the same order, counted and weighted
+                    _, xw = _merge(hit, xw, sent, w)
+                    hit, x = _merge(hit, x, sent)
             self.exposed[b, c] = True
-            A[hit] += x
+            A[hit] += xw
             if self.recorders:
                 agents = hit + lo
                 for r in self.recorders:
@@ -848,12 +903,17 @@ class World:
 
 
 def _merge(
-    hit: NDArray[np.intp], x: NDArray[np.float32], sent: NDArray[np.intp]
+    hit: NDArray[np.intp],
+    x: NDArray[np.float32],
+    sent: NDArray[np.intp],
+    weights: NDArray[np.float32] | None = None,
 ) -> tuple[NDArray[np.intp], NDArray[np.float32]]:
     """Bought exposures ``x`` of agents ``hit`` plus one message to each of ``sent`` (indices may repeat:
-    one message per trigger campaign), as sorted unique agents and their counts."""
+    one message per trigger campaign; ``weights``: each message's fit, default 1), as sorted unique
+    agents and their counts."""
     agents, inv = np.unique(np.concatenate([hit, sent]), return_inverse=True)
-    counts = np.bincount(inv, weights=np.concatenate([x, np.ones(sent.size, dtype=np.float32)]))
+    ones = np.ones(sent.size, dtype=np.float32) if weights is None else weights
+    counts = np.bincount(inv, weights=np.concatenate([x, ones]))
     return agents, counts.astype(np.float32)
 
 

@@ -61,6 +61,9 @@ def _type(tp: Any) -> str:
     if origin is tuple:
         return "[" + ", ".join(_type(a) for a in args) + "]"
     if origin is dict:
+        inner = _strip(args[1])[0]
+        if get_origin(inner) in (Union, types.UnionType):  # a number or a table (a fit per stage)
+            return f"table of ({' or '.join(_plural(_type(a)) for a in get_args(inner))})"
         return f"table of {_plural(_type(args[1]))}"
     return _SCALARS.get(tp, getattr(tp, "__name__", str(tp)))
 
@@ -98,10 +101,15 @@ def _allowed(info: FieldInfo) -> str:
         parts.append(f"one of {_choices(tp)}")
     elif origin is list and get_origin(args[0]) is Literal:
         parts.append(f"each one of {_choices(args[0])}")
-    elif origin is dict and get_origin(_strip(args[1])[0]) is dict:
-        key = get_args(_strip(args[1])[0])[0]
-        if get_origin(key) is Literal:
-            parts.append(f"inner keys: {_choices(key)}")
+    elif origin is dict:
+        inner = _strip(args[1])[0]
+        tables = [inner] if get_origin(inner) is dict else []
+        if get_origin(inner) in (Union, types.UnionType):
+            tables = [a for a in get_args(inner) if get_origin(a) is dict]
+        for table in tables:
+            key = get_args(table)[0]
+            if get_origin(key) is Literal:
+                parts.append(f"inner keys: {_choices(key)}")
     return "; ".join(parts)
 
 

@@ -1016,6 +1016,52 @@ class StartWhen(_ScenarioModel):
     )
 
 
+class Message(_ScenarioModel):
+    """A message (creative) a campaign can carry: how well it fits each segment, and stage."""
+
+    name: str = Field("", description="Display name; the message's id when empty.")
+    text: str = Field("", description="What the message says (shown in the run report).")
+    fit: dict[str, float | dict[StageName, float]] = Field(
+        default_factory=dict,
+        description="Fit per segment id, >= 0: a number (every stage) or a table per stage "
+        "(`{ desire = 1.0, interest = 0.6 }`; stages not listed get `fit_other`). A campaign's exposures "
+        "are multiplied by the fit of the agent's segment and stage before they enter the adstock.",
+    )
+    fit_other: float = Field(
+        0.3, ge=0, description="Fit for the segments (and stages of a per-stage table) that `fit` does not list."
+    )
+
+    @field_validator("fit", mode="before")
+    @classmethod
+    def _fit_table(cls, v: Any) -> Any:
+        """Each fit is a number >= 0 or a table of stages to numbers >= 0 (one clear message if not)."""
+        if not isinstance(v, dict):
+            return v  # pydantic says what a table is
+        for seg, f in v.items():
+            pairs = f.items() if isinstance(f, dict) else [("", f)]
+            for st, x in pairs:
+                where = f"{key_text(seg)}.{key_text(st)}" if st else key_text(seg)
+                if st and st not in STAGES:
+                    raise ValueError(
+                        f"{where}: unknown stage {st!r}{did_you_mean(st, list(STAGES))}; stages: {', '.join(STAGES)}"
+                    )
+                if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x) or x < 0:
+                    raise ValueError(
+                        f"{where} = {x!r}: a fit is a number >= 0 (a multiplier of the exposures; 1 = the channel's "
+                        "odds as calibrated), or per stage a table such as { desire = 1.0, interest = 0.6 }"
+                    )
+        return v
+
+    def fit_of(self, segment: str, stage: str) -> float:
+        """The fit of this message for an agent of ``segment`` at ``stage``."""
+        f = self.fit.get(segment)
+        if f is None:
+            return self.fit_other
+        if isinstance(f, dict):
+            return float(f.get(stage, self.fit_other))  # type: ignore[call-overload]
+        return f
+
+
 class Campaign(_ScenarioModel):
     """One campaign: a channel, an audience (segments x stages), a schedule and a budget or a trigger."""
 
@@ -1053,6 +1099,11 @@ class Campaign(_ScenarioModel):
         None,
         description="`{ audience = 20000 }`: the campaign's windows open only the week after the first week at "
         "whose end its audience reaches the size (checked from the end of the warm-up on).",
+    )
+    message: str | None = Field(
+        None,
+        description="Message id (a key of [messages]) the campaign carries: its fit per segment and stage weights the "
+        "exposures. Default: none (fit 1 for everyone).",
     )
     run_for: int | None = Field(
         None, ge=1, description="With start_when: the campaign runs at most this many weeks from the week it opens."
@@ -1176,6 +1227,10 @@ class Scenario(_ScenarioModel):
         min_length=1,
         description="Budget plans by id. Ids starting with `__` are the analyses' own plans: a file may not use them.",
     )
+    messages: dict[str, Message] = Field(
+        default_factory=dict,
+        description='Messages (creatives) by id, named by campaigns (`message = "ID"`): fit per segment and stage.',
+    )
     seasonality: Seasonality | None = Field(
         None,
         description="Seasonality and trend on the calendar (`start_date`): weekly multipliers on the base rates "
@@ -1218,6 +1273,13 @@ class Scenario(_ScenarioModel):
                     f"{origin}.rates cannot list 'repeat' for this segment; leave it out of the rates "
                     "(or give the segment its own seasonality without it)"
                 )
+        for mid, msg in self.messages.items():
+            for sg in msg.fit:
+                if sg not in self.segments:
+                    where = f"messages.{key_text(mid)}.fit.{key_text(sg)}"
+                    errors.append(
+                        f"{where}: unknown segment{did_you_mean(sg, segments)}; segments: {', '.join(segments)}"
+                    )
         weeks = self.scenario.weeks
         for pid, plan in self.plans.items():
             for i, camp in enumerate(plan.campaigns):
@@ -1239,6 +1301,10 @@ class Scenario(_ScenarioModel):
                                 f"{where}.stages: channel {camp.channel!r} cannot reach stage {st!r} "
                                 f"(its stages: {', '.join(eligible)})"
                             )
+                if camp.message is not None and camp.message not in self.messages:
+                    hint = did_you_mean(camp.message, list(self.messages))
+                    known = f"; messages: {', '.join(self.messages)}" if self.messages else "; [messages] is empty"
+                    errors.append(f"{where}.message: unknown message {camp.message!r}{hint}{known}")
                 for sg in camp.segments or []:
                     if sg not in self.segments:
                         errors.append(f"{where}.segments: unknown segment {sg!r}{did_you_mean(sg, segments)}")

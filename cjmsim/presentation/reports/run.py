@@ -122,6 +122,54 @@ def _rules_note(campaigns: Sequence[Any]) -> str:
     return "; ".join(parts)
 
 
+#: The stages a trigger campaign's message is shown at (its event's stage; an order: customers and loyal).
+_TRIGGER_STAGES = {"interest": ("interest",), "desire": ("desire",), "order": ("customer", "loyal"), "lost": ("lost",)}
+
+
+def _fit_text(fits: dict[str, float]) -> str:
+    """A message's fit at a campaign's stages: one number when the same at all, else per stage."""
+    values = set(fits.values())
+    if len(values) == 1:
+        return fmt.setting(round(values.pop(), 3))
+    return ", ".join(f"{st} {fmt.setting(round(f, 3))}" for st, f in fits.items())
+
+
+def _messages(sc: Scenario, plans: Sequence[str]) -> list[dict[str, Any]]:
+    """Per plan with a messaged campaign: each campaign's message, its fit for each targeted segment at
+    the stages the campaign reaches, and that segment's persona's "what to say" (empty: no messages)."""
+    if not sc.messages:
+        return []
+    out = []
+    for pid in plans:
+        plan = sc.plans[pid]
+        if not any(c.message is not None for c in plan.campaigns):
+            continue
+        rows = []
+        for i, camp in enumerate(plan.campaigns):
+            msg = sc.messages[camp.message] if camp.message is not None else None
+            ch = sc.channels[camp.channel]
+            if camp.trigger is not None:
+                stages = [st for st in _TRIGGER_STAGES[camp.trigger.event]]
+            else:
+                stages = [st for st in ch.stages if camp.stages is None or st in camp.stages]
+            label = camp.name or f"{ch.name or camp.channel} #{i + 1}"
+            for sid in camp.segments or list(sc.segments):
+                seg = sc.segments[sid]
+                fits = {st: 1.0 if msg is None else msg.fit_of(sid, st) for st in stages}
+                rows.append(
+                    {
+                        "campaign": label,
+                        "message": "none (fit 1)" if msg is None else msg.name or str(camp.message),
+                        "text": "" if msg is None else msg.text,
+                        "segment": seg.name,
+                        "fit": _fit_text(fits),
+                        "say": seg.persona.say,
+                    }
+                )
+        out.append({"name": plan.name or pid, "rows": rows})
+    return out
+
+
 def _comparison(result: Result, segment: str = "all") -> dict[str, Any]:
     """The plan comparison table of one segment (``all``: the totals): metric rows in groups, one
     column per plan, CI half-widths; the incremental group only when the run made its baseline."""
@@ -375,6 +423,7 @@ def render_report(
         "reps": result.reps,
         "plans": plans,
         "budget": budget,
+        "messages": _messages(sc, result.plans),
         "summary": run_summary(result),
         "table": _comparison(result),
         "images": figures([img for img in images if img.slug not in JOURNEY_CHARTS]),
