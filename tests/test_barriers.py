@@ -20,7 +20,7 @@ import pytest
 
 from cjmsim import parse_scenario, simulate
 from cjmsim.engine.compiled import segment_models
-from cjmsim.scenario import BARRIERS, ODDS_KEYS, ScenarioError, TRANSITIONS
+from cjmsim.scenario import BARRIERS, ODDS_KEYS, TRANSITIONS, ScenarioError
 from cjmsim.scenario.models import OddsKey
 
 N = 20_000
@@ -173,6 +173,7 @@ def test_validation_messages():
     data["channels"]["callcentre"]["stages"] = ["customer", "loyal"]
     msg = _message(data)
     assert "segments.a.odds.callcentre.drop_interest" in msg and "reaches only customer, loyal" in msg
+    assert "too late" in msg
     # nor one that reaches only lost agents customer -> loyal
     data = desire_scenario({"loyal": 2.0})
     data["channels"]["callcentre"]["stages"] = ["loyal", "lost"]

@@ -1454,12 +1454,13 @@ def _barrier_reach(sid: str, ch: str, odds: dict[OddsKey, float], stages: Sequen
         if acts is None or odds[key] == 1.0:
             continue
         last = max(STAGES.index(st) for st in acts)
+        where = acts[0] if len(acts) == 1 else f"{', '.join(acts[:-1])} or {acts[-1]}"
         if not any(STAGES.index(st) <= last for st in stages):
             errors.append(
                 f"segments.{key_text(sid)}.odds.{key_text(ch)}.{key}: channel {ch!r} reaches only "
-                f"{', '.join(stages)}, so it can never shape the {key.replace('_', ' at ')} odds of agents in "
-                f"{' or '.join(acts)}; give the channel one of the stages {', '.join(STAGES[: last + 1])} or drop "
-                "the key"
+                f"{', '.join(stages)}, all after {where} where '{key}' acts: its adstock builds too late "
+                f"to shape it; give the channel one of the stages {', '.join(STAGES[: last + 1])} (its "
+                "adstock carries into later stages), or remove the key"
             )
     return errors
 
