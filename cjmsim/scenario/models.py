@@ -688,8 +688,9 @@ class Segment(_ScenarioModel):
     )
     odds: dict[str, dict[OddsKey, float]] = Field(
         default_factory=dict,
-        description="Channel -> transition -> odds multiplier at full saturation (> 0; 1 = no effect, < 1 harms). "
-        "Transitions: aware, interest, desire, purchase, repeat, churn, return; barriers: drop (the weekly "
+        description="Channel -> transition (or barrier) -> odds multiplier at full saturation (> 0; 1 = no "
+        "effect, < 1 lowers the rate). Transitions: aware, interest, desire, purchase, repeat, churn, return "
+        "(< 1 harms, except churn); barriers: drop (the weekly "
         "drop-out of every pre-purchase stage; < 1 lowers it), drop_aware, drop_interest, drop_desire (one "
         "stage's drop-out, multiplied with drop), loyal (customer -> loyal).",
     )
