@@ -55,6 +55,13 @@ LOGIT_CLIP = 100.0
 # the transition each stage's main uniform decides: unaware->aware, ..., customer/loyal: repeat order
 _PRIMARY = ("aware", "interest", "desire", "purchase", "repeat", "repeat", "return")
 _T = {t: i for i, t in enumerate(TRANSITIONS)}
+#: The stages whose drop-out each drop odds key shapes (barriers; ``loyal`` shapes customer -> loyal).
+_DROP_STAGES = {
+    "drop": (AWARE, INTEREST, DESIRE),
+    "drop_aware": (AWARE,),
+    "drop_interest": (INTEREST,),
+    "drop_desire": (DESIRE,),
+}
 
 
 def _logit(p: float) -> float:
@@ -111,6 +118,12 @@ class SegmentModel:
     # purchase cycle: (2, CYCLE_TABLE) logit p(D) of customers, loyal (their base column is then 0)
     cycle: NDArray[np.float32] | None = None
     steps: int = 1  # journey moves per week
+    # barriers (channels' drop and loyal odds; docs/model.md, Barriers): None when no channel shapes them
+    drop_coef: NDArray[np.float32] | None = None  # (7, k): per stage, drop betas over the rows' channels
+    drop_base: NDArray[np.float32] | None = None  # (7,) the base weekly drop-out per stage (0: no drop)
+    drop_raise: NDArray[np.float64] | None = None  # (7,) per stage, the sum of the drop betas above 0
+    loyal_coef: NDArray[np.float32] | None = None  # (k,) customer -> loyal betas over the rows' channels
+    loyal_logit: float = 0.0  # logit(loyal), with loyal_coef
 
 
 def segment_models(sc: Scenario, channels: list[str]) -> list[SegmentModel]:
@@ -119,9 +132,17 @@ def segment_models(sc: Scenario, channels: list[str]) -> list[SegmentModel]:
     out = []
     for seg in sc.segments.values():
         beta = np.zeros((len(TRANSITIONS), C), dtype=np.float64)
+        dbeta = np.zeros((N_STAGES, C), dtype=np.float64)  # barriers: drop betas per stage
+        lbeta = np.zeros(C, dtype=np.float64)  # barriers: customer -> loyal betas
         for c, ch in enumerate(channels):
             for tr, mult in seg.odds.get(ch, {}).items():
-                beta[_T[tr], c] = math.log(mult)
+                if tr == "loyal":
+                    lbeta[c] = math.log(mult)
+                elif tr in _DROP_STAGES:  # drop and drop_STAGE multiply: their logs add
+                    for st in _DROP_STAGES[tr]:
+                        dbeta[st, c] += math.log(mult)
+                else:
+                    beta[_T[tr], c] = math.log(mult)
         base: dict[str, float] = {
             "aware": seg.base.aware,
             "interest": seg.base.interest,
@@ -146,7 +167,7 @@ def segment_models(sc: Scenario, channels: list[str]) -> list[SegmentModel]:
         churn[1, C] = _logit(seg.churn.loyal)
         # keep only the channels that move this segment (and the propensity row when it varies):
         # the logit matmul then reads and writes no more than it needs
-        rows = [c for c in range(C) if (beta[:, c] != 0).any()]
+        rows = [c for c in range(C) if (beta[:, c] != 0).any() or (dbeta[:, c] != 0).any() or lbeta[c] != 0]
         cols = rows + [C] + ([C + 1] if seg.heterogeneity > 0 else [])
         cycle = None
         if seg.repeat.cycle is not None:  # the logit of p(D) is gathered per agent and added in the step
@@ -162,10 +183,19 @@ def segment_models(sc: Scenario, channels: list[str]) -> list[SegmentModel]:
         churn = np.ascontiguousarray(churn[:, rows + [C]])
         drop = np.zeros(N_STAGES, dtype=np.float32)
         drop[AWARE], drop[INTEREST], drop[DESIRE] = seg.drop.aware, seg.drop.interest, seg.drop.desire
+        base_drop = drop.copy()
+        raise_drop = dbeta.clip(min=0).sum(axis=1)  # (7,) the most drop odds > 1 can add, per stage
+        for st in (AWARE, INTEREST, DESIRE):  # with drop odds > 1 the bound is the worst case, like churn's
+            if raise_drop[st] > 0:
+                worst_drop = _sigmoid(_logit(float(base_drop[st])) + float(raise_drop[st]))
+                drop[st] = min(1.0, _bound(worst_drop) * (1 + 1e-6))  # a float32 rounding above the real one
         # customers and loyal agents who do not order move only if their uniform falls below the
         # largest churn probability the channels can produce (+ loyalty): examine just those
         worst = beta[_T["churn"]].clip(min=0).sum()
-        drop[CUSTOMER] = min(1.0, _bound(_sigmoid(_logit(seg.churn.customer) + worst) + seg.loyal))
+        most_loyal = seg.loyal
+        if (lbeta > 0).any():  # loyal odds > 1: the worst case, a float32 rounding above
+            most_loyal = min(1.0, _sigmoid(_logit(seg.loyal) + lbeta.clip(min=0).sum()) * (1 + 1e-6))
+        drop[CUSTOMER] = min(1.0, _bound(_sigmoid(_logit(seg.churn.customer) + worst) + most_loyal))
         drop[LOYAL] = _bound(_sigmoid(_logit(seg.churn.loyal) + worst))
         cv = seg.order_value.cv
         sigma = math.sqrt(math.log1p(cv * cv))
@@ -184,6 +214,12 @@ def segment_models(sc: Scenario, channels: list[str]) -> list[SegmentModel]:
                 margin=seg.margin,
                 cycle=cycle,
                 steps=seg.steps_per_week,
+                # only a segment with drop (loyal) odds computes each agent's drop (loyalty) probability
+                drop_coef=np.ascontiguousarray(dbeta[:, rows], dtype=np.float32) if dbeta.any() else None,
+                drop_base=base_drop if dbeta.any() else None,
+                drop_raise=raise_drop if dbeta.any() else None,
+                loyal_coef=np.ascontiguousarray(lbeta[rows], dtype=np.float32) if lbeta.any() else None,
+                loyal_logit=_logit(seg.loyal),
             )
         )
     return out

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from cjmsim.engine.compiled import CompiledCampaign, calendar, compile_campaigns, segment_models
+from cjmsim.engine.compiled import LOGIT_CLIP, CompiledCampaign, calendar, compile_campaigns, segment_models
 from cjmsim.engine.exposure import (
     adstock_bound,
     allocate_units,
@@ -808,7 +808,10 @@ class World:
         pre = st <= DESIRE
         # pre-purchase: advance, or (not advancing but in the subset) drop to lost
         new[pre & adv] += 1
-        new[pre & ~adv & (st > UNAWARE)] = LOST
+        drops = pre & ~adv & (st > UNAWARE)
+        if m.drop_coef is not None and drops.any():  # barriers: channels shape each agent's drop
+            drops = self._barrier_drops(b, mv, drops, st, p, u)
+        new[drops] = LOST
         # lost: the need comes back
         new[(st == LOST) & adv] = AWARE
         # customers and loyal: a repeat order (adv), then churn / loyalty from the same uniform
@@ -826,7 +829,12 @@ class World:
             with np.errstate(over="ignore"):  # float32 like the main step: a churn rate of 0 gives exactly 0
                 pc = (1.0 / (1.0 + np.exp(-z.astype(np.float32)))).astype(np.float64)
             churn = v < pc
-            loyal = (~is_loyal) & ~churn & (v < pc + m.loyal)
+            pl: float | NDArray[np.float64] = m.loyal
+            if m.loyal_coef is not None:  # barriers: channels shape customer -> loyal
+                zl = (m.loyal_coef[None, :] * satp.T).sum(axis=1) + np.float32(m.loyal_logit)
+                with np.errstate(over="ignore"):
+                    pl = (1.0 / (1.0 + np.exp(-zl.astype(np.float32)))).astype(np.float64)
+            loyal = (~is_loyal) & ~churn & (v < pc + pl)
             sub = new[pi]
             sub[churn] = LOST
             sub[loyal] = LOYAL
@@ -843,6 +851,36 @@ class World:
         changed = new != st
         if changed.any():
             self._enter(b, idx[changed], new[changed], idx[first], t, horizon)
+
+    def _barrier_drops(
+        self,
+        b: int,
+        mv: NDArray[np.intp],
+        drops: NDArray[np.bool_],
+        st: NDArray[np.uint8],
+        p: NDArray[np.float32],
+        u: NDArray[np.float32],
+    ) -> NDArray[np.bool_]:
+        """Which of the movers ``drops`` (pre-purchase agents that did not advance, in the bound) drop when
+        channels shape drop-outs (docs/model.md, Barriers): ``V' = (V - p) / (1 - p) < p_drop`` with
+        ``logit(p_drop) = logit(d_s) + sum_c ln(odds_c) sat_c``, ``d_s`` the stage's base drop."""
+        m = self.models[self.blocks[b][0]]
+        assert m.drop_coef is not None and m.drop_base is not None
+        base = m.drop_base  # the base weekly drop-out per stage: the one place it is read
+        di = np.flatnonzero(drops)
+        s = st[di]
+        pp = p[di].astype(np.float64)
+        v = (u[di] - pp) / np.maximum(1.0 - pp, 1e-300)
+        k = len(m.rows)
+        d0 = base[s].astype(np.float64)
+        with np.errstate(divide="ignore"):  # a drop of 0 or 1 stays 0 or 1: logits clipped like the base rates
+            z0 = np.clip(np.log(d0) - np.log1p(-d0), -LOGIT_CLIP, LOGIT_CLIP)
+        z = (m.drop_coef[s] * self.sat[b][:k, mv[di]].T).sum(axis=1) + z0
+        with np.errstate(over="ignore"):  # float32 like the main step: exp(100) is inf, so p_drop is exactly 0
+            pd = (1.0 / (1.0 + np.exp(-z.astype(np.float32)))).astype(np.float64)
+        out = drops.copy()
+        out[di[v >= pd]] = False
+        return out
 
     def _orders(
         self, b: int, bi: NDArray[np.intp], first: NDArray[np.bool_], t: int, horizon: bool, sub: int = 0

@@ -21,6 +21,8 @@ from .metrics import (
     metric,
 )
 from .models import (
+    BARRIERS,
+    ODDS_KEYS,
     PRE_PURCHASE,
     SEASON_RATES,
     STAGES,
@@ -54,6 +56,8 @@ __all__ = [
     "HEADLINE_METRICS",
     "INCREMENTAL_METRICS",
     "METRICS",
+    "BARRIERS",
+    "ODDS_KEYS",
     "PRE_PURCHASE",
     "SEASON_RATES",
     "STAGES",

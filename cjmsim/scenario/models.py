@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import math
 import unicodedata
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -35,6 +36,8 @@ __all__ = [
     "STAGES",
     "PRE_PURCHASE",
     "SEASON_RATES",
+    "BARRIERS",
+    "ODDS_KEYS",
     "TRANSITIONS",
     "TRIGGER_EVENTS",
     "WEEKS_PER_YEAR",
@@ -65,6 +68,27 @@ Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Money = Annotated[float, Field(ge=0.0)]
 StageName = Literal["unaware", "aware", "interest", "desire", "customer", "loyal", "lost"]
 TransitionName = Literal["aware", "interest", "desire", "purchase", "repeat", "churn", "return"]
+#: Odds keys that shape a move other than a stage's primary transition (barriers): ``drop`` the
+#: weekly drop-out of every pre-purchase stage (aware, interest, desire -> lost), ``drop_aware``,
+#: ``drop_interest``, ``drop_desire`` one stage's drop-out (on top of ``drop``: the multipliers
+#: multiply), ``loyal`` customer -> loyal.
+BARRIERS: tuple[str, ...] = ("drop", "drop_aware", "drop_interest", "drop_desire", "loyal")
+#: Every key of ``segments.ID.odds.CHANNEL``: the transitions, then the barriers.
+ODDS_KEYS: tuple[str, ...] = TRANSITIONS + BARRIERS
+OddsKey = Literal[
+    "aware",
+    "interest",
+    "desire",
+    "purchase",
+    "repeat",
+    "churn",
+    "return",
+    "drop",
+    "drop_aware",
+    "drop_interest",
+    "drop_desire",
+    "loyal",
+]
 
 
 # --------------------------------------------------------------------------------------------
@@ -662,10 +686,13 @@ class Segment(_ScenarioModel):
         description="Channel -> relative time this persona spends there (>= 0). Units are spread over an audience "
         "in proportion to it. Channels not listed get 1.",
     )
-    odds: dict[str, dict[TransitionName, float]] = Field(
+    odds: dict[str, dict[OddsKey, float]] = Field(
         default_factory=dict,
-        description="Channel -> transition -> odds multiplier at full saturation (> 0; 1 = no effect, < 1 harms). "
-        "Transitions: aware, interest, desire, purchase, repeat, churn, return.",
+        description="Channel -> transition (or barrier) -> odds multiplier at full saturation (> 0; 1 = no "
+        "effect, < 1 lowers the rate). Transitions: aware, interest, desire, purchase, repeat, churn, return "
+        "(< 1 harms, except churn); barriers: drop (the weekly "
+        "drop-out of every pre-purchase stage; < 1 lowers it), drop_aware, drop_interest, drop_desire (one "
+        "stage's drop-out, multiplied with drop), loyal (customer -> loyal).",
     )
 
     @field_validator("affinity")
@@ -1265,6 +1292,8 @@ class Scenario(_ScenarioModel):
                 if ch not in self.channels:
                     where = f"segments.{key_text(sid)}.odds.{key_text(ch)}"
                     errors.append(f"{where}: unknown channel{did_you_mean(ch, channels)}")
+                else:
+                    errors.extend(_barrier_reach(sid, ch, seg.odds[ch], self.channels[ch].stages))
             curve = self.season_of(sid)
             if seg.repeat.cycle is not None and curve is not None and "repeat" in curve.rates:
                 origin = f"segments.{key_text(sid)}.seasonality" if seg.seasonality is not None else "seasonality"
@@ -1404,6 +1433,37 @@ def _clip_campaign(camp: Campaign, weeks: int, old_weeks: int) -> dict[str, Any]
 
 # --------------------------------------------------------------------------------------------
 # loading and error messages
+
+
+#: The stages a barrier acts on: its channel must reach one of them or an earlier one (where its
+#: adstock can build before the agent gets there).
+_BARRIER_STAGES = {
+    "drop": ("aware", "interest", "desire"),
+    "drop_aware": ("aware",),
+    "drop_interest": ("interest",),
+    "drop_desire": ("desire",),
+    "loyal": ("customer",),
+}
+
+
+def _barrier_reach(sid: str, ch: str, odds: dict[OddsKey, float], stages: Sequence[str]) -> list[str]:
+    """One message per barrier odds key (``drop``, ``loyal``, ...) of ``segments.SID.odds.CH`` whose channel
+    reaches no agent before or at the stages it acts on, so it could never change anything."""
+    errors = []
+    for key in odds:
+        acts = _BARRIER_STAGES.get(key)
+        if acts is None or odds[key] == 1.0:
+            continue
+        last = max(STAGES.index(st) for st in acts)
+        where = acts[0] if len(acts) == 1 else f"{', '.join(acts[:-1])} or {acts[-1]}"
+        if not any(STAGES.index(st) <= last for st in stages):
+            errors.append(
+                f"segments.{key_text(sid)}.odds.{key_text(ch)}.{key}: channel {ch!r} reaches only "
+                f"{', '.join(stages)}, all after {where} where '{key}' acts: its adstock builds too late "
+                f"to shape it; give the channel one of the stages {', '.join(STAGES[: last + 1])} (its "
+                "adstock carries into later stages), or remove the key"
+            )
+    return errors
 
 
 def parse_scenario(
