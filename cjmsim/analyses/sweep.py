@@ -333,12 +333,15 @@ def _clean(v: float | str) -> float | str:
 
 
 _INDEX = re.compile(r"^(?P<key>[^\[\]]+)(?P<idx>(\[\d+\])*)$")
+_CHOICE = re.compile(r"^\{[^{}]*\}$")  # {a,b}: the listed keys at one level
 
 
 def _locations(data: Any, path: str, where: str) -> list[tuple[Any, Any]]:
     """(container, key) pairs a dotted path with '*' and [i] selects; errors name the bad step.
 
-    The last key may be absent (an optional setting the scenario leaves at its default).
+    The last key may be absent (an optional setting the scenario leaves at its default). ``{a,b}``
+    selects the listed keys at one level (``channels.{context,smm}.targeting.premium``); each must
+    exist unless it is the last key.
     """
     cur: list[tuple[Any, Any]] = [(None, None)]  # (container, key); (None, None) is the root
 
@@ -358,6 +361,17 @@ def _locations(data: Any, path: str, where: str) -> list[tuple[Any, Any]]:
                 n = node(c, k)
                 if step == "*" and isinstance(n, dict):
                     nxt.extend((n, key) for key in n)
+                elif isinstance(step, str) and _CHOICE.match(step) and isinstance(n, dict):
+                    keys = [x.strip() for x in step[1:-1].split(",")]
+                    missing = [x for x in keys if x not in n and not last]
+                    if missing or "" in keys:
+                        here = ".".join(parts[: depth + 1])
+                        bad = missing[0] if missing else ""
+                        raise ScenarioError(
+                            f"{where}: path {path!r}: {here!r}: key {bad!r} not found"
+                            f"{did_you_mean(bad, [str(x) for x in n])}; keys here: {', '.join(str(x) for x in n)}"
+                        )
+                    nxt.extend((n, key) for key in dict.fromkeys(keys))
                 elif isinstance(step, int) and isinstance(n, list) and step < len(n):
                     nxt.append((n, step))
                 elif isinstance(step, str) and isinstance(n, dict) and (step in n or last):

@@ -141,12 +141,27 @@ def sweep_command(
         )
         if statement:
             console.print(f"note: {plain(statement)}")
+        _print_wins(console, result)
         s = exp.spec.experiment
         n = len(exp.points) * (len(exp.plans) + s.baseline) * s.reps
         runs = f"{len(exp.plans)} plans" + (" + no marketing" if s.baseline else "")
         console.print(
             f"{n} tasks ({len(exp.points)} points x ({runs}) x {s.reps} reps) in {elapsed:.1f} s; "
             f"results in {plain(target)}/"
+        )
+
+
+def _print_wins(console: Console, result: Any) -> None:
+    """Per plan and counted metric, the points it wins, loses and leaves undecided against the reference."""
+    from cjmsim.presentation.reports.sweep import win_lines
+
+    lines = win_lines(result)
+    for line in lines:
+        console.print(f"{plain(line)}.")
+    if lines:
+        console.print(
+            "(a win: the paired 95% CI of the plan minus the reference lies wholly on the better side of zero)",
+            style="dim",
         )
 
 

@@ -57,7 +57,9 @@ class Parameter(_ExperimentModel):
     path: str | None = Field(
         None,
         description="Dotted path into the scenario, e.g. channels.context.cost.cpc or "
-        "plans.cjm.campaigns[2].weekly; '*' matches every key at one level (segments.*.base.purchase).",
+        "plans.cjm.campaigns[2].weekly; '*' matches every key at one level (segments.*.base.purchase), "
+        "'{a,b}' the listed keys (channels.{context,smm}.targeting.premium); the last key may be one the "
+        "scenario leaves at its default.",
     )
     budget: list[str] | None = Field(None, description="Plans whose campaign budgets are multiplied; ['*'] = all.")
     move: Move | None = Field(None, description="Move a share of one channel's budget to another in a plan.")

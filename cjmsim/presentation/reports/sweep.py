@@ -11,6 +11,7 @@ import itertools
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ import pandas as pd
 from cjmsim import __version__
 from cjmsim.analyses import metrics
 from cjmsim.presentation import format as fmt
+from cjmsim.presentation import verdict as vd
 from cjmsim.presentation.charts.sweep import SweepView, all_charts, level_text, sweep_view
 from cjmsim.presentation.reports.html import (
     ReportImage,
@@ -37,13 +39,108 @@ from cjmsim.scenario import metrics as registry
 if TYPE_CHECKING:
     from cjmsim.analyses.sweep import Parameter, SweepResult
 
-__all__ = ["render", "write"]
+__all__ = ["WIN_METRICS", "WinCount", "render", "win_counts", "win_lines", "write"]
 
 _KIND = {"path": "Scenario setting", "budget": "Budget factor", "move": "Budget moved between channels"}
 #: Totals that count every order, those that would come with no marketing too: their headings say so.
 _COUNTS_EVERY_ORDER = {"customers", "orders", "repeat_orders", "revenue", "margin", "cpo", "cac", "romi", "roas"}
 #: The no-marketing row of each point in the results table.
 _NO_MARKETING = "No marketing (the same customers, no campaign)"
+
+
+#: The metrics whose wins a sweep counts after its ranking metric (the experiment's first): the total
+#: cost per order, then, when no marketing was run, the incremental cost per order and orders.
+WIN_METRICS: tuple[str, ...] = ("cpo", "icpo", "inc_orders")
+
+
+@dataclass(frozen=True)
+class WinCount:
+    """At how many points a plan beats its reference on one metric, beyond noise.
+
+    Attributes:
+        plan: the plan (its key); metric: the metric's column.
+        wins: points where the paired 95% CI of plan - reference lies wholly on the metric's better
+            side of zero (below it for CPO); losses: wholly on the worse side; undecided: the CI
+            holds zero, or there is none (one replication).
+    """
+
+    plan: str
+    metric: str
+    wins: int
+    losses: int
+    undecided: int
+
+    @property
+    def points(self) -> int:
+        """The points compared."""
+        return self.wins + self.losses + self.undecided
+
+
+def win_counts(result: SweepResult) -> list[WinCount]:
+    """Per plan other than the reference and per counted metric (the experiment's first metric, then
+    :data:`WIN_METRICS` where the differences have them), the points it wins, loses and leaves
+    undecided on the paired difference of all segments (:func:`cjmsim.presentation.verdict.verdict`)."""
+    view = sweep_view(result)
+    d = view.diffs
+    if not len(d):
+        return []
+    first = list(result.experiment.spec.experiment.metrics[:1])
+    wanted = [m for m in dict.fromkeys([*first, *WIN_METRICS]) if f"{m}_diff_ci_high" in d.columns]
+    out = []
+    for plan in (p for p in view.plans if p != view.reference):
+        rows = d[d.plan == plan]
+        for m in wanted:
+            better = registry.metric(m).better
+            if better is None or not len(rows):
+                continue
+            vs = [
+                vd.verdict(r[f"{m}_diff"], r[f"{m}_diff_ci_low"], r[f"{m}_diff_ci_high"], view.reps, better)
+                for _, r in rows.iterrows()
+            ]
+            wins, losses = sum(v.improves is True for v in vs), sum(v.improves is False for v in vs)
+            out.append(WinCount(plan, m, wins, losses, len(vs) - wins - losses))
+    return out
+
+
+def win_lines(result: SweepResult) -> list[str]:
+    """One sentence per :func:`win_counts` row, 'CJM wins on CPO against Baseline in 22 of 24 points
+    (lower is better), loses in 0, undecided in 2', the first naming the rule."""
+    view = sweep_view(result)
+    ref = view.plain[view.reference]
+    lines = []
+    for c in win_counts(result):
+        meta = registry.metric(c.metric)
+        lines.append(
+            f"{view.plain[c.plan]} wins on {meta.label} against {ref} in {c.wins} of {c.points} points "
+            f"({meta.better} is better), loses in {c.losses}, undecided in {c.undecided}"
+        )
+    return lines
+
+
+def _wins(view: SweepView) -> dict[str, Any]:
+    """The win-count table of the report: rows per plan and metric, and the rule in words."""
+    counts = win_counts(view.result)
+    if not counts:
+        return {}
+    rows = [
+        {
+            "plan": view.plain[c.plan],
+            "metric": registry.metric(c.metric).label,
+            "better": registry.metric(c.metric).better,
+            "wins": c.wins,
+            "losses": c.losses,
+            "undecided": c.undecided,
+            "points": c.points,
+        }
+        for c in counts
+    ]
+    rule = (
+        f"A plan wins at a point where the 95% CI of its paired difference from {view.plain[view.reference]} "
+        f"(over {view.reps} replications on the same customers and random numbers) lies wholly on the metric's "
+        "better side of zero, loses where it lies wholly on the worse side, and is undecided where the CI holds "
+        "zero" + (" (one replication: no CI, so every point is undecided)." if view.reps < 2 else ".")
+    )
+    return {"rows": rows, "lines": win_lines(view.result), "rule": rule}
 
 
 def _describe(view: SweepView, p: Parameter) -> dict[str, Any]:
@@ -322,6 +419,7 @@ def render(result: SweepResult, images: Sequence[ReportImage], *, generated: dat
         "reps": s.reps,
         "weeks": sc.scenario.weeks,
         "tables": _tables(view),
+        "wins": _wins(view),
         "steps": _steps(view),
         "images": figures(images),
         "assumptions": _assumptions(view),
