@@ -184,7 +184,7 @@ class World:
         empty = np.empty(0, dtype=np.intp)
         self.held: list[_Held | None] = [None] * self.B
         self.held_ok = [hi > lo for _, lo, hi in self.blocks]
-        self.cap_refused = np.zeros(self.G)  # this week's refused orders per segment, agents
+        self.cap_refused = np.zeros(self.G + 1)  # this week's orders refused by each limit, agents
         self._none = empty
 
     def _bounds(self) -> None:
@@ -539,7 +539,7 @@ class World:
         refused = np.flatnonzero(why >= 0)
         if refused.size == 0:
             return
-        self.cap_refused += np.bincount(sg[refused], minlength=G)
+        self.cap_refused += np.bincount(why[refused], minlength=G + 1)
         first = self.pop.stage[idx[refused]] == DESIRE
         lost = refused[first & (coin[refused] < self.capacity.lost[why[refused]])]
         for b in np.unique(bl[refused]):
@@ -572,7 +572,7 @@ class World:
             self._enter(b, idx, new, self._none, t, horizon)
 
     def _capacity_records(self, t: int) -> None:
-        """Week ``t``'s capacity records: the limits (people) and the refused orders per segment (agents)."""
+        """Week ``t``'s capacity records: the limits (people) and the orders each refused (agents)."""
         assert self.capacity is not None
         self.rec.capacity[t] = self.capacity.limit
         self.rec.refused[t] = self.cap_refused
