@@ -320,7 +320,8 @@ def weekly_table(
                 data["capacity"] = cap
                 with np.errstate(invalid="ignore", divide="ignore"):
                     data["capacity_utilisation"] = np.asarray(data["orders"]) / cap
-                data["capacity_refused"] = np.where(np.isnan(cap), np.nan, refused[:, G if seg == "all" else g])
+                mine = refused[:, :, 1].sum(axis=1) if seg == "all" else refused[:, g, 0]  # this limit's refusals
+                data["capacity_refused"] = np.where(np.isnan(cap), np.nan, mine)
             frames.append(pd.DataFrame(data))
     return pd.concat(frames, ignore_index=True)
 

@@ -184,7 +184,8 @@ class World:
         empty = np.empty(0, dtype=np.intp)
         self.held: list[_Held | None] = [None] * self.B
         self.held_ok = [hi > lo for _, lo, hi in self.blocks]
-        self.cap_refused = np.zeros(self.G + 1)  # this week's orders refused by each limit, agents
+        # this week's refused orders per segment, agents: by the segment's own limit, by the business limit
+        self.cap_refused = np.zeros((self.G, 2))
         self._none = empty
 
     def _bounds(self) -> None:
@@ -539,7 +540,9 @@ class World:
         refused = np.flatnonzero(why >= 0)
         if refused.size == 0:
             return
-        self.cap_refused += np.bincount(why[refused], minlength=G + 1)
+        by_business = why[refused] == G
+        self.cap_refused[:, 0] += np.bincount(sg[refused[~by_business]], minlength=G)
+        self.cap_refused[:, 1] += np.bincount(sg[refused[by_business]], minlength=G)
         first = self.pop.stage[idx[refused]] == DESIRE
         lost = refused[first & (coin[refused] < self.capacity.lost[why[refused]])]
         for b in np.unique(bl[refused]):
@@ -572,7 +575,7 @@ class World:
             self._enter(b, idx, new, self._none, t, horizon)
 
     def _capacity_records(self, t: int) -> None:
-        """Week ``t``'s capacity records: the limits (people) and the orders each refused (agents)."""
+        """Week ``t``'s capacity records: the limits (people) and the refused orders (agents)."""
         assert self.capacity is not None
         self.rec.capacity[t] = self.capacity.limit
         self.rec.refused[t] = self.cap_refused
