@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import copy
 import math
+import tomllib
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 import helpers
@@ -188,7 +190,7 @@ def test_weekly_columns_only_with_a_limit() -> None:
 @pytest.mark.parametrize(
     ("table", "expect"),
     [
-        ({"weekly": 0}, ["capacity.weekly", "weekly = 0", "> 0"]),
+        ({"weekly": 0}, ["capacity.weekly = 0", "> 0", "no limit"]),
         ({"weekly": -5}, ["capacity.weekly", "> 0"]),
         ({"weekly": 100, "overflow": "queue"}, ["capacity.overflow", "'queue'", '"wait"', '"lost"', "[0, 1]"]),
         ({"weekly": 100, "overflow": 1.5}, ["capacity.overflow", "[0, 1]"]),
@@ -210,3 +212,20 @@ def test_bad_capacity_is_one_clear_message(table: dict[str, Any], expect: list[s
         if where == "segment":
             assert "segments.b.capacity" in msg
         assert "Traceback" not in msg
+
+
+def test_docs_fragment_and_the_clinic() -> None:
+    """docs/scenario.md's Capacity example is valid in scenarios/clinic.toml, and the clinic's limits are
+    the example's: an appointment book for everyone and the urgent segment's own emergency slots."""
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "docs" / "scenario.md").read_text(encoding="utf-8")
+    start = text.index("\n## Capacity\n")
+    block = text[start : text.index("\n## ", start + 1)].split("```")[1]
+    part = tomllib.loads(block)
+    data = tomllib.loads((root / "scenarios" / "clinic.toml").read_text(encoding="utf-8"))
+    assert data["capacity"] == part["capacity"]
+    assert data["segments"]["urgent"]["capacity"] == part["segments"]["urgent"]["capacity"]
+    sc = parse_scenario(data)
+    assert sc.capacity is not None and sc.capacity.lost_share == 0.2
+    urgent = sc.segments["urgent"].capacity
+    assert urgent is not None and urgent.lost_share == 1.0 and urgent.weekly == 420

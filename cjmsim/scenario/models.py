@@ -603,8 +603,8 @@ class OrderValue(_ScenarioModel):
 def _check_weekly(v: Any) -> Any:
     if isinstance(v, int | float) and not isinstance(v, bool) and not v > 0:
         raise ValueError(
-            f"weekly = {v:g}: give the orders a week that can be served, in people, > 0 (e.g. weekly = 400 "
-            "appointment slots); leave the [capacity] table out for no limit"
+            "give the orders a week that can be served, in people, > 0 (e.g. weekly = 400 "
+            "appointment slots); leave the capacity table out for no limit"
         )
     return v
 
@@ -612,11 +612,11 @@ def _check_weekly(v: Any) -> Any:
 def _check_overflow(v: Any) -> Any:
     allowed = '"wait" (refused first orders stay in desire), "lost" (they go to lost) or a share in [0, 1] of them lost'
     if isinstance(v, bool) or (not isinstance(v, int | float | str)):
-        raise ValueError(f"overflow = {v!r}: give {allowed}")
+        raise ValueError(f"give {allowed}")
     if isinstance(v, str) and v not in ("wait", "lost"):
-        raise ValueError(f"overflow = {v!r}: give {allowed}{did_you_mean(v, ['wait', 'lost'])}")
+        raise ValueError(f"give {allowed}{did_you_mean(v, ['wait', 'lost'])}")
     if isinstance(v, int | float) and not 0 <= v <= 1:
-        raise ValueError(f"overflow = {v:g}: give {allowed}")
+        raise ValueError(f"give {allowed}")
     return v
 
 
@@ -625,10 +625,11 @@ class Capacity(_ScenarioModel):
     appointment slots, installation crews. docs/model.md, Capacity."""
 
     weekly: float = Field(
+        gt=0,
         description="Orders a week that can be served, in people (first and repeat orders alike), > 0. Beyond "
         "it a uniform random sample of the week's requests is served (docs/model.md, Capacity).",
     )
-    overflow: Literal["wait", "lost"] | float = Field(
+    overflow: Literal["wait", "lost"] | Annotated[float, Field(ge=0, le=1)] = Field(
         "wait",
         description='What a refused first order does: "wait" (stays in desire and tries again next week with the '
         'usual odds), "lost" (goes to lost), or a share in [0, 1] of them that is lost (the rest wait). A refused '
