@@ -294,7 +294,7 @@ def weekly_table(
         }
         planned = mean("planned")
         season, trend = reps[0].season, reps[0].trend  # the same in every replication
-        limit = reps[0].capacity  # (W, G + 1) the same in every replication; NaN: no limit
+        limit = np.where(np.isinf(reps[0].capacity), np.nan, reps[0].capacity)  # (W, G + 1); NaN: no limit
         limited = bool(np.isfinite(limit).any())
         refused = mean("refused") * w if limited else None
         share = np.asarray(shares if shares is not None else stage[0].sum(axis=1), dtype=np.float64)

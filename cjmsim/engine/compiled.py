@@ -393,7 +393,7 @@ class Capacities:
     """The scenario's weekly order limits as the step reads them (docs/model.md, Capacity): entries
     0 .. G-1 are the segments' own limits, entry G the business's."""
 
-    limit: NDArray[np.float64]  # (G + 1,) orders a week, people; NaN: no limit
+    limit: NDArray[np.float64]  # (G + 1,) orders a week, people; inf: no limit
     agents: NDArray[np.int64]  # (G + 1,) floor(limit / weight): the limit in agents; -1: no limit
     lost: NDArray[np.float64]  # (G + 1,) share of the refused first orders that go to lost (0: all wait)
 
@@ -405,7 +405,7 @@ def capacities(sc: Scenario, weight: float) -> Capacities | None:
     rules = [seg.capacity for seg in sc.segments.values()] + [sc.capacity]
     if all(r is None for r in rules):
         return None
-    limit = np.array([np.nan if r is None else r.weekly for r in rules])
+    limit = np.array([np.inf if r is None else r.weekly for r in rules])
     # the 1e-9: 0.3 / 0.1 is 2.9999999999999996 in floating point, and 3 agents serve 0.3 orders
     agents = np.array([-1 if r is None else math.floor(r.weekly / weight + 1e-9) for r in rules], dtype=np.int64)
     lost = np.array([0.0 if r is None else r.lost_share for r in rules])

@@ -96,7 +96,7 @@ class Records:
     season: NDArray[np.float64]
     trend: NDArray[np.float64]
     #: weekly order limits (``[capacity]``, ``[segments.ID.capacity]``; docs/model.md, Capacity): (W, G + 1)
-    #: the limit in force, orders a week in people (the segments' own, then the business's; NaN: none)
+    #: the limit in force, orders a week in people (the segments' own, then the business's; inf: none)
     capacity: NDArray[np.float64]
     #: (W, G, 2) each segment's order requests refused, agents: by its own limit, by the business limit
     refused: NDArray[np.float64]
@@ -145,7 +145,7 @@ class Records:
             campaign_leaked=z((W, campaigns)),
             season=np.ones((W, G)),
             trend=np.ones((W, G)),
-            capacity=np.full((W, G + 1), np.nan),
+            capacity=np.full((W, G + 1), np.inf),
             refused=z((W, G, 2)),
         )
 
