@@ -271,7 +271,11 @@ def weekly_table(
     reached, aware, leads, customers, orders, revenue, margin, then ``season`` and ``trend`` (the
     need multiplier in force: seasonal factor and trend index; on ``all`` rows their mean over
     segments weighted by ``shares``, the segments' population shares, by default their agents).
-    Planned spend is a plan-level figure and appears on the ``all`` rows only.
+    Planned spend is a plan-level figure and appears on the ``all`` rows only. A scenario with a weekly
+    order limit (docs/model.md, Capacity) adds ``capacity`` (the limit, orders a week in people: the
+    business's on ``all`` rows, the segment's own on segment rows; NaN where none), ``capacity_utilisation``
+    (orders / capacity, in [0, 1]) and ``capacity_refused`` (the order requests that limit refused, people;
+    NaN where none).
     """
     frames = []
     for plan, reps in records.items():
@@ -290,6 +294,9 @@ def weekly_table(
         }
         planned = mean("planned")
         season, trend = reps[0].season, reps[0].trend  # the same in every replication
+        limit = np.where(np.isinf(reps[0].capacity), np.nan, reps[0].capacity)  # (W, G + 1); NaN: no limit
+        limited = bool(np.isfinite(limit).any())
+        refused = mean("refused") * w if limited else None
         share = np.asarray(shares if shares is not None else stage[0].sum(axis=1), dtype=np.float64)
         share = share / share.sum()
         seg_labels = [*segments, "all"]
@@ -308,6 +315,13 @@ def weekly_table(
             # rounded: a share-weighted mean of equal factors is that factor, not 1 - 1e-16
             data["season"] = (season @ share).round(12) if seg == "all" else season[:, g]
             data["trend"] = (trend @ share).round(12) if seg == "all" else trend[:, g]
+            if refused is not None:  # only a scenario with a weekly order limit has these columns
+                cap = limit[:, G] if seg == "all" else limit[:, g]
+                data["capacity"] = cap
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    data["capacity_utilisation"] = np.asarray(data["orders"]) / cap
+                mine = refused[:, :, 1].sum(axis=1) if seg == "all" else refused[:, g, 0]  # this limit's refusals
+                data["capacity_refused"] = np.where(np.isnan(cap), np.nan, mine)
             frames.append(pd.DataFrame(data))
     return pd.concat(frames, ignore_index=True)
 

@@ -37,12 +37,14 @@ from cjmsim.scenario import (
 
 __all__ = [
     "CYCLE_TABLE",
+    "Capacities",
     "LOGIT_CLIP",
     "SEASON_CAP",
     "Calendar",
     "CompiledCampaign",
     "SegmentModel",
     "calendar",
+    "capacities",
     "compile_campaigns",
     "cycle_logits",
     "message_fit",
@@ -420,3 +422,27 @@ def calendar(sc: Scenario, models: list[SegmentModel], weeks: int, warm: int) ->
             if ps is not None:
                 price[:, c] *= np.array(ps.curve)[woy] * (1.0 + ps.trend) ** years
     return Calendar(logits, season, trend, price)
+
+
+@dataclass
+class Capacities:
+    """The scenario's weekly order limits as the step reads them (docs/model.md, Capacity): entries
+    0 .. G-1 are the segments' own limits, entry G the business's."""
+
+    limit: NDArray[np.float64]  # (G + 1,) orders a week, people; inf: no limit
+    agents: NDArray[np.int64]  # (G + 1,) floor(limit / weight): the limit in agents; -1: no limit
+    lost: NDArray[np.float64]  # (G + 1,) share of the refused first orders that go to lost (0: all wait)
+
+
+def capacities(sc: Scenario, weight: float) -> Capacities | None:
+    """The weekly order limits of ``sc`` at ``weight`` people per agent, None when it has none. An agent's
+    order is ``weight`` orders, so the limit in agents is ``floor(limit / weight)``: served orders, in
+    people, never exceed the limit (they fall short of it by less than one agent's weight)."""
+    rules = [seg.capacity for seg in sc.segments.values()] + [sc.capacity]
+    if all(r is None for r in rules):
+        return None
+    limit = np.array([np.inf if r is None else r.weekly for r in rules])
+    # the 1e-9: 0.3 / 0.1 is 2.9999999999999996 in floating point, and 3 agents serve 0.3 orders
+    agents = np.array([-1 if r is None else math.floor(r.weekly / weight + 1e-9) for r in rules], dtype=np.int64)
+    lost = np.array([0.0 if r is None else r.lost_share for r in rules])
+    return Capacities(limit, agents, lost)

@@ -95,6 +95,11 @@ class Records:
     #: curve, and its trend index (1 for a segment with none)
     season: NDArray[np.float64]
     trend: NDArray[np.float64]
+    #: weekly order limits (``[capacity]``, ``[segments.ID.capacity]``; docs/model.md, Capacity): (W, G + 1)
+    #: the limit in force, orders a week in people (the segments' own, then the business's; inf: none)
+    capacity: NDArray[np.float64]
+    #: (W, G, 2) each segment's order requests refused, agents: by its own limit, by the business limit
+    refused: NDArray[np.float64]
     #: with ``export`` (:class:`OrderLog`, :class:`JourneyLog`): every order in the horizon (agent, segment,
     #: week, value), and every journey that ended in the horizon, first or repeat (path code, see
     #: :func:`path_channels`; converted; value of the order; repeat; order number; agent; week)
@@ -140,6 +145,8 @@ class Records:
             campaign_leaked=z((W, campaigns)),
             season=np.ones((W, G)),
             trend=np.ones((W, G)),
+            capacity=np.full((W, G + 1), np.inf),
+            refused=z((W, G, 2)),
         )
 
 

@@ -19,7 +19,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from cjmsim.engine.compiled import LOGIT_CLIP, CompiledCampaign, calendar, compile_campaigns, segment_models
+from cjmsim.engine.compiled import (
+    LOGIT_CLIP,
+    CompiledCampaign,
+    calendar,
+    capacities,
+    compile_campaigns,
+    segment_models,
+)
 from cjmsim.engine.exposure import (
     adstock_bound,
     allocate_units,
@@ -51,7 +58,7 @@ from cjmsim.engine.records import PER_ACTION, TRIGGER_CAP, Layout, Recorder, Rec
 from cjmsim.engine.streams import Streams, child_seed, order_uniforms, splitmix
 from cjmsim.scenario import Scenario
 
-__all__ = ["CHUNK", "TRIGGER_CHILD", "World"]
+__all__ = ["CAPACITY_CHILD", "CHUNK", "TRIGGER_CHILD", "World"]
 
 #: Largest block of agents stepped as one. Blocks bound the per-thread scratch buffers and keep the
 #: two threads evenly loaded; between 2^17 and whole segments the speed on hifi is within noise.
@@ -70,6 +77,12 @@ _FULL = 1e-6
 #: Child of the first segment's transition seed that keys the trigger caps' random sample (blocks use
 #: children 0, 1, ...; this one is used by nothing else).
 TRIGGER_CHILD = 1 << 20
+#: Child of the first segment's transition seed that keys the capacity's random ranking of the week's order
+#: requests (used by nothing else).
+CAPACITY_CHILD = TRIGGER_CHILD + 1
+# one block's movers of a journey move held for the capacity pass: indices in block, p, u, the movers
+# refused (positions), the refused first orders that go to lost (positions)
+_Held = tuple[NDArray[np.intp], NDArray[np.float32], NDArray[np.float32], NDArray[np.intp], NDArray[np.intp]]
 # one trigger campaign's sending of a week: index in the week's list, channel, the agents chosen
 # (sorted), agents eligible before the caps
 _Send = tuple[int, int, NDArray[np.intp], int]
@@ -148,6 +161,7 @@ class World:
         self._send_fit: list[NDArray[np.float32] | None] = []  # per send: its message's fit (G, 7), or None
         self.fits: dict[int, NDArray[np.float32]] | None = None  # this week's exposure fits (_fits)
         self._per_action()
+        self._capacity(streams)
         self._bounds()
         self.recorders = tuple(recorders)
         for r in self.recorders:
@@ -165,6 +179,21 @@ class World:
         self.last_exp = np.full((len(self.pa), self.pop.stage.size), NEVER, dtype=np.int16) if self.pa else None
         # actions attributed this week per (block, per-action channel, stage the agent acted from), in agents
         self.pa_acc = np.zeros((self.B, len(self.pa), N_STAGES))
+
+    def _capacity(self, streams: Streams) -> None:
+        """Weekly order limits (docs/model.md, Capacity): only when the scenario has some, the key of the
+        requests' random ranking, per-block logits kept between the phases and the held movers."""
+        self.capacity = capacities(self.sc, self.weight)
+        if self.capacity is None:
+            return
+        self.cap_key = int(child_seed(streams.transition[0], CAPACITY_CHILD).generate_state(1, np.uint64)[0])
+        self.cap_logits = [np.empty(N_STAGES * (hi - lo), dtype=np.float32) for _, lo, hi in self.blocks]
+        empty = np.empty(0, dtype=np.intp)
+        self.held: list[_Held | None] = [None] * self.B
+        self.held_ok = [hi > lo for _, lo, hi in self.blocks]
+        # this week's refused orders per segment, agents: by the segment's own limit, by the business limit
+        self.cap_refused = np.zeros((self.G, 2))
+        self._none = empty
 
     def _bounds(self) -> None:
         """Adstock bounds per channel: the frequency cap a week, plus one message a week per trigger
@@ -341,6 +370,8 @@ class World:
             jobs = [self.pool.submit(self._step_block, b, t, horizon, tables, shares) for b in self.order]
             for job in jobs:
                 job.result()
+        if self.capacity is not None:
+            self._capacity_week(t, horizon)
         units_cell = self._by_segment(self.units_cell)  # (G, C, 28)
         if self.pa:  # per-action channels bill their actions, not their units
             self._bill(t, camps, parts)
@@ -355,6 +386,8 @@ class World:
             acc = self._by_segment(self.acc)  # (G, len(_ACC))
             for j, name in enumerate(_ACC):
                 getattr(self.rec, name)[t] = acc[:, j]
+            if self.capacity is not None:
+                self._capacity_records(t)
             if self.cal.seasonal:
                 self.rec.season[t] = self.cal.season[t + self.warm]
                 self.rec.trend[t] = self.cal.trend[t + self.warm]
@@ -442,6 +475,117 @@ class World:
         audience = 0.0 if paid_own >= units else min(left, max(budget - paid_own * price, 0.0))
         cap = 0.0 if paid_shared >= paid_own else min(left - audience, max((paid_own - paid_shared) * price, 0.0))
         return audience, cap, left - audience - cap
+
+    # ---- capacity (docs/model.md, Capacity)
+
+    def _each(self, fn: Any, blocks: list[int]) -> None:
+        """``fn(b)`` for each block, on the thread pool when there is one (blocks are independent)."""
+        if self.pool is None:
+            for b in blocks:
+                fn(b)
+        else:
+            for job in [self.pool.submit(fn, b) for b in blocks]:
+                job.result()
+
+    def _capacity_week(self, t: int, horizon: bool) -> None:
+        """The week's journey moves under the order limits, move by move (move 0 first): every block draws
+        who moves (:meth:`_journey`, held), one global pass rations the order requests (:meth:`_ration`),
+        then every block moves its served and refused agents (:meth:`_serve`)."""
+        assert self.capacity is not None
+        left = self.capacity.agents.copy()  # orders the week can still serve, agents (-1: no limit)
+        self.cap_refused[:] = 0.0
+        for j in range(max(m.steps for m in self.models)):
+            # the blocks of segments with a move j this week (empty blocks never move)
+            blocks = [b for b in self.order if self.models[self.blocks[b][0]].steps > j and self.held_ok[b]]
+
+            def draw(b: int, j: int = j) -> None:
+                self._journey(b, t, horizon, self.cap_logits[b], self._buffers(), j)
+
+            self._each(draw, blocks)
+            self._ration(t, j, sorted(blocks), left)
+
+            def serve(b: int, j: int = j) -> None:
+                self._serve(b, t, horizon, j)
+
+            self._each(serve, blocks)
+
+    def _ration(self, t: int, j: int, blocks: list[int], left: NDArray[np.int64]) -> None:
+        """Ration move ``j``'s order requests (a first order: desire advancing; a repeat order) of ``blocks``
+        under the limits ``left`` (updated): each limit serves exactly min(left, requests) of them, those with
+        the lowest counter-based uniform of (agent, week, move), a uniform random sample the same on any
+        threads; segment limits first, then the business limit over the requests they served. A refused
+        first order goes to lost when a second uniform is below its limit's lost share."""
+        assert self.capacity is not None
+        G = self.G
+        agents, seg, where = [], [], []
+        for b in blocks:
+            held = self.held[b]
+            assert held is not None
+            mv, p, u = held[0], held[1], held[2]
+            lo = self.blocks[b][1]
+            st = self.pop.stage[mv + lo]
+            req = np.flatnonzero((u < p) & ((st == DESIRE) | (st == CUSTOMER) | (st == LOYAL)))
+            agents.append(mv[req] + lo)
+            seg.append(np.full(req.size, self.blocks[b][0], dtype=np.intp))
+            where.append(np.full(req.size, b, dtype=np.intp))
+        idx = np.concatenate(agents) if agents else self._none
+        if idx.size == 0:
+            return
+        sg, bl = np.concatenate(seg), np.concatenate(where)
+        rank, coin = order_uniforms(self.cap_key, idx, t, j)
+        why = np.full(idx.size, -1, dtype=np.intp)  # the limit that refused each request (-1: served)
+        for r in range(G + 1):
+            if left[r] < 0:
+                continue
+            cand = np.flatnonzero(sg == r) if r < G else np.flatnonzero(why < 0)
+            if cand.size > left[r]:
+                out = cand[np.argsort(rank[cand], kind="stable")[int(left[r]) :]]
+                why[out] = r
+                left[r] = 0
+            else:
+                left[r] -= cand.size
+        refused = np.flatnonzero(why >= 0)
+        if refused.size == 0:
+            return
+        by_business = why[refused] == G
+        self.cap_refused[:, 0] += np.bincount(sg[refused[~by_business]], minlength=G)
+        self.cap_refused[:, 1] += np.bincount(sg[refused[by_business]], minlength=G)
+        first = self.pop.stage[idx[refused]] == DESIRE
+        lost = refused[first & (coin[refused] < self.capacity.lost[why[refused]])]
+        for b in np.unique(bl[refused]):
+            mv, p, u, _, _ = self.held[b]
+            lo = self.blocks[b][1]
+            out_b = np.searchsorted(mv, idx[refused[bl[refused] == b]] - lo)
+            lost_b = np.searchsorted(mv, idx[lost[bl[lost] == b]] - lo)
+            self.held[b] = (mv, p, u, out_b, lost_b)
+
+    def _serve(self, b: int, t: int, horizon: bool, j: int) -> None:
+        """Block ``b``'s held movers of move ``j``: the refused stay (a refused first order that waits, a
+        refused repeat order) or go to lost; the others move as they would with no limit."""
+        held = self.held[b]
+        assert held is not None
+        self.held[b] = None
+        mv, p, u, out, lost = held
+        if out.size:
+            keep = np.ones(mv.size, dtype=bool)
+            keep[out] = False
+            mv, p, u = mv[keep], p[keep], u[keep]
+        if mv.size:
+            self._move(b, mv, p, u, t, horizon, j)
+        if lost.size:  # refused and gone elsewhere: desire -> lost
+            idx = held[0][lost] + self.blocks[b][1]
+            st = self.pop.stage[idx]
+            new = np.full(idx.size, LOST, dtype=np.uint8)
+            if self.recorders:
+                for r in self.recorders:
+                    r.on_moves(b, t, idx, st, new)
+            self._enter(b, idx, new, self._none, t, horizon)
+
+    def _capacity_records(self, t: int) -> None:
+        """Week ``t``'s capacity records: the limits (people) and the refused orders (agents)."""
+        assert self.capacity is not None
+        self.rec.capacity[t] = self.capacity.limit
+        self.rec.refused[t] = self.cap_refused
 
     # ---- pay per action (docs/model.md, Pay per action)
 
@@ -684,8 +828,10 @@ class World:
                 base_aware = float(season[t + self.warm, UNAWARE])
             if m.wom_beta != 0.0:  # word of mouth multiplies the odds of the (seasonal) base rate
                 coef[UNAWARE, k] = base_aware + m.wom_beta * loyal_shares[g]
-        flat_logits = buf["logits"][: N_STAGES * n]
+        flat_logits = buf["logits"][: N_STAGES * n] if self.capacity is None else self.cap_logits[b]
         np.matmul(coef, sat, out=flat_logits.reshape(N_STAGES, n))
+        if self.capacity is not None:  # the moves of every block at once, rationed: _capacity_week
+            return
         # the week's journey moves (one, or steps_per_week) on the week's exposures
         for j in range(m.steps):
             self._journey(b, t, horizon, flat_logits, buf, j)
@@ -729,7 +875,9 @@ class World:
         hi_p *= 1.0 - p
         hi_p += p
         mv = np.flatnonzero(u < hi_p)
-        if mv.size:
+        if self.capacity is not None:  # held for the capacity pass (_capacity_week)
+            self.held[b] = (mv, p[mv], u[mv], self._none, self._none)
+        elif mv.size:
             self._move(b, mv, p[mv], u[mv], t, horizon, j)
 
     def _expose(self, b: int, t: int, horizon: bool, tables: dict[tuple[int, int], _Table]) -> None:

@@ -65,6 +65,8 @@ def _type(tp: Any) -> str:
         if get_origin(inner) in (Union, types.UnionType):  # a number or a table (a fit per stage)
             return f"table of ({' or '.join(_plural(_type(a)) for a in get_args(inner))})"
         return f"table of {_plural(_type(args[1]))}"
+    if origin in (Union, types.UnionType):  # a choice of strings or a number (capacity's overflow)
+        return " or ".join(dict.fromkeys(_type(a) for a in args))
     return _SCALARS.get(tp, getattr(tp, "__name__", str(tp)))
 
 
@@ -99,6 +101,12 @@ def _allowed(info: FieldInfo) -> str:
     origin, args = get_origin(tp), get_args(tp)
     if origin is Literal:
         parts.append(f"one of {_choices(tp)}")
+    elif origin in (Union, types.UnionType):
+        for alt in args:
+            bare, bounds = _strip(alt)
+            literal = get_origin(bare) is Literal
+            parts.append(f"one of {_choices(bare)}" if literal else f"a number in {_interval(bounds)}")
+        parts = [" or ".join(parts)]
     elif origin is list and get_origin(args[0]) is Literal:
         parts.append(f"each one of {_choices(args[0])}")
     elif origin is dict:

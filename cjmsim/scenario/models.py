@@ -30,6 +30,7 @@ from .files import check_depth, read_toml
 
 __all__ = [
     "COST_MODELS",
+    "Capacity",
     "PER_ACTION",
     "ID_MAX_LENGTH",
     "INTERNAL_PREFIX",
@@ -623,6 +624,62 @@ class OrderValue(_ScenarioModel):
     cv: float = Field(0.5, ge=0, le=10, description="Coefficient of variation (sd / mean); 0 = every order the same.")
 
 
+def _check_weekly(v: Any) -> Any:
+    if isinstance(v, int | float) and not isinstance(v, bool) and not v > 0:
+        raise ValueError(
+            "give the orders a week that can be served, in people, > 0 (e.g. weekly = 400 "
+            "appointment slots); leave the capacity table out for no limit"
+        )
+    return v
+
+
+def _check_overflow(v: Any) -> Any:
+    allowed = '"wait" (refused first orders stay in desire), "lost" (they go to lost) or a share in [0, 1] of them lost'
+    if isinstance(v, bool) or (not isinstance(v, int | float | str)):
+        raise ValueError(f"give {allowed}")
+    if isinstance(v, str) and v not in ("wait", "lost"):
+        raise ValueError(f"give {allowed}{did_you_mean(v, ['wait', 'lost'])}")
+    if isinstance(v, int | float) and not 0 <= v <= 1:
+        raise ValueError(f"give {allowed}")
+    return v
+
+
+class Capacity(_ScenarioModel):
+    """A weekly limit on orders (``[capacity]`` for the business, ``[segments.ID.capacity]`` for a segment):
+    appointment slots, installation crews. docs/model.md, Capacity."""
+
+    weekly: float = Field(
+        gt=0,
+        description="Orders a week that can be served, in people (first and repeat orders alike), > 0. Beyond "
+        "it a uniform random sample of the week's requests is served (docs/model.md, Capacity).",
+    )
+    overflow: Literal["wait", "lost"] | Annotated[float, Field(ge=0, le=1)] = Field(
+        "wait",
+        description='What a refused first order does: "wait" (stays in desire and tries again next week with the '
+        'usual odds), "lost" (goes to lost), or a share in [0, 1] of them that is lost (the rest wait). A refused '
+        "repeat order is not placed that week; the customer stays.",
+    )
+
+    @field_validator("weekly", mode="before")
+    @classmethod
+    def _weekly_positive(cls, v: Any) -> Any:
+        return _check_weekly(v)
+
+    @field_validator("overflow", mode="before")
+    @classmethod
+    def _overflow_allowed(cls, v: Any) -> Any:
+        return _check_overflow(v)
+
+    @property
+    def lost_share(self) -> float:
+        """The share of refused first orders that go to lost (0 for "wait", 1 for "lost")."""
+        if self.overflow == "wait":
+            return 0.0
+        if self.overflow == "lost":
+            return 1.0
+        return float(self.overflow)
+
+
 class Segment(_ScenarioModel):
     """One ``[segments.ID]`` table: a customer group, its persona and its journey rates."""
 
@@ -673,6 +730,11 @@ class Segment(_ScenarioModel):
         gt=0,
         description="Odds multiplier on unaware -> aware when every agent of the segment is loyal (Bass-style "
         "imitation; scales with the loyal share). 1 = none.",
+    )
+    capacity: Capacity | None = Field(
+        None,
+        description="This segment's own weekly limit on orders (same keys as `[capacity]`); with a business "
+        "`[capacity]` too, both apply. Omitted: none.",
     )
     seasonality: Seasonality | None = Field(
         None,
@@ -1262,6 +1324,11 @@ class Scenario(_ScenarioModel):
         None,
         description="Seasonality and trend on the calendar (`start_date`): weekly multipliers on the base rates "
         "listed in `rates` (default the arising of needs: aware and return), for every segment without its own.",
+    )
+    capacity: Capacity | None = Field(
+        None,
+        description="The business's weekly limit on orders, all segments together (`weekly`, `overflow`); "
+        "omitted: none (docs/model.md, Capacity).",
     )
     targets: list[Target] = Field(
         default_factory=list,

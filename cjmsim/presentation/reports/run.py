@@ -196,6 +196,36 @@ def _comparison(result: Result, segment: str = "all") -> dict[str, Any]:
     return {"plans": [sc.plans[p].name or p for p in result.plans], "groups": groups, "has_ci": has_ci}
 
 
+def capacity_rows(result: Result) -> list[dict[str, str]]:
+    """One row per plan x weekly order limit (the business's, each segment's own; docs/model.md, Capacity):
+    the limit, mean and peak utilisation over the horizon, weeks at the limit and the refused orders.
+    Empty when the scenario has no limit."""
+    w = result.weekly
+    if "capacity" not in w.columns:
+        return []
+    sc = result.scenario
+    names = {"all": "All segments (the business)"} | {k: seg.name for k, seg in sc.segments.items()}
+    rows = []
+    for plan in result.plans:
+        for seg, label in names.items():
+            part = w[(w.plan == plan) & (w.segment == seg) & w.capacity.notna()]
+            if part.empty:
+                continue
+            u = part.capacity_utilisation
+            rows.append(
+                {
+                    "plan": sc.plans[plan].name or plan,
+                    "limit": label,
+                    "weekly": fmt.count(float(part.capacity.iloc[0])),
+                    "mean": fmt.percent(float(u.mean())),
+                    "peak": fmt.percent(float(u.max())),
+                    "weeks": str(int((part.capacity_refused > 0).sum())),
+                    "refused": fmt.count(float(part.capacity_refused.sum())),
+                }
+            )
+    return rows
+
+
 def _segments(sc: Scenario) -> list[dict[str, Any]]:
     """One persona card per segment."""
     cur = sc.scenario.currency
@@ -429,6 +459,7 @@ def render_report(
         "images": figures([img for img in images if img.slug not in JOURNEY_CHARTS]),
         "journey": journey_section(result, images, 1 + sum(img.slug not in JOURNEY_CHARTS for img in images)),
         "spend": spend_table(result),  # templates/spend.html.j2
+        "capacity": capacity_rows(result),
         "segments": _segments(sc),
         "channels": [_channel_row(cid, ch, s.currency) for cid, ch in sc.channels.items()],
         "assumptions": list(assumptions) if assumptions is not None else default_assumptions(result),
