@@ -129,6 +129,8 @@ def summary_row(rec: Records, seg: slice | int, ltv_weeks: int) -> dict[str, flo
         "roas": _div(revenue, spend),
         "ltv": ltv,
         "ltv_cac": _div(ltv, cac),
+        # satisfied share of the orders that drew satisfaction (none without a satisfaction table: NaN)
+        "satisfaction": _div(tot(rec.satisfied), tot(rec.satisfied) + tot(rec.unsatisfied)),
     }
 
 
@@ -270,7 +272,10 @@ def weekly_table(
     Columns: stage occupancy at the end of the week (people), spend / planned / units per channel,
     reached, aware, leads, customers, orders, revenue, margin, then ``season`` and ``trend`` (the
     need multiplier in force: seasonal factor and trend index; on ``all`` rows their mean over
-    segments weighted by ``shares``, the segments' population shares, by default their agents).
+    segments weighted by ``shares``, the segments' population shares, by default their agents), and,
+    only when a segment has a ``satisfaction`` table, ``satisfied_orders``, ``unsatisfied_orders`` and
+    ``unsatisfied_customers`` (customers and loyal whose latest order left them unsatisfied, at the end
+    of the week).
     Planned spend is a plan-level figure and appears on the ``all`` rows only.
     """
     frames = []
@@ -289,6 +294,13 @@ def weekly_table(
             for k in ("reached", "aware", "leads", "desire", "customers", "loyal", "orders", "revenue", "margin")
         }
         planned = mean("planned")
+        sat = {}  # with satisfaction: orders satisfied and not, unsatisfied customers at the end of the week
+        if reps[0].satisfaction:
+            sat = {
+                "satisfied_orders": mean("satisfied") * w,
+                "unsatisfied_orders": mean("unsatisfied") * w,
+                "unsatisfied_customers": mean("unsatisfied_customers") * w,
+            }
         season, trend = reps[0].season, reps[0].trend  # the same in every replication
         share = np.asarray(shares if shares is not None else stage[0].sum(axis=1), dtype=np.float64)
         share = share / share.sum()
@@ -308,6 +320,8 @@ def weekly_table(
             # rounded: a share-weighted mean of equal factors is that factor, not 1 - 1e-16
             data["season"] = (season @ share).round(12) if seg == "all" else season[:, g]
             data["trend"] = (trend @ share).round(12) if seg == "all" else trend[:, g]
+            for k, v in sat.items():
+                data[k] = v[:, sl].sum(axis=1) if seg == "all" else v[:, g]
             frames.append(pd.DataFrame(data))
     return pd.concat(frames, ignore_index=True)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -40,12 +40,14 @@ __all__ = [
     "LOGIT_CLIP",
     "SEASON_CAP",
     "Calendar",
+    "SatisfactionModel",
     "CompiledCampaign",
     "SegmentModel",
     "calendar",
     "compile_campaigns",
     "cycle_logits",
     "message_fit",
+    "satisfaction_model",
     "segment_models",
 ]
 
@@ -94,6 +96,44 @@ def cycle_logits(weeks: float, shape: float, constant: float, size: int = CYCLE_
 
 
 @dataclass
+class SatisfactionModel:
+    """A segment's satisfaction as the step reads it (docs/model.md, Satisfaction): the logit of the
+    share of orders that leave the customer satisfied, and the log odds multipliers while the latest
+    order left them unsatisfied."""
+
+    logit: float  # logit of the rate of satisfied orders (LOGIT_CLIP at 0 and 1)
+    churn: float  # log odds multiplier on churn (customer and loyal)
+    loyal: float  # the customer -> loyal probability while unsatisfied (the odds applied to ``loyal``)
+    repeat: float  # log odds multiplier on the repeat order's logit
+    back: float  # log odds multiplier on the return (lost -> aware)
+    wom: float  # weight of the unsatisfied customers' share in the word-of-mouth driver
+    offsets: NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, dtype=np.float32))  # (7,) by stage
+
+
+def satisfaction_model(sc: Scenario, g: int) -> SatisfactionModel | None:
+    """Segment ``g``'s satisfaction compiled (None: the segment has none)."""
+    seg = list(sc.segments.values())[g]
+    sat = seg.satisfaction
+    if sat is None:
+        return None
+    odds = {k: math.log(v) for k, v in sat.unsatisfied.items()}
+    loyal = seg.loyal if "loyal" not in odds else _sigmoid(_logit(seg.loyal) + odds["loyal"])
+    out = SatisfactionModel(
+        logit=_logit(sat.rate),
+        churn=odds.get("churn", 0.0),
+        loyal=_bound(loyal) if 0 < seg.loyal < 1 else seg.loyal,
+        repeat=odds.get("repeat", 0.0),
+        back=odds.get("return", 0.0),
+        wom=sat.word_of_mouth,
+    )
+    # the unsatisfied agent's offset on its primary logit, by stage: repeat (customer, loyal), return (lost)
+    out.offsets = np.zeros(N_STAGES, dtype=np.float32)
+    out.offsets[CUSTOMER] = out.offsets[LOYAL] = out.repeat
+    out.offsets[LOST] = out.back
+    return out
+
+
+@dataclass
 class SegmentModel:
     """One segment's transition model as the step reads it (logit coefficients over its channels)."""
 
@@ -111,12 +151,13 @@ class SegmentModel:
     # purchase cycle: (2, CYCLE_TABLE) logit p(D) of customers, loyal (their base column is then 0)
     cycle: NDArray[np.float32] | None = None
     steps: int = 1  # journey moves per week
+    satisfaction: SatisfactionModel | None = None  # None: every order satisfies (docs/model.md, Satisfaction)
 
 
 def segment_models(sc: Scenario, channels: list[str]) -> list[SegmentModel]:
     """The model table of every segment, in segment order, over ``channels``."""
     C = len(channels)
-    out = []
+    out: list[SegmentModel] = []
     for seg in sc.segments.values():
         beta = np.zeros((len(TRANSITIONS), C), dtype=np.float64)
         for c, ch in enumerate(channels):
@@ -165,7 +206,12 @@ def segment_models(sc: Scenario, channels: list[str]) -> list[SegmentModel]:
         # customers and loyal agents who do not order move only if their uniform falls below the
         # largest churn probability the channels can produce (+ loyalty): examine just those
         worst = beta[_T["churn"]].clip(min=0).sum()
-        drop[CUSTOMER] = min(1.0, _bound(_sigmoid(_logit(seg.churn.customer) + worst) + seg.loyal))
+        sat = satisfaction_model(sc, len(out))
+        loyal_most = seg.loyal
+        if sat is not None:  # an unsatisfied customer's churn and loyalty odds can be higher: widen the bound
+            worst += max(sat.churn, 0.0)
+            loyal_most = max(loyal_most, sat.loyal)
+        drop[CUSTOMER] = min(1.0, _bound(_sigmoid(_logit(seg.churn.customer) + worst) + loyal_most))
         drop[LOYAL] = _bound(_sigmoid(_logit(seg.churn.loyal) + worst))
         cv = seg.order_value.cv
         sigma = math.sqrt(math.log1p(cv * cv))
@@ -184,6 +230,7 @@ def segment_models(sc: Scenario, channels: list[str]) -> list[SegmentModel]:
                 margin=seg.margin,
                 cycle=cycle,
                 steps=seg.steps_per_week,
+                satisfaction=sat,
             )
         )
     return out

@@ -95,6 +95,12 @@ class Records:
     #: curve, and its trend index (1 for a segment with none)
     season: NDArray[np.float64]
     trend: NDArray[np.float64]
+    #: (W, G) orders that left the customer satisfied / unsatisfied (both 0 without a ``satisfaction``
+    #: table: docs/model.md, Satisfaction), and the customers and loyal agents at the end of the week
+    #: whose latest order left them unsatisfied
+    satisfied: NDArray[np.float64]
+    unsatisfied: NDArray[np.float64]
+    unsatisfied_customers: NDArray[np.float64]
     #: with ``export`` (:class:`OrderLog`, :class:`JourneyLog`): every order in the horizon (agent, segment,
     #: week, value), and every journey that ended in the horizon, first or repeat (path code, see
     #: :func:`path_channels`; converted; value of the order; repeat; order number; agent; week)
@@ -109,6 +115,8 @@ class Records:
     #: customer or repeat event), ``at`` (float32, the exposure's time in its week in [0, 1); NaN
     #: unless an exposure)
     event_log: pd.DataFrame | None = None
+    #: whether a segment of the run has a ``satisfaction`` table (then weekly.csv has its columns)
+    satisfaction: bool = False
 
     @classmethod
     def zeros(cls, weight: float, weeks: int, segments: int, channels: int, warmup: int, campaigns: int = 0) -> Records:
@@ -140,6 +148,9 @@ class Records:
             campaign_leaked=z((W, campaigns)),
             season=np.ones((W, G)),
             trend=np.ones((W, G)),
+            satisfied=z((W, G)),
+            unsatisfied=z((W, G)),
+            unsatisfied_customers=z((W, G)),
         )
 
 
