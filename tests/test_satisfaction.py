@@ -206,3 +206,27 @@ def test_bad_satisfaction_is_refused(sat: dict[str, Any], words: str) -> None:
     with pytest.raises(ScenarioError, match=words.replace(".", r"\.")) as err:
         parse_scenario(data)
     assert "segments.a" in str(err.value)
+
+
+def test_docs_fragment_validates_in_hifi() -> None:
+    """docs/scenario.md's satisfaction example is valid where it says it belongs (hifi's music lovers)."""
+    from test_docs import _with_fragment
+
+    sat = _with_fragment("Satisfaction", "hifi.toml").segments["music_lover"].satisfaction
+    assert sat is not None and sat.rate == 0.85 and sat.unsatisfied["return"] == 0.5 and sat.word_of_mouth == -0.5
+
+
+def test_report_shows_satisfaction_per_segment() -> None:
+    """The run report's satisfaction table: one row per segment with the table, the satisfied share of
+    summary.csv, and the effect in words; no table without satisfaction."""
+    from cjmsim.presentation.reports.run import render_report
+
+    data = _funnel(weeks=6, agents=4_000)
+    data["segments"]["a"]["satisfaction"] = {"rate": 0.7, "unsatisfied": {"churn": 3.0}}
+    res = simulate(parse_scenario(data), baseline=False)
+    html = render_report(res, [])
+    assert "Satisfaction: the share of orders" in html
+    share = res.summary.set_index(["plan", "segment"]).loc[("base", "a"), "satisfaction"]
+    assert f"{100 * share:.1f}%" in html and "odds of churn \u00d73" in html
+    plain = render_report(simulate(parse_scenario(_funnel(weeks=6, agents=4_000)), baseline=False), [])
+    assert "Satisfaction: the share of orders" not in plain
