@@ -230,3 +230,19 @@ def test_report_shows_satisfaction_per_segment() -> None:
     assert f"{100 * share:.1f}%" in html and "odds of churn \u00d73" in html
     plain = render_report(simulate(parse_scenario(_funnel(weeks=6, agents=4_000)), baseline=False), [])
     assert "Satisfaction: the share of orders" not in plain
+
+
+def test_plans_sharing_the_warm_up_keep_the_state() -> None:
+    """run_plans forks the warm-up's world: each plan's records equal a whole run of it bit for bit, so
+    the fork carries every agent's latest-order state."""
+    from cjmsim.engine import run_plans
+
+    data = _with_satisfaction(_funnel(weeks=6), rate=0.6, unsatisfied=ODDS, word_of_mouth=-0.5)
+    data["scenario"].update(warmup_weeks=4, warmup_plan="base")
+    sc = parse_scenario(data)
+    plans = [*sc.plans, None]
+    streams = make_streams(sc.scenario.seed, 1, len(sc.segments))
+    shared = run_plans(sc, plans, streams, 20_000, 6, threads=1)
+    for plan, rec in zip(plans, shared, strict=True):
+        assert rec.unsatisfied.sum() > 0
+        assert_records_equal(rec, run_plan(sc, plan, streams, 20_000, 6, threads=1))
