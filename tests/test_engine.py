@@ -14,7 +14,11 @@ from cjmsim import parse_scenario, simulate
 from cjmsim.engine import Recorder, Records, make_streams, run_plan
 from cjmsim.engine.population import segment_sizes
 
-ARRAYS = [f.name for f in fields(Records) if f.name not in ("weight", "extra", "order_log", "journey_log", "event_log")]
+ARRAYS = [
+    f.name
+    for f in fields(Records)
+    if f.name not in ("weight", "extra", "order_log", "journey_log", "event_log", "satisfaction")
+]
 
 
 def assert_records_equal(a: Records, b: Records, campaigns: bool = True) -> None:

@@ -129,6 +129,8 @@ def summary_row(rec: Records, seg: slice | int, ltv_weeks: int) -> dict[str, flo
         "roas": _div(revenue, spend),
         "ltv": ltv,
         "ltv_cac": _div(ltv, cac),
+        # satisfied share of the orders that drew satisfaction (none without a satisfaction table: NaN)
+        "satisfaction": _div(tot(rec.satisfied), tot(rec.satisfied) + tot(rec.unsatisfied)),
     }
 
 
@@ -270,7 +272,10 @@ def weekly_table(
     Columns: stage occupancy at the end of the week (people), spend / planned / units per channel,
     reached, aware, leads, customers, orders, revenue, margin, then ``season`` and ``trend`` (the
     need multiplier in force: seasonal factor and trend index; on ``all`` rows their mean over
-    segments weighted by ``shares``, the segments' population shares, by default their agents).
+    segments weighted by ``shares``, the segments' population shares, by default their agents), and,
+    only when a segment has a ``satisfaction`` table, ``satisfied_orders``, ``unsatisfied_orders`` and
+    ``unsatisfied_customers`` (customers and loyal whose latest order left them unsatisfied, at the end
+    of the week).
     Planned spend is a plan-level figure and appears on the ``all`` rows only. A scenario with a weekly
     order limit (docs/model.md, Capacity) adds ``capacity`` (the limit, orders a week in people: the
     business's on ``all`` rows, the segment's own on segment rows; NaN where none), ``capacity_utilisation``
@@ -293,6 +298,13 @@ def weekly_table(
             for k in ("reached", "aware", "leads", "desire", "customers", "loyal", "orders", "revenue", "margin")
         }
         planned = mean("planned")
+        sat = {}  # with satisfaction: orders satisfied and not, unsatisfied customers at the end of the week
+        if reps[0].satisfaction:
+            sat = {
+                "satisfied_orders": mean("satisfied") * w,
+                "unsatisfied_orders": mean("unsatisfied") * w,
+                "unsatisfied_customers": mean("unsatisfied_customers") * w,
+            }
         season, trend = reps[0].season, reps[0].trend  # the same in every replication
         limit = np.where(np.isinf(reps[0].capacity), np.nan, reps[0].capacity)  # (W, G + 1); NaN: no limit
         limited = bool(np.isfinite(limit).any())
@@ -322,6 +334,8 @@ def weekly_table(
                     data["capacity_utilisation"] = np.asarray(data["orders"]) / cap
                 mine = refused[:, :, 1].sum(axis=1) if seg == "all" else refused[:, g, 0]  # this limit's refusals
                 data["capacity_refused"] = np.where(np.isnan(cap), np.nan, mine)
+            for k, v in sat.items():
+                data[k] = v[:, sl].sum(axis=1) if seg == "all" else v[:, g]
             frames.append(pd.DataFrame(data))
     return pd.concat(frames, ignore_index=True)
 

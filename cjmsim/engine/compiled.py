@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -41,6 +41,7 @@ __all__ = [
     "LOGIT_CLIP",
     "SEASON_CAP",
     "Calendar",
+    "SatisfactionModel",
     "CompiledCampaign",
     "SegmentModel",
     "calendar",
@@ -48,6 +49,7 @@ __all__ = [
     "compile_campaigns",
     "cycle_logits",
     "message_fit",
+    "satisfaction_model",
     "segment_models",
 ]
 
@@ -103,6 +105,46 @@ def cycle_logits(weeks: float, shape: float, constant: float, size: int = CYCLE_
 
 
 @dataclass
+class SatisfactionModel:
+    """A segment's satisfaction as the step reads it (docs/model.md, Satisfaction): the logit of the
+    share of orders that leave the customer satisfied, and the log odds multipliers while the latest
+    order left them unsatisfied."""
+
+    logit: float  # logit of the rate of satisfied orders (LOGIT_CLIP at 0 and 1)
+    churn: float  # log odds multiplier on churn (customer and loyal)
+    loyal: float  # the customer -> loyal probability while unsatisfied (the odds applied to ``loyal``)
+    repeat: float  # log odds multiplier on the repeat order's logit
+    back: float  # log odds multiplier on the return (lost -> aware)
+    wom: float  # weight of the unsatisfied customers' share in the word-of-mouth driver
+    loyal_odds: float = 0.0  # log odds multiplier on customer -> loyal (with channels' loyal odds: on their logit)
+    offsets: NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, dtype=np.float32))  # (7,) by stage
+
+
+def satisfaction_model(sc: Scenario, g: int) -> SatisfactionModel | None:
+    """Segment ``g``'s satisfaction compiled (None: the segment has none)."""
+    seg = list(sc.segments.values())[g]
+    sat = seg.satisfaction
+    if sat is None:
+        return None
+    odds = {k: math.log(v) for k, v in sat.unsatisfied.items()}
+    loyal = seg.loyal if "loyal" not in odds else _sigmoid(_logit(seg.loyal) + odds["loyal"])
+    out = SatisfactionModel(
+        logit=_logit(sat.rate),
+        churn=odds.get("churn", 0.0),
+        loyal=_bound(loyal) if 0 < seg.loyal < 1 else seg.loyal,
+        repeat=odds.get("repeat", 0.0),
+        back=odds.get("return", 0.0),
+        wom=sat.word_of_mouth,
+        loyal_odds=odds.get("loyal", 0.0),
+    )
+    # the unsatisfied agent's offset on its primary logit, by stage: repeat (customer, loyal), return (lost)
+    out.offsets = np.zeros(N_STAGES, dtype=np.float32)
+    out.offsets[CUSTOMER] = out.offsets[LOYAL] = out.repeat
+    out.offsets[LOST] = out.back
+    return out
+
+
+@dataclass
 class SegmentModel:
     """One segment's transition model as the step reads it (logit coefficients over its channels)."""
 
@@ -126,12 +168,13 @@ class SegmentModel:
     drop_raise: NDArray[np.float64] | None = None  # (7,) per stage, the sum of the drop betas above 0
     loyal_coef: NDArray[np.float32] | None = None  # (k,) customer -> loyal betas over the rows' channels
     loyal_logit: float = 0.0  # logit(loyal), with loyal_coef
+    satisfaction: SatisfactionModel | None = None  # None: every order satisfies (docs/model.md, Satisfaction)
 
 
 def segment_models(sc: Scenario, channels: list[str]) -> list[SegmentModel]:
     """The model table of every segment, in segment order, over ``channels``."""
     C = len(channels)
-    out = []
+    out: list[SegmentModel] = []
     for seg in sc.segments.values():
         beta = np.zeros((len(TRANSITIONS), C), dtype=np.float64)
         dbeta = np.zeros((N_STAGES, C), dtype=np.float64)  # barriers: drop betas per stage
@@ -194,9 +237,13 @@ def segment_models(sc: Scenario, channels: list[str]) -> list[SegmentModel]:
         # customers and loyal agents who do not order move only if their uniform falls below the
         # largest churn probability the channels can produce (+ loyalty): examine just those
         worst = beta[_T["churn"]].clip(min=0).sum()
+        sat = satisfaction_model(sc, len(out))
         most_loyal = seg.loyal
+        if sat is not None:  # an unsatisfied customer's churn and loyalty odds can be higher: widen the bound
+            worst += max(sat.churn, 0.0)
+            most_loyal = max(most_loyal, sat.loyal)
         if (lbeta > 0).any():  # loyal odds > 1: the worst case, a float32 rounding above
-            most_loyal = min(1.0, _sigmoid(_logit(seg.loyal) + lbeta.clip(min=0).sum()) * (1 + 1e-6))
+            most_loyal = min(1.0, _sigmoid(_logit(most_loyal) + lbeta.clip(min=0).sum()) * (1 + 1e-6))
         drop[CUSTOMER] = min(1.0, _bound(_sigmoid(_logit(seg.churn.customer) + worst) + most_loyal))
         drop[LOYAL] = _bound(_sigmoid(_logit(seg.churn.loyal) + worst))
         cv = seg.order_value.cv
@@ -222,6 +269,7 @@ def segment_models(sc: Scenario, channels: list[str]) -> list[SegmentModel]:
                 drop_raise=raise_drop if dbeta.any() else None,
                 loyal_coef=np.ascontiguousarray(lbeta[rows], dtype=np.float32) if lbeta.any() else None,
                 loyal_logit=_logit(seg.loyal),
+                satisfaction=sat,
             )
         )
     return out

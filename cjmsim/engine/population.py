@@ -72,6 +72,8 @@ class Population:
         acquired: week of the latest first order (-32768 = none), int16.
         last_order: week of the latest order, first or repeat (-32768 = none), int16.
         entered: week the agent entered its current stage (-32768 = before the run), int16.
+        unsatisfied: whether the agent's latest order left it unsatisfied, bool; None unless a segment has
+            a ``satisfaction`` table (allocated and drawn by the step: docs/model.md, Satisfaction).
     """
 
     bounds: NDArray[np.int64]
@@ -82,6 +84,7 @@ class Population:
     acquired: NDArray[np.int16]
     last_order: NDArray[np.int16]
     entered: NDArray[np.int16]
+    unsatisfied: NDArray[np.bool_] | None = None
 
     @property
     def size(self) -> int:

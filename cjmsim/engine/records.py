@@ -100,6 +100,12 @@ class Records:
     capacity: NDArray[np.float64]
     #: (W, G, 2) each segment's order requests refused, agents: by its own limit, by the business limit
     refused: NDArray[np.float64]
+    #: (W, G) orders that left the customer satisfied / unsatisfied (both 0 without a ``satisfaction``
+    #: table: docs/model.md, Satisfaction), and the customers and loyal agents at the end of the week
+    #: whose latest order left them unsatisfied
+    satisfied: NDArray[np.float64]
+    unsatisfied: NDArray[np.float64]
+    unsatisfied_customers: NDArray[np.float64]
     #: with ``export`` (:class:`OrderLog`, :class:`JourneyLog`): every order in the horizon (agent, segment,
     #: week, value), and every journey that ended in the horizon, first or repeat (path code, see
     #: :func:`path_channels`; converted; value of the order; repeat; order number; agent; week)
@@ -114,6 +120,8 @@ class Records:
     #: customer or repeat event), ``at`` (float32, the exposure's time in its week in [0, 1); NaN
     #: unless an exposure)
     event_log: pd.DataFrame | None = None
+    #: whether a segment of the run has a ``satisfaction`` table (then weekly.csv has its columns)
+    satisfaction: bool = False
 
     @classmethod
     def zeros(cls, weight: float, weeks: int, segments: int, channels: int, warmup: int, campaigns: int = 0) -> Records:
@@ -147,6 +155,9 @@ class Records:
             trend=np.ones((W, G)),
             capacity=np.full((W, G + 1), np.inf),
             refused=z((W, G, 2)),
+            satisfied=z((W, G)),
+            unsatisfied=z((W, G)),
+            unsatisfied_customers=z((W, G)),
         )
 
 

@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from cjmsim.engine.compiled import (
     LOGIT_CLIP,
     CompiledCampaign,
+    SatisfactionModel,
     calendar,
     capacities,
     compile_campaigns,
@@ -55,7 +56,14 @@ from cjmsim.engine.population import (
     build_population,
 )
 from cjmsim.engine.records import PER_ACTION, TRIGGER_CAP, Layout, Recorder, Records
-from cjmsim.engine.streams import Streams, child_seed, order_uniforms, splitmix
+from cjmsim.engine.streams import (
+    Streams,
+    child_seed,
+    order_uniforms,
+    satisfaction_key,
+    satisfaction_uniforms,
+    splitmix,
+)
 from cjmsim.scenario import Scenario
 
 __all__ = ["CAPACITY_CHILD", "CHUNK", "TRIGGER_CHILD", "World"]
@@ -64,8 +72,12 @@ __all__ = ["CAPACITY_CHILD", "CHUNK", "TRIGGER_CHILD", "World"]
 #: two threads evenly loaded; between 2^17 and whole segments the speed on hifi is within noise.
 CHUNK = 1 << 18
 # weekly per-block counters, in this order (names of Records fields)
-_ACC = ("reached", "aware", "leads", "desire", "customers", "cohort_customers", "orders", "revenue", "margin", "loyal")
-_REACHED, _AWARE, _LEADS, _DESIRE, _CUSTOMERS, _COHORT, _ORDERS, _REVENUE, _MARGIN, _LOYAL = range(len(_ACC))
+_ACC = (
+    "reached", "aware", "leads", "desire", "customers", "cohort_customers", "orders", "revenue", "margin", "loyal",
+    "satisfied", "unsatisfied",
+)  # fmt: skip
+_REACHED, _AWARE, _LEADS, _DESIRE, _CUSTOMERS, _COHORT, _ORDERS, _REVENUE, _MARGIN, _LOYAL = range(10)
+_SATISFIED, _UNSATISFIED = 10, 11
 
 # exposure thresholds of one (segment, channel) this week: thresholds, live cells, one row for all
 _Table = tuple[NDArray[np.uint16], NDArray[np.bool_], bool]
@@ -162,6 +174,7 @@ class World:
         self.fits: dict[int, NDArray[np.float32]] | None = None  # this week's exposure fits (_fits)
         self._per_action()
         self._capacity(streams)
+        self._satisfaction_init()
         self._bounds()
         self.recorders = tuple(recorders)
         for r in self.recorders:
@@ -194,6 +207,65 @@ class World:
         # this week's refused orders per segment, agents: by the segment's own limit, by the business limit
         self.cap_refused = np.zeros((self.G, 2))
         self._none = empty
+
+    # ---- satisfaction (docs/model.md, Satisfaction)
+
+    def _satisfaction_init(self) -> None:
+        """Only when a segment has a ``satisfaction`` table: each agent's "latest order unsatisfied" state,
+        drawn at the rate for the agents who start as customers or loyal (their order before the run: a
+        counter-based uniform of week ``-warm-up - 1``); everyone else starts with no unsatisfying order.
+        ``sat_offset``: a per-week, per-segment shift of the satisfied logit (None: none), read by
+        :meth:`satisfied_logit`."""
+        self.sat_key = satisfaction_key(self.order_key)
+        self.sat_offset: NDArray[np.float64] | None = None  # (G, warm-up + W) logit shifts, by week + warm
+        self.satisfying = any(m.satisfaction is not None for m in self.models)
+        pop = self.pop
+        if not self.satisfying:
+            return
+        pop.unsatisfied = np.zeros(pop.size, dtype=bool)
+        start = -self.warm
+        for g, m in enumerate(self.models):
+            lo, hi = int(pop.bounds[g]), int(pop.bounds[g + 1])
+            if m.satisfaction is None or hi == lo:
+                continue
+            post = lo + np.flatnonzero((pop.stage[lo:hi] == CUSTOMER) | (pop.stage[lo:hi] == LOYAL))
+            u = satisfaction_uniforms(self.sat_key, post, start - 1)
+            pop.unsatisfied[post] = u >= _sigmoid(self.satisfied_logit(g, start))
+
+    def satisfied_logit(self, g: int, t: int) -> float:
+        """Logit of the share of segment ``g``'s orders in week ``t`` (negative in the warm-up) that leave
+        the customer satisfied: the segment's rate, plus this week's offset when one is set."""
+        sat = self.models[g].satisfaction
+        assert sat is not None
+        if self.sat_offset is None:
+            return sat.logit
+        return sat.logit + float(self.sat_offset[g, t + self.warm])
+
+    def unsatisfied_customers(self) -> NDArray[np.float64]:
+        """Agents per segment now customers or loyal whose latest order left them unsatisfied (zeros without
+        satisfaction)."""
+        out = np.zeros(self.G)
+        pop = self.pop
+        if pop.unsatisfied is None:
+            return out
+        post = (pop.stage == CUSTOMER) | (pop.stage == LOYAL)
+        post &= pop.unsatisfied
+        for g in range(self.G):
+            out[g] = np.count_nonzero(post[pop.bounds[g] : pop.bounds[g + 1]])
+        return out
+
+    def _wom_drivers(self, shares: list[float]) -> list[float]:
+        """The word-of-mouth driver of each segment: its loyal share, plus, with satisfaction, ``word_of_mouth``
+        x its share of unsatisfied customers (customers and loyal), clipped to [-1, 1]."""
+        if not any(m.satisfaction is not None and m.satisfaction.wom != 0.0 for m in self.models):
+            return shares
+        agents = np.diff(self.pop.bounds).astype(np.float64)
+        unsat = self.unsatisfied_customers() / np.maximum(agents, 1.0)
+        out = list(shares)
+        for g, m in enumerate(self.models):
+            if m.satisfaction is not None and m.satisfaction.wom != 0.0:
+                out[g] = min(1.0, max(-1.0, shares[g] + m.satisfaction.wom * float(unsat[g])))
+        return out
 
     def _bounds(self) -> None:
         """Adstock bounds per channel: the frequency cap a week, plus one message a week per trigger
@@ -359,6 +431,8 @@ class World:
         loyal_share = self.seg_cells().reshape(self.G, N_STAGES, 4).sum(axis=2)
         loyal_share = loyal_share[:, LOYAL] / np.maximum(loyal_share.sum(axis=1), 1)
         shares = [float(x) for x in loyal_share]
+        if self.satisfying:  # unsatisfied customers weigh on word of mouth
+            shares = self._wom_drivers(shares)
         self.acc[:] = 0.0
         self.units_cell[:] = 0.0
         self.pa_acc[:] = 0.0
@@ -388,6 +462,8 @@ class World:
                 getattr(self.rec, name)[t] = acc[:, j]
             if self.capacity is not None:
                 self._capacity_records(t)
+            if self.satisfying:
+                self.rec.unsatisfied_customers[t] = self.unsatisfied_customers()
             if self.cal.seasonal:
                 self.rec.season[t] = self.cal.season[t + self.warm]
                 self.rec.trend[t] = self.cal.trend[t + self.warm]
@@ -781,6 +857,7 @@ class World:
         """Fold the per-block run-long accumulators and the recorders' logs into the records."""
         self.rec.ttp[:] = self._by_segment(self.ttp)
         self.rec.ltv_margin[:] = self._by_segment(self.ltv).T
+        self.rec.satisfaction = self.satisfying
         for r in self.recorders:
             r.finish(self.rec)
         return self.rec
@@ -859,6 +936,11 @@ class World:
                 d = t - self.pop.last_order[lo + post].astype(np.int32)
                 np.clip(d, 0, m.cycle.shape[1] - 1, out=d)
                 p[post] += m.cycle[(stage[post] == LOYAL).astype(np.intp), d]
+        if m.satisfaction is not None:  # unsatisfied: repeat (customers, loyal) and return (lost) odds
+            assert self.pop.unsatisfied is not None
+            un = np.flatnonzero(self.pop.unsatisfied[lo:hi])
+            if un.size:
+                p[un] += m.satisfaction.offsets[stage[un]]
         # p = 1 / (1 + exp(-logit))
         np.negative(p, out=p)
         with np.errstate(over="ignore"):
@@ -974,15 +1056,20 @@ class World:
             coef = m.churn_coef[is_loyal.astype(np.intp)]  # (movers, k + 1)
             satp = self.sat[b][:k, mv[pi]]  # (k, movers)
             z = (coef[:, :k] * satp.T).sum(axis=1) + coef[:, k]
+            loyal_p: float | NDArray[np.float64] = m.loyal
+            if m.satisfaction is not None:  # unsatisfied: churn and loyalty odds (docs/model.md, Satisfaction)
+                loyal_p, z = self._unsatisfied_odds(m.satisfaction, m.loyal, idx[pi], z)
             with np.errstate(over="ignore"):  # float32 like the main step: a churn rate of 0 gives exactly 0
                 pc = (1.0 / (1.0 + np.exp(-z.astype(np.float32)))).astype(np.float64)
             churn = v < pc
-            pl: float | NDArray[np.float64] = m.loyal
             if m.loyal_coef is not None:  # barriers: channels shape customer -> loyal
                 zl = (m.loyal_coef[None, :] * satp.T).sum(axis=1) + np.float32(m.loyal_logit)
+                if m.satisfaction is not None and m.satisfaction.loyal_odds != 0.0:
+                    assert self.pop.unsatisfied is not None  # and an unsatisfied customer's loyal odds on top
+                    zl = zl + np.where(self.pop.unsatisfied[idx[pi]], m.satisfaction.loyal_odds, 0.0)
                 with np.errstate(over="ignore"):
-                    pl = (1.0 / (1.0 + np.exp(-zl.astype(np.float32)))).astype(np.float64)
-            loyal = (~is_loyal) & ~churn & (v < pc + pl)
+                    loyal_p = (1.0 / (1.0 + np.exp(-zl.astype(np.float32)))).astype(np.float64)
+            loyal = (~is_loyal) & ~churn & (v < pc + loyal_p)
             sub = new[pi]
             sub[churn] = LOST
             sub[loyal] = LOYAL
@@ -1030,6 +1117,16 @@ class World:
         out[di[v >= pd]] = False
         return out
 
+    def _unsatisfied_odds(
+        self, sat: SatisfactionModel, loyal: float, agents: NDArray[np.intp], z: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """The loyalty probability and churn logit ``z`` of post-purchase movers ``agents``: an unsatisfied
+        agent's churn logit + log(churn odds) and loyalty ``sat.loyal`` (the loyal odds applied to ``loyal``);
+        a satisfied agent's unchanged."""
+        assert self.pop.unsatisfied is not None
+        un = self.pop.unsatisfied[agents]
+        return np.where(un, sat.loyal, loyal), np.where(un, z + sat.churn, z)
+
     def _orders(
         self, b: int, bi: NDArray[np.intp], first: NDArray[np.bool_], t: int, horizon: bool, sub: int = 0
     ) -> None:
@@ -1040,6 +1137,16 @@ class World:
         z = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
         value = np.exp(m.mu + m.sigma * z)
         self.pop.last_order[bi] = t
+        if m.satisfaction is not None:  # each order satisfies or not, from its own counter-based uniform
+            assert self.pop.unsatisfied is not None
+            g = self.blocks[b][0]
+            p = _sigmoid(self.satisfied_logit(g, t))
+            unsat = satisfaction_uniforms(self.sat_key, bi, t, sub) >= p
+            self.pop.unsatisfied[bi] = unsat
+            if horizon:
+                n_un = int(np.count_nonzero(unsat))
+                self.acc[b, _SATISFIED] += bi.size - n_un
+                self.acc[b, _UNSATISFIED] += n_un
         if horizon:
             acc = self.acc[b]
             acc[_ORDERS] += bi.size
@@ -1111,3 +1218,8 @@ def trigger_uniforms(key: int, agents: NDArray[np.intp], week: int, campaign: in
         x = x + np.uint64(((week + 1_000_003) * 0x2545F4914F6CDD1D + campaign * 0x9E3779B97F4A7C15) % (1 << 64))
         x = splitmix(splitmix(x))
     return (x >> np.uint64(11)).astype(np.float64) / 2.0**53
+
+
+def _sigmoid(x: float) -> float:
+    """1 / (1 + exp(-x)), exact 0 and 1 at the clipped logits."""
+    return 1.0 / (1.0 + math.exp(-x)) if x > -700 else 0.0

@@ -18,6 +18,8 @@ __all__ = [
     "child_seed",
     "make_streams",
     "order_uniforms",
+    "satisfaction_key",
+    "satisfaction_uniforms",
     "splitmix",
     "touch_key",
     "touch_ticks",
@@ -131,3 +133,22 @@ def touch_ticks(key: int, agent: NDArray[np.int64], channel: int | NDArray[np.in
 def touch_times(key: int, agent: NDArray[np.int64], channel: int, week: int) -> NDArray[np.float32]:
     """:func:`touch_ticks` as a time in the week: in [0, 1), a multiple of 2**-20 (exact in float32)."""
     return touch_ticks(key, agent, channel, week).astype(np.float32) * np.float32(2.0**-TOUCH_TIME_BITS)
+
+
+_SATISFACTION_SALT = np.uint64(0x3C6EF372FE94F82B)  # the satisfaction draws' own key (no other stream uses it)
+
+
+def satisfaction_key(key: int) -> int:
+    """The satisfaction key of a replication, derived from its order key (no existing stream moves)."""
+    return int(splitmix(np.array([key], dtype=np.uint64) ^ _SATISFACTION_SALT)[0])
+
+
+def satisfaction_uniforms(key: int, agent: NDArray[np.int64], week: int, sub: int = 0) -> NDArray[np.float64]:
+    """One uniform in (0, 1) per (agent, week, journey move): whether that order satisfied, counter-based
+    like :func:`order_uniforms` (the same draw in every plan and on any threads); ``key`` from
+    :func:`satisfaction_key`."""
+    with np.errstate(over="ignore"):
+        x = np.uint64(key) ^ (agent.astype(np.uint64) * np.uint64(0xD6E8FEB86659FD93))
+        x = x + np.uint64((week + 1_000_003 + sub * (1 << 21)) * 0x2545F4914F6CDD1D % (1 << 64))
+        x = splitmix(splitmix(x))
+    return ((x >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0**53

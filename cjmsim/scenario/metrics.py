@@ -148,6 +148,10 @@ _SUMMARY: tuple[Metric, ...] = (
        "empty when `ltv_weeks > weeks`.",
        "LTV (margin per new customer)", "LTV"),
     _m("ltv_cac", "LTV / CAC", "ratio", "ratio", "higher", "`ltv / cac`.", short="LTV/CAC"),
+    _m("satisfaction", "Satisfied orders", "share", "percent", "higher",
+       "Share of the orders that left the customer satisfied: `satisfied orders / (satisfied + unsatisfied)`, "
+       "over the segments with a `satisfaction` table; empty without one.",
+       "Satisfied orders (share of orders)", "satisfaction"),
 )  # fmt: skip
 
 _WITHOUT = (

@@ -680,6 +680,40 @@ class Capacity(_ScenarioModel):
         return float(self.overflow)
 
 
+#: The odds a customer's unsatisfying latest order multiplies (``satisfaction.unsatisfied`` keys).
+UnsatisfiedOdds = Literal["churn", "loyal", "repeat", "return"]
+
+
+class Satisfaction(_ScenarioModel):
+    """A segment's ``satisfaction``: each order leaves the customer satisfied or not (docs/model.md,
+    Satisfaction); while the latest order left them unsatisfied their churn, loyalty, repeat and return
+    odds are multiplied and they weigh on word of mouth."""
+
+    rate: Probability = Field(description="Share of orders that leave the customer satisfied, in [0, 1].")
+    unsatisfied: dict[UnsatisfiedOdds, float] = Field(
+        default_factory=dict,
+        description="Odds multipliers (> 0) while the customer's latest order left them unsatisfied: churn "
+        "(customer and loyal -> lost), loyal (customer -> loyal), repeat (a repeat order), return (lost -> aware); "
+        "e.g. `{ churn = 3.0, loyal = 0.2, repeat = 0.6, return = 0.5 }`. Not listed: 1.",
+    )
+    word_of_mouth: float = Field(
+        0.0,
+        ge=-10,
+        le=10,
+        description="Weight of the unsatisfied customers' share in the segment's word-of-mouth driver: "
+        "loyal share + word_of_mouth x unsatisfied share, clipped to [-1, 1] (negative dampens; -10 to 10; "
+        "acts only with a segment `word_of_mouth` other than 1).",
+    )
+
+    @field_validator("unsatisfied")
+    @classmethod
+    def _odds_positive(cls, v: dict[str, float]) -> dict[str, float]:
+        for key, m in v.items():
+            if not (m > 0 and math.isfinite(m)):
+                raise ValueError(f"unsatisfied.{key} is {m}; an odds multiplier must be a finite number > 0")
+        return v
+
+
 class Segment(_ScenarioModel):
     """One ``[segments.ID]`` table: a customer group, its persona and its journey rates."""
 
@@ -735,6 +769,11 @@ class Segment(_ScenarioModel):
         None,
         description="This segment's own weekly limit on orders (same keys as `[capacity]`); with a business "
         "`[capacity]` too, both apply. Omitted: none.",
+    )
+    satisfaction: Satisfaction | None = Field(
+        None,
+        description="Whether orders leave the customer satisfied, and what an unsatisfying one changes "
+        "(`{ rate = 0.85, unsatisfied = { churn = 3.0 } }`). Omitted: every customer counts as satisfied.",
     )
     seasonality: Seasonality | None = Field(
         None,

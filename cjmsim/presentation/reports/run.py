@@ -170,6 +170,58 @@ def _messages(sc: Scenario, plans: Sequence[str]) -> list[dict[str, Any]]:
     return out
 
 
+#: How the run report names the odds an unsatisfying order multiplies (``satisfaction.unsatisfied`` keys).
+_UNSATISFIED_WORDS = {"churn": "churn", "loyal": "becoming loyal", "repeat": "a repeat order", "return": "coming back"}
+
+
+def _satisfaction_effect(seg: Segment) -> str:
+    """What an unsatisfying order changes for a segment's customer, in words."""
+    sat = seg.satisfaction
+    assert sat is not None
+    parts = [f"{_UNSATISFIED_WORDS[k]} \u00d7{v:g}" for k, v in sat.unsatisfied.items() if v != 1.0]
+    text = "odds of " + ", ".join(parts) if parts else "no odds change"
+    if sat.word_of_mouth != 0.0 and seg.word_of_mouth != 1.0:
+        verb = "dampens" if sat.word_of_mouth < 0 else "adds to"
+        text += (
+            f"; each unsatisfied customer {verb} word of mouth (weight {sat.word_of_mouth:g} against a loyal one's 1)"
+        )
+    return text
+
+
+def _satisfaction(result: Result) -> dict[str, Any]:
+    """The satisfaction table (empty: no segment has a ``satisfaction`` table): per segment with one, its
+    stated rate, what an unsatisfying order changes, and per plan the share of orders that satisfied and the
+    unsatisfied customers (customers and loyal) at the end of the horizon."""
+    sc = result.scenario
+    segs = [(sid, seg) for sid, seg in sc.segments.items() if seg.satisfaction is not None]
+    if not segs:
+        return {}
+    s, w = result.summary, result.weekly
+    last = w[w.week == w.week.max()]
+    rows = []
+    for sid, seg in segs:
+        assert seg.satisfaction is not None
+        cells = []
+        for p in result.plans:
+            share = s[(s.plan == p) & (s.segment == sid)].satisfaction
+            unsat = last[(last.plan == p) & (last.segment == sid)].unsatisfied_customers
+            cells.append(
+                {
+                    "share": fmt.fixed(share.iloc[0] if len(share) else None, "p"),
+                    "unsatisfied": fmt.fixed(unsat.iloc[0] if len(unsat) else None, "n"),
+                }
+            )
+        rows.append(
+            {
+                "segment": seg.name,
+                "rate": fmt.fixed(seg.satisfaction.rate, "p"),
+                "effect": _satisfaction_effect(seg),
+                "cells": cells,
+            }
+        )
+    return {"plans": [sc.plans[p].name or p for p in result.plans], "rows": rows, "weeks": result.weeks}
+
+
 def _comparison(result: Result, segment: str = "all") -> dict[str, Any]:
     """The plan comparison table of one segment (``all``: the totals): metric rows in groups, one
     column per plan, CI half-widths; the incremental group only when the run made its baseline."""
@@ -456,6 +508,7 @@ def render_report(
         "messages": _messages(sc, result.plans),
         "summary": run_summary(result),
         "table": _comparison(result),
+        "satisfaction": _satisfaction(result),
         "images": figures([img for img in images if img.slug not in JOURNEY_CHARTS]),
         "journey": journey_section(result, images, 1 + sum(img.slug not in JOURNEY_CHARTS for img in images)),
         "spend": spend_table(result),  # templates/spend.html.j2
