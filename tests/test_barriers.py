@@ -231,3 +231,36 @@ def test_the_docs_fragment_validates_in_minimal_and_keeps_people():
     runs = [simulate(parse_scenario(d), ["callback"], agents=5_000, baseline=False) for d in (data, plain)]
     lost = [float(r.records["callback"][0].stage[-1, :, 6].sum()) for r in runs]
     assert lost[0] < lost[1]
+
+
+def test_loyal_odds_compose_with_an_unsatisfied_customers_loyal_odds():
+    """Channel loyal odds x3 and, with every customer unsatisfied (rate 0), unsatisfied loyal odds x2: the
+    customer -> loyal odds multiply (x6), P(ever loyal) = l' / (c + l') within 3 SE (fixed seed); either
+    factor alone (x3 or x2) sits more than 6 SE away, so the test fails if one of them is dropped."""
+    c, loy = 0.05, 0.05
+    seg = helpers.segment(
+        "A",
+        base={"aware": 0.0, "interest": 0.0, "desire": 0.0, "purchase": 0.0},
+        repeat={"customer": 0.0, "loyal": 0.0},
+        loyal=loy,
+        churn={"customer": c, "loyal": 0.0},
+        return_rate=0.0,
+        initial={"unaware": 0.0, "customer": 1.0},
+        odds={"callcentre": {"loyal": 3.0}},
+    )
+    seg["satisfaction"] = {"rate": 0.0, "unsatisfied": {"loyal": 2.0}}
+    data = {
+        "scenario": {"name": "Loyal", "weeks": WEEKS, "population": N, "agents": N, "seed": 17},
+        "segments": {"a": seg},
+        "channels": {"callcentre": _call_centre(["customer"])},
+        "plans": {"calls": {"campaigns": [{"channel": "callcentre", "weekly": 1_000.0}]}},
+    }
+    rec = simulate(parse_scenario(data)).records["calls"][0]
+    loyal = float(rec.stage[-1, 0, 5])
+    lp = _odds(loy, 6.0)
+    want = lp / (c + lp)
+    se = math.sqrt(want * (1 - want) / N)
+    assert abs(loyal / N - want) < 3 * se, (loyal / N, want, se)
+    for alone in (3.0, 2.0):
+        la = _odds(loy, alone)
+        assert abs(la / (c + la) - want) > 6 * se
