@@ -13,6 +13,10 @@ Since issue 13 the scenario run is a frozen copy of hifi.toml as it was then (te
 so scenarios/hifi.toml can gain the calendar (seasonality, triggered e-mail) while these digests keep
 pinning the engine. weekly.csv's calendar columns (``season``, ``trend``, all 1 without seasonality) are
 dropped before its digest, read as text and re-written by the same CSV writer, so every other byte is pinned.
+
+Since issue 14 (interventions) summary.csv has ``media_spend`` and ``intervention_spend`` (and their CIs) after
+``spend``, and weekly.csv has ``intervention_spend``: without interventions they are ``spend`` and 0, and they
+are dropped before hashing.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from cjmsim.scenario import INCREMENTAL_METRICS
 HIFI = Path(__file__).resolve().parent / "data" / "golden_hifi.toml"
 #: weekly.csv's columns of the calendar (issue 13), dropped before hashing: the need multiplier in force
 CALENDAR_COLUMNS = ("season", "trend")
+#: the columns of the interventions (issue 14), dropped before hashing: media spend, interventions' cost
+SPEND_COLUMNS = ("media_spend", "intervention_spend")
 
 GOLDEN = {
     "summary.csv": "677b9782e6ae6c24558e5209f155e52388aed50f90828ffcde2f8bf6ddfc19cb",
@@ -46,11 +52,14 @@ def test_hifi_run_tables_are_byte_identical(tmp_path: Path) -> None:
     summary = pd.read_csv(out / "summary.csv")
     new = [c for c in summary.columns if c.split("_ci_")[0] in INCREMENTAL_METRICS]
     assert new, "the run has no incremental columns"
+    assert (summary.media_spend == summary.spend).all() and (summary.intervention_spend == 0).all()
+    new += [c for c in summary.columns if c.split("_ci_")[0] in SPEND_COLUMNS]
     write_csv(tmp_path / "summary.csv", summary.drop(columns=new))
     weekly = pd.read_csv(out / "weekly.csv", keep_default_na=False, dtype=str)
     assert list(weekly.columns[-2:]) == list(CALENDAR_COLUMNS)
     assert (weekly.season == "1.0").all() and (weekly.trend == "1.0").all()  # the frozen copy has no seasonality
-    write_csv(tmp_path / "weekly.csv", weekly.drop(columns=list(CALENDAR_COLUMNS)))
+    assert (weekly.intervention_spend == "0.0").all()
+    write_csv(tmp_path / "weekly.csv", weekly.drop(columns=[*CALENDAR_COLUMNS, "intervention_spend"]))
     digests = {
         "summary.csv": hashlib.sha256((tmp_path / "summary.csv").read_bytes()).hexdigest(),
         "weekly.csv": hashlib.sha256((tmp_path / "weekly.csv").read_bytes()).hexdigest(),

@@ -41,9 +41,11 @@ __all__ = [
     "SEASON_CAP",
     "Calendar",
     "CompiledCampaign",
+    "PlanInterventions",
     "SegmentModel",
     "calendar",
     "compile_campaigns",
+    "compile_interventions",
     "cycle_logits",
     "message_fit",
     "segment_models",
@@ -384,3 +386,98 @@ def calendar(sc: Scenario, models: list[SegmentModel], weeks: int, warm: int) ->
             if ps is not None:
                 price[:, c] *= np.array(ps.curve)[woy] * (1.0 + ps.trend) ** years
     return Calendar(logits, season, trend, price)
+
+
+@dataclass
+class PlanInterventions:
+    """A plan's interventions compiled for the step (docs/model.md, Interventions): per horizon week ``t``
+    and segment ``g``, what the week's base rates become. Weeks and segments no intervention acts on hold
+    the segment's own values, so the step can read them whenever ``on[t, g]``.
+
+    ``logit[t, g, s]``: offset added to the base logit of stage ``s``'s primary transition (sum of the
+    ln odds multipliers in force); ``churn[t, g]``: offset on the churn logit; ``drop[t, g]``: the
+    week's mover bound per stage (:attr:`SegmentModel.drop` with each pre-purchase drop times its
+    multipliers, at most 1, and the churn + loyalty bound of customers and loyal agents with the
+    intervention's churn odds and loyalty); ``loyal[t, g]``: the customer -> loyal probability;
+    ``spend[t, g]``: the interventions' cost booked in the week, split over the segments each acts on
+    by population share; ``booked[t, i]``: the same per intervention, in the plan's order.
+    ``satisfaction``: a hook for an odds factor on the satisfied share of orders per (week, segment),
+    None until satisfaction is modelled.
+    """
+
+    on: NDArray[np.bool_]  # (W, G)
+    logit: NDArray[np.float32]  # (W, G, 7)
+    churn: NDArray[np.float32]  # (W, G)
+    drop: NDArray[np.float32]  # (W, G, 7)
+    loyal: NDArray[np.float64]  # (W, G)
+    spend: NDArray[np.float64]  # (W, G)
+    booked: NDArray[np.float64]  # (W, I)
+    satisfaction: NDArray[np.float64] | None = None  # (W, G) odds factor on the satisfied share (hook)
+
+
+def compile_interventions(
+    sc: Scenario, plan: str | None, models: list[SegmentModel], weeks: int
+) -> PlanInterventions | None:
+    """The interventions of ``plan`` over ``weeks`` horizon weeks; None when it has none (the step then
+    reads nothing of them, so a plan without interventions runs exactly as before)."""
+    if plan is None or not sc.plans[plan].interventions:
+        return None
+    items = sc.plans[plan].interventions
+    segs = list(sc.segments)
+    G = len(segs)
+    on = np.zeros((weeks, G), dtype=bool)
+    lor = np.zeros((weeks, G, N_STAGES))
+    churn = np.zeros((weeks, G))
+    drop_f = np.ones((weeks, G, N_STAGES))
+    loyal_f = np.ones((weeks, G))
+    spend = np.zeros((weeks, G))
+    booked = np.zeros((weeks, len(items)))
+    shares = np.array([seg.share for seg in sc.segments.values()])
+    stage_of = {"aware": AWARE, "interest": INTEREST, "desire": DESIRE}
+    for i, iv in enumerate(items):
+        mask = np.array([iv.segments is None or sid in iv.segments for sid in segs])
+        lo, hi = iv.start, min(iv.last_week(weeks), weeks)
+        if lo >= weeks:
+            continue
+        on[lo:hi, mask] = True
+        for s, primary in enumerate(_PRIMARY):
+            if primary in iv.odds:
+                lor[lo:hi, mask, s] += math.log(iv.odds[primary])
+        if "churn" in iv.odds:
+            churn[lo:hi, mask] += math.log(iv.odds["churn"])
+        for st, f in iv.drop.items():
+            drop_f[lo:hi, mask, stage_of[st]] *= f
+        loyal_f[lo:hi, mask] *= iv.loyal
+        booked[lo, i] += iv.cost
+        booked[lo:hi, i] += iv.weekly_cost
+        split = shares * mask / float((shares * mask).sum())
+        spend += booked[:, i : i + 1] * split[None, :]
+    drop = np.empty((weeks, G, N_STAGES), dtype=np.float32)
+    loyal = np.empty((weeks, G))
+    for g, (m, seg) in enumerate(zip(models, sc.segments.values(), strict=True)):
+        drop[:, g] = m.drop
+        loyal[:, g] = m.loyal
+        live = on[:, g]
+        if not live.any():
+            continue
+        for s in (AWARE, INTEREST, DESIRE):
+            base = float(m.drop[s])
+            drop[live, g, s] = np.minimum(base * drop_f[live, g, s], 1.0)
+        loyal[live, g] = np.minimum(m.loyal * loyal_f[live, g], 1.0)
+        # customers and loyal: the churn bound with the week's churn odds (+ its loyalty), as segment_models
+        k = len(m.rows)
+        worst = float(m.churn_coef[0, :k].astype(np.float64).clip(min=0).sum())
+        for t in np.flatnonzero(live):
+            c_cust = _logit(seg.churn.customer) + worst + float(churn[t, g])
+            c_loyal = _logit(seg.churn.loyal) + worst + float(churn[t, g])
+            drop[t, g, CUSTOMER] = min(1.0, _bound(_sigmoid(c_cust) + float(loyal[t, g])))
+            drop[t, g, LOYAL] = _bound(_sigmoid(c_loyal))
+    return PlanInterventions(
+        on=on,
+        logit=lor.astype(np.float32),
+        churn=churn.astype(np.float32),
+        drop=drop,
+        loyal=loyal,
+        spend=spend,
+        booked=booked,
+    )

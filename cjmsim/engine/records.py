@@ -95,6 +95,12 @@ class Records:
     #: curve, and its trend index (1 for a segment with none)
     season: NDArray[np.float64]
     trend: NDArray[np.float64]
+    #: (W, G) the plan's interventions' cost booked in the week (one-off cost in the start week, running
+    #: cost every week it acts), split over the segments each acts on by population share; apart from ``spend``
+    #: (media), counted in every cost metric (docs/model.md, Interventions)
+    intervention_spend: NDArray[np.float64]
+    #: (W, I) the same per intervention of the plan (in the plan's order), currency
+    intervention_booked: NDArray[np.float64]
     #: with ``export`` (:class:`OrderLog`, :class:`JourneyLog`): every order in the horizon (agent, segment,
     #: week, value), and every journey that ended in the horizon, first or repeat (path code, see
     #: :func:`path_channels`; converted; value of the order; repeat; order number; agent; week)
@@ -140,6 +146,8 @@ class Records:
             campaign_leaked=z((W, campaigns)),
             season=np.ones((W, G)),
             trend=np.ones((W, G)),
+            intervention_spend=z((W, G)),
+            intervention_booked=z((W, 0)),
         )
 
 

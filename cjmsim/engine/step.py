@@ -19,7 +19,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from cjmsim.engine.compiled import CompiledCampaign, calendar, compile_campaigns, segment_models
+from cjmsim.engine.compiled import (
+    CompiledCampaign,
+    PlanInterventions,
+    calendar,
+    compile_campaigns,
+    compile_interventions,
+    segment_models,
+)
 from cjmsim.engine.exposure import (
     adstock_bound,
     allocate_units,
@@ -142,6 +149,7 @@ class World:
         warm_plan = sc.scenario.warmup_plan
         self.warm_campaigns = compile_campaigns(sc, warm_plan, self.channels, warmup=True) if self.warm else []
         self.rec = Records.zeros(self.weight, weeks, G, C, self.warm, len(self.plan_campaigns))
+        self._interventions(plan)
         # lifecycle triggers: the key of their cap's random sample (a child seed no other stream uses)
         self.trigger_key = int(child_seed(streams.transition[0], TRIGGER_CHILD).generate_state(1, np.uint64)[0])
         self._sends: list[_Send] = []
@@ -152,6 +160,37 @@ class World:
         self.recorders = tuple(recorders)
         for r in self.recorders:
             r.start(Layout(agents, G, C, self.block_seg.copy(), pop.stage.copy(), self.order_key))
+
+    def _interventions(self, plan: str | None) -> None:
+        """The plan's interventions (docs/model.md, Interventions): their weekly base-rate modifiers, None
+        without any (nothing of them is read then), and their cost booked into the records at once (it
+        depends on the schedule only)."""
+        self.iv: PlanInterventions | None = compile_interventions(self.sc, plan, self.models, self.W)
+        if self.iv is not None:
+            self.rec.intervention_spend[:] = self.iv.spend
+            self.rec.intervention_booked = self.iv.booked.copy()
+
+    def _base_shift(self, g: int, t: int) -> NDArray[np.float32] | None:
+        """The week's intervention offsets on segment ``g``'s base logits (7,), or None if none acts."""
+        iv = self.iv
+        if iv is None or t < 0 or not iv.on[t, g]:
+            return None
+        return iv.logit[t, g]
+
+    def _drops(self, g: int, t: int) -> NDArray[np.float32]:
+        """Segment ``g``'s mover bound per stage in week ``t``: the weekly drop probability of the pre-purchase
+        stages (with the interventions in force) and the churn (+ loyalty) bound of customers and loyal agents."""
+        iv = self.iv
+        if iv is None or t < 0 or not iv.on[t, g]:
+            return self.models[g].drop
+        return iv.drop[t, g]
+
+    def _post_rates(self, g: int, t: int) -> tuple[float, float]:
+        """Segment ``g``'s churn-logit offset and customer -> loyal probability in week ``t`` (interventions)."""
+        iv = self.iv
+        if iv is None or t < 0 or not iv.on[t, g]:
+            return 0.0, self.models[g].loyal
+        return float(iv.churn[t, g]), float(iv.loyal[t, g])
 
     def _per_action(self) -> None:
         """Pay per action (docs/model.md, Pay per action): the channels priced per order or lead, and, only
@@ -622,6 +661,7 @@ class World:
         other.local = threading.local()
         other.plan_campaigns = compile_campaigns(self.sc, plan, self.channels, warmup=False)
         other.rec = Records.zeros(self.weight, self.W, self.G, self.C, self.warm, len(other.plan_campaigns))
+        other._interventions(plan)
         other._bounds()
         return other
 
@@ -630,6 +670,7 @@ class World:
         the last plan that shares the warm-up (this world cannot fork again after it)."""
         self.plan_campaigns = compile_campaigns(self.sc, plan, self.channels, warmup=False)
         self.rec = Records.zeros(self.weight, self.W, self.G, self.C, self.warm, len(self.plan_campaigns))
+        self._interventions(plan)
         self._bounds()
         return self
 
@@ -675,7 +716,8 @@ class World:
                 hill(self.adstock[b][c], ch.saturation.half, ch.saturation.slope, out=sat[j], amax=self.amax[c])
         coef = m.coef
         season = self.cal.logits[g]
-        if season is not None or m.wom_beta != 0.0:
+        shift = self._base_shift(g, t)
+        if season is not None or m.wom_beta != 0.0 or shift is not None:
             coef = coef.copy()
             k = len(m.rows)
             base_aware = m.base_aware_logit
@@ -684,6 +726,8 @@ class World:
                 base_aware = float(season[t + self.warm, UNAWARE])
             if m.wom_beta != 0.0:  # word of mouth multiplies the odds of the (seasonal) base rate
                 coef[UNAWARE, k] = base_aware + m.wom_beta * loyal_shares[g]
+            if shift is not None:  # interventions multiply the odds of the week's base rates
+                coef[:, k] += shift
         flat_logits = buf["logits"][: N_STAGES * n]
         np.matmul(coef, sat, out=flat_logits.reshape(N_STAGES, n))
         # the week's journey moves (one, or steps_per_week) on the week's exposures
@@ -725,7 +769,7 @@ class World:
         assert rng is not None
         rng.random(n, dtype=np.float32, out=u)
         hi_p = buf["tmp"][:n]
-        np.take(m.drop, stage, out=hi_p)
+        np.take(self._drops(g, t), stage, out=hi_p)  # the week's base drop (interventions), one place
         hi_p *= 1.0 - p
         hi_p += p
         mv = np.flatnonzero(u < hi_p)
@@ -823,10 +867,13 @@ class World:
             coef = m.churn_coef[is_loyal.astype(np.intp)]  # (movers, k + 1)
             satp = self.sat[b][:k, mv[pi]]  # (k, movers)
             z = (coef[:, :k] * satp.T).sum(axis=1) + coef[:, k]
+            churn_shift, loyal_p = self._post_rates(g, t)
+            if churn_shift != 0.0:  # an intervention's churn odds
+                z = z + churn_shift
             with np.errstate(over="ignore"):  # float32 like the main step: a churn rate of 0 gives exactly 0
                 pc = (1.0 / (1.0 + np.exp(-z.astype(np.float32)))).astype(np.float64)
             churn = v < pc
-            loyal = (~is_loyal) & ~churn & (v < pc + m.loyal)
+            loyal = (~is_loyal) & ~churn & (v < pc + loyal_p)
             sub = new[pi]
             sub[churn] = LOST
             sub[loyal] = LOYAL

@@ -21,6 +21,7 @@ from .metrics import (
     metric,
 )
 from .models import (
+    DROP_STAGES,
     PRE_PURCHASE,
     SEASON_RATES,
     STAGES,
@@ -32,6 +33,7 @@ from .models import (
     Carryover,
     Channel,
     Cost,
+    Intervention,
     OrderValue,
     Persona,
     Plan,
@@ -51,6 +53,7 @@ from .models import (
 __all__ = [
     "ArgumentError",
     "DERIVED_METRICS",
+    "DROP_STAGES",
     "HEADLINE_METRICS",
     "INCREMENTAL_METRICS",
     "METRICS",
@@ -67,6 +70,7 @@ __all__ = [
     "Carryover",
     "Channel",
     "Cost",
+    "Intervention",
     "Metric",
     "OrderValue",
     "Persona",
