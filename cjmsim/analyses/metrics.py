@@ -475,7 +475,8 @@ def campaign_table(records: dict[str, list[Records]], scenario: Scenario) -> pd.
     One row per campaign of each plan, in the plan's order (``campaign`` counts from 1, as the
     campaigns are listed in the scenario file). ``planned`` is the campaign's budget over its
     active weeks of the horizon, ``bought`` the spend actually bought (summed over a plan's
-    campaigns it is the summary's ``media_spend``; interventions: :func:`intervention_table`), ``share_bought = bought / planned``, ``unbought =
+    campaigns it is the summary's ``media_spend``; interventions: :func:`intervention_table`),
+    ``share_bought = bought / planned``, ``unbought =
     planned - bought`` and ``unbought_<reason>`` its split by reason
     (:data:`~cjmsim.engine.records.UNBOUGHT_REASONS`; docs/model.md). With several replications,
     ``bought_ci_low`` / ``bought_ci_high`` and ``share_bought_ci_low`` / ``share_bought_ci_high``.

@@ -467,7 +467,8 @@ def compile_interventions(
         # customers and loyal: the churn bound with the week's churn odds (+ its loyalty), as segment_models
         k = len(m.rows)
         worst = float(m.churn_coef[0, :k].astype(np.float64).clip(min=0).sum())
-        for t in np.flatnonzero(live):
+        # only weeks whose churn odds or loyalty change: the others keep the segment's own bound, bit for bit
+        for t in np.flatnonzero(live & ((churn[:, g] != 0.0) | (loyal_f[:, g] != 1.0))):
             c_cust = _logit(seg.churn.customer) + worst + float(churn[t, g])
             c_loyal = _logit(seg.churn.loyal) + worst + float(churn[t, g])
             drop[t, g, CUSTOMER] = min(1.0, _bound(_sigmoid(c_cust) + float(loyal[t, g])))

@@ -175,7 +175,8 @@ class World:
         iv = self.iv
         if iv is None or t < 0 or not iv.on[t, g]:
             return None
-        return iv.logit[t, g]
+        shift: NDArray[np.float32] = iv.logit[t, g]
+        return shift
 
     def _drops(self, g: int, t: int) -> NDArray[np.float32]:
         """Segment ``g``'s mover bound per stage in week ``t``: the weekly drop probability of the pre-purchase
@@ -183,7 +184,8 @@ class World:
         iv = self.iv
         if iv is None or t < 0 or not iv.on[t, g]:
             return self.models[g].drop
-        return iv.drop[t, g]
+        drop: NDArray[np.float32] = iv.drop[t, g]
+        return drop
 
     def _post_rates(self, g: int, t: int) -> tuple[float, float]:
         """Segment ``g``'s churn-logit offset and customer -> loyal probability in week ``t`` (interventions)."""

@@ -1242,7 +1242,7 @@ class Intervention(_ScenarioModel):
 
     def booked(self, weeks: int) -> float:
         """Its whole cost over a horizon of ``weeks``: ``cost + weekly_cost x its active weeks``."""
-        return self.cost + self.weekly_cost * max(self.last_week(weeks) - self.start, 0)
+        return self.cost + self.weekly_cost * max(min(self.last_week(weeks), weeks) - self.start, 0)
 
 
 class Plan(_ScenarioModel):
