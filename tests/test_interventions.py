@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -250,3 +251,41 @@ def test_cli_refuses_a_bad_intervention_with_exit_2(tmp_path: Path) -> None:
     path.write_text(to_toml(data), encoding="utf-8")
     res = CliRunner().invoke(main, ["validate", str(path)])
     assert res.exit_code == 2 and "interventions[0].start = 30" in res.output and "Traceback" not in res.output
+
+
+def test_the_docs_example_is_valid_in_the_minimal_scenario() -> None:
+    """docs/scenario.md's Interventions fragment is valid in scenarios/minimal.toml and costs what it says."""
+    root = Path(__file__).parents[1]
+    text = (root / "docs" / "scenario.md").read_text(encoding="utf-8")
+    start = text.index("\n## Interventions\n")
+    blocks = text[start : text.index("\n## ", start + 1)].split("```")[1::2]
+    assert len(blocks) == 1
+    data = tomllib.loads((root / "scenarios" / "minimal.toml").read_text(encoding="utf-8"))
+    data["plans"]["fix_checkout"] = tomllib.loads(blocks[0])["plans"]["fix_checkout"]
+    sc = parse_scenario(data)
+    res = simulate(sc, ["fix_checkout"], agents=4_000, reps=1)
+    weeks = sc.scenario.weeks
+    cost = 1_500_000 + 200_000 + 10_000 * (20 - 4)
+    assert float(res.totals().loc["fix_checkout", "intervention_spend"]) == pytest.approx(cost)
+    assert weeks == 26 and list(res.interventions.weeks) == [weeks - 8, 16]
+
+
+def test_the_run_report_lists_the_interventions_and_their_cost_in_spend() -> None:
+    from cjmsim.presentation.charts.run import spend_by_channel
+    from cjmsim.presentation.comparison import rows_of
+    from cjmsim.presentation.reports.run import render_report
+
+    data = _scenario([{**CHECKOUT, "drop": {"desire": 0.7}, "odds": {"purchase": 1.15}}], agents=3_000)
+    res = simulate(parse_scenario(data), reps=1)
+    html = render_report(res, [])
+    assert "Interventions of fix" in html and "Checkout redesign" in html and "weeks 5\u201314" in html
+    assert "purchase odds x1.15, drop at desire x0.7 (30% fewer)" in html
+    assert "170,000" in html  # the cost booked in the horizon: 150,000 + 10 x 2,000
+    cost_rows = [col for _, rows in rows_of(res) for col, _, _ in rows]
+    assert cost_rows[cost_rows.index("spend") + 1 : cost_rows.index("spend") + 3] == [
+        "media_spend",
+        "intervention_spend",
+    ]
+    fig = spend_by_channel(res)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()] if fig.legends else []
+    assert "Interventions (not media)" in labels
