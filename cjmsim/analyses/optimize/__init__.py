@@ -106,7 +106,8 @@ def optimize(
             spend), ``max-inc-margin`` (incremental margin minus spend: the margin the plan adds over
             no marketing on the same people and random numbers, less what it costs) or ``min-icpo``
             (spend per incremental order).
-        budget: most planned spend over the horizon; default the base plan's planned spend.
+        budget: most planned media spend over the horizon (the campaigns' budgets; the base plan's
+            interventions are kept fixed in every candidate and not in it); default the base plan's.
         keep_orders: orders floor = the base plan's orders (on the search replications).
         min_orders: orders floor in people over the horizon (instead of ``keep_orders``).
         keep_revenue: revenue floor = the base plan's revenue (on the search replications).
