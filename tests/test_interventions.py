@@ -309,3 +309,12 @@ def test_the_run_report_lists_the_interventions_and_their_cost_in_spend() -> Non
     fig = spend_by_channel(res)
     labels = [t.get_text() for t in fig.legends[0].get_texts()] if fig.legends else []
     assert "Interventions (not media)" in labels
+
+
+def test_the_attribution_report_says_the_interventions_are_kept() -> None:
+    from cjmsim.presentation.reports.attribution import render
+
+    data = _scenario([{"name": "Fee", "cost": 50_000.0}], agents=2_000)
+    att = attribute(parse_scenario(data), "fix", reps=1, shapley="none")
+    html = render(att, parse_scenario(data), [])
+    assert "interventions (\u201cFee\u201d) are not channels: every variant keeps them" in html
