@@ -264,3 +264,20 @@ def test_loyal_odds_compose_with_an_unsatisfied_customers_loyal_odds():
     for alone in (3.0, 2.0):
         la = _odds(loy, alone)
         assert abs(la / (c + la) - want) > 6 * se
+
+
+@pytest.mark.parametrize("mult", [0.5, 2.0])
+def test_barrier_acts_on_an_interventions_scaled_drop(mult: float):
+    """An intervention halves the base drop at desire from week 0 (d = 0.3 -> 0.15) and the call centre's drop
+    odds act on that: the share who buy is p / (p + (1 - p) d'') with d'' = odds(0.15, mult), within 3 SE (seed
+    31). The barrier on the unscaled drop and the intervention alone are both more than 6 SE away, so the test
+    fails if either effect is lost."""
+    p, d = 0.2, 0.3
+    data = desire_scenario({"drop": mult})
+    data["plans"]["calls"]["interventions"] = [{"name": "Fewer steps", "drop": {"desire": 0.5}}]
+    customers, _ = _bought(data)
+    want = p / (p + (1 - p) * _odds(d * 0.5, mult))
+    se = math.sqrt(want * (1 - want) / N)
+    assert abs(customers / N - want) < 3 * se, (customers / N, want, se)
+    for other in (_odds(d, mult), d * 0.5):
+        assert abs(p / (p + (1 - p) * other) - want) > 6 * se

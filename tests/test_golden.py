@@ -16,6 +16,9 @@ dropped before its digest, read as text and re-written by the same CSV writer, s
 
 Since issue 14 summary.csv has a ``satisfaction`` column (the share of orders that satisfied; empty
 without a ``satisfaction`` table, as in this scenario): it is dropped before the digest too.
+Since issue 14 (interventions) summary.csv has ``media_spend`` and ``intervention_spend`` (and their CIs) after
+``spend``, and weekly.csv has ``intervention_spend``: without interventions they are ``spend`` and 0, and they
+are dropped before hashing.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from cjmsim.scenario import INCREMENTAL_METRICS
 HIFI = Path(__file__).resolve().parent / "data" / "golden_hifi.toml"
 #: weekly.csv's columns of the calendar (issue 13), dropped before hashing: the need multiplier in force
 CALENDAR_COLUMNS = ("season", "trend")
+#: the columns of the interventions (issue 14), dropped before hashing: media spend, interventions' cost
+SPEND_COLUMNS = ("media_spend", "intervention_spend")
 
 GOLDEN = {
     "summary.csv": "677b9782e6ae6c24558e5209f155e52388aed50f90828ffcde2f8bf6ddfc19cb",
@@ -51,11 +56,14 @@ def test_hifi_run_tables_are_byte_identical(tmp_path: Path) -> None:
     assert new, "the run has no incremental columns"
     assert summary.satisfaction.isna().all()  # issue 14: no segment has a satisfaction table
     new.append("satisfaction")
+    assert (summary.media_spend == summary.spend).all() and (summary.intervention_spend == 0).all()
+    new += [c for c in summary.columns if c.split("_ci_")[0] in SPEND_COLUMNS]
     write_csv(tmp_path / "summary.csv", summary.drop(columns=new))
     weekly = pd.read_csv(out / "weekly.csv", keep_default_na=False, dtype=str)
     assert list(weekly.columns[-2:]) == list(CALENDAR_COLUMNS)
     assert (weekly.season == "1.0").all() and (weekly.trend == "1.0").all()  # the frozen copy has no seasonality
-    write_csv(tmp_path / "weekly.csv", weekly.drop(columns=list(CALENDAR_COLUMNS)))
+    assert (weekly.intervention_spend == "0.0").all()
+    write_csv(tmp_path / "weekly.csv", weekly.drop(columns=[*CALENDAR_COLUMNS, "intervention_spend"]))
     digests = {
         "summary.csv": hashlib.sha256((tmp_path / "summary.csv").read_bytes()).hexdigest(),
         "weekly.csv": hashlib.sha256((tmp_path / "weekly.csv").read_bytes()).hexdigest(),

@@ -158,7 +158,10 @@ def test_plans_differ_only_in_campaigns(scenario):
     # a plan holds no rates, prices or population of its own: only a name, a text and campaigns,
     # and a campaign only a channel, an audience, a schedule and a budget (or a lifecycle trigger with
     # its caps, and an audience threshold: rules of when it sends, no rates of its own)
-    assert set(Plan.model_fields) == {"name", "description", "campaigns"}
+    # (and, since issue 14, interventions: non-media changes with a cost, whose effects multiply the
+    # scenario's rates; hifi's plans have none)
+    assert set(Plan.model_fields) == {"name", "description", "campaigns", "interventions"}
+    assert not any(plan.interventions for plan in scenario.plans.values())
     campaign_keys = {"name", "channel", "weekly", "total", "weeks", "flights", "segments", "stages"}
     campaign_keys |= {"trigger", "max_messages", "max_weekly", "start_when", "run_for"}
     campaign_keys |= {"message"}  # the id of a scenario-level [messages.ID] (its fit lives there)

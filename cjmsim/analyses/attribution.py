@@ -42,7 +42,10 @@ EXACT_MAX = 8
 EXACT_LIMIT = 16
 #: Memory per coalition and replication, roughly: the variant plan and its run's table.
 _BYTES_PER_RUN = 4_000
-_FLOWS = ("orders", "customers", "revenue", "margin", "spend")
+_FLOWS = ("orders", "customers", "revenue", "margin", "spend", "media_spend")
+#: The variant with neither campaigns nor interventions (made only when the plan has interventions: every
+#: other variant keeps them, so ``only_0`` is then the interventions alone, not no marketing).
+_NOTHING = "nothing"
 _WARM = "__attribution_warmup__"
 
 
@@ -216,7 +219,12 @@ def attribute(
     data = sc.model_dump(mode="json", exclude_none=True)
     warm = data["scenario"].get("warmup_plan")
     variants = dict(spec["plans"])
-    data["plans"] = {name: {"campaigns": camps} for name, camps in variants.items()}
+    # removing a channel keeps the plan's interventions (they are not a channel); no marketing has none
+    kept = data["plans"][plan].get("interventions", [])
+    data["plans"] = {name: {"campaigns": camps, "interventions": kept} for name, camps in variants.items()}
+    if kept:
+        variants[_NOTHING] = []
+        data["plans"][_NOTHING] = {"campaigns": []}
     data["targets"] = []  # the scenario's targets name its plans, which the variants replace
     if warm is not None:  # the warm-up is the past: the scenario's own warm-up plan, untouched
         data["plans"][_WARM] = sc.plans[warm].model_dump(mode="json", exclude_none=True)
@@ -238,13 +246,17 @@ def attribute(
     return Attribution(plan, channels, table, runs.reset_index(drop=True), label, scenario.scenario.agents)
 
 
-def _plan_incremental(v: Callable[[int | str, str, str], np.ndarray], full: int, seg: str) -> dict[str, float]:
+def _plan_incremental(
+    v: Callable[[int | str, str, str], np.ndarray], full: int, seg: str, none_variant: int | str = 0
+) -> dict[str, float]:
     """The whole plan against no marketing as every command reports it: its orders and the registry's
     incremental metrics (``inc_orders`` ... ``iromi``, :func:`cjmsim.analyses.metrics.incremental_row`),
-    replication by replication, each with its mean and 95% CI."""
+    replication by replication, each with its mean and 95% CI. ``none_variant``: the variant with no
+    marketing (``only_0``, or :data:`_NOTHING` when the plan's interventions are kept in ``only_0``); the
+    plan's ``spend`` counts its interventions, as in every command."""
     flows = ("orders", "customers", "revenue", "margin", "spend")
     plan = {k: v(full, seg, k) for k in flows}
-    none = {k: v(0, seg, k) for k in flows}
+    none = {k: v(none_variant, seg, k) for k in flows}
     per_rep = [
         metrics.incremental_row({k: float(plan[k][r]) for k in flows}, {k: float(none[k][r]) for k in flows})
         for r in range(len(plan["orders"]))
@@ -273,6 +285,7 @@ def _table(
         return values
 
     weights = shapley_weights(n)
+    none_variant: int | str = _NOTHING if _NOTHING in set(runs.variant) else 0
     rows = []
     for seg in [*segments, "all"]:
         for i, ch in enumerate(channels):
@@ -283,7 +296,7 @@ def _table(
             for k in ("orders", "revenue", "margin"):
                 per_rep[f"incremental_{k}"] = v(full, seg, k) - v(full ^ (1 << i), seg, k)
                 per_rep[f"marginal_{k}"] = v(f"plus_{i}", seg, k) - v(full, seg, k)
-            per_rep["marginal_spend"] = v(f"plus_{i}", seg, "spend") - v(full, seg, "spend")
+            per_rep["marginal_spend"] = v(f"plus_{i}", seg, "media_spend") - v(full, seg, "media_spend")
             with np.errstate(divide="ignore", invalid="ignore"):
                 per_rep["marginal_roas"] = np.where(
                     per_rep["marginal_spend"] > 0, per_rep["marginal_revenue"] / per_rep["marginal_spend"], np.nan
@@ -319,7 +332,8 @@ def _table(
             rows.append(row)
         # the plan as a whole against no marketing: what the Shapley values share out
         total_row: dict[str, Any] = {"plan": plan, "channel": "total", "segment": seg}
-        total_row["spend"] = float(v(full, seg, "spend").mean())
+        # the channels' media spend: what their incremental orders over only_0 cost (interventions are in both)
+        total_row["spend"] = float(v(full, seg, "media_spend").mean())
         for k in ("orders", "revenue", "margin"):
             mean, lo, hi = metrics.confidence(v(full, seg, k) - v(0, seg, k))
             (
@@ -333,6 +347,6 @@ def _table(
             )
         inc = total_row["incremental_orders"]
         total_row["incremental_cpo"] = total_row["spend"] / inc if inc > 0 and total_row["spend"] > 0 else math.nan
-        total_row.update(_plan_incremental(v, full, seg))
+        total_row.update(_plan_incremental(v, full, seg, none_variant))
         rows.append(total_row)
     return pd.DataFrame(rows)

@@ -157,7 +157,8 @@ def mmm_table(rec: Records, sc: Scenario, without: Records | None = None) -> pd.
     """The observed weekly series: date, spend and units per channel, orders, revenue and margin.
 
     Controls: ``season`` and ``trend`` (the need multiplier in force, weighted by population share)
-    and ``price_index_<channel>`` per channel with a ``price_season`` (season x trend of its price).
+    and ``price_index_<channel>`` per channel with a ``price_season`` (season x trend of its price);
+    ``intervention_spend`` (the plan's interventions' cost booked in the week) when the plan has a cost of one.
 
     With ``without`` (the no-marketing run on the same random numbers), also the organic baseline:
     ``baseline_orders``, ``baseline_revenue`` and ``baseline_margin`` (people, currency).
@@ -168,6 +169,8 @@ def mmm_table(rec: Records, sc: Scenario, without: Records | None = None) -> pd.
     for c, (cid, ch) in enumerate(sc.channels.items()):
         data[f"spend_{cid}"] = rec.spend[:, :, c].sum(axis=1).round(2)
         data[f"{ch.cost.unit}_{cid}"] = rec.units[:, :, c].sum(axis=1).round(1)
+    if rec.intervention_spend.any():  # a plan's interventions: their cost is spend too, not a channel's
+        data["intervention_spend"] = rec.intervention_spend.sum(axis=1).round(2)
     data["orders"] = rec.orders.sum(axis=1) * rec.weight
     data["revenue"] = (rec.revenue.sum(axis=1) * rec.weight).round(2)
     data["margin"] = (rec.margin.sum(axis=1) * rec.weight).round(2)
@@ -220,7 +223,10 @@ def ground_truth(sc: Scenario, plan: str, full: Records, seed: int) -> dict[str,
     camps = data["plans"][plan].get("campaigns", [])
     channels = [ch for ch in sc.channels if any(c["channel"] == ch for c in camps)]
     for ch in channels:
-        data["plans"][f"__without_{ch}"] = {"campaigns": [c for c in camps if c["channel"] != ch]}
+        data["plans"][f"__without_{ch}"] = {
+            "campaigns": [c for c in camps if c["channel"] != ch],
+            "interventions": data["plans"][plan].get("interventions", []),  # not a channel: kept
+        }
     variants = parse_scenario(data, source="ground truth")
     out: dict[str, Any] = {
         "plan": plan,

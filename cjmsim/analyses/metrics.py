@@ -51,6 +51,8 @@ __all__ = [
     "UNDERSPEND_SHARE",
     "Underspend",
     "campaign_table",
+    "INTERVENTION_COLUMNS",
+    "intervention_table",
     "underspend",
 ]
 
@@ -92,8 +94,10 @@ def summary_row(rec: Records, seg: slice | int, ltv_weeks: int) -> dict[str, flo
     leads = tot(rec.leads) * w
     customers = tot(rec.customers) * w
     orders = tot(rec.orders) * w
-    spend = tot(rec.spend)
-    planned = float(rec.planned.sum()) if len(sel) == G else math.nan
+    media = tot(rec.spend)
+    intervention = tot(rec.intervention_spend)
+    spend = media + intervention  # what the plan cost: every cost metric divides it
+    planned = float(rec.planned.sum() + rec.intervention_spend.sum()) if len(sel) == G else math.nan
     revenue = tot(rec.revenue) * w
     margin = tot(rec.margin) * w
     hist = rec.ttp[sel].sum(axis=0)
@@ -120,6 +124,8 @@ def summary_row(rec: Records, seg: slice | int, ltv_weeks: int) -> dict[str, flo
         "ttp_p90_weeks": week_quantile(hist, 0.9),
         "planned_spend": planned,
         "spend": spend,
+        "media_spend": media,
+        "intervention_spend": intervention,
         "cpl": _cost_per(spend, leads),
         "cpo": _cost_per(spend, orders),
         "cac": cac,
@@ -270,7 +276,8 @@ def weekly_table(
     """Weekly series: one row per plan x week x segment (and ``all``), mean over replications.
 
     Columns: stage occupancy at the end of the week (people), spend / planned / units per channel,
-    reached, aware, leads, customers, orders, revenue, margin, then ``season`` and ``trend`` (the
+    reached, aware, leads, customers, orders, revenue, margin, ``intervention_spend`` (the interventions' cost
+    booked in the week, apart from the channels' media spend), then ``season`` and ``trend`` (the
     need multiplier in force: seasonal factor and trend index; on ``all`` rows their mean over
     segments weighted by ``shares``, the segments' population shares, by default their agents), and,
     only when a segment has a ``satisfaction`` table, ``satisfied_orders``, ``unsatisfied_orders`` and
@@ -305,6 +312,7 @@ def weekly_table(
                 "unsatisfied_orders": mean("unsatisfied") * w,
                 "unsatisfied_customers": mean("unsatisfied_customers") * w,
             }
+        intervention = mean("intervention_spend")
         season, trend = reps[0].season, reps[0].trend  # the same in every replication
         limit = np.where(np.isinf(reps[0].capacity), np.nan, reps[0].capacity)  # (W, G + 1); NaN: no limit
         limited = bool(np.isfinite(limit).any())
@@ -324,6 +332,7 @@ def weekly_table(
                 data[f"units_{ch}"] = units[:, sl, c].sum(axis=1) if seg == "all" else units[:, g, c]
             for k, v in flows.items():
                 data[k] = v[:, sl].sum(axis=1) if seg == "all" else v[:, g]
+            data["intervention_spend"] = intervention[:, sl].sum(axis=1) if seg == "all" else intervention[:, g]
             # rounded: a share-weighted mean of equal factors is that factor, not 1 - 1e-16
             data["season"] = (season @ share).round(12) if seg == "all" else season[:, g]
             data["trend"] = (trend @ share).round(12) if seg == "all" else trend[:, g]
@@ -494,7 +503,8 @@ def campaign_table(records: dict[str, list[Records]], scenario: Scenario) -> pd.
     One row per campaign of each plan, in the plan's order (``campaign`` counts from 1, as the
     campaigns are listed in the scenario file). ``planned`` is the campaign's budget over its
     active weeks of the horizon, ``bought`` the spend actually bought (summed over a plan's
-    campaigns it is the summary's ``spend``), ``share_bought = bought / planned``, ``unbought =
+    campaigns it is the summary's ``media_spend``; interventions: :func:`intervention_table`),
+    ``share_bought = bought / planned``, ``unbought =
     planned - bought`` and ``unbought_<reason>`` its split by reason
     (:data:`~cjmsim.engine.records.UNBOUGHT_REASONS`; docs/model.md). With several replications,
     ``bought_ci_low`` / ``bought_ci_high`` and ``share_bought_ci_low`` / ``share_bought_ci_high``.
@@ -547,6 +557,41 @@ def campaign_table(records: dict[str, list[Records]], scenario: Scenario) -> pd.
             rows.append(row)
     base = ["plan", "campaign", "name", "channel", "segments", "stages", "reps", "planned", "bought"]
     return pd.DataFrame(rows, columns=None if rows else base)
+
+
+#: The columns of a run's interventions table (interventions.csv), in order.
+INTERVENTION_COLUMNS = (
+    "plan", "intervention", "name", "segments", "start", "end", "weeks", "one_off", "weekly_cost", "cost", "changes",
+)  # fmt: skip
+
+
+def intervention_table(records: dict[str, list[Records]], scenario: Scenario) -> pd.DataFrame:
+    """The plans' interventions, one row each in the plan's order (``intervention`` counts from 1): the weeks
+    it acts ``[start, end)`` (``end`` excluded, the horizon's end when it runs for good), ``weeks`` active,
+    its ``one_off`` and ``weekly_cost``, ``cost`` booked in the horizon (summed over a plan's interventions it
+    is the summary's ``intervention_spend``), and what it ``changes`` in words. Columns:
+    :data:`INTERVENTION_COLUMNS`; empty when no plan has one."""
+    rows = []
+    for plan, reps in records.items():
+        for i, iv in enumerate(scenario.plans[plan].interventions):
+            W = reps[0].intervention_spend.shape[0]
+            end = min(iv.last_week(W), W)
+            rows.append(
+                (
+                    plan,
+                    i + 1,
+                    iv.name,
+                    "all" if iv.segments is None else "; ".join(iv.segments),
+                    iv.start,
+                    end,
+                    max(end - iv.start, 0),
+                    iv.cost,
+                    iv.weekly_cost,
+                    float(np.mean([r.intervention_booked[:, i].sum() for r in reps])),
+                    iv.effects(),
+                )
+            )
+    return pd.DataFrame(rows, columns=list(INTERVENTION_COLUMNS))
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,8 @@ class Result:
             (:func:`~cjmsim.analyses.metrics.journey_table`; journey.csv).
         campaigns: planned vs bought spend per plan x campaign, with why money was not bought
             (:func:`~cjmsim.analyses.metrics.campaign_table`; campaigns.csv).
+        interventions: every plan's interventions: weeks, cost booked, what they change
+            (:func:`~cjmsim.analyses.metrics.intervention_table`; interventions.csv when any).
     """
 
     scenario: Scenario
@@ -83,6 +85,7 @@ class Result:
     no_marketing: pd.DataFrame | None = None
     journey: pd.DataFrame = field(default_factory=pd.DataFrame)
     campaigns: pd.DataFrame = field(default_factory=pd.DataFrame)
+    interventions: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def incremental(self) -> bool:
@@ -261,6 +264,7 @@ def simulate(
         no_marketing=no_marketing,
         journey=metrics.journey_table(records, segs),
         campaigns=metrics.campaign_table(records, sc),
+        interventions=metrics.intervention_table(records, sc),
     )  # fmt: skip
 
 
@@ -272,7 +276,8 @@ def write_run(
     extra: Callable[[Path], None] | None = None,
 ) -> Path:
     """Write a run's folder atomically: summary.csv, weekly.csv, summary_by_rep.csv, differences.csv,
-    campaigns.csv, no_marketing.csv (unless the run had no baseline), metadata.json and a copy of
+    campaigns.csv, interventions.csv (when a plan has one), no_marketing.csv (unless the run had no baseline),
+    metadata.json and a copy of
     the scenario file.
 
     ``extra`` may write more files (charts, report, exports) into the temporary folder before it
@@ -287,6 +292,8 @@ def write_run(
         write_csv(tmp / "campaigns.csv", result.campaigns)
         if result.no_marketing is not None:
             write_csv(tmp / "no_marketing.csv", result.no_marketing)
+        if not result.interventions.empty:  # the plans' interventions and their cost (issue 14)
+            write_csv(tmp / "interventions.csv", result.interventions)
         if not result.journey.empty:  # the journey map (issue 12)
             write_csv(tmp / "journey.csv", result.journey)
         meta = metadata(

@@ -43,10 +43,12 @@ __all__ = [
     "Calendar",
     "SatisfactionModel",
     "CompiledCampaign",
+    "PlanInterventions",
     "SegmentModel",
     "calendar",
     "capacities",
     "compile_campaigns",
+    "compile_interventions",
     "cycle_logits",
     "message_fit",
     "satisfaction_model",
@@ -494,3 +496,126 @@ def capacities(sc: Scenario, weight: float) -> Capacities | None:
     agents = np.array([-1 if r is None else math.floor(r.weekly / weight + 1e-9) for r in rules], dtype=np.int64)
     lost = np.array([0.0 if r is None else r.lost_share for r in rules])
     return Capacities(limit, agents, lost)
+
+
+@dataclass
+class PlanInterventions:
+    """A plan's interventions compiled for the step (docs/model.md, Interventions): per horizon week ``t``
+    and segment ``g``, what the week's base rates become. Weeks and segments no intervention acts on hold
+    the segment's own values, so the step can read them whenever ``on[t, g]``.
+
+    ``logit[t, g, s]``: offset added to the base logit of stage ``s``'s primary transition (sum of the
+    ln odds multipliers in force); ``churn[t, g]``: offset on the churn logit; ``drop[t, g]``: the
+    week's mover bound per stage (:attr:`SegmentModel.drop` with each pre-purchase drop times its
+    multipliers, at most 1, and the churn + loyalty bound of customers and loyal agents with the
+    intervention's churn odds and loyalty); ``loyal[t, g]``: the customer -> loyal probability;
+    ``spend[t, g]``: the interventions' cost booked in the week, split over the segments each acts on
+    by population share; ``booked[t, i]``: the same per intervention, in the plan's order.
+    ``satisfaction``: a hook for an odds factor on the satisfied share of orders per (week, segment),
+    None until satisfaction is modelled.
+    """
+
+    on: NDArray[np.bool_]  # (W, G)
+    logit: NDArray[np.float32]  # (W, G, 7)
+    churn: NDArray[np.float32]  # (W, G)
+    drop: NDArray[np.float32]  # (W, G, 7)
+    loyal: NDArray[np.float64]  # (W, G)
+    spend: NDArray[np.float64]  # (W, G)
+    booked: NDArray[np.float64]  # (W, I)
+    satisfaction: NDArray[np.float64] | None = None  # (W, G) odds factor on the satisfied share (hook)
+    drop_base: NDArray[np.float32] | None = None  # (W, G, 7) base drop of segments with channels' drop odds
+
+
+def compile_interventions(
+    sc: Scenario, plan: str | None, models: list[SegmentModel], weeks: int
+) -> PlanInterventions | None:
+    """The interventions of ``plan`` over ``weeks`` horizon weeks; None when it has none (the step then
+    reads nothing of them, so a plan without interventions runs exactly as before)."""
+    if plan is None or not sc.plans[plan].interventions:
+        return None
+    items = sc.plans[plan].interventions
+    segs = list(sc.segments)
+    G = len(segs)
+    on = np.zeros((weeks, G), dtype=bool)
+    lor = np.zeros((weeks, G, N_STAGES))
+    churn = np.zeros((weeks, G))
+    drop_f = np.ones((weeks, G, N_STAGES))
+    loyal_f = np.ones((weeks, G))
+    spend = np.zeros((weeks, G))
+    booked = np.zeros((weeks, len(items)))
+    shares = np.array([seg.share for seg in sc.segments.values()])
+    stage_of = {"aware": AWARE, "interest": INTEREST, "desire": DESIRE}
+    for i, iv in enumerate(items):
+        mask = np.array([iv.segments is None or sid in iv.segments for sid in segs])
+        lo, hi = iv.start, min(iv.last_week(weeks), weeks)
+        if lo >= weeks:
+            continue
+        on[lo:hi, mask] = True
+        for s, primary in enumerate(_PRIMARY):
+            if primary in iv.odds:
+                lor[lo:hi, mask, s] += math.log(iv.odds[primary])
+        if "churn" in iv.odds:
+            churn[lo:hi, mask] += math.log(iv.odds["churn"])
+        for st, f in iv.drop.items():
+            drop_f[lo:hi, mask, stage_of[st]] *= f
+        loyal_f[lo:hi, mask] *= iv.loyal
+        booked[lo, i] += iv.cost
+        booked[lo:hi, i] += iv.weekly_cost
+        split = shares * mask / float((shares * mask).sum())
+        spend += booked[:, i : i + 1] * split[None, :]
+    drop = np.empty((weeks, G, N_STAGES), dtype=np.float32)
+    barriers = any(m.drop_base is not None for m in models)
+    # segments with channels' drop odds: the week's base drop, on which those odds act (None: no such segment)
+    drop_base = np.zeros((weeks, G, N_STAGES), dtype=np.float32) if barriers else None
+    loyal = np.empty((weeks, G))
+    for g, (m, seg) in enumerate(zip(models, sc.segments.values(), strict=True)):
+        drop[:, g] = m.drop
+        if drop_base is not None and m.drop_base is not None:
+            drop_base[:, g] = m.drop_base
+        loyal[:, g] = m.loyal
+        live = on[:, g]
+        if not live.any():
+            continue
+        for s in (AWARE, INTEREST, DESIRE):
+            if m.drop_base is None:  # the bound is the drop itself
+                drop[live, g, s] = np.minimum(float(m.drop[s]) * drop_f[live, g, s], 1.0)
+                continue
+            # barriers: the week's base drop, and the bound with the channels' drop odds on it (segment_models)
+            assert m.drop_raise is not None and drop_base is not None
+            d = np.minimum(float(m.drop_base[s]) * drop_f[live, g, s], 1.0)
+            drop_base[live, g, s] = d
+            if m.drop_raise[s] > 0:
+                d = np.array(
+                    [min(1.0, _bound(_sigmoid(_logit(float(x)) + float(m.drop_raise[s]))) * (1 + 1e-6)) for x in d]
+                )
+            drop[live, g, s] = d
+        loyal[live, g] = np.minimum(m.loyal * loyal_f[live, g], 1.0)
+        # customers and loyal: the churn bound with the week's churn odds (+ its loyalty), as segment_models
+        # (with satisfaction's and the channels' loyal odds widening it the same way)
+        k = len(m.rows)
+        worst = float(m.churn_coef[0, :k].astype(np.float64).clip(min=0).sum())
+        sat = m.satisfaction
+        if sat is not None:
+            worst += max(sat.churn, 0.0)
+        raise_loyal = 0.0 if m.loyal_coef is None else float(m.loyal_coef.astype(np.float64).clip(min=0).sum())
+        # only weeks whose churn odds or loyalty change: the others keep the segment's own bound, bit for bit
+        for t in np.flatnonzero(live & ((churn[:, g] != 0.0) | (loyal_f[:, g] != 1.0))):
+            c_cust = _logit(seg.churn.customer) + worst + float(churn[t, g])
+            c_loyal = _logit(seg.churn.loyal) + worst + float(churn[t, g])
+            most = float(loyal[t, g])
+            if sat is not None and sat.loyal_odds > 0:
+                most = _sigmoid(_logit(most) + sat.loyal_odds)
+            if raise_loyal > 0:
+                most = min(1.0, _sigmoid(_logit(most) + raise_loyal) * (1 + 1e-6))
+            drop[t, g, CUSTOMER] = min(1.0, _bound(_sigmoid(c_cust) + most))
+            drop[t, g, LOYAL] = _bound(_sigmoid(c_loyal))
+    return PlanInterventions(
+        on=on,
+        logit=lor.astype(np.float32),
+        churn=churn.astype(np.float32),
+        drop=drop,
+        loyal=loyal,
+        spend=spend,
+        booked=booked,
+        drop_base=drop_base,
+    )

@@ -106,6 +106,12 @@ class Records:
     satisfied: NDArray[np.float64]
     unsatisfied: NDArray[np.float64]
     unsatisfied_customers: NDArray[np.float64]
+    #: (W, G) the plan's interventions' cost booked in the week (one-off cost in the start week, running
+    #: cost every week it acts), split over the segments each acts on by population share; apart from ``spend``
+    #: (media), counted in every cost metric (docs/model.md, Interventions)
+    intervention_spend: NDArray[np.float64]
+    #: (W, I) the same per intervention of the plan (in the plan's order), currency
+    intervention_booked: NDArray[np.float64]
     #: with ``export`` (:class:`OrderLog`, :class:`JourneyLog`): every order in the horizon (agent, segment,
     #: week, value), and every journey that ended in the horizon, first or repeat (path code, see
     #: :func:`path_channels`; converted; value of the order; repeat; order number; agent; week)
@@ -158,6 +164,8 @@ class Records:
             satisfied=z((W, G)),
             unsatisfied=z((W, G)),
             unsatisfied_customers=z((W, G)),
+            intervention_spend=z((W, G)),
+            intervention_booked=z((W, 0)),
         )
 
 

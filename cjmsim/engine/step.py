@@ -22,10 +22,12 @@ from numpy.typing import NDArray
 from cjmsim.engine.compiled import (
     LOGIT_CLIP,
     CompiledCampaign,
+    PlanInterventions,
     SatisfactionModel,
     calendar,
     capacities,
     compile_campaigns,
+    compile_interventions,
     segment_models,
 )
 from cjmsim.engine.exposure import (
@@ -167,6 +169,7 @@ class World:
         warm_plan = sc.scenario.warmup_plan
         self.warm_campaigns = compile_campaigns(sc, warm_plan, self.channels, warmup=True) if self.warm else []
         self.rec = Records.zeros(self.weight, weeks, G, C, self.warm, len(self.plan_campaigns))
+        self._interventions(plan)
         # lifecycle triggers: the key of their cap's random sample (a child seed no other stream uses)
         self.trigger_key = int(child_seed(streams.transition[0], TRIGGER_CHILD).generate_state(1, np.uint64)[0])
         self._sends: list[_Send] = []
@@ -179,6 +182,39 @@ class World:
         self.recorders = tuple(recorders)
         for r in self.recorders:
             r.start(Layout(agents, G, C, self.block_seg.copy(), pop.stage.copy(), self.order_key))
+
+    def _interventions(self, plan: str | None) -> None:
+        """The plan's interventions (docs/model.md, Interventions): their weekly base-rate modifiers, None
+        without any (nothing of them is read then), and their cost booked into the records at once (it
+        depends on the schedule only)."""
+        self.iv: PlanInterventions | None = compile_interventions(self.sc, plan, self.models, self.W)
+        if self.iv is not None:
+            self.rec.intervention_spend[:] = self.iv.spend
+            self.rec.intervention_booked = self.iv.booked.copy()
+
+    def _base_shift(self, g: int, t: int) -> NDArray[np.float32] | None:
+        """The week's intervention offsets on segment ``g``'s base logits (7,), or None if none acts."""
+        iv = self.iv
+        if iv is None or t < 0 or not iv.on[t, g]:
+            return None
+        shift: NDArray[np.float32] = iv.logit[t, g]
+        return shift
+
+    def _drops(self, g: int, t: int) -> NDArray[np.float32]:
+        """Segment ``g``'s mover bound per stage in week ``t``: the weekly drop probability of the pre-purchase
+        stages (with the interventions in force) and the churn (+ loyalty) bound of customers and loyal agents."""
+        iv = self.iv
+        if iv is None or t < 0 or not iv.on[t, g]:
+            return self.models[g].drop
+        drop: NDArray[np.float32] = iv.drop[t, g]
+        return drop
+
+    def _post_rates(self, g: int, t: int) -> tuple[float, float]:
+        """Segment ``g``'s churn-logit offset and customer -> loyal probability in week ``t`` (interventions)."""
+        iv = self.iv
+        if iv is None or t < 0 or not iv.on[t, g]:
+            return 0.0, self.models[g].loyal
+        return float(iv.churn[t, g]), float(iv.loyal[t, g])
 
     def _per_action(self) -> None:
         """Pay per action (docs/model.md, Pay per action): the channels priced per order or lead, and, only
@@ -842,6 +878,7 @@ class World:
         other.local = threading.local()
         other.plan_campaigns = compile_campaigns(self.sc, plan, self.channels, warmup=False)
         other.rec = Records.zeros(self.weight, self.W, self.G, self.C, self.warm, len(other.plan_campaigns))
+        other._interventions(plan)
         other._bounds()
         return other
 
@@ -850,6 +887,7 @@ class World:
         the last plan that shares the warm-up (this world cannot fork again after it)."""
         self.plan_campaigns = compile_campaigns(self.sc, plan, self.channels, warmup=False)
         self.rec = Records.zeros(self.weight, self.W, self.G, self.C, self.warm, len(self.plan_campaigns))
+        self._interventions(plan)
         self._bounds()
         return self
 
@@ -896,7 +934,8 @@ class World:
                 hill(self.adstock[b][c], ch.saturation.half, ch.saturation.slope, out=sat[j], amax=self.amax[c])
         coef = m.coef
         season = self.cal.logits[g]
-        if season is not None or m.wom_beta != 0.0:
+        shift = self._base_shift(g, t)
+        if season is not None or m.wom_beta != 0.0 or shift is not None:
             coef = coef.copy()
             k = len(m.rows)
             base_aware = m.base_aware_logit
@@ -905,6 +944,8 @@ class World:
                 base_aware = float(season[t + self.warm, UNAWARE])
             if m.wom_beta != 0.0:  # word of mouth multiplies the odds of the (seasonal) base rate
                 coef[UNAWARE, k] = base_aware + m.wom_beta * loyal_shares[g]
+            if shift is not None:  # interventions multiply the odds of the week's base rates
+                coef[:, k] += shift
         flat_logits = buf["logits"][: N_STAGES * n] if self.capacity is None else self.cap_logits[b]
         np.matmul(coef, sat, out=flat_logits.reshape(N_STAGES, n))
         if self.capacity is not None:  # the moves of every block at once, rationed: _capacity_week
@@ -953,7 +994,7 @@ class World:
         assert rng is not None
         rng.random(n, dtype=np.float32, out=u)
         hi_p = buf["tmp"][:n]
-        np.take(m.drop, stage, out=hi_p)
+        np.take(self._drops(g, t), stage, out=hi_p)  # the week's base drop (interventions), one place
         hi_p *= 1.0 - p
         hi_p += p
         mv = np.flatnonzero(u < hi_p)
@@ -1040,7 +1081,7 @@ class World:
         new[pre & adv] += 1
         drops = pre & ~adv & (st > UNAWARE)
         if m.drop_coef is not None and drops.any():  # barriers: channels shape each agent's drop
-            drops = self._barrier_drops(b, mv, drops, st, p, u)
+            drops = self._barrier_drops(b, mv, drops, st, p, u, t)
         new[drops] = LOST
         # lost: the need comes back
         new[(st == LOST) & adv] = AWARE
@@ -1056,14 +1097,18 @@ class World:
             coef = m.churn_coef[is_loyal.astype(np.intp)]  # (movers, k + 1)
             satp = self.sat[b][:k, mv[pi]]  # (k, movers)
             z = (coef[:, :k] * satp.T).sum(axis=1) + coef[:, k]
-            loyal_p: float | NDArray[np.float64] = m.loyal
+            churn_shift, loyal_w = self._post_rates(g, t)  # the week's, with interventions
+            if churn_shift != 0.0:  # an intervention's churn odds
+                z = z + churn_shift
+            loyal_p: float | NDArray[np.float64] = loyal_w
             if m.satisfaction is not None:  # unsatisfied: churn and loyalty odds (docs/model.md, Satisfaction)
-                loyal_p, z = self._unsatisfied_odds(m.satisfaction, m.loyal, idx[pi], z)
+                loyal_p, z = self._unsatisfied_odds(m.satisfaction, loyal_w, m.loyal, idx[pi], z)
             with np.errstate(over="ignore"):  # float32 like the main step: a churn rate of 0 gives exactly 0
                 pc = (1.0 / (1.0 + np.exp(-z.astype(np.float32)))).astype(np.float64)
             churn = v < pc
-            if m.loyal_coef is not None:  # barriers: channels shape customer -> loyal
-                zl = (m.loyal_coef[None, :] * satp.T).sum(axis=1) + np.float32(m.loyal_logit)
+            if m.loyal_coef is not None:  # barriers: channels shape customer -> loyal (on the week's rate)
+                zl0 = m.loyal_logit if loyal_w == m.loyal else _logit(loyal_w)
+                zl = (m.loyal_coef[None, :] * satp.T).sum(axis=1) + np.float32(zl0)
                 if m.satisfaction is not None and m.satisfaction.loyal_odds != 0.0:
                     assert self.pop.unsatisfied is not None  # and an unsatisfied customer's loyal odds on top
                     zl = zl + np.where(self.pop.unsatisfied[idx[pi]], m.satisfaction.loyal_odds, 0.0)
@@ -1095,13 +1140,18 @@ class World:
         st: NDArray[np.uint8],
         p: NDArray[np.float32],
         u: NDArray[np.float32],
+        t: int,
     ) -> NDArray[np.bool_]:
         """Which of the movers ``drops`` (pre-purchase agents that did not advance, in the bound) drop when
         channels shape drop-outs (docs/model.md, Barriers): ``V' = (V - p) / (1 - p) < p_drop`` with
-        ``logit(p_drop) = logit(d_s) + sum_c ln(odds_c) sat_c``, ``d_s`` the stage's base drop."""
-        m = self.models[self.blocks[b][0]]
+        ``logit(p_drop) = logit(d_s) + sum_c ln(odds_c) sat_c``, ``d_s`` the stage's base drop in week ``t``
+        (an intervention's drop factors included)."""
+        g = self.blocks[b][0]
+        m = self.models[g]
         assert m.drop_coef is not None and m.drop_base is not None
-        base = m.drop_base  # the base weekly drop-out per stage: the one place it is read
+        base = m.drop_base  # the base weekly drop-out per stage, or this week's with interventions
+        if self.iv is not None and self.iv.drop_base is not None and t >= 0 and self.iv.on[t, g]:
+            base = self.iv.drop_base[t, g]
         di = np.flatnonzero(drops)
         s = st[di]
         pp = p[di].astype(np.float64)
@@ -1118,7 +1168,7 @@ class World:
         return out
 
     def _unsatisfied_odds(
-        self, sat: SatisfactionModel, loyal: float, agents: NDArray[np.intp], z: NDArray[np.float64]
+        self, sat: SatisfactionModel, loyal: float, own: float, agents: NDArray[np.intp], z: NDArray[np.float64]
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """The loyalty probability and churn logit ``z`` of post-purchase movers ``agents``: an unsatisfied
         agent's churn logit + log(churn odds) and loyalty ``sat.loyal`` (the loyal odds applied to ``loyal``);
@@ -1223,3 +1273,12 @@ def trigger_uniforms(key: int, agents: NDArray[np.intp], week: int, campaign: in
 def _sigmoid(x: float) -> float:
     """1 / (1 + exp(-x)), exact 0 and 1 at the clipped logits."""
     return 1.0 / (1.0 + math.exp(-x)) if x > -700 else 0.0
+
+
+def _logit(p: float) -> float:
+    """log(p / (1 - p)), clipped to +-LOGIT_CLIP (0 and 1 included), as the compiled base rates are."""
+    if p <= 0.0:
+        return -LOGIT_CLIP
+    if p >= 1.0:
+        return LOGIT_CLIP
+    return max(-LOGIT_CLIP, min(LOGIT_CLIP, math.log(p / (1.0 - p))))

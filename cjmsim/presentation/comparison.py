@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from cjmsim.analyses.simulate import Result
 
-__all__ = ["COLUMNS", "INCREMENTAL", "ROWS", "plan_totals", "rows_of"]
+__all__ = ["COLUMNS", "INCREMENTAL", "ROWS", "SPEND_SPLIT", "plan_totals", "rows_of"]
 
 #: The group of the incremental metrics: each plan against no marketing on the same customers.
 INCREMENTAL = "Incremental: over no marketing, on the same customers"
@@ -41,9 +41,25 @@ ROWS: list[tuple[str, list[tuple[str, str, str]]]] = [
 COLUMNS: list[tuple[str, str]] = [(col, kind) for _, rows in ROWS for col, _, kind in rows]
 
 
+#: The rows that split ``spend`` when a plan of the run has interventions: media and the interventions' cost.
+SPEND_SPLIT: list[tuple[str, str, str]] = [
+    (n, metric(n).long_label, metric(n).code) for n in ("media_spend", "intervention_spend")
+]
+
+
 def rows_of(result: Result) -> list[tuple[str, list[tuple[str, str, str]]]]:
-    """:data:`ROWS` for this run: without the incremental group when it made no no-marketing run."""
-    return [(g, rows) for g, rows in ROWS if g != INCREMENTAL or result.incremental]
+    """:data:`ROWS` for this run: without the incremental group when it made no no-marketing run; when a
+    plan has interventions, ``spend`` (their sum, which every cost ratio divides) is followed by its two parts."""
+    split = any(result.scenario.plans[p].interventions for p in result.plans)
+    out = []
+    for g, rows in ROWS:
+        if g == INCREMENTAL and not result.incremental:
+            continue
+        if split and any(col == "spend" for col, _, _ in rows):
+            at = [col for col, _, _ in rows].index("spend") + 1
+            rows = [*rows[:at], *SPEND_SPLIT, *rows[at:]]
+        out.append((g, rows))
+    return out
 
 
 def plan_totals(result: Result) -> pd.DataFrame:

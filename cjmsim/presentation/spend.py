@@ -207,4 +207,6 @@ def spend_table(result: Result) -> dict[str, Any]:
         "groups": groups,
         "reasons": [REASON_LABELS[r] for r in UNBOUGHT_REASONS],
         "currency": sc.scenario.currency,
+        # the campaigns' media only: the interventions' cost is always bought, and shown with the plans
+        "interventions": any(sc.plans[p].interventions for p in result.plans),
     }

@@ -22,6 +22,7 @@ from .metrics import (
 )
 from .models import (
     BARRIERS,
+    DROP_STAGES,
     ODDS_KEYS,
     PRE_PURCHASE,
     SEASON_RATES,
@@ -34,6 +35,7 @@ from .models import (
     Carryover,
     Channel,
     Cost,
+    Intervention,
     OrderValue,
     Persona,
     Plan,
@@ -53,6 +55,7 @@ from .models import (
 __all__ = [
     "ArgumentError",
     "DERIVED_METRICS",
+    "DROP_STAGES",
     "HEADLINE_METRICS",
     "INCREMENTAL_METRICS",
     "METRICS",
@@ -71,6 +74,7 @@ __all__ = [
     "Carryover",
     "Channel",
     "Cost",
+    "Intervention",
     "Metric",
     "OrderValue",
     "Persona",

@@ -130,8 +130,14 @@ _SUMMARY: tuple[Metric, ...] = (
        f"90th percentile of the {_TTP}.", "Time to purchase, 90th percentile, weeks",
        "90th percentile of time to purchase"),
     _m("planned_spend", "Planned spend", "money", "money", None,
-       "Planned spend of the plan (on `all` rows only; empty for segments)."),
-    _m("spend", "Spend", "money", "money", None, "Spend actually bought."),
+       "Planned spend of the plan: its campaigns' planned media spend plus its interventions' cost (on `all` rows "
+       "only; empty for segments)."),
+    _m("spend", "Spend", "money", "money", None,
+       "What the plan cost: `media_spend + intervention_spend`; every cost metric below divides this."),
+    _m("media_spend", "Media spend", "money", "money", None, "Media spend actually bought (the campaigns)."),
+    _m("intervention_spend", "Intervention cost", "money", "money", None,
+       "The interventions' cost booked in the horizon (one-off and running; docs/model.md, Interventions), split "
+       "over the segments each acts on by population share."),
     _m("cpl", "CPL", "money", "money", "lower", "`spend / leads`; n/a when `spend = 0`.",
        "CPL (cost per lead)", "CPL"),
     _m("cpo", "CPO", "money", "money", "lower", "`spend / orders`; n/a when `spend = 0`.",

@@ -31,6 +31,7 @@ from .files import check_depth, read_toml
 __all__ = [
     "COST_MODELS",
     "Capacity",
+    "DROP_STAGES",
     "PER_ACTION",
     "ID_MAX_LENGTH",
     "INTERNAL_PREFIX",
@@ -42,6 +43,7 @@ __all__ = [
     "TRANSITIONS",
     "TRIGGER_EVENTS",
     "WEEKS_PER_YEAR",
+    "Intervention",
     "PriceSeason",
     "Seasonality",
     "Scenario",
@@ -1296,12 +1298,93 @@ class Campaign(_ScenarioModel):
         return [self.weeks] if self.weeks is not None else []
 
 
+#: The pre-purchase stages whose weekly drop probability an intervention can scale.
+DROP_STAGES: tuple[str, ...] = ("aware", "interest", "desire")
+DropStage = Literal["aware", "interest", "desire"]
+
+
+class Intervention(_ScenarioModel):
+    """One ``[[plans.ID.interventions]]`` entry: a non-media change the plan pays for (a site fix, a checkout
+    redesign, staff training, a loyalty programme), acting on the base rates of its segments from a week on."""
+
+    name: str = Field(description="What it is, shown in the reports (e.g. `Checkout redesign`).")
+    cost: Money = Field(0.0, description="One-off cost, currency, booked in its `start` week.")
+    weekly_cost: Money = Field(0.0, description="Running cost per week while it acts, currency (default 0).")
+    start: int = Field(0, ge=0, description="First horizon week it acts (0 = the first week); within the horizon.")
+    end: int | None = Field(
+        None,
+        description="The week it stops acting, excluded like a campaign's `weeks = [start, end)`: it acts in "
+        "weeks start .. end - 1. Default: to the horizon's end (for good).",
+    )
+    segments: list[str] | None = Field(None, description="The segments it acts on (ids). Default: every segment.")
+    odds: dict[TransitionName, float] = Field(
+        default_factory=dict,
+        description="Transition -> odds multiplier on the base rate (> 0; 1 = no change), like a channel's odds at "
+        "full saturation but for everyone of its segments: aware, interest, desire, purchase, repeat, churn, return.",
+    )
+    drop: dict[DropStage, float] = Field(
+        default_factory=dict,
+        description="Stage -> multiplier on the weekly drop probability (>= 0; 0 = no one drops, 0.7 = 30% fewer "
+        "drops; the product with the base drop at most 1): aware, interest, desire.",
+    )
+    loyal: float = Field(
+        1.0,
+        gt=0,
+        description="Multiplier on the weekly probability that a customer becomes loyal (1 = no change; the "
+        "product with the segment's `loyal` at most 1).",
+    )
+
+    @field_validator("odds", "drop")
+    @classmethod
+    def _factors(cls, v: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        low = 0.0 if info.field_name == "drop" else None
+        for key, f in v.items():
+            if isinstance(f, bool) or not math.isfinite(f) or f < 0 or (low is None and f == 0):
+                allowed = "a number >= 0 (0: no one drops)" if low is not None else "a number > 0 (1 = no change)"
+                raise ValueError(f"{info.field_name}.{key} = {f!r}: a multiplier is {allowed}")
+        return v
+
+    @model_validator(mode="after")
+    def _schedule(self) -> Intervention:
+        if self.end is not None and self.end <= self.start:
+            raise ValueError(
+                f"end = {self.end} is not after start = {self.start}: it acts in weeks [start, end), end excluded; "
+                "give end > start, or leave end out to act to the horizon's end"
+            )
+        return self
+
+    def effects(self) -> str:
+        """What it changes, in words, e.g. 'purchase odds x1.15, drop at desire x0.7 (30% fewer)'; 'nothing'
+        for an intervention with no effect (a cost only)."""
+        parts = [f"{tr} odds x{f:g}" for tr, f in self.odds.items()]
+        for st, f in self.drop.items():
+            change = "no drops" if f == 0 else f"{abs(1 - f):.0%} {'fewer' if f < 1 else 'more'}" if f != 1 else "same"
+            parts.append(f"drop at {st} x{f:g} ({change})")
+        if self.loyal != 1:
+            parts.append(f"customer -> loyal rate x{self.loyal:g}")
+        return ", ".join(parts) or "nothing (a cost only)"
+
+    def last_week(self, weeks: int) -> int:
+        """The week after the last it acts (``end``, or the horizon's ``weeks``)."""
+        return weeks if self.end is None else self.end
+
+    def booked(self, weeks: int) -> float:
+        """Its whole cost over a horizon of ``weeks``: ``cost + weekly_cost x its active weeks``."""
+        return self.cost + self.weekly_cost * max(min(self.last_week(weeks), weeks) - self.start, 0)
+
+
 class Plan(_ScenarioModel):
-    """One ``[plans.ID]`` table: a named budget plan, a list of campaigns."""
+    """One ``[plans.ID]`` table: a named budget plan, a list of campaigns and its interventions."""
 
     name: str = Field("", description="Display name; the plan's id when empty.")
     description: str = Field("", description="What the plan does.")
     campaigns: list[Campaign] = Field(default_factory=list, description="The plan's campaigns; empty = no marketing.")
+    interventions: list[Intervention] = Field(
+        default_factory=list,
+        description="Non-media changes the plan pays for (`[[plans.ID.interventions]]`): a cost and a schedule, and "
+        "odds or drop multipliers on the base rates of their segments from `start` on (docs/model.md, "
+        "Interventions). Counted in `spend` and every cost metric; the no-marketing run has none.",
+    )
 
 
 class Target(_ScenarioModel):
@@ -1450,12 +1533,55 @@ class Scenario(_ScenarioModel):
                             f"with end <= {weeks} (scenario.weeks = {weeks}, the last week is {weeks - 1})"
                         )
         self._check_targets(errors)
+        self._check_interventions(errors)
         wp = self.scenario.warmup_plan
         if wp is not None and wp not in self.plans:
             errors.append(f"scenario.warmup_plan: unknown plan {wp!r}{did_you_mean(wp, list(self.plans))}")
         if errors:
             raise ValueError("\n".join(errors))
         return self
+
+    def _check_interventions(self, errors: list[str]) -> None:
+        """Each intervention acts inside the horizon, on segments of the scenario, and scales no drop or loyalty
+        probability of its segments above 1."""
+        weeks = self.scenario.weeks
+        segments = list(self.segments)
+        for pid, plan in self.plans.items():
+            for i, iv in enumerate(plan.interventions):
+                where = f"plans.{key_text(pid)}.interventions[{i}]"
+                if iv.start >= weeks:
+                    errors.append(
+                        f"{where}.start = {iv.start}: beyond the horizon; the weeks are 0 .. {weeks - 1} "
+                        f"(scenario.weeks = {weeks})"
+                    )
+                if iv.end is not None and iv.end > weeks:
+                    errors.append(
+                        f"{where}.end = {iv.end}: after the horizon; end is excluded, at most {weeks} "
+                        f"(scenario.weeks = {weeks}), or leave it out to act to the horizon's end"
+                    )
+                unknown = [sg for sg in iv.segments or [] if sg not in self.segments]
+                for sg in unknown:
+                    errors.append(
+                        f"{where}.segments: unknown segment {sg!r}{did_you_mean(sg, segments)}; "
+                        f"segments: {', '.join(segments)}"
+                    )
+                if unknown:
+                    continue
+                for sid in iv.segments or segments:
+                    seg = self.segments[sid]
+                    for st, f in iv.drop.items():
+                        base = getattr(seg.drop, st)
+                        if base * f > 1:
+                            errors.append(
+                                f"{where}.drop.{st} = {f:g}: in segment {sid!r} (drop.{st} = {base:g}) the drop "
+                                f"would be {base * f:g}, above 1; the multiplier can be at most {1 / base:g} there"
+                            )
+                    if seg.loyal * iv.loyal > 1:
+                        errors.append(
+                            f"{where}.loyal = {iv.loyal:g}: in segment {sid!r} (loyal = {seg.loyal:g}) the rate "
+                            f"would be {seg.loyal * iv.loyal:g}, above 1; the multiplier can be at most "
+                            f"{1 / seg.loyal:g} there"
+                        )
 
     def _check_targets(self, errors: list[str]) -> None:
         """Each target names plans of the scenario and a summary metric."""
@@ -1498,6 +1624,12 @@ class Scenario(_ScenarioModel):
             for name, plan in self.plans.items():
                 data["plans"][name]["campaigns"] = [
                     c for c in (_clip_campaign(camp, weeks, self.scenario.weeks) for camp in plan.campaigns) if c
+                ]
+                # an intervention starting after the shorter horizon is left out; one running past it ends with it
+                data["plans"][name]["interventions"] = [
+                    {**iv.model_dump(), "end": None if iv.end is None or iv.end >= weeks else iv.end}
+                    for iv in plan.interventions
+                    if iv.start < weeks
                 ]
         return parse_scenario(data, source="command-line overrides")
 

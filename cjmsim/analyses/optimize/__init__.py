@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from cjmsim.analyses.choices import OBJECTIVES, SPLITS
-from cjmsim.analyses.optimize.evaluation import Simulator, mean_totals
+from cjmsim.analyses.optimize.evaluation import CANDIDATE, Simulator, mean_totals
 from cjmsim.analyses.optimize.result import (
     InfeasibleError,
     Optimization,
@@ -106,7 +106,8 @@ def optimize(
             spend), ``max-inc-margin`` (incremental margin minus spend: the margin the plan adds over
             no marketing on the same people and random numbers, less what it costs) or ``min-icpo``
             (spend per incremental order).
-        budget: most planned spend over the horizon; default the base plan's planned spend.
+        budget: most planned media spend over the horizon (the campaigns' budgets; the base plan's
+            interventions are kept fixed in every candidate and not in it); default the base plan's.
         keep_orders: orders floor = the base plan's orders (on the search replications).
         min_orders: orders floor in people over the horizon (instead of ``keep_orders``).
         keep_revenue: revenue floor = the base plan's revenue (on the search replications).
@@ -186,6 +187,9 @@ def run_optimization(
     problem = Problem(variables, len(sc.plans[plan].campaigns), s.budget, s.bounds, s.step)
     data = sc.model_dump(mode="json", exclude_none=True)
     base_campaigns = list(data["plans"][plan]["campaigns"])  # the base plan as it is: evaluation 1
+    # the base plan's interventions stay fixed in every candidate: the search moves media budgets only
+    if data["plans"][plan].get("interventions"):
+        data["plans"][CANDIDATE] = {"campaigns": [], "interventions": data["plans"][plan]["interventions"]}
     curve_reps = s.curve_reps or max(s.reps, 2)
     with executor_for(min(workers, (problem.n + 1) * s.reps), s.scheduler) as executor:
         simulator = Simulator(executor, data, seed, s.reps)
@@ -300,7 +304,8 @@ def _reevaluate(
     """The base, optimized and compared plans on fresh replications at full size, and their seed."""
     data = scenario.model_dump(mode="json", exclude_none=True)
     label = f"{scenario.plans[plan].name or plan}, optimized ({s.objective})"
-    data["plans"][name] = {"name": label, "campaigns": campaigns}
+    interventions = data["plans"][plan].get("interventions", [])  # fixed: the optimizer moves media budgets
+    data["plans"][name] = {"name": label, "campaigns": campaigns, "interventions": interventions}
     fresh_seed = int(np.random.SeedSequence([seed, 0x0F7]).generate_state(1, dtype=np.uint32)[0])
     final = simulate(
         parse_scenario(data, source="optimized plan"),

@@ -18,7 +18,7 @@ from cjmsim.analyses.tasks import Executor
 from cjmsim.engine import make_streams, run_plan
 from cjmsim.scenario import parse_scenario
 
-__all__ = ["INCREMENTAL", "TOTALS", "Candidate", "Simulator", "Totals", "evaluate", "mean_totals"]
+__all__ = ["CANDIDATE", "INCREMENTAL", "TOTALS", "Candidate", "Simulator", "Totals", "evaluate", "mean_totals"]
 
 #: A candidate's totals over the horizon: orders, customers, spend, planned spend, revenue, margin
 #: and, against the no-marketing run of the same replication, inc_orders, inc_revenue, inc_margin.
@@ -29,7 +29,10 @@ TOTALS = ("orders", "customers", "spend", "planned_spend", "revenue", "margin")
 #: The incremental totals: the candidate's minus the no-marketing run's, replication by replication.
 INCREMENTAL = ("inc_orders", "inc_revenue", "inc_margin")
 
-_CANDIDATE = "__candidate__"
+#: The candidate plan's id; a plan of that id in the search scenario is its template (the base plan's
+#: interventions, which every candidate keeps), its campaigns replaced by each candidate's.
+CANDIDATE = "__candidate__"
+_CANDIDATE = CANDIDATE
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,8 @@ def evaluate(task: Candidate) -> Totals:
     data = dict(task.data)
     plan = None
     if task.campaigns is not None:
-        data["plans"] = {**data["plans"], _CANDIDATE: {"campaigns": task.campaigns}}
+        template = data["plans"].get(_CANDIDATE, {})
+        data["plans"] = {**data["plans"], _CANDIDATE: {**template, "campaigns": task.campaigns}}
         plan = _CANDIDATE
     sc = parse_scenario(data, source="optimizer candidate")
     s = sc.scenario

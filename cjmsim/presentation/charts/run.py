@@ -374,15 +374,26 @@ def kpi_comparison(result: Result) -> Figure:
     return fig
 
 
+#: The band of the interventions' cost in the spend chart (not a channel: a plan's non-media changes).
+_INTERVENTIONS = "__interventions__"
+
+
 def spend_by_channel(result: Result) -> Figure:
-    """Actual weekly spend by channel, stacked, one panel per plan; a channel has the same colour everywhere."""
+    """Actual weekly spend by channel, stacked, one panel per plan; a channel has the same colour everywhere.
+    A plan's interventions (their cost, counted in spend and every cost ratio) are one more band."""
     plans, names, colours = _charted(result)
     chans = {c: style.chart_name(ch.name or c) for c, ch in result.scenario.channels.items()}
-    ccol = style.channel_colours(chans)
     cur, w = style.chart_name(result.scenario.scenario.currency, 24), _weekly(result)
+    col = {c: f"spend_{c}" for c in chans}
+    if "intervention_spend" in w and float(w.intervention_spend.sum()) > 0:
+        chans[_INTERVENTIONS] = "Interventions (not media)"
+        col[_INTERVENTIONS] = "intervention_spend"
+    ccol = style.channel_colours(chans)
     by_plan = w.groupby("plan").sum(numeric_only=True).reindex(plans)
-    spend = by_plan[[f"spend_{c}" for c in chans]].set_axis(list(chans), axis=1)
-    planned = by_plan[[f"planned_{c}" for c in chans]].sum(axis=1)
+    spend = by_plan[[col[c] for c in chans]].set_axis(list(chans), axis=1)
+    planned = by_plan[[f"planned_{c}" for c in result.scenario.channels]].sum(axis=1)
+    if _INTERVENTIONS in chans:  # their cost is booked as planned
+        planned = planned + by_plan.intervention_spend
     total = spend.sum(axis=1)
     used = [c for c in chans if spend[c].sum() > 0]
     share = spend[used].div(total.where(total > 0), axis=0)
@@ -402,12 +413,17 @@ def spend_by_channel(result: Result) -> Figure:
     sub = (
         f"Actual spend per week by channel, {cur}, all segments ({_reps(result)}); a plan spends less than planned "
         "when its audiences cannot absorb the budget"
+        + (
+            "; interventions: their one-off cost in the start week, then their running cost"
+            if col.get(_INTERVENTIONS)
+            else ""
+        )
     )
     fig, axes = style.figure(title, sub, 1, len(plans), sharey=True)
     for i, (ax, p) in enumerate(zip(axes, plans, strict=True)):
         d = w[w.plan == p]
         if used:
-            ax.stackplot(d.week, *[d[f"spend_{c}"] for c in used], colors=[ccol[c] for c in used], lw=0)
+            ax.stackplot(d.week, *[d[col[c]] for c in used], colors=[ccol[c] for c in used], lw=0)
         used_pct = f" ({fmt.percent(total[p] / planned[p], 0)} of plan)" if total[p] < 0.995 * planned[p] else ""
         width = max(14, 90 // len(plans))  # panel titles must not run into each other
         head = (
@@ -418,7 +434,7 @@ def spend_by_channel(result: Result) -> Figure:
         if total[p] <= 0:  # a flat line at zero says "nothing" more plainly than an empty panel
             ax.plot(d.week, np.zeros(len(d)), color=colours[p], lw=2)
             ax.text(0.5, 0.5, "no spend", transform=ax.transAxes, ha="center", fontsize=11, color=MUTED)
-    peak = float(w[[f"spend_{c}" for c in used]].sum(axis=1).max()) if used else 0.0
+    peak = float(w[[col[c] for c in used]].sum(axis=1).max()) if used else 0.0
     axes[0].set_ylim(0, max(peak * 1.05, 1.0))  # once, after every panel: the y axis is shared
     if not used:
         axes[0].set_yticks([0])
@@ -464,6 +480,8 @@ def orders_vs_spend(result: Result) -> Figure:
     ax.grid(True, axis="x", color=GRID, lw=0.8)
     w = _weekly(result)
     spend = w[[f"spend_{c}" for c in result.scenario.channels]].sum(axis=1)
+    if "intervention_spend" in w:  # the interventions' cost is spent money too (the summary's spend)
+        spend = spend + w.intervention_spend
     for p in plans:
         x = np.concatenate([[0.0], spend[w.plan == p].cumsum().to_numpy()])
         y = np.concatenate([[0.0], w.orders[w.plan == p].cumsum().to_numpy()])
@@ -606,6 +624,8 @@ def budget_by_stage(result: Result) -> Figure:
         f"Actual spend, {cur}, by segment and by the stage of the people its ads reached, {result.weeks} weeks "
         f"({_reps(result)}); one colour scale for every plan"
     )
+    if any(result.scenario.plans[p].interventions for p in plans):  # their cost reaches no one by an ad
+        sub += "; media spend only, the interventions' cost is not by stage"
     fig, axes = _panels(len(plans), len(segs), title, sub)
     vmax = max((float(m.to_numpy().max()) for m in spend.values()), default=0.0) or 1.0
     im = None

@@ -229,6 +229,15 @@ def _assumptions(attr: Attribution, sc: Scenario) -> list[str]:
         "leaves the others as they are: its money is not moved to another channel. The +10% variant raises the "
         "budget of each of the channel's campaigns by a tenth, in the same weeks.",
     ]
+    ivs = sc.plans[attr.plan].interventions if attr.plan in sc.plans else []
+    if ivs:  # non-media: not a channel, kept in every variant
+        names = ", ".join(f"\u201c{iv.name}\u201d" for iv in ivs)
+        text.append(
+            f"The plan's interventions ({names}) are not channels: every variant keeps them, so a channel's "
+            "contribution is measured with them in place, the channels' spend is media only, and the plan's "
+            "own incremental metrics (its total row) are against no marketing and no interventions, their cost "
+            "counted in its spend."
+        )
     if s.warmup_weeks > 0:
         wp = s.warmup_plan
         under = f"the plan \u201c{sc.plans[wp].name or wp}\u201d" if wp is not None else "no marketing"

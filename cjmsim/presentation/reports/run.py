@@ -87,6 +87,7 @@ def _plans(sc: Scenario, plans: Sequence[str]) -> tuple[list[dict[str, Any]], di
                 "weekly": fmt.fixed(sum(v["weekly"] for v in by_channel.values()), "m"),
                 "total": fmt.fixed(sum(v["total"] for v in by_channel.values()), "m"),
                 "rules": _rules_note(plan.campaigns),
+                "interventions": _interventions_note(plan.interventions, horizon),
             }
         )
     used = [c for c in channel_order if any(c in b for b in budgets)]
@@ -122,6 +123,15 @@ def _rules_note(campaigns: Sequence[Any]) -> str:
     return "; ".join(parts)
 
 
+def _interventions_note(interventions: Sequence[Any], horizon: int) -> str:
+    """A plan card's note on its interventions: how many and their cost in the horizon (not in the media budget)."""
+    if not interventions:
+        return ""
+    n = len(interventions)
+    cost = sum(iv.booked(horizon) for iv in interventions)
+    return f"plus {n} intervention{'s' if n != 1 else ''} costing {fmt.fixed(cost, 'm')} (not media; in its spend)"
+
+
 #: The stages a trigger campaign's message is shown at (its event's stage; an order: customers and loyal).
 _TRIGGER_STAGES = {"interest": ("interest",), "desire": ("desire",), "order": ("customer", "loyal"), "lost": ("lost",)}
 
@@ -132,6 +142,34 @@ def _fit_text(fits: dict[str, float]) -> str:
     if len(values) == 1:
         return fmt.setting(round(values.pop(), 3))
     return ", ".join(f"{st} {fmt.setting(round(f, 3))}" for st, f in fits.items())
+
+
+def _interventions(result: Result) -> list[dict[str, Any]]:
+    """Per plan with interventions: each one's name, the weeks it acts, its segments, its one-off and weekly
+    cost, the cost booked in the horizon (interventions.csv) and what it changes, in words (empty: none)."""
+    sc, table = result.scenario, result.interventions
+    out = []
+    for pid in result.plans:
+        plan = sc.plans[pid]
+        if not plan.interventions:
+            continue
+        rows = []
+        for i, iv in enumerate(plan.interventions):
+            booked = table[(table.plan == pid) & (table.intervention == i + 1)].cost
+            segs = "all" if iv.segments is None else ", ".join(sc.segments[g].name or g for g in iv.segments)
+            rows.append(
+                {
+                    "name": iv.name,
+                    "weeks": fmt.active_weeks([(iv.start, iv.last_week(result.weeks))], result.weeks),
+                    "segments": segs,
+                    "one_off": fmt.fixed(iv.cost, "m"),
+                    "weekly": fmt.fixed(iv.weekly_cost, "m") if iv.weekly_cost else fmt.DASH,
+                    "cost": fmt.fixed(float(booked.iloc[0]) if len(booked) else iv.booked(result.weeks), "m"),
+                    "changes": iv.effects(),
+                }
+            )
+        out.append({"name": plan.name or pid, "rows": rows})
+    return out
 
 
 def _messages(sc: Scenario, plans: Sequence[str]) -> list[dict[str, Any]]:
@@ -506,6 +544,7 @@ def render_report(
         "plans": plans,
         "budget": budget,
         "messages": _messages(sc, result.plans),
+        "interventions": _interventions(result),
         "summary": run_summary(result),
         "table": _comparison(result),
         "satisfaction": _satisfaction(result),

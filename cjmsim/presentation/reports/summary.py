@@ -263,6 +263,12 @@ def _channel_drivers(result: Result, plan: str, names: dict[str, str]) -> str:
         return f"Channels: {names[plan]} spends as {names[result.reference]} does on every channel."
     said = "; ".join(f"{fmt.short_name(chans[c])} {_amount(moves[c], 'm', cur, True)}" for c in big)
     against = f"spend against {names[result.reference]}, {_amount(total, 'm', cur, True)} in all"
+    if "intervention_spend" in w.columns:  # non-media: apart from the channels' media spend
+        iv = w.groupby("plan").intervention_spend.sum()
+        moved = float(iv[plan] - iv[result.reference])
+        if moved:
+            against = f"media {against}"
+            said += f"; besides, interventions {_amount(moved, 'm', cur, True)}"
     return f"Channels of {names[plan]} ({against}): {said}."
 
 
