@@ -256,7 +256,8 @@ def test_a_shorter_horizon_cuts_the_interventions() -> None:
         ),
         ({"drop": {"customer": 0.5}}, r"drop\.customer: Input should be 'aware', 'interest' or 'desire'"),
         ({"loyal": 60.0}, r"loyal = 60: in segment 'a' \(loyal = 0\.02\) the rate would be 1\.2, above 1"),
-        ({"satisfaction": 1.4}, r"satisfaction: unknown key 'satisfaction'; allowed here: name, cost"),
+        ({"satisfaction": 1.4}, r"satisfaction = 1\.4: none of its segments has a satisfaction table"),
+        ({"satisfaction": 0.0}, r"satisfaction = 0\.0: Input should be greater than 0"),
     ],
 )
 def test_validation_messages(change: dict[str, Any], message: str) -> None:
@@ -318,3 +319,31 @@ def test_the_attribution_report_says_the_interventions_are_kept() -> None:
     att = attribute(parse_scenario(data), "fix", reps=1, shapley="none")
     html = render(att, parse_scenario(data), [])
     assert "interventions (\u201cFee\u201d) are not channels: every variant keeps them" in html
+
+
+def test_satisfaction_odds_act_from_the_start_week() -> None:
+    """Staff training from week 10 multiplies the odds of a satisfying order by 3 on segment a (rate 0.5):
+    before week 10 the satisfied share of a's orders is 0.5, from week 10 on 3 x 1 / (1 + 3 x 1) = 0.75, each
+    within 3 binomial SE (fixed seed 11); the two shares are far apart (> 6 SE), so the test can fail. Segment
+    b (no satisfaction table) is untouched, and the plan without the intervention stays at 0.5."""
+    data = _scenario(
+        [{"name": "Staff training", "cost": 10_000.0, "start": 10, "segments": ["a"], "satisfaction": 3.0}]
+    )
+    data["segments"]["a"]["satisfaction"] = {"rate": 0.5}
+    fix, base = _records(data, "fix"), _records(data, "base")
+    for rec, after in ((fix, 0.75), (base, 0.5)):
+        for weeks, want in ((slice(0, 10), 0.5), (slice(10, None), after)):
+            sat, uns = float(rec.satisfied[weeks, 0].sum()), float(rec.unsatisfied[weeks, 0].sum())
+            n = sat + uns
+            se = math.sqrt(want * (1 - want) / n)
+            assert abs(sat / n - want) < 3 * se, (sat / n, want, se)
+        assert fix.unsatisfied[:, 1].sum() == 0 and fix.satisfied[:, 1].sum() == 0
+    sat, uns = float(fix.satisfied[10:, 0].sum()), float(fix.unsatisfied[10:, 0].sum())
+    assert 0.25 > 6 * math.sqrt(0.75 * 0.25 / (sat + uns))
+
+
+def test_satisfaction_effect_is_described() -> None:
+    """The report's words for an intervention name the satisfaction odds."""
+    from cjmsim.scenario.models import Intervention
+
+    assert "satisfied orders odds x1.5" in Intervention(name="Training", satisfaction=1.5).effects()

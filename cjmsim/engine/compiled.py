@@ -511,8 +511,8 @@ class PlanInterventions:
     intervention's churn odds and loyalty); ``loyal[t, g]``: the customer -> loyal probability;
     ``spend[t, g]``: the interventions' cost booked in the week, split over the segments each acts on
     by population share; ``booked[t, i]``: the same per intervention, in the plan's order.
-    ``satisfaction``: a hook for an odds factor on the satisfied share of orders per (week, segment),
-    None until satisfaction is modelled.
+    ``satisfaction[t, g]``: the offset on the logit of the satisfied share of orders (sum of the ln odds
+    multipliers in force; None when no intervention of the plan changes satisfaction).
     """
 
     on: NDArray[np.bool_]  # (W, G)
@@ -522,7 +522,7 @@ class PlanInterventions:
     loyal: NDArray[np.float64]  # (W, G)
     spend: NDArray[np.float64]  # (W, G)
     booked: NDArray[np.float64]  # (W, I)
-    satisfaction: NDArray[np.float64] | None = None  # (W, G) odds factor on the satisfied share (hook)
+    satisfaction: NDArray[np.float64] | None = None  # (W, G) logit offset on the satisfied share
     drop_base: NDArray[np.float32] | None = None  # (W, G, 7) base drop of segments with channels' drop odds
 
 
@@ -543,6 +543,7 @@ def compile_interventions(
     loyal_f = np.ones((weeks, G))
     spend = np.zeros((weeks, G))
     booked = np.zeros((weeks, len(items)))
+    sat_shift = np.zeros((weeks, G))
     shares = np.array([seg.share for seg in sc.segments.values()])
     stage_of = {"aware": AWARE, "interest": INTEREST, "desire": DESIRE}
     for i, iv in enumerate(items):
@@ -559,6 +560,8 @@ def compile_interventions(
         for st, f in iv.drop.items():
             drop_f[lo:hi, mask, stage_of[st]] *= f
         loyal_f[lo:hi, mask] *= iv.loyal
+        if iv.satisfaction != 1:
+            sat_shift[lo:hi, mask] += math.log(iv.satisfaction)
         booked[lo, i] += iv.cost
         booked[lo:hi, i] += iv.weekly_cost
         split = shares * mask / float((shares * mask).sum())
@@ -618,4 +621,5 @@ def compile_interventions(
         spend=spend,
         booked=booked,
         drop_base=drop_base,
+        satisfaction=sat_shift if sat_shift.any() else None,
     )

@@ -188,9 +188,14 @@ class World:
         without any (nothing of them is read then), and their cost booked into the records at once (it
         depends on the schedule only)."""
         self.iv: PlanInterventions | None = compile_interventions(self.sc, plan, self.models, self.W)
+        # the satisfied logit's offsets by (segment, warm-up + week): the warm-up has none
+        self.sat_offset: NDArray[np.float64] | None = None
         if self.iv is not None:
             self.rec.intervention_spend[:] = self.iv.spend
             self.rec.intervention_booked = self.iv.booked.copy()
+            if self.iv.satisfaction is not None:
+                self.sat_offset = np.zeros((self.G, self.warm + self.W))
+                self.sat_offset[:, self.warm :] = self.iv.satisfaction.T
 
     def _base_shift(self, g: int, t: int) -> NDArray[np.float32] | None:
         """The week's intervention offsets on segment ``g``'s base logits (7,), or None if none acts."""
@@ -250,10 +255,9 @@ class World:
         """Only when a segment has a ``satisfaction`` table: each agent's "latest order unsatisfied" state,
         drawn at the rate for the agents who start as customers or loyal (their order before the run: a
         counter-based uniform of week ``-warm-up - 1``); everyone else starts with no unsatisfying order.
-        ``sat_offset``: a per-week, per-segment shift of the satisfied logit (None: none), read by
-        :meth:`satisfied_logit`."""
+        The plan's interventions set ``sat_offset`` (:meth:`_interventions`): a per-week, per-segment shift
+        of the satisfied logit (None: none), read by :meth:`satisfied_logit`."""
         self.sat_key = satisfaction_key(self.order_key)
-        self.sat_offset: NDArray[np.float64] | None = None  # (G, warm-up + W) logit shifts, by week + warm
         self.satisfying = any(m.satisfaction is not None for m in self.models)
         pop = self.pop
         if not self.satisfying:

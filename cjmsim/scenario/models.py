@@ -1333,6 +1333,12 @@ class Intervention(_ScenarioModel):
         description="Multiplier on the weekly probability that a customer becomes loyal (1 = no change; the "
         "product with the segment's `loyal` at most 1).",
     )
+    satisfaction: float = Field(
+        1.0,
+        gt=0,
+        description="Odds multiplier on the share of orders that leave the customer satisfied (1 = no change; "
+        "e.g. 1.5 after staff training); only on segments with a `satisfaction` table.",
+    )
 
     @field_validator("odds", "drop")
     @classmethod
@@ -1362,6 +1368,8 @@ class Intervention(_ScenarioModel):
             parts.append(f"drop at {st} x{f:g} ({change})")
         if self.loyal != 1:
             parts.append(f"customer -> loyal rate x{self.loyal:g}")
+        if self.satisfaction != 1:
+            parts.append(f"satisfied orders odds x{self.satisfaction:g}")
         return ", ".join(parts) or "nothing (a cost only)"
 
     def last_week(self, weeks: int) -> int:
@@ -1567,6 +1575,14 @@ class Scenario(_ScenarioModel):
                     )
                 if unknown:
                     continue
+                if iv.satisfaction != 1 and all(
+                    self.segments[sid].satisfaction is None for sid in iv.segments or segments
+                ):
+                    errors.append(
+                        f"{where}.satisfaction = {iv.satisfaction:g}: none of its segments has a satisfaction "
+                        "table, so it would change nothing; give a segment `satisfaction = { rate = ... }` or "
+                        "leave the key out"
+                    )
                 for sid in iv.segments or segments:
                     seg = self.segments[sid]
                     for st, f in iv.drop.items():
