@@ -23,6 +23,7 @@ from cjmsim.engine.calendar import run_plan
 from cjmsim.engine.records import Records
 from cjmsim.engine.streams import make_streams
 from cjmsim.scenario.files import read_toml
+from cjmsim.scenario.models import ID_GRAMMAR
 
 MINIMAL = read_toml(Path(__file__).parents[1] / "scenarios" / "minimal.toml")
 ARRAYS = [f.name for f in fields(Records) if f.name not in ("weight", "extra", "order_log", "journey_log", "event_log")]
@@ -309,3 +310,21 @@ def test_docs_fragment_validates_in_minimal() -> None:
     assert sc.messages["bundles"].fit_of("casual", "desire") == 1.0
     rec = simulate(sc, ["search_and_email", "by_segment"], agents=5_000, weeks=4, baseline=False)
     assert rec.records["by_segment"][0].orders.sum() > 0
+
+
+@pytest.mark.parametrize("bad_id", ["../x", "a.b", "a b", "_x", "", "x" * 65, "evil\u202egnp"])
+def test_message_ids_obey_the_id_grammar(bad_id: str) -> None:
+    def change(d: dict[str, Any]) -> None:
+        d["messages"] = {bad_id: {"fit": {"a": 1.0}}}
+
+    msg = bad(change)
+    assert f"message id {bad_id!r} is not allowed" in msg and ID_GRAMMAR in msg, msg
+    assert msg.count("\n") == 0  # one line: the one bad id
+
+
+def test_message_ids_that_differ_only_in_case_or_dash_are_refused() -> None:
+    def change(d: dict[str, Any]) -> None:
+        d["messages"] = {"Segment-A": {"fit": {"a": 1.0}}, "segment_a": {"fit": {"a": 0.5}}}
+
+    msg = bad(change)
+    assert "message ids 'Segment-A' and 'segment_a' are the same id" in msg, msg

@@ -95,9 +95,9 @@ OddsKey = Literal[
 
 
 # --------------------------------------------------------------------------------------------
-# ids: the keys of [segments], [channels] and [plans]
+# ids: the keys of [segments], [channels], [plans] and [messages]
 
-#: Longest id of a segment, channel or plan, in characters.
+#: Longest id of a segment, channel, plan or message, in characters.
 ID_MAX_LENGTH = 64
 #: Plan ids starting with this are the analyses' own plans (``__warmup__``, ``__candidate__``):
 #: a scenario file may not use them.
@@ -117,7 +117,7 @@ def _id_char(ch: str, first: bool) -> bool:
 
 
 def check_id(value: str, max_length: int = ID_MAX_LENGTH) -> str | None:
-    """Why ``value`` is not a valid segment, channel or plan id, or None when it is one."""
+    """Why ``value`` is not a valid segment, channel, plan or message id, or None when it is one."""
     if not value:
         return "an id cannot be empty"
     if len(value) > max_length:
@@ -168,8 +168,16 @@ def _plan_id(value: str, info: ValidationInfo) -> str:
     return value
 
 
+def _message_id(value: str) -> str:
+    why = check_id(value)
+    if why is not None:
+        raise _refuse_id(value, "message", why)
+    return value
+
+
 SegmentId = Annotated[str, AfterValidator(_segment_id)]
 ChannelId = Annotated[str, AfterValidator(_channel_id)]
+MessageId = Annotated[str, AfterValidator(_message_id)]
 PlanId = Annotated[str, AfterValidator(_plan_id)]
 
 
@@ -1446,7 +1454,7 @@ class Scenario(_ScenarioModel):
         min_length=1,
         description="Budget plans by id. Ids starting with `__` are the analyses' own plans: a file may not use them.",
     )
-    messages: dict[str, Message] = Field(
+    messages: dict[MessageId, Message] = Field(
         default_factory=dict,
         description='Messages (creatives) by id, named by campaigns (`message = "ID"`): fit per segment and stage.',
     )
@@ -1466,10 +1474,11 @@ class Scenario(_ScenarioModel):
         "simulated paired ratios: met, not met or undecided.",
     )
 
-    @field_validator("segments", "channels", "plans")
+    @field_validator("segments", "channels", "plans", "messages")
     @classmethod
     def _ids_distinct(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        _distinct_ids(v, {"segments": "segment", "channels": "channel", "plans": "plan"}[str(info.field_name)])
+        kinds = {"segments": "segment", "channels": "channel", "plans": "plan", "messages": "message"}
+        _distinct_ids(v, kinds[str(info.field_name)])
         return v
 
     @model_validator(mode="after")
