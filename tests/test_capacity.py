@@ -229,3 +229,34 @@ def test_docs_fragment_and_the_clinic() -> None:
     assert sc.capacity is not None and sc.capacity.lost_share == 0.2
     urgent = sc.segments["urgent"].capacity
     assert urgent is not None and urgent.lost_share == 1.0 and urgent.weekly == 420
+
+
+@pytest.mark.parametrize("steps", [1, 7])
+def test_a_separate_book_neither_takes_nor_is_refused_business_slots(small_blocks: None, steps: int) -> None:
+    """Segment b keeps its own book (``separate = true``, like a clinic's emergency slots): segment a alone
+    fills the business limit (a's orders <= the limit every week, and the limit binds), b's orders never exceed
+    its own limit, and the business limit refuses none of b's requests. With the same limits but a shared
+    book, b's orders count against the business too (a's share of the business slots falls); weekly.csv's
+    business utilisation counts a's orders only, so it stays <= 1 although a + b exceed the limit."""
+    free = run(funnel(steps=steps))
+    w = free.weight
+    limit = float(np.quantile(free.orders[:, 0] * w, 0.5))  # binds on a alone in half the weeks
+    own = float(np.quantile(free.orders[:, 1] * w, 0.5))
+    apart = run(funnel({"weekly": limit}, {"weekly": own, "separate": True}, steps=steps))
+    shared = run(funnel({"weekly": limit}, {"weekly": own}, steps=steps))
+    orders = apart.orders * w
+    assert (orders[:, 0] <= limit).all() and (orders[:, 1] <= own).all()
+    assert apart.refused[:, 1, 1].sum() == 0  # b never refused by the business limit
+    assert apart.refused[:, 0, 1].sum() > 0  # the business limit binds on a
+    assert (orders.sum(axis=1) > limit).any()  # a + b above the business limit: b is outside it
+    assert (shared.orders.sum(axis=1) * w <= limit).all()  # shared: everyone within the business limit
+    assert shared.orders[:, 0].sum() < apart.orders[:, 0].sum()
+    sc = funnel({"weekly": limit}, {"weekly": own, "separate": True}, steps=steps)
+    weekly = simulate(sc, agents=60_000, baseline=False).weekly
+    u = weekly[weekly.segment == "all"].capacity_utilisation
+    assert (u <= 1 + 1e-9).all() and u.max() > 0.99
+
+
+def test_separate_on_the_business_limit_is_refused() -> None:
+    with pytest.raises(ScenarioError, match=r"capacity\.separate = true: only a segment's limit"):
+        funnel({"weekly": 100.0, "separate": True})

@@ -339,8 +339,10 @@ def weekly_table(
             if refused is not None:  # only a scenario with a weekly order limit has these columns
                 cap = limit[:, G] if seg == "all" else limit[:, g]
                 data["capacity"] = cap
+                # the business limit counts the orders of the segments it serves (not those with their own book)
+                counted = flows["orders"][:, reps[0].capacity_shared].sum(axis=1) if seg == "all" else data["orders"]
                 with np.errstate(invalid="ignore", divide="ignore"):
-                    data["capacity_utilisation"] = np.asarray(data["orders"]) / cap
+                    data["capacity_utilisation"] = np.asarray(counted) / cap
                 mine = refused[:, :, 1].sum(axis=1) if seg == "all" else refused[:, g, 0]  # this limit's refusals
                 data["capacity_refused"] = np.where(np.isnan(cap), np.nan, mine)
             for k, v in sat.items():

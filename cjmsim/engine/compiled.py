@@ -482,6 +482,7 @@ class Capacities:
     limit: NDArray[np.float64]  # (G + 1,) orders a week, people; inf: no limit
     agents: NDArray[np.int64]  # (G + 1,) floor(limit / weight): the limit in agents; -1: no limit
     lost: NDArray[np.float64]  # (G + 1,) share of the refused first orders that go to lost (0: all wait)
+    shared: NDArray[np.bool_]  # (G,) the segments whose orders the business limit counts (not `separate`)
 
 
 def capacities(sc: Scenario, weight: float) -> Capacities | None:
@@ -495,7 +496,8 @@ def capacities(sc: Scenario, weight: float) -> Capacities | None:
     # the 1e-9: 0.3 / 0.1 is 2.9999999999999996 in floating point, and 3 agents serve 0.3 orders
     agents = np.array([-1 if r is None else math.floor(r.weekly / weight + 1e-9) for r in rules], dtype=np.int64)
     lost = np.array([0.0 if r is None else r.lost_share for r in rules])
-    return Capacities(limit, agents, lost)
+    shared = np.array([r is None or not r.separate for r in rules[:-1]], dtype=bool)
+    return Capacities(limit, agents, lost, shared)
 
 
 @dataclass

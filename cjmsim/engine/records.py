@@ -98,6 +98,8 @@ class Records:
     #: weekly order limits (``[capacity]``, ``[segments.ID.capacity]``; docs/model.md, Capacity): (W, G + 1)
     #: the limit in force, orders a week in people (the segments' own, then the business's; inf: none)
     capacity: NDArray[np.float64]
+    #: (G,) whether the business limit counts each segment's orders (False: the segment's own book, `separate`)
+    capacity_shared: NDArray[np.bool_]
     #: (W, G, 2) each segment's order requests refused, agents: by its own limit, by the business limit
     refused: NDArray[np.float64]
     #: (W, G) orders that left the customer satisfied / unsatisfied (both 0 without a ``satisfaction``
@@ -160,6 +162,7 @@ class Records:
             season=np.ones((W, G)),
             trend=np.ones((W, G)),
             capacity=np.full((W, G + 1), np.inf),
+            capacity_shared=np.ones(G, dtype=bool),
             refused=z((W, G, 2)),
             satisfied=z((W, G)),
             unsatisfied=z((W, G)),

@@ -629,7 +629,8 @@ class World:
         """Ration move ``j``'s order requests (a first order: desire advancing; a repeat order) of ``blocks``
         under the limits ``left`` (updated): each limit serves exactly min(left, requests) of them, those with
         the lowest counter-based uniform of (agent, week, move), a uniform random sample the same on any
-        threads; segment limits first, then the business limit over the requests they served. A refused
+        threads; segment limits first, then the business limit over the requests they served (of segments
+        not ``separate``). A refused
         first order goes to lost when a second uniform is below its limit's lost share."""
         assert self.capacity is not None
         G = self.G
@@ -653,7 +654,8 @@ class World:
         for r in range(G + 1):
             if left[r] < 0:
                 continue
-            cand = np.flatnonzero(sg == r) if r < G else np.flatnonzero(why < 0)
+            # the business limit: the requests the segments' limits served, of the segments it counts
+            cand = np.flatnonzero(sg == r) if r < G else np.flatnonzero((why < 0) & self.capacity.shared[sg])
             if cand.size > left[r]:
                 out = cand[np.argsort(rank[cand], kind="stable")[int(left[r]) :]]
                 why[out] = r
@@ -701,6 +703,7 @@ class World:
         """Week ``t``'s capacity records: the limits (people) and the refused orders (agents)."""
         assert self.capacity is not None
         self.rec.capacity[t] = self.capacity.limit
+        self.rec.capacity_shared = self.capacity.shared
         self.rec.refused[t] = self.cap_refused
 
     # ---- pay per action (docs/model.md, Pay per action)

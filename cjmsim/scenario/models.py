@@ -669,6 +669,12 @@ class Capacity(_ScenarioModel):
         'usual odds), "lost" (goes to lost), or a share in [0, 1] of them that is lost (the rest wait). A refused '
         "repeat order is not placed that week; the customer stays.",
     )
+    separate: bool = Field(
+        False,
+        description="A segment's limit only: true = its own book, outside the business `[capacity]` (its orders "
+        "neither take the business's slots nor are refused by it), like emergency slots a clinic keeps apart; "
+        "false (default) = both limits apply.",
+    )
 
     @field_validator("weekly", mode="before")
     @classmethod
@@ -1551,6 +1557,11 @@ class Scenario(_ScenarioModel):
                         )
         self._check_targets(errors)
         self._check_interventions(errors)
+        if self.capacity is not None and self.capacity.separate:
+            errors.append(
+                "capacity.separate = true: only a segment's limit can be a book of its own "
+                "([segments.ID.capacity] separate = true); the business's [capacity] has no outside"
+            )
         wp = self.scenario.warmup_plan
         if wp is not None and wp not in self.plans:
             errors.append(f"scenario.warmup_plan: unknown plan {wp!r}{did_you_mean(wp, list(self.plans))}")
