@@ -196,3 +196,18 @@ def test_kpi_panels_are_incremental_with_the_baseline_and_totals_without(minimal
     assert panels(minimal)[0] == "Spend per incremental order (iCPO)" and panels(minimal)[-1].startswith("iROMI")
     plain = cjmsim.simulate(minimal.scenario, agents=minimal.agents, weeks=minimal.weeks, baseline=False)
     assert panels(plain)[0] == "Cost per order" and panels(plain)[-1] == "ROMI"
+
+
+def test_legend_takes_fewer_columns_for_long_labels_so_a_row_fits() -> None:
+    """Four columns of short labels; long channel names (the clinic's run to 52 characters) in two, so the
+    legend's rows stay inside the figure's width (LEGEND_ROW characters)."""
+    import matplotlib.pyplot as plt
+
+    from cjmsim.presentation import style
+
+    for label, want in (("SEO", 4), ("x" * 52, 2), ("y" * 200, 1)):
+        fig = plt.figure()
+        keys = [f"c{i}" for i in range(8)]
+        style.legend(fig, {k: label for k in keys}, dict(zip(keys, style.CHANNEL_COLOURS, strict=True)))
+        assert fig.legends[0]._ncols == want, label
+        plt.close(fig)

@@ -53,6 +53,8 @@ SIZE, DPI = (10.0, 5.5), 120  # inches, dots per inch
 PLAN_COLOURS = ("#52606d", "#0f7c78", "#e0701a", "#7b4fa0", "#2f6fae", "#b8323f")
 #: One colour per channel, in scenario order (Tableau 10).
 CHANNEL_COLOURS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#9c755f")
+#: Non-media spend (a plan's interventions) in spend charts: a dark grey no channel uses.
+NON_MEDIA = "#4d4d4d"
 INK, MUTED, GRID, AXIS = "#222222", "#5f6b76", "#e4e7eb", "#9aa5b1"
 TEXT: dict[str, Any] = {"fontsize": 10, "color": INK}  # every label and annotation: 10 pt at least
 PANEL: dict[str, Any] = {"fontsize": 11, "color": INK}  # a panel's title
@@ -143,10 +145,17 @@ def figure(
     return fig, axes
 
 
+#: Characters of legend text a chart's width holds in one row (10 pt on the standard figure).
+LEGEND_ROW = 120
+
+
 def legend(fig: Figure, labels: Mapping[str, str], colours: Mapping[str, str]) -> None:
-    """A legend of colour patches under the axes: one per key of labels, in their order."""
+    """A legend of colour patches under the axes: one per key of labels, in their order, in at most four
+    columns and fewer when the labels are long, so that a row fits the figure's width."""
     handles = [Patch(color=colours[k], label=v) for k, v in labels.items()]
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), frameon=False, fontsize=10)
+    longest = max((len(v) for v in labels.values()), default=1)
+    ncols = max(1, min(len(handles), 4, LEGEND_ROW // (longest + 6)))
+    fig.legend(handles=handles, loc="outside lower center", ncols=ncols, frameon=False, fontsize=10)
 
 
 def bar_limits(n: int) -> tuple[float, float]:

@@ -389,6 +389,8 @@ def spend_by_channel(result: Result) -> Figure:
         chans[_INTERVENTIONS] = "Interventions (not media)"
         col[_INTERVENTIONS] = "intervention_spend"
     ccol = style.channel_colours(chans)
+    if _INTERVENTIONS in chans:  # not media: a colour of its own, never a channel's
+        ccol[_INTERVENTIONS] = style.NON_MEDIA
     by_plan = w.groupby("plan").sum(numeric_only=True).reindex(plans)
     spend = by_plan[[col[c] for c in chans]].set_axis(list(chans), axis=1)
     planned = by_plan[[f"planned_{c}" for c in result.scenario.channels]].sum(axis=1)

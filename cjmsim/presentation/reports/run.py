@@ -294,7 +294,13 @@ def capacity_rows(result: Result) -> list[dict[str, str]]:
     if "capacity" not in w.columns:
         return []
     sc = result.scenario
-    names = {"all": "All segments (the business)"} | {k: seg.name for k, seg in sc.segments.items()}
+
+    def own(seg: Segment) -> str:  # a segment's limit outside the business's is its own book
+        return f"{seg.name} (its own book)" if seg.capacity is not None and seg.capacity.separate else seg.name
+
+    apart = any(seg.capacity is not None and seg.capacity.separate for seg in sc.segments.values())
+    business = "The business (the segments without a book of their own)" if apart else "All segments (the business)"
+    names = {"all": business} | {k: own(seg) for k, seg in sc.segments.items()}
     rows = []
     for plan in result.plans:
         for seg, label in names.items():
