@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_sweep import write_section
 
 from cjmsim.engine import run_plan
 from cjmsim.engine.streams import make_streams
@@ -109,18 +110,6 @@ def render(rows: list[dict[str, float | str]], agents: int, repeat: int, loads: 
     return "\n".join(lines)
 
 
-def write(path: Path, section: str) -> None:
-    """Put ``section`` between the markers of ``path`` (appended when they are absent)."""
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    block = f"{BEGIN}\n{section}\n{END}"
-    if BEGIN in text and END in text:
-        a, b = text.index(BEGIN), text.index(END) + len(END)
-        text = text[:a] + block + text[b:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text, encoding="utf-8")
-
-
 def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -138,7 +127,7 @@ def main() -> None:
     section = render(rows, args.agents, args.repeat, (start, _load()))
     print(section)
     if args.write:
-        write(Path(args.write), section)
+        write_section(args.write, BEGIN, END, section)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ __all__ = [
     "CYCLE_TABLE",
     "Capacities",
     "LOGIT_CLIP",
+    "clipped_logit",
     "SEASON_CAP",
     "Calendar",
     "SatisfactionModel",
@@ -70,12 +71,16 @@ _DROP_STAGES = {
 }
 
 
-def _logit(p: float) -> float:
+def clipped_logit(p: float) -> float:
+    """log(p / (1 - p)), clipped to +-LOGIT_CLIP (0 and 1 included): how every base rate is compiled."""
     if p <= 0:
         return -LOGIT_CLIP
     if p >= 1:
         return LOGIT_CLIP
     return max(-LOGIT_CLIP, min(LOGIT_CLIP, math.log(p / (1 - p))))
+
+
+_logit = clipped_logit
 
 
 def _sigmoid(x: float) -> float:

@@ -26,6 +26,7 @@ from cjmsim.engine.compiled import (
     SatisfactionModel,
     calendar,
     capacities,
+    clipped_logit,
     compile_campaigns,
     compile_interventions,
     segment_models,
@@ -1114,7 +1115,7 @@ class World:
                 pc = (1.0 / (1.0 + np.exp(-z.astype(np.float32)))).astype(np.float64)
             churn = v < pc
             if m.loyal_coef is not None:  # barriers: channels shape customer -> loyal (on the week's rate)
-                zl0 = m.loyal_logit if loyal_w == m.loyal else _logit(loyal_w)
+                zl0 = m.loyal_logit if loyal_w == m.loyal else clipped_logit(loyal_w)
                 zl = (m.loyal_coef[None, :] * satp.T).sum(axis=1) + np.float32(zl0)
                 if m.satisfaction is not None and m.satisfaction.loyal_odds != 0.0:
                     assert self.pop.unsatisfied is not None  # and an unsatisfied customer's loyal odds on top
@@ -1280,12 +1281,3 @@ def trigger_uniforms(key: int, agents: NDArray[np.intp], week: int, campaign: in
 def _sigmoid(x: float) -> float:
     """1 / (1 + exp(-x)), exact 0 and 1 at the clipped logits."""
     return 1.0 / (1.0 + math.exp(-x)) if x > -700 else 0.0
-
-
-def _logit(p: float) -> float:
-    """log(p / (1 - p)), clipped to +-LOGIT_CLIP (0 and 1 included), as the compiled base rates are."""
-    if p <= 0.0:
-        return -LOGIT_CLIP
-    if p >= 1.0:
-        return LOGIT_CLIP
-    return max(-LOGIT_CLIP, min(LOGIT_CLIP, math.log(p / (1.0 - p))))
