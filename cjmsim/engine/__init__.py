@@ -17,7 +17,7 @@ above the scenario layer. Modules, bottom up:
 
 from __future__ import annotations
 
-from .calendar import run_plan, run_plans
+from .calendar import run_forked, run_plan, run_plans, warm_up
 from .compiled import LOGIT_CLIP
 from .records import (
     EVENTS,
@@ -48,6 +48,8 @@ __all__ = [
     "order_uniforms",
     "path_channels",
     "path_touches",
+    "run_forked",
     "run_plan",
     "run_plans",
+    "warm_up",
 ]

@@ -24,7 +24,7 @@ from cjmsim.engine.step import World
 from cjmsim.engine.streams import Streams
 from cjmsim.scenario import Scenario
 
-__all__ = ["run_plan", "run_plans", "run_weeks", "start_flights"]
+__all__ = ["run_forked", "run_plan", "run_plans", "run_weeks", "start_flights", "warm_up"]
 
 
 def start_flights(
@@ -187,3 +187,23 @@ def run_plans(
         if pool is not None:
             pool.shutdown()
     return out
+
+
+def warm_up(scenario: Scenario, streams: Streams, agents: int, weeks: int) -> World:
+    """The world of one replication stepped through its warm-up (the warm-up plan), at week 0, one thread:
+    the start every plan of the replication shares. :func:`run_forked` runs a plan from it and leaves it as it
+    was, so one warm-up serves any number of plans (an optimizer's candidates, :mod:`cjmsim.analyses.optimize`)."""
+    start = World(scenario, streams, None, agents, weeks)
+    with threadpool_limits(limits=1, user_api="blas"):
+        run_weeks(start, weeks, stop=0)
+    return start
+
+
+def run_forked(warm: World, plan: str | None, weeks: int, scenario: Scenario | None = None) -> Records:
+    """``plan``'s records from a world :func:`warm_up` made (forked: ``warm`` is not changed), one thread;
+    bit for bit :func:`run_plan`'s with the same scenario, streams, agents and weeks. ``scenario``: the plan's
+    scenario when it differs from the warm world's in its plans only (a candidate plan added)."""
+    world = warm.fork(plan, scenario)
+    with threadpool_limits(limits=1, user_api="blas"):
+        run_weeks(world, weeks, start=0)
+    return world.finish()

@@ -868,8 +868,10 @@ class World:
         """Agents per (segment, audience cell) at this moment."""
         return self._by_segment(self.cells)
 
-    def fork(self, plan: str | None) -> World:
-        """A copy of this world at the week it has reached, that goes on with ``plan``'s campaigns.
+    def fork(self, plan: str | None, scenario: Scenario | None = None) -> World:
+        """A copy of this world at the week it has reached, that goes on with ``plan``'s campaigns
+        (``plan`` of ``scenario``, when given: a scenario that differs from this world's in its plans only,
+        such as an optimizer's candidate plan added; the copy then reads it).
 
         The warm-up runs the warm-up plan with the same random numbers whatever plan follows it, so
         the plans of a replication can share it: a world of no plan stepped through the warm-up forks
@@ -884,7 +886,9 @@ class World:
         memo[id(local)] = None  # the scratch buffers of the threads stay with this world
         other = copy.deepcopy(self, memo)
         other.local = threading.local()
-        other.plan_campaigns = compile_campaigns(self.sc, plan, self.channels, warmup=False)
+        if scenario is not None:
+            other.sc = scenario
+        other.plan_campaigns = compile_campaigns(other.sc, plan, self.channels, warmup=False)
         other.rec = Records.zeros(self.weight, self.W, self.G, self.C, self.warm, len(other.plan_campaigns))
         other._interventions(plan)
         other._bounds()

@@ -10,13 +10,19 @@ its tasks ran.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cjmsim.analyses.metrics import summary_row
 from cjmsim.analyses.tasks import Executor
-from cjmsim.engine import make_streams, run_plan
-from cjmsim.scenario import parse_scenario
+from cjmsim.engine import make_streams, run_forked, warm_up
+from cjmsim.scenario import Scenario, parse_scenario
+
+if TYPE_CHECKING:
+    from cjmsim.engine.step import World
 
 __all__ = ["CANDIDATE", "INCREMENTAL", "TOTALS", "Candidate", "Simulator", "Totals", "evaluate", "mean_totals"]
 
@@ -50,7 +56,8 @@ def evaluate(task: Candidate) -> Totals:
     """Simulate one candidate's campaigns on one replication: its totals, as ``summary_row`` gives them.
 
     The same function :func:`cjmsim.analyses.simulate.simulate` uses, on the same streams, so a
-    candidate holding a plan's campaigns has exactly that plan's totals."""
+    candidate holding a plan's campaigns has exactly that plan's totals. The replication's warm-up is
+    simulated once per process (:func:`_warm`) and every candidate forks it."""
     data = dict(task.data)
     plan = None
     if task.campaigns is not None:
@@ -59,9 +66,34 @@ def evaluate(task: Candidate) -> Totals:
         plan = _CANDIDATE
     sc = parse_scenario(data, source="optimizer candidate")
     s = sc.scenario
-    rec = run_plan(sc, plan, make_streams(task.seed, task.rep, len(sc.segments)), s.agents, s.weeks, threads=1)
+    rec = run_forked(_warm(task, sc), plan, s.weeks, sc)
     row = summary_row(rec, slice(None), s.ltv_weeks)
     return {k: float(row[k]) for k in TOTALS}
+
+
+#: Warm-up worlds this process keeps (one per search replication; 20,000 agents are a few MB each).
+WARM_KEEP = 8
+_WARM: OrderedDict[tuple[str, int, int], World] = OrderedDict()
+
+
+def _warm(task: Candidate, sc: Scenario) -> World:
+    """The world of ``task``'s replication at week 0, simulated once per process and replication: every
+    candidate shares the warm-up (the warm-up plan, the same random numbers), so each forks it
+    (:func:`cjmsim.engine.run_forked`, bit for bit a run from the start). The key is the search scenario
+    without the candidate plan, the seed and the replication."""
+    plans = {k: v for k, v in task.data.get("plans", {}).items() if k != _CANDIDATE}
+    text = json.dumps([{k: v for k, v in task.data.items() if k != "plans"}, plans], sort_keys=True, default=str)
+    key = (hashlib.sha256(text.encode()).hexdigest(), task.seed, task.rep)
+    world = _WARM.get(key)
+    if world is None:
+        s = sc.scenario
+        world = warm_up(sc, make_streams(task.seed, task.rep, len(sc.segments)), s.agents, s.weeks)
+        _WARM[key] = world
+        while len(_WARM) > WARM_KEEP:
+            _WARM.popitem(last=False)
+    else:
+        _WARM.move_to_end(key)
+    return world
 
 
 class Simulator:
