@@ -30,6 +30,22 @@ What it measures, on ``scenarios/hifi.toml`` and its first plan (one plan, one r
   ratio uses the engine's throughput at the largest N. As a loose sanity check of the engine (not
   an assertion), customers per agent (first orders in the horizon) are printed for both models.
 
+``--speed`` measures instead what issue 15 (a fused weekly kernel) is judged on, with the code of
+``--before`` (default ``e2c0f0b``, main before the issue; exported with ``git archive``) and the
+current code side by side, each run in its own child process, interleaved (before, now, before, ...):
+
+- the engine through the public API as ``../shared/checks/speed-engine`` times it:
+  ``cjmsim.simulate(scenario, plans=[plan], agents=N, reps=1, baseline=False)``, warm-up weeks
+  counted, after one 20,000-agent call (imports, compilation), best of 2 runs at 1M agents and of 5
+  at 20,000, for hifi's ``baseline`` and ``cjm``, on the machine's threads (2 here) and on one;
+- the peak memory per agent of the 1M-agent run: ``ru_maxrss`` after the runs minus before, / N;
+- with ``--attribute``, exact Shapley attribution of ``cjm`` at 200,000 agents and one replication on
+  two workers against one run of ``cjm`` (the difference of a 5- and a 1-replication run / 4), as
+  ``../shared/checks/speed-attribute`` does, from the command line.
+
+The section written is ``<!-- bench_speed: begin -->`` ... ``<!-- bench_speed: end -->``: ratios
+now / before first, seconds beside them, and the load average at the start and the end.
+
 ``--write FILE`` puts the table and the goals (>= 20 M agent-weeks/s at 1M agents, >= 100x the
 naive reference, <= 200 bytes of peak memory per agent) between the markers
 ``<!-- bench_engine: begin -->`` and ``<!-- bench_engine: end -->`` of FILE, creating it with a
@@ -49,6 +65,7 @@ import platform
 import random
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -620,6 +637,142 @@ def write_section(path: Path, body: str, mach: dict[str, str]) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# issue 15: the check's figures with the code before the issue and now, side by side (--speed)
+
+SPEED_BEGIN, SPEED_END = "<!-- bench_speed: begin -->", "<!-- bench_speed: end -->"
+SPEED_BEFORE = "e2c0f0b"  # main before issue 15's first engine change
+SPEED_GOAL = 80e6  # agent-weeks per second at 1M agents on 2 cores (issue 15)
+
+#: The child: the check's timing of cjmsim.simulate, one plan and one replication, and the peak memory.
+_SPEED_CHILD = """
+import json, resource, sys, time
+import cjmsim
+from cjmsim.engine import make_streams, run_plan
+sc = cjmsim.load_scenario(sys.argv[1])
+plan, agents, tries, threads = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+kw = {"baseline": False}  # as the check: no no-marketing run
+weeks = sc.scenario.weeks + sc.scenario.warmup_weeks
+cjmsim.simulate(sc, plans=[plan], agents=20_000, reps=1, **kw)  # imports, caches, compilation
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+best = 9e9
+for _ in range(tries):
+    t = time.perf_counter()
+    if threads:
+        streams = make_streams(sc.scenario.seed, 0, len(sc.segments))
+        run_plan(sc, plan, streams, agents, sc.scenario.weeks, threads=threads)
+    else:
+        cjmsim.simulate(sc, plans=[plan], agents=agents, reps=1, **kw)
+    best = min(best, time.perf_counter() - t)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"seconds": best, "rate": agents * weeks / best, "bytes_per_agent": (peak - base) * 1024 / agents}))
+"""
+
+
+def _speed_once(tree: Path, plan: str, agents: int, tries: int, threads: int) -> dict[str, float]:
+    """One child process with the code of ``tree``: the check's figure (threads 0: ``cjmsim.simulate``
+    on its default threads; otherwise ``run_plan`` on that many threads)."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    out = subprocess.run(
+        [sys.executable, "-c", _SPEED_CHILD, str(tree / "scenarios" / "hifi.toml"), plan, str(agents), str(tries),
+         str(threads)],
+        env=env, capture_output=True, text=True, check=True, cwd=tree,
+    )  # fmt: skip
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _attribute_ratio(tree: Path, cli: str, tmp: Path) -> dict[str, float]:
+    """Exact Shapley attribution of hifi ``cjm`` at 200,000 agents against one run, as the check times it."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    common = ["scenarios/hifi.toml", "--plan", "cjm", "--agents", "200000", "--no-report", "--quiet"]
+
+    def timed(args: list[str], name: str) -> float:
+        t0 = time.perf_counter()
+        subprocess.run([cli, *args, "--out", str(tmp / name)], env=env, cwd=tree, check=True, capture_output=True)
+        return time.perf_counter() - t0
+
+    r1 = timed(["run", *common, "--reps", "1", "--no-baseline"], "r1")
+    r5 = timed(["run", *common, "--reps", "5", "--no-baseline"], "r5")
+    at = timed(["attribute", *common, "--reps", "1", "--shapley", "exact", "--workers", "2"], "attr")
+    one = (r5 - r1) / 4
+    fixed = max(r1 - one, 0.0)
+    return {"run": one, "fixed": fixed, "attribute": at, "ratio": (at - fixed) / one}
+
+
+def speed(args: argparse.Namespace) -> None:
+    """The ``--speed`` benchmark: before / now, interleaved; prints the section and writes it with ``--write``."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_levers import export_tree
+    from bench_sweep import measured
+    from bench_sweep import write_section as write_marked
+
+    start = measured()
+    cli = str(Path(sys.executable).with_name("cjmsim"))
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench_speed_") as tmp:
+        before = Path(tmp) / "before"
+        before.mkdir()
+        export_tree(args.before, before)
+        trees = {"before": before, "now": ROOT}
+        cases = [(plan, n, tries, threads) for plan in ("baseline", "cjm") for n, tries in ((1_000_000, 2), (20_000, 5))
+                 for threads in (0, 1)]  # fmt: skip
+        for plan, n, tries, threads in cases:
+            got = {name: _speed_once(tree, plan, n, tries, threads) for name, tree in trees.items()}
+            rows.append((plan, n, threads, got))
+            print(f"  {plan:>8} {n:>9,} agents, {'default threads' if not threads else 'one thread'}: "
+                  f"{got['before']['rate'] / 1e6:6.1f}M -> {got['now']['rate'] / 1e6:6.1f}M agent-weeks/s "
+                  f"(x{got['now']['rate'] / got['before']['rate']:.2f})", flush=True)  # fmt: skip
+        attribution = None
+        if args.attribute:
+            attribution = {name: _attribute_ratio(tree, cli, Path(tmp) / name) for name, tree in trees.items()}
+            print(f"  attribute / run: {attribution['before']['ratio']:.1f}x -> {attribution['now']['ratio']:.1f}x")
+    end = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    lines = [
+        "## The fused kernel (issue 15)",
+        "",
+        f"{start} Load average at the end {end}. Before = {args.before} (main before the issue), "
+        "now = the working tree.",
+        "",
+        "`benchmarks/bench_engine.py --speed`: hifi, one replication, warm-up weeks counted, each figure in its own "
+        "process, before and now interleaved. *default threads*: `cjmsim.simulate(..., baseline=False)` as "
+        "`../shared/checks/speed-engine` times it (best of 2 at 1M agents, of 5 at 20,000; threads from 50,000 "
+        "agents); *one thread*: `run_plan(..., threads=1)`. Memory: peak RSS growth during the runs per agent.",
+        "",
+        "| plan | agents | threads | before (M agent-weeks/s) | now | now / before | now: share of 1M rate "
+        "| B/agent before | B/agent now |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    big = {(plan, threads): got["now"]["rate"] for plan, n, threads, got in rows if n == 1_000_000}
+    for plan, n, threads, got in rows:
+        b, w = got["before"], got["now"]
+        share = w["rate"] / big[plan, threads]
+        lines.append(
+            f"| {plan} | {n:,} | {'default' if not threads else 'one'} | {b['rate'] / 1e6:.1f} "
+            f"| {w['rate'] / 1e6:.1f} | **{w['rate'] / b['rate']:.2f}** | {share:.0%} | {b['bytes_per_agent']:.0f} "
+            f"| {w['bytes_per_agent']:.0f} |"
+        )
+    lines += ["", f"Goals: >= {SPEED_GOAL / 1e6:.0f}M agent-weeks/s at 1M agents (default threads), 20,000 agents "
+              "at >= 50% of that, <= 150 B/agent."]  # fmt: skip
+    if attribution is not None:
+        b, w = attribution["before"], attribution["now"]
+        lines += [
+            "",
+            "Exact Shapley attribution of `cjm`, 200,000 agents, one replication, two workers, against one run of "
+            "`cjm` (fixed costs taken out as the check does; goal <= 30x):",
+            "",
+            "| code | one run (s) | fixed (s) | attribute (s) | ratio |",
+            "|---|---:|---:|---:|---:|",
+            f"| before | {b['run']:.2f} | {b['fixed']:.1f} | {b['attribute']:.1f} | {b['ratio']:.1f}x |",
+            f"| now | {w['run']:.2f} | {w['fixed']:.1f} | {w['attribute']:.1f} | {w['ratio']:.1f}x |",
+        ]
+    section = "\n".join(lines)
+    print()
+    print(section)
+    if args.write:
+        write_marked(args.write, SPEED_BEGIN, SPEED_END, section)
+
+
+# --------------------------------------------------------------------------------------------
 
 
 def main() -> None:
@@ -634,7 +787,13 @@ def main() -> None:
     ap.add_argument("--scenario", default=str(DEFAULT_SCENARIO), help=argparse.SUPPRESS)
     ap.add_argument("--write", metavar="FILE", help="write the results section into this markdown file")
     ap.add_argument("--_child", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--speed", action="store_true", help="issue 15's figures, the code before the issue against now")
+    ap.add_argument("--before", default=SPEED_BEFORE, help="with --speed: the git ref of the code before")
+    ap.add_argument("--attribute", action="store_true", help="with --speed: also attribute against run")
     args = ap.parse_args()
+    if args.speed:
+        speed(args)
+        return
 
     import cjmsim
     import cjmsim.engine  # noqa: F401  (imported before the child's memory baseline)

@@ -59,7 +59,7 @@ print(json.dumps([time.process_time() - c0, time.perf_counter() - w0]))
 """
 
 
-def _export(ref: str, dest: Path) -> None:
+def export_tree(ref: str, dest: Path) -> None:
     """The tree of ``ref`` written into ``dest`` (git archive; no worktree is left behind)."""
     tar = dest / "tree.tar"
     with tar.open("wb") as fh:
@@ -157,7 +157,7 @@ def main() -> None:
     args = ap.parse_args()
     start = _load()
     with tempfile.TemporaryDirectory(prefix="bench_levers_") as tmp:
-        _export(args.before, Path(tmp))
+        export_tree(args.before, Path(tmp))
         rows = measure(Path(tmp), args.agents, args.repeat, args.plans)
     section = render(rows, args.before, args.agents, args.repeat, (start, _load()))
     print(section)

@@ -12,12 +12,14 @@ above the scenario layer. Modules, bottom up:
   per-agent detail (orders, journeys, events);
 - :mod:`.step`: the weekly step of one run (``World``);
 - :mod:`.calendar`: the SimPy calendar (flights, the week clock) and :func:`run_plan`
-  (:func:`run_plans`: the plans of a replication sharing one warm-up).
+  (:func:`run_plans`: the plans of a replication sharing one warm-up; :class:`WarmWorlds`, a process's
+  warm-up worlds that many plans fork);
+- :mod:`.kernel`: the step's compiled loops (numba), bit for bit the numpy operations they fuse.
 """
 
 from __future__ import annotations
 
-from .calendar import run_forked, run_plan, run_plans, warm_up
+from .calendar import WarmWorlds, run_forked, run_plan, run_plans, warm_up
 from .compiled import LOGIT_CLIP
 from .records import (
     EVENTS,
@@ -44,6 +46,7 @@ __all__ = [
     "Recorder",
     "Records",
     "Streams",
+    "WarmWorlds",
     "make_streams",
     "order_uniforms",
     "path_channels",

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Generator, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Generator, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -21,10 +22,10 @@ from cjmsim.engine.compiled import CompiledCampaign
 from cjmsim.engine.population import REACHED
 from cjmsim.engine.records import Recorder, Records, standard_recorders
 from cjmsim.engine.step import World
-from cjmsim.engine.streams import Streams
+from cjmsim.engine.streams import Streams, make_streams
 from cjmsim.scenario import Scenario
 
-__all__ = ["run_forked", "run_plan", "run_plans", "run_weeks", "start_flights", "warm_up"]
+__all__ = ["WarmWorlds", "run_forked", "run_plan", "run_plans", "run_weeks", "start_flights", "warm_up"]
 
 
 def start_flights(
@@ -199,11 +200,41 @@ def warm_up(scenario: Scenario, streams: Streams, agents: int, weeks: int) -> Wo
     return start
 
 
-def run_forked(warm: World, plan: str | None, weeks: int, scenario: Scenario | None = None) -> Records:
-    """``plan``'s records from a world :func:`warm_up` made (forked: ``warm`` is not changed), one thread;
-    bit for bit :func:`run_plan`'s with the same scenario, streams, agents and weeks. ``scenario``: the plan's
-    scenario when it differs from the warm world's in its plans only (a candidate plan added)."""
+def run_forked(
+    warm: World, plan: str | None, weeks: int, scenario: Scenario | None = None, threads: int = 1
+) -> Records:
+    """``plan``'s records from a world :func:`warm_up` made (forked: ``warm`` is not changed); bit for bit
+    :func:`run_plan`'s with the same scenario, streams, agents and weeks. ``scenario``: the plan's scenario
+    when it differs from the warm world's in its plans only (a candidate plan added). ``threads``: as in
+    :func:`run_plan` (one by default); results do not depend on it."""
     world = warm.fork(plan, scenario)
-    with threadpool_limits(limits=1, user_api="blas"):
-        run_weeks(world, weeks, start=0)
+    if threads > 1 and world.pop.size >= 50_000 and world.B > 1:
+        world.pool = ThreadPoolExecutor(max_workers=threads)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            run_weeks(world, weeks, start=0)
+    finally:
+        if world.pool is not None:
+            world.pool.shutdown()
     return world.finish()
+
+
+class WarmWorlds(OrderedDict[Hashable, World]):
+    """The warm-up worlds a process keeps (:func:`warm_up`), least recently used out first: an analysis
+    that runs many plans on the same replications (an optimizer's candidates, attribution's coalitions)
+    simulates each replication's warm-up once per process, and every plan forks it (:func:`run_forked`)."""
+
+    def world(self, key: Hashable, scenario: Scenario, seed: int, rep: int, keep: int) -> World:
+        """The world of replication ``rep`` (seed ``seed``) of ``scenario`` at week 0, made on first use and
+        kept under ``key``, which must name everything the warm-up depends on (the scenario but its plans,
+        the warm-up plan, seed, replication); at most ``keep`` worlds stay."""
+        world = self.get(key)
+        if world is None:
+            s = scenario.scenario
+            world = warm_up(scenario, make_streams(seed, rep, len(scenario.segments)), s.agents, s.weeks)
+            self[key] = world
+            while len(self) > keep:
+                self.popitem(last=False)
+        else:
+            self.move_to_end(key)
+        return world

@@ -38,9 +38,11 @@ from cjmsim.engine.exposure import (
     exposure_counts,
     exposure_thresholds,
     hill,
+    hill_is_plain,
     hits_cells,
     hits_single,
 )
+from cjmsim.engine.kernel import expose_block, logits_block, movers_block, step_block
 from cjmsim.engine.population import (
     AWARE,
     CONTACT,
@@ -69,8 +71,11 @@ from cjmsim.engine.streams import (
 )
 from cjmsim.scenario import Scenario
 
-__all__ = ["CAPACITY_CHILD", "CHUNK", "TRIGGER_CHILD", "World"]
+__all__ = ["CAPACITY_CHILD", "CHUNK", "COMPILED", "TRIGGER_CHILD", "World"]
 
+#: Whether blocks step through the compiled kernels where they can (:meth:`World._fast`); False steps every
+#: block the numpy way, with the same results (tests/test_kernel.py compares the two).
+COMPILED = True
 #: Largest block of agents stepped as one. Blocks bound the per-thread scratch buffers and keep the
 #: two threads evenly loaded; between 2^17 and whole segments the speed on hifi is within noise.
 CHUNK = 1 << 18
@@ -152,6 +157,9 @@ class World:
             self.flat[lo:hi] = pop.stage[lo:hi].astype(np.int32) * (hi - lo) + np.arange(hi - lo, dtype=np.int32)
             self.cells[b] = np.bincount(self.key[lo:hi], minlength=N_CELLS)
         self.exposed = np.zeros((B, C), dtype=bool)
+        # the compiled exposure kernel's arguments when no message weights and no per-action channel
+        self._no_fit = (np.ones((C, N_CELLS), dtype=np.float32), np.zeros(C, dtype=bool))
+        self._no_last = np.zeros((1, 1), dtype=np.int16)
         self.local = threading.local()  # scratch buffers, one set per worker thread
         # largest blocks first, so two threads finish together
         self.order = sorted(range(B), key=lambda b: -(self.blocks[b][2] - self.blocks[b][1]))
@@ -164,6 +172,8 @@ class World:
         self.decay = np.array([np.float32(ch.adstock.decay) for ch in self.chan], dtype=np.float32)
         self.price = np.array([ch.cost.unit_price for ch in self.chan])
         self.cap = [ch.frequency_cap for ch in self.chan]
+        self.cap_max = max(self.cap, default=1)
+        self.ncap = np.array(self.cap, dtype=np.int64)
         self.carry_rate = np.array([ch.carryover.rate for ch in self.chan])
         self.ltv_weeks = sc.scenario.ltv_weeks
         self.plan_campaigns = compile_campaigns(sc, plan, self.channels, warmup=False)
@@ -326,6 +336,20 @@ class World:
             adstock_bound(cap + int(x), float(d), self.W + self.warm + 1) * float(f)
             for cap, d, x, f in zip(self.cap, self.decay, extra, most, strict=True)
         ]
+        # the compiled step's Hill rows per segment (kernel.logits_block): the channel of each row, how its
+        # saturation is computed (1: slope 1, 2: slope 2, 3: numpy's stable or power form) and its half (or half^2)
+        self.hill_rows: list[tuple[NDArray[np.intp], NDArray[np.int8], NDArray[np.float32]]] = []
+        for m in self.models:
+            rows = np.array(m.rows, dtype=np.intp)
+            kind = np.full(rows.size, 3, dtype=np.int8)
+            half = np.zeros(rows.size, dtype=np.float32)
+            for j, c in enumerate(m.rows):
+                sat = self.chan[c].saturation
+                if hill_is_plain(sat.half, sat.slope, self.amax[c]) and sat.slope in (1.0, 2.0):
+                    kind[j] = int(sat.slope)
+                    half[j] = np.float32(sat.half) if sat.slope == 1.0 else np.float32(sat.half * sat.half)
+            self.hill_rows.append((rows, kind, half))
+        self.plain_hill = [bool((kind != 3).all()) for _, kind, _ in self.hill_rows]
 
     def _cut_blocks(self, streams: Streams) -> None:
         """Cut each segment into blocks of at most CHUNK agents, each with its own random streams."""
@@ -435,6 +459,24 @@ class World:
                     tables[g, c] = (exposure_thresholds(row, cap[c]), live, False)
         return tables
 
+    def _thresholds(self, lam: NDArray[np.float64]) -> tuple[NDArray[np.uint16], NDArray[np.bool_]]:
+        """Exposure thresholds of every (segment, channel, cell) at once, for the compiled step: shape
+        (G, C, 28, largest cap), of which channel c reads its first ``cap`` (the thresholds of a capped
+        Poisson do not depend on the cap beyond it); 65535 (never passed) where a cell's mean is 0. And
+        which (segment, channel) have a nonzero mean somewhere."""
+        return exposure_thresholds(lam, self.cap_max), np.asarray(lam.any(axis=2), dtype=bool)
+
+    def _needs_tables(self) -> bool:
+        """Whether some block this week steps the numpy way (:meth:`_fast` false) or has triggered messages,
+        which read :meth:`_tables`."""
+        return bool(self._sends) or not all(self._fast(g) for g in range(self.G))
+
+    def _fast(self, g: int) -> bool:
+        """Whether segment ``g``'s blocks step through the compiled kernels (:mod:`cjmsim.engine.kernel`): one
+        journey move a week, no capacity pass (it holds the whole logit matrix) and no recorder (they get
+        every exposure's agents). The numpy path gives the same results; it remains for these cases."""
+        return COMPILED and self.capacity is None and not self.recorders and self.models[g].steps == 1
+
     def _fits(
         self, camps: list[CompiledCampaign], lam: NDArray[np.float64], parts: list[_Part]
     ) -> dict[int, NDArray[np.float32]] | None:
@@ -467,7 +509,9 @@ class World:
             self.price = self._volume_prices(camps, active)
         lam, parts = self._lambdas(camps, active)
         self.price = bill_price
-        tables = self._tables(lam)
+        self._sends = self._trigger_sends(t, camps, active) if self.triggers else []
+        self.thr, self.live = self._thresholds(lam)
+        tables = self._tables(lam) if self._needs_tables() else {}
         self.fits = self._fits(camps, lam, parts) if self.messaged else None
         loyal_share = self.seg_cells().reshape(self.G, N_STAGES, 4).sum(axis=2)
         loyal_share = loyal_share[:, LOYAL] / np.maximum(loyal_share.sum(axis=1), 1)
@@ -477,7 +521,6 @@ class World:
         self.acc[:] = 0.0
         self.units_cell[:] = 0.0
         self.pa_acc[:] = 0.0
-        self._sends = self._trigger_sends(t, camps, active) if self.triggers else []
         if self.pool is None:
             for b in self.order:
                 self._step_block(b, t, horizon, tables, shares)
@@ -914,9 +957,9 @@ class World:
 
     # ---- one block's week
 
-    def _buffers(self) -> dict[str, NDArray[np.float32]]:
+    def _buffers(self) -> dict[str, NDArray[Any]]:
         """This thread's scratch buffers, sized for the largest block."""
-        b: dict[str, NDArray[np.float32]] | None = getattr(self.local, "b", None)
+        b: dict[str, NDArray[Any]] | None = getattr(self.local, "b", None)
         if b is None:
             nmax = self.nmax
             b = self.local.b = {
@@ -924,6 +967,7 @@ class World:
                 "p": np.empty(nmax, dtype=np.float32),
                 "tmp": np.empty(nmax, dtype=np.float32),
                 "u": np.empty(nmax, dtype=np.float32),
+                "mv": np.empty(nmax, dtype=np.intp),
             }
         return b
 
@@ -937,6 +981,10 @@ class World:
             return
         m = self.models[g]
         buf = self._buffers()
+        coef = self._coef(g, t, loyal_shares)
+        if self._fast(g):
+            self._step_fast(b, t, horizon, tables, coef, buf)
+            return
         self._expose(b, t, horizon, tables)
         # ---- adstock -> Hill saturation -> logits of every agent's primary transition
         sat = self.sat[b]
@@ -944,6 +992,18 @@ class World:
             if self.exposed[b, c]:
                 ch = self.chan[c]
                 hill(self.adstock[b][c], ch.saturation.half, ch.saturation.slope, out=sat[j], amax=self.amax[c])
+        flat_logits = buf["logits"][: N_STAGES * n] if self.capacity is None else self.cap_logits[b]
+        np.matmul(coef, sat, out=flat_logits.reshape(N_STAGES, n))
+        if self.capacity is not None:  # the moves of every block at once, rationed: _capacity_week
+            return
+        # the week's journey moves (one, or steps_per_week) on the week's exposures
+        for j in range(m.steps):
+            self._journey(b, t, horizon, flat_logits, buf, j)
+
+    def _coef(self, g: int, t: int, loyal_shares: list[float]) -> NDArray[np.float32]:
+        """Segment ``g``'s logit coefficients in week ``t`` (7, k + 1 [+ 1]): the base logits of the week's
+        seasonality and trend, word of mouth and the interventions in force."""
+        m = self.models[g]
         coef = m.coef
         season = self.cal.logits[g]
         shift = self._base_shift(g, t)
@@ -958,13 +1018,55 @@ class World:
                 coef[UNAWARE, k] = base_aware + m.wom_beta * loyal_shares[g]
             if shift is not None:  # interventions multiply the odds of the week's base rates
                 coef[:, k] += shift
-        flat_logits = buf["logits"][: N_STAGES * n] if self.capacity is None else self.cap_logits[b]
-        np.matmul(coef, sat, out=flat_logits.reshape(N_STAGES, n))
-        if self.capacity is not None:  # the moves of every block at once, rationed: _capacity_week
-            return
-        # the week's journey moves (one, or steps_per_week) on the week's exposures
-        for j in range(m.steps):
-            self._journey(b, t, horizon, flat_logits, buf, j)
+        return coef
+
+    def _step_fast(
+        self,
+        b: int,
+        t: int,
+        horizon: bool,
+        tables: dict[tuple[int, int], _Table],
+        coef: NDArray[np.float32],
+        buf: dict[str, NDArray[Any]],
+    ) -> None:
+        """The week of block ``b`` through the compiled kernels (:mod:`cjmsim.engine.kernel`), bit for bit
+        the numpy path's: exposures, adstock, saturation and each agent's own logit in one pass over the
+        block (:func:`~cjmsim.engine.kernel.step_block`), then the move. A channel with triggered messages
+        for the block this week goes through :meth:`_expose`'s loop (which merges them), and saturation
+        other than the plain slopes 1 and 2 through :func:`~cjmsim.engine.exposure.hill`, between the
+        kernels' exposure and logit passes."""
+        g, lo, hi = self.blocks[b]
+        U = self._uniforms(b)
+        messages = self._block_messages(b) if self._sends else {}
+        live = self.live[g].copy()
+        decay_on = self.exposed[b] & (self.decay != 1)
+        for c in messages:
+            live[c] = decay_on[c] = False
+        fitw, usefit = self._no_fit
+        if self.fits is not None:
+            fitw = np.ones((self.C, N_CELLS), dtype=np.float32)
+            usefit = np.zeros(self.C, dtype=bool)
+            for c, f in self.fits.items():
+                fitw[c], usefit[c] = f[g], True
+        last = self.last_exp if self.last_exp is not None else self._no_last
+        expose = (
+            U, self.key[lo:hi], self.thr[g], self.ncap, live, decay_on, self.decay, fitw, usefit, self.adstock[b],
+            self.exposed[b], self.units_cell[b], self.pop.flags[lo:hi], horizon, self.pa_row, last, lo, t,
+        )  # fmt: skip
+        rows, kinds, halves = self.hill_rows[g]
+        sat, stage, p = self.sat[b], self.pop.stage[lo:hi], buf["p"][: hi - lo]
+        if not messages and self.plain_hill[g]:
+            self.acc[b, _REACHED] += step_block(*expose, rows, kinds, halves, sat, coef, stage, p)
+        else:
+            self.acc[b, _REACHED] += expose_block(*expose)
+            if messages:
+                self._expose(b, t, horizon, tables, U, messages, sorted(messages))
+            for j, c in enumerate(rows):
+                if self.exposed[b, c] and kinds[j] == 3:  # the stable or power form: numpy
+                    ch = self.chan[c]
+                    hill(self.adstock[b][c], ch.saturation.half, ch.saturation.slope, out=sat[j], amax=self.amax[c])
+            logits_block(self.adstock[b], rows, kinds, halves, self.exposed[b], sat, coef, stage, p)
+        self._decide(b, t, horizon, p, buf, 0)
 
     def _journey(
         self,
@@ -972,16 +1074,25 @@ class World:
         t: int,
         horizon: bool,
         flat_logits: NDArray[np.float32],
-        buf: dict[str, NDArray[np.float32]],
+        buf: dict[str, NDArray[Any]],
         j: int,
     ) -> None:
         """Journey move ``j`` of week ``t`` in block ``b``: each agent's own logit -> probability, one
         uniform per agent, then who moves (the uniforms of j > 0 come from the block's sub-step stream)."""
+        _, lo, hi = self.blocks[b]
+        p = buf["p"][: hi - lo]
+        np.take(flat_logits, self.flat[lo:hi], out=p)
+        self._decide(b, t, horizon, p, buf, j)
+
+    def _decide(
+        self, b: int, t: int, horizon: bool, p: NDArray[np.float32], buf: dict[str, NDArray[Any]], j: int
+    ) -> None:
+        """The rest of journey move ``j`` of week ``t`` in block ``b`` from each agent's own logit ``p``
+        (overwritten): the purchase cycle and satisfaction offsets, the probability, one uniform per
+        agent, then who moves."""
         g, lo, hi = self.blocks[b]
         n = hi - lo
         m = self.models[g]
-        p = buf["p"][:n]
-        np.take(flat_logits, self.flat[lo:hi], out=p)
         stage = self.pop.stage[lo:hi]
         if m.cycle is not None:  # customers and loyal: logit p(weeks since the last order), gathered
             post = np.flatnonzero((stage == CUSTOMER) | (stage == LOYAL))
@@ -1005,28 +1116,44 @@ class World:
         rng = self.tr_rng[b] if j == 0 else self.sub_rng[b]
         assert rng is not None
         rng.random(n, dtype=np.float32, out=u)
-        hi_p = buf["tmp"][:n]
-        np.take(self._drops(g, t), stage, out=hi_p)  # the week's base drop (interventions), one place
-        hi_p *= 1.0 - p
-        hi_p += p
-        mv = np.flatnonzero(u < hi_p)
+        out = buf["mv"][:n]
+        # the week's base drop (interventions), one place
+        mv = out[: movers_block(p, u, self._drops(g, t), stage, out)].copy()
         if self.capacity is not None:  # held for the capacity pass (_capacity_week)
             self.held[b] = (mv, p[mv], u[mv], self._none, self._none)
         elif mv.size:
             self._move(b, mv, p[mv], u[mv], t, horizon, j)
 
-    def _expose(self, b: int, t: int, horizon: bool, tables: dict[tuple[int, int], _Table]) -> None:
-        """Exposures for all channels at once, from one 16-bit uniform per agent and channel; adstock."""
+    def _uniforms(self, b: int) -> NDArray[np.uint16]:
+        """Block ``b``'s exposure uniforms of the week: one 16-bit integer per channel and agent, (C, n)."""
+        _, lo, hi = self.blocks[b]
+        n, C = hi - lo, self.C
+        raw = self.exp_rng[b].bit_generator.random_raw((C * n + 3) // 4)
+        return raw.view(np.uint16)[: C * n].reshape(C, n)
+
+    def _expose(
+        self,
+        b: int,
+        t: int,
+        horizon: bool,
+        tables: dict[tuple[int, int], _Table],
+        U: NDArray[np.uint16] | None = None,
+        messages: dict[int, tuple[NDArray[np.intp], NDArray[np.float32] | None]] | None = None,
+        channels: Sequence[int] | None = None,
+    ) -> None:
+        """Exposures for all channels at once, from one 16-bit uniform per agent and channel; adstock.
+        ``U``, ``messages``, ``channels``: the week's uniforms and triggered messages of the block, when
+        drawn already, and the channels to step (default all)."""
         g, lo, hi = self.blocks[b]
         n = hi - lo
-        C = self.C
         key = self.key[lo:hi]
         flags = self.pop.flags[lo:hi]
-        raw = self.exp_rng[b].bit_generator.random_raw((C * n + 3) // 4)
-        U = raw.view(np.uint16)[: C * n].reshape(C, n)
-        messages = self._block_messages(b) if self._sends else {}
+        if U is None:
+            U = self._uniforms(b)
+        if messages is None:
+            messages = self._block_messages(b) if self._sends else {}
         fits = self.fits
-        for c in range(C):
+        for c in range(self.C) if channels is None else channels:
             A = self.adstock[b][c]
             if self.exposed[b, c] and self.decay[c] != 1:
                 np.multiply(A, self.decay[c], out=A)

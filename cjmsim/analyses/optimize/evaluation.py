@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cjmsim.analyses.metrics import summary_row
 from cjmsim.analyses.tasks import Executor
-from cjmsim.engine import make_streams, run_forked, warm_up
+from cjmsim.engine import WarmWorlds, run_forked
 from cjmsim.scenario import Scenario, parse_scenario
 
 if TYPE_CHECKING:
@@ -73,7 +72,7 @@ def evaluate(task: Candidate) -> Totals:
 
 #: Warm-up worlds this process keeps (one per search replication; 20,000 agents are a few MB each).
 WARM_KEEP = 8
-_WARM: OrderedDict[tuple[str, int, int], World] = OrderedDict()
+_WARM = WarmWorlds()
 
 
 def _warm(task: Candidate, sc: Scenario) -> World:
@@ -84,16 +83,7 @@ def _warm(task: Candidate, sc: Scenario) -> World:
     plans = {k: v for k, v in task.data.get("plans", {}).items() if k != _CANDIDATE}
     text = json.dumps([{k: v for k, v in task.data.items() if k != "plans"}, plans], sort_keys=True, default=str)
     key = (hashlib.sha256(text.encode()).hexdigest(), task.seed, task.rep)
-    world = _WARM.get(key)
-    if world is None:
-        s = sc.scenario
-        world = warm_up(sc, make_streams(task.seed, task.rep, len(sc.segments)), s.agents, s.weeks)
-        _WARM[key] = world
-        while len(_WARM) > WARM_KEEP:
-            _WARM.popitem(last=False)
-    else:
-        _WARM.move_to_end(key)
-    return world
+    return _WARM.world(key, sc, task.seed, task.rep, WARM_KEEP)
 
 
 class Simulator:

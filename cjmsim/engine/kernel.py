@@ -1,0 +1,300 @@
+"""Compiled loops of the weekly step: one pass over a block's agents where numpy would make several.
+
+The step (:mod:`cjmsim.engine.step`) keeps its order of operations and its random numbers; these
+functions only fuse what it did with whole-array numpy operations into loops over agents, compiled
+by numba (``nogil``, so the blocks of a week run on threads at once; ``cache``, so a process compiles
+them once per machine, not once per run). Each computes exactly what the numpy code it replaces did,
+bit for bit:
+
+- float32 arithmetic in the same order, with no fused multiply-add where numpy had none;
+- the logit of an agent's own stage is the dot product of its stage's coefficients with its
+  saturation column, accumulated by fused multiply-adds in the order of the rows: what the BLAS
+  ``sgemm`` of the whole (7, k) x (k, n) product gives each element (tests/test_kernel.py checks it
+  against ``np.matmul``; for a block of a single agent numpy took a matrix-vector product, which may
+  round differently in the last bit, so results of such tiny blocks can differ from the numpy step's);
+- the sigmoid stays with numpy (its vectorised ``exp`` rounds differently from the C library's).
+
+Why numba: the step's hot loops are short numeric loops over numpy arrays, which numba compiles
+from the Python source with no build step and no C toolchain on the user's machine, and ``nogil``
+lets two threads step two blocks at once (numpy's many small operations hold the GIL between them).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+__all__ = ["expose_block", "logits_block", "movers_block", "step_block"]
+
+#: The exposure uniforms' largest level (thresholds at it are never passed).
+_TOP = 65535
+#: A flag bit of ``Population.flags``: the agent got an exposure in the horizon (population.REACHED).
+_REACHED = 4
+#: Agents per tile of :func:`logits_block` (its accumulators stay in the first-level cache).
+_TILE = 4096
+
+
+@intrinsic
+def _fma32(typingctx, a, b, c):  # type: ignore[no-untyped-def]  # numba's typing protocol
+    """``a * b + c`` rounded once (LLVM's fma on float32): the accumulation of a BLAS ``sgemm``."""
+    sig = types.float32(types.float32, types.float32, types.float32)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        f = ir.FloatType()
+        fn = builder.module.declare_intrinsic("llvm.fma", [f], ir.FunctionType(f, [f, f, f]))
+        return builder.call(fn, args)
+
+    return sig, codegen
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _expose_tile(
+    U: np.ndarray,
+    key: np.ndarray,
+    thr: np.ndarray,
+    ncap: np.ndarray,
+    live: np.ndarray,
+    decay_on: np.ndarray,
+    decay: np.ndarray,
+    fitw: np.ndarray,
+    usefit: np.ndarray,
+    A: np.ndarray,
+    exposed: np.ndarray,
+    units_cell: np.ndarray,
+    flags: np.ndarray,
+    horizon: bool,
+    pa_row: np.ndarray,
+    last_exp: np.ndarray,
+    first: int,
+    t: int,
+    start: int,
+    stop: int,
+    th0: np.ndarray,
+    idx: np.ndarray,
+) -> int:
+    """:func:`expose_block` on the block's agents ``start`` to ``stop - 1``."""
+    m = stop - start
+    reached = 0
+    kt = key[start:stop]
+    ft = flags[start:stop]
+    for c in range(U.shape[0]):
+        a = A[c, start:stop]
+        if decay_on[c]:
+            d = decay[c]
+            for i in range(m):
+                a[i] = a[i] * d
+        if not live[c]:
+            continue
+        u = U[c, start:stop]
+        th = thr[c]
+        for z in range(th.shape[0]):
+            th0[z] = th[z, 0]
+        hits = 0
+        for i in range(m):  # the agents with at least one exposure, without a branch
+            idx[hits] = i
+            hits += u[i] > th0[kt[i]]
+        if hits == 0:
+            continue
+        exposed[c] = True
+        cap = ncap[c]
+        fit = fitw[c]
+        weighted = usefit[c]
+        row = pa_row[c]
+        for q in range(hits):
+            i = idx[q]
+            cell = kt[i]
+            x = 1
+            while x < cap and u[i] > th[cell, x]:
+                x += 1
+            xf = np.float32(x)
+            if weighted:
+                a[i] = a[i] + xf * fit[cell]
+            else:
+                a[i] = a[i] + xf
+            units_cell[c, cell] += x
+            if horizon and (ft[i] & _REACHED) == 0:
+                ft[i] |= _REACHED
+                reached += 1
+            if row >= 0:
+                last_exp[row, first + start + i] = t
+    return reached
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _logits_tile(
+    A: np.ndarray,
+    rows: np.ndarray,
+    kind: np.ndarray,
+    half: np.ndarray,
+    exposed: np.ndarray,
+    sat: np.ndarray,
+    coef_t: np.ndarray,
+    stage: np.ndarray,
+    out: np.ndarray,
+    start: int,
+    stop: int,
+    acc: np.ndarray,
+) -> None:
+    """:func:`logits_block` on the block's agents ``start`` to ``stop - 1``."""
+    m = stop - start
+    st = stage[start:stop]
+    for j in range(rows.size):
+        kd = kind[j]
+        if (kd != 1 and kd != 2) or not exposed[rows[j]]:
+            continue
+        a = A[rows[j], start:stop]
+        srow = sat[j, start:stop]
+        h = half[j]
+        if kd == 1:
+            for i in range(m):
+                x = a[i]
+                srow[i] = x / (x + h)
+        else:
+            for i in range(m):
+                x = a[i]
+                x2 = x * x
+                srow[i] = x2 / (x2 + h)
+    for i in range(m):
+        acc[i] = 0.0
+    for k in range(sat.shape[0]):
+        ck = coef_t[k]
+        srow = sat[k, start:stop]
+        for i in range(m):
+            acc[i] = _fma32(ck[st[i]], srow[i], acc[i])  # type: ignore[call-arg]  # numba passes the context
+    o = out[start:stop]
+    for i in range(m):
+        o[i] = acc[i]
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def expose_block(
+    U: np.ndarray,
+    key: np.ndarray,
+    thr: np.ndarray,
+    ncap: np.ndarray,
+    live: np.ndarray,
+    decay_on: np.ndarray,
+    decay: np.ndarray,
+    fitw: np.ndarray,
+    usefit: np.ndarray,
+    A: np.ndarray,
+    exposed: np.ndarray,
+    units_cell: np.ndarray,
+    flags: np.ndarray,
+    horizon: bool,
+    pa_row: np.ndarray,
+    last_exp: np.ndarray,
+    first: int,
+    t: int,
+) -> int:
+    """One block's exposures of a week, channel by channel, and the adstock; returns the agents reached
+    for the first time in the horizon.
+
+    For channel ``c``: the adstock decays (``A *= decay`` where ``decay_on``), then where ``live`` an agent
+    with uniform ``U[c, i]`` in audience cell ``key[i]`` gets ``x = #{k < ncap[c]: U > thr[c, cell, k]}``
+    exposures (thresholds rise with ``k``), which add ``x`` (times the message fit ``fitw[c, cell]`` where
+    ``usefit``) to its adstock and ``x`` to ``units_cell[c, cell]``; an agent hit on a channel sets
+    ``exposed[c]``, its REACHED flag (horizon) and, on a pay-per-action channel (``pa_row[c] >= 0``), its
+    last exposed week ``last_exp[pa_row[c], first + i] = t`` (``first``: the block's first agent)."""
+    n = U.shape[1]
+    th0 = np.empty(thr.shape[1], dtype=thr.dtype)
+    idx = np.empty(min(n, _TILE), dtype=np.int64)
+    reached = 0
+    for start in range(0, n, _TILE):
+        stop = min(start + _TILE, n)
+        reached += _expose_tile(
+            U, key, thr, ncap, live, decay_on, decay, fitw, usefit, A, exposed, units_cell, flags, horizon,
+            pa_row, last_exp, first, t, start, stop, th0, idx,
+        )  # fmt: skip
+    return reached
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def logits_block(
+    A: np.ndarray,
+    rows: np.ndarray,
+    kind: np.ndarray,
+    half: np.ndarray,
+    exposed: np.ndarray,
+    sat: np.ndarray,
+    coef: np.ndarray,
+    stage: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Saturation and each agent's own-stage logit, in one pass over a block's agents.
+
+    Row ``j`` of ``sat`` is channel ``rows[j]``'s Hill saturation: computed here where the channel has
+    reached the block (``exposed``) and ``kind[j]`` is 1 (slope 1: ``A / (A + half)``) or 2 (slope 2:
+    ``A^2 / (A^2 + half^2)``, ``half`` holding ``half^2``), left as it is otherwise (3: numpy computed it;
+    a channel that never reached the block has saturation 0). Then
+    ``out[i] = sum_k coef[stage[i], k] * sat[k, i]`` by fused multiply-adds in row order."""
+    n = sat.shape[1]
+    coef_t = np.ascontiguousarray(coef.T)  # (K, 7): a row's coefficient of each stage
+    acc = np.empty(min(n, _TILE), dtype=np.float32)
+    for start in range(0, n, _TILE):
+        _logits_tile(A, rows, kind, half, exposed, sat, coef_t, stage, out, start, min(start + _TILE, n), acc)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def step_block(
+    U: np.ndarray,
+    key: np.ndarray,
+    thr: np.ndarray,
+    ncap: np.ndarray,
+    live: np.ndarray,
+    decay_on: np.ndarray,
+    decay: np.ndarray,
+    fitw: np.ndarray,
+    usefit: np.ndarray,
+    A: np.ndarray,
+    exposed: np.ndarray,
+    units_cell: np.ndarray,
+    flags: np.ndarray,
+    horizon: bool,
+    pa_row: np.ndarray,
+    last_exp: np.ndarray,
+    first: int,
+    t: int,
+    rows: np.ndarray,
+    kind: np.ndarray,
+    half: np.ndarray,
+    sat: np.ndarray,
+    coef: np.ndarray,
+    stage: np.ndarray,
+    out: np.ndarray,
+) -> int:
+    """:func:`expose_block` then :func:`logits_block`, tile by tile (a tile's adstock is still in the cache
+    when its saturation reads it). The same results: a tile's exposures touch its own agents only, and a
+    channel that reaches the block only in a later tile has adstock 0, so saturation 0, in the earlier ones.
+    For blocks whose rows are all of kind 1 or 2 and with no triggered messages."""
+    n = U.shape[1]
+    th0 = np.empty(thr.shape[1], dtype=thr.dtype)
+    idx = np.empty(min(n, _TILE), dtype=np.int64)
+    coef_t = np.ascontiguousarray(coef.T)
+    acc = np.empty(min(n, _TILE), dtype=np.float32)
+    reached = 0
+    for start in range(0, n, _TILE):
+        stop = min(start + _TILE, n)
+        reached += _expose_tile(
+            U, key, thr, ncap, live, decay_on, decay, fitw, usefit, A, exposed, units_cell, flags, horizon,
+            pa_row, last_exp, first, t, start, stop, th0, idx,
+        )  # fmt: skip
+        _logits_tile(A, rows, kind, half, exposed, sat, coef_t, stage, out, start, stop, acc)
+    return reached
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def movers_block(p: np.ndarray, u: np.ndarray, drops: np.ndarray, stage: np.ndarray, out: np.ndarray) -> int:
+    """The agents whose uniform says they may move, ``u < p + (1 - p) * drop[stage]`` (float32, as the
+    numpy step computed it), written to ``out`` in order; returns how many."""
+    m = 0
+    one = np.float32(1.0)
+    for i in range(p.size):
+        pi = p[i]
+        if u[i] < drops[stage[i]] * (one - pi) + pi:
+            out[m] = i
+            m += 1
+    return m

@@ -1,0 +1,158 @@
+"""The compiled step (cjmsim.engine.kernel) computes bit for bit what the numpy step computed.
+
+The kernels replace whole-array numpy operations by loops over agents; nothing about the model changes,
+so every comparison here is exact equality, never a tolerance: the own-stage logit against BLAS's matrix
+product, the exposures against the numpy functions of cjmsim.engine.exposure, and whole runs of every
+shipped scenario (messages, triggers, seasonality, pay per action, interventions, satisfaction, capacity)
+with the kernels on and off (``step.COMPILED``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import helpers
+import numpy as np
+import pytest
+from test_engine import assert_records_equal
+
+import cjmsim.engine.step as step
+from cjmsim import load_scenario, parse_scenario
+from cjmsim.engine import make_streams, run_plan, run_plans
+from cjmsim.engine.exposure import exposure_counts, exposure_thresholds, hill, hits_cells
+from cjmsim.engine.kernel import expose_block, logits_block, movers_block
+from cjmsim.engine.population import N_CELLS, REACHED
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("k", [2, 5, 9, 17])
+@pytest.mark.parametrize("n", [2, 3, 17, 1000, 10_001])
+def test_own_stage_logit_is_blas_bit_for_bit(k: int, n: int) -> None:
+    """logits_block's fused multiply-adds in row order give each agent the element of its stage row of
+    np.matmul(coef, sat): the product the numpy step took its logits from. (For a single column numpy
+    calls a matrix-vector product, which may round differently in the last bit: a block of one agent.)"""
+    rng = np.random.default_rng(k * n)
+    coef = rng.normal(0, 3, size=(7, k)).astype(np.float32)
+    sat = rng.random((k, n), dtype=np.float32)
+    sat[k - 1] = 1.0  # the base row
+    stage = rng.integers(0, 7, n).astype(np.uint8)
+    full = np.empty((7, n), dtype=np.float32)
+    np.matmul(coef, sat, out=full)
+    out = np.empty(n, dtype=np.float32)
+    none = np.zeros(0, dtype=np.intp)
+    logits_block(np.zeros((1, n), np.float32), none, none.astype(np.int8), none.astype(np.float32),
+                 np.zeros(1, bool), sat, coef, stage, out)  # fmt: skip
+    np.testing.assert_array_equal(out, full[stage, np.arange(n)])
+
+
+@pytest.mark.parametrize("slope", [1.0, 2.0])
+def test_plain_saturation_is_numpy_hill_bit_for_bit(slope: float) -> None:
+    rng = np.random.default_rng(3)
+    n, half = 5000, 0.7
+    A = (rng.exponential(2.0, size=(2, n)) * (rng.random((2, n)) < 0.6)).astype(np.float32)
+    sat = np.zeros((3, n), dtype=np.float32)
+    sat[2] = 1.0
+    rows = np.array([1, 0], dtype=np.intp)
+    kind = np.array([int(slope), int(slope)], dtype=np.int8)
+    halves = np.full(2, half if slope == 1.0 else half * half, dtype=np.float32)
+    out = np.empty(n, dtype=np.float32)
+    logits_block(A, rows, kind, halves, np.ones(2, bool), sat, np.ones((7, 3), np.float32),
+                 np.zeros(n, np.uint8), out)  # fmt: skip
+    for j, c in enumerate(rows):
+        want = np.empty(n, dtype=np.float32)
+        hill(A[c], half, slope, out=want, amax=float(A.max()))
+        np.testing.assert_array_equal(sat[j], want)
+
+
+def test_exposures_are_the_numpy_functions_bit_for_bit() -> None:
+    """One channel, means per audience cell: the hits, exposure counts, adstock (with decay and message
+    fit), units per cell and reach flags of expose_block against hits_cells and exposure_counts."""
+    rng = np.random.default_rng(11)
+    n, cap = 30_000, 4
+    lam = np.where(rng.random(N_CELLS) < 0.6, rng.exponential(0.8, N_CELLS), 0.0)
+    thr = exposure_thresholds(lam, cap)  # (28, cap)
+    key = rng.integers(0, N_CELLS, n).astype(np.uint8)
+    U = rng.integers(0, 65536, size=(1, n), dtype=np.uint16)
+    A0 = rng.exponential(1.0, size=(1, n)).astype(np.float32)
+    fit = rng.random(N_CELLS).astype(np.float32)
+    flags = (rng.random(n) < 0.3).astype(np.uint8) * np.uint8(REACHED)
+    decay = np.array([0.6], dtype=np.float32)
+    # numpy
+    hit = hits_cells(U[0], thr[:, 0], key)
+    x = exposure_counts(U[0][hit], key[hit], thr, False)
+    A_np = A0.copy()
+    np.multiply(A_np[0], decay[0], out=A_np[0])
+    A_np[0][hit] += x * fit[key[hit]]
+    units_np = np.bincount(key[hit], weights=x, minlength=N_CELLS)
+    fresh = hit[(flags[hit] & REACHED) == 0]
+    # compiled
+    A, units, fl, exposed = A0.copy(), np.zeros((1, N_CELLS)), flags.copy(), np.zeros(1, bool)
+    last = np.full((1, n + 5), -1, dtype=np.int16)
+    reached = expose_block(
+        U, key, thr[None], np.array([cap]), np.ones(1, bool), np.ones(1, bool), decay, fit[None],
+        np.ones(1, bool), A, exposed, units, fl, True, np.array([0]), last, 5, 9,
+    )  # fmt: skip
+    np.testing.assert_array_equal(A, A_np)
+    np.testing.assert_array_equal(units[0], units_np)
+    assert reached == fresh.size and exposed[0] == (hit.size > 0)
+    assert ((fl & REACHED) != 0).sum() == ((flags & REACHED) != 0).sum() + fresh.size
+    np.testing.assert_array_equal(np.flatnonzero(last[0] == 9), hit + 5)  # pay per action: who, when
+
+
+def test_movers_are_the_numpy_bound_bit_for_bit() -> None:
+    rng = np.random.default_rng(5)
+    n = 20_000
+    p = rng.random(n, dtype=np.float32)
+    u = rng.random(n, dtype=np.float32)
+    drops = rng.random(7).astype(np.float32) * 0.2
+    stage = rng.integers(0, 7, n).astype(np.uint8)
+    bound = np.take(drops, stage)
+    bound *= 1.0 - p
+    bound += p
+    out = np.empty(n, dtype=np.intp)
+    np.testing.assert_array_equal(out[: movers_block(p, u, drops, stage, out)], np.flatnonzero(u < bound))
+
+
+def _both(monkeypatch: pytest.MonkeyPatch, run) -> tuple:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(step, "COMPILED", False)
+    slow = run()
+    monkeypatch.setattr(step, "COMPILED", True)
+    return slow, run()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["hifi", "clinic", "minimal", "mmm", "clv"])
+def test_shipped_scenarios_compiled_equals_numpy(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Every plan of every shipped scenario: the records with the kernels and without are equal, on two
+    threads (the kernels release the GIL) and with the plans sharing the warm-up."""
+    sc = load_scenario(ROOT / "scenarios" / f"{name}.toml")
+    weeks = min(sc.scenario.weeks, 30)
+    plans = [*sc.plans, None]
+
+    def run() -> list:
+        return run_plans(sc, plans, make_streams(4, 0, len(sc.segments)), 60_000, weeks, threads=2)
+
+    slow, fast = _both(monkeypatch, run)
+    for a, b in zip(slow, fast, strict=True):
+        assert_records_equal(a, b)
+
+
+def test_saturation_forms_and_messages_compiled_equals_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The funnel's slopes 1, 2 and 1.5 (numpy's power form between the kernels' passes), a message fit,
+    a triggered e-mail merged into the exposures and a warm-up: the same records either way."""
+    data = helpers.funnel_scenario()
+    data["scenario"].update(warmup_weeks=4, weeks=10)
+    data["channels"]["email"] = {"cost": {"per_message": 1.0}, "requires": "contact", "frequency_cap": 2}
+    data["messages"] = {"m": {"fit": {"a": 1.0}, "fit_other": 0.4}}
+    camps = data["plans"]["base"]["campaigns"]
+    camps[0]["message"] = "m"
+    camps.append({"channel": "email", "trigger": {"event": "desire", "after": 1}, "message": "m"})
+    sc = parse_scenario(data)
+
+    def run() -> object:
+        return run_plan(sc, "base", make_streams(8, 0, 2), 6_000, 10, threads=1)
+
+    slow, fast = _both(monkeypatch, run)
+    assert fast.units.sum() > 0 and fast.orders.sum() > 0
+    assert_records_equal(slow, fast)
