@@ -12,12 +12,16 @@ segment and replication:
   effect of the plan (full plan minus no marketing) among channels, interactions included.
 
 The warm-up always runs the scenario's warm-up plan: a counterfactual changes the horizon, not
-the past. Every variant is a plan run by :func:`cjmsim.engine.run_plan`; variants and
-replications are independent tasks for the same executors as sweeps.
+the past. Every variant is a plan run from its replication's warm-up, which a process simulates
+once and every variant forks (:func:`cjmsim.engine.run_forked`: bit for bit a
+:func:`cjmsim.engine.run_plan`); variants and replications are independent tasks for the same
+executors as sweeps.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +35,7 @@ from cjmsim.analyses.choices import SHAPLEY
 from cjmsim.analyses.reconcile import Reconciliation
 from cjmsim.analyses.simulate import check_memory
 from cjmsim.analyses.tasks import executor_for
-from cjmsim.engine import make_streams, run_plan
+from cjmsim.engine import WarmWorlds, run_forked
 from cjmsim.scenario import INCREMENTAL_METRICS, ArgumentError, Scenario, did_you_mean, parse_scenario
 
 __all__ = ["EXACT_MAX", "EXACT_LIMIT", "Attribution", "attribute", "shapley_weights"]
@@ -47,6 +51,9 @@ _FLOWS = ("orders", "customers", "revenue", "margin", "spend", "media_spend")
 #: other variant keeps them, so ``only_0`` is then the interventions alone, not no marketing).
 _NOTHING = "nothing"
 _WARM = "__attribution_warmup__"
+#: Warm-up worlds a process keeps, one per replication (:class:`cjmsim.engine.WarmWorlds`).
+WARM_KEEP = 8
+_WARM_WORLDS = WarmWorlds()
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,7 @@ class _Job:
     scenario: Scenario
     seed: int
     threads: int
+    warm_key: str  # names the variants' shared warm-up: the scenario without the variant plans (sha256)
 
     @property
     def key(self) -> str:
@@ -68,8 +76,10 @@ class _Job:
 def _run_job(job: _Job) -> tuple[str, int, pd.DataFrame]:
     """One variant plan, one replication: flows per segment and all, and spend per channel."""
     sc = job.scenario
-    streams = make_streams(job.seed, job.rep, len(sc.segments))
-    rec = run_plan(sc, job.variant, streams, sc.scenario.agents, sc.scenario.weeks, threads=job.threads)
+    # every variant of a replication has the same warm-up (the scenario's warm-up plan, the same random
+    # numbers): a process simulates it once and each variant forks it, bit for bit a run from the start
+    warm = _WARM_WORLDS.world((job.warm_key, job.seed, job.rep), sc, job.seed, job.rep, WARM_KEEP)
+    rec = run_forked(warm, job.variant, sc.scenario.weeks, threads=job.threads)
     rows = []
     selections: list[tuple[int | slice, str]] = [*enumerate(sc.segments), (slice(None), "all")]
     for g, seg in selections:
@@ -231,7 +241,10 @@ def attribute(
         data["scenario"]["warmup_plan"] = _WARM
     full_sc = parse_scenario(data, source="attribution variants")
     threads = max(1, 2 // max(workers, 1)) if scheduler is None else 1
-    jobs = [_Job(v, r, full_sc, base_seed, threads) for v in variants for r in range(reps)]
+    past = {k: v for k, v in data["plans"].items() if k == _WARM}  # the only plan the warm-up runs
+    text = json.dumps([{k: v for k, v in data.items() if k != "plans"}, past], sort_keys=True, default=str)
+    warm_key = hashlib.sha256(text.encode()).hexdigest()
+    jobs = [_Job(v, r, full_sc, base_seed, threads, warm_key) for v in variants for r in range(reps)]
     parts = []
     with executor_for(workers, scheduler) as runner:
         for done, (variant, rep, frame) in enumerate(runner.run(_run_job, jobs), start=1):
