@@ -27,7 +27,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-__all__ = ["expose_block", "logits_block", "movers_block", "step_block"]
+__all__ = ["expose_block", "expose_messages", "logits_block", "movers_block", "step_block"]
 
 #: The exposure uniforms' largest level (thresholds at it are never passed).
 _TOP = 65535
@@ -283,6 +283,71 @@ def step_block(
             pa_row, last_exp, first, t, start, stop, th0, idx,
         )  # fmt: skip
         _logits_tile(A, rows, kind, half, exposed, sat, coef_t, stage, out, start, stop, acc)
+    return reached
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def expose_messages(
+    u: np.ndarray,
+    key: np.ndarray,
+    th: np.ndarray,
+    cap: int,
+    live: bool,
+    decay_on: bool,
+    decay: np.float32,
+    fit: np.ndarray,
+    weighted: bool,
+    a: np.ndarray,
+    units: np.ndarray,
+    flags: np.ndarray,
+    horizon: bool,
+    last: np.ndarray,
+    per_action: bool,
+    t: int,
+    sent: np.ndarray,
+    w: np.ndarray,
+    acc: np.ndarray,
+    mark: np.ndarray,
+) -> int:
+    """One channel of a block that triggered messages reach this week (``sent``: the agents, one entry per
+    message, in the order of the week's trigger campaigns; ``w``: each message's fit): the bought exposures
+    as :func:`expose_block` finds them, plus one exposure per message, beyond the cap. An agent's adstock
+    gains ``float32(xw + w_1 + w_2 ...)`` summed in float64 in that order (``xw`` its bought exposures,
+    fit-weighted): what numpy's ``bincount`` over the bought and sent lists gave. Returns the agents reached
+    for the first time in the horizon; ``acc`` (float64) and ``mark`` (bool) are zeroed scratch of the
+    block's size, left zeroed. ``last`` is the channel's row of last exposed weeks (``per_action``)."""
+    n = u.size
+    if decay_on:
+        for i in range(n):
+            a[i] = a[i] * decay
+    if live:
+        for i in range(n):
+            cell = key[i]
+            x = 0
+            while x < cap and u[i] > th[cell, x]:
+                x += 1
+            if x == 0:
+                continue
+            xf = np.float32(x)
+            acc[i] = xf * fit[cell] if weighted else xf
+            mark[i] = True
+            units[cell] += x
+    for j in range(sent.size):
+        i = sent[j]
+        acc[i] += w[j]
+        mark[i] = True
+    reached = 0
+    for i in range(n):
+        if not mark[i]:
+            continue
+        a[i] = a[i] + np.float32(acc[i])
+        if horizon and (flags[i] & _REACHED) == 0:
+            flags[i] |= _REACHED
+            reached += 1
+        if per_action:
+            last[i] = t
+        acc[i] = 0.0
+        mark[i] = False
     return reached
 
 

@@ -40,9 +40,8 @@ from cjmsim.engine.exposure import (
     hill,
     hill_is_plain,
     hits_cells,
-    hits_single,
 )
-from cjmsim.engine.kernel import expose_block, logits_block, movers_block, step_block
+from cjmsim.engine.kernel import expose_block, expose_messages, logits_block, movers_block, step_block
 from cjmsim.engine.population import (
     AWARE,
     CONTACT,
@@ -87,8 +86,6 @@ _ACC = (
 _REACHED, _AWARE, _LEADS, _DESIRE, _CUSTOMERS, _COHORT, _ORDERS, _REVENUE, _MARGIN, _LOYAL = range(10)
 _SATISFIED, _UNSATISFIED = 10, 11
 
-# exposure thresholds of one (segment, channel) this week: thresholds, live cells, one row for all
-_Table = tuple[NDArray[np.uint16], NDArray[np.bool_], bool]
 # one delivering campaign of a week: index in the week's list, mean exposures per (segment, cell),
 # budget this week, mean per segment, audience agents per segment
 _Part = tuple[int, NDArray[np.float64], float, NDArray[np.float64], NDArray[np.float64]]
@@ -442,23 +439,6 @@ class World:
         cell_lam = lam_in[:, None] * inside + lam_out[:, None] * outside
         return cell_lam, np.concatenate([lam_in, lam_out]), np.concatenate([n_in, n_out])
 
-    def _tables(self, lam: NDArray[np.float64]) -> dict[tuple[int, int], _Table]:
-        """Exposure thresholds of every (segment, channel) with a nonzero mean somewhere."""
-        cap = self.cap
-        tables: dict[tuple[int, int], _Table] = {}
-        for g in range(self.G):
-            for c in range(self.C):
-                row = lam[g, c]
-                if not row.any():
-                    continue
-                live = row > 0
-                values = np.unique(row[live])
-                if values.size == 1:  # one mean for every reachable cell: scalar thresholds
-                    tables[g, c] = (exposure_thresholds(values, cap[c])[0], live, True)
-                else:
-                    tables[g, c] = (exposure_thresholds(row, cap[c]), live, False)
-        return tables
-
     def _thresholds(self, lam: NDArray[np.float64]) -> tuple[NDArray[np.uint16], NDArray[np.bool_]]:
         """Exposure thresholds of every (segment, channel, cell) at once, for the compiled step: shape
         (G, C, 28, largest cap), of which channel c reads its first ``cap`` (the thresholds of a capped
@@ -466,10 +446,13 @@ class World:
         which (segment, channel) have a nonzero mean somewhere."""
         return exposure_thresholds(lam, self.cap_max), np.asarray(lam.any(axis=2), dtype=bool)
 
-    def _needs_tables(self) -> bool:
-        """Whether some block this week steps the numpy way (:meth:`_fast` false) or has triggered messages,
-        which read :meth:`_tables`."""
-        return bool(self._sends) or not all(self._fast(g) for g in range(self.G))
+    def _thresholds_of(self, g: int, c: int) -> NDArray[np.uint16] | None:
+        """The exposure thresholds of (segment ``g``, channel ``c``) this week as :meth:`_expose` reads them,
+        one row per audience cell (65535 where the cell's mean is 0); None where the channel reaches none of
+        the segment."""
+        if not self.live[g, c]:
+            return None
+        return self.thr[g, c, :, : self.cap[c]]
 
     def _fast(self, g: int) -> bool:
         """Whether segment ``g``'s blocks step through the compiled kernels (:mod:`cjmsim.engine.kernel`): one
@@ -511,7 +494,6 @@ class World:
         self.price = bill_price
         self._sends = self._trigger_sends(t, camps, active) if self.triggers else []
         self.thr, self.live = self._thresholds(lam)
-        tables = self._tables(lam) if self._needs_tables() else {}
         self.fits = self._fits(camps, lam, parts) if self.messaged else None
         loyal_share = self.seg_cells().reshape(self.G, N_STAGES, 4).sum(axis=2)
         loyal_share = loyal_share[:, LOYAL] / np.maximum(loyal_share.sum(axis=1), 1)
@@ -523,9 +505,9 @@ class World:
         self.pa_acc[:] = 0.0
         if self.pool is None:
             for b in self.order:
-                self._step_block(b, t, horizon, tables, shares)
+                self._step_block(b, t, horizon, shares)
         else:  # blocks are independent within a week: same result whatever the thread timing
-            jobs = [self.pool.submit(self._step_block, b, t, horizon, tables, shares) for b in self.order]
+            jobs = [self.pool.submit(self._step_block, b, t, horizon, shares) for b in self.order]
             for job in jobs:
                 job.result()
         if self.capacity is not None:
@@ -968,11 +950,13 @@ class World:
                 "tmp": np.empty(nmax, dtype=np.float32),
                 "u": np.empty(nmax, dtype=np.float32),
                 "mv": np.empty(nmax, dtype=np.intp),
+                "acc": np.zeros(nmax, dtype=np.float64),  # expose_messages' scratch, kept zeroed
+                "mark": np.zeros(nmax, dtype=bool),
             }
         return b
 
     def _step_block(
-        self, b: int, t: int, horizon: bool, tables: dict[tuple[int, int], _Table], loyal_shares: list[float]
+        self, b: int, t: int, horizon: bool, loyal_shares: list[float]
     ) -> None:
         """Week ``t`` of block ``b``: exposures, adstock, saturation, then who moves."""
         g, lo, hi = self.blocks[b]
@@ -983,9 +967,9 @@ class World:
         buf = self._buffers()
         coef = self._coef(g, t, loyal_shares)
         if self._fast(g):
-            self._step_fast(b, t, horizon, tables, coef, buf)
+            self._step_fast(b, t, horizon, coef, buf)
             return
-        self._expose(b, t, horizon, tables)
+        self._expose(b, t, horizon)
         # ---- adstock -> Hill saturation -> logits of every agent's primary transition
         sat = self.sat[b]
         for j, c in enumerate(m.rows):
@@ -1025,7 +1009,6 @@ class World:
         b: int,
         t: int,
         horizon: bool,
-        tables: dict[tuple[int, int], _Table],
         coef: NDArray[np.float32],
         buf: dict[str, NDArray[Any]],
     ) -> None:
@@ -1059,8 +1042,8 @@ class World:
             self.acc[b, _REACHED] += step_block(*expose, rows, kinds, halves, sat, coef, stage, p)
         else:
             self.acc[b, _REACHED] += expose_block(*expose)
-            if messages:
-                self._expose(b, t, horizon, tables, U, messages, sorted(messages))
+            for c in sorted(messages):  # bought exposures and triggered messages together
+                self._expose_messages(b, t, horizon, U, c, messages[c], fitw[c], bool(usefit[c]), buf)
             for j, c in enumerate(rows):
                 if self.exposed[b, c] and kinds[j] == 3:  # the stable or power form: numpy
                     ch = self.chan[c]
@@ -1131,12 +1114,41 @@ class World:
         raw = self.exp_rng[b].bit_generator.random_raw((C * n + 3) // 4)
         return raw.view(np.uint16)[: C * n].reshape(C, n)
 
+    def _expose_messages(
+        self,
+        b: int,
+        t: int,
+        horizon: bool,
+        U: NDArray[np.uint16],
+        c: int,
+        message: tuple[NDArray[np.intp], NDArray[np.float32] | None],
+        fit: NDArray[np.float32],
+        weighted: bool,
+        buf: dict[str, NDArray[Any]],
+    ) -> None:
+        """Channel ``c`` of block ``b`` with this week's triggered messages to the block, compiled
+        (:func:`~cjmsim.engine.kernel.expose_messages`): what :meth:`_expose`'s loop does for it."""
+        g, lo, hi = self.blocks[b]
+        n = hi - lo
+        sent, w = message
+        if w is None:
+            w = np.ones(sent.size, dtype=np.float32)
+        row = int(self.pa_row[c])
+        last = self.last_exp[row, lo:hi] if self.last_exp is not None and row >= 0 else self._no_last[0]
+        tab = self.thr[g, c]
+        self.acc[b, _REACHED] += expose_messages(
+            U[c], self.key[lo:hi], tab, self.cap[c], bool(self.live[g, c]),
+            bool(self.exposed[b, c] and self.decay[c] != 1), self.decay[c], fit, weighted, self.adstock[b][c],
+            self.units_cell[b, c], self.pop.flags[lo:hi], horizon, last, row >= 0, t, sent, w,
+            buf["acc"][:n], buf["mark"][:n],
+        )  # fmt: skip
+        self.exposed[b, c] = True
+
     def _expose(
         self,
         b: int,
         t: int,
         horizon: bool,
-        tables: dict[tuple[int, int], _Table],
         U: NDArray[np.uint16] | None = None,
         messages: dict[int, tuple[NDArray[np.intp], NDArray[np.float32] | None]] | None = None,
         channels: Sequence[int] | None = None,
@@ -1145,7 +1157,6 @@ class World:
         ``U``, ``messages``, ``channels``: the week's uniforms and triggered messages of the block, when
         drawn already, and the channels to step (default all)."""
         g, lo, hi = self.blocks[b]
-        n = hi - lo
         key = self.key[lo:hi]
         flags = self.pop.flags[lo:hi]
         if U is None:
@@ -1157,22 +1168,18 @@ class World:
             A = self.adstock[b][c]
             if self.exposed[b, c] and self.decay[c] != 1:
                 np.multiply(A, self.decay[c], out=A)
-            spec = tables.get((g, c))
-            if spec is None:
+            tab = self._thresholds_of(g, c)
+            if tab is None:
                 if c not in messages:
                     continue
                 hit, x = np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float32)
                 kh = key[hit]
             else:
-                tab, live, single = spec
-                if single:
-                    hit = hits_single(U[c], tab[0], live, key, n)
-                else:
-                    hit = hits_cells(U[c], tab[:, 0], key)
+                hit = hits_cells(U[c], tab[:, 0], key)
                 if hit.size == 0 and c not in messages:
                     continue
                 kh = key[hit]
-                x = exposure_counts(U[c][hit], kh, tab, single)
+                x = exposure_counts(U[c][hit], kh, tab, False)
                 self.units_cell[b, c] += np.bincount(kh, weights=x, minlength=N_CELLS)
             fit = None if fits is None else fits.get(c)
             xw = x if fit is None else x * fit[g][kh]  # fit-weighted exposures enter the adstock
