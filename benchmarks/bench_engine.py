@@ -664,7 +664,15 @@ for _ in range(tries):
         cjmsim.simulate(sc, plans=[plan], agents=agents, reps=1, **kw)
     best = min(best, time.perf_counter() - t)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"seconds": best, "rate": agents * weeks / best, "bytes_per_agent": (peak - base) * 1024 / agents}))
+traced = float("nan")
+if agents >= 1_000_000:  # one more run, untimed, under tracemalloc (numpy reports its buffers to it)
+    import tracemalloc
+    tracemalloc.start()
+    cjmsim.simulate(sc, plans=[plan], agents=agents, reps=1, **kw)
+    traced = tracemalloc.get_traced_memory()[1] / agents
+    tracemalloc.stop()
+print(json.dumps({"seconds": best, "rate": agents * weeks / best, "bytes_per_agent": (peak - base) * 1024 / agents,
+                  "traced_per_agent": traced}))
 """
 
 
@@ -697,6 +705,12 @@ def _attribute_ratio(tree: Path, cli: str, tmp: Path) -> dict[str, float]:
     one = (r5 - r1) / 4
     fixed = max(r1 - one, 0.0)
     return {"run": one, "fixed": fixed, "attribute": at, "ratio": (at - fixed) / one}
+
+
+def _traced(r: dict[str, float]) -> str:
+    """The tracemalloc peak per agent of a 1M-agent child, blank for the small runs (not measured)."""
+    x = r.get("traced_per_agent", float("nan"))
+    return "" if math.isnan(x) else f"{x:.0f}"
 
 
 def speed(args: argparse.Namespace) -> None:
@@ -736,11 +750,12 @@ def speed(args: argparse.Namespace) -> None:
         "`benchmarks/bench_engine.py --speed`: hifi, one replication, warm-up weeks counted, each figure in its own "
         "process, before and now interleaved. *default threads*: `cjmsim.simulate(..., baseline=False)` as "
         "`../shared/checks/speed-engine` times it (best of 2 at 1M agents, of 5 at 20,000; threads from 50,000 "
-        "agents); *one thread*: `run_plan(..., threads=1)`. Memory: peak RSS growth during the runs per agent.",
+        "agents); *one thread*: `run_plan(..., threads=1)`. Memory per agent: the peak RSS growth during the timed "
+        "runs (the allocator's reuse makes it noisy), and the tracemalloc peak of one more 1M-agent run.",
         "",
         "| plan | agents | threads | before (M agent-weeks/s) | now | now / before | now: share of 1M rate "
-        "| B/agent before | B/agent now |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| RSS B/agent before | now | traced B/agent before | now |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     big = {(plan, threads): got["now"]["rate"] for plan, n, threads, got in rows if n == 1_000_000}
     for plan, n, threads, got in rows:
@@ -749,7 +764,7 @@ def speed(args: argparse.Namespace) -> None:
         lines.append(
             f"| {plan} | {n:,} | {'default' if not threads else 'one'} | {b['rate'] / 1e6:.1f} "
             f"| {w['rate'] / 1e6:.1f} | **{w['rate'] / b['rate']:.2f}** | {share:.0%} | {b['bytes_per_agent']:.0f} "
-            f"| {w['bytes_per_agent']:.0f} |"
+            f"| {w['bytes_per_agent']:.0f} | {_traced(b)} | {_traced(w)} |"
         )
     lines += ["", f"Goals: >= {SPEED_GOAL / 1e6:.0f}M agent-weeks/s at 1M agents (default threads), 20,000 agents "
               "at >= 50% of that, <= 150 B/agent."]  # fmt: skip

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 from numpy.typing import NDArray
 
@@ -40,15 +41,29 @@ def capped_poisson_mean(lam: NDArray[np.float64], cap: int) -> NDArray[np.float6
 
 def _capped_mean_and_slope(lam: NDArray[np.float64], cap: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """E[min(X, cap)] and its derivative in lam, P(X <= cap - 1), for X ~ Poisson(lam)."""
-    pmf = np.exp(-lam)
-    cdf = pmf.copy()
-    total = 1.0 - cdf
-    for k in range(1, cap):
-        pmf = pmf * lam / k
-        cdf = cdf + pmf
-        total = total + (1.0 - cdf)
-    # minimum(maximum()) is np.clip without its Python wrapper (a large share of a small run's week)
-    return np.minimum(np.maximum(total, 0.0), cap), np.minimum(np.maximum(cdf, 0.0), 1.0)
+    pmf = np.exp(-lam)  # numpy's exp (the compiled loop's would round differently)
+    total, cdf = np.empty_like(pmf), np.empty_like(pmf)
+    _capped_loop(pmf.reshape(-1), lam.reshape(-1), cap, total.reshape(-1), cdf.reshape(-1))
+    return total, cdf
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _capped_loop(pmf: NDArray[np.float64], lam: NDArray[np.float64], cap: int, total: NDArray[np.float64],
+                 cdf: NDArray[np.float64]) -> None:  # fmt: skip
+    """The rest of :func:`_capped_mean_and_slope` from ``pmf = exp(-lam)``, element by element, compiled: the
+    same float64 operations as numpy's whole-array ones (``pmf * lam / k``, ``cdf + pmf``, ``total + (1 - cdf)``,
+    then clipped to [0, cap] and [0, 1]), one call instead of three per term (a large share of a small run)."""
+    for i in range(pmf.size):
+        p = pmf[i]
+        x = lam[i]
+        c = p
+        tot = 1.0 - c
+        for k in range(1, cap):
+            p = p * x / k
+            c = c + p
+            tot = tot + (1.0 - c)
+        total[i] = min(max(tot, 0.0), float(cap))
+        cdf[i] = min(max(c, 0.0), 1.0)
 
 
 def allocate_units(
@@ -100,6 +115,9 @@ def allocate_units(
     return lam
 
 
+# the scalar solve of the many one-segment campaigns is compiled (numba, cache): the same float64
+# operations, math.exp being the C library's in both, so the same lam to the last bit
+@numba.njit(cache=True, error_model="numpy")
 def _mean_and_slope_one(lam: float, cap: int) -> tuple[float, float]:
     """Scalar :func:`_capped_mean_and_slope` (the many one-segment campaigns of an optimizer)."""
     pmf = math.exp(-lam)
@@ -112,6 +130,7 @@ def _mean_and_slope_one(lam: float, cap: int) -> tuple[float, float]:
     return min(max(total, 0.0), float(cap)), min(max(cdf, 0.0), 1.0)
 
 
+@numba.njit(cache=True, error_model="numpy")
 def _allocate_one(units: float, n: float, cap: int) -> float:
     """:func:`allocate_units` for a single group of n agents (affinity does not matter)."""
     lam_max = cap + 8.0 * math.sqrt(cap) + 10.0

@@ -544,12 +544,23 @@ class World:
     ) -> None:
         """Spend actually bought: delivered units priced, never above plan; carryover units are free."""
         expected: dict[int, NDArray[np.float64]] = {}  # channel -> expected units per (segment, cell)
-        for k, cell_lam, budget, lam_g, counts in parts:
+        if not parts:
+            return
+        # every campaign's share of its channel's units per (segment, cell) at once: the same elementwise
+        # operations and last-axis sums as one campaign at a time, on (campaigns, G, 28) arrays
+        chans = np.array([camps[k].channel for k, *_ in parts], dtype=np.intp)
+        cell_lams = np.stack([part[1] for part in parts])
+        lam_c = lam.transpose(1, 0, 2)[chans]
+        shares = np.divide(cell_lams, lam_c, out=np.zeros_like(cell_lams), where=lam_c > 0)
+        taken = units_cell.transpose(1, 0, 2)[chans] * shares  # (campaigns, G, 28), C order
+        delivered_gs = taken.sum(axis=2) * self.weight  # real units per segment
+        delivereds = delivered_gs.sum(axis=1)
+        for i, (k, cell_lam, budget, lam_g, counts) in enumerate(parts):
             camp = camps[k]
             c = camp.channel
-            share = np.divide(cell_lam, lam[:, c, :], out=np.zeros_like(cell_lam), where=lam[:, c, :] > 0)
-            delivered_g = (units_cell[:, c, :] * share).sum(axis=1) * self.weight  # real units per segment
-            delivered = float(delivered_g.sum())
+            share = shares[i]
+            delivered_g = delivered_gs[i]
+            delivered = float(delivereds[i])
             carried = camp.carry
             price = camp.price if camp.imperfect else self.price[c]  # with a narrow-audience premium
             paid_units = min(max(delivered - carried, 0.0), budget / price)
@@ -562,14 +573,14 @@ class World:
                 if delivered > 0:
                     self.rec.spend[t, :, c] += spend * delivered_g / delivered
                     # the same money by the stage of the people reached (a record only: changes nothing)
-                    by_stage = (units_cell[:, c, :] * share).reshape(self.G, N_STAGES, 4).sum(axis=2)
+                    by_stage = taken[i].reshape(self.G, N_STAGES, 4).sum(axis=2)
                     self.rec.spend_stage[t, :, c, :] += spend * by_stage * self.weight / delivered
                 j = k - len(self.warm_campaigns)  # the plan's campaigns follow the warm-up's
                 if j >= 0 and budget > 0:
                     self.rec.campaign_planned[t, j] += budget
                     self.rec.campaign_bought[t, j] += spend
                     if camp.leak is not None and delivered > 0:  # the units paid that landed outside
-                        leaked = float((units_cell[:, c, :] * share * camp.leak).sum()) * self.weight
+                        leaked = float((taken[i] * camp.leak).sum()) * self.weight
                         self.rec.campaign_leaked[t, j] += spend * leaked / delivered
                     if spend < budget:
                         asked = budget / price + carried
@@ -955,9 +966,7 @@ class World:
             }
         return b
 
-    def _step_block(
-        self, b: int, t: int, horizon: bool, loyal_shares: list[float]
-    ) -> None:
+    def _step_block(self, b: int, t: int, horizon: bool, loyal_shares: list[float]) -> None:
         """Week ``t`` of block ``b``: exposures, adstock, saturation, then who moves."""
         g, lo, hi = self.blocks[b]
         n = hi - lo
