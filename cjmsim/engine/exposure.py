@@ -54,16 +54,20 @@ def _capped_loop(pmf: NDArray[np.float64], lam: NDArray[np.float64], cap: int, t
     same float64 operations as numpy's whole-array ones (``pmf * lam / k``, ``cdf + pmf``, ``total + (1 - cdf)``,
     then clipped to [0, cap] and [0, 1]), one call instead of three per term (a large share of a small run)."""
     for i in range(pmf.size):
-        p = pmf[i]
-        x = lam[i]
-        c = p
-        tot = 1.0 - c
-        for k in range(1, cap):
-            p = p * x / k
-            c = c + p
-            tot = tot + (1.0 - c)
-        total[i] = min(max(tot, 0.0), float(cap))
-        cdf[i] = min(max(c, 0.0), 1.0)
+        total[i], cdf[i] = _capped_terms(pmf[i], lam[i], cap)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _capped_terms(pmf: float, lam: float, cap: int) -> tuple[float, float]:
+    """E[min(X, cap)] and P(X <= cap - 1) for X ~ Poisson(lam) from ``pmf = P(X = 0)``, clipped to [0, cap]
+    and [0, 1]: the terms :func:`_capped_mean_and_slope` sums, for one mean."""
+    cdf = pmf
+    total = 1.0 - cdf
+    for k in range(1, cap):
+        pmf = pmf * lam / k
+        cdf = cdf + pmf
+        total = total + (1.0 - cdf)
+    return min(max(total, 0.0), float(cap)), min(max(cdf, 0.0), 1.0)
 
 
 def allocate_units(
@@ -120,14 +124,7 @@ def allocate_units(
 @numba.njit(cache=True, error_model="numpy")
 def _mean_and_slope_one(lam: float, cap: int) -> tuple[float, float]:
     """Scalar :func:`_capped_mean_and_slope` (the many one-segment campaigns of an optimizer)."""
-    pmf = math.exp(-lam)
-    cdf = pmf
-    total = 1.0 - cdf
-    for k in range(1, cap):
-        pmf = pmf * lam / k
-        cdf = cdf + pmf
-        total = total + (1.0 - cdf)
-    return min(max(total, 0.0), float(cap)), min(max(cdf, 0.0), 1.0)
+    return _capped_terms(math.exp(-lam), lam, cap)
 
 
 @numba.njit(cache=True, error_model="numpy")
