@@ -161,16 +161,31 @@ def exposure_thresholds(lam: NDArray[np.float64], cap: int) -> NDArray[np.uint16
     """
     lam = np.asarray(lam, dtype=np.float64)
     out = np.empty(lam.shape + (cap,), dtype=np.uint16)
-    pmf = np.exp(-lam)
-    cdf = pmf.copy()
-    for k in range(cap):
-        if k > 0:
-            pmf = pmf * lam / k
-            cdf = cdf + pmf
-        t = np.ceil(np.minimum(cdf, 1.0) * UNIFORM_LEVELS) - 1
-        out[..., k] = np.minimum(np.maximum(t, 0), UNIFORM_LEVELS - 1)  # np.clip, without its wrapper
-    out[lam <= 0] = UNIFORM_LEVELS - 1
+    pmf = np.exp(-lam)  # numpy's exp (the compiled loop's would round differently)
+    _threshold_loop(pmf.reshape(-1), np.ascontiguousarray(lam).reshape(-1), out.reshape(-1, cap))
     return out
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _threshold_loop(pmf: NDArray[np.float64], lam: NDArray[np.float64], out: NDArray[np.uint16]) -> None:
+    """The rest of :func:`exposure_thresholds` from ``pmf = exp(-lam)``, element by element, compiled: the
+    CDF by the same float64 operations as numpy's whole-array ones, ``T_k = ceil(min(F(k), 1) * 65536) - 1``
+    clipped to [0, 65535], and 65535 throughout where ``lam <= 0`` (one call, not five a term)."""
+    cap = out.shape[1]
+    for i in range(pmf.size):
+        row = out[i]
+        if lam[i] <= 0:
+            for k in range(cap):
+                row[k] = UNIFORM_LEVELS - 1
+            continue
+        p = pmf[i]
+        c = p
+        for k in range(cap):
+            if k > 0:
+                p = p * lam[i] / k
+                c = c + p
+            t = math.ceil(min(c, 1.0) * UNIFORM_LEVELS) - 1
+            row[k] = min(max(t, 0), UNIFORM_LEVELS - 1)
 
 
 #: The plain Hill formula is used while A^slope and half^slope stay within [2^-100, 2^126] in float32

@@ -183,6 +183,7 @@ class World:
         self._sends: list[_Send] = []
         self._send_fit: list[NDArray[np.float32] | None] = []  # per send: its message's fit (G, 7), or None
         self.fits: dict[int, NDArray[np.float32]] | None = None  # this week's exposure fits (_fits)
+        self.fit_rows: list[tuple[NDArray[np.float32], NDArray[np.bool_]]] | None = None  # per segment, _fit_rows
         self._per_action()
         self._capacity(streams)
         self._satisfaction_init()
@@ -439,6 +440,18 @@ class World:
         cell_lam = lam_in[:, None] * inside + lam_out[:, None] * outside
         return cell_lam, np.concatenate([lam_in, lam_out]), np.concatenate([n_in, n_out])
 
+    def _fit_rows(self, fits: dict[int, NDArray[np.float32]]) -> list[tuple[NDArray[np.float32], NDArray[np.bool_]]]:
+        """This week's message fits as the exposure kernel reads them, per segment: a (C, 28) table (1 on
+        channels without a messaged campaign) and which channels weight their exposures."""
+        out = []
+        for g in range(self.G):
+            fitw = np.ones((self.C, N_CELLS), dtype=np.float32)
+            usefit = np.zeros(self.C, dtype=bool)
+            for c, f in fits.items():
+                fitw[c], usefit[c] = f[g], True
+            out.append((fitw, usefit))
+        return out
+
     def _thresholds(self, lam: NDArray[np.float64]) -> tuple[NDArray[np.uint16], NDArray[np.bool_]]:
         """Exposure thresholds of every (segment, channel, cell) at once, for the compiled step: shape
         (G, C, 28, largest cap), of which channel c reads its first ``cap`` (the thresholds of a capped
@@ -495,6 +508,7 @@ class World:
         self._sends = self._trigger_sends(t, camps, active) if self.triggers else []
         self.thr, self.live = self._thresholds(lam)
         self.fits = self._fits(camps, lam, parts) if self.messaged else None
+        self.fit_rows = None if self.fits is None else self._fit_rows(self.fits)
         loyal_share = self.seg_cells().reshape(self.G, N_STAGES, 4).sum(axis=2)
         loyal_share = loyal_share[:, LOYAL] / np.maximum(loyal_share.sum(axis=1), 1)
         shares = [float(x) for x in loyal_share]
@@ -1034,12 +1048,7 @@ class World:
         decay_on = self.exposed[b] & (self.decay != 1)
         for c in messages:
             live[c] = decay_on[c] = False
-        fitw, usefit = self._no_fit
-        if self.fits is not None:
-            fitw = np.ones((self.C, N_CELLS), dtype=np.float32)
-            usefit = np.zeros(self.C, dtype=bool)
-            for c, f in self.fits.items():
-                fitw[c], usefit[c] = f[g], True
+        fitw, usefit = self._no_fit if self.fit_rows is None else self.fit_rows[g]
         last = self.last_exp if self.last_exp is not None else self._no_last
         expose = (
             U, self.key[lo:hi], self.thr[g], self.ncap, live, decay_on, self.decay, fitw, usefit, self.adstock[b],
