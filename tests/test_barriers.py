@@ -112,9 +112,9 @@ def test_unbought_barrier_channel_changes_almost_nothing():
     assert abs(float(a.customers.sum()) - float(b.customers.sum())) <= 5
 
 
-def test_loyal_odds_match_chain():
-    """Customers churn w.p. c or become loyal w.p. l' (loyal odds x3): P(ever loyal) = l' / (c + l') (3 SE)."""
-    c, loy, mult = 0.05, 0.05, 3.0
+def _loyal_chain(c: float, loy: float, mult: float, satisfaction: dict | None = None) -> tuple[float, float]:
+    """How many of N customers (churn c, loyalty loy, no repeat orders, no return) end loyal and lost when a
+    call centre's loyal odds are ``mult`` (and the segment has ``satisfaction``)."""
     seg = helpers.segment(
         "A",
         base={"aware": 0.0, "interest": 0.0, "desire": 0.0, "purchase": 0.0},
@@ -125,6 +125,8 @@ def test_loyal_odds_match_chain():
         initial={"unaware": 0.0, "customer": 1.0},
         odds={"callcentre": {"loyal": mult}},
     )
+    if satisfaction is not None:
+        seg["satisfaction"] = satisfaction
     data = {
         "scenario": {"name": "Loyal", "weeks": WEEKS, "population": N, "agents": N, "seed": 17},
         "segments": {"a": seg},
@@ -132,12 +134,19 @@ def test_loyal_odds_match_chain():
         "plans": {"calls": {"campaigns": [{"channel": "callcentre", "weekly": 1_000.0}]}},
     }
     rec = simulate(parse_scenario(data)).records["calls"][0]
-    loyal = float(rec.stage[-1, 0, 5])
-    assert loyal + float(rec.stage[-1, 0, 6]) == N
+    return float(rec.stage[-1, 0, 5]), float(rec.stage[-1, 0, 6])
+
+
+def test_loyal_odds_match_chain():
+    """Customers churn w.p. c or become loyal w.p. l' (loyal odds x3): P(ever loyal) = l' / (c + l') (3 SE)."""
+    c, loy, mult = 0.05, 0.05, 3.0
+    loyal, lost = _loyal_chain(c, loy, mult)
+    assert loyal + lost == N
+    share = loyal / N
     lp = _odds(loy, mult)
     want, plain = lp / (c + lp), loy / (c + loy)
     se = math.sqrt(want * (1 - want) / N)
-    assert abs(loyal / N - want) < 3 * se, (loyal / N, want, se)
+    assert abs(share - want) < 3 * se, (share, want, se)
     assert abs(plain - want) > 6 * se
 
 
@@ -238,29 +247,11 @@ def test_loyal_odds_compose_with_an_unsatisfied_customers_loyal_odds():
     customer -> loyal odds multiply (x6), P(ever loyal) = l' / (c + l') within 3 SE (fixed seed); either
     factor alone (x3 or x2) sits more than 6 SE away, so the test fails if one of them is dropped."""
     c, loy = 0.05, 0.05
-    seg = helpers.segment(
-        "A",
-        base={"aware": 0.0, "interest": 0.0, "desire": 0.0, "purchase": 0.0},
-        repeat={"customer": 0.0, "loyal": 0.0},
-        loyal=loy,
-        churn={"customer": c, "loyal": 0.0},
-        return_rate=0.0,
-        initial={"unaware": 0.0, "customer": 1.0},
-        odds={"callcentre": {"loyal": 3.0}},
-    )
-    seg["satisfaction"] = {"rate": 0.0, "unsatisfied": {"loyal": 2.0}}
-    data = {
-        "scenario": {"name": "Loyal", "weeks": WEEKS, "population": N, "agents": N, "seed": 17},
-        "segments": {"a": seg},
-        "channels": {"callcentre": _call_centre(["customer"])},
-        "plans": {"calls": {"campaigns": [{"channel": "callcentre", "weekly": 1_000.0}]}},
-    }
-    rec = simulate(parse_scenario(data)).records["calls"][0]
-    loyal = float(rec.stage[-1, 0, 5])
+    share = _loyal_chain(c, loy, 3.0, {"rate": 0.0, "unsatisfied": {"loyal": 2.0}})[0] / N
     lp = _odds(loy, 6.0)
     want = lp / (c + lp)
     se = math.sqrt(want * (1 - want) / N)
-    assert abs(loyal / N - want) < 3 * se, (loyal / N, want, se)
+    assert abs(share - want) < 3 * se, (share, want, se)
     for alone in (3.0, 2.0):
         la = _odds(loy, alone)
         assert abs(la / (c + la) - want) > 6 * se
