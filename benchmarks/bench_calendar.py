@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import os
 import platform
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
-from bench_sweep import write_section
+from bench_sweep import best_interleaved, commit, write_section
 
 from cjmsim.engine import run_plan
 from cjmsim.engine.streams import make_streams
@@ -58,30 +58,9 @@ def measure(agents: int, repeat: int, plans: list[str]) -> list[dict[str, float 
     before, now = load_scenario(BEFORE), load_scenario(NOW)
     rows: list[dict[str, float | str]] = []
     for plan in plans:
-        best = {"before": [np.inf, np.inf], "now": [np.inf, np.inf]}
-        for _ in range(repeat):
-            for name, sc in (("before", before), ("now", now)):
-                cpu, wall = _once(sc, plan, agents)
-                best[name][0] = min(best[name][0], cpu)
-                best[name][1] = min(best[name][1], wall)
-        rows.append(
-            {
-                "plan": plan,
-                "cpu_before": best["before"][0],
-                "cpu_now": best["now"][0],
-                "wall_before": best["before"][1],
-                "wall_now": best["now"][1],
-            }
-        )
+        runs = {name: functools.partial(_once, sc, plan, agents) for name, sc in (("before", before), ("now", now))}
+        rows.append({"plan": plan, **best_interleaved(runs, repeat)})
     return rows
-
-
-def _commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        return out.stdout.strip() or "unknown"
-    except OSError:
-        return "unknown"
 
 
 def render(rows: list[dict[str, float | str]], agents: int, repeat: int, loads: tuple[str, str]) -> str:
@@ -93,7 +72,7 @@ def render(rows: list[dict[str, float | str]], agents: int, repeat: int, loads: 
         "## The calendar's cost on hifi (issue 13)",
         "",
         f"Measured {when} on {os.cpu_count()} cores, Python {platform.python_version()}, numpy {np.__version__}; "
-        f"code {_commit()}; load average at start {loads[0]}, at end {loads[1]}.",
+        f"code {commit()}; load average at start {loads[0]}, at end {loads[1]}.",
         "",
         f"`benchmarks/bench_calendar.py`: `run_plan` at {agents:,} agents, one thread, {weeks} simulated weeks, "
         f"best of {repeat} interleaved runs. *before* = tests/data/golden_hifi.toml (hifi before the calendar), "

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import os
 import platform
@@ -39,7 +40,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from bench_sweep import write_section
+from bench_sweep import best_interleaved, commit, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- bench_levers: begin -->", "<!-- bench_levers: end -->"
@@ -88,29 +89,11 @@ def measure(before: Path, agents: int, repeat: int, plans: list[str]) -> list[di
     trees = {"before": before, "now": ROOT}
     rows: list[dict[str, float | str]] = []
     for scen in ("golden", "hifi"):
+        path = "tests/data/golden_hifi.toml" if scen == "golden" else "scenarios/hifi.toml"
         for plan in plans:
-            best = {k: [float("inf"), float("inf")] for k in trees}
-            for _ in range(repeat):
-                for name, tree in trees.items():
-                    path = tree / ("tests/data/golden_hifi.toml" if scen == "golden" else "scenarios/hifi.toml")
-                    cpu, wall = _once(tree, path, plan, agents)
-                    best[name] = [min(best[name][0], cpu), min(best[name][1], wall)]
-            rows.append(
-                {
-                    "scenario": scen,
-                    "plan": plan,
-                    "cpu_before": best["before"][0],
-                    "cpu_now": best["now"][0],
-                    "wall_before": best["before"][1],
-                    "wall_now": best["now"][1],
-                }
-            )
+            runs = {name: functools.partial(_once, tree, tree / path, plan, agents) for name, tree in trees.items()}
+            rows.append({"scenario": scen, "plan": plan, **best_interleaved(runs, repeat)})
     return rows
-
-
-def _commit() -> str:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    return out.stdout.strip() or "unknown"
 
 
 def render(rows: list[dict[str, float | str]], ref: str, agents: int, repeat: int, loads: tuple[str, str]) -> str:
@@ -122,7 +105,7 @@ def render(rows: list[dict[str, float | str]], ref: str, agents: int, repeat: in
         "## The levers' cost on hifi (issue 14)",
         "",
         f"Measured {when} on {os.cpu_count()} cores, Python {platform.python_version()}, numpy {np.__version__}; "
-        f"code {_commit()} against {ref} (before issue 14); load average at start {loads[0]}, at end {loads[1]}.",
+        f"code {commit()} against {ref} (before issue 14); load average at start {loads[0]}, at end {loads[1]}.",
         "",
         f"`benchmarks/bench_levers.py`: `run_plan` at {agents:,} agents, one thread, best of {repeat} interleaved "
         "runs, each in its own process. *golden* = tests/data/golden_hifi.toml in both (the same work: the "

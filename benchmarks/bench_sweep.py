@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 import os
 import platform
 import re
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +62,31 @@ def measured() -> str:
         f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores ({cpu}), Python "
         f"{platform.python_version()}, numpy {np.__version__}; code {head}; load average at start {load}."
     )
+
+
+def commit() -> str:
+    """The short hash of HEAD ("unknown" outside a git checkout)."""
+    try:
+        root = Path(__file__).resolve().parents[1]
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
+    except OSError:
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def best_interleaved(runs: dict[str, Callable[[], tuple[float, float]]], repeat: int) -> dict[str, float]:
+    """The best CPU and wall seconds of each named run over ``repeat`` rounds, the runs interleaved in each
+    round (before, now, before, now, ...) so a change in the machine's load hits them alike; as
+    ``{"cpu_NAME": ..., "wall_NAME": ...}`` keys of one row."""
+    best = {name: [math.inf, math.inf] for name in runs}
+    for _ in range(repeat):
+        for name, run in runs.items():
+            cpu, wall = run()
+            best[name] = [min(best[name][0], cpu), min(best[name][1], wall)]
+    row: dict[str, float] = {}
+    for name, (cpu, wall) in best.items():
+        row[f"cpu_{name}"], row[f"wall_{name}"] = cpu, wall
+    return row
 
 
 def write_section(path: str, begin: str, end: str, text: str) -> None:
