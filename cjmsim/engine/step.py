@@ -970,7 +970,6 @@ class World:
         if b is None:
             nmax = self.nmax
             b = self.local.b = {
-                "logits": np.empty(N_STAGES * nmax, dtype=np.float32),
                 "p": np.empty(nmax, dtype=np.float32),
                 "tmp": np.empty(nmax, dtype=np.float32),
                 "u": np.empty(nmax, dtype=np.float32),
@@ -999,7 +998,12 @@ class World:
             if self.exposed[b, c]:
                 ch = self.chan[c]
                 hill(self.adstock[b][c], ch.saturation.half, ch.saturation.slope, out=sat[j], amax=self.amax[c])
-        flat_logits = buf["logits"][: N_STAGES * n] if self.capacity is None else self.cap_logits[b]
+        if self.capacity is None:  # every stage's logits: the numpy path only (made on its first use)
+            if "logits" not in buf:
+                buf["logits"] = np.empty(N_STAGES * self.nmax, dtype=np.float32)
+            flat_logits = buf["logits"][: N_STAGES * n]
+        else:
+            flat_logits = self.cap_logits[b]
         np.matmul(coef, sat, out=flat_logits.reshape(N_STAGES, n))
         if self.capacity is not None:  # the moves of every block at once, rationed: _capacity_week
             return
