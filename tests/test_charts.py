@@ -211,3 +211,13 @@ def test_legend_takes_fewer_columns_for_long_labels_so_a_row_fits() -> None:
         style.legend(fig, {k: label for k in keys}, dict(zip(keys, style.CHANNEL_COLOURS, strict=True)))
         assert fig.legends[0]._ncols == want, label
         plt.close(fig)
+
+
+def test_a_title_starting_with_an_incremental_metric_keeps_its_case() -> None:
+    """One-replication titles begin with the metric: 'iCPO by plan', not 'ICPO by plan'; plain words
+    are capitalised."""
+    from cjmsim.presentation import format as fmt
+
+    assert fmt.sentence("iCPO") == "iCPO" and fmt.sentence("iROMI over no marketing") == "iROMI over no marketing"
+    assert fmt.sentence("cost per order") == "Cost per order" and fmt.sentence("CPO") == "CPO"
+    assert fmt.sentence("") == "" and fmt.sentence("x") == "X"

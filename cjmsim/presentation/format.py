@@ -58,6 +58,7 @@ __all__ = [
     "setting",
     "active_weeks",
     "duration",
+    "sentence",
 ]
 
 DASH = "\u2013"  # a table cell without a value
@@ -380,3 +381,11 @@ def duration(seconds: float) -> str:
         return f"{seconds:.1f} s"
     minutes, rest = divmod(round(seconds), 60)
     return f"{minutes} min {rest} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
+
+
+def sentence(text: str) -> str:
+    """``text`` starting a sentence: its first letter in upper case, unless it begins a word that mixes
+    cases on purpose (``iCPO``, ``iROMI``: "iCPO by plan", not "ICPO by plan")."""
+    if not text or (len(text) > 1 and text[0].islower() and text[1].isupper()):
+        return text
+    return text[0].upper() + text[1:]

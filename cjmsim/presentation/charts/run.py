@@ -136,7 +136,7 @@ def _lead(
     if other is None:
         return None
     if result.reps < 2:
-        return f"{what[0].upper()}{what[1:]} by plan ({vd.ONE_REP})"
+        return f"{fmt.sentence(what)} by plan ({vd.ONE_REP})"
     d, lo, hi, n = vd.paired(reps.get(best, []), reps.get(other, []))
     v = vd.verdict(d, lo, hi, n, "higher" if higher else "lower")
     if not v.improves:

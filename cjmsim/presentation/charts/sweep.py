@@ -489,7 +489,7 @@ def _bars(view: SweepView, p: Parameter, rows: pd.DataFrame, held: list[str]) ->
             title += f", {cw} from {fmt.count(d[cc].min())} to {fmt.count(d[cc].max())} {view.currency}"
     elif undecided and not winners:
         title = (
-            f"{what[4].upper()}{what[5:]} by plan at each level of {mpl_text(p.name)} ({vd.ONE_REP})"
+            f"{fmt.sentence(what[4:])} by plan at each level of {mpl_text(p.name)} ({vd.ONE_REP})"
             if view.reps < 2
             else f"No plan has {what} beyond noise at any level of {mpl_text(p.name)} ({view.reps} replications)"
         )
@@ -932,7 +932,7 @@ def _ranking_title(
     if not known:
         return f"No plan has a finite {name} at any point"
     if view.reps < 2:
-        return f"{name[0].upper()}{name[1:]} by plan at each point ({vd.ONE_REP})"
+        return f"{fmt.sentence(name)} by plan at each point ({vd.ONE_REP})"
     if len(view.plans) == 1:
         plan = view.plans[0]
         values = {pt: float(at[pt].iloc[0][metric]) for pt in known}
