@@ -18,6 +18,7 @@ __all__ = [
     "UNIFORM_LEVELS",
     "capped_poisson_mean",
     "allocate_units",
+    "allocate_many",
     "exposure_thresholds",
     "exposure_counts",
     "hits_cells",
@@ -141,6 +142,224 @@ def _allocate_one(units: float, n: float, cap: int) -> float:
             break
         s += gap / (n * slope)
     return s
+
+
+#: numpy sums up to this many float64 values with eight accumulators, more in recursive halves (:func:`_pairwise`).
+_PAIRWISE_BLOCK = 128
+
+
+def allocate_many(
+    units: NDArray[np.float64], counts: NDArray[np.float64], affinity: NDArray[np.float64], caps: NDArray[np.int64]
+) -> NDArray[np.float64]:
+    """:func:`allocate_units` of many campaigns at once, bit for bit: row k of the (K, G) result is
+    ``allocate_units(units[k], counts[k], affinity[k], caps[k])``.
+
+    A week of a plan with many campaigns (an optimizer's candidate has one per channel, segment and
+    period) spent most of its fixed cost in the per-campaign solve. Here the Newton iterations of every
+    campaign aimed at several groups run together: each iteration is one numpy ``exp`` over the means of
+    all campaigns not yet solved (numpy's exp is elementwise, so its results do not depend on what else the
+    array holds, and the compiled loops' would round differently), and one compiled pass for the rest, whose
+    sums add in numpy's pairwise order (:func:`_pairwise`). One-group campaigns take the scalar solve, and the
+    rare campaign aimed at more than 128 groups :func:`allocate_units` itself.
+    """
+    units = np.asarray(units, dtype=np.float64)
+    counts = np.asarray(counts, dtype=np.float64)
+    affinity = np.asarray(affinity, dtype=np.float64)
+    caps = np.asarray(caps, dtype=np.int64)
+    lam = np.zeros_like(counts)
+    if lam.size == 0:
+        return lam
+    live = (counts > 0) & (affinity > 0)
+    nlive = live.sum(axis=1)
+    todo = units > 0
+    one = np.flatnonzero(todo & (nlive == 1))
+    if one.size:
+        _allocate_ones(units, counts, live, caps, one, lam)
+    wide = np.flatnonzero(todo & (nlive > _PAIRWISE_BLOCK))  # numpy sums these in halves: one at a time
+    for k in wide:
+        lam[k] = allocate_units(float(units[k]), counts[k], affinity[k], int(caps[k]))
+    many = np.flatnonzero(todo & (nlive > 1) & (nlive <= _PAIRWISE_BLOCK))
+    if many.size == 0:
+        return lam
+    # the live groups of each campaign, one after another: a (relative affinity), n (agents), x (means)
+    start = np.zeros(many.size + 1, dtype=np.int64)
+    np.cumsum(nlive[many], out=start[1:])
+    a, n, full, lam_max = _gather(units, counts, affinity, live, caps, many, start)
+    pmf = np.exp(-full)  # the means at the most useful level: can the audience absorb the units at all?
+    s = np.empty(many.size)
+    left = _capacities(units, caps, many, start, n, a, full, pmf, s)  # s: the uncapped start, or -1: full
+    tries = np.zeros(many.size, dtype=np.int64)
+    for _ in range(50):
+        if left.size == 0:
+            break
+        x = _means(left, start, s, a)
+        pmf = np.exp(-x)
+        left = _newton(units, caps, many, start, n, a, pmf, x, s, left, tries)
+    _scatter(many, start, live, a, s, full, lam)
+    return lam
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _pairwise(v: NDArray[np.float64], lo: int, n: int) -> float:
+    """``v[lo:lo + n].sum()`` for n <= 128, added as numpy adds a contiguous float64 array (its pairwise
+    summation: one accumulator below 8 values, eight up to 128), so the compiled solve sums bit for bit as
+    the per-campaign one did. (Beyond 128 numpy halves the range recursively; :func:`allocate_many` leaves
+    such campaigns to :func:`allocate_units`.)"""
+    if n < 8:
+        res = 0.0
+        for i in range(lo, lo + n):
+            res += v[i]
+        return res
+    r0, r1, r2, r3 = v[lo], v[lo + 1], v[lo + 2], v[lo + 3]
+    r4, r5, r6, r7 = v[lo + 4], v[lo + 5], v[lo + 6], v[lo + 7]
+    i = 8
+    while i < n - n % 8:
+        r0 += v[lo + i]
+        r1 += v[lo + i + 1]
+        r2 += v[lo + i + 2]
+        r3 += v[lo + i + 3]
+        r4 += v[lo + i + 4]
+        r5 += v[lo + i + 5]
+        r6 += v[lo + i + 6]
+        r7 += v[lo + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += v[lo + i]
+        i += 1
+    return float(res)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _allocate_ones(units: NDArray[np.float64], counts: NDArray[np.float64], live: NDArray[np.bool_],
+                   caps: NDArray[np.int64], rows: NDArray[np.int64], lam: NDArray[np.float64]) -> None:  # fmt: skip
+    """The scalar solve (:func:`_allocate_one`) of each campaign in ``rows``, aimed at one group."""
+    for k in rows:
+        for g in range(counts.shape[1]):
+            if live[k, g]:
+                lam[k, g] = _allocate_one(units[k], counts[k, g], caps[k])
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _gather(units: NDArray[np.float64], counts: NDArray[np.float64], affinity: NDArray[np.float64],
+            live: NDArray[np.bool_], caps: NDArray[np.int64], many: NDArray[np.int64],
+            start: NDArray[np.int64]) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64],
+                                               NDArray[np.float64]]:  # fmt: skip
+    """Each campaign's live groups laid end to end: affinity relative to its largest, agents, and the means
+    at the most useful level, ``min(lam_max / min(a) * a, lam_max)``; and each campaign's ``lam_max``."""
+    total = start[-1]
+    a, n, x = np.empty(total), np.empty(total), np.empty(total)
+    lam_max = np.empty(many.size)
+    for i in range(many.size):
+        k = many[i]
+        top = -np.inf
+        for g in range(counts.shape[1]):
+            if live[k, g] and affinity[k, g] > top:
+                top = affinity[k, g]
+        j = start[i]
+        for g in range(counts.shape[1]):
+            if live[k, g]:
+                a[j] = affinity[k, g] / top
+                n[j] = counts[k, g]
+                j += 1
+        low = np.inf
+        for j in range(start[i], start[i + 1]):
+            low = min(low, a[j])
+        cap = caps[k]
+        lam_max[i] = cap + 8.0 * math.sqrt(cap) + 10.0
+        for j in range(start[i], start[i + 1]):
+            x[j] = min(lam_max[i] / low * a[j], lam_max[i])
+    return a, n, x, lam_max
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _capacities(units: NDArray[np.float64], caps: NDArray[np.int64], many: NDArray[np.int64],
+                start: NDArray[np.int64], n: NDArray[np.float64], a: NDArray[np.float64], x: NDArray[np.float64],
+                pmf: NDArray[np.float64], s: NDArray[np.float64]) -> NDArray[np.int64]:  # fmt: skip
+    """Whether each campaign's audience absorbs its units (then ``s`` is the uncapped start of its Newton
+    solve, ``units / sum(n * a)``) or not (``s = -1``: every mean at the useful level); returns the campaigns
+    left to solve."""
+    prod = np.empty(n.size)
+    out = np.empty(many.size, dtype=np.int64)
+    m = 0
+    for i in range(many.size):
+        k = many[i]
+        lo, hi = start[i], start[i + 1]
+        for j in range(lo, hi):
+            prod[j] = n[j] * _capped_terms(pmf[j], x[j], caps[k])[0]
+        if _pairwise(prod, lo, hi - lo) <= units[k]:
+            s[i] = -1.0
+            continue
+        for j in range(lo, hi):
+            prod[j] = n[j] * a[j]
+        s[i] = units[k] / _pairwise(prod, lo, hi - lo)
+        out[m] = i
+        m += 1
+    return out[:m]
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _means(left: NDArray[np.int64], start: NDArray[np.int64], s: NDArray[np.float64],
+           a: NDArray[np.float64]) -> NDArray[np.float64]:  # fmt: skip
+    """``s * a`` of the campaigns still solving, laid end to end in the order of ``left``."""
+    size = 0
+    for i in left:
+        size += start[i + 1] - start[i]
+    x = np.empty(size)
+    j = 0
+    for i in left:
+        for q in range(start[i], start[i + 1]):
+            x[j] = s[i] * a[q]
+            j += 1
+    return x
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _newton(units: NDArray[np.float64], caps: NDArray[np.int64], many: NDArray[np.int64], start: NDArray[np.int64],
+            n: NDArray[np.float64], a: NDArray[np.float64], pmf: NDArray[np.float64], x: NDArray[np.float64],
+            s: NDArray[np.float64], left: NDArray[np.int64],
+            tries: NDArray[np.int64]) -> NDArray[np.int64]:  # fmt: skip
+    """One Newton step of each campaign in ``left`` from ``pmf = exp(-x)``, ``x`` its means laid end to end
+    (:func:`_means`): the gap to its units, done when it is within 1e-9 of them or after 50 steps, else
+    ``s += gap / sum(n * a * slope)``. Returns the campaigns still solving."""
+    out = np.empty(left.size, dtype=np.int64)
+    m = 0
+    j0 = 0
+    for i in left:
+        k = many[i]
+        size = start[i + 1] - start[i]
+        mean = np.empty(size)
+        slope = np.empty(size)
+        for q in range(size):
+            mean[q], slope[q] = _capped_terms(pmf[j0 + q], x[j0 + q], caps[k])
+        prod = np.empty(size)
+        for q in range(size):
+            prod[q] = n[start[i] + q] * mean[q]
+        gap = units[k] - _pairwise(prod, 0, size)
+        j0 += size
+        if gap <= 1e-9 * units[k]:
+            continue
+        for q in range(size):
+            prod[q] = n[start[i] + q] * a[start[i] + q] * slope[q]
+        s[i] += gap / _pairwise(prod, 0, size)
+        tries[i] += 1
+        if tries[i] < 50:
+            out[m] = i
+            m += 1
+    return out[:m]
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _scatter(many: NDArray[np.int64], start: NDArray[np.int64], live: NDArray[np.bool_], a: NDArray[np.float64],
+             s: NDArray[np.float64], full: NDArray[np.float64], lam: NDArray[np.float64]) -> None:  # fmt: skip
+    """Each solved campaign's means into its row of ``lam``: ``s * a``, or the useful level where full."""
+    for i in range(many.size):
+        k = many[i]
+        j = start[i]
+        for g in range(live.shape[1]):
+            if live[k, g]:
+                lam[k, g] = full[j] if s[i] < 0 else s[i] * a[j]
+                j += 1
 
 
 def exposure_thresholds(lam: NDArray[np.float64], cap: int) -> NDArray[np.uint16]:

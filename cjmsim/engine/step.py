@@ -14,6 +14,7 @@ import math
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ from cjmsim.engine.compiled import (
 )
 from cjmsim.engine.exposure import (
     adstock_bound,
+    allocate_many,
     allocate_units,
     capped_poisson_mean,
     exposure_counts,
@@ -89,6 +91,22 @@ _SATISFIED, _UNSATISFIED = 10, 11
 # one delivering campaign of a week: index in the week's list, mean exposures per (segment, cell),
 # budget this week, mean per segment, audience agents per segment
 _Part = tuple[int, NDArray[np.float64], float, NDArray[np.float64], NDArray[np.float64]]
+
+
+@dataclass(frozen=True)
+class _CampaignTable:
+    """The fixed part of a run's campaigns as arrays (:meth:`World._campaign_table`): channel, audience cells
+    and segments of each, and which of the distinct cell masks it aims at; the channels' frequency caps."""
+
+    camps: list[CompiledCampaign]  # the list these rows describe (the step's, for the whole run)
+    channel: NDArray[np.intp]  # (K,)
+    cells: NDArray[np.bool_]  # (K, 28)
+    segments: NDArray[np.bool_]  # (K, G)
+    mask_id: NDArray[np.intp]  # (K,) index into masks
+    masks: list[NDArray[np.bool_]]  # the distinct (28,) cell masks
+    caps: NDArray[np.int64]  # (C,)
+
+
 #: Relative gap below which an expected delivery counts as the units asked for (Newton stops at 1e-9).
 _FULL = 1e-6
 #: Child of the first segment's transition seed that keys the trigger caps' random sample (blocks use
@@ -157,6 +175,7 @@ class World:
         # the compiled exposure kernel's arguments when no message weights and no per-action channel
         self._no_fit = (np.ones((C, N_CELLS), dtype=np.float32), np.zeros(C, dtype=bool))
         self._no_last = np.zeros((1, 1), dtype=np.int16)
+        self._camp_table: _CampaignTable | None = None  # made on the first week of a run (_campaign_table)
         self.local = threading.local()  # scratch buffers, one set per worker thread
         # largest blocks first, so two threads finish together
         self.order = sorted(range(B), key=lambda b: -(self.blocks[b][2] - self.blocks[b][1]))
@@ -392,29 +411,60 @@ class World:
     # ---- spend -> audiences -> mean exposures per cell
 
     def _lambdas(self, camps: list[CompiledCampaign], active: set[int]) -> tuple[NDArray[np.float64], list[_Part]]:
-        """Mean exposures per (segment, channel, cell), and each active campaign's share table."""
+        """Mean exposures per (segment, channel, cell), and each active campaign's share table.
+
+        The campaigns aimed without leaks are solved together (:func:`~cjmsim.engine.exposure.allocate_many`,
+        bit for bit each one's :func:`~cjmsim.engine.exposure.allocate_units`), and their means added into
+        ``lam`` in campaign order, as one at a time did."""
         G, C = self.G, self.C
         lam = np.zeros((G, C, N_CELLS))
-        parts = []
         cells = self.week_cells = self.seg_cells()  # the audiences this week's units were spread over
-        for k, camp in enumerate(camps):
-            # a campaign delivers while it is on, and afterwards while its carried units last
-            if (k not in active and camp.carry <= 0) or camp.triggered:  # triggers: _trigger_sends
-                continue
-            c = camp.channel
-            budget = camp.weekly if k in active else 0.0
-            if camp.imperfect:  # targeting precision < 1 or a narrow-audience premium
-                cell_lam, lam_g, counts = self._leaky(camp, budget, cells)
-                lam[:, c, :] += cell_lam
-                parts.append((k, cell_lam, budget, lam_g, counts))
-                continue
-            units_real = budget / self.price[c] + camp.carry
-            counts = (cells[:, camp.cells].sum(axis=1)) * camp.segments  # (G,)
-            lam_g = allocate_units(units_real / self.weight, counts, self.affinity[:, c], self.cap[c])
-            cell_lam = lam_g[:, None] * camp.cells[None, :]  # (G, 28)
-            lam[:, c, :] += cell_lam
-            parts.append((k, cell_lam, budget, lam_g, counts))
+        # a campaign delivers while it is on, and afterwards while its carried units last; triggers: _trigger_sends
+        on = [k for k, camp in enumerate(camps) if (k in active or camp.carry > 0) and not camp.triggered]
+        if not on:
+            return lam, []
+        tab = self._campaign_table(camps)
+        budgets = [camps[k].weekly if k in active else 0.0 for k in on]
+        plain = [i for i, k in enumerate(on) if not camps[k].imperfect]
+        solved: dict[int, tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]] = {}
+        if plain:
+            idx = np.array([on[i] for i in plain], dtype=np.intp)
+            ch = tab.channel[idx]
+            units = np.array([budgets[i] for i in plain]) / self.price[ch] + np.array([camps[k].carry for k in idx])
+            by_mask = np.stack([cells[:, mask].sum(axis=1) for mask in tab.masks])  # agents per (mask, segment)
+            counts = by_mask[tab.mask_id[idx]] * tab.segments[idx]  # (K, G)
+            lam_g = allocate_many(units / self.weight, counts, self.affinity.T[ch], tab.caps[ch])
+            cell_lam = lam_g[:, :, None] * tab.cells[idx][:, None, :]  # (K, G, 28)
+            solved = {i: (cell_lam[j], lam_g[j], counts[j]) for j, i in enumerate(plain)}
+        parts: list[_Part] = []
+        for i, k in enumerate(on):
+            if i in solved:
+                cl, lam_g1, counts1 = solved[i]
+                parts.append((k, cl, budgets[i], lam_g1, counts1))
+            else:  # targeting precision < 1 or a narrow-audience premium
+                cl, lam_g1, counts1 = self._leaky(camps[k], budgets[i], cells)
+                parts.append((k, cl, budgets[i], lam_g1, counts1))
+        # lam[:, c, :] += each campaign's cell means, in campaign order (np.add.at adds in index order)
+        np.add.at(lam.transpose(1, 0, 2), tab.channel[[k for k, *_ in parts]], np.stack([part[1] for part in parts]))
         return lam, parts
+
+    def _campaign_table(self, camps: list[CompiledCampaign]) -> _CampaignTable:
+        """The fixed part of ``camps`` as arrays (made once per list of a run's campaigns)."""
+        tab = self._camp_table
+        if tab is None or tab.camps is not camps:
+            masks: dict[bytes, int] = {}
+            ids = [masks.setdefault(camp.cells.tobytes(), len(masks)) for camp in camps]
+            by_id = {i: camp.cells for camp, i in zip(camps, ids, strict=True)}
+            tab = self._camp_table = _CampaignTable(
+                camps=camps,
+                channel=np.array([camp.channel for camp in camps], dtype=np.intp),
+                cells=np.array([camp.cells for camp in camps], dtype=bool).reshape(len(camps), N_CELLS),
+                segments=np.array([camp.segments for camp in camps], dtype=bool).reshape(len(camps), self.G),
+                mask_id=np.array(ids, dtype=np.intp),
+                masks=[by_id[i] for i in range(len(masks))],
+                caps=np.array(self.cap, dtype=np.int64),
+            )
+        return tab
 
     def _leaky(
         self, camp: CompiledCampaign, budget: float, cells: NDArray[np.float64]
@@ -569,50 +619,62 @@ class World:
         taken = units_cell.transpose(1, 0, 2)[chans] * shares  # (campaigns, G, 28), C order
         delivered_gs = taken.sum(axis=2) * self.weight  # real units per segment
         delivereds = delivered_gs.sum(axis=1)
-        for i, (k, cell_lam, budget, lam_g, counts) in enumerate(parts):
-            camp = camps[k]
-            c = camp.channel
-            share = shares[i]
-            delivered_g = delivered_gs[i]
+        # the bill of every campaign at once, the same float64 operations as one at a time
+        ks = [k for k, *_ in parts]
+        budget = np.array([part[2] for part in parts])
+        carried = np.array([camps[k].carry for k in ks])
+        price = np.array([camps[k].price if camps[k].imperfect else self.price[camps[k].channel] for k in ks])
+        paid_units = np.minimum(np.maximum(delivereds - carried, 0.0), budget / price)
+        spend = paid_units * price
+        carry = self.carry_rate[chans] * delivereds
+        carry[carry * price < 1e-6] = 0.0  # nothing worth a kopeck is left
+        for k, left in zip(ks, carry.tolist(), strict=True):
+            camps[k].carry = left
+        if t < 0:
+            return
+        # the records, added in campaign order (np.add.at adds in index order, as the loop did)
+        np.add.at(self.rec.planned[t], chans, budget)
+        got = np.flatnonzero(delivereds > 0)
+        if got.size:
+            d = delivereds[got]
+            np.add.at(self.rec.spend[t].T, chans[got], spend[got, None] * delivered_gs[got] / d[:, None])
+            # the same money by the stage of the people reached (a record only: changes nothing)
+            by_stage = taken[got].reshape(got.size, self.G, N_STAGES, 4).sum(axis=3)
+            np.add.at(
+                self.rec.spend_stage[t].transpose(1, 0, 2),
+                chans[got],
+                spend[got, None, None] * by_stage * self.weight / d[:, None, None],
+            )
+        j_of = np.array(ks) - len(self.warm_campaigns)  # the plan's campaigns follow the warm-up's
+        mine = np.flatnonzero((j_of >= 0) & (budget > 0))
+        if mine.size == 0:
+            return
+        self.rec.campaign_planned[t, j_of[mine]] += budget[mine]  # one row per campaign: no repeats
+        self.rec.campaign_bought[t, j_of[mine]] += spend[mine]
+        for i in mine[(spend[mine] < budget[mine]) | np.array([camps[ks[i]].leak is not None for i in mine])]:
+            k, cell_lam, _, lam_g, counts = parts[i]
+            camp, j, c = camps[k], int(j_of[i]), int(chans[i])
             delivered = float(delivereds[i])
-            carried = camp.carry
-            price = camp.price if camp.imperfect else self.price[c]  # with a narrow-audience premium
-            paid_units = min(max(delivered - carried, 0.0), budget / price)
-            spend = paid_units * price
-            camp.carry = self.carry_rate[c] * delivered
-            if camp.carry * price < 1e-6:  # nothing worth a kopeck is left
-                camp.carry = 0.0
-            if t >= 0:
-                self.rec.planned[t, c] += budget
-                if delivered > 0:
-                    self.rec.spend[t, :, c] += spend * delivered_g / delivered
-                    # the same money by the stage of the people reached (a record only: changes nothing)
-                    by_stage = taken[i].reshape(self.G, N_STAGES, 4).sum(axis=2)
-                    self.rec.spend_stage[t, :, c, :] += spend * by_stage * self.weight / delivered
-                j = k - len(self.warm_campaigns)  # the plan's campaigns follow the warm-up's
-                if j >= 0 and budget > 0:
-                    self.rec.campaign_planned[t, j] += budget
-                    self.rec.campaign_bought[t, j] += spend
-                    if camp.leak is not None and delivered > 0:  # the units paid that landed outside
-                        leaked = float((taken[i] * camp.leak).sum()) * self.weight
-                        self.rec.campaign_leaked[t, j] += spend * leaked / delivered
-                    if spend < budget:
-                        asked = budget / price + carried
-                        # at means below the cap the allocation took every unit (its audience is not full)
-                        if not lam_g.any():
-                            own = 0.0
-                        elif lam_g.max() <= self.cap[c]:
-                            own = asked
-                        else:
-                            own = float((counts * capped_poisson_mean(lam_g, self.cap[c])).sum()) * self.weight
-                        shared = own  # unless another campaign of the channel reaches the same cells
-                        if own > 0 and (share[cell_lam > 0] < 1.0).any():
-                            if c not in expected:
-                                expected[c] = self.week_cells * capped_poisson_mean(lam[:, c, :], self.cap[c])
-                            shared = float((expected[c] * share).sum()) * self.weight
-                        self.rec.campaign_unbought[t, j, :3] = self._unbought(
-                            c, budget, spend, carried, own, shared, price=price
-                        )
+            if camp.leak is not None and delivered > 0:  # the units paid that landed outside
+                leaked = float((taken[i] * camp.leak).sum()) * self.weight
+                self.rec.campaign_leaked[t, j] += float(spend[i]) * leaked / delivered
+            if spend[i] < budget[i]:
+                asked = float(budget[i] / price[i] + carried[i])
+                # at means below the cap the allocation took every unit (its audience is not full)
+                if not lam_g.any():
+                    own = 0.0
+                elif lam_g.max() <= self.cap[c]:
+                    own = asked
+                else:
+                    own = float((counts * capped_poisson_mean(lam_g, self.cap[c])).sum()) * self.weight
+                shared = own  # unless another campaign of the channel reaches the same cells
+                if own > 0 and (shares[i][cell_lam > 0] < 1.0).any():
+                    if c not in expected:
+                        expected[c] = self.week_cells * capped_poisson_mean(lam[:, c, :], self.cap[c])
+                    shared = float((expected[c] * shares[i]).sum()) * self.weight
+                self.rec.campaign_unbought[t, j, :3] = self._unbought(
+                    c, float(budget[i]), float(spend[i]), float(carried[i]), own, shared, price=float(price[i])
+                )
 
     def _unbought(
         self,
@@ -934,6 +996,7 @@ class World:
         local = self.local
         memo: dict[int, Any] = {id(x): x for x in shared}
         memo[id(local)] = None  # the scratch buffers of the threads stay with this world
+        memo[id(self._camp_table)] = None  # describes this world's list of campaigns: the copy makes its own
         other = copy.deepcopy(self, memo)
         other.local = threading.local()
         if scenario is not None:
