@@ -27,7 +27,27 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-__all__ = ["expose_block", "expose_messages", "logits_block", "movers_block", "step_block"]
+from cjmsim.engine.population import AWARE as _AWARE
+from cjmsim.engine.population import CONTACT as _CONTACT
+from cjmsim.engine.population import CUSTOMER as _CUSTOMER
+from cjmsim.engine.population import DESIRE as _DESIRE
+from cjmsim.engine.population import INTEREST as _INTEREST
+from cjmsim.engine.population import LOST as _LOST
+from cjmsim.engine.population import LOYAL as _LOYAL
+from cjmsim.engine.population import UNAWARE as _UNAWARE
+from cjmsim.engine.population import VISITED as _VISITED
+
+__all__ = [
+    "churn_block",
+    "enter_block",
+    "expose_block",
+    "expose_messages",
+    "logits_block",
+    "move_block",
+    "movers_block",
+    "sort_moves",
+    "step_block",
+]
 
 #: The exposure uniforms' largest level (thresholds at it are never passed).
 _TOP = 65535
@@ -366,3 +386,158 @@ def movers_block(p: np.ndarray, u: np.ndarray, drops: np.ndarray, stage: np.ndar
             out[m] = i
             m += 1
     return m
+
+
+@numba.njit(cache=True, nogil=True)
+def enter_block(ci: np.ndarray, new_s: np.ndarray, fi: np.ndarray, t: int, horizon: bool, stage: np.ndarray,
+                entered: np.ndarray, first_aware: np.ndarray, acquired: np.ndarray, flags: np.ndarray, key: np.ndarray,
+                flat: np.ndarray, cells: np.ndarray, ttp: np.ndarray, acc: np.ndarray, lo: int, n: int,
+                slots: np.ndarray) -> None:  # fmt: skip
+    """The bookkeeping of agents ``ci`` entering stages ``new_s`` in week ``t`` (``fi``: the first buyers
+    among them), as ``World._enter``'s numpy did it, in one pass: integer updates only, so the same numbers.
+    ``cells``, ``ttp`` and ``acc`` are the block's rows; ``slots`` the counters' places in ``acc``
+    (customers, cohort customers, aware, leads, desire, loyal)."""
+    for i in range(ci.size):
+        if new_s[i] == _AWARE:
+            first_aware[ci[i]] = t
+    never = np.int16(-32768)
+    cohort = 0
+    for i in range(fi.size):
+        fa = first_aware[fi[i]]
+        acquired[fi[i]] = t
+        if horizon and fa != never:
+            ttp[t - np.int64(fa)] += 1.0
+        if fa >= 0:
+            cohort += 1
+    if horizon and fi.size:
+        acc[slots[0]] += fi.size
+        acc[slots[1]] += cohort
+    aware = leads = desire = loyal = 0
+    for i in range(ci.size):
+        a, s = ci[i], new_s[i]
+        old = key[a]
+        if s >= _INTEREST and s != _LOST:
+            flags[a] |= _VISITED
+        if s >= _DESIRE and s != _LOST:
+            flags[a] |= _CONTACT
+        aware += s == _AWARE
+        leads += s == _INTEREST
+        desire += s == _DESIRE
+        loyal += s == _LOYAL
+        stage[a] = s
+        entered[a] = t
+        k = s * 4 + (flags[a] & 3)
+        key[a] = k
+        flat[a] = np.int32(s) * n + (a - lo)
+        cells[k] += 1.0
+        cells[old] -= 1.0
+    if horizon:
+        acc[slots[2]] += aware
+        acc[slots[3]] += leads
+        acc[slots[4]] += desire
+        acc[slots[5]] += loyal
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def move_block(mv: np.ndarray, p: np.ndarray, u: np.ndarray, stage: np.ndarray, lo: int, churn_coef: np.ndarray,
+               sat: np.ndarray, new: np.ndarray, post: np.ndarray, v: np.ndarray, z: np.ndarray) -> int:  # fmt: skip
+    """The journey moves of the block's movers ``mv`` (``p``, ``u``: their probabilities and uniforms), as
+    ``World._move``'s numpy did them where no barrier, loyalty driver or satisfaction applies: each mover's
+    next stage into ``new`` (a pre-purchase agent advances when ``u < p``, else drops to lost; a lost
+    agent's need returns), and for the customers and loyal among them (``post``, returned: how many) the
+    churn uniform ``v`` (float64: ``u / p`` after a repeat order, ``(u - p) / (1 - p)`` otherwise) and the
+    churn logit ``z`` (float32: the churn betas times the saturations, added in numpy's pairwise order, plus
+    the base logit), whose probability the caller takes with numpy's exp."""
+    k = churn_coef.shape[1] - 1
+    tmp = np.empty(max(k, 8), dtype=np.float32)
+    m = 0
+    for j in range(mv.size):
+        s = stage[lo + mv[j]]
+        adv = u[j] < p[j]
+        ns = s
+        if s <= _DESIRE:
+            if adv:
+                ns = s + 1
+            elif s > _UNAWARE:
+                ns = _LOST
+        elif s == _LOST:
+            if adv:
+                ns = _AWARE
+        else:  # customer or loyal
+            pp = np.float64(p[j])
+            uu = np.float64(u[j])
+            v[m] = uu / max(pp, 1e-300) if adv else (uu - pp) / max(1.0 - pp, 1e-300)
+            row = 1 if s == _LOYAL else 0
+            for q in range(k):
+                tmp[q] = churn_coef[row, q] * sat[q, mv[j]]
+            z[m] = _pairwise32(tmp, k) + churn_coef[row, k]
+            post[m] = j
+            m += 1
+        new[j] = ns
+    return m
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _pairwise32(v: np.ndarray, n: int) -> np.float32:
+    """``v[:n].sum()`` of float32 values as numpy adds a contiguous row of at most 128 (one accumulator
+    below 8 values, eight up to 128), in float32."""
+    if n < 8:
+        r = np.float32(0.0)
+        for i in range(n):
+            r += v[i]
+        return r
+    r0, r1, r2, r3, r4, r5, r6, r7 = v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
+    i = 8
+    while i < n - n % 8:
+        r0 += v[i]
+        r1 += v[i + 1]
+        r2 += v[i + 2]
+        r3 += v[i + 3]
+        r4 += v[i + 4]
+        r5 += v[i + 5]
+        r6 += v[i + 6]
+        r7 += v[i + 7]
+        i += 8
+    r = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        r += v[i]
+        i += 1
+    return r  # type: ignore[no-any-return]
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def churn_block(post: np.ndarray, v: np.ndarray, pc: np.ndarray, loyal: float, mv: np.ndarray, stage: np.ndarray,
+                lo: int, new: np.ndarray) -> None:  # fmt: skip
+    """The customers and loyal among the movers (``post``, from :func:`move_block`): churn to lost when
+    ``v < pc``, else a customer becomes loyal when ``v < pc + loyal``."""
+    for i in range(post.size):
+        j = post[i]
+        if v[i] < pc[i]:
+            new[j] = _LOST
+        elif stage[lo + mv[j]] != _LOYAL and v[i] < pc[i] + loyal:
+            new[j] = _LOYAL
+
+
+@numba.njit(cache=True, nogil=True)
+def sort_moves(mv: np.ndarray, p: np.ndarray, u: np.ndarray, stage: np.ndarray, lo: int, new: np.ndarray,
+               buyers: np.ndarray, first: np.ndarray, changed: np.ndarray,
+               firsts: np.ndarray) -> tuple[int, int, int]:  # fmt: skip
+    """The movers' orders and stage changes in mover order: the buyers (a first order, desire -> customer, or
+    a repeat order, a customer or loyal with ``u < p``) with whether each is a first, the agents whose stage
+    changed, and the first buyers; agent indices in the population. Returns the three counts."""
+    nb = nc = nf = 0
+    for j in range(mv.size):
+        a = lo + mv[j]
+        s = stage[a]
+        is_first = s == _DESIRE and new[j] == _CUSTOMER
+        if is_first or ((s == _CUSTOMER or s == _LOYAL) and u[j] < p[j]):
+            buyers[nb] = a
+            first[nb] = is_first
+            nb += 1
+        if is_first:
+            firsts[nf] = a
+            nf += 1
+        if new[j] != s:
+            changed[nc] = j
+            nc += 1
+    return nb, nc, nf

@@ -43,7 +43,17 @@ from cjmsim.engine.exposure import (
     hill_is_plain,
     hits_cells,
 )
-from cjmsim.engine.kernel import expose_block, expose_messages, logits_block, movers_block, step_block
+from cjmsim.engine.kernel import (
+    churn_block,
+    enter_block,
+    expose_block,
+    expose_messages,
+    logits_block,
+    move_block,
+    movers_block,
+    sort_moves,
+    step_block,
+)
 from cjmsim.engine.population import (
     AWARE,
     CONTACT,
@@ -87,6 +97,8 @@ _ACC = (
 )  # fmt: skip
 _REACHED, _AWARE, _LEADS, _DESIRE, _CUSTOMERS, _COHORT, _ORDERS, _REVENUE, _MARGIN, _LOYAL = range(10)
 _SATISFIED, _UNSATISFIED = 10, 11
+#: The counters kernel.enter_block adds to, in its order.
+_ENTER_SLOTS = np.array([_CUSTOMERS, _COHORT, _AWARE, _LEADS, _DESIRE, _LOYAL], dtype=np.int64)
 
 # one delivering campaign of a week: index in the week's list, mean exposures per (segment, cell),
 # budget this week, mean per segment, audience agents per segment
@@ -367,6 +379,11 @@ class World:
                     half[j] = np.float32(sat.half) if sat.slope == 1.0 else np.float32(sat.half * sat.half)
             self.hill_rows.append((rows, kind, half))
         self.plain_hill = [bool((kind != 3).all()) for _, kind, _ in self.hill_rows]
+        # segments whose moves the compiled kernels take (_move_fast): no barrier, loyalty driver or satisfaction
+        self.plain_move = [
+            m.drop_coef is None and m.loyal_coef is None and m.satisfaction is None and len(m.rows) <= 128
+            for m in self.models
+        ]
 
     def _cut_blocks(self, streams: Streams) -> None:
         """Cut each segment into blocks of at most CHUNK agents, each with its own random streams."""
@@ -1303,6 +1320,9 @@ class World:
         ``move``: the journey move within the week."""
         g, lo, _ = self.blocks[b]
         m = self.models[g]
+        if COMPILED and self.plain_move[g] and self.last_exp is None and not self.recorders:
+            self._move_fast(b, mv, p, u, t, horizon, move)
+            return
         idx = mv + lo
         st = self.pop.stage[idx]
         adv = u < p
@@ -1362,6 +1382,47 @@ class World:
         changed = new != st
         if changed.any():
             self._enter(b, idx[changed], new[changed], idx[first], t, horizon)
+
+    def _move_fast(
+        self,
+        b: int,
+        mv: NDArray[np.intp],
+        p: NDArray[np.float32],
+        u: NDArray[np.float32],
+        t: int,
+        horizon: bool,
+        move: int,
+    ) -> None:
+        """:meth:`_move` through the compiled kernels where no barrier, loyalty driver, satisfaction, action
+        counter or recorder applies (``plain_move``): the same numbers, the churn probability by numpy's
+        exp between them."""
+        g, lo, _ = self.blocks[b]
+        m = self.models[g]
+        n = mv.size
+        stage = self.pop.stage
+        new = np.empty(n, dtype=np.uint8)
+        post = np.empty(n, dtype=np.intp)
+        v = np.empty(n)
+        z = np.empty(n, dtype=np.float32)
+        npost = move_block(mv, p, u, stage, lo, m.churn_coef, self.sat[b], new, post, v, z)
+        if npost:
+            z = z[:npost]
+            churn_shift, loyal_w = self._post_rates(g, t)  # the week's, with interventions
+            if churn_shift != 0.0:  # an intervention's churn odds
+                z = z + churn_shift
+            with np.errstate(over="ignore"):  # float32 like the main step: a churn rate of 0 gives exactly 0
+                pc = (1.0 / (1.0 + np.exp(-z.astype(np.float32)))).astype(np.float64)
+            churn_block(post[:npost], v[:npost], pc, float(loyal_w), mv, stage, lo, new)
+        buyers = np.empty(n, dtype=np.intp)
+        first = np.empty(n, dtype=np.bool_)
+        changed = np.empty(n, dtype=np.intp)
+        firsts = np.empty(n, dtype=np.intp)
+        nb, nc, nf = sort_moves(mv, p, u, stage, lo, new, buyers, first, changed, firsts)
+        if nb:
+            self._orders(b, buyers[:nb], first[:nb], t, horizon, move)
+        if nc:
+            ch = changed[:nc]
+            self._enter(b, mv[ch] + lo, new[ch], firsts[:nf], t, horizon)
 
     def _barrier_drops(
         self,
@@ -1448,6 +1509,12 @@ class World:
         """Bookkeeping for agents ``ci`` entering stages ``new_s``; ``fi`` are the first buyers."""
         _, lo, hi = self.blocks[b]
         pop = self.pop
+        if COMPILED:  # the same integer updates in one compiled pass (kernel.enter_block)
+            enter_block(
+                ci, new_s, fi, t, horizon, pop.stage, pop.entered, pop.first_aware, pop.acquired, pop.flags, self.key,
+                self.flat, self.cells[b], self.ttp[b], self.acc[b], lo, hi - lo, _ENTER_SLOTS,
+            )  # fmt: skip
+            return
         acc = self.acc[b]
         flags = pop.flags
         old_key = self.key[ci]
