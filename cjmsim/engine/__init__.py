@@ -19,7 +19,7 @@ above the scenario layer. Modules, bottom up:
 
 from __future__ import annotations
 
-from .calendar import WarmWorlds, run_forked, run_plan, run_plans, warm_up
+from .calendar import WarmWorlds, run_forked, run_forked_together, run_plan, run_plans, run_together, warm_up
 from .compiled import LOGIT_CLIP
 from .records import (
     EVENTS,
@@ -52,7 +52,9 @@ __all__ = [
     "path_channels",
     "path_touches",
     "run_forked",
+    "run_forked_together",
     "run_plan",
     "run_plans",
+    "run_together",
     "warm_up",
 ]

@@ -82,7 +82,7 @@ from cjmsim.engine.streams import (
 )
 from cjmsim.scenario import Scenario
 
-__all__ = ["CAPACITY_CHILD", "CHUNK", "COMPILED", "TRIGGER_CHILD", "World"]
+__all__ = ["CAPACITY_CHILD", "CHUNK", "COMPILED", "TRIGGER_CHILD", "SharedDraws", "World"]
 
 #: Whether blocks step through the compiled kernels where they can (:meth:`World._fast`); False steps every
 #: block the numpy way, with the same results (tests/test_kernel.py compares the two).
@@ -188,6 +188,8 @@ class World:
         self._no_fit = (np.ones((C, N_CELLS), dtype=np.float32), np.zeros(C, dtype=bool))
         self._no_last = np.zeros((1, 1), dtype=np.int16)
         self._camp_table: _CampaignTable | None = None  # made on the first week of a run (_campaign_table)
+        #: the week's random numbers when this world steps together with others (calendar.run_together)
+        self.shared: SharedDraws | None = None
         self.local = threading.local()  # scratch buffers, one set per worker thread
         # largest blocks first, so two threads finish together
         self.order = sorted(range(B), key=lambda b: -(self.blocks[b][2] - self.blocks[b][1]))
@@ -1014,6 +1016,7 @@ class World:
         memo: dict[int, Any] = {id(x): x for x in shared}
         memo[id(local)] = None  # the scratch buffers of the threads stay with this world
         memo[id(self._camp_table)] = None  # describes this world's list of campaigns: the copy makes its own
+        memo[id(self.shared)] = None
         other = copy.deepcopy(self, memo)
         other.local = threading.local()
         if scenario is not None:
@@ -1197,10 +1200,13 @@ class World:
         p += 1.0
         np.reciprocal(p, out=p)
         # ---- who moves: u < p (primary) or u < p + (1 - p) * d (drop / churn / loyalty)
-        u = buf["u"][:n]
-        rng = self.tr_rng[b] if j == 0 else self.sub_rng[b]
-        assert rng is not None
-        rng.random(n, dtype=np.float32, out=u)
+        if self.shared is not None:  # drawn once for every world stepped together
+            u = self.shared.journey[j][b]
+        else:
+            u = buf["u"][:n]
+            rng = self.tr_rng[b] if j == 0 else self.sub_rng[b]
+            assert rng is not None
+            rng.random(n, dtype=np.float32, out=u)
         out = buf["mv"][:n]
         # the week's base drop (interventions), one place
         mv = out[: movers_block(p, u, self._drops(g, t), stage, out)].copy()
@@ -1211,10 +1217,10 @@ class World:
 
     def _uniforms(self, b: int) -> NDArray[np.uint16]:
         """Block ``b``'s exposure uniforms of the week: one 16-bit integer per channel and agent, (C, n)."""
+        if self.shared is not None:  # drawn once for every world stepped together
+            return self.shared.exposure[b]
         _, lo, hi = self.blocks[b]
-        n, C = hi - lo, self.C
-        raw = self.exp_rng[b].bit_generator.random_raw((C * n + 3) // 4)
-        return raw.view(np.uint16)[: C * n].reshape(C, n)
+        return _exposure_uniforms(self.exp_rng[b], self.C, hi - lo)
 
     def _expose_messages(
         self,
@@ -1571,3 +1577,54 @@ def trigger_uniforms(key: int, agents: NDArray[np.intp], week: int, campaign: in
 def _sigmoid(x: float) -> float:
     """1 / (1 + exp(-x)), exact 0 and 1 at the clipped logits."""
     return 1.0 / (1.0 + math.exp(-x)) if x > -700 else 0.0
+
+
+def _exposure_uniforms(rng: np.random.Generator, C: int, n: int) -> NDArray[np.uint16]:
+    """A block's exposure uniforms of one week from its stream: one 16-bit integer per channel and agent, (C, n)."""
+    raw = rng.bit_generator.random_raw((C * n + 3) // 4)
+    return raw.view(np.uint16)[: C * n].reshape(C, n)
+
+
+class SharedDraws:
+    """The random numbers of one week for every block, drawn once from one world's streams and read by every
+    world stepped together with it (:func:`cjmsim.engine.calendar.run_together`).
+
+    The worlds of one replication's plans (forks of one warm-up) hold the same streams in the same state, and
+    a week consumes a fixed amount of each (per block with agents: C x n exposure uniforms, and n journey
+    uniforms per journey move), whatever the plan. So the numbers one world draws are those every other
+    would draw: drawn once, a week costs each further plan none of them, and each plan's records stay bit
+    for bit its own run's. The arrays are read-only."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        steps = max((m.steps for m in world.models), default=1)
+        self.exposure: list[NDArray[np.uint16]] = [np.zeros((world.C, 0), dtype=np.uint16)] * world.B
+        self.journey: list[list[NDArray[np.float32]]] = [
+            [np.zeros(0, dtype=np.float32)] * world.B for _ in range(steps)
+        ]
+
+    def draw(self, pool: ThreadPoolExecutor | None = None) -> None:
+        """Draw the next week's numbers from the world's streams (the world itself then reads them too); on
+        ``pool``'s threads when given (each block has streams of its own: the same numbers either way)."""
+        blocks = [b for b, (_, lo, hi) in enumerate(self.world.blocks) if hi > lo]  # an empty block draws nothing
+        if pool is None:
+            for b in blocks:
+                self._draw(b)
+        else:
+            for job in [pool.submit(self._draw, b) for b in blocks]:
+                job.result()
+
+    def _draw(self, b: int) -> None:
+        """Block ``b``'s numbers of the week."""
+        w = self.world
+        g, lo, hi = w.blocks[b]
+        n = hi - lo
+        U = _exposure_uniforms(w.exp_rng[b], w.C, n)
+        U.flags.writeable = False
+        self.exposure[b] = U
+        for j in range(w.models[g].steps):
+            rng = w.tr_rng[b] if j == 0 else w.sub_rng[b]
+            assert rng is not None
+            u = rng.random(n, dtype=np.float32)
+            u.flags.writeable = False
+            self.journey[j][b] = u

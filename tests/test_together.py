@@ -1,0 +1,101 @@
+"""Many variants in one pass (issue 15 item 3): the plans of a replication, an attribution's coalitions and an
+optimizer's candidates step together week by week, the week's random numbers drawn once for all of them
+(``cjmsim.engine.run_together``, ``SharedDraws``). Every variant's records must be bit for bit those of its run
+alone: checked on every shipped scenario (seasonality, messages, triggers, capacity, barriers, satisfaction,
+interventions, several journey moves a week) with the size threshold lowered so small runs step together.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_engine import assert_records_equal
+
+import cjmsim.engine.calendar as calendar
+from cjmsim import load_scenario
+from cjmsim.analyses.optimize import evaluation
+from cjmsim.analyses.optimize.evaluation import Candidate, Candidates, evaluate, evaluate_many
+from cjmsim.engine import make_streams, run_forked, run_forked_together, run_plan, run_plans, warm_up
+from cjmsim.engine.calendar import batches
+from cjmsim.engine.step import SharedDraws
+from cjmsim.scenario.files import read_toml
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = sorted(p.stem for p in (ROOT / "scenarios").glob("*.toml"))
+
+
+@pytest.fixture
+def together(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Small runs step together too; returns the sizes of the groups stepped together, and counts the draws."""
+    monkeypatch.setattr(calendar, "TOGETHER_MIN_AGENTS", 0)
+    sizes: list[int] = []
+    real = calendar.run_together
+
+    def spy(worlds, *args, **kwargs):  # type: ignore[no-untyped-def]
+        sizes.append(len(worlds))
+        return real(worlds, *args, **kwargs)
+
+    monkeypatch.setattr(calendar, "run_together", spy)
+    return sizes
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_plans_stepped_together_equal_runs_alone(together: list[int], name: str) -> None:
+    sc = load_scenario(ROOT / "scenarios" / f"{name}.toml")
+    plans = [*sc.plans, None]
+    weeks = min(sc.scenario.weeks, 30)
+    streams = make_streams(11, 1, len(sc.segments))
+    shared = run_plans(sc, plans, streams, 3_000, weeks, threads=1)
+    assert together == [len(plans)]  # one group: every plan and no marketing at once
+    for plan, rec in zip(plans, shared, strict=True):
+        assert_records_equal(rec, run_plan(sc, plan, streams, 3_000, weeks, threads=1))
+    assert any(rec.orders.sum() != shared[0].orders.sum() for rec in shared[1:])  # the plans really differ
+
+
+def test_forked_together_equal_forked_alone_and_leave_the_warm_world(together: list[int]) -> None:
+    sc = load_scenario(ROOT / "scenarios" / "hifi.toml")
+    s = sc.scenario
+    warm = warm_up(sc, make_streams(3, 0, len(sc.segments)), 4_000, s.weeks)
+    stage = warm.pop.stage.copy()
+    plans = ["cjm", None, "baseline", "cjm"]  # a plan twice: two worlds, the same records
+    recs = run_forked_together(warm, plans, s.weeks)
+    np.testing.assert_array_equal(warm.pop.stage, stage)
+    for plan, rec in zip(plans, recs, strict=True):
+        assert_records_equal(rec, run_forked(warm, plan, s.weeks))
+    assert_records_equal(recs[0], recs[3])
+
+
+def test_candidates_stepped_together_equal_each_alone(together: list[int]) -> None:
+    evaluation._WARM.clear()
+    data = copy.deepcopy(read_toml(ROOT / "scenarios" / "hifi.toml"))
+    data["scenario"]["agents"] = 4_000
+    cands = [data["plans"][p]["campaigns"] for p in ("cjm", "baseline", "cjm_growth")] + [None]
+    got = evaluate_many(Candidates(data, 2026, 1, cands, "all"))
+    assert together == [len(cands)]
+    for camps, totals in zip(cands, got, strict=True):
+        assert totals == evaluate(Candidate(data, 2026, 1, camps, "one"))
+
+
+def test_shared_draws_are_the_streams_numbers_and_read_only() -> None:
+    sc = load_scenario(ROOT / "scenarios" / "hifi.toml")
+    a = warm_up(sc, make_streams(3, 0, len(sc.segments)), 4_000, sc.scenario.weeks)
+    b = warm_up(sc, make_streams(3, 0, len(sc.segments)), 4_000, sc.scenario.weeks)
+    draws = SharedDraws(a)
+    draws.draw()
+    for blk, (_, lo, hi) in enumerate(b.blocks):
+        if hi == lo:
+            continue
+        np.testing.assert_array_equal(draws.exposure[blk], b._uniforms(blk))  # what the world would draw itself
+        np.testing.assert_array_equal(draws.journey[0][blk], b.tr_rng[blk].random(hi - lo, dtype=np.float32))
+        assert not draws.exposure[blk].flags.writeable and not draws.journey[0][blk].flags.writeable
+
+
+def test_batches_bound_the_memory_and_skip_small_worlds(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert batches(5, 20_000) == [range(i, i + 1) for i in range(5)]  # small worlds: one at a time
+    assert batches(5, 200_000) == [range(0, 5)]
+    monkeypatch.setattr(calendar, "TOGETHER_BYTES", 2 * 200_000 * 150)  # room for two such worlds
+    assert batches(5, 200_000) == [range(0, 2), range(2, 4), range(4, 5)]
+    assert batches(0, 200_000) == []
