@@ -13,9 +13,10 @@ segment and replication:
 
 The warm-up always runs the scenario's warm-up plan: a counterfactual changes the horizon, not
 the past. Every variant is a plan run from its replication's warm-up, which a process simulates
-once and every variant forks (:func:`cjmsim.engine.run_forked`: bit for bit a
-:func:`cjmsim.engine.run_plan`); variants and replications are independent tasks for the same
-executors as sweeps.
+once and every variant forks; the variants of a task step together, the week's random numbers drawn
+once for all of them (:func:`cjmsim.engine.run_forked_together`: bit for bit a
+:func:`cjmsim.engine.run_plan` each). Groups of variants and replications are independent tasks for
+the same executors as sweeps.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from cjmsim.analyses.choices import SHAPLEY
 from cjmsim.analyses.reconcile import Reconciliation
 from cjmsim.analyses.simulate import check_memory
 from cjmsim.analyses.tasks import executor_for
-from cjmsim.engine import WarmWorlds, run_forked
+from cjmsim.engine import Records, WarmWorlds, run_forked_together
 from cjmsim.scenario import INCREMENTAL_METRICS, ArgumentError, Scenario, did_you_mean, parse_scenario
 
 __all__ = ["EXACT_MAX", "EXACT_LIMIT", "Attribution", "attribute", "shapley_weights"]
@@ -56,11 +57,16 @@ WARM_KEEP = 8
 _WARM_WORLDS = WarmWorlds()
 
 
+#: Most variant plans one job steps together (:func:`cjmsim.engine.run_forked_together`: the week's random
+#: numbers drawn once for all of them); fewer when the workers would otherwise sit idle.
+VARIANTS_PER_JOB = 8
+
+
 @dataclass(frozen=True)
 class _Job:
-    """One variant plan on one replication: what a worker needs to run it."""
+    """Variant plans on one replication, stepped together: what a worker needs to run them."""
 
-    variant: str
+    variants: tuple[str, ...]
     rep: int
     scenario: Scenario
     seed: int
@@ -70,16 +76,22 @@ class _Job:
     @property
     def key(self) -> str:
         """The run's name on a cluster's dashboard."""
-        return f"{self.variant}-r{self.rep}"
+        more = f"+{len(self.variants) - 1}" if len(self.variants) > 1 else ""
+        return f"{self.variants[0]}{more}-r{self.rep}"
 
 
-def _run_job(job: _Job) -> tuple[str, int, pd.DataFrame]:
-    """One variant plan, one replication: flows per segment and all, and spend per channel."""
+def _run_job(job: _Job) -> list[tuple[str, int, pd.DataFrame]]:
+    """The job's variant plans on its replication: flows per segment and all, and spend per channel, each."""
     sc = job.scenario
     # every variant of a replication has the same warm-up (the scenario's warm-up plan, the same random
     # numbers): a process simulates it once and each variant forks it, bit for bit a run from the start
     warm = _WARM_WORLDS.world((job.warm_key, job.seed, job.rep), sc, job.seed, job.rep, WARM_KEEP)
-    rec = run_forked(warm, job.variant, sc.scenario.weeks, threads=job.threads)
+    recs = run_forked_together(warm, list(job.variants), sc.scenario.weeks, threads=job.threads)
+    return [(variant, job.rep, _flows(sc, rec)) for variant, rec in zip(job.variants, recs, strict=True)]
+
+
+def _flows(sc: Scenario, rec: Records) -> pd.DataFrame:
+    """One variant's flows per segment and all, and its spend per channel."""
     rows = []
     selections: list[tuple[int | slice, str]] = [*enumerate(sc.segments), (slice(None), "all")]
     for g, seg in selections:
@@ -90,7 +102,7 @@ def _run_job(job: _Job) -> tuple[str, int, pd.DataFrame]:
                 float(rec.spend[:, g, c].sum()) if isinstance(g, int) else float(rec.spend[:, :, c].sum())
             )
         rows.append(out)
-    return job.variant, job.rep, pd.DataFrame(rows)
+    return pd.DataFrame(rows)
 
 
 def shapley_weights(n: int) -> dict[int, float]:
@@ -244,15 +256,22 @@ def attribute(
     past = {k: v for k, v in data["plans"].items() if k == _WARM}  # the only plan the warm-up runs
     text = json.dumps([{k: v for k, v in data.items() if k != "plans"}, past], sort_keys=True, default=str)
     warm_key = hashlib.sha256(text.encode()).hexdigest()
-    jobs = [_Job(v, r, full_sc, base_seed, threads, warm_key) for v in variants for r in range(reps)]
+    names = list(variants)
+    # variants of a replication step together in jobs, enough jobs to keep every worker busy
+    size = max(1, min(VARIANTS_PER_JOB, math.ceil(len(names) * reps / max(workers, 1) / 2)))
+    groups = [tuple(names[i : i + size]) for i in range(0, len(names), size)]
+    jobs = [_Job(group, r, full_sc, base_seed, threads, warm_key) for group in groups for r in range(reps)]
     parts = []
+    done = 0
     with executor_for(workers, scheduler) as runner:
-        for done, (variant, rep, frame) in enumerate(runner.run(_run_job, jobs), start=1):
-            frame.insert(0, "rep", rep)
-            frame.insert(0, "variant", variant)
-            parts.append(frame)
+        for results in runner.run(_run_job, jobs):
+            for variant, rep, frame in results:
+                frame.insert(0, "rep", rep)
+                frame.insert(0, "variant", variant)
+                parts.append(frame)
+            done += len(results)
             if progress is not None:
-                progress(done, len(jobs))
+                progress(done, len(names) * reps)
     runs = pd.concat(parts, ignore_index=True).sort_values(["variant", "rep", "segment"], kind="stable")
     table = _table(runs, plan, channels, list(sc.segments), spec["perms"], shapley)
     label = "exact" if shapley == "exact" else (f"sampled ({samples} permutations)" if shapley == "sampled" else "none")
