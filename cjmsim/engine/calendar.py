@@ -142,7 +142,9 @@ def run_together(
     weeks together, as :func:`run_weeks` steps one: week by week, each on its own SimPy calendar, the week's
     random numbers drawn once for all of them (:class:`~cjmsim.engine.step.SharedDraws`). Each world ends
     bit for bit as it would stepped alone."""
-    if not worlds:
+    if len(worlds) <= 1:  # one world draws its own numbers
+        for w in worlds:
+            run_weeks(w, weeks, on_week, start=start, stop=stop)
         return
     envs = [_calendar(w, weeks, on_week, start, stop) for w in worlds]
     first = -worlds[0].warm if start is None else start

@@ -1593,7 +1593,8 @@ class SharedDraws:
     a week consumes a fixed amount of each (per block with agents: C x n exposure uniforms, and n journey
     uniforms per journey move), whatever the plan. So the numbers one world draws are those every other
     would draw: drawn once, a week costs each further plan none of them, and each plan's records stay bit
-    for bit its own run's. The arrays are read-only."""
+    for bit its own run's. No world writes into them (tests/test_together.py checks it); they are not
+    flagged read-only, which would make numba compile every kernel a second time for read-only arrays."""
 
     def __init__(self, world: World) -> None:
         self.world = world
@@ -1619,12 +1620,8 @@ class SharedDraws:
         w = self.world
         g, lo, hi = w.blocks[b]
         n = hi - lo
-        U = _exposure_uniforms(w.exp_rng[b], w.C, n)
-        U.flags.writeable = False
-        self.exposure[b] = U
+        self.exposure[b] = _exposure_uniforms(w.exp_rng[b], w.C, n)
         for j in range(w.models[g].steps):
             rng = w.tr_rng[b] if j == 0 else w.sub_rng[b]
             assert rng is not None
-            u = rng.random(n, dtype=np.float32)
-            u.flags.writeable = False
-            self.journey[j][b] = u
+            self.journey[j][b] = rng.random(n, dtype=np.float32)
