@@ -29,7 +29,7 @@ SHIPPED = sorted(p.stem for p in (ROOT / "scenarios").glob("*.toml"))
 
 @pytest.fixture
 def together(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Small runs step together too; returns the sizes of the groups stepped together, and counts the draws."""
+    """Small runs step together (whatever the threshold); returns the sizes of the groups stepped together."""
     monkeypatch.setattr(calendar, "TOGETHER_MIN_AGENTS", 0)
     sizes: list[int] = []
     real = calendar.run_together
@@ -110,9 +110,10 @@ def test_shared_draws_are_the_streams_numbers_and_no_world_writes_them(monkeypat
     assert len(kept) > 0 and recs[0].orders.sum() > 0
 
 
-def test_batches_bound_the_memory_and_skip_small_worlds(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert batches(5, 20_000) == [range(i, i + 1) for i in range(5)]  # small worlds: one at a time
+def test_batches_bound_the_memory_and_can_skip_small_worlds(monkeypatch: pytest.MonkeyPatch) -> None:
     assert batches(5, 200_000) == [range(0, 5)]
+    monkeypatch.setattr(calendar, "TOGETHER_MIN_AGENTS", 50_000)
+    assert batches(5, 20_000) == [range(i, i + 1) for i in range(5)]  # below the threshold: one at a time
     monkeypatch.setattr(calendar, "TOGETHER_BYTES", 2 * 200_000 * 150)  # room for two such worlds
     assert batches(5, 200_000) == [range(0, 2), range(2, 4), range(4, 5)]
     assert batches(0, 200_000) == []

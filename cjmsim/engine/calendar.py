@@ -165,10 +165,9 @@ def run_together(
 #: Most bytes of world state stepped together (:func:`batches`): a world is about 110 bytes per agent.
 TOGETHER_BYTES = 1 << 29
 _WORLD_BYTES_PER_AGENT = 150
-#: Fewest agents for which worlds step together. A smaller world stays in the processor's caches when
-#: stepped alone, and switching between worlds every week costs more than the random numbers saved
-#: (hifi, measured in CPU time: 0.9x at 20,000 agents, 1.1x at 50,000, 1.2x from 100,000; benchmarks/).
-TOGETHER_MIN_AGENTS = 50_000
+#: Fewest agents for which worlds step together. Measured in CPU time on hifi (benchmarks/bench_together.py),
+#: together is x1.04 at 10,000 agents, x1.08 at 20,000 and x1.09-1.16 from 100,000: no size loses, so 0.
+TOGETHER_MIN_AGENTS = 0
 
 
 def batches(count: int, agents: int) -> list[range]:
