@@ -241,16 +241,12 @@ def run_plans(
             start.pool = pool
             run_weeks(start, weeks, on_week, stop=0)
             start.pool = None
-            for batch in batches(len(plans), agents):  # the plans of a batch step together
-                # the last plan goes on with the warm-up's own world: one copy fewer
-                worlds = [start.fork(plans[i]) if i < len(plans) - 1 else start.fork_last(plans[i]) for i in batch]
-                for world in worlds:
-                    world.pool = pool
-                run_together(worlds, weeks, on_week, start=0)
-                for world in worlds:
-                    world.pool = None
-                    out.append(world.finish())
-                del worlds
+            # the last plan goes on with the warm-up's own world: one copy fewer
+            last = len(plans) - 1
+            out = _forks_together(
+                lambda i: start.fork(plans[i]) if i < last else start.fork_last(plans[i]), len(plans), agents, weeks,
+                pool, on_week,
+            )  # fmt: skip
     finally:
         if pool is not None:
             pool.shutdown()
@@ -302,18 +298,33 @@ def run_forked_together(
     out: list[Records] = []
     try:
         with threadpool_limits(limits=1, user_api="blas"):
-            for batch in batches(len(plans), warm.pop.size):
-                worlds = [warm.fork(plans[i], scs[i]) for i in batch]
-                for world in worlds:
-                    world.pool = pool
-                run_together(worlds, weeks, start=0)
-                for world in worlds:
-                    world.pool = None
-                    out.append(world.finish())
-                del worlds
+            out = _forks_together(lambda i: warm.fork(plans[i], scs[i]), len(plans), warm.pop.size, weeks, pool)
     finally:
         if pool is not None:
             pool.shutdown()
+    return out
+
+
+def _forks_together(
+    fork: Callable[[int], World],
+    count: int,
+    agents: int,
+    weeks: int,
+    pool: ThreadPoolExecutor | None,
+    on_week: Callable[[int], None] | None = None,
+) -> list[Records]:
+    """The records of variants ``0 .. count - 1`` from week 0, ``fork(i)`` making variant i's world, stepped
+    together in memory-bounded :func:`batches` on ``pool``'s threads; in variant order."""
+    out: list[Records] = []
+    for batch in batches(count, agents):
+        worlds = [fork(i) for i in batch]
+        for world in worlds:
+            world.pool = pool
+        run_together(worlds, weeks, on_week, start=0)
+        for world in worlds:
+            world.pool = None
+            out.append(world.finish())
+        del worlds
     return out
 
 
