@@ -95,11 +95,11 @@ def test_shared_draws_are_the_streams_numbers_and_no_world_writes_them(monkeypat
     kept: list[tuple[np.ndarray, np.ndarray]] = []
     real = SharedDraws.draw
 
-    def draw(self, pool=None):  # type: ignore[no-untyped-def]
+    def draw(self):  # type: ignore[no-untyped-def]
         for x, copy_ in kept:
             np.testing.assert_array_equal(x, copy_)
         kept.clear()
-        real(self, pool)
+        real(self)
         kept.extend((x, x.copy()) for x in [*self.exposure, *(u for row in self.journey for u in row)])
 
     monkeypatch.setattr(SharedDraws, "draw", draw)

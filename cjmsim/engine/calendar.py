@@ -154,7 +154,7 @@ def run_together(
         w.shared = draws
     try:
         for t in range(first, last):
-            draws.draw(worlds[0].pool)
+            draws.draw()
             for env in envs:
                 env.run(until=t + 1)  # the week's flight switches and its step at t + 0.5
     finally:
@@ -175,6 +175,18 @@ def batches(count: int, agents: int) -> list[range]:
     :data:`TOGETHER_BYTES` of world state; one variant a batch below :data:`TOGETHER_MIN_AGENTS` agents."""
     size = max(1, TOGETHER_BYTES // max(agents * _WORLD_BYTES_PER_AGENT, 1)) if agents >= TOGETHER_MIN_AGENTS else 1
     return [range(i, min(i + size, count)) for i in range(0, count, size)]
+
+
+#: Fewest agents for which a world's blocks step on threads (below, the threads' overhead outweighs them).
+THREADS_MIN_AGENTS = 50_000
+
+
+def _pool(threads: int, world: World) -> ThreadPoolExecutor | None:
+    """A pool of ``threads`` threads for ``world``'s blocks, or None where threads would not pay: one thread,
+    fewer than :data:`THREADS_MIN_AGENTS` agents, or a single block."""
+    if threads > 1 and world.pop.size >= THREADS_MIN_AGENTS and world.B > 1:
+        return ThreadPoolExecutor(max_workers=threads)
+    return None
 
 
 def run_plan(
@@ -204,8 +216,7 @@ def run_plan(
     if threads is None:
         threads = min(os.cpu_count() or 1, 4)
     world = World(scenario, streams, plan, agents, weeks, [*recorders, *standard_recorders(export, events)])
-    if threads > 1 and agents >= 50_000 and world.B > 1:
-        world.pool = ThreadPoolExecutor(max_workers=threads)
+    world.pool = _pool(threads, world)
     try:
         with threadpool_limits(limits=1, user_api="blas"):  # small matmuls: BLAS threads only contend
             run_weeks(world, weeks, on_week)
@@ -234,7 +245,7 @@ def run_plans(
     if threads is None:
         threads = min(os.cpu_count() or 1, 4)
     start = World(scenario, streams, None, agents, weeks)
-    pool = ThreadPoolExecutor(max_workers=threads) if threads > 1 and agents >= 50_000 and start.B > 1 else None
+    pool = _pool(threads, start)
     out: list[Records] = []
     try:
         with threadpool_limits(limits=1, user_api="blas"):
@@ -271,8 +282,7 @@ def run_forked(
     when it differs from the warm world's in its plans only (a candidate plan added). ``threads``: as in
     :func:`run_plan` (one by default); results do not depend on it."""
     world = warm.fork(plan, scenario)
-    if threads > 1 and world.pop.size >= 50_000 and world.B > 1:
-        world.pool = ThreadPoolExecutor(max_workers=threads)
+    world.pool = _pool(threads, world)
     try:
         with threadpool_limits(limits=1, user_api="blas"):
             run_weeks(world, weeks, start=0)
@@ -294,7 +304,7 @@ def run_forked_together(
     :func:`run_forked`. ``scenarios``: each plan's scenario when it differs from the warm world's in its plans
     only (None: the warm world's)."""
     scs = list(scenarios) if scenarios is not None else [None] * len(plans)
-    pool = ThreadPoolExecutor(max_workers=threads) if threads > 1 and warm.pop.size >= 50_000 and warm.B > 1 else None
+    pool = _pool(threads, warm)
     out: list[Records] = []
     try:
         with threadpool_limits(limits=1, user_api="blas"):

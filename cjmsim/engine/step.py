@@ -456,13 +456,9 @@ class World:
             cell_lam = lam_g[:, :, None] * tab.cells[idx][:, None, :]  # (K, G, 28)
             solved = {i: (cell_lam[j], lam_g[j], counts[j]) for j, i in enumerate(plain)}
         parts: list[_Part] = []
-        for i, k in enumerate(on):
-            if i in solved:
-                cl, lam_g1, counts1 = solved[i]
-                parts.append((k, cl, budgets[i], lam_g1, counts1))
-            else:  # targeting precision < 1 or a narrow-audience premium
-                cl, lam_g1, counts1 = self._leaky(camps[k], budgets[i], cells)
-                parts.append((k, cl, budgets[i], lam_g1, counts1))
+        for i, k in enumerate(on):  # the rest: targeting precision < 1 or a narrow-audience premium
+            cl, lam_g1, counts1 = solved[i] if i in solved else self._leaky(camps[k], budgets[i], cells)
+            parts.append((k, cl, budgets[i], lam_g1, counts1))
         # lam[:, c, :] += each campaign's cell means, in campaign order (np.add.at adds in index order)
         np.add.at(lam.transpose(1, 0, 2), tab.channel[[k for k, *_ in parts]], np.stack([part[1] for part in parts]))
         return lam, parts
@@ -1604,16 +1600,11 @@ class SharedDraws:
             [np.zeros(0, dtype=np.float32)] * world.B for _ in range(steps)
         ]
 
-    def draw(self, pool: ThreadPoolExecutor | None = None) -> None:
-        """Draw the next week's numbers from the world's streams (the world itself then reads them too); on
-        ``pool``'s threads when given (each block has streams of its own: the same numbers either way)."""
+    def draw(self) -> None:
+        """Draw the next week's numbers from the world's streams (the world itself then reads them too), on
+        its thread pool when it has one (each block has streams of its own: the same numbers either way)."""
         blocks = [b for b, (_, lo, hi) in enumerate(self.world.blocks) if hi > lo]  # an empty block draws nothing
-        if pool is None:
-            for b in blocks:
-                self._draw(b)
-        else:
-            for job in [pool.submit(self._draw, b) for b in blocks]:
-                job.result()
+        self.world._each(self._draw, blocks)
 
     def _draw(self, b: int) -> None:
         """Block ``b``'s numbers of the week."""
