@@ -65,6 +65,7 @@ __all__ = [
     "load_experiment",
     "points",
     "run_sweep",
+    "set_path",
     "sweep",
     "summarise_sweep",
     "summarise_no_marketing",
@@ -414,7 +415,7 @@ def apply_point(base: dict[str, Any], params: Iterable[Parameter], point: dict[s
         level = point[p.name]
         here = f"{where}: parameter {p.name!r}"
         if p.path is not None:
-            _set_path(data, p.path, float(level), multiply=p.multiplies, where=here)
+            set_path(data, p.path, float(level), multiply=p.multiplies, where=here)
         elif p.budget is not None:
             plans = data.get("plans", {})
             names = [n for n in plans if n != WARMUP_PLAN] if p.budget == ["*"] else p.budget
@@ -427,11 +428,15 @@ def apply_point(base: dict[str, Any], params: Iterable[Parameter], point: dict[s
             _move_budget(data, p.move, float(level), weeks, here)
         elif p.levels is not None:
             for path, factor in p.levels[str(level)].items():
-                _set_path(data, path, factor, multiply=True, where=f"{here}, level {level!r}")
+                set_path(data, path, factor, multiply=True, where=f"{here}, level {level!r}")
     return data
 
 
-def _set_path(data: dict[str, Any], path: str, value: float, multiply: bool, where: str) -> None:
+def set_path(data: dict[str, Any], path: str, value: float, multiply: bool, where: str) -> None:
+    """Set (or, with ``multiply``, multiply by ``value``) every number the dotted ``path`` selects in the
+    parsed TOML ``data``, in place: the path syntax of an experiment's ``[[parameters]]`` (``*``,
+    ``{a,b}``, ``[i]``; the last key may be absent). ScenarioError, prefixed with ``where``, names the
+    step of the path that is not there or a value that is not a number to multiply."""
     for container, key in _locations(data, path, where):
         if multiply:
             base = container.get(key) if isinstance(container, dict) else container[key]
