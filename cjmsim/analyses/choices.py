@@ -5,10 +5,13 @@ Each list is the one its analysis checks against; the CLI offers exactly these, 
 
 from __future__ import annotations
 
-__all__ = ["EXPORTS", "OBJECTIVES", "SHAPLEY", "SPLITS"]
+__all__ = ["EXPORTS", "OBJECTIVES", "OBSERVED_COUNTS", "SHAPLEY", "SPLITS"]
 
 #: Exports a run can write (``cjmsim run --export``): see :mod:`cjmsim.analyses.exports`.
-EXPORTS: tuple[str, ...] = ("journeys", "transactions", "mmm", "events")
+EXPORTS: tuple[str, ...] = ("journeys", "transactions", "mmm", "events", "observed")
+#: The count columns of observed.csv, the calibration's data contract (docs/calibration.md): each a
+#: total (``orders``) and per segment (``orders:<segment>``). People, but ``revenue`` (currency).
+OBSERVED_COUNTS: tuple[str, ...] = ("leads", "new_customers", "orders", "revenue")
 #: Optimizer objectives: what to minimize or maximize.
 OBJECTIVES: tuple[str, ...] = ("min-cpo", "max-orders", "max-margin", "max-inc-margin", "min-icpo")
 #: How the optimizer splits each base campaign into decision variables.

@@ -19,6 +19,12 @@
   numbers (the organic baseline). ``ground_truth.json`` beside it holds each channel's true
   weekly incremental orders and revenue, from the same run with the channel switched off (common
   random numbers).
+- ``observed.csv``: the company's weekly data in the calibration's data contract
+  (docs/calibration.md): ``week`` (0 = the first horizon week) and ``date``; ``spend_<channel>``
+  and ``units_<channel>`` per channel; the counts an analytics system tracks, in whole people,
+  ``leads``, ``new_customers`` and ``orders``, and ``revenue``; then the same four per segment,
+  ``<count>:<segment>``. :func:`observed_table`; ``cjmsim.analyses.calibration.read_observed``
+  reads it back.
 - ``events.parquet``: the per-agent event log, one row per event in the horizon, sorted by week,
   agent and event: ``agent``, ``segment``, ``week``, ``event`` (``exposure``, or the stage entered:
   ``aware``, ``interest``, ``desire``, ``customer`` for a first order, ``loyal``, ``lost``; or
@@ -38,8 +44,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
-from cjmsim.analyses.choices import EXPORTS
+from cjmsim.analyses.choices import EXPORTS, OBSERVED_COUNTS
 from cjmsim.engine import EVENTS, JOURNEYS, Records, make_streams, path_channels, run_plan
 from cjmsim.output import write_csv, write_json, write_parquet
 from cjmsim.scenario import ArgumentError, Scenario, parse_scenario
@@ -52,6 +59,8 @@ __all__ = [
     "markov_paths",
     "transactions_table",
     "mmm_table",
+    "OBSERVED_COUNTS",
+    "observed_table",
     "events_table",
     "ground_truth",
     "write_exports",
@@ -191,6 +200,45 @@ def mmm_table(rec: Records, sc: Scenario, without: Records | None = None) -> pd.
     return pd.DataFrame(data)
 
 
+#: The Records field behind each count of observed.csv (agents, but revenue: currency / weight).
+_OBSERVED_FIELDS = {"leads": "leads", "new_customers": "customers", "orders": "orders", "revenue": "revenue"}
+
+
+def observed_table(rec: Records, sc: Scenario) -> pd.DataFrame:
+    """The company's weekly data in the data contract of the calibration (observed.csv).
+
+    Columns, in order: ``week`` (int, 0 = the first horizon week; the warm-up is not in it) and
+    ``date`` (the week's first day, ``start_date`` + 7 x week); per channel, in scenario order,
+    ``spend_<channel>`` (actual spend, currency, rounded to cents) and ``units_<channel>`` (delivered
+    units of the channel's cost unit: impressions, clicks or messages; rounded to 0.1); the totals
+    :data:`OBSERVED_COUNTS`: ``leads`` (entries into interest), ``new_customers`` (first orders),
+    ``orders`` (all orders), in whole people (int64), and ``revenue`` (currency, rounded to cents);
+    then per segment, in scenario order, ``leads:<segment>``, ``new_customers:<segment>``,
+    ``orders:<segment>`` and ``revenue:<segment>``.
+
+    Each total is rounded from the unrounded sum over segments, so the rounded segment columns may
+    not add up to it exactly (by at most half a person, or half a cent, per segment).
+    """
+    W = rec.orders.shape[0]
+    weeks = np.arange(W, dtype=np.int64)
+    start = pd.to_datetime(sc.scenario.start_date)
+    data: dict[str, Any] = {"week": weeks, "date": (start + pd.to_timedelta(weeks * 7, unit="D")).strftime("%Y-%m-%d")}
+    for c, cid in enumerate(sc.channels):
+        data[f"spend_{cid}"] = rec.spend[:, :, c].sum(axis=1).round(2)
+        data[f"units_{cid}"] = rec.units[:, :, c].sum(axis=1).round(1)
+
+    def rounded(name: str, people: NDArray[np.float64]) -> NDArray[Any]:
+        return people.round(2) if name == "revenue" else people.round().astype(np.int64)
+
+    series = {name: getattr(rec, _OBSERVED_FIELDS[name]) * rec.weight for name in OBSERVED_COUNTS}  # (W, G)
+    for name, people in series.items():
+        data[name] = rounded(name, people.sum(axis=1))
+    for g, seg in enumerate(sc.segments):
+        for name, people in series.items():
+            data[f"{name}:{seg}"] = rounded(name, people[:, g])
+    return pd.DataFrame(data)
+
+
 def events_table(rec: Records, sc: Scenario) -> pd.DataFrame:
     """The event log with names: agent, segment, week, event, channel (null but for exposures), count, value.
 
@@ -272,5 +320,7 @@ def write_exports(
         if "mmm" in kinds:
             write_csv(d / "mmm.csv", mmm_table(rec, sc, base))
             write_json(d / "ground_truth.json", ground_truth(sc, plan, rec, seed))
+        if "observed" in kinds:
+            write_csv(d / "observed.csv", observed_table(rec, sc))
         if "events" in kinds:
             write_parquet(d / "events.parquet", events_table(rec, sc))

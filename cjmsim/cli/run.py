@@ -112,7 +112,8 @@ def _visuals(result: Result) -> Callable[[Path], None]:
     "exports",
     help="Comma-separated exports for analytics tools: journeys (Markov attribution paths), transactions "
     "(CLV), mmm (weekly MMM series + ground_truth.json), events (events.parquet: every exposure, stage change "
-    "and order of every agent; large). Written to exports/<plan>/.",
+    "and order of every agent; large), observed (observed.csv: the weekly data a calibration reads, "
+    "docs/calibration.md). Written to exports/<plan>/.",
 )
 @click.option(
     "--reference",
@@ -174,7 +175,8 @@ def run(
             check_reference(reference, names)
         sc = sc.with_settings(agents=agents, weeks=weeks, seed=seed)
         runs = len(names) + (not no_baseline)
-        logs, events = bool(set(kinds) - {"events"}), "events" in kinds  # the event log only on request
+        # the event log only on request; observed.csv is made of the weekly records alone
+        logs, events = bool(set(kinds) - {"events", "observed"}), "events" in kinds
         shared = shares_warm_up(runs, logs, events)
         check_memory(sc.scenario.agents, weeks=sc.scenario.weeks, events=events, fork=shared)  # before any run
     s = sc.scenario
