@@ -1,4 +1,6 @@
-"""observed.csv, the calibration's data contract: the export agrees with the run it comes from."""
+"""observed.csv, the calibration's data contract: the export agrees with the run it comes from, and the
+reader takes back exactly what it writes and refuses anything else with one message naming the file,
+the line and the column."""
 
 from __future__ import annotations
 
@@ -13,8 +15,11 @@ from click.testing import CliRunner
 
 import cjmsim
 from cjmsim import cli
+from cjmsim.analyses.calibration import Observed, read_observed
 from cjmsim.analyses.choices import OBSERVED_COUNTS
 from cjmsim.analyses.exports import observed_table
+from cjmsim.output import write_csv
+from cjmsim.scenario import ScenarioError
 
 ROOT = Path(__file__).resolve().parents[1]
 MINIMAL = ROOT / "scenarios" / "minimal.toml"
@@ -91,3 +96,134 @@ def test_cli_writes_observed_csv_per_plan(tmp_path):
         assert len(got) == 8
         # the first replication's records, through the file: the same numbers as the table
         pd.testing.assert_frame_equal(got, observed_table(again.records[plan][0], sc), check_dtype=False)
+
+
+# ---- read_observed: what the export writes comes back
+
+
+def test_read_observed_takes_back_what_the_export_writes(tmp_path, run):
+    sc, rec, t = run
+    path = write_csv(tmp_path / "observed.csv", t)
+    obs = read_observed(path, sc)
+    assert isinstance(obs, Observed) and obs.path == path
+    assert obs.columns == list(t.columns)
+    np.testing.assert_array_equal(obs.weeks, np.arange(sc.scenario.weeks))
+    assert list(obs.spend) == list(sc.channels) == list(obs.units)
+    for c in sc.channels:
+        np.testing.assert_array_equal(obs.spend[c], t[f"spend_{c}"].to_numpy(np.float64))
+        np.testing.assert_array_equal(obs.units[c], t[f"units_{c}"].to_numpy(np.float64))
+    counts = [c for c in t.columns if c.split(":")[0] in OBSERVED_COUNTS]
+    assert list(obs.series) == counts and "orders" in counts and "orders:a" in counts
+    for name in counts:
+        assert obs.series[name].dtype == np.float64
+        np.testing.assert_array_equal(obs.series[name], t[name].to_numpy(np.float64))
+
+
+@pytest.fixture(scope="module")
+def minimal_sc():
+    """scenarios/minimal.toml: channels search and email, segments casual and enthusiast, 26 weeks from 2026-01-05."""
+    return cjmsim.load_scenario(MINIMAL)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "company.csv"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_read_observed_by_date_in_any_row_order_with_some_series(tmp_path, minimal_sc):
+    # a company's own file: no week column, rows out of order, a BOM, a few series only
+    text = "\ufeffdate,spend_search,orders,revenue:enthusiast\n2026-01-19,100,7,900.5\n\n2026-01-05,50,3,0\n"
+    obs = read_observed(write(tmp_path, text), minimal_sc)
+    np.testing.assert_array_equal(obs.weeks, [0, 2])
+    np.testing.assert_array_equal(obs.spend["search"], [50.0, 100.0])
+    assert obs.spend["email"] is None and obs.units["search"] is None
+    assert list(obs.series) == ["orders", "revenue:enthusiast"]
+    np.testing.assert_array_equal(obs.series["orders"], [3.0, 7.0])
+    np.testing.assert_array_equal(obs.series["revenue:enthusiast"], [0.0, 900.5])
+    assert obs.columns == ["date", "spend_search", "orders", "revenue:enthusiast"]
+
+
+# ---- read_observed: each wrong file is one message naming the file, the line and the column
+
+BAD = {
+    # name: (file text, fragments of the message)
+    "empty": ("", ["empty"]),
+    "header only": ("week,orders\n", ["no rows"]),
+    "short row": ("week,orders\n0,1\n1\n", ["line 3 has 1 field,", "header (line 1) 2 fields"]),
+    "long row": ("week,orders\n0,1,234.5\n", ["line 2 has 3 fields", "write 1234.5, not 1,234.5"]),
+    "no week or date": ("orders,leads\n1,2\n", ["no 'week' and no 'date' column"]),
+    "week not a number": ("week,orders\n0,1\nx,2\n", ["line 3, column 'week'", "'x' is not a week"]),
+    "week 1.5": ("week,orders\n1.5,1\n", ["line 2, column 'week'", "'1.5' is not a week"]),
+    "week outside": ("week,orders\n0,1\n26,1\n", ["line 3, column 'week'", "week 26", "weeks 0 .. 25"]),
+    "week negative": ("week,orders\n-1,1\n", ["line 2, column 'week'", "week -1", "weeks 0 .. 25"]),
+    "week twice": ("week,orders\n3,1\n4,1\n3,1\n", ["line 4, column 'week'", "week 3 again (line 2"]),
+    "date not a date": ("date,orders\n05.01.2026,1\n", ["line 2, column 'date'", "'05.01.2026'", "YYYY-MM-DD"]),
+    "date mid-week": (
+        "date,orders\n2026-01-05,1\n2026-01-14,1\n",
+        ["line 3, column 'date'", "2026-01-14 is not the first day", "2026-01-12, 2026-01-19"],
+    ),
+    "date before": ("date,orders\n2025-12-29,1\n", ["line 2, column 'date'", "week -1", "2026-01-05 .. 2026-06-29"]),
+    "date after": ("date,orders\n2026-07-06,1\n", ["line 2, column 'date'", "week 26", "weeks 0 .. 25"]),
+    "date twice": ("date,orders\n2026-01-05,1\n2026-01-05,1\n", ["line 3, column 'date'", "week 0 again"]),
+    "date not its week's": (
+        "week,date,orders\n0,2026-01-05,1\n1,2026-01-19,1\n",
+        ["line 3, column 'date'", "not week 1's first day, 2026-01-12"],
+    ),
+    "spend channel": (
+        "week,spend_serch\n0,1\n",
+        ["line 1, column 'spend_serch'", "did you mean 'search'", "search, email"],
+    ),
+    "units channel": (
+        "week,units_mail\n0,1\n",
+        ["line 1, column 'units_mail'", "did you mean 'email'", "search, email"],
+    ),
+    "count": (
+        "week,order:casual\n0,1\n",
+        ["line 1, column 'order:casual'", "did you mean 'orders'", "leads, new_customers"],
+    ),
+    "segment": (
+        "week,leads:casul\n0,1\n",
+        ["line 1, column 'leads:casul'", "did you mean 'casual'", "casual, enthusiast"],
+    ),
+    "unknown": (
+        "week,margin\n0,1\n",
+        ["line 1, column 'margin'", "unknown column", "allowed: week, date, spend_<channel>"],
+    ),
+    "case": ("week,Orders\n0,1\n", ["line 1, column 'Orders'", "did you mean 'orders'", "<count>:<segment>"]),
+    "mmm units": ("week,clicks_search\n0,1\n", ["line 1, column 'clicks_search'", "did you mean 'units_search'"]),
+    "twice": ("week,orders,orders\n0,1,1\n", ["line 1, column 'orders'", "given twice (columns 2 and 3)"]),
+    "no name": ("week,,orders\n0,1,1\n", ["line 1", "column 2 has no name"]),
+    "empty cell": ("week,orders\n0,1\n1,\n", ["line 3, column 'orders'", "an empty cell", "finite number >= 0"]),
+    "text": ("week,leads\n0,many\n", ["line 2, column 'leads'", "'many' is not a finite number"]),
+    "negative": ("week,spend_search\n0,-5\n", ["line 2, column 'spend_search'", "'-5' is negative"]),
+    "infinite": ("week,revenue\n0,inf\n", ["line 2, column 'revenue'", "'inf' is not a finite number"]),
+    "nan": ("week,orders:casual\n0,NaN\n", ["line 2, column 'orders:casual'", "'NaN' is not a finite number"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_read_observed_refuses_with_one_clear_message(tmp_path, minimal_sc, case):
+    text, fragments = BAD[case]
+    path = write(tmp_path, text)
+    with pytest.raises(ScenarioError) as e:
+        read_observed(path, minimal_sc)
+    msg = str(e.value)
+    assert msg.startswith(f"{path}: ") and "\n" not in msg
+    for fragment in fragments:
+        assert fragment in msg, msg
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [(b"PAR1\x00\xff\xfe\x15\x04", "not a CSV file"), (None, "no such file"), ("folder", "a folder")],
+)
+def test_read_observed_refuses_what_is_not_a_csv_file(tmp_path, minimal_sc, content, fragment):
+    path = tmp_path / "observed.csv"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content == "folder":
+        path.mkdir()
+    with pytest.raises(ScenarioError, match=fragment) as e:
+        read_observed(path, minimal_sc)
+    assert str(e.value).startswith(f"{path}: ")
