@@ -18,6 +18,7 @@ from cjmsim import cli
 from cjmsim.analyses.calibration import Observed, read_observed
 from cjmsim.analyses.choices import OBSERVED_COUNTS
 from cjmsim.analyses.exports import observed_table
+from cjmsim.engine import Records
 from cjmsim.output import write_csv
 from cjmsim.scenario import ScenarioError
 
@@ -227,3 +228,37 @@ def test_read_observed_refuses_what_is_not_a_csv_file(tmp_path, minimal_sc, cont
     with pytest.raises(ScenarioError, match=fragment) as e:
         read_observed(path, minimal_sc)
     assert str(e.value).startswith(f"{path}: ")
+
+
+# ---- docs/calibration.md shows the real header and messages
+
+DOC = ROOT / "docs" / "calibration.md"
+
+
+def _doc_blocks() -> list[list[str]]:
+    """The ```text blocks of docs/calibration.md's data-contract section, as lists of lines."""
+    text = DOC.read_text(encoding="utf-8").split("<!-- calibration file and tutorial follow -->")[0]
+    return [block.split("```")[0].strip().splitlines() for block in text.split("```text\n")[1:]]
+
+
+def test_calibration_doc_examples_are_the_real_messages(minimal_sc):
+    # conftest runs each test in its tmp folder: the messages name company.csv as the doc does
+    weeks = "".join(f"{datetime.date(2026, 1, 5) + datetime.timedelta(weeks=k)},1\n" for k in range(4))
+    files = {  # each message's column, and a file that gets it
+        "'spend_serch'": "week,spend_serch\n0,1\n",
+        "'date'": f"date,orders\n{weeks}\n2026-02-18,1\n",  # line 7: the blank line 6 counts
+        "'orders'": "week,orders\n0,1\n1,2\n2,\n",
+    }
+    messages = _doc_blocks()[0]
+    assert len(messages) == len(files)
+    for message, (column, text) in zip(messages, files.items(), strict=True):
+        assert column in message
+        Path("company.csv").write_text(text, encoding="utf-8")
+        with pytest.raises(ScenarioError) as e:
+            read_observed("company.csv", minimal_sc)
+        assert str(e.value) == message
+
+
+def test_calibration_doc_header_is_the_minimal_export(minimal_sc):
+    rec = Records.zeros(5.0, 1, len(minimal_sc.segments), len(minimal_sc.channels), 0)
+    assert _doc_blocks()[1] == [",".join(observed_table(rec, minimal_sc).columns)]
