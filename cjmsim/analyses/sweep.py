@@ -65,6 +65,7 @@ __all__ = [
     "load_experiment",
     "points",
     "run_sweep",
+    "path_locations",
     "set_path",
     "sweep",
     "summarise_sweep",
@@ -337,7 +338,7 @@ _INDEX = re.compile(r"^(?P<key>[^\[\]]+)(?P<idx>(\[\d+\])*)$")
 _CHOICE = re.compile(r"^\{[^{}]*\}$")  # {a,b}: the listed keys at one level
 
 
-def _locations(data: Any, path: str, where: str) -> list[tuple[Any, Any]]:
+def path_locations(data: Any, path: str, where: str) -> list[tuple[Any, Any]]:
     """(container, key) pairs a dotted path with '*' and [i] selects; errors name the bad step.
 
     The last key may be absent (an optional setting the scenario leaves at its default). ``{a,b}``
@@ -437,9 +438,15 @@ def set_path(data: dict[str, Any], path: str, value: float, multiply: bool, wher
     parsed TOML ``data``, in place: the path syntax of an experiment's ``[[parameters]]`` (``*``,
     ``{a,b}``, ``[i]``; the last key may be absent). ScenarioError, prefixed with ``where``, names the
     step of the path that is not there or a value that is not a number to multiply."""
-    for container, key in _locations(data, path, where):
+    for container, key in path_locations(data, path, where):
         if multiply:
             base = container.get(key) if isinstance(container, dict) else container[key]
+            if base is None and isinstance(container, dict) and key not in container:  # nothing there to multiply
+                keys = [str(k) for k in container]
+                raise ScenarioError(
+                    f"{where}: path {path!r}: key {key!r} not found{did_you_mean(str(key), keys)}, so no number to "
+                    f"multiply; keys here: {', '.join(keys)}"
+                )
             if not isinstance(base, (int, float)) or isinstance(base, bool):
                 raise ScenarioError(f"{where}: path {path!r}: {key!r} has no number to multiply (found {base!r})")
             container[key] = base * value

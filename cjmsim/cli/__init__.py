@@ -13,6 +13,7 @@ import click
 from cjmsim import __version__
 
 from .attribute import attribute_command
+from .calibrate import calibrate_command
 from .optimize import optimize_command
 from .run import run, schema, validate
 from .sweep import sweep_command
@@ -30,5 +31,5 @@ def main() -> None:
     """
 
 
-for _command in (validate, schema, run, sweep_command, attribute_command, optimize_command):
+for _command in (validate, schema, run, sweep_command, attribute_command, optimize_command, calibrate_command):
     main.add_command(_command)
