@@ -8,6 +8,7 @@ more; the shares of draws won sum to one; the worker count changes nothing.
 from __future__ import annotations
 
 import copy
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
 from cjmsim.analyses import metrics
 from cjmsim.analyses.calibration import (
@@ -32,6 +34,7 @@ from cjmsim.analyses.calibration.posterior import (
 )
 from cjmsim.analyses.simulate import NO_MARKETING
 from cjmsim.engine import make_streams, run_plan
+from cjmsim.presentation import format as fmt
 from cjmsim.scenario import INCREMENTAL_METRICS, TOTAL_METRICS, ScenarioError, parse_scenario, read_toml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -261,3 +264,120 @@ def test_without_the_baseline_there_are_no_incremental_metrics(tmp_path: Path) -
     assert NO_MARKETING not in set(r.per_draw.plan)
     assert "inc_orders" not in r.per_draw.columns and "inc_orders" not in set(r.differences.metric)
     assert set(r.wins.metric) == {"orders", "cpo", "margin", "romi"}
+
+
+# --------------------------------------------------------------------------------------------
+# the command line
+
+
+def invoke(*args: object):  # noqa: ANN201
+    from cjmsim.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_cli_writes_the_four_tables_and_the_metadata(tmp_path: Path) -> None:
+    path = draws_file(tmp_path)
+    out = tmp_path / "out"
+    res = invoke("run", MINIMAL, "--posterior", path, "--agents", AGENTS, "--weeks", WEEKS, "--out", out)
+    assert res.exit_code == 0, res.output
+    names = {"posterior_summary.csv", "posterior_differences.csv", "posterior_wins.csv", "posterior_draws.csv"}
+    assert names | {"metadata.json", "scenario.toml"} == {p.name for p in out.iterdir()}
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["analysis"] == "run"
+    assert meta["settings"]["draws_used"] == 4 and meta["settings"]["reference"] == "none"
+    assert meta["settings"]["agents"] == AGENTS and meta["settings"]["weeks"] == WEEKS
+    draws = pd.read_csv(out / "posterior_draws.csv")
+    assert len(draws) == 4 * 3  # two plans and no marketing per draw
+    assert list(pd.read_csv(out / "posterior_differences.csv").columns) == list(DIFFERENCE_COLUMNS)
+    assert "Plans under uncertainty" in res.output and "90% interval" in res.output
+    assert "higher: better" in res.output  # the paid plan's incremental orders
+    assert "4 draws" in res.output
+
+
+def test_cli_draws_option_takes_the_first_draws(tmp_path: Path) -> None:
+    from cjmsim.analyses.calibration.posterior import MAX_DRAWS
+    from cjmsim.cli import main
+
+    option = next(p for p in main.commands["run"].params if p.name == "draws")
+    assert option.type.max == MAX_DRAWS  # type: ignore[attr-defined]
+    out = tmp_path / "out"
+    res = invoke("run", MINIMAL, "--posterior", draws_file(tmp_path), "--draws", 2, "--agents", 500,
+                 "--weeks", 4, "--out", out, "--quiet")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert res.output == ""
+    assert pd.read_csv(out / "posterior_draws.csv").draw.unique().tolist() == [0, 1]
+
+
+def test_cli_a_path_the_scenario_lacks_exits_2_with_one_message(tmp_path: Path) -> None:
+    bad = (FreeParameter("tv_half", "channels.tv.saturation.half"),)
+    path = write_draws(tmp_path / "bad.parquet", Draws(bad, pd.DataFrame({"draw": [0], "tv_half": [1.0]}), {}))
+    out = tmp_path / "out"
+    res = invoke("run", MINIMAL, "--posterior", path, "--agents", 500, "--out", out)
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+    assert res.output.startswith("error: ") and res.output.count("error:") == 1
+    assert "'tv_half'" in res.output and "channels.tv.saturation.half" in res.output
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_cli_a_file_that_is_not_parquet_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "posterior.parquet"
+    path.write_text("draw,purchase\n0,1.0\n", encoding="utf-8")
+    res = invoke("run", MINIMAL, "--posterior", path, "--out", tmp_path / "out")
+    assert res.exit_code == 2, res.output
+    assert "not a Parquet file" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--reps", "3"], "--reps 3: not with --posterior"),
+        (["--export", "mmm"], "--export not with --posterior"),
+        (["--segments"], "--segments not with --posterior"),
+    ],
+)
+def test_cli_options_that_do_not_go_with_posterior_exit_2(tmp_path: Path, args: list[str], words: str) -> None:
+    res = invoke("run", MINIMAL, "--posterior", draws_file(tmp_path), *args, "--out", tmp_path / "out")
+    assert res.exit_code == 2, res.output
+    assert words in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("args", [["--draws", "3"], ["--workers", "2"], ["--scheduler", "tcp://localhost:8786"]])
+def test_cli_posterior_options_need_posterior(tmp_path: Path, args: list[str]) -> None:
+    res = invoke("run", MINIMAL, *args, "--out", tmp_path / "out")
+    assert res.exit_code == 2, res.output
+    assert f"{args[0]} is an option of --posterior" in res.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_terminal_writes_an_interval_by_its_ends_in_one_unit() -> None:
+    assert fmt.terminal_interval(1575, 1507, 1643, "n") == ("1,575", "[1,507, 1,643]")
+    assert fmt.terminal_interval(500_000, 210_000, 2_100_000, "m") == ("0.50 M", "[0.21 M, 2.10 M]")
+    assert fmt.terminal_interval(262, -20, 335, "n", sign=True) == ("+262", "[-20, +335]")
+    assert fmt.terminal_interval(0.125, 0.1, 0.15, "p") == ("12.5%", "[10.0%, 15.0%]")
+    assert fmt.terminal_interval(math.nan, 1, 2, "n") == (fmt.DASH, "")
+    assert fmt.terminal_interval(3, math.nan, 2, "n") == ("3", "")
+
+
+def test_cli_tables_fit_a_narrow_terminal_and_claim_nothing_without_a_difference(tmp_path: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from cjmsim.cli.tables import posterior_tables
+
+    r = posterior(draws_file(tmp_path), max_draws=2)
+    console = Console(width=60, record=True, file=io.StringIO())
+    console.print(posterior_tables(r, 60))
+    text = console.export_text()
+    assert all(len(line) <= 60 for line in text.splitlines())
+    assert "Search only" in text and "2 draws" in text
+    # iCPO against no marketing has no value in any draw: a dash on the terminal, and no side claimed
+    icpo = r.differences.set_index(["plan", "metric"]).loc[("search_only", "icpo")]
+    assert icpo.draws == 0 and icpo.verdict == NO_CLEAR_DIFFERENCE
+    line = next(x for x in text.split("Paired differences")[1].splitlines() if x.startswith("iCPO"))
+    assert line.split()[2:] == [fmt.DASH, fmt.DASH], line
