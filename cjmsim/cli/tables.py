@@ -49,6 +49,7 @@ __all__ = [
     "incremental_grid",
     "optimize_headline",
     "optimize_table",
+    "FEW_DRAWS",
     "POSTERIOR_METRICS",
     "posterior_tables",
     "run_tables",

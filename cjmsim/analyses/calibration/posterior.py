@@ -51,6 +51,7 @@ __all__ = [
     "INTERVAL",
     "MAX_DRAWS",
     "NO_CLEAR_DIFFERENCE",
+    "PARALLEL_AGENT_WEEKS",
     "PosteriorResult",
     "WIN_COLUMNS",
     "WIN_METRICS",
