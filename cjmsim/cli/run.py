@@ -22,8 +22,10 @@ from .common import (
     out_folder,
     plain,
     printable,
+    scheduler_option,
     week_progress,
 )
+from .posterior import check_posterior_options, run_posterior_command
 from .tables import run_tables
 
 if TYPE_CHECKING:
@@ -103,7 +105,9 @@ def _visuals(result: Result) -> Callable[[Path], None]:
     help="Replications; > 1 gives 95% CIs.",
 )
 @click.option(
-    "--out", type=click.Path(file_okay=False), help="Output folder. Default: out/<scenario file name without .toml>."
+    "--out",
+    type=click.Path(file_okay=False),
+    help="Output folder. Default: out/<scenario file name without .toml> (with --posterior: out/<name>-posterior).",
 )
 @click.option("--segments", "by_segment", is_flag=True, help="Also print a table per segment.")
 @click.option("--no-report", is_flag=True, help="Skip the charts and report.html (tables only).")
@@ -124,6 +128,23 @@ def _visuals(result: Result) -> Callable[[Path], None]:
     is_flag=True,
     help="Skip the no-marketing run on the same customers: no incremental metrics (inc_orders, iCPO, iROMI).",
 )
+@click.option(
+    "--posterior",
+    type=click.Path(dir_okay=False),
+    help="A posterior draws file (posterior.parquet): run every plan over its draws instead, paired within each "
+    "draw; writes posterior_*.csv. Not with --reps > 1, --export or --segments.",
+)
+@click.option(
+    "--draws",
+    type=click.IntRange(min=1, max=1000),  # cjmsim.analyses.calibration.posterior.MAX_DRAWS (tested)
+    help="With --posterior: use the file's first N draws. Default: every draw, at most 1,000.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1, max=256),
+    help="With --posterior: local processes. Default: the machine's cores (one process for a small run).",
+)
+@scheduler_option
 @click.option("--quiet", is_flag=True, help="Print no table and no progress.")
 @force_option
 @guarded
@@ -140,6 +161,10 @@ def run(
     exports: str | None,
     reference: str | None,
     no_baseline: bool,
+    posterior: str | None,
+    draws: int | None,
+    workers: int | None,
+    scheduler: str | None,
     quiet: bool,
     force: bool,
 ) -> None:
@@ -153,7 +178,29 @@ def run(
     (planned vs bought per campaign); a plan that buys under 95% of its budget is warned about, and
     so is a segment whose simulated median time to first order is clearly (its 95% interval) outside
     its time_before_purchase_weeks.
+
+    With --posterior DRAWS (a posterior.parquet of posterior draws), runs every plan and no marketing
+    once per draw instead, draw i with the draw's parameters on replication i: within a draw the
+    plans share the customers and random numbers, so their differences are paired, and across draws
+    the parameters and random numbers change, so every interval includes the parameters'
+    uncertainty. Writes posterior_summary.csv (per plan: mean, median and 90% interval of every
+    metric over the draws), posterior_differences.csv (paired differences from the reference, with
+    a verdict: higher, lower or no clear difference, from the 90% interval), posterior_wins.csv
+    (the share of draws each plan wins, per metric), posterior_draws.csv (draw x plan, with the
+    draw's parameters), metadata.json and a copy of the scenario, atomically, by default to
+    out/<file name>-posterior. --draws N uses the first N draws (default all, at most 1,000);
+    --workers and --scheduler choose where they run. Not with --reps > 1, --export or --segments.
     """
+    check_posterior_options(
+        posterior, reps=reps, exports=exports, by_segment=by_segment, draws=draws, workers=workers, scheduler=scheduler
+    )
+    if posterior is not None:
+        run_posterior_command(
+            file, posterior, plans=plans, agents=agents, weeks=weeks, seed=seed, reference=reference,
+            no_baseline=no_baseline, draws=draws, workers=workers, scheduler=scheduler, out=out, quiet=quiet,
+            force=force,
+        )  # fmt: skip
+        return
     sc = load(file)
     target = out_folder(out, Path("out") / Path(file).stem, "run", force)
     from cjmsim.analyses.exports import parse_exports, write_exports

@@ -30,6 +30,7 @@ from .common import plain
 if TYPE_CHECKING:
     import pandas as pd
 
+    from cjmsim.analyses.calibration import PosteriorResult
     from cjmsim.analyses.simulate import Result
     from cjmsim.scenario import Scenario
 
@@ -48,6 +49,9 @@ __all__ = [
     "incremental_grid",
     "optimize_headline",
     "optimize_table",
+    "FEW_DRAWS",
+    "POSTERIOR_METRICS",
+    "posterior_tables",
     "run_tables",
     "sweep_table",
     "totals_grid",
@@ -446,3 +450,89 @@ def optimize_headline(opt: Any) -> str:
             )
         lines.append(f"{name(opt.plan_name)} vs {name(other)} (paired, 95% CI): " + ", ".join(parts))
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# plans under uncertainty: a run over posterior draws
+
+#: What ``run --posterior`` prints: the plans' table (first two, and the shares of draws won on
+#: them) and the verdicts' table, with no marketing run (first) and without it.
+POSTERIOR_METRICS: tuple[tuple[str, ...], tuple[str, ...]] = (
+    ("inc_orders", "icpo", "inc_margin", "iromi"),
+    ("orders", "cpo", "margin", "romi"),
+)
+#: Below this many draws the 90% intervals' ends are close to the extreme draws: the table says so.
+FEW_DRAWS = 20
+
+
+def _interval(value: object, low: object, high: object, kind: str, sign: bool = False) -> list[str]:
+    """A value and its 90% interval (dimmed), as one group."""
+    text, ends = fmt.terminal_interval(value, low, high, kind, sign=sign)
+    return [text, f"[dim]{ends}[/]"] if ends else [text]
+
+
+def _verdict_words(verdict: str, better: str) -> str:
+    """'higher: better', 'lower: worse', 'no clear difference' (a metric without a direction: the side alone)."""
+    if verdict not in ("higher", "lower") or better not in ("higher", "lower"):
+        return verdict
+    return f"{verdict}: {'better' if verdict == better else 'worse'}"
+
+
+def posterior_tables(result: PosteriorResult, width: int | None = None) -> Group:
+    """What ``cjmsim run --posterior`` prints: each plan's two headline metrics with their 90% posterior
+    intervals and the share of draws it wins on each, then every plan against the reference, paired
+    within each draw, with the verdict of each difference's interval; fitted to ``width``."""
+    sc = result.scenario
+    cur = sc.scenario.currency
+    n = int(result.settings["draws_used"])
+    shown = POSTERIOR_METRICS[0] if result.incremental else POSTERIOR_METRICS[1]
+    names = {p: plain(sc.plans[p].name or p) for p in result.plans}
+    summary = result.summary.set_index("plan")
+    wins = result.wins.set_index(["plan", "metric"])
+    head = shown[:2]
+    cells = []
+    for p in result.plans:
+        row: list[Cell] = [[_interval(summary.loc[p, m], summary.loc[p, f"{m}_p05"], summary.loc[p, f"{m}_p95"],
+                                      metric(m).code)] for m in head]  # fmt: skip
+        row += [[[fmt.terminal(wins.loc[(p, m), "share"], "p")]] for m in head if (p, m) in wins.index]
+        cells.append(row)
+    columns = [plain(heading(metric(m), cur)) for m in head]
+    columns += [f"Draws won on {metric(m).short}" for m in head if m in set(result.wins.metric)]
+    scope = f"{plain(sc.scenario.name)}: all segments, {sc.scenario.weeks} weeks, {n:,} posterior draws"
+    grids = [
+        Grid(
+            f"[bold]Plans under uncertainty[/]. {scope}, mean [90% interval over draws]",
+            ["Plan"],
+            [[names[p]] for p in result.plans],
+            columns,
+            cells,
+            [f"won: the share of draws in which the plan is the best of the {len(result.plans)} plans run"],
+        )
+    ]
+    others = [p for p in result.plans if p != result.reference]
+    d = result.differences.set_index(["plan", "metric"])
+    rows, diff_cells = [], []
+    for m in shown:
+        if not all((p, m) in d.index for p in others):
+            continue
+        rows.append([plain(heading(metric(m), cur))])
+        line: list[Cell] = []
+        for p in others:
+            r = d.loc[(p, m)]
+            cell = [_interval(r["diff"], r.diff_p05, r.diff_p95, metric(m).code, sign=True)]
+            if fmt.finite(r["diff"]):  # no verdict where no draw has the difference (n/a)
+                cell.append([_verdict_words(str(r.verdict), str(r.better))])
+            line.append(cell)
+        diff_cells.append(line)
+    if others and rows:
+        ref = names[result.reference]
+        notes = [
+            f"difference: plan \u2212 {ref} in the same draw (the same customers and random numbers); mean and "
+            "90% interval over draws: it includes the parameters' uncertainty, not only the simulation's noise",
+            "a side (higher, lower) is named only where the 90% interval excludes zero",
+        ]
+        if n < FEW_DRAWS:
+            notes.append(f"{n} draws: the interval's ends lie close to the extreme draws; use more draws to rely on it")
+        title = f"[bold]Paired differences from {ref}[/]. {scope}"
+        grids.append(Grid(title, ["Metric"], rows, [names[p] for p in others], diff_cells, notes))
+    return Group(*[r for g in grids for r in fit(g, width)])

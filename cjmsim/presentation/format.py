@@ -11,10 +11,11 @@ A value's *kind* says what it is: ``n`` a count of people or orders, ``m`` money
   attribution and optimizer charts and tables, e.g. ``61.5M ± 0.687M``;
 - **fixed** (:func:`fixed`, :func:`fixed_half_width`): fixed decimals per kind, as the run report
   prints a run, e.g. ``1,234,567`` and ``12.34`` for small money;
-- **terminal** (:func:`terminal`, :func:`terminal_ci`, :func:`terminal_diff`, :func:`terminal_ratio`):
-  every table the command line prints: three significant digits from a million, as ``M`` and ``bn``
-  with a space, the CI half-width in the value's unit, e.g. ``4.79 bn \u00b1 0.53 bn``, ``58,200 \u00b1
-  1,906``, ``414% \u00b1 46%``.
+- **terminal** (:func:`terminal`, :func:`terminal_ci`, :func:`terminal_diff`, :func:`terminal_ratio`,
+  :func:`terminal_interval`): every table the command line prints: three significant digits from a
+  million, as ``M`` and ``bn`` with a space, the CI half-width in the value's unit, e.g. ``4.79 bn
+  \u00b1 0.53 bn``, ``58,200 \u00b1 1,906``, ``414% \u00b1 46%``; an interval that need not be
+  symmetric (a posterior's) by its ends, e.g. ``1,575 [1,508, 1,643]``.
 
 Changes and multiples: :func:`signed`, :func:`signed_percent`, :func:`change`,
 :func:`budget_change`, :func:`multiple`. A missing or non-finite value is ``n/a`` in chart text
@@ -55,6 +56,7 @@ __all__ = [
     "terminal_ci",
     "terminal_diff",
     "terminal_ratio",
+    "terminal_interval",
     "setting",
     "active_weeks",
     "duration",
@@ -351,6 +353,23 @@ def terminal_ratio(r: object, lo: object, hi: object) -> tuple[str, str]:
     low, high = _number(lo), _number(hi)
     ci = f"[{low:,.{decimals}f}, {high:,.{decimals}f}]" if low is not None and high is not None else ""
     return f"\u00d7{x:,.{decimals}f}", ci
+
+
+def terminal_interval(v: object, lo: object, hi: object, kind: str, sign: bool = False) -> tuple[str, str]:
+    """A value and an interval by its ends, as the terminal writes them: ('1,575', '[1,508, 1,643]').
+
+    For intervals that need not be symmetric around the value (a posterior's percentiles). The three
+    numbers are in the unit of the largest (``0.50 M [0.21 M, 2.10 M]``); ``sign`` writes differences
+    (``+262 [+208, +335]``). The interval is '' when an end is missing; a missing value is a dash."""
+    x = _number(v)
+    if x is None:
+        return DASH, ""
+    low, high = _number(lo), _number(hi)
+    if low is None or high is None:
+        return _terminal_text(x, *_terminal_scale(x, kind), sign=sign), ""
+    div, decimals, suffix = _terminal_scale(max(abs(x), abs(low), abs(high)), kind)
+    ends = ", ".join(_terminal_text(e, div, decimals, suffix, sign=sign) for e in (low, high))
+    return _terminal_text(x, div, decimals, suffix, sign=sign), f"[{ends}]"
 
 
 def setting(x: float) -> str:

@@ -5,6 +5,9 @@
 - :mod:`~cjmsim.analyses.calibration.draws`: the posterior draws file (Parquet) every command reads.
 - :mod:`~cjmsim.analyses.calibration.fit`: the likelihood, the point estimate (CMA-ES) and the posterior (emcee).
 - :mod:`~cjmsim.analyses.calibration.calibrated`: the calibrated scenario, written with its comments kept.
+- :mod:`~cjmsim.analyses.calibration.posterior`: plans under uncertainty: every plan run over the
+  posterior draws (``cjmsim run --posterior``), paired within a draw, with 90% posterior intervals,
+  verdicts and the share of draws each plan wins.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from .calibrated import calibrated_toml
 from .draws import Draws, FreeParameter, apply_draw, read_draws, write_draws
 from .fit import Calibrated, LoadedCalibration, PriorMap, calibrate, load_calibration, simulate_candidates
 from .observed import OBSERVED_COUNTS, Observed, read_observed
+from .posterior import PosteriorResult, posterior_verdict, run_posterior, write_posterior
 
 __all__ = [
     "OBSERVED_COUNTS",
@@ -21,13 +25,17 @@ __all__ = [
     "FreeParameter",
     "LoadedCalibration",
     "Observed",
+    "PosteriorResult",
     "PriorMap",
     "apply_draw",
     "calibrate",
     "calibrated_toml",
     "load_calibration",
+    "posterior_verdict",
     "read_draws",
     "read_observed",
+    "run_posterior",
     "simulate_candidates",
     "write_draws",
+    "write_posterior",
 ]

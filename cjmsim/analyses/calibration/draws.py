@@ -43,6 +43,8 @@ class Draws:
     table: pd.DataFrame
     #: what made them (the calibration file, the scenario file): shown, not needed to apply them
     source: dict[str, Any]
+    #: the file they were read from (:func:`read_draws`), for messages; None for draws made in code
+    path: Path | None = None
 
     def __len__(self) -> int:
         return len(self.table)
@@ -99,7 +101,7 @@ def read_draws(path: str | Path) -> Draws:
         if not col.notna().all() or not col.abs().lt(float("inf")).all():
             raise ScenarioError(f"{path}: column {p.name!r}: every value must be a finite number")
     frame.attrs = {}
-    return Draws(params, frame, dict(meta.get("source") or {}))
+    return Draws(params, frame, dict(meta.get("source") or {}), path)
 
 
 def apply_draw(
