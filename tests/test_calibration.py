@@ -113,7 +113,7 @@ def test_a_valid_calibration_loads(data_dir):
     cal = load_calibration(data_dir / "cal.toml")
     assert cal.weeks == WEEKS and cal.agents == 600 and cal.dim == 2
     # by default every count per segment (the file has them per segment)
-    assert cal.series == tuple(f"{c}:{g}" for c in OBSERVED_COUNTS for g in ("casual", "enthusiast"))
+    assert cal.series == tuple(f"{c}:{g}" for c in ("leads", "new_customers") for g in ("casual", "enthusiast"))
 
 
 @pytest.mark.parametrize(

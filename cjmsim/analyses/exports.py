@@ -24,7 +24,8 @@
   and ``units_<channel>`` per channel; the counts an analytics system tracks, in whole people,
   ``leads``, ``new_customers`` and ``orders``, and ``revenue``; then the same four per segment,
   ``<count>:<segment>``. :func:`observed_table`; ``cjmsim.analyses.calibration.read_observed``
-  reads it back.
+  reads it back. Beside it, for a scenario with ``[[lift_tests]]`` that run in the plan, ``lift.csv``:
+  each test replayed and reported as the company's analysts would (``cjmsim.analyses.calibration.lift``).
 - ``events.parquet``: the per-agent event log, one row per event in the horizon, sorted by week,
   agent and event: ``agent``, ``segment``, ``week``, ``event`` (``exposure``, or the stage entered:
   ``aware``, ``interest``, ``desire``, ``customer`` for a first order, ``loyal``, ``lost``; or
@@ -322,5 +323,10 @@ def write_exports(
             write_json(d / "ground_truth.json", ground_truth(sc, plan, rec, seed))
         if "observed" in kinds:
             write_csv(d / "observed.csv", observed_table(rec, sc))
+            if any(t.plans is None or plan in t.plans for t in sc.lift_tests):
+                from cjmsim.analyses.calibration.lift import lift_table
+
+                s = sc.scenario
+                write_csv(d / "lift.csv", lift_table(sc, plan, sc.lift_tests, seed, s.agents, s.weeks))
         if "events" in kinds:
             write_parquet(d / "events.parquet", events_table(rec, sc))

@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .metrics import SUMMARY_METRICS
+
 __all__ = [
     "CALIBRATION_COUNTS",
     "Calibration",
@@ -37,6 +39,11 @@ class CalibrationSettings(_CalibrationModel):
     scenario: str = Field(description="The scenario file to calibrate, relative to the calibration file.")
     observed: str = Field(description="The weekly data (observed.csv, docs/calibration.md), relative to this file.")
     plan: str = Field(description="The scenario's plan that was in force over the observed weeks.")
+    lift: str | None = Field(
+        None,
+        description="Lift tests the company ran while the plan was in force (lift.csv, docs/calibration.md), "
+        "relative to this file: each is replayed for every candidate and its result is fitted too.",
+    )
     agents: int | None = Field(
         None,
         ge=100,
@@ -120,7 +127,7 @@ class SeriesWeight(_CalibrationModel):
 
     name: str = Field(
         description="A count column of observed.csv: leads, new_customers, orders or revenue, or one of them per "
-        "segment (orders:home)."
+        "segment (orders:home); or repeat_orders (orders - new_customers, in total or per segment)."
     )
     weight: float = Field(1.0, gt=0, description="Weight of the series' log-likelihood (1: as the noise says).")
 
@@ -163,8 +170,8 @@ class Calibration(_CalibrationModel):
     parameters: list[Prior] = Field(min_length=1, description="The free parameters and their priors.")
     series: list[SeriesWeight] = Field(
         default_factory=list,
-        description="Series to fit. Default: every count column of observed.csv, per segment where the file has "
-        "a count per segment, else in total.",
+        description="Series to fit. Default: leads, new_customers and repeat_orders (events that do not overlap), "
+        "per segment where the file has them per segment, else in total.",
     )
     observation: Observation = Field(default_factory=Observation, description="The observation model.")
 
@@ -174,10 +181,14 @@ class Calibration(_CalibrationModel):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"parameters: duplicate names {dup}")
-        reserved = {"draw", "log_posterior", "log_likelihood"}
+        # the draws' columns, and the results' (run --posterior writes each draw's parameters beside them)
+        reserved = {"draw", "plan", "log_likelihood", *SUMMARY_METRICS}
         bad = [n for n in names if n in reserved]
         if bad:
-            raise ValueError(f"parameters: names {bad} clash with columns of the draws; choose others")
+            raise ValueError(
+                f"parameters: names {bad} clash with columns of the draws or the results; choose others "
+                "(e.g. aware_rate for a rate of aware)"
+            )
         series = [s.name for s in self.series]
         dup = sorted({n for n in series if series.count(n) > 1})
         if dup:

@@ -44,6 +44,8 @@ __all__ = [
     "TRIGGER_EVENTS",
     "WEEKS_PER_YEAR",
     "Intervention",
+    "LIFT_METRICS",
+    "LiftTest",
     "PriceSeason",
     "Seasonality",
     "Scenario",
@@ -1444,6 +1446,39 @@ class Target(_ScenarioModel):
         return self.ratio if self.ratio is not None else 1.0 + float(self.change or 0.0)
 
 
+#: The counts a lift test measures (``[[lift_tests]]``, lift.csv): entries into interest, first orders, all orders.
+LIFT_METRICS: tuple[str, ...] = ("leads", "new_customers", "orders")
+
+
+class LiftTest(_ScenarioModel):
+    """One ``[[lift_tests]]`` entry: a holdout test the company runs on a channel while a plan is in force.
+
+    It changes no simulated number: ``cjmsim run --export observed`` replays it (the plan against the plan
+    with the channel off in the test weeks, on the same customers and random numbers) and writes its
+    result to lift.csv, as the company's analysts would report it (docs/calibration.md, Lift tests)."""
+
+    name: str = Field(description="What the test is called in lift.csv and the reports.")
+    channel: str = Field(description="The channel held out (a channel id).")
+    weeks: tuple[int, int] = Field(description="The horizon weeks [start, end) the holdout ran.")
+    window: int = Field(
+        0, ge=0, le=52, description="Weeks after the test whose outcomes still count (the channel's lagged effect)."
+    )
+    metric: Literal["leads", "new_customers", "orders"] = Field(
+        "orders", description="The outcome measured: leads (entries into interest), new_customers or orders."
+    )
+    holdout: float = Field(
+        0.1, gt=0, lt=1, description="Share of the channel's audience held out as the control group (its SE)."
+    )
+    plans: list[str] | None = Field(None, description="The plans it runs in (plan ids). Default: every plan.")
+
+    @model_validator(mode="after")
+    def _weeks(self) -> LiftTest:
+        start, end = self.weeks
+        if not 0 <= start < end:
+            raise ValueError(f"weeks = [{start}, {end}]: give [start, end) with 0 <= start < end")
+        return self
+
+
 # --------------------------------------------------------------------------------------------
 # the scenario
 
@@ -1478,6 +1513,11 @@ class Scenario(_ScenarioModel):
         default_factory=list,
         description="Results the plans should reach (`[[targets]]`), shown in the run report's summary beside the "
         "simulated paired ratios: met, not met or undecided.",
+    )
+    lift_tests: list[LiftTest] = Field(
+        default_factory=list,
+        description="Holdout tests the company runs on its channels (`[[lift_tests]]`): they change no simulated "
+        "number; `cjmsim run --export observed` writes their results to lift.csv, for a calibration.",
     )
 
     @field_validator("segments", "channels", "plans", "messages")
@@ -1557,6 +1597,7 @@ class Scenario(_ScenarioModel):
                         )
         self._check_targets(errors)
         self._check_interventions(errors)
+        self._check_lift_tests(errors)
         if self.capacity is not None and self.capacity.separate:
             errors.append(
                 "capacity.separate = true: only a segment's limit can be a book of its own "
@@ -1618,6 +1659,25 @@ class Scenario(_ScenarioModel):
                             f"would be {seg.loyal * iv.loyal:g}, above 1; the multiplier can be at most "
                             f"{1 / seg.loyal:g} there"
                         )
+
+    def _check_lift_tests(self, errors: list[str]) -> None:
+        names = [t.name for t in self.lift_tests]
+        for i, t in enumerate(self.lift_tests):
+            where = f"lift_tests[{i}]"
+            if names.count(t.name) > 1:
+                errors.append(f"{where}.name: {t.name!r} is the name of another lift test; give each its own")
+            if t.channel not in self.channels:
+                errors.append(
+                    f"{where}.channel: unknown channel {t.channel!r}{did_you_mean(t.channel, list(self.channels))}"
+                )
+            if t.weeks[1] > self.scenario.weeks:
+                errors.append(
+                    f"{where}.weeks = [{t.weeks[0]}, {t.weeks[1]}]: past the horizon "
+                    f"(weeks 0..{self.scenario.weeks - 1})"
+                )
+            for p in t.plans or []:
+                if p not in self.plans:
+                    errors.append(f"{where}.plans: unknown plan {p!r}{did_you_mean(p, list(self.plans))}")
 
     def _check_targets(self, errors: list[str]) -> None:
         """Each target names plans of the scenario and a summary metric."""
