@@ -171,7 +171,11 @@ HEAVY = ("numpy", "pandas", "scipy", "matplotlib")
 
 @pytest.mark.parametrize(
     "args",
-    [["--version"], ["--help"], *([cmd, "--help"] for cmd in ("run", "validate", "sweep", "attribute", "optimize"))],
+    [
+        ["--version"],
+        ["--help"],
+        *([cmd, "--help"] for cmd in ("run", "validate", "sweep", "attribute", "optimize", "calibrate")),
+    ],
     ids=lambda a: " ".join(a),
 )
 def test_help_and_version_import_no_heavy_library(args: list[str]) -> None:

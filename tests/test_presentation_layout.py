@@ -30,7 +30,7 @@ def test_the_formatters_are_pure_functions_the_terminal_can_use() -> None:
 def test_every_report_extends_the_one_base_template() -> None:
     base = (TEMPLATES / "base.html.j2").read_text(encoding="utf-8")
     assert "Content-Security-Policy" in base and "<style>" in base and "<script" not in base
-    for name in ("report.html.j2", "sweep.html.j2", "attribution.html.j2", "optimize.html.j2"):
+    for name in ("report.html.j2", "sweep.html.j2", "attribution.html.j2", "optimize.html.j2", "calibrate.html.j2"):
         text = (TEMPLATES / name).read_text(encoding="utf-8")
         assert text.startswith('{% extends "base.html.j2" %}'), name
         assert "<html" not in text and "<style" not in text and "Content-Security-Policy" not in text, name

@@ -36,11 +36,19 @@ __all__ = ["calibrate_command"]
     is_flag=True,
     help="Continue an interrupted calibration in --out: the candidates it simulated are read, not simulated again.",
 )
+@click.option("--no-report", is_flag=True, help="Skip the charts and report.html (tables only).")
 @click.option("--quiet", is_flag=True, help="Print no table and no progress.")
 @force_option
 @guarded
 def calibrate_command(
-    file: str, workers: int | None, scheduler: str | None, out: str | None, resume: bool, quiet: bool, force: bool
+    file: str,
+    workers: int | None,
+    scheduler: str | None,
+    out: str | None,
+    resume: bool,
+    no_report: bool,
+    quiet: bool,
+    force: bool,
 ) -> None:
     """Fit a scenario's free parameters to observed weekly data (docs/calibration.md).
 
@@ -50,10 +58,12 @@ def calibrate_command(
     estimate; emcee's ensemble sampler then draws the posterior. Writes calibrated.toml (the scenario
     with the point estimate, comments kept), posterior.parquet (the draws, for `cjmsim run --posterior`),
     parameters.csv (prior and posterior of each parameter, and how much the data narrowed it),
-    correlations.csv, fit.csv (observed vs simulated, with the posterior predictive band), trace.csv
-    and metadata.json (convergence included). The simulated candidates are kept in evaluations/ as
-    they finish: an interrupted calibration continues with --resume and ends exactly as an
-    uninterrupted one.
+    correlations.csv, fit.csv (observed vs simulated, with the posterior predictive band), trace.csv,
+    metadata.json (convergence included), and, unless --no-report, the charts (charts/, PNG and SVG)
+    and report.html: what the data narrow and cannot, the correlations, the sampler's convergence and
+    the fit, on one self-contained page. The simulated candidates are kept in evaluations/ as they
+    finish: an interrupted calibration continues with --resume and ends exactly as an uninterrupted
+    one.
     """
     import os
 
@@ -98,6 +108,7 @@ def calibrate_command(
             sys.exit(130)
     elapsed = time.perf_counter() - t0
     _write(result, target, file, elapsed)
+    _report(result, target, no_report, quiet)
     for warning in result.warnings:
         click.echo(f"warning: {printable(warning)}", err=True)
     if not quiet:
@@ -143,6 +154,22 @@ def _write(result: Any, target: Path, file: str, elapsed: float) -> None:
     meta["convergence"] = result.convergence
     meta["warnings"] = result.warnings
     write_json(target / "metadata.json", meta)
+
+
+def _report(result: Any, target: Path, no_report: bool, quiet: bool) -> None:
+    """The charts and report.html in ``target``; with ``no_report``, none, and none left from an earlier
+    calibration there (a page must not describe other results)."""
+    if no_report:
+        from cjmsim.output import remove_folder
+
+        (target / "report.html").unlink(missing_ok=True)
+        remove_folder(target / "charts")
+        return
+    if not quiet:
+        err_console.print("drawing charts and the report ...", style="dim")
+    from cjmsim.presentation.reports import calibrate as calibrate_report
+
+    calibrate_report.write(result, target)
 
 
 def _print(result: Any, target: Path, elapsed: float) -> None:

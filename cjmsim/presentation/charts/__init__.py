@@ -1,7 +1,7 @@
 """Charts of every analysis; this package's own names are the run charts (``cjmsim.charts``).
 
 :mod:`.run` draws a run's charts (the journey map's small multiples among them), :mod:`.sweep`,
-:mod:`.attribution` and :mod:`.optimize` those of the other analyses.
+:mod:`.attribution`, :mod:`.optimize` and :mod:`.calibrate` those of the other analyses.
 Each function takes a result and returns a matplotlib Figure.
 """
 
