@@ -157,7 +157,17 @@ name = "new_customers"
     (tmp_path / "without.toml").write_text("[calibration]\n" + body)
     (tmp_path / "with.toml").write_text('[calibration]\nlift = "lift.csv"\n' + body)
     without = calibrate(tmp_path / "without.toml", workers=2).parameters.set_index("parameter")
-    with_lift = calibrate(tmp_path / "with.toml", workers=2).parameters.set_index("parameter")
+    fitted = calibrate(tmp_path / "with.toml", workers=2)
+    with_lift = fitted.parameters.set_index("parameter")
+    # the fit reports the test observed against its replay; the report shows it
+    lift = pd.read_csv(tmp_path / "lift.csv")
+    assert fitted.lifts.observed.tolist() == lift.lift.tolist() and fitted.lifts.se.tolist() == lift.se.tolist()
+    r = fitted.lifts.iloc[0]
+    assert r.replay_p05 <= r.replay_p50 <= r.replay_p95
+    assert abs(r.estimate - r.observed) < 3 * r.se + (r.replay_p95 - r.replay_p05)  # the fit agrees with the test
+    from cjmsim.presentation.reports.calibrate import render
+
+    assert "search holdout" in render(fitted, [])
     w0, w1 = without.loc["search_desire", "width_ratio"], with_lift.loc["search_desire", "width_ratio"]
     assert w1 < 0.75 * w0, (w0, w1)  # measured: 0.37 of the prior's width without it, 0.18 with it
     # and the truth (1: the scenario's own odds) stays inside the narrower interval

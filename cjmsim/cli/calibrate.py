@@ -127,6 +127,8 @@ def _write(result: Any, target: Path, file: str, elapsed: float) -> None:
     write_csv(target / "correlations.csv", result.correlations.reset_index(names="parameter"))
     write_csv(target / "fit.csv", result.fit)
     write_csv(target / "trace.csv", result.trace)
+    if not result.lifts.empty:
+        write_csv(target / "lift_tests.csv", result.lifts)
     scenario_file = target / "calibrated.toml"
     write_text(scenario_file, calibrated_toml(cal, result.estimate, result.parameters, target))
     load_scenario(scenario_file)  # it must validate and run: a ScenarioError here is a bug, said as one

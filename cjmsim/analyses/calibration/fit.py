@@ -615,6 +615,9 @@ class Calibrated:
     evaluations: int
     reused: int
     warnings: list[str] = field(default_factory=list)
+    #: per lift test: what it observed (lift, se) and what the fit replays (at the estimate, and the
+    #: 5%, 50%, 95% quantiles over the posterior draws), per 1,000 people; empty without lift tests
+    lifts: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def calibrate(
@@ -741,7 +744,29 @@ def calibrate(
         evaluations=ev.evaluations,
         reused=ev.reused,
         warnings=warnings,
+        lifts=_lift_table(cal, ev.likelihood, ev.memo[best_u.tobytes()], sims),
     )
+
+
+def _lift_table(
+    cal: LoadedCalibration, lik: _Likelihood, best: np.ndarray | None, sims: list[np.ndarray | None]
+) -> pd.DataFrame:
+    """Each lift test observed against its replay at the estimate and over the posterior draws."""
+    if not cal.lifts:
+        return pd.DataFrame()
+    draws = np.array([lik.replayed(x) for x in sims if x is not None])  # (draws, tests)
+    at = lik.replayed(best) if best is not None else [math.nan] * len(cal.lifts)
+    rows = []
+    for k, x in enumerate(cal.lifts):
+        q = np.quantile(draws[:, k], [0.05, 0.5, 0.95]) if len(draws) else np.full(3, math.nan)
+        rows.append(
+            {
+                "name": x.name, "channel": x.channel, "start": x.start, "end": x.end, "window": x.window,
+                "metric": x.metric, "observed": x.lift, "se": x.se, "estimate": at[k],
+                "replay_p05": q[0], "replay_p50": q[1], "replay_p95": q[2],
+            }
+        )  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def _loss(log_likelihood: float) -> float:

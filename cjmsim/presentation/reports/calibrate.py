@@ -175,6 +175,23 @@ def _method(result: Calibrated) -> list[str]:
     ]
 
 
+def _lifts(result: Calibrated) -> list[dict[str, str]]:
+    """The lift tests: observed against replayed (per 1,000 people), formatted."""
+    rows = []
+    for _, r in result.lifts.iterrows():
+        rows.append(
+            {
+                "name": str(r["name"]),
+                "what": f"{r['channel']} held out in weeks {int(r['start'])}-{int(r['end']) - 1}, "
+                f"{str(r['metric']).replace('_', ' ')} counted {int(r['window'])} weeks more",
+                "observed": f"{r['observed']:.3g} \u00b1 {r['se']:.2g}",
+                "estimate": f"{r['estimate']:.3g}",
+                "posterior": f"{r['replay_p05']:.3g} to {r['replay_p95']:.3g}",
+            }
+        )
+    return rows
+
+
 def render(result: Calibrated, images: Sequence[ReportImage], *, generated: date | None = None) -> str:
     """Render the calibration report as one self-contained HTML page (inline CSS, data-URI images, no script).
 
@@ -198,6 +215,7 @@ def render(result: Calibrated, images: Sequence[ReportImage], *, generated: date
         "parameters": _parameters(result),
         "series": _series(result),
         "convergence": _convergence(result),
+        "lifts": _lifts(result),
         "currency": cal.scenario.scenario.currency,
         "narrow": fmt.percent(NARROW, 0),
         "loose": fmt.percent(LOOSE, 0),
