@@ -349,26 +349,41 @@ def run_tables(result: Result, width: int | None, segments: bool = False) -> Gro
 
 
 def sweep_table(result: Any, segment: str = "all", width: int | None = None) -> Group:
-    """Per point and plan, the experiment's metrics with their 95% CI half-widths, fitted to ``width``."""
+    """Per point and plan, the experiment's metrics with their 95% CI half-widths, fitted to ``width``;
+    over posterior draws, each metric's mean with its 90% posterior interval by its ends."""
     exp = result.experiment
+    posterior = exp.posterior is not None
     s = result.summary
     rows = s[s.segment == segment]
     params = [p.name for p in exp.spec.parameters]
     sc = exp.scenarios[0]
     cur = sc.scenario.currency
     shown = [m for m in exp.spec.experiment.metrics if m in rows.columns]
-    keys, cells = [], []
+    keys: list[list[str]] = []
+    cells: list[list[Cell]] = []
     for _, r in rows.iterrows():
         key = [fmt.setting(r[p]) if fmt.finite(r[p]) else plain(r[p]) for p in params]
         plan = r["plan"]
         key.append(plain(sc.plans[plan].name or plan) if plan in sc.plans else plain(plan))
         keys.append(key)
-        cells.append([_value(r, m, metric(m).code) for m in shown])
-    title = (
-        f"[bold]{plain(exp.spec.experiment.name)}[/]: {len(exp.points)} points x {len(exp.plans)} plans x "
-        f"{exp.spec.experiment.reps} reps (mean \u00b1 95% CI half-width)"
-    )
-    grid = Grid(title, [*map(plain, params), "Plan"], keys, [plain(heading(metric(m), cur)) for m in shown], cells)
+        if posterior:
+            cells.append([[_interval(r[m], r[f"{m}_p05"], r[f"{m}_p95"], metric(m).code)] for m in shown])
+        else:
+            cells.append([_value(r, m, metric(m).code) for m in shown])
+    runs = f"{exp.reps:,} posterior draws" if posterior else f"{exp.spec.experiment.reps} reps"
+    what = "mean [90% interval over draws]" if posterior else "mean \u00b1 95% CI half-width"
+    name = plain(exp.spec.experiment.name)
+    title = f"[bold]{name}[/]: {len(exp.points)} points x {len(exp.plans)} plans x {runs} ({what})"
+    notes = []
+    if posterior:
+        notes.append(
+            "interval: the 5th to 95th percentile over the draws (parameters' uncertainty and simulation noise), "
+            "not a confidence interval"
+        )
+        if exp.reps < FEW_DRAWS:
+            notes.append(f"{exp.reps} draws: the ends lie close to the extreme draws; use more draws to rely on them")
+    columns = [plain(heading(metric(m), cur)) for m in shown]
+    grid = Grid(title, [*map(plain, params), "Plan"], keys, columns, cells, notes)
     return Group(*fit(grid, width))
 
 
