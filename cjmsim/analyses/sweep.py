@@ -12,7 +12,9 @@ differences are paired, and results never depend on the number of workers or the
 finish in. Unless the experiment sets ``baseline = false``, every (point, replication) also runs
 no marketing on the same customers and random numbers (one more task, plan ``(no marketing)``),
 and every plan's row gains the incremental metrics against it (``inc_orders`` ... ``iromi``, as
-the metric registry defines them for every command).
+the metric registry defines them for every command). Over posterior draws
+(:func:`cjmsim.analyses.calibration.load_posterior_experiment`) a draw plays the part of a
+replication, and the summaries give 90% posterior intervals instead of 95% confidence intervals.
 """
 
 from __future__ import annotations
