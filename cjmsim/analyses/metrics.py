@@ -36,6 +36,9 @@ __all__ = [
     "differences",
     "incremental_row",
     "paired_ratio",
+    "POSTERIOR_INTERVAL",
+    "posterior_interval",
+    "posterior_ratio",
     "summary_row",
     "summarise",
     "weekly_table",
@@ -235,6 +238,37 @@ def paired_ratio(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> tuple[flo
     resid = a - ratio * b
     half = float(stats.t.ppf(0.5 + level / 2, a.size - 1) * resid.std(ddof=1) / math.sqrt(a.size) / b.mean())
     return ratio, ratio - half, ratio + half
+
+
+#: The share of posterior draws between the ends of a posterior interval (its 5th and 95th percentiles).
+POSTERIOR_INTERVAL = 0.90
+
+
+def posterior_interval(values: np.ndarray, interval: float = POSTERIOR_INTERVAL) -> tuple[float, float, float]:
+    """Mean and central posterior interval of values over posterior draws (NaNs ignored): the
+    ``(1 - interval) / 2`` and ``(1 + interval) / 2`` quantiles (numpy's linear interpolation between
+    the sorted draws; the 5th and 95th percentiles by default). Unlike :func:`confidence`, it is the
+    spread of the values themselves, not of their mean: it does not shrink as draws are added."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return math.nan, math.nan, math.nan
+    low, high = np.quantile(v, [(1 - interval) / 2, (1 + interval) / 2])
+    return float(v.mean()), float(low), float(high)
+
+
+def posterior_ratio(a: np.ndarray, b: np.ndarray, interval: float = POSTERIOR_INTERVAL) -> tuple[float, float, float]:
+    """The ratio of means ``mean(a) / mean(b)`` of values paired draw by draw, and the central posterior
+    interval of the per-draw ratios ``a / b`` (draws with ``b`` above zero). Pairs with a NaN are
+    dropped; NaN when ``mean(b)`` is not above zero."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    ok = np.isfinite(a) & np.isfinite(b)
+    a, b = a[ok], b[ok]
+    if a.size == 0 or not b.mean() > 0:
+        return math.nan, math.nan, math.nan
+    pos = b > 0
+    _, low, high = posterior_interval(a[pos] / b[pos], interval)
+    return float(a.mean() / b.mean()), low, high
 
 
 #: The columns of a run's differences table (differences.csv), in order.

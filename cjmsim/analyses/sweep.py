@@ -12,7 +12,9 @@ differences are paired, and results never depend on the number of workers or the
 finish in. Unless the experiment sets ``baseline = false``, every (point, replication) also runs
 no marketing on the same customers and random numbers (one more task, plan ``(no marketing)``),
 and every plan's row gains the incremental metrics against it (``inc_orders`` ... ``iromi``, as
-the metric registry defines them for every command).
+the metric registry defines them for every command). Over posterior draws
+(:func:`cjmsim.analyses.calibration.load_posterior_experiment`) a draw plays the part of a
+replication, and the summaries give 90% posterior intervals instead of 95% confidence intervals.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -52,6 +54,9 @@ from cjmsim.scenario import (
 from cjmsim.scenario.experiment import Experiment, Move, Parameter
 from cjmsim.scenario.metrics import SUMMARY_METRICS
 
+if TYPE_CHECKING:
+    from cjmsim.analyses.calibration.draws import Draws
+
 __all__ = [
     "NO_MARKETING",
     "Experiment",
@@ -72,6 +77,8 @@ __all__ = [
     "summarise_no_marketing",
     "incremental_results",
     "DIFFERENCE_SUFFIXES",
+    "POSTERIOR_DIFFERENCE_SUFFIXES",
+    "SweepDraws",
     "sweep_size",
 ]
 
@@ -87,6 +94,30 @@ WARMUP_PLAN = "__warmup__"
 
 
 @dataclass(frozen=True)
+class SweepDraws:
+    """The posterior draws a sweep runs over instead of the experiment's replications.
+
+    Draw i (the i-th row of the draws file) plays the part of replication i: every point and plan
+    runs on replication i's customers and random numbers, with the draw's parameter values applied
+    first and the point's changes on top of them
+    (:func:`cjmsim.analyses.calibration.posterior_sweep.load_posterior_experiment`)."""
+
+    draws: Draws
+    ids: list[Any]  # the draws file's ``draw`` ids of the draws used, in file order
+    scenarios: list[list[Scenario]]  # [point][draw]: the point's changes on the draw's scenario
+    experiment_reps: int  # the experiment's own ``reps``: not used, each draw is one replication
+
+    @property
+    def note(self) -> str:
+        """What the sweep does instead of the experiment's replications, in one sentence."""
+        return (
+            f"the experiment's reps = {self.experiment_reps} are not used: each of the {len(self.ids):,} posterior "
+            "draws is one replication (its own customers and random numbers, shared by every point and plan of the "
+            "draw); the number of draws says how many"
+        )
+
+
+@dataclass(frozen=True)
 class LoadedExperiment:
     """An experiment with its base scenario data, its points, and what identifies it."""
 
@@ -99,6 +130,12 @@ class LoadedExperiment:
     plans: list[str]
     digest: str
     scenario_agents: int = 0  # the base scenario's own agents (its run's); the points may have fewer
+    posterior: SweepDraws | None = None  # posterior draws to run over instead of the replications
+
+    @property
+    def reps(self) -> int:
+        """The replications every point and plan runs: the experiment's, or one per posterior draw."""
+        return len(self.posterior.ids) if self.posterior is not None else self.spec.experiment.reps
 
 
 def load_experiment(path: str | Path) -> LoadedExperiment:
@@ -194,6 +231,7 @@ class SweepSize:
     scenario_bytes: int  # the base scenario's JSON
     parallel: int = 1  # tasks at once (local workers on this machine's cores)
     baseline: bool = False  # a no-marketing run per point and replication besides the plans
+    draws: bool = False  # over posterior draws: ``reps`` counts draws, one scenario per point and draw
 
     @property
     def tasks(self) -> int:
@@ -214,7 +252,8 @@ class SweepSize:
     @property
     def point_bytes(self) -> int:
         """Every point's validated scenario, held at once while the sweep runs."""
-        return self.points * (self.scenario_bytes * BYTES_PER_SCENARIO_BYTE + BYTES_PER_POINT)
+        per_point = 1 + self.reps if self.draws else 1  # the point's scenario, and its scenario in every draw
+        return self.points * per_point * (self.scenario_bytes * BYTES_PER_SCENARIO_BYTE + BYTES_PER_POINT)
 
     @property
     def memory_bytes(self) -> int:
@@ -233,7 +272,8 @@ class SweepSize:
         on = f"{self.parallel} workers at once" if self.parallel > 1 else "one worker"
         return (
             f"{self.tasks:,} tasks ({_n(self.points, 'point')} x "
-            f"{_n(self.plans, 'plan') + (' + no marketing' if self.baseline else '')} x {_n(self.reps, 'rep')}) of "
+            f"{_n(self.plans, 'plan') + (' + no marketing' if self.baseline else '')} x "
+            f"{_n(self.reps, 'draw' if self.draws else 'rep')}) of "
             f"{self.agents:,} agents x {self.weeks} weeks: about {when} on {on} "
             f"(at {AGENT_WEEKS_PER_S / 1e6:g} M agent-weeks/s and {TASK_OVERHEAD_S:g} s a task), "
             f"and about {_gb(self.memory_bytes)} GB of memory"
@@ -248,17 +288,22 @@ def _gb(n: float) -> str:
     return f"{n / 1e9:,.1f}" if n >= 1e9 else f"{n / 1e9:.2f}"
 
 
-def sweep_size(spec: Experiment, base: Scenario, plans: list[str], parallel: int = 1) -> SweepSize:
-    """The size of a sweep of ``spec`` over ``base`` (validated) and ``plans``, before building it."""
+def sweep_size(
+    spec: Experiment, base: Scenario, plans: list[str], parallel: int = 1, draws: int | None = None
+) -> SweepSize:
+    """The size of a sweep of ``spec`` over ``base`` (validated) and ``plans``, before building it;
+    with ``draws``, over that many posterior draws instead of the experiment's replications."""
     s = spec.experiment
     agents = s.agents or base.scenario.agents
     weeks = (s.weeks or base.scenario.weeks) + base.scenario.warmup_weeks
     columns = 3 + len(spec.parameters) + 1 + len(SUMMARY_METRICS)  # point, plan, rep, levels, segment, metrics
     size = len(json.dumps(base.model_dump(mode="json", exclude_none=True)))
     baseline = bool(getattr(s, "baseline", False))  # experiments that also run no marketing count it
+    reps = s.reps if draws is None else draws
     return SweepSize(
-        spec.point_count(), len(plans), s.reps, agents, weeks, len(base.segments), columns, size, parallel, baseline
-    )
+        spec.point_count(), len(plans), reps, agents, weeks, len(base.segments), columns, size, parallel, baseline,
+        draws is not None,
+    )  # fmt: skip
 
 
 def check_sweep_memory(size: SweepSize, path: Path) -> None:
@@ -270,7 +315,7 @@ def check_sweep_memory(size: SweepSize, path: Path) -> None:
         f"{path}: the sweep needs about {_gb(size.memory_bytes)} GB of memory ({size.points:,} points x "
         f"{size.point_bytes // max(size.points, 1):,} bytes of scenario each, and {size.tasks:,} tasks' results), "
         f"more than the {_gb(have)} GB available; use fewer points (fewer levels, or a random or lhs design "
-        "with fewer samples), plans or reps"
+        f"with fewer samples), plans or {'draws' if size.draws else 'reps'}"
     )
 
 
@@ -285,11 +330,14 @@ class SweepTooLarge(ScenarioError):
         )
 
 
-def estimate_sweep(path: str | Path, *, workers: int = 1, scheduler: bool = False, large: bool = True) -> SweepSize:
+def estimate_sweep(
+    path: str | Path, *, workers: int = 1, scheduler: bool = False, large: bool = True, draws: int | None = None
+) -> SweepSize:
     """Read an experiment and estimate its sweep's size, time and memory, building no point.
 
     ``workers`` local processes share this machine's cores (on a cluster, ``scheduler``, the
-    time is that of one worker).
+    time is that of one worker); ``draws``: over that many posterior draws instead of the
+    experiment's replications.
 
     Raises:
         ScenarioError: a bad experiment, or its points and results cannot fit in memory.
@@ -298,7 +346,7 @@ def estimate_sweep(path: str | Path, *, workers: int = 1, scheduler: bool = Fals
     path = Path(path)
     spec, _, base_sc, plans = _read_spec(path)
     parallel = 1 if scheduler else max(1, min(workers, os.cpu_count() or 1))
-    size = sweep_size(spec, base_sc, plans, parallel)
+    size = sweep_size(spec, base_sc, plans, parallel, draws)
     check_sweep_memory(size, path)
     if size.large and not large:
         raise SweepTooLarge(path, size)
@@ -550,7 +598,7 @@ class SweepResult:
 
     experiment: LoadedExperiment
     results: pd.DataFrame  # point x plan x rep x segment, parameters and every metric (incremental too)
-    summary: pd.DataFrame  # point x plan x segment: mean and 95% CI of each metric
+    summary: pd.DataFrame  # point x plan x segment: mean and 95% CI (over draws: 90% posterior interval) of each metric
     differences: pd.DataFrame  # point x plan x segment: paired difference and ratio from the reference plan
     warnings: list[str] = field(default_factory=list)  # on resume: results parts set aside and run again
     without: pd.DataFrame | None = None  # the no-marketing runs: point x rep x segment (None: baseline = false)
@@ -562,16 +610,25 @@ class SweepResult:
         """Whether the tables have the incremental metrics (no marketing was run at every point)."""
         return self.without is not None
 
+    @property
+    def posterior(self) -> bool:
+        """Whether the sweep ran over posterior draws: its intervals are 90% posterior intervals
+        (``_p05``, ``_p95``), not 95% confidence intervals over replications (``_ci_low``, ``_ci_high``)."""
+        return self.experiment.posterior is not None
+
 
 def _tasks(exp: LoadedExperiment, threads: int) -> list[Task]:
-    """Every task, point by point: with the baseline, no marketing first, then the plans."""
+    """Every task, point by point: with the baseline, no marketing first, then the plans.
+
+    Over posterior draws, replication r is draw r: its task runs the point's scenario built on the draw."""
     s = exp.spec.experiment
     plans = [NO_MARKETING, *exp.plans] if s.baseline else exp.plans
+    post = exp.posterior
     return [
-        Task(i, plan, r, sc, s.seed, s.common_random_numbers, threads)
+        Task(i, plan, r, sc if post is None else post.scenarios[i][r], s.seed, s.common_random_numbers, threads)
         for i, sc in enumerate(exp.scenarios)
         for plan in plans
-        for r in range(s.reps)
+        for r in range(exp.reps)
     ]
 
 
@@ -651,10 +708,24 @@ def run_sweep(
                 if progress is not None:
                     progress(done, len(tasks))
     results = pd.concat([parts[t.key] for t in tasks], ignore_index=True)  # task order, not finish order
+    if exp.posterior is not None:
+        results = _draw_columns(results, exp.posterior)
     results, without = incremental_results(results, exp)
     summary, differences = summarise_sweep(results, exp)
     no_marketing = None if without is None else summarise_no_marketing(without, exp)
     return SweepResult(exp, results, summary, differences, warnings, without, no_marketing)
+
+
+def _draw_columns(results: pd.DataFrame, post: SweepDraws) -> pd.DataFrame:
+    """The long table with each row's draw: ``draw`` (the draws file's id) after ``rep``, and every
+    parameter's value in that draw before ``segment`` (a results part has neither: they follow from ``rep``)."""
+    rep = results["rep"].to_numpy()
+    table = post.draws.table
+    out = results.copy()
+    out.insert(int(out.columns.get_loc("rep")) + 1, "draw", pd.Series(post.ids).to_numpy()[rep])
+    for p in post.draws.parameters:
+        out.insert(int(out.columns.get_loc("segment")), p.name, table[p.name].to_numpy(dtype=float)[rep])
+    return out
 
 
 #: Where a resume moves the results parts it cannot use (inside ``out``, beside results/).
@@ -739,18 +810,42 @@ def _prepare(out: Path, folder: Path, exp: LoadedExperiment, resume: bool) -> No
         if stale.is_file():
             stale.unlink()
     s = exp.spec.experiment
-    settings = {"experiment": str(exp.path), "digest": exp.digest, "points": len(exp.points), "design": s.design}
+    settings: dict[str, Any] = {
+        "experiment": str(exp.path),
+        "digest": exp.digest,
+        "points": len(exp.points),
+        "design": s.design,
+    }
+    if exp.posterior is not None:
+        settings.update(_posterior_settings(exp.posterior))
     info = metadata(
         "sweep",
         exp.scenarios[0] if exp.scenarios else parse_scenario(exp.base, source=str(exp.scenario_path)),
         scenario_path=exp.scenario_path,
         seed=s.seed,
-        reps=s.reps,
+        reps=1 if exp.posterior is not None else s.reps,  # over draws: one replication per draw
         elapsed_s=None,
         plans=exp.plans,
         settings=settings,
     )
     write_json(meta, info)
+
+
+def _posterior_settings(post: SweepDraws) -> dict[str, Any]:
+    """metadata.json's settings of a sweep over posterior draws."""
+    draws = post.draws
+    return {
+        "posterior": True,
+        "draws_used": len(post.ids),
+        "draws_available": len(draws),
+        "all_draws": len(post.ids) == len(draws),
+        "draws_file": None if draws.path is None else str(draws.path),
+        "draws_source": draws.source,
+        "parameters": [{"name": p.name, "path": p.path, "relative": p.relative} for p in draws.parameters],
+        "interval": metrics.POSTERIOR_INTERVAL,
+        "order": "draw, then point: a point's changes are applied on top of the draw's values",
+        "experiment_reps": post.experiment_reps,  # not used: each draw is one replication
+    }
 
 
 def incremental_results(long: pd.DataFrame, exp: LoadedExperiment) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -776,18 +871,20 @@ def incremental_results(long: pd.DataFrame, exp: LoadedExperiment) -> tuple[pd.D
     return pd.concat([plans, inc], axis=1), without
 
 
-def _means(results: pd.DataFrame, params: list[str]) -> pd.DataFrame:
-    """Per point, plan and segment: the number of replications, and each metric's mean and 95% CI."""
+def _means(results: pd.DataFrame, params: list[str], posterior: bool = False) -> pd.DataFrame:
+    """Per point, plan and segment: the number of replications, and each metric's mean and 95% CI
+    (``posterior``: the number of draws, and each metric's mean and 90% posterior interval)."""
     names = [m for m in metrics.SUMMARY_METRICS if m in results.columns]
     keys = ["point", *params, "plan", "segment"]
+    spread, low, high = _interval(posterior)
     rows = []
     for key, grp in results.groupby(["point", "plan", "segment"], sort=False):
         row = dict(zip(["point", "plan", "segment"], key, strict=True))
         row.update({p: grp[p].iloc[0] for p in params})
-        row["reps"] = len(grp)
+        row["draws" if posterior else "reps"] = len(grp)
         for m in names:
-            mean, lo, hi = metrics.confidence(grp[m].to_numpy())
-            row[m], row[f"{m}_ci_low"], row[f"{m}_ci_high"] = mean, lo, hi
+            mean, lo, hi = spread(grp[m].to_numpy())
+            row[m], row[f"{m}{low}"], row[f"{m}{high}"] = mean, lo, hi
         rows.append(row)
     summary = pd.DataFrame(rows)
     return summary[keys + [c for c in summary.columns if c not in keys]]
@@ -795,6 +892,16 @@ def _means(results: pd.DataFrame, params: list[str]) -> pd.DataFrame:
 
 #: The columns each metric has in a sweep's differences table, after its name.
 DIFFERENCE_SUFFIXES = ("_diff", "_diff_ci_low", "_diff_ci_high", "_ratio", "_ratio_ci_low", "_ratio_ci_high")
+#: The same over posterior draws: the intervals are 90% posterior intervals (5th and 95th percentiles).
+POSTERIOR_DIFFERENCE_SUFFIXES = ("_diff", "_diff_p05", "_diff_p95", "_ratio", "_ratio_p05", "_ratio_p95")
+
+
+def _interval(posterior: bool) -> tuple[Callable[[np.ndarray], tuple[float, float, float]], str, str]:
+    """The summary's interval and its column suffixes: Student-t 95% CI over replications, or the
+    90% posterior interval over draws."""
+    if posterior:
+        return metrics.posterior_interval, "_p05", "_p95"
+    return metrics.confidence, "_ci_low", "_ci_high"
 
 
 def summarise_sweep(results: pd.DataFrame, exp: LoadedExperiment) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -806,12 +913,21 @@ def summarise_sweep(results: pd.DataFrame, exp: LoadedExperiment) -> tuple[pd.Da
     delta-method CI (:func:`cjmsim.analyses.metrics.paired_ratio`). ``results`` are the plans'
     rows (with the incremental metrics when the sweep ran no marketing, see
     :func:`incremental_results`).
+
+    Over posterior draws (``exp.posterior``) a replication is a draw and every interval is the 90%
+    posterior interval over the draws instead (columns ``_p05`` and ``_p95``, and ``draws`` for
+    ``reps``): of each metric, of the paired differences, and of the per-draw ratios
+    (:func:`cjmsim.analyses.metrics.posterior_interval`, :func:`~cjmsim.analyses.metrics.posterior_ratio`).
     """
     params = [p.name for p in exp.spec.parameters]
     s = exp.spec.experiment
     reference = s.reference or exp.plans[0]
     names = [m for m in metrics.SUMMARY_METRICS if m in results.columns]
-    summary = _means(results, params)
+    posterior = exp.posterior is not None
+    summary = _means(results, params, posterior)
+    suffixes = POSTERIOR_DIFFERENCE_SUFFIXES if posterior else DIFFERENCE_SUFFIXES
+    spread, _, _ = _interval(posterior)
+    ratio = metrics.posterior_ratio if posterior else metrics.paired_ratio
     ref = results[results.plan == reference].set_index(["point", "segment", "rep"])
     diffs = []
     for key, grp in results[results.plan != reference].groupby(["point", "plan", "segment"], sort=False):
@@ -822,17 +938,18 @@ def summarise_sweep(results: pd.DataFrame, exp: LoadedExperiment) -> tuple[pd.Da
         row["reference"] = reference
         for m in names:
             a, b = g[m].to_numpy(dtype=float), base[m].to_numpy(dtype=float)
-            values = (*metrics.confidence(a - b), *metrics.paired_ratio(a, b))
-            row.update({f"{m}{x}": v for x, v in zip(DIFFERENCE_SUFFIXES, values, strict=True)})
+            values = (*spread(a - b), *ratio(a, b))
+            row.update({f"{m}{x}": v for x, v in zip(suffixes, values, strict=True)})
         diffs.append(row)
-    diff_columns = [f"{m}{x}" for m in names for x in DIFFERENCE_SUFFIXES]
+    diff_columns = [f"{m}{x}" for m in names for x in suffixes]
     differences = pd.DataFrame(diffs, columns=["point", *params, "plan", "segment", "reference", *diff_columns])
     return summary, differences
 
 
 def summarise_no_marketing(without: pd.DataFrame, exp: LoadedExperiment) -> pd.DataFrame:
-    """The no-marketing runs per point and segment: mean and 95% CI of each metric (plan ``(no marketing)``)."""
-    return _means(without, [p.name for p in exp.spec.parameters])
+    """The no-marketing runs per point and segment: mean and 95% CI (over draws: 90% posterior interval)
+    of each metric (plan ``(no marketing)``)."""
+    return _means(without, [p.name for p in exp.spec.parameters], exp.posterior is not None)
 
 
 def sweep(

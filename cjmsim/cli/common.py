@@ -64,7 +64,7 @@ force_option = click.option(
 )
 
 #: Library argument names whose flag is not ``--`` + the name with dashes.
-FLAGS = {"plans": "--plan", "compare": "--compare", "exports": "--export"}
+FLAGS = {"plans": "--plan", "compare": "--compare", "exports": "--export", "max_draws": "--draws"}
 
 
 #: C0 controls but tab and newline, DEL, and the C1 controls (ESC starts every terminal sequence).

@@ -51,6 +51,7 @@ __all__ = [
     "optimize_table",
     "FEW_DRAWS",
     "POSTERIOR_METRICS",
+    "posterior_headline",
     "posterior_tables",
     "run_tables",
     "sweep_table",
@@ -349,26 +350,41 @@ def run_tables(result: Result, width: int | None, segments: bool = False) -> Gro
 
 
 def sweep_table(result: Any, segment: str = "all", width: int | None = None) -> Group:
-    """Per point and plan, the experiment's metrics with their 95% CI half-widths, fitted to ``width``."""
+    """Per point and plan, the experiment's metrics with their 95% CI half-widths, fitted to ``width``;
+    over posterior draws, each metric's mean with its 90% posterior interval by its ends."""
     exp = result.experiment
+    posterior = exp.posterior is not None
     s = result.summary
     rows = s[s.segment == segment]
     params = [p.name for p in exp.spec.parameters]
     sc = exp.scenarios[0]
     cur = sc.scenario.currency
     shown = [m for m in exp.spec.experiment.metrics if m in rows.columns]
-    keys, cells = [], []
+    keys: list[list[str]] = []
+    cells: list[list[Cell]] = []
     for _, r in rows.iterrows():
         key = [fmt.setting(r[p]) if fmt.finite(r[p]) else plain(r[p]) for p in params]
         plan = r["plan"]
         key.append(plain(sc.plans[plan].name or plan) if plan in sc.plans else plain(plan))
         keys.append(key)
-        cells.append([_value(r, m, metric(m).code) for m in shown])
-    title = (
-        f"[bold]{plain(exp.spec.experiment.name)}[/]: {len(exp.points)} points x {len(exp.plans)} plans x "
-        f"{exp.spec.experiment.reps} reps (mean \u00b1 95% CI half-width)"
-    )
-    grid = Grid(title, [*map(plain, params), "Plan"], keys, [plain(heading(metric(m), cur)) for m in shown], cells)
+        if posterior:
+            cells.append([[_interval(r[m], r[f"{m}_p05"], r[f"{m}_p95"], metric(m).code)] for m in shown])
+        else:
+            cells.append([_value(r, m, metric(m).code) for m in shown])
+    runs = f"{exp.reps:,} posterior draws" if posterior else f"{exp.spec.experiment.reps} reps"
+    what = "mean [90% interval over draws]" if posterior else "mean \u00b1 95% CI half-width"
+    name = plain(exp.spec.experiment.name)
+    title = f"[bold]{name}[/]: {len(exp.points)} points x {len(exp.plans)} plans x {runs} ({what})"
+    notes = []
+    if posterior:
+        notes.append(
+            "interval: the 5th to 95th percentile over the draws (parameters' uncertainty and simulation noise), "
+            "not a confidence interval"
+        )
+        if exp.reps < FEW_DRAWS:
+            notes.append(f"{exp.reps} draws: the ends lie close to the extreme draws; use more draws to rely on them")
+    columns = [plain(heading(metric(m), cur)) for m in shown]
+    grid = Grid(title, [*map(plain, params), "Plan"], keys, columns, cells, notes)
     return Group(*fit(grid, width))
 
 
@@ -536,3 +552,60 @@ def posterior_tables(result: PosteriorResult, width: int | None = None) -> Group
         title = f"[bold]Paired differences from {ref}[/]. {scope}"
         grids.append(Grid(title, ["Metric"], rows, [names[p] for p in others], diff_cells, notes))
     return Group(*[r for g in grids for r in fit(g, width)])
+
+
+def posterior_headline(opt: Any) -> str:
+    """What an optimization over posterior draws found, in plain lines: what it searched for (the best
+    expected objective, or the smallest worst-case regret and how large it is for the optimized and the
+    base plan), then the optimized plan against each compared plan over the draws on fresh random
+    numbers: paired relative differences with their 90% posterior intervals."""
+    from cjmsim.presentation.optimize_text import OBJECTIVE_METRIC, signed_money
+
+    s = opt.settings
+    _, label, _, money = OBJECTIVE_METRIC[opt.objective]
+    known = opt.posterior.scenario.plans
+
+    def name(plan: str) -> str:
+        return plain(known[plan].name or plan if plan in known else plan)
+
+    n = int(s["draws_used"])
+    aim = "the smallest worst-case regret in" if s.get("robust") else "the best expected"
+    lines = [f"Searched for {aim} {label} over {n:,} posterior draws (draw i on replication i)."]
+    if not opt.found:
+        lines.append(
+            f"No better allocation found: in {s['evaluations_used']} evaluations no candidate beat "
+            f"{name(opt.base_plan)}, so the optimized plan is the base plan."
+        )
+    d = opt.draws
+    if s.get("robust") and len(d) and "regret" in d:
+        cur = opt.scenario.scenario.currency if money else ""
+
+        def say(x: float) -> str:
+            return signed_money(x, cur).lstrip("+") if money else fmt.count(x)
+
+        worst = d.loc[d.regret.idxmax()] if d.regret.notna().any() else None
+        base = (d.best - d.base) if OBJECTIVE_METRIC[opt.objective][2] else (d.base - d.best)
+        if worst is not None:
+            lines.append(
+                f"Worst-case regret on the search's draws ({label} short of the best candidate seen for that draw): "
+                f"{say(float(worst.regret))} in draw {worst.draw} for the optimized plan, "
+                f"{say(float(base.max()))} for {name(opt.base_plan)}."
+            )
+    for other, g in opt.comparison.groupby("versus", sort=False):
+        g = g.set_index("metric")
+        parts = [
+            f"{metric(m).short} {g.loc[m, 'relative']:+.1%} "
+            f"[{g.loc[m, 'relative_p05']:+.1%}, {g.loc[m, 'relative_p95']:+.1%}]"
+            for m in ("orders", "spend", "cpo", "margin")
+            if m in g.index
+        ]
+        if "inc_net_margin" in g.index:
+            r = g.loc["inc_net_margin"]
+            parts.append(
+                f"inc. margin less spend {signed_money(r.difference)} [{signed_money(r.p05)}, {signed_money(r.p95)}]"
+            )
+        lines.append(
+            f"{name(opt.plan_name)} vs {name(other)} over {n:,} draws on fresh random numbers "
+            "(paired within each draw; mean [90% interval over draws]): " + ", ".join(parts)
+        )
+    return "\n".join(lines)

@@ -57,7 +57,7 @@ class Claim:
 
 
 def _plan_name(opt: Optimization, plan: str) -> str:
-    plans = opt.final.scenario.plans
+    plans = opt.fresh.scenario.plans
     return (plans[plan].name or plan) if plan in plans else plan
 
 
@@ -89,7 +89,7 @@ def claims(opt: Optimization) -> list[Claim]:
             state = "better" if (low > 0) == higher else "worse"
         else:
             state = "tie"
-        out.append(Claim(str(other), name, value, low, high, relative, state, opt.final.reps))
+        out.append(Claim(str(other), name, value, low, high, relative, state, opt.fresh.reps))
     return out
 
 
@@ -150,7 +150,7 @@ def headline(opt: Optimization) -> str:
     return (
         "On fresh replications the optimized plan "
         + "; it ".join(said)
-        + f" (paired, {opt.final.reps} replications, 95% CI)"
+        + f" (paired, {opt.fresh.reps} replications, 95% CI)"
     )
 
 
@@ -180,9 +180,9 @@ def search_finding(opt: Optimization) -> str:
 def agents_note(opt: Optimization) -> str:
     """The agents of the search and of the fresh re-evaluation against the scenario's (``cjmsim run``'s)."""
     s = opt.settings
-    run = int(s.get("scenario_agents", opt.final.agents))
+    run = int(s.get("scenario_agents", opt.fresh.agents))
     search = int(s.get("agents", opt.scenario.scenario.agents))
-    final = int(opt.final.agents)
+    final = int(opt.fresh.agents)
     said = (
         f"Searched at {search:,} agents (the scenario's run uses {run:,}); "
         f"the fresh re-evaluation is at {final:,} agents"

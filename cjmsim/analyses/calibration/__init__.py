@@ -8,6 +8,8 @@
 - :mod:`~cjmsim.analyses.calibration.posterior`: plans under uncertainty: every plan run over the
   posterior draws (``cjmsim run --posterior``), paired within a draw, with 90% posterior intervals,
   verdicts and the share of draws each plan wins.
+- :mod:`~cjmsim.analyses.calibration.posterior_sweep`: an experiment's points and plans over the
+  posterior draws (``cjmsim sweep --posterior``): the draw first, then the point's changes.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from .draws import Draws, FreeParameter, apply_draw, read_draws, write_draws
 from .fit import Calibrated, LoadedCalibration, PriorMap, calibrate, load_calibration, simulate_candidates
 from .observed import OBSERVED_COUNTS, Observed, read_observed
 from .posterior import PosteriorResult, posterior_verdict, run_posterior, write_posterior
+from .posterior_sweep import draws_table, load_posterior_experiment
 
 __all__ = [
     "OBSERVED_COUNTS",
@@ -30,7 +33,9 @@ __all__ = [
     "apply_draw",
     "calibrate",
     "calibrated_toml",
+    "draws_table",
     "load_calibration",
+    "load_posterior_experiment",
     "posterior_verdict",
     "read_draws",
     "read_observed",

@@ -68,7 +68,7 @@ __all__ = [
 #: The most draws ``cjmsim run --posterior`` uses (the first ones of the file); the library has no cap.
 MAX_DRAWS = 1000
 #: The posterior interval: the share of draws between its ends (5th and 95th percentiles).
-INTERVAL = 0.90
+INTERVAL = metrics.POSTERIOR_INTERVAL
 _LOW, _HIGH = (1 - INTERVAL) / 2, 1 - (1 - INTERVAL) / 2
 #: Below this many agent-weeks in all (draws x agents x simulated weeks), ``workers=None`` runs in this
 #: process: a spawned process takes about 1.5 s to start (imports, the compiled kernels), more than

@@ -22,7 +22,9 @@ The parts, in the order :func:`optimize` uses them:
 - :mod:`.variables`: the decision variables and the campaigns a point stands for;
 - :mod:`.evaluation`: one candidate on one replication, a task of :mod:`cjmsim.analyses.tasks`;
 - :mod:`.search`: the constraints, the objective and the SLSQP search with its cache and trace;
-- :mod:`.result`: :class:`Optimization`, the response curves and the tables.
+- :mod:`.result`: :class:`Optimization`, the response curves and the tables;
+- :mod:`.posterior` and :mod:`.robust`: the search over posterior draws (``posterior``): the best
+  expected objective, or (``robust``) the smallest worst-case regret over the draws.
 """
 
 from __future__ import annotations
@@ -35,9 +37,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cjmsim.analyses.calibration import PosteriorResult
 from cjmsim.analyses.choices import OBJECTIVES, SPLITS
-from cjmsim.analyses.optimize.evaluation import CANDIDATE, Simulator, mean_totals
+from cjmsim.analyses.optimize.evaluation import CANDIDATE, Simulator, Totals, mean_totals
+from cjmsim.analyses.optimize.posterior import (
+    SearchDraws,
+    posterior_comparison,
+    reevaluate_over_draws,
+    search_draws,
+    search_draws_table,
+)
 from cjmsim.analyses.optimize.result import (
+    COMPARED_METRICS,
     InfeasibleError,
     Optimization,
     paired_comparison,
@@ -45,7 +56,8 @@ from cjmsim.analyses.optimize.result import (
     response_curves,
     variable_table,
 )
-from cjmsim.analyses.optimize.search import Objective, Problem, Search
+from cjmsim.analyses.optimize.robust import RobustSearch
+from cjmsim.analyses.optimize.search import Objective, Problem, Search, point_key
 from cjmsim.analyses.optimize.settings import SearchSettings
 from cjmsim.analyses.optimize.variables import Variable, decision_variables
 from cjmsim.analyses.simulate import Result, check_memory, simulate
@@ -95,6 +107,9 @@ def optimize(
     workers: int | None = None,
     scheduler: Any = None,
     name: str | None = None,
+    posterior: Any = None,
+    max_draws: int | None = None,
+    robust: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> Optimization:
     """Search the base plan's budget allocation for an objective, by simulation.
@@ -131,6 +146,13 @@ def optimize(
         scheduler: a Dask scheduler address (or a ``distributed.Client``): the search's
             simulations go to that cluster. Results depend on neither the workers nor the cluster.
         name: the optimized plan's id (default ``<plan>_optimized``).
+        posterior: posterior draws (a :class:`~cjmsim.analyses.calibration.Draws` or a draws file):
+            evaluate every candidate over them instead of ``reps`` replications, draw i on
+            replication i (:mod:`.posterior`); the fresh re-evaluation then runs the same draws on
+            fresh random numbers (``final_reps`` is not used) and no response curves are traced.
+        max_draws: with ``posterior``, use only the first draws (default: all of them).
+        robust: with ``posterior``, search the smallest worst-case regret over the draws instead of the
+            best expected objective (:mod:`.robust`).
         progress: called with the number of evaluations done since the last call.
 
     Returns:
@@ -167,6 +189,9 @@ def optimize(
         workers=workers,
         scheduler=scheduler,
         name=name,
+        posterior=posterior,
+        max_draws=max_draws,
+        robust=robust,
     )
     return run_optimization(scenario, plan, settings, progress)
 
@@ -183,22 +208,25 @@ def run_optimization(
     workers = s.workers or os.cpu_count() or 1
     check_memory(sc.scenario.agents, processes=min(workers, 1_000) if s.scheduler is None else 1)
     check_memory(s.final_agents or scenario.scenario.agents)
-    variables = decision_variables(sc, plan, s.split, s.periods, seed)
-    problem = Problem(variables, len(sc.plans[plan].campaigns), s.budget, s.bounds, s.step)
     data = sc.model_dump(mode="json", exclude_none=True)
     base_campaigns = list(data["plans"][plan]["campaigns"])  # the base plan as it is: evaluation 1
     # the base plan's interventions stay fixed in every candidate: the search moves media budgets only
     if data["plans"][plan].get("interventions"):
         data["plans"][CANDIDATE] = {"campaigns": [], "interventions": data["plans"][plan]["interventions"]}
+    # the draws are read and each one's scenario validated before anything is simulated
+    post = None if s.posterior is None else search_draws(data, s.posterior, s.max_draws, "the search scenario")
+    variables = decision_variables(sc, plan, s.split, s.periods, seed)
+    problem = Problem(variables, len(sc.plans[plan].campaigns), s.budget, s.bounds, s.step)
+    reps = s.reps if post is None else len(post.ids)
     curve_reps = s.curve_reps or max(s.reps, 2)
-    with executor_for(min(workers, (problem.n + 1) * s.reps), s.scheduler) as executor:
-        simulator = Simulator(executor, data, seed, s.reps)
+    with executor_for(min(workers, (problem.n + 1) * reps), s.scheduler) as executor:
+        simulator = Simulator(executor, data, seed, s.reps, None if post is None else post.scenarios)
         start = simulator.per_rep([base_campaigns])[0]
         base = mean_totals(start)
         floor = base["orders"] if s.keep_orders else (s.min_orders if s.min_orders is not None else 0.0)
         revenue_floor = base["revenue"] if s.keep_revenue else (s.min_revenue or 0.0)
         goal = Objective(s.objective, problem, base, floor, revenue_floor)
-        search = Search(
+        search = (RobustSearch if s.robust else Search)(
             problem, goal, simulator, variables, W, base_campaigns,
             evaluations=s.evaluations, step=s.step, progress=progress,
         )  # fmt: skip
@@ -210,13 +238,13 @@ def run_optimization(
             best_x = problem.x0  # the base plan itself
         curves = pd.DataFrame([])
         marginal = pd.DataFrame([])
-        if s.curves:
+        if s.curves and post is None:  # over draws: no curves (their intervals would be over replications)
             curve_sim = simulator if curve_reps == s.reps else Simulator(executor, data, seed, curve_reps)
             curves, marginal = response_curves(search, best_x, curve_sim)
     campaigns = search.campaigns(best_x)
     name = s.plan_name(plan)
     compared = [plan] + [p for p in s.compare if p not in (plan, name)]  # the optimized plan against these
-    final, final_seed = _reevaluate(scenario, plan, name, campaigns, compared, s, seed)
+    final, final_seed = _reevaluate(scenario, plan, name, campaigns, compared, s, seed, post)
     settings = {
         "plan": plan,
         "name": name,
@@ -244,14 +272,19 @@ def run_optimization(
         "seed": seed,
         "final_seed": final_seed,
         "final_reps": s.final_reps,
-        "final_agents": final.agents,
+        "final_agents": final.agents if isinstance(final, Result) else final.scenario.scenario.agents,
         "curve_reps": curve_reps if s.curves else None,
         "compare": compared[1:],
         "workers": workers if s.scheduler is None else None,  # a cluster has its own
         "scheduler": s.scheduler if s.scheduler is None or isinstance(s.scheduler, str) else "a distributed.Client",
         "variables": problem.n,
         "search_base": base,
+        "posterior": post is not None,
+        "robust": s.robust,
+        **({} if post is None else post.settings()),
     }
+    if post is not None:  # the fresh re-evaluation ran the draws, and no curves were traced
+        settings.update(final_reps=None, curve_reps=None)
     return Optimization(
         scenario=sc,
         base_plan=plan,
@@ -259,17 +292,43 @@ def run_optimization(
         objective=s.objective,
         settings=settings,
         variables=variable_table(search, best_x),
-        trace=pd.DataFrame(search.rows),
+        trace=_trace(search, post),
         curves=curves,
         marginal=marginal,
         start=pd.DataFrame([{"rep": r, **e} for r, e in enumerate(start)]),
         found=search.found,
         campaigns=campaigns,
-        final=final,
-        comparison=paired_comparison(final, name, compared),
+        final=final if isinstance(final, Result) else None,
+        posterior=None if isinstance(final, Result) else final,
+        comparison=_comparison(final, name, compared),
         message=message,
         seconds=time.perf_counter() - t0,
+        draws=pd.DataFrame() if post is None else _draws_table(search, post, goal, start, best_x),
     )
+
+
+def _trace(search: Search, post: SearchDraws | None) -> pd.DataFrame:
+    """The search's evaluations; a robust search's ``worst_draw`` named by the draws file's id."""
+    trace = pd.DataFrame(search.rows)
+    if post is not None and "worst_draw" in trace:
+        trace["worst_draw"] = [post.ids[int(i)] for i in trace["worst_draw"]]
+    return trace
+
+
+def _comparison(final: Result | PosteriorResult, name: str, compared: list[str]) -> pd.DataFrame:
+    """The optimized plan against the others: paired over replications (95% CIs) or over draws (90% intervals)."""
+    if isinstance(final, Result):
+        return paired_comparison(final, name, compared)
+    return posterior_comparison(final, name, compared, COMPARED_METRICS)
+
+
+def _draws_table(
+    search: Search, post: SearchDraws, goal: Objective, start: list[Totals], best_x: np.ndarray
+) -> pd.DataFrame:
+    """The search's draws: the objective's metric of the base and optimized plans (and the robust bests)."""
+    optimized = search.per_rep_cache[point_key(best_x)] if point_key(best_x) in search.per_rep_cache else start
+    bests = search.natural_bests() if isinstance(search, RobustSearch) else None
+    return search_draws_table(post, goal, start, optimized, bests)
 
 
 def _infeasible(search: Search, floor: float, revenue_floor: float, stopped: str) -> InfeasibleError:
@@ -300,13 +359,21 @@ def _reevaluate(
     compared: list[str],
     s: SearchSettings,
     seed: int,
-) -> tuple[Result, int]:
-    """The base, optimized and compared plans on fresh replications at full size, and their seed."""
+    post: SearchDraws | None = None,
+) -> tuple[Result | PosteriorResult, int]:
+    """The base, optimized and compared plans on fresh replications at full size (over the posterior
+    draws on fresh random numbers), and their seed."""
     data = scenario.model_dump(mode="json", exclude_none=True)
     label = f"{scenario.plans[plan].name or plan}, optimized ({s.objective})"
     interventions = data["plans"][plan].get("interventions", [])  # fixed: the optimizer moves media budgets
     data["plans"][name] = {"name": label, "campaigns": campaigns, "interventions": interventions}
     fresh_seed = int(np.random.SeedSequence([seed, 0x0F7]).generate_state(1, dtype=np.uint32)[0])
+    if post is not None:
+        over = reevaluate_over_draws(
+            data, post, [plan, name, *compared[1:]], agents=s.final_agents, weeks=s.weeks, seed=fresh_seed,
+            workers=s.workers, scheduler=s.scheduler,
+        )  # fmt: skip
+        return over, fresh_seed
     final = simulate(
         parse_scenario(data, source="optimized plan"),
         [plan, name, *compared[1:]],

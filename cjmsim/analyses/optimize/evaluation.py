@@ -133,19 +133,35 @@ class Simulator:
     """Candidates' totals over the search replications, simulated on an executor.
 
     The no-marketing run of every replication is simulated once, on first use, and every
-    candidate's incremental totals are taken against it (the same people and random numbers)."""
+    candidate's incremental totals are taken against it (the same people and random numbers).
 
-    def __init__(self, executor: Executor, data: dict[str, Any], seed: int, reps: int):
+    With ``draws`` (one search scenario per posterior draw, as parsed TOML), replication r is draw r:
+    its candidates run on draw r's scenario and replication r's streams, and ``reps`` is the number
+    of draws."""
+
+    def __init__(
+        self,
+        executor: Executor,
+        data: dict[str, Any],
+        seed: int,
+        reps: int,
+        draws: list[dict[str, Any]] | None = None,
+    ):
         self.executor = executor
         self.data = data
         self.seed = seed
-        self.reps = reps
+        self.draws = draws
+        self.reps = reps if draws is None else len(draws)
         self._without: list[Totals] | None = None
+
+    def scenario_of(self, rep: int) -> dict[str, Any]:
+        """The search scenario replication ``rep`` runs: the search's, or that of posterior draw ``rep``."""
+        return self.data if self.draws is None else self.draws[rep]
 
     def without(self) -> list[Totals]:
         """The no-marketing totals of every replication (simulated once)."""
         if self._without is None:
-            tasks = [Candidate(self.data, self.seed, r, None, f"no-marketing-r{r}") for r in range(self.reps)]
+            tasks = [Candidate(self.scenario_of(r), self.seed, r, None, f"no-marketing-r{r}") for r in range(self.reps)]
             self._without = self.executor.map(evaluate, tasks)
         return self._without
 
@@ -158,7 +174,11 @@ class Simulator:
         groups = [range(i, min(i + size, len(candidates))) for i in range(0, len(candidates), size)]
         tasks = [
             Candidates(
-                self.data, self.seed, r, [candidates[j] for j in group], f"candidate{group[0]}+{len(group) - 1}-r{r}"
+                self.scenario_of(r),
+                self.seed,
+                r,
+                [candidates[j] for j in group],
+                f"candidate{group[0]}+{len(group) - 1}-r{r}",
             )
             for group in groups
             for r in range(self.reps)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,9 @@ from cjmsim.analyses.optimize.variables import cell_budgets
 from cjmsim.analyses.simulate import Result
 from cjmsim.scenario import HEADLINE_METRICS, Scenario, ScenarioError, toml_value
 from cjmsim.scenario.files import toml_key
+
+if TYPE_CHECKING:
+    from cjmsim.analyses.calibration import PosteriorResult
 
 __all__ = [
     "COMPARED_METRICS",
@@ -86,11 +89,18 @@ class Optimization:
             did not, the optimized plan is the base plan.
         campaigns: the optimized plan's campaigns, as in the TOML block.
         final: the re-evaluation on fresh replications (a :class:`cjmsim.analyses.simulate.Result`)
-            of the base plan, the optimized plan and the plans to compare.
+            of the base plan, the optimized plan and the plans to compare; None for a search over
+            posterior draws, re-evaluated over the draws instead (:attr:`posterior`).
         comparison: paired differences on the fresh replications (optimized minus each other plan):
-            metric, mean, 95% CI.
+            metric, mean, 95% CI; over posterior draws, paired draw by draw with 90% posterior
+            intervals (columns :data:`~cjmsim.analyses.optimize.posterior.POSTERIOR_COMPARISON_COLUMNS`).
         message: why the search stopped.
         seconds: the wall time of the whole optimization.
+        posterior: for a search over posterior draws, the fresh re-evaluation over the same draws on
+            fresh random numbers (a :class:`~cjmsim.analyses.calibration.PosteriorResult`: the base plan
+            is its reference); else None.
+        draws: for a search over posterior draws, one row per draw: the objective's metric of the base
+            and optimized plans on the search's draws (and, robust, each draw's best and the regret).
     """
 
     scenario: Scenario
@@ -102,13 +112,22 @@ class Optimization:
     trace: pd.DataFrame
     curves: pd.DataFrame
     campaigns: list[dict[str, Any]]
-    final: Result
+    final: Result | None
     comparison: pd.DataFrame
     message: str
     seconds: float = 0.0
     marginal: pd.DataFrame = field(default_factory=pd.DataFrame)
     start: pd.DataFrame = field(default_factory=pd.DataFrame)
     found: bool = True
+    posterior: PosteriorResult | None = None
+    draws: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def fresh(self) -> Result:
+        """The re-evaluation on fresh replications (:attr:`final`); a search over posterior draws has none."""
+        if self.final is None:
+            raise ValueError("an optimization over posterior draws is re-evaluated over the draws: see .posterior")
+        return self.final
 
     def toml(self) -> str:
         """The optimized plan as a ``[plans.NAME]`` block to paste into the scenario."""
@@ -277,17 +296,26 @@ def plan_toml(opt: Optimization) -> str:
     """
     s = opt.settings
     cmp = opt.comparison[(opt.comparison.versus == opt.base_plan)].set_index("metric")
+    over = getattr(opt, "posterior", None)
+    final = over if over is not None else opt.final
+    assert final is not None
+    if over is not None:
+        fresh = (
+            f"# fresh random numbers over {s['draws_used']:,} posterior draws ({s['final_agents']:,} agents), "
+            "mean over draws"
+        )
+    else:
+        fresh = f"# fresh replications ({s['final_reps']} x {s['final_agents']:,} agents)"
     lines = [
         f"[plans.{toml_key(opt.plan_name)}]",
-        f"name = {toml_value(opt.final.scenario.plans[opt.plan_name].name)}",
+        f"name = {toml_value(final.scenario.plans[opt.plan_name].name)}",
         "description = "
         + toml_value(
             f"cjmsim optimize --plan {opt.base_plan} --objective {opt.objective}: {s['variables']} budgets "
             f"(split {s['split']}, {s['periods']} period(s)), {s['evaluations_used']} evaluations"
             + ("" if getattr(opt, "found", True) else "; no better allocation found: the base plan's campaigns")
         ),
-        f"# fresh replications ({s['final_reps']} x {s['final_agents']:,} agents): orders "
-        f"{cmp.loc['orders', 'relative']:+.1%}, CPO {cmp.loc['cpo', 'relative']:+.1%}, spend "
+        f"{fresh}: orders {cmp.loc['orders', 'relative']:+.1%}, CPO {cmp.loc['cpo', 'relative']:+.1%}, spend "
         f"{cmp.loc['spend', 'relative']:+.1%} against {toml_value(opt.base_plan)[1:-1]}",
         "campaigns = [",
     ]

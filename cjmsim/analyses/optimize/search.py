@@ -21,16 +21,22 @@ import numpy as np
 from cjmsim.analyses.optimize.evaluation import Simulator, Totals, mean_totals
 from cjmsim.analyses.optimize.variables import Variable, candidate_campaigns
 
-__all__ = ["OBJECTIVE_VALUES", "Objective", "Problem", "Search", "natural"]
+__all__ = ["OBJECTIVE_VALUES", "Objective", "Problem", "Search", "SearchBudgetSpent", "natural", "point_key"]
 
 
-class _Budget(Exception):
+class SearchBudgetSpent(Exception):
     """The evaluation budget is spent: stop the search."""
 
 
-def _key(x: np.ndarray) -> bytes:
+_Budget = SearchBudgetSpent
+
+
+def point_key(x: np.ndarray) -> bytes:
     """A point's identity in the caches (to 9 decimals)."""
     return np.round(x, 9).tobytes()
+
+
+_key = point_key
 
 
 class Problem:
@@ -183,7 +189,8 @@ class Search:
         self.evaluations = evaluations
         self.step = step
         self.progress = progress
-        self.cache: dict[bytes, Totals] = {}
+        self.cache: dict[bytes, Totals] = {}  # a point's totals, the mean over the replications
+        self.per_rep_cache: dict[bytes, list[Totals]] = {}  # its totals on every replication (posterior draw)
         self.gradient_cache: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.rows: list[dict[str, Any]] = []  # the trace: one row per counted evaluation
         self.best: np.ndarray | None = None
@@ -216,9 +223,11 @@ class Search:
         if limit and todo and self.count + len(todo) > self.evaluations and self.count > 0:
             raise _Budget
         by_key = {k: points[keys.index(k)] for k in todo}
-        totals = self.simulator.totals([self.campaigns(by_key[k]) for k in todo])
-        for k, e in zip(todo, totals, strict=True):
+        per_rep = self.simulator.per_rep([self.campaigns(by_key[k]) for k in todo])
+        for k, reps in zip(todo, per_rep, strict=True):
+            e = mean_totals(reps)  # as Simulator.totals: the mean in replication order
             self.cache[k] = e
+            self.per_rep_cache[k] = reps
             if limit:
                 self._record(by_key[k], e, kind)
         if self.progress is not None and limit and todo:
@@ -229,6 +238,7 @@ class Search:
         """Evaluation 1: the base plan's totals on the search replications (simulated by the caller)."""
         e = mean_totals(reps)
         self.cache[_key(self.problem.x0)] = e
+        self.per_rep_cache[_key(self.problem.x0)] = reps
         self._record(self.problem.x0, e, "start")
         if self.best is not None:
             self.start_f = self.best_f

@@ -69,6 +69,9 @@ class SearchSettings:
     workers: int | None = None
     scheduler: Any = None
     name: str | None = None
+    posterior: Any = None  # posterior draws (a Draws) or a draws file: evaluate every candidate over them
+    max_draws: int | None = None  # use only the first draws (default: all of them)
+    robust: bool = False  # over the draws: the smallest worst-case regret instead of the best expected objective
 
     def plan_name(self, plan: str) -> str:
         """The optimized plan's id: ``name``, or ``<plan>_optimized``."""
@@ -158,6 +161,28 @@ class SearchSettings:
                     )
                 ),
             )
+        self._check_posterior()
         name = self.plan_name(plan)
         if name in scenario.plans:
             raise ArgumentError("name", f" {name!r}: the scenario already has a plan of that name")
+
+    def _check_posterior(self) -> None:
+        """The settings of a search over posterior draws: ``robust`` and ``max_draws`` need them, and each
+        draw is one replication (so ``reps`` stays 1)."""
+        if self.posterior is None:
+            for argument, given in (("robust", self.robust), ("max_draws", self.max_draws is not None)):
+                if given:
+                    raise ArgumentError(
+                        argument, lambda name: f" needs {name('posterior')}: it is about the posterior draws"
+                    )
+            return
+        if self.max_draws is not None and self.max_draws < 1:
+            raise ArgumentError("max_draws", f" {self.max_draws}: use at least one draw")
+        if self.reps > 1:
+            raise ArgumentError(
+                "reps",
+                lambda name: (
+                    f" {self.reps}: not with {name('posterior')}: each posterior draw is one replication (its own "
+                    f"customers and random numbers); use {name('max_draws')} to choose how many"
+                ),
+            )

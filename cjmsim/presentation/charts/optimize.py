@@ -99,7 +99,7 @@ def campaign_budgets(opt: Optimization) -> pd.DataFrame:
 
 def _colours(opt: Optimization) -> dict[str, str]:
     """Each plan's colour in every chart of the scenario; the optimized plan's the next after the scenario's plans."""
-    return style.plan_colours(opt.scenario.plans, extra=[opt.plan_name, *opt.final.plans])
+    return style.plan_colours(opt.scenario.plans, extra=[opt.plan_name, *opt.fresh.plans])
 
 
 def _moves(budgets: pd.DataFrame, label: pd.Series) -> tuple[str, str] | None:
@@ -154,7 +154,7 @@ def segment_names(opt: Optimization, ids: str) -> str:
 
 def plan_comparison(opt: Optimization) -> Figure:
     """CPO, orders and spend of every plan of the fresh re-evaluation, with 95% CI whiskers (segment ``all``)."""
-    res = opt.final
+    res = opt.fresh
     plans, plain, _ = plans_of(res)
     colours = _colours(opt)
     names = {p: style.chart_name(n) for p, n in plain.items()}
@@ -222,7 +222,7 @@ def allocation(opt: Optimization) -> Figure:
     cells = _by_segment(opt)
     sub = (
         f"{cur}; left: budget per active week of each campaign of "
-        f"{style.chart_name(plans_of(opt.final)[1][opt.base_plan])}, "
+        f"{style.chart_name(plans_of(opt.fresh)[1][opt.base_plan])}, "
         f"base (upper bar) and optimized (lower), the change of its total; right: the optimized plan's {cells[2]} by "
         "channel and segment, under it the change from the base plan"
     )
@@ -264,7 +264,7 @@ def _by_segment(opt: Optimization) -> tuple[pd.DataFrame, pd.DataFrame, str]:
         cells = _per_week(v, ["channel", "segments"]).set_index(["channel", "segments"])
         new, old = (cells[c].unstack("segments").reindex(index=chans, columns=segs) for c in ("weekly", "base_weekly"))
         return new, old, "budget per active week"
-    w = opt.final.weekly
+    w = opt.fresh.weekly
     frames = []
     for plan in (opt.plan_name, opt.base_plan):
         d = w[(w.plan == plan) & (w.segment != "all")].groupby("segment", sort=False)

@@ -121,7 +121,7 @@ def sweep_view(result: SweepResult) -> SweepView:
         colours=style.plan_colours(sc.plans, extra=plans),
         reference=s.reference or plans[0],
         currency=style.chart_name(sc.scenario.currency, 24),
-        reps=s.reps,
+        reps=exp.reps,  # over posterior draws: the draws
         tot=result.summary[result.summary.segment == "all"].reset_index(drop=True),
         diffs=d[d.segment == "all"].reset_index(drop=True) if len(d) else d,
         incremental="inc_orders" in result.summary.columns,

@@ -79,7 +79,7 @@ _SPLITS = {
 
 
 def _plan_name(opt: Optimization, plan: str) -> str:
-    plans = opt.final.scenario.plans
+    plans = opt.fresh.scenario.plans
     return (plans[plan].name or plan) if plan in plans else plan
 
 
@@ -120,8 +120,8 @@ def _facts(opt: Optimization, generated: date | None) -> list[tuple[str, str]]:
         ("Evaluations", f"{s.get('evaluations_used', len(opt.trace))} of {s.get('evaluations', '?')}"),
         ("Better allocation", "found" if opt.found else "none found: the optimized plan is the base plan"),
         ("Run time", fmt.duration(opt.seconds)),
-        ("Fresh check", f"{opt.final.reps} \u00d7 {opt.final.agents:,} agents"),
-        ("Scenario's run", f"{s.get('scenario_agents', opt.final.agents):,} agents"),
+        ("Fresh check", f"{opt.fresh.reps} \u00d7 {opt.fresh.agents:,} agents"),
+        ("Scenario's run", f"{s.get('scenario_agents', opt.fresh.agents):,} agents"),
         ("Seed", str(s.get("seed", opt.scenario.scenario.seed))),
         ("Date", (generated or date.today()).isoformat()),
         ("cjmsim", __version__),
@@ -162,8 +162,8 @@ def _headline_table(opt: Optimization) -> dict[str, Any]:
 
 def _plans_table(opt: Optimization) -> dict[str, Any]:
     """The plans of the fresh re-evaluation side by side (segment ``all``), each value over its CI half-width."""
-    tot = plan_totals(opt.final)
-    plans = list(opt.final.plans)
+    tot = plan_totals(opt.fresh)
+    plans = list(opt.fresh.plans)
     currency = opt.scenario.scenario.currency
     rows: list[dict[str, Any]] = [
         {
@@ -310,8 +310,8 @@ def _reading(opt: Optimization) -> list[tuple[str, str]]:
             "Fresh replications",
             "The winner was picked on the search's random numbers, so its value there is flattered: among many "
             "candidates the one that looks best is partly the one that got lucky (the winner's curse). Every number "
-            f"of the result and the plans table comes from a new simulation on {opt.final.reps} fresh replications of "
-            f"{opt.final.agents:,} agents, of the base, optimized and compared plans together; differences are paired "
+            f"of the result and the plans table comes from a new simulation on {opt.fresh.reps} fresh replications of "
+            f"{opt.fresh.agents:,} agents, of the base, optimized and compared plans together; differences are paired "
             "(each replication's own difference, then averaged), and \u00b1 is the half-width of the 95% confidence "
             "interval (Student's t). It measures simulation noise only, not the uncertainty of the scenario's "
             "assumptions.",
@@ -360,8 +360,8 @@ def render(opt: Optimization, images: Sequence[ReportImage], *, generated: date 
         "marginal": _marginal(opt),
         "result": _headline_table(opt),
         "plans": _plans_table(opt),
-        "reps": opt.final.reps,
-        "weeks": opt.final.weeks,
+        "reps": opt.fresh.reps,
+        "weeks": opt.fresh.weeks,
         "currency": s.currency,
         "allocation": _allocation(opt),
         "toml": opt.toml(),

@@ -79,13 +79,17 @@ class WinCount:
 def win_counts(result: SweepResult) -> list[WinCount]:
     """Per plan other than the reference and per counted metric (the experiment's first metric, then
     :data:`WIN_METRICS` where the differences have them), the points it wins, loses and leaves
-    undecided on the paired difference of all segments (:func:`cjmsim.presentation.verdict.verdict`)."""
+    undecided on the paired difference of all segments (:func:`cjmsim.presentation.verdict.verdict`).
+
+    Over posterior draws the interval read is the paired difference's 90% posterior interval over the
+    draws (``_diff_p05``, ``_diff_p95``), not a 95% CI over replications."""
     view = sweep_view(result)
     d = view.diffs
     if not len(d):
         return []
+    low, high = ("_diff_p05", "_diff_p95") if result.posterior else ("_diff_ci_low", "_diff_ci_high")
     first = list(result.experiment.spec.experiment.metrics[:1])
-    wanted = [m for m in dict.fromkeys([*first, *WIN_METRICS]) if f"{m}_diff_ci_high" in d.columns]
+    wanted = [m for m in dict.fromkeys([*first, *WIN_METRICS]) if f"{m}{high}" in d.columns]
     out = []
     for plan in (p for p in view.plans if p != view.reference):
         rows = d[d.plan == plan]
@@ -94,7 +98,7 @@ def win_counts(result: SweepResult) -> list[WinCount]:
             if better is None or not len(rows):
                 continue
             vs = [
-                vd.verdict(r[f"{m}_diff"], r[f"{m}_diff_ci_low"], r[f"{m}_diff_ci_high"], view.reps, better)
+                vd.verdict(r[f"{m}_diff"], r[f"{m}{low}"], r[f"{m}{high}"], view.reps, better)
                 for _, r in rows.iterrows()
             ]
             wins, losses = sum(v.improves is True for v in vs), sum(v.improves is False for v in vs)
