@@ -164,7 +164,7 @@ def fitted(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
 def test_a_fit_has_what_it_promises(fitted):
     res, out = fitted
     s = res.cal.spec.calibration
-    assert res.evaluations <= s.evaluations + s.walkers * (s.steps + 1)
+    assert res.evaluations <= s.evaluations + s.chains * s.walkers * (s.steps + 1)
     assert list(res.draws.table.columns) == ["draw", "purchase", "search_interest", "log_likelihood"]
     assert len(res.draws) == s.draws
     t = res.parameters.set_index("parameter")

@@ -69,7 +69,15 @@ class CalibrationSettings(_CalibrationModel):
         description="Walkers of the posterior sampler (emcee's ensemble). Default: 2 x parameters + 2, at least 8.",
     )
     steps: int = Field(
-        200, ge=2, le=100_000, description="Steps of every walker (the first half is discarded as burn-in)."
+        200, ge=2, le=100_000, description="Steps of every walker of every chain (the first half is burn-in)."
+    )
+    chains: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Independent samplers, chain c on seed + c (chain 0 on the search's seed), their draws pooled: "
+        "each chain's customers and random numbers differ, so the posterior carries the simulation's own noise, "
+        "which one seed would freeze into the fit.",
     )
     draws: int = Field(200, ge=2, le=100_000, description="Posterior draws kept (posterior.parquet), thinned evenly.")
 

@@ -19,10 +19,12 @@ The method (docs/calibration.md says it for a strategist):
    copes with the small steps common random numbers still leave in the likelihood), from the prior
    medians, at most ``evaluations`` candidates.
 4. **The posterior**: emcee's affine-invariant ensemble sampler (``emcee``: widely used, few settings,
-   its walkers are evaluated in parallel batches), started in a small ball around the point estimate;
-   the first half of the steps is burn-in, the rest is thinned evenly to ``draws`` draws. Convergence
-   is reported as the acceptance fraction, the integrated autocorrelation time and the effective
-   sample size.
+   its walkers are evaluated in parallel batches), in ``chains`` chains started in a small ball around
+   the point estimate, chain c simulating on seed + c: one seed freezes one realisation of the
+   simulation's noise into the likelihood, so the chains' pooled draws carry the spread that noise
+   gives the fit. In each chain the first half of the steps is burn-in; the pooled rest is thinned
+   evenly to ``draws`` draws. Convergence is reported as the acceptance fraction, the integrated
+   autocorrelation time, the effective sample size and the between-chain R-hat.
 
 Every batch of candidates goes through the shared task runner (in-process, a local pool or a Dask
 cluster) and is written to ``evaluations/`` in the output folder as it finishes. The search and the
@@ -517,32 +519,27 @@ class _Evaluator:
         self.batches = 0
         self.evaluations = 0
         self.reused = 0
-        self.memo: dict[bytes, np.ndarray | None] = {}
+        self.memo: dict[tuple[int, bytes], np.ndarray | None] = {}
         self.trace: list[tuple[str, np.ndarray, float]] = []
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
 
-    def _simulate(self, U: np.ndarray) -> list[np.ndarray | None]:
+    def _simulate(self, U: np.ndarray, seed: int) -> list[np.ndarray | None]:
         cal = self.cal
         s = cal.spec.calibration
+        lifts = tuple((x.channel, x.start, x.end, x.metric) for x in cal.lifts)
         tasks = [
             CandidateTask(
-                cal.base,
-                cal.parameters,
-                (cal.values_of(u),),
-                s.plan,
-                cal.agents,
-                cal.weeks,
-                s.seed,
-                s.reps,
-                tuple((x.channel, x.start, x.end, x.metric) for x in cal.lifts),
-            )  # fmt: skip
+                cal.base, cal.parameters, (cal.values_of(u),), s.plan, cal.agents, cal.weeks, seed, s.reps, lifts
+            )
             for u in U
         ]
         return [r[0] for r in self.runner.map(simulate_candidates, tasks)]
 
-    def __call__(self, U: np.ndarray, phase: str) -> np.ndarray:
-        """The log posterior (in the unit cube: the log-likelihood) of every row of ``U``."""
+    def __call__(self, U: np.ndarray, phase: str, seed: int | None = None) -> np.ndarray:
+        """The log posterior (in the unit cube: the log-likelihood) of every row of ``U``, simulated on
+        ``seed`` (default the calibration's)."""
+        seed = self.cal.spec.calibration.seed if seed is None else seed
         U = np.ascontiguousarray(U, dtype=np.float64)
         inside = np.all((U > 0) & (U < 1), axis=1)
         sims: list[np.ndarray | None] = [None] * len(U)
@@ -553,7 +550,7 @@ class _Evaluator:
             self.reused += len(U)
         else:
             todo = [i for i in range(len(U)) if inside[i]]
-            for i, sim in zip(todo, self._simulate(U[todo]) if todo else [], strict=True):
+            for i, sim in zip(todo, self._simulate(U[todo], seed) if todo else [], strict=True):
                 sims[i] = sim
             if part is not None:
                 _write_batch(part, U, sims)
@@ -561,7 +558,7 @@ class _Evaluator:
         self.evaluations += len(U)
         out = np.array([self.likelihood(sim) if inside[i] else -math.inf for i, sim in enumerate(sims)])
         for i, u in enumerate(U):
-            self.memo[u.tobytes()] = sims[i]
+            self.memo[(seed, u.tobytes())] = sims[i]
             self.trace.append((phase, u.copy(), float(out[i])))
         if self.progress is not None:
             self.progress(len(U))
@@ -654,7 +651,7 @@ def calibrate(
     walkers = s.walkers or max(2 * d + 2, 8)
     if walkers < 2 * d:
         raise ArgumentError("walkers", f" {walkers}: the sampler needs at least 2 x {d} parameters = {2 * d} walkers")
-    total = s.evaluations + walkers * (s.steps + 1)
+    total = s.evaluations + s.chains * walkers * (s.steps + 1)
     folder = None
     if out is not None:
         folder = Path(out) / EVALUATIONS
@@ -688,24 +685,31 @@ def calibrate(
             lp = ev(X, "search")
             es.tell(list(X), [_loss(v) for v in lp])
         best_u = _best(ev)
-        best_sim = ev.memo[best_u.tobytes()]
+        best_sim = ev.memo[(s.seed, best_u.tobytes())]
         assert best_sim is not None  # the priors' medians are valid, so the search found a valid candidate
         ev.likelihood.fix(best_sim)  # the posterior's noise scales and tempering: the estimate's
         best_lp = float(ev.likelihood(best_sim))
         tick(max(0, s.evaluations - ev.evaluations))  # the search may stop early
-        # ---- the posterior
-        rng = np.random.default_rng(s.seed)
+        # ---- the posterior: one ensemble per chain, chain c on seed + c, all from around the estimate
         spread = np.clip(np.asarray(es.result.stds, dtype=np.float64), 0.005, 0.05)
-        p0 = np.clip(best_u + rng.normal(size=(walkers, d)) * spread, 1e-4, 1 - 1e-4)
-        sampler = emcee.EnsembleSampler(walkers, d, lambda X: ev(X, "posterior"), vectorize=True)
-        sampler.random_state = np.random.RandomState(s.seed).get_state()
-        sampler.run_mcmc(p0, s.steps, progress=False)
+        samplers = []
+        for c in range(s.chains):
+            seed_c = s.seed + c
+            rng = np.random.default_rng(seed_c)
+            p0 = np.clip(best_u + rng.normal(size=(walkers, d)) * spread, 1e-4, 1 - 1e-4)
+            sampler = emcee.EnsembleSampler(
+                walkers, d, lambda X, seed_c=seed_c: ev(X, "posterior", seed_c), vectorize=True
+            )
+            sampler.random_state = np.random.RandomState(seed_c).get_state()
+            sampler.run_mcmc(p0, s.steps, progress=False)
+            samplers.append(sampler)
     burn = s.steps // 2
-    chain = sampler.get_chain(discard=burn)  # (steps - burn, walkers, d)
-    logp = sampler.get_log_prob(discard=burn)
-    flat, flat_lp = chain.reshape(-1, d), logp.reshape(-1)
+    chains = [x.get_chain(discard=burn) for x in samplers]  # each (steps - burn, walkers, d)
+    flat = np.concatenate([x.reshape(-1, d) for x in chains])
+    flat_lp = np.concatenate([x.get_log_prob(discard=burn).reshape(-1) for x in samplers])
+    flat_seed = np.concatenate([np.full(x.shape[0] * x.shape[1], s.seed + c) for c, x in enumerate(chains)])
     pick = np.unique(np.linspace(0, len(flat) - 1, min(s.draws, len(flat))).round().astype(np.intp))
-    U, LP = flat[pick], flat_lp[pick]
+    U, LP, seeds = flat[pick], flat_lp[pick], flat_seed[pick]
     values = np.column_stack([pm.values(U[:, j]) for j, pm in enumerate(cal.priors)])
     table = pd.DataFrame({"draw": np.arange(len(U)), **{p.name: values[:, j] for j, p in enumerate(cal.parameters)}})
     table["log_likelihood"] = LP
@@ -715,7 +719,7 @@ def calibrate(
         {"calibration": str(cal.path), "scenario": str(cal.scenario_path), "plan": s.plan, "seed": s.seed},
     )
     estimate = cal.values_of(best_u)
-    convergence = _convergence(sampler, chain, walkers, burn)
+    convergence = _convergence(samplers, chains, walkers, burn)
     assert ev.likelihood.phi is not None and ev.likelihood.temper is not None
     convergence["noise_scale"] = dict(zip(cal.series, ev.likelihood.phi.round(4).tolist(), strict=True))
     convergence["temper"] = dict(zip(cal.series, ev.likelihood.temper.round(4).tolist(), strict=True))
@@ -726,7 +730,13 @@ def calibrate(
             f"{convergence['tau_max']:.0f} steps of autocorrelation (emcee's rule: keep at least 50 times that); "
             "raise calibration.steps"
         )
-    sims = [ev.memo[u.tobytes()] for u in U]
+    if convergence["rhat_max"] > 1.1:
+        warnings.append(
+            f"the chains on different seeds disagree (R-hat up to {convergence['rhat_max']:.2f}): the simulation's "
+            "own noise moves the posterior; the pooled draws carry that spread, and more agents per candidate "
+            "would narrow it"
+        )
+    sims = [ev.memo[(int(sd), u.tobytes())] for sd, u in zip(seeds, U, strict=True)]
     return Calibrated(
         cal=cal,
         estimate=estimate,
@@ -738,13 +748,13 @@ def calibrate(
             index=[p.name for p in cal.parameters],
             columns=[p.name for p in cal.parameters],
         ),
-        fit=_fit_table(cal, ev.likelihood, ev.memo[best_u.tobytes()], sims, s.seed),
+        fit=_fit_table(cal, ev.likelihood, ev.memo[(s.seed, best_u.tobytes())], sims, s.seed),
         trace=_trace_table(cal, ev.trace),
         convergence=convergence,
         evaluations=ev.evaluations,
         reused=ev.reused,
         warnings=warnings,
-        lifts=_lift_table(cal, ev.likelihood, ev.memo[best_u.tobytes()], sims),
+        lifts=_lift_table(cal, ev.likelihood, ev.memo[(s.seed, best_u.tobytes())], sims),
     )
 
 
@@ -780,30 +790,49 @@ def _best(ev: _Evaluator) -> np.ndarray:
     return ev.trace[i][1]
 
 
-def _convergence(sampler: Any, chain: np.ndarray, walkers: int, burn: int) -> dict[str, Any]:
+def _convergence(samplers: list[Any], chains: list[np.ndarray], walkers: int, burn: int) -> dict[str, Any]:
+    """The sampler's figures: acceptance, each parameter's autocorrelation time (the longest over the
+    chains), the effective draws, emcee's rule of thumb, and the between-chain R-hat (Gelman-Rubin)."""
     import emcee
 
-    kept = chain.shape[0]
+    kept = chains[0].shape[0]
     # a parameter that never moved has tau NaN; a short chain is said once, in the calibration's own words
     emcee_log = logging.getLogger("emcee")
     level = emcee_log.level
     emcee_log.setLevel(logging.ERROR)
     try:
         with np.errstate(invalid="ignore", divide="ignore"):
-            tau = np.asarray(emcee.autocorr.integrated_time(chain, quiet=True), dtype=np.float64)
+            taus = np.array([emcee.autocorr.integrated_time(x, quiet=True) for x in chains], dtype=np.float64)
     finally:
         emcee_log.setLevel(level)
-    tau = np.where(np.isfinite(tau), tau, float(kept))
+    taus = np.where(np.isfinite(taus), taus, float(kept))
+    tau = taus.max(axis=0)
+    rhat = _rhat([x.reshape(-1, x.shape[-1]) for x in chains]) if len(chains) > 1 else np.ones(tau.size)
     return {
+        "chains": len(chains),
         "walkers": walkers,
         "steps_kept": int(kept),
         "burn_in": int(burn),
-        "acceptance_fraction": float(np.mean(sampler.acceptance_fraction)),
+        "acceptance_fraction": float(np.mean([np.mean(x.acceptance_fraction) for x in samplers])),
         "tau": [float(x) for x in tau],
         "tau_max": float(tau.max()),
-        "effective_samples": float(walkers * kept / tau.max()),
+        "effective_samples": float(sum(walkers * kept / t.max() for t in taus)),
         "converged": bool(kept >= 50 * tau.max()),
+        "rhat": [float(x) for x in rhat],
+        "rhat_max": float(rhat.max()),
     }
+
+
+def _rhat(chains: list[np.ndarray]) -> np.ndarray:
+    """Gelman-Rubin's potential scale reduction per parameter over chains of equal length (n, d): about 1
+    when the chains agree; above about 1.1, their seeds' noise (or too few steps) moves the posterior."""
+    x = np.stack(chains)  # (m, n, d)
+    n = x.shape[1]
+    w = x.var(axis=1, ddof=1).mean(axis=0)
+    b = n * x.mean(axis=1).var(axis=0, ddof=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.sqrt(((n - 1) / n * w + b / n) / w)
+    return np.where(np.isfinite(r), r, 1.0)
 
 
 def _parameter_table(cal: LoadedCalibration, estimate: dict[str, float], values: np.ndarray) -> pd.DataFrame:

@@ -260,7 +260,8 @@ def _walkers(ax: Axes, result: Calibrated, post: pd.DataFrame, name: str, tau: f
     """A parameter's proposals at each sampler step (step 0: the starting ball), the burn-in shaded."""
     walkers = int(result.convergence["walkers"])
     burn = int(result.convergence["burn_in"])
-    step = np.arange(len(post)) // walkers
+    per_chain = int(result.convergence["steps_kept"]) + burn + 1  # the starting ball, then every step
+    step = (np.arange(len(post)) // walkers) % per_chain  # the chains, one after another, overlaid
     ok = np.isfinite(post.log_likelihood.to_numpy(float))
     ax.axvspan(-0.5, burn + 0.5, color=GRID, alpha=0.7, lw=0, zorder=1)
     ax.scatter(step[ok], post[name].to_numpy(float)[ok], s=6, color=POSTERIOR, alpha=0.45, lw=0, zorder=3)

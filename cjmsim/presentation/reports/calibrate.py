@@ -58,7 +58,10 @@ def _facts(result: Calibrated, generated: date | None) -> list[tuple[str, str]]:
         ("Free parameters", str(cal.dim)),
         ("Agents per candidate", f"{cal.agents:,}" + (f" \u00d7 {s.reps} replications" if s.reps > 1 else "")),
         ("Candidates", f"{result.evaluations:,}" + (f" ({result.reused:,} read back)" if result.reused else "")),
-        ("Sampler", f"{c['walkers']} walkers \u00d7 {c['steps_kept'] + c['burn_in']} steps"),
+        (
+            "Sampler",
+            f"{c.get('chains', 1)} chains \u00d7 {c['walkers']} walkers \u00d7 {c['steps_kept'] + c['burn_in']} steps",
+        ),
         ("Posterior draws", f"{len(result.draws):,}"),
         ("Seed", str(s.seed)),
         ("Date", (generated or date.today()).isoformat()),
@@ -130,7 +133,8 @@ def _convergence(result: Calibrated) -> list[tuple[str, str]]:
     c = result.convergence
     kept, tau = c["steps_kept"], c["tau_max"]
     rows = [
-        ("Walkers", str(c["walkers"])),
+        ("Chains (each on its own seed)", str(c.get("chains", 1))),
+        ("Walkers per chain", str(c["walkers"])),
         ("Steps per walker", f"{kept + c['burn_in']} ({c['burn_in']} burn-in, {kept} kept)"),
         ("Acceptance fraction", fmt.rounded(c["acceptance_fraction"], "r")),
     ]
@@ -143,6 +147,7 @@ def _convergence(result: Calibrated) -> list[tuple[str, str]]:
             "emcee's rule of thumb (kept steps \u2265 50 \u00d7 autocorrelation time)",
             "met" if c["converged"] else "not met",
         ),
+        ("R-hat between the chains, largest (about 1: they agree)", fmt.rounded(c.get("rhat_max", 1.0), "r")),
     ]
     return rows
 
@@ -162,8 +167,10 @@ def _method(result: Calibrated) -> list[str]:
         "Each prior is mapped to the unit interval by its quantile function, and CMA-ES searched that cube from the "
         f"prior medians for the point estimate, the best of {int((result.trace.phase == 'search').sum()):,} "
         "candidates; it is the value calibrated.toml sets.",
-        f"emcee's ensemble sampler then ran {c['walkers']} walkers for {c['steps_kept'] + c['burn_in']} steps from a "
-        "small ball around the estimate, with the noise scales held at the estimate's and each series tempered by "
+        f"emcee's ensemble sampler then ran {c.get('chains', 1)} chains of {c['walkers']} walkers for "
+        f"{c['steps_kept'] + c['burn_in']} steps from a small ball around the estimate, each chain on its own seed "
+        "(its draws pooled, so the posterior carries the simulation's own noise), with the noise scales held at "
+        "the estimate's and each series tempered by "
         "(1 \u2212 \u03c1) / (1 + \u03c1), \u03c1 the lag-1 autocorrelation of its residuals; the first half of "
         f"the steps is burn-in and the rest was thinned to {len(result.draws):,} draws.",
         "The width against the prior is the posterior's 90% interval (5th to 95th percentile of the draws) as a share "
