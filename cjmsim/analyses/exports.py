@@ -323,7 +323,7 @@ def write_exports(
             write_json(d / "ground_truth.json", ground_truth(sc, plan, rec, seed))
         if "observed" in kinds:
             write_csv(d / "observed.csv", observed_table(rec, sc))
-            if any(t.plans is None or plan in t.plans for t in sc.lift_tests):
+            if any((t.plans is None or plan in t.plans) and t.weeks[1] <= sc.scenario.weeks for t in sc.lift_tests):
                 from cjmsim.analyses.calibration.lift import lift_table
 
                 s = sc.scenario

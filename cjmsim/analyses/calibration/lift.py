@@ -86,16 +86,17 @@ def control_plan(
 
 
 def lift_table(sc: Scenario, plan: str, tests: list[LiftTest], seed: int, agents: int, weeks: int) -> pd.DataFrame:
-    """lift.csv for ``plan``: each of ``tests`` that runs in it, replayed on replication 0 of ``seed``
-    (the run's first replication: the data of observed.csv): ``lift`` is the simulated difference per
-    1,000 people plus the holdout's sampling noise, a normal draw with the design's ``se`` (a Poisson
-    count per person in each group: ``se = 1000 sqrt(p1 / n1 + p0 / n0)``)."""
+    """lift.csv for ``plan``: each of ``tests`` that runs in it and ends within ``weeks``, replayed on
+    replication 0 of ``seed`` (the run's first replication: the data of observed.csv). ``lift`` is the
+    simulated difference per 1,000 people plus the holdout's sampling noise, a normal draw with the
+    design's ``se`` (a Poisson count per person in each group: ``se = 1000 sqrt(p1 / n1 + p0 / n0)``)."""
     from cjmsim.engine import make_streams, run_plan
     from cjmsim.scenario import parse_scenario
 
     rows = []
     data = sc.model_dump(mode="json", exclude_none=True)
-    mine = [t for t in tests if t.plans is None or plan in t.plans]
+    # the tests of this plan that end within the horizon (a shorter --weeks leaves the others out)
+    mine = [t for t in tests if (t.plans is None or plan in t.plans) and t.weeks[1] <= weeks]
     for i, t in enumerate(mine):
         control_plan(data, plan, t.channel, t.weeks, weeks, f"__lift_{i}")
     variants = parse_scenario(data, source="lift tests")
