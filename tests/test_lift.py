@@ -169,6 +169,8 @@ name = "new_customers"
 
     assert "search holdout" in render(fitted, [])
     w0, w1 = without.loc["search_desire", "width_ratio"], with_lift.loc["search_desire", "width_ratio"]
-    assert w1 < 0.75 * w0, (w0, w1)  # measured: 0.37 of the prior's width without it, 0.18 with it
+    # measured with the default 4 chains: 0.84 of the prior's width without the test, 0.51 with it (the
+    # widths of such short chains move a lot with the sampler's settings: 2 chains gave 0.45 and 0.53)
+    assert w1 < 0.75 * w0, (w0, w1)
     # and the truth (1: the scenario's own odds) stays inside the narrower interval
     assert with_lift.loc["search_desire", "posterior_p05"] <= 1.0 <= with_lift.loc["search_desire", "posterior_p95"]
