@@ -149,8 +149,11 @@ def sweep_command(
                 f"kept in {target}; rerun with --resume (and the same --out) to run the rest"
             )
         except KeyboardInterrupt:  # the workers are stopped by now (the executor closed on the way out)
+            # the parts on disk are what a resume keeps: a part written just before Ctrl-C counts though
+            # its progress tick never came
+            done = max(seen[0], len(list((target / "results").glob("*.parquet"))))
             click.echo(
-                f"interrupted: {seen[0]} of {seen[1]} tasks done (kept in {printable(target)}); rerun with --resume",
+                f"interrupted: {done} of {seen[1]} tasks done (kept in {printable(target)}); rerun with --resume",
                 err=True,
             )
             sys.exit(130)
