@@ -8,7 +8,7 @@ It exports hifi's ``baseline`` plan (observed.csv) at 100,000 agents and seed 42
 parameters (four base rates and a drop rate, relative to the scenario's; two channels' odds,
 relative; two saturation half-points and the return rate) with wide priors that are off-centre,
 and runs ``cjmsim.analyses.calibration.calibrate`` with the file's defaults (300 candidates for
-the point estimate, 22 walkers x 200 steps) at ``--agents`` per candidate and seed 7. It reports
+the point estimate, 4 chains of 22 walkers x 100 steps) at ``--agents`` per candidate and seed 7. It reports
 the wall time (issue 16's done-when: under 20 minutes), the candidates simulated per second, the
 peak memory of this process, and how many of the ten 90% posterior intervals hold the true value.
 """

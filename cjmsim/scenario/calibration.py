@@ -69,7 +69,7 @@ class CalibrationSettings(_CalibrationModel):
         description="Walkers of the posterior sampler (emcee's ensemble). Default: 2 x parameters + 2, at least 8.",
     )
     steps: int = Field(
-        200, ge=2, le=100_000, description="Steps of every walker of every chain (the first half is burn-in)."
+        100, ge=2, le=100_000, description="Steps of every walker of every chain (the first half is burn-in)."
     )
     chains: int = Field(
         4,
