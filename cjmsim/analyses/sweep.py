@@ -40,7 +40,7 @@ from cjmsim.analyses.reconcile import Reconciliation
 from cjmsim.analyses.simulate import NO_MARKETING
 from cjmsim.analyses.tasks import executor_for
 from cjmsim.engine import make_streams, run_plan
-from cjmsim.output import metadata, write_json, write_parquet
+from cjmsim.output import check_resumable, metadata, write_json, write_parquet
 from cjmsim.scenario import (
     INCREMENTAL_METRICS,
     ArgumentError,
@@ -776,7 +776,8 @@ def _set_aside(out: Path, part: Path) -> Path:
 
 def _prepare(out: Path, folder: Path, exp: LoadedExperiment, resume: bool) -> None:
     meta = out / "metadata.json"
-    if folder.exists() and any(folder.glob("*.parquet")):
+    started = folder.exists() and any(folder.glob("*.parquet"))
+    if started:
         if not (meta.exists() or meta.is_symlink()):  # resumed or not: it cannot be this sweep's
             raise ArgumentError(
                 "out",
@@ -785,26 +786,14 @@ def _prepare(out: Path, folder: Path, exp: LoadedExperiment, resume: bool) -> No
                     f"use another {name('out')} or {name('force')}"
                 ),
             )
-        if not resume:
-            raise ArgumentError(
-                "out",
-                lambda name: (
-                    f" {out}: holds results of a sweep already; use {name('resume')} to continue it, "
-                    f"or another {name('out')}"
-                ),
-            )
-        try:
-            digest = json.loads(meta.read_text())["settings"]["digest"]
-        except (OSError, ValueError, KeyError, TypeError):
-            digest = None
-        if digest != exp.digest:
-            raise ArgumentError(
-                "out",
-                lambda name: (
-                    f" {out}: holds a sweep of another experiment (or another version of its files); "
-                    f"it cannot be resumed with this one: use another {name('out')}"
-                ),
-            )
+    check_resumable(
+        out,
+        started,
+        exp.digest,
+        resume,
+        "results of a sweep",
+        "a sweep of another experiment (or another version of its files)",
+    )
     folder.mkdir(parents=True, exist_ok=True)
     for stale in [*folder.glob(".*.tmp"), *out.glob(".*.tmp")]:  # a part or table a killed sweep was writing
         if stale.is_file():

@@ -28,7 +28,7 @@ try:
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["atomic_folder", "check_target", "clean_stale", "remove_folder", "umask_mode"]
+__all__ = ["atomic_folder", "check_resumable", "check_target", "clean_stale", "remove_folder", "umask_mode"]
 
 #: When this process started (its temporaries are newer; a killed run's are older).
 STARTED = time.time()
@@ -306,3 +306,31 @@ def check_target(target: str | Path, analysis: str, force: bool = False) -> None
             lambda name: f" {target}{why}: choose another {name('out')}, or use {name('force')} to replace it",
         )
     raise ArgumentError("out", f" {target}{why}")
+
+
+def check_resumable(out: Path, started: bool, digest: str, resume: bool, held: str, other: str) -> None:
+    """Refuse an ``out`` that holds a started analysis (``started``: its parts are there) unless it is
+    resumed, and refuse to resume one whose metadata.json records another ``digest`` than this analysis's.
+
+    ``held`` names what the folder holds (``results of a sweep``), ``other`` what it holds when the digest
+    differs (``a sweep of another experiment (or another version of its files)``).
+
+    Raises:
+        ArgumentError: on ``out``, saying what to do (``--resume``, or another ``--out``).
+    """
+    if not started:
+        return
+    if not resume:
+        raise ArgumentError(
+            "out",
+            lambda name: f" {out}: holds {held} already; use {name('resume')} to continue it, or another {name('out')}",
+        )
+    try:
+        found = json.loads((out / "metadata.json").read_text())["settings"]["digest"]
+    except (OSError, ValueError, KeyError, TypeError):
+        found = None
+    if found != digest:
+        raise ArgumentError(
+            "out",
+            lambda name: f" {out}: holds {other}; it cannot be resumed with this one: use another {name('out')}",
+        )

@@ -35,7 +35,6 @@ it finds, and continues where it stopped: it ends with exactly the results of an
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -908,30 +907,16 @@ def _trace_table(cal: LoadedCalibration, trace: list[tuple[str, np.ndarray, floa
 
 def _prepare(out: Path, folder: Path, cal: LoadedCalibration, resume: bool) -> None:
     """Check ``out`` may hold this calibration's batches (its own, on resume) and record what they are of."""
-    from cjmsim.output import metadata, write_json
+    from cjmsim.output import check_resumable, metadata, write_json
 
-    meta = out / "metadata.json"
-    if folder.exists() and any(folder.glob("*.npz")):
-        if not resume:
-            raise ArgumentError(
-                "out",
-                lambda name: (
-                    f" {out}: holds a calibration's simulated candidates already; use {name('resume')} to "
-                    f"continue it, or another {name('out')}"
-                ),
-            )
-        try:
-            digest = json.loads(meta.read_text())["settings"]["digest"]
-        except (OSError, ValueError, KeyError, TypeError):
-            digest = None
-        if digest != cal.digest:
-            raise ArgumentError(
-                "out",
-                lambda name: (
-                    f" {out}: holds another calibration (or another version of its files or of cjmsim); "
-                    f"it cannot be resumed with this one: use another {name('out')}"
-                ),
-            )
+    check_resumable(
+        out,
+        folder.exists() and any(folder.glob("*.npz")),
+        cal.digest,
+        resume,
+        "a calibration's simulated candidates",
+        "another calibration (or another version of its files or of cjmsim)",
+    )
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob(".*.tmp"):  # a batch a killed calibration was writing
         if stale.is_file():
@@ -947,4 +932,4 @@ def _prepare(out: Path, folder: Path, cal: LoadedCalibration, resume: bool) -> N
         plans=[s.plan],
         settings={"calibration": str(cal.path), "digest": cal.digest, "agents": cal.agents, "weeks": cal.weeks},
     )
-    write_json(meta, info)
+    write_json(out / "metadata.json", info)
