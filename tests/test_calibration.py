@@ -30,9 +30,14 @@ MINIMAL = ROOT / "scenarios" / "minimal.toml"
 PLAN = "search_and_email"
 WEEKS = 12
 
-CALIBRATION = f"""
+
+def calibration_text(name: str | None = None, first: str = "purchase") -> str:
+    """A tiny calibration of minimal's plan (600 agents, a few dozen candidates): two parameters, the first
+    named ``first``; ``name``, the report's title, when given."""
+    title = "" if name is None else f'name = "{name}"\n'
+    return f"""
 [calibration]
-scenario = "{MINIMAL.as_posix()}"
+{title}scenario = "{MINIMAL.as_posix()}"
 observed = "observed.csv"
 plan = "{PLAN}"
 agents = 600
@@ -43,7 +48,7 @@ steps = 6
 draws = 12
 
 [[parameters]]
-name = "purchase"
+name = "{first}"
 path = "segments.*.base.purchase"
 relative = true
 prior = "lognormal"
@@ -61,15 +66,20 @@ high = 3.0
 """
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """observed.csv of minimal's plan at the scenario's own parameters (5,000 agents, seed 42), and a calibration."""
-    folder = tmp_path_factory.mktemp("calibration")
+def write_tiny_calibration(folder: Path, name: str | None = None, first: str = "purchase") -> Path:
+    """observed.csv of minimal's plan at the scenario's own parameters (5,000 agents, seed 42) and the tiny
+    calibration of :func:`calibration_text` (cal.toml), in ``folder``; returns the folder."""
     sc = cjmsim.load_scenario(MINIMAL).with_settings(weeks=WEEKS)
     rec = run_plan(sc, PLAN, make_streams(42, 0, len(sc.segments)), 5000, WEEKS)
     observed_table(rec, sc).to_csv(folder / "observed.csv", index=False)
-    (folder / "cal.toml").write_text(CALIBRATION)
+    (folder / "cal.toml").write_text(calibration_text(name, first), encoding="utf-8")
     return folder
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """observed.csv of minimal's plan and the tiny calibration (:func:`write_tiny_calibration`)."""
+    return write_tiny_calibration(tmp_path_factory.mktemp("calibration"))
 
 
 def _variant(folder: Path, name: str, old: str, new: str) -> Path:

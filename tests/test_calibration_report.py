@@ -18,12 +18,10 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from test_attribution_report import HOSTILE, NETWORK, PNG_IMG, _esc, _section
+from test_calibration import write_tiny_calibration
 
-import cjmsim
 from cjmsim import cli
 from cjmsim.analyses.calibration import Calibrated, calibrate
-from cjmsim.analyses.exports import observed_table
-from cjmsim.engine import make_streams, run_plan
 from cjmsim.presentation import format as fmt
 from cjmsim.presentation.calibration_text import LOOSE, NARROW, band_shares, headline, series_label
 from cjmsim.presentation.charts.calibrate import all_charts
@@ -37,47 +35,11 @@ WEEKS = 12
 NAME = f"purchase {HOSTILE} & $rate"
 TITLE = f"Tiny {HOSTILE} & co"
 
-CALIBRATION = f"""
-[calibration]
-name = "{TITLE}"
-scenario = "{MINIMAL.as_posix()}"
-observed = "observed.csv"
-plan = "{PLAN}"
-agents = 600
-seed = 7
-evaluations = 12
-walkers = 6
-steps = 6
-draws = 12
-
-[[parameters]]
-name = "{NAME}"
-path = "segments.*.base.purchase"
-relative = true
-prior = "lognormal"
-median = 1.0
-sd = 0.4
-low = 0.3
-high = 3
-
-[[parameters]]
-name = "search_interest"
-path = "segments.*.odds.search.interest"
-prior = "uniform"
-low = 1.0
-high = 3.0
-"""
-
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """observed.csv of minimal's plan at the scenario's own parameters (5,000 agents, seed 42), and a calibration."""
-    folder = tmp_path_factory.mktemp("calreport")
-    sc = cjmsim.load_scenario(MINIMAL).with_settings(weeks=WEEKS)
-    rec = run_plan(sc, PLAN, make_streams(42, 0, len(sc.segments)), 5000, WEEKS)
-    observed_table(rec, sc).to_csv(folder / "observed.csv", index=False)
-    (folder / "cal.toml").write_text(CALIBRATION, encoding="utf-8")
-    return folder
+    """The tiny calibration of tests/test_calibration.py, with markup in its title and a parameter's name."""
+    return write_tiny_calibration(tmp_path_factory.mktemp("calreport"), name=TITLE, first=NAME)
 
 
 @pytest.fixture(scope="module")
