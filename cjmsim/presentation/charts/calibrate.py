@@ -82,7 +82,7 @@ def _fit_title(result: Calibrated, shares: dict[str, float]) -> str:
         "(a well-calibrated fit holds about 90%)"
     )
     known = {k: v for k, v in shares.items() if fmt.finite(v)}
-    if len(known) > 1:
+    if len(known) > 1 and min(known.values()) < max(known.values()):  # a fewest only where the series differ
         worst = min(known, key=lambda k: known[k])
         title += f"; the fewest in {series_label(result, worst)} ({fmt.percent(known[worst], 0)})"
     return mpl_text(title)
