@@ -20,8 +20,8 @@ import cjmsim.engine.step as step
 from cjmsim import load_scenario, parse_scenario
 from cjmsim.engine import make_streams, run_plan, run_plans
 from cjmsim.engine.exposure import exposure_counts, exposure_thresholds, hill, hits_cells
-from cjmsim.engine.kernel import expose_block, logits_block, movers_block
-from cjmsim.engine.population import N_CELLS, REACHED
+from cjmsim.engine.kernel import decide_block, expose_block, logits_block, movers_block, sigmoid_array
+from cjmsim.engine.population import CUSTOMER, LOYAL, N_CELLS, REACHED
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -112,6 +112,66 @@ def test_movers_are_the_numpy_bound_bit_for_bit() -> None:
     bound += p
     out = np.empty(n, dtype=np.intp)
     np.testing.assert_array_equal(out[: movers_block(p, u, drops, stage, out)], np.flatnonzero(u < bound))
+
+
+def _numpy_sigmoid(x: np.ndarray) -> np.ndarray:
+    """The numpy step's sigmoid of float32 logits: negate, exp, add 1, reciprocal, in place."""
+    p = x.copy()
+    np.negative(p, out=p)
+    with np.errstate(over="ignore", invalid="ignore"):  # NaN and inf among the inputs
+        np.exp(p, out=p)
+    p += 1.0
+    np.reciprocal(p, out=p)
+    return p
+
+
+def test_sigmoid_is_numpys_bit_for_bit() -> None:
+    """The compiled sigmoid (kernel.expf: numpy's float32 exp written out) against numpy's, on every 97th
+    float32 bit pattern (both signs, zero to NaN: about 44 million values, each exponent and mantissa region)
+    and at the edges of exp's range. benchmarks/bench_expf.py compares every float32."""
+    bits = np.arange(0, 1 << 32, 97, dtype=np.uint64).astype(np.uint32)
+    edges = np.array([0.0, -0.0, 88.72283935546875, -88.72283935546875, 103.97208404541015625, -103.97208404541015625,
+                      87.33654, -87.33654, 17.0, -17.0, np.inf, -np.inf, np.finfo(np.float32).tiny], dtype=np.float32)  # fmt: skip
+    x = np.concatenate([bits.view(np.float32), edges, np.nextafter(edges, np.float32(np.inf))])
+    want = _numpy_sigmoid(x)
+    got = np.empty_like(x)
+    sigmoid_array(x, got)
+    nan = np.isnan(want)
+    assert (np.isnan(got) == nan).all()
+    np.testing.assert_array_equal(got[~nan].view(np.uint32), want[~nan].view(np.uint32))
+
+
+@pytest.mark.parametrize("cycle", [False, True])
+@pytest.mark.parametrize("satisfaction", [False, True])
+def test_movers_of_a_journey_move_are_the_numpy_steps(cycle: bool, satisfaction: bool) -> None:
+    """decide_block against the numpy step's _decide: the purchase-cycle logits of customers and loyal agents,
+    the unsatisfied agents' offsets, the sigmoid, then the movers and their probabilities and uniforms."""
+    rng = np.random.default_rng(21 + 2 * cycle + satisfaction)
+    n, t, D = 9_000, 40, 300  # several tiles of 4096
+    p = rng.normal(-2.0, 3.0, n).astype(np.float32)
+    stage = rng.integers(0, 7, n).astype(np.uint8)
+    last = rng.integers(-200, t + 1, n).astype(np.int16)
+    table = rng.normal(-1.0, 1.0, (2, D)).astype(np.float32) if cycle else np.zeros((0, 0), np.float32)
+    unsat = rng.random(n) < 0.3 if satisfaction else np.zeros(0, bool)
+    offsets = rng.normal(0.0, 1.0, 7).astype(np.float32)
+    u = rng.random(n, dtype=np.float32)
+    drops = (rng.random(7) * 0.2).astype(np.float32)
+    # numpy, as World._decide
+    q = p.copy()
+    if cycle:
+        post = np.flatnonzero((stage == CUSTOMER) | (stage == LOYAL))
+        d = np.clip(t - last[post].astype(np.int32), 0, D - 1)
+        q[post] += table[(stage[post] == LOYAL).astype(np.intp), d]
+    if satisfaction:
+        un = np.flatnonzero(unsat)
+        q[un] += offsets[stage[un]]
+    q = _numpy_sigmoid(q)
+    want = np.flatnonzero(u < np.take(drops, stage) * (1.0 - q) + q)
+    mv, pm, um = np.empty(n, np.intp), np.empty(n, np.float32), np.empty(n, np.float32)
+    k = decide_block(p, stage, table, last, t, unsat, offsets, u, drops, mv, pm, um)
+    np.testing.assert_array_equal(mv[:k], want)
+    np.testing.assert_array_equal(pm[:k], q[want])
+    np.testing.assert_array_equal(um[:k], u[want])
 
 
 def _both(monkeypatch: pytest.MonkeyPatch, run) -> tuple:  # type: ignore[no-untyped-def]

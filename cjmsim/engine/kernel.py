@@ -12,7 +12,11 @@ bit for bit:
   ``sgemm`` of the whole (7, k) x (k, n) product gives each element (tests/test_kernel.py checks it
   against ``np.matmul``; for a block of a single agent numpy took a matrix-vector product, which may
   round differently in the last bit, so results of such tiny blocks can differ from the numpy step's);
-- the sigmoid stays with numpy (its vectorised ``exp`` rounds differently from the C library's).
+- the sigmoid ``1 / (1 + exp(-x))`` in float32 uses :func:`expf`, numpy's own float32 ``exp`` (its SIMD
+  kernel: a Cody-Waite range reduction and a rational minimax approximation by fused multiply-adds)
+  written out, which equals ``np.exp`` on every float32 input (the C library's ``expf`` rounds
+  differently; tests/test_kernel.py compares them on a dense sample, benchmarks/bench_expf.py on every
+  float32).
 
 Why numba: the step's hot loops are short numeric loops over numpy arrays, which numba compiles
 from the Python source with no build step and no C toolchain on the user's machine, and ``nogil``
@@ -38,13 +42,16 @@ from cjmsim.engine.population import UNAWARE as _UNAWARE
 from cjmsim.engine.population import VISITED as _VISITED
 
 __all__ = [
-    "churn_block",
+    "decide_block",
     "enter_block",
+    "expf",
     "expose_block",
     "expose_messages",
     "logits_block",
-    "move_block",
+    "move_fast_block",
     "movers_block",
+    "sigmoid32",
+    "sigmoid_array",
     "sort_moves",
     "step_block",
 ]
@@ -68,6 +75,78 @@ def _fma32(typingctx, a, b, c):  # type: ignore[no-untyped-def]  # numba's typin
         return builder.call(fn, args)
 
     return sig, codegen
+
+
+# numpy's float32 exp (numpy/_core/src/common/simd, ``npyv_exp_FLOAT_kernel``; the same in its AVX2 and
+# AVX-512 loops): the constants of its range reduction and of its rational approximation P(y) / Q(y).
+_EXP_XMAX = np.float32(88.72283935546875)  # exp(x) = inf from here
+_EXP_XMIN = np.float32(-103.97208404541015625)  # exp(x) = 0 from here down
+_LOG2E = np.float32(1.442695040888963407359924681001892137)
+_LN2_HI = np.float32(-6.93145752e-1)  # -ln 2 in two parts (Cody-Waite)
+_LN2_LO = np.float32(-1.42860677e-6)
+_EXP_P0 = np.float32(9.999999999980870924916e-01)
+_EXP_P1 = np.float32(7.257664613233124478488e-01)
+_EXP_P2 = np.float32(2.473615434895520810817e-01)
+_EXP_P3 = np.float32(5.114512081637298353406e-02)
+_EXP_P4 = np.float32(6.757896990527504603057e-03)
+_EXP_P5 = np.float32(5.082762527590693718096e-04)
+_EXP_Q0 = np.float32(1.0)
+_EXP_Q1 = np.float32(-2.742335390411667452936e-01)
+_EXP_Q2 = np.float32(2.159509375685829852307e-02)
+
+
+@intrinsic
+def _pow2_64(typingctx, k):  # type: ignore[no-untyped-def]  # numba's typing protocol
+    """``2.0 ** k`` as a float64 made from its bits, ``k`` an int64 in [-1022, 1023] (no call: vectorises)."""
+    sig = types.float64(types.int64)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        i64 = ir.IntType(64)
+        bits = builder.shl(builder.add(args[0], ir.Constant(i64, 1023)), ir.Constant(i64, 52))
+        return builder.bitcast(bits, ir.DoubleType())
+
+    return sig, codegen
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def expf(x: np.float32) -> np.float32:
+    """``np.exp`` of a float32, bit for bit: k = rint(x log2 e), y = x - k ln 2 (two fused multiply-adds),
+    exp(y) = P(y) / Q(y) (degrees 5 and 2, Horner by fused multiply-adds), times 2^k (exact in float64, then
+    rounded once, which matters only where the result is subnormal); inf from 88.72..., 0 from -103.97...
+    down, NaN for NaN. Written with selects, not branches, so that a loop of it vectorises."""
+    nan = x != x
+    xx = np.float32(0.0) if nan else x
+    over = xx >= _EXP_XMAX
+    under = xx <= _EXP_XMIN
+    xx = np.float32(0.0) if (over or under) else xx
+    k = np.rint(xx * _LOG2E)
+    y = _fma32(k, _LN2_HI, xx)  # type: ignore[call-arg]  # numba passes the typing context
+    y = _fma32(k, _LN2_LO, y)  # type: ignore[call-arg]
+    num = _fma32(_EXP_P5, y, _EXP_P4)  # type: ignore[call-arg]
+    num = _fma32(num, y, _EXP_P3)  # type: ignore[call-arg]
+    num = _fma32(num, y, _EXP_P2)  # type: ignore[call-arg]
+    num = _fma32(num, y, _EXP_P1)  # type: ignore[call-arg]
+    num = _fma32(num, y, _EXP_P0)  # type: ignore[call-arg]
+    den = _fma32(_EXP_Q2, y, _EXP_Q1)  # type: ignore[call-arg]
+    den = _fma32(den, y, _EXP_Q0)  # type: ignore[call-arg]
+    r = np.float32(np.float64(num / den) * _pow2_64(np.int64(k)))  # type: ignore[call-arg]
+    r = np.float32(np.nan) if nan else r
+    r = np.float32(np.inf) if over else r
+    return np.float32(0.0) if under else r
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def sigmoid32(x: np.float32) -> np.float32:
+    """``1 / (1 + exp(-x))`` in float32 as the numpy step computed it (negate, ``np.exp``, add 1, reciprocal)."""
+    one = np.float32(1.0)
+    return one / (expf(-x) + one)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def sigmoid_array(x: np.ndarray, out: np.ndarray) -> None:
+    """:func:`sigmoid32` of every element of float32 ``x`` into ``out`` (may be ``x``); a vectorised loop."""
+    for i in range(x.size):
+        out[i] = sigmoid32(x[i])
 
 
 # The kernels take their arrays as separate arguments, repeated from one signature to the next: packed
@@ -97,8 +176,10 @@ def _expose_tile(
     stop: int,
     th0: np.ndarray,
     idx: np.ndarray,
+    cnt: np.ndarray,
 ) -> int:
-    """:func:`expose_block` on the block's agents ``start`` to ``stop - 1``."""
+    """:func:`expose_block` on the block's agents ``start`` to ``stop - 1`` (``th0``, ``idx``, ``cnt``: scratch of
+    the cells' first thresholds, the tile's hits and the units per cell)."""
     m = stop - start
     reached = 0
     kt = key[start:stop]
@@ -126,23 +207,30 @@ def _expose_tile(
         fit = fitw[c]
         weighted = usefit[c]
         row = pa_row[c]
+        for z in range(cnt.size):
+            cnt[z] = 0
         for q in range(hits):
             i = idx[q]
             cell = kt[i]
-            x = 1
-            while x < cap and u[i] > th[cell, x]:
-                x += 1
+            ui = u[i]
+            tc = th[cell]
+            x = 1  # 1 + #{k in 1..cap-1: U > T_k}, without a branch (the thresholds rise with k)
+            for k in range(1, cap):
+                x += ui > tc[k]
             xf = np.float32(x)
             if weighted:
                 a[i] = a[i] + xf * fit[cell]
             else:
                 a[i] = a[i] + xf
-            units_cell[c, cell] += x
+            cnt[cell] += x
             if horizon and (ft[i] & _REACHED) == 0:
                 ft[i] |= _REACHED
                 reached += 1
             if row >= 0:
                 last_exp[row, first + start + i] = t
+        for z in range(cnt.size):  # whole units: the float64 sums are exact in any order
+            if cnt[z]:
+                units_cell[c, z] += cnt[z]
     return reached
 
 
@@ -193,6 +281,57 @@ def _logits_tile(
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
+def _plain_logits_tile(
+    A: np.ndarray,
+    rows: np.ndarray,
+    kind: np.ndarray,
+    half: np.ndarray,
+    exposed: np.ndarray,
+    sat: np.ndarray,
+    store: bool,
+    coef_t: np.ndarray,
+    stage: np.ndarray,
+    start: int,
+    stop: int,
+    acc: np.ndarray,
+    row: np.ndarray,
+) -> None:
+    """:func:`_logits_tile` where every row is of kind 1 or 2, the logits left in ``acc``, row by row: a row's
+    saturation goes to the tile's scratch ``row`` and into ``acc`` at once (the same fused multiply-adds in
+    the same row order), and into ``sat`` only where ``store``. Without it ``sat`` keeps the rows of channels that never reached the
+    block (0), the base row and the propensity row, and the others are recomputed where needed
+    (:func:`move_fast_block`)."""
+    m = stop - start
+    st = stage[start:stop]
+    for i in range(m):
+        acc[i] = 0.0
+    for k in range(sat.shape[0]):
+        ck = coef_t[k]
+        if k < rows.size and exposed[rows[k]]:
+            a = A[rows[k], start:stop]
+            h = half[k]
+            if kind[k] == 1:
+                for i in range(m):
+                    x = a[i]
+                    row[i] = x / (x + h)
+            else:
+                for i in range(m):
+                    x = a[i]
+                    x2 = x * x
+                    row[i] = x2 / (x2 + h)
+            if store:
+                srow = sat[k, start:stop]
+                for i in range(m):
+                    srow[i] = row[i]
+            for i in range(m):
+                acc[i] = _fma32(ck[st[i]], row[i], acc[i])  # type: ignore[call-arg]  # numba passes the context
+        else:
+            srow = sat[k, start:stop]
+            for i in range(m):
+                acc[i] = _fma32(ck[st[i]], srow[i], acc[i])  # type: ignore[call-arg]
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def expose_block(
     U: np.ndarray,
     key: np.ndarray,
@@ -225,12 +364,13 @@ def expose_block(
     n = U.shape[1]
     th0 = np.empty(thr.shape[1], dtype=thr.dtype)
     idx = np.empty(min(n, _TILE), dtype=np.int64)
+    cnt = np.zeros(thr.shape[1], dtype=np.int64)
     reached = 0
     for start in range(0, n, _TILE):
         stop = min(start + _TILE, n)
         reached += _expose_tile(
             U, key, thr, ncap, live, decay_on, decay, fitw, usefit, A, exposed, units_cell, flags, horizon,
-            pa_row, last_exp, first, t, start, stop, th0, idx,
+            pa_row, last_exp, first, t, start, stop, th0, idx, cnt,
         )  # fmt: skip
     return reached
 
@@ -285,28 +425,46 @@ def step_block(
     kind: np.ndarray,
     half: np.ndarray,
     sat: np.ndarray,
+    store: bool,
     coef: np.ndarray,
     stage: np.ndarray,
-    out: np.ndarray,
-) -> int:
+    cycle: np.ndarray,
+    last_order: np.ndarray,
+    now: int,
+    unsatisfied: np.ndarray,
+    offsets: np.ndarray,
+    u: np.ndarray,
+    drops: np.ndarray,
+    mv: np.ndarray,
+    pm: np.ndarray,
+    um: np.ndarray,
+) -> tuple[int, int]:
     """:func:`expose_block` then :func:`logits_block`, tile by tile (a tile's adstock is still in the cache
     when its saturation reads it). The same results: a tile's exposures touch its own agents only, and a
     channel that reaches the block only in a later tile has adstock 0, so saturation 0, in the earlier ones.
-    For blocks whose rows are all of kind 1 or 2 and with no triggered messages."""
+    For blocks whose rows are all of kind 1 or 2 and with no triggered messages. The saturations are written
+    to ``sat`` only where ``store`` (:func:`_plain_logits_tile`): a block whose moves take them from the
+    adstock (:func:`move_fast_block`) saves their traffic to memory. Then, still tile by tile, the movers as
+    :func:`decide_block` finds them (its arguments from ``cycle`` on; ``now`` its ``t``). Returns the agents
+    reached for the first time in the horizon and the movers."""
     n = U.shape[1]
     th0 = np.empty(thr.shape[1], dtype=thr.dtype)
     idx = np.empty(min(n, _TILE), dtype=np.int64)
+    cnt = np.zeros(thr.shape[1], dtype=np.int64)
     coef_t = np.ascontiguousarray(coef.T)
     acc = np.empty(min(n, _TILE), dtype=np.float32)
+    row = np.empty(min(n, _TILE), dtype=np.float32)
     reached = 0
+    m = 0
     for start in range(0, n, _TILE):
         stop = min(start + _TILE, n)
         reached += _expose_tile(
             U, key, thr, ncap, live, decay_on, decay, fitw, usefit, A, exposed, units_cell, flags, horizon,
-            pa_row, last_exp, first, t, start, stop, th0, idx,
+            pa_row, last_exp, first, t, start, stop, th0, idx, cnt,
         )  # fmt: skip
-        _logits_tile(A, rows, kind, half, exposed, sat, coef_t, stage, out, start, stop, acc)
-    return reached
+        _plain_logits_tile(A, rows, kind, half, exposed, sat, store, coef_t, stage, start, stop, acc, row)
+        m = _decide_tile(acc, stage, cycle, last_order, now, unsatisfied, offsets, u, drops, mv, pm, um, start, stop, m)
+    return reached, m
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -388,6 +546,59 @@ def movers_block(p: np.ndarray, u: np.ndarray, drops: np.ndarray, stage: np.ndar
     return m
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _decide_tile(q: np.ndarray, stage: np.ndarray, cycle: np.ndarray, last_order: np.ndarray, t: int,
+                 unsatisfied: np.ndarray, offsets: np.ndarray, u: np.ndarray, drops: np.ndarray, mv: np.ndarray,
+                 pm: np.ndarray, um: np.ndarray, start: int, stop: int, m: int) -> int:  # fmt: skip
+    """:func:`decide_block` on the block's agents ``start`` to ``stop - 1``, whose logits are in ``q[:stop - start]``
+    (overwritten); ``m`` movers found so far, returns the new count."""
+    w = stop - start
+    one = np.float32(1.0)
+    if cycle.shape[0] > 0 or unsatisfied.size > 0:
+        has_cycle = cycle.shape[0] > 0
+        has_sat = unsatisfied.size > 0
+        top = np.int32(cycle.shape[1] - 1)
+        for i in range(w):
+            a = start + i
+            s = stage[a]
+            if has_cycle and (s == _CUSTOMER or s == _LOYAL):
+                d = min(max(np.int32(t) - np.int32(last_order[a]), np.int32(0)), top)
+                q[i] = q[i] + cycle[1 if s == _LOYAL else 0, d]
+            if has_sat and unsatisfied[a]:
+                q[i] = q[i] + offsets[s]
+    for i in range(w):  # vectorised
+        q[i] = sigmoid32(q[i])
+    for i in range(w):
+        a = start + i
+        pi = q[i]
+        if u[a] < drops[stage[a]] * (one - pi) + pi:
+            mv[m] = a
+            pm[m] = pi
+            um[m] = u[a]
+            m += 1
+    return m
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def decide_block(p: np.ndarray, stage: np.ndarray, cycle: np.ndarray, last_order: np.ndarray, t: int,
+                 unsatisfied: np.ndarray, offsets: np.ndarray, u: np.ndarray, drops: np.ndarray, mv: np.ndarray,
+                 pm: np.ndarray, um: np.ndarray) -> int:  # fmt: skip
+    """From each agent's own logit ``p`` to the movers of a journey move, tile by tile (the numpy step's
+    operations in its order, bit for bit): a customer's or loyal agent's purchase-cycle logit
+    ``cycle[loyal, clip(t - last_order, 0, D - 1)]`` added (``cycle`` of shape (2, D); (0, 0): no cycle),
+    then an unsatisfied agent's offset ``offsets[stage]`` (``unsatisfied`` empty: no satisfaction), the
+    probability :func:`sigmoid32`, and the mover test of :func:`movers_block`. The movers' indices go to
+    ``mv``, their probabilities and uniforms to ``pm`` and ``um``; returns how many. ``p`` is not changed."""
+    n = p.size
+    q = np.empty(min(n, _TILE), dtype=np.float32)
+    m = 0
+    for start in range(0, n, _TILE):
+        stop = min(start + _TILE, n)
+        q[: stop - start] = p[start:stop]
+        m = _decide_tile(q, stage, cycle, last_order, t, unsatisfied, offsets, u, drops, mv, pm, um, start, stop, m)
+    return m
+
+
 @numba.njit(cache=True, nogil=True)
 def enter_block(ci: np.ndarray, new_s: np.ndarray, fi: np.ndarray, t: int, horizon: bool, stage: np.ndarray,
                 entered: np.ndarray, first_aware: np.ndarray, acquired: np.ndarray, flags: np.ndarray, key: np.ndarray,
@@ -439,18 +650,22 @@ def enter_block(ci: np.ndarray, new_s: np.ndarray, fi: np.ndarray, t: int, horiz
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def move_block(mv: np.ndarray, p: np.ndarray, u: np.ndarray, stage: np.ndarray, lo: int, churn_coef: np.ndarray,
-               sat: np.ndarray, new: np.ndarray, post: np.ndarray, v: np.ndarray, z: np.ndarray) -> int:  # fmt: skip
-    """The journey moves of the block's movers ``mv`` (``p``, ``u``: their probabilities and uniforms), as
-    ``World._move``'s numpy did them where no barrier, loyalty driver or satisfaction applies: each mover's
-    next stage into ``new`` (a pre-purchase agent advances when ``u < p``, else drops to lost; a lost
-    agent's need returns), and for the customers and loyal among them (``post``, returned: how many) the
-    churn uniform ``v`` (float64: ``u / p`` after a repeat order, ``(u - p) / (1 - p)`` otherwise) and the
-    churn logit ``z`` (float32: the churn betas times the saturations, added in numpy's pairwise order, plus
-    the base logit), whose probability the caller takes with numpy's exp."""
+def move_fast_block(mv: np.ndarray, p: np.ndarray, u: np.ndarray, stage: np.ndarray, lo: int, churn_coef: np.ndarray,
+                    sat: np.ndarray, stored: bool, A: np.ndarray, rows: np.ndarray, kind: np.ndarray, half: np.ndarray,
+                    exposed: np.ndarray, churn_shift: float, loyal: float, new: np.ndarray, buyers: np.ndarray,
+                    first: np.ndarray, changed: np.ndarray, firsts: np.ndarray) -> tuple[int, int, int]:  # fmt: skip
+    """:meth:`World._move`'s moves where no barrier, loyalty driver or satisfaction applies, then
+    :func:`sort_moves`, in one call, bit for bit the numpy step's: each mover's next stage into ``new`` (a
+    pre-purchase agent advances when ``u < p``, else drops to lost; a lost agent's need returns); a
+    customer or loyal mover's churn uniform is ``v = u / p`` after a repeat order, ``(u - p) / (1 - p)``
+    otherwise (float64), its churn logit ``z`` the churn betas times the saturations (read from ``sat``
+    where ``stored``, else recomputed from the adstock ``A`` as :func:`_plain_logits_tile` computed them),
+    added in numpy's pairwise order (float32), plus the base logit; its churn probability is ``sigmoid32(z + churn_shift)``
+    (``churn_shift``: an intervention's churn log odds, float32 like numpy's; 0: none), compared in float64
+    with its churn uniform, then with ``probability + loyal``. Returns :func:`sort_moves`' three counts."""
     k = churn_coef.shape[1] - 1
     tmp = np.empty(max(k, 8), dtype=np.float32)
-    m = 0
+    shift = np.float32(churn_shift)
     for j in range(mv.size):
         s = stage[lo + mv[j]]
         adv = u[j] < p[j]
@@ -463,18 +678,33 @@ def move_block(mv: np.ndarray, p: np.ndarray, u: np.ndarray, stage: np.ndarray, 
         elif s == _LOST:
             if adv:
                 ns = _AWARE
-        else:  # customer or loyal
+        else:  # customer or loyal: churn, or a customer becomes loyal
             pp = np.float64(p[j])
             uu = np.float64(u[j])
-            v[m] = uu / max(pp, 1e-300) if adv else (uu - pp) / max(1.0 - pp, 1e-300)
+            v = uu / max(pp, 1e-300) if adv else (uu - pp) / max(1.0 - pp, 1e-300)
             row = 1 if s == _LOYAL else 0
+            i = mv[j]
             for q in range(k):
-                tmp[q] = churn_coef[row, q] * sat[q, mv[j]]
-            z[m] = _pairwise32(tmp, k) + churn_coef[row, k]
-            post[m] = j
-            m += 1
+                if stored or not exposed[rows[q]]:
+                    sq = sat[q, i]
+                elif kind[q] == 1:  # what _plain_logits_tile computed this week
+                    x = A[rows[q], i]
+                    sq = x / (x + half[q])
+                else:
+                    x = A[rows[q], i]
+                    x2 = x * x
+                    sq = x2 / (x2 + half[q])
+                tmp[q] = churn_coef[row, q] * sq
+            z = _pairwise32(tmp, k) + churn_coef[row, k]
+            if churn_shift != 0.0:
+                z = z + shift
+            pc = np.float64(sigmoid32(z))
+            if v < pc:
+                ns = _LOST
+            elif s != _LOYAL and v < pc + loyal:
+                ns = _LOYAL
         new[j] = ns
-    return m
+    return sort_moves(mv, p, u, stage, lo, new, buyers, first, changed, firsts)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -503,19 +733,6 @@ def _pairwise32(v: np.ndarray, n: int) -> np.float32:
         r += v[i]
         i += 1
     return r  # type: ignore[no-any-return]
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def churn_block(post: np.ndarray, v: np.ndarray, pc: np.ndarray, loyal: float, mv: np.ndarray, stage: np.ndarray,
-                lo: int, new: np.ndarray) -> None:  # fmt: skip
-    """The customers and loyal among the movers (``post``, from :func:`move_block`): churn to lost when
-    ``v < pc``, else a customer becomes loyal when ``v < pc + loyal``."""
-    for i in range(post.size):
-        j = post[i]
-        if v[i] < pc[i]:
-            new[j] = _LOST
-        elif stage[lo + mv[j]] != _LOYAL and v[i] < pc[i] + loyal:
-            new[j] = _LOYAL
 
 
 @numba.njit(cache=True, nogil=True)

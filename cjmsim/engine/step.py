@@ -44,14 +44,13 @@ from cjmsim.engine.exposure import (
     hits_cells,
 )
 from cjmsim.engine.kernel import (
-    churn_block,
+    decide_block,
     enter_block,
     expose_block,
     expose_messages,
     logits_block,
-    move_block,
+    move_fast_block,
     movers_block,
-    sort_moves,
     step_block,
 )
 from cjmsim.engine.population import (
@@ -187,6 +186,10 @@ class World:
         # the compiled exposure kernel's arguments when no message weights and no per-action channel
         self._no_fit = (np.ones((C, N_CELLS), dtype=np.float32), np.zeros(C, dtype=bool))
         self._no_last = np.zeros((1, 1), dtype=np.int16)
+        # decide_block's "none" arguments: no purchase cycle, no satisfaction
+        self._no_cycle = np.zeros((0, 0), dtype=np.float32)
+        self._no_unsat = np.zeros(0, dtype=bool)
+        self._no_offsets = np.zeros(N_STAGES, dtype=np.float32)
         self._camp_table: _CampaignTable | None = None  # made on the first week of a run (_campaign_table)
         #: the week's random numbers when this world steps together with others (calendar.run_together)
         self.shared: SharedDraws | None = None
@@ -426,6 +429,8 @@ class World:
             if sat.shape[0] > k + 1:
                 sat[k + 1] = pop.propensity[lo:hi]
             self.sat.append(sat)
+        #: per block, whether this week's saturations are in ``sat`` (kernel.step_block may keep them in its tiles)
+        self.sat_stored = np.ones(len(self.blocks), dtype=bool)
 
     # ---- spend -> audiences -> mean exposures per cell
 
@@ -1053,6 +1058,8 @@ class World:
                 "tmp": np.empty(nmax, dtype=np.float32),
                 "u": np.empty(nmax, dtype=np.float32),
                 "mv": np.empty(nmax, dtype=np.intp),
+                "pm": np.empty(nmax, dtype=np.float32),  # the movers' probabilities and uniforms (decide_block)
+                "um": np.empty(nmax, dtype=np.float32),
                 "acc": np.zeros(nmax, dtype=np.float64),  # expose_messages' scratch, kept zeroed
                 "mark": np.zeros(nmax, dtype=bool),
             }
@@ -1140,8 +1147,16 @@ class World:
         rows, kinds, halves = self.hill_rows[g]
         sat, stage, p = self.sat[b], self.pop.stage[lo:hi], buf["p"][: hi - lo]
         if not messages and self.plain_hill[g]:
-            self.acc[b, _REACHED] += step_block(*expose, rows, kinds, halves, sat, coef, stage, p)
+            # the saturations stay in the tiles where only the compiled moves read them (recomputed there)
+            store = not self._moves_fast(g)
+            self.sat_stored[b] = store
+            u = self._journey_uniforms(b, 0, buf)
+            reached, k = step_block(*expose, rows, kinds, halves, sat, store, coef, stage, *self._decide_args(b, t, u, buf))
+            self.acc[b, _REACHED] += reached
+            self._movers(b, t, horizon, 0, k, buf)
+            return
         else:
+            self.sat_stored[b] = True
             self.acc[b, _REACHED] += expose_block(*expose)
             for c in sorted(messages):  # bought exposures and triggered messages together
                 self._expose_messages(b, t, horizon, U, c, messages[c], fitw[c], bool(usefit[c]), buf)
@@ -1168,6 +1183,42 @@ class World:
         np.take(flat_logits, self.flat[lo:hi], out=p)
         self._decide(b, t, horizon, p, buf, j)
 
+    def _journey_uniforms(self, b: int, j: int, buf: dict[str, NDArray[Any]]) -> NDArray[np.float32]:
+        """Block ``b``'s uniforms of journey move ``j`` this week, one float32 per agent (from the block's
+        transition stream, or its sub-step stream for j > 0; shared when worlds step together)."""
+        if self.shared is not None:  # drawn once for every world stepped together
+            return self.shared.journey[j][b]
+        _, lo, hi = self.blocks[b]
+        u = buf["u"][: hi - lo]
+        rng = self.tr_rng[b] if j == 0 else self.sub_rng[b]
+        assert rng is not None
+        rng.random(hi - lo, dtype=np.float32, out=u)
+        return u
+
+    def _decide_args(self, b: int, t: int, u: NDArray[np.float32], buf: dict[str, NDArray[Any]]) -> tuple[Any, ...]:
+        """The arguments of :func:`~cjmsim.engine.kernel.decide_block` after the logits and stages: block ``b``'s
+        purchase cycle, satisfaction, uniforms ``u`` and base drops in week ``t``, and the movers' buffers."""
+        g, lo, hi = self.blocks[b]
+        m = self.models[g]
+        if m.satisfaction is not None:
+            assert self.pop.unsatisfied is not None
+            unsat, offsets = self.pop.unsatisfied[lo:hi], m.satisfaction.offsets
+        else:
+            unsat, offsets = self._no_unsat, self._no_offsets
+        cycle = self._no_cycle if m.cycle is None else m.cycle
+        return (
+            cycle, self.pop.last_order[lo:hi], t, unsat, offsets, u, self._drops(g, t), buf["mv"], buf["pm"], buf["um"]
+        )  # fmt: skip
+
+    def _movers(self, b: int, t: int, horizon: bool, j: int, k: int, buf: dict[str, NDArray[Any]]) -> None:
+        """Journey move ``j`` of the ``k`` movers that :func:`~cjmsim.engine.kernel.decide_block` left in
+        ``buf`` (indices, probabilities, uniforms): moved now, or held for the capacity pass."""
+        mv, pmv, umv = buf["mv"][:k].copy(), buf["pm"][:k].copy(), buf["um"][:k].copy()
+        if self.capacity is not None:  # held for the capacity pass (_capacity_week)
+            self.held[b] = (mv, pmv, umv, self._none, self._none)
+        elif k:
+            self._move(b, mv, pmv, umv, t, horizon, j)
+
     def _decide(
         self, b: int, t: int, horizon: bool, p: NDArray[np.float32], buf: dict[str, NDArray[Any]], j: int
     ) -> None:
@@ -1178,6 +1229,11 @@ class World:
         n = hi - lo
         m = self.models[g]
         stage = self.pop.stage[lo:hi]
+        u = self._journey_uniforms(b, j, buf)
+        if COMPILED:  # the offsets, the probability and the movers in one compiled pass (kernel.decide_block)
+            k = decide_block(p, stage, *self._decide_args(b, t, u, buf))
+            self._movers(b, t, horizon, j, k, buf)
+            return
         if m.cycle is not None:  # customers and loyal: logit p(weeks since the last order), gathered
             post = np.flatnonzero((stage == CUSTOMER) | (stage == LOYAL))
             if post.size:
@@ -1196,13 +1252,6 @@ class World:
         p += 1.0
         np.reciprocal(p, out=p)
         # ---- who moves: u < p (primary) or u < p + (1 - p) * d (drop / churn / loyalty)
-        if self.shared is not None:  # drawn once for every world stepped together
-            u = self.shared.journey[j][b]
-        else:
-            u = buf["u"][:n]
-            rng = self.tr_rng[b] if j == 0 else self.sub_rng[b]
-            assert rng is not None
-            rng.random(n, dtype=np.float32, out=u)
         out = buf["mv"][:n]
         # the week's base drop (interventions), one place
         mv = out[: movers_block(p, u, self._drops(g, t), stage, out)].copy()
@@ -1322,7 +1371,7 @@ class World:
         ``move``: the journey move within the week."""
         g, lo, _ = self.blocks[b]
         m = self.models[g]
-        if COMPILED and self.plain_move[g] and self.last_exp is None and not self.recorders:
+        if self._moves_fast(g):
             self._move_fast(b, mv, p, u, t, horizon, move)
             return
         idx = mv + lo
@@ -1385,6 +1434,10 @@ class World:
         if changed.any():
             self._enter(b, idx[changed], new[changed], idx[first], t, horizon)
 
+    def _moves_fast(self, g: int) -> bool:
+        """Whether segment ``g``'s moves go through the compiled kernel (:meth:`_move_fast`)."""
+        return COMPILED and self.plain_move[g] and self.last_exp is None and not self.recorders
+
     def _move_fast(
         self,
         b: int,
@@ -1396,30 +1449,23 @@ class World:
         move: int,
     ) -> None:
         """:meth:`_move` through the compiled kernels where no barrier, loyalty driver, satisfaction, action
-        counter or recorder applies (``plain_move``): the same numbers, the churn probability by numpy's
-        exp between them."""
+        counter or recorder applies (``plain_move``): the same numbers, in one call
+        (:func:`~cjmsim.engine.kernel.move_fast_block`), then the orders and the stage bookkeeping."""
         g, lo, _ = self.blocks[b]
         m = self.models[g]
         n = mv.size
         stage = self.pop.stage
         new = np.empty(n, dtype=np.uint8)
-        post = np.empty(n, dtype=np.intp)
-        v = np.empty(n)
-        z = np.empty(n, dtype=np.float32)
-        npost = move_block(mv, p, u, stage, lo, m.churn_coef, self.sat[b], new, post, v, z)
-        if npost:
-            z = z[:npost]
-            churn_shift, loyal_w = self._post_rates(g, t)  # the week's, with interventions
-            if churn_shift != 0.0:  # an intervention's churn odds
-                z = z + churn_shift
-            with np.errstate(over="ignore"):  # float32 like the main step: a churn rate of 0 gives exactly 0
-                pc = (1.0 / (1.0 + np.exp(-z.astype(np.float32)))).astype(np.float64)
-            churn_block(post[:npost], v[:npost], pc, float(loyal_w), mv, stage, lo, new)
         buyers = np.empty(n, dtype=np.intp)
         first = np.empty(n, dtype=np.bool_)
         changed = np.empty(n, dtype=np.intp)
         firsts = np.empty(n, dtype=np.intp)
-        nb, nc, nf = sort_moves(mv, p, u, stage, lo, new, buyers, first, changed, firsts)
+        churn_shift, loyal_w = self._post_rates(g, t)  # the week's, with interventions
+        rows, kinds, halves = self.hill_rows[g]
+        nb, nc, nf = move_fast_block(
+            mv, p, u, stage, lo, m.churn_coef, self.sat[b], bool(self.sat_stored[b]), self.adstock[b], rows, kinds,
+            halves, self.exposed[b], float(churn_shift), float(loyal_w), new, buyers, first, changed, firsts,
+        )  # fmt: skip
         if nb:
             self._orders(b, buyers[:nb], first[:nb], t, horizon, move)
         if nc:
