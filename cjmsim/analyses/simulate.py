@@ -11,6 +11,7 @@ import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -46,7 +47,8 @@ class Result:
         seed, reps, agents, weeks: the run's settings.
         summary: one row per plan x segment (``all`` = totals); CI columns when reps > 1.
         per_rep: the summary metrics of every replication (plan x segment x rep).
-        weekly: one row per plan x week x segment, mean over replications.
+        weekly: one row per plan x week x segment, mean over replications (made on first use, as are
+            ``ttp``, ``exposures``, ``journey``, ``campaigns`` and ``interventions``).
         ttp: new customers by plan, segment and weeks from awareness to first order.
         exposures: units delivered by plan, segment, channel and stage of the agent reached.
         records: raw weekly records, plan -> one :class:`Records` per replication.
@@ -74,18 +76,48 @@ class Result:
     weeks: int
     summary: pd.DataFrame
     per_rep: pd.DataFrame
-    weekly: pd.DataFrame
-    ttp: pd.DataFrame
-    exposures: pd.DataFrame
     records: dict[str, list[Records]]
     plan_order: list[str] = field(default_factory=list)
     reference: str = ""
     differences: pd.DataFrame = field(default_factory=pd.DataFrame)
     without: list[Records] | None = None
     no_marketing: pd.DataFrame | None = None
-    journey: pd.DataFrame = field(default_factory=pd.DataFrame)
-    campaigns: pd.DataFrame = field(default_factory=pd.DataFrame)
-    interventions: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    # The tables below are made from ``records`` on first use (and kept): a caller that reads only the
+    # summary, as a search over many plans does, does not pay for them.
+
+    @cached_property
+    def weekly(self) -> pd.DataFrame:
+        """One row per plan x week x segment, mean over replications (:func:`~cjmsim.analyses.metrics.weekly_table`)."""
+        sc = self.scenario
+        return metrics.weekly_table(
+            self.records, list(sc.segments), list(sc.channels), [seg.share for seg in sc.segments.values()]
+        )
+
+    @cached_property
+    def ttp(self) -> pd.DataFrame:
+        """New customers by plan, segment and weeks from awareness to first order."""
+        return metrics.ttp_table(self.records, list(self.scenario.segments))
+
+    @cached_property
+    def exposures(self) -> pd.DataFrame:
+        """Units delivered by plan, segment, channel and stage of the agent reached."""
+        return metrics.exposure_table(self.records, list(self.scenario.segments), list(self.scenario.channels))
+
+    @cached_property
+    def journey(self) -> pd.DataFrame:
+        """The journey map, one row per plan x segment x stage (:func:`~cjmsim.analyses.metrics.journey_table`)."""
+        return metrics.journey_table(self.records, list(self.scenario.segments))
+
+    @cached_property
+    def campaigns(self) -> pd.DataFrame:
+        """Planned vs bought spend per plan x campaign (:func:`~cjmsim.analyses.metrics.campaign_table`)."""
+        return metrics.campaign_table(self.records, self.scenario)
+
+    @cached_property
+    def interventions(self) -> pd.DataFrame:
+        """Every plan's interventions (:func:`~cjmsim.analyses.metrics.intervention_table`)."""
+        return metrics.intervention_table(self.records, self.scenario)
 
     @property
     def incremental(self) -> bool:
@@ -251,20 +283,13 @@ def simulate(
     summary, per_rep = metrics.summarise(records, segs, s.ltv_weeks, without)
     no_marketing = None if without is None else metrics.summarise({NO_MARKETING: without}, segs, s.ltv_weeks)[0]
     differences = metrics.differences(per_rep, ref)
-    channels = list(sc.channels)
-    weekly = metrics.weekly_table(records, segs, channels, [seg.share for seg in sc.segments.values()])
-    ttp = metrics.ttp_table(records, segs)
-    exposures = metrics.exposure_table(records, segs, channels)
     order = list(scenario.plans)  # before narrowing to the plans asked for
     return Result(
-        sc, s.seed, reps, s.agents, s.weeks, summary, per_rep, weekly, ttp, exposures, records, order,
+        sc, s.seed, reps, s.agents, s.weeks, summary, per_rep, records, order,
         reference=ref,
         differences=differences,
         without=without,
         no_marketing=no_marketing,
-        journey=metrics.journey_table(records, segs),
-        campaigns=metrics.campaign_table(records, sc),
-        interventions=metrics.intervention_table(records, sc),
     )  # fmt: skip
 
 
