@@ -48,7 +48,9 @@ __all__ = [
     "expose_block",
     "expose_messages",
     "logits_block",
+    "move_enter_block",
     "move_fast_block",
+    "order_uniforms_into",
     "movers_block",
     "sigmoid32",
     "sigmoid_array",
@@ -705,6 +707,61 @@ def move_fast_block(mv: np.ndarray, p: np.ndarray, u: np.ndarray, stage: np.ndar
                 ns = _LOYAL
         new[j] = ns
     return sort_moves(mv, p, u, stage, lo, new, buyers, first, changed, firsts)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def move_enter_block(mv: np.ndarray, p: np.ndarray, u: np.ndarray, stage: np.ndarray, lo: int, churn_coef: np.ndarray,
+                     sat: np.ndarray, stored: bool, A: np.ndarray, rows: np.ndarray, kind: np.ndarray, half: np.ndarray,
+                     exposed: np.ndarray, churn_shift: float, loyal: float, buyers: np.ndarray, first: np.ndarray,
+                     t: int, horizon: bool, entered: np.ndarray, first_aware: np.ndarray, acquired: np.ndarray,
+                     flags: np.ndarray, key: np.ndarray, flat: np.ndarray, cells: np.ndarray, ttp: np.ndarray,
+                     acc: np.ndarray, n: int, slots: np.ndarray) -> int:  # fmt: skip
+    """:func:`move_fast_block` then :func:`enter_block` of the movers whose stage changed, in one call; the
+    buyers and whether each is a first go to ``buyers`` and ``first`` (their count is returned) for the
+    orders, which the caller values next (the stage bookkeeping does not read what the orders write, nor
+    the orders what it writes: a first buyer's acquisition week is the week itself either way)."""
+    size = mv.size
+    new = np.empty(size, dtype=np.uint8)
+    changed = np.empty(size, dtype=np.intp)
+    firsts = np.empty(size, dtype=np.intp)
+    nb, nc, nf = move_fast_block(mv, p, u, stage, lo, churn_coef, sat, stored, A, rows, kind, half, exposed,
+                                 churn_shift, loyal, new, buyers, first, changed, firsts)  # fmt: skip
+    if nc:
+        ci = np.empty(nc, dtype=np.intp)
+        new_s = np.empty(nc, dtype=np.uint8)
+        for q in range(nc):
+            ci[q] = mv[changed[q]] + lo
+            new_s[q] = new[changed[q]]
+        enter_block(ci, new_s, firsts[:nf], t, horizon, stage, entered, first_aware, acquired, flags, key, flat,
+                    cells, ttp, acc, lo, n, slots)  # fmt: skip
+    return nb
+
+
+_SM1 = np.uint64(0x9E3779B97F4A7C15)  # streams.splitmix's constants
+_SM2 = np.uint64(0xBF58476D1CE4E5B9)
+_SM3 = np.uint64(0x94D049BB133111EB)
+_AGENT_MUL = np.uint64(0xD6E8FEB86659FD93)  # streams.order_uniforms' odd multiplier of the agent index
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _splitmix64(x: np.uint64) -> np.uint64:
+    """:func:`cjmsim.engine.streams.splitmix` of one counter (uint64 arithmetic wraps as numpy's does)."""
+    x = x + _SM1
+    x = (x ^ (x >> np.uint64(30))) * _SM2
+    x = (x ^ (x >> np.uint64(27))) * _SM3
+    return x ^ (x >> np.uint64(31))  # type: ignore[no-any-return]
+
+
+@numba.njit(cache=True, nogil=True)
+def order_uniforms_into(key: np.uint64, agents: np.ndarray, counter: np.uint64, u1: np.ndarray, u2: np.ndarray) -> None:
+    """:func:`cjmsim.engine.streams.order_uniforms` of ``agents`` into ``u1`` and ``u2``, in one pass (integer
+    hashing, then the same two float64 operations per uniform): ``counter`` is its week and sub-step term."""
+    scale = 1.0 / 2.0**53
+    for i in range(agents.size):
+        a = _splitmix64((key ^ (np.uint64(agents[i]) * _AGENT_MUL)) + counter)
+        b = _splitmix64(a)
+        u1[i] = (np.float64(a >> np.uint64(11)) + 0.5) * scale
+        u2[i] = (np.float64(b >> np.uint64(11)) + 0.5) * scale
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")

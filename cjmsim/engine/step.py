@@ -49,7 +49,7 @@ from cjmsim.engine.kernel import (
     expose_block,
     expose_messages,
     logits_block,
-    move_fast_block,
+    move_enter_block,
     movers_block,
     step_block,
 )
@@ -1449,28 +1449,25 @@ class World:
         move: int,
     ) -> None:
         """:meth:`_move` through the compiled kernels where no barrier, loyalty driver, satisfaction, action
-        counter or recorder applies (``plain_move``): the same numbers, in one call
-        (:func:`~cjmsim.engine.kernel.move_fast_block`), then the orders and the stage bookkeeping."""
-        g, lo, _ = self.blocks[b]
+        counter or recorder applies (``plain_move``): the same numbers, the moves and the stage bookkeeping in
+        one call (:func:`~cjmsim.engine.kernel.move_enter_block`), then the orders."""
+        g, lo, hi = self.blocks[b]
         m = self.models[g]
         n = mv.size
         stage = self.pop.stage
-        new = np.empty(n, dtype=np.uint8)
         buyers = np.empty(n, dtype=np.intp)
         first = np.empty(n, dtype=np.bool_)
-        changed = np.empty(n, dtype=np.intp)
-        firsts = np.empty(n, dtype=np.intp)
         churn_shift, loyal_w = self._post_rates(g, t)  # the week's, with interventions
         rows, kinds, halves = self.hill_rows[g]
-        nb, nc, nf = move_fast_block(
+        pop = self.pop
+        nb = move_enter_block(
             mv, p, u, stage, lo, m.churn_coef, self.sat[b], bool(self.sat_stored[b]), self.adstock[b], rows, kinds,
-            halves, self.exposed[b], float(churn_shift), float(loyal_w), new, buyers, first, changed, firsts,
+            halves, self.exposed[b], float(churn_shift), float(loyal_w), buyers, first, t, horizon, pop.entered,
+            pop.first_aware, pop.acquired, pop.flags, self.key, self.flat, self.cells[b], self.ttp[b], self.acc[b],
+            hi - lo, _ENTER_SLOTS,
         )  # fmt: skip
         if nb:
             self._orders(b, buyers[:nb], first[:nb], t, horizon, move)
-        if nc:
-            ch = changed[:nc]
-            self._enter(b, mv[ch] + lo, new[ch], firsts[:nf], t, horizon)
 
     def _barrier_drops(
         self,

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from cjmsim.engine.kernel import order_uniforms_into
+
 __all__ = [
     "TOUCH_TIME_BITS",
     "Streams",
@@ -79,15 +81,13 @@ def order_uniforms(
 
     ``sub`` is the journey move within the week of a segment with several a week (0 = the first, the
     only one of every other segment): it shifts the week counter by sub * 2^21, beyond any week."""
-    with np.errstate(over="ignore"):
-        base = np.uint64(key) ^ (agent.astype(np.uint64) * np.uint64(0xD6E8FEB86659FD93))
-        base = base + np.uint64((week + 1_000_003 + sub * (1 << 21)) * 0x2545F4914F6CDD1D % (1 << 64))
-        a = splitmix(base)
-        b = splitmix(a)
-    scale = 1.0 / 2.0**53
-    return ((a >> np.uint64(11)).astype(np.float64) + 0.5) * scale, (
-        (b >> np.uint64(11)).astype(np.float64) + 0.5
-    ) * scale
+    # u = (splitmix(base) >> 11 + 0.5) / 2^53 and the same of splitmix of that, where base = key ^ (agent x
+    # 0xD6E8FEB86659FD93) + (week + 1,000,003 + sub x 2^21) x 0x2545F4914F6CDD1D, all mod 2^64: compiled
+    agents = np.ascontiguousarray(agent, dtype=np.int64)
+    u1, u2 = np.empty(agents.size), np.empty(agents.size)
+    counter = np.uint64((week + 1_000_003 + sub * (1 << 21)) * 0x2545F4914F6CDD1D % (1 << 64))
+    order_uniforms_into(np.uint64(key), agents, counter, u1, u2)
+    return u1.reshape(np.shape(agent)), u2.reshape(np.shape(agent))
 
 
 #: Resolution of :func:`touch_times`: a week is cut into 2**20 instants (about 0.6 s each).
