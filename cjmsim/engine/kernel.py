@@ -282,6 +282,23 @@ def _logits_tile(
         o[i] = acc[i]
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _accumulate(ck: np.ndarray, st: np.ndarray, row: np.ndarray, acc: np.ndarray, m: int) -> None:
+    """``acc[i] = fma(ck[st[i]], row[i], acc[i])`` for i < m, the stage's coefficient picked by a chain of
+    selects (which vectorises) rather than looked up (a gather, which costs more than the rest of the row)."""
+    c0, c1, c2, c3, c4, c5, c6 = ck[0], ck[1], ck[2], ck[3], ck[4], ck[5], ck[6]  # the 7 stages
+    for i in range(m):
+        s = st[i]
+        c = c0
+        c = c1 if s == 1 else c
+        c = c2 if s == 2 else c
+        c = c3 if s == 3 else c
+        c = c4 if s == 4 else c
+        c = c5 if s == 5 else c
+        c = c6 if s == 6 else c
+        acc[i] = _fma32(c, row[i], acc[i])  # type: ignore[call-arg]  # numba passes the context
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _plain_logits_tile(
     A: np.ndarray,
@@ -325,12 +342,9 @@ def _plain_logits_tile(
                 srow = sat[k, start:stop]
                 for i in range(m):
                     srow[i] = row[i]
-            for i in range(m):
-                acc[i] = _fma32(ck[st[i]], row[i], acc[i])  # type: ignore[call-arg]  # numba passes the context
+            _accumulate(ck, st, row, acc, m)
         else:
-            srow = sat[k, start:stop]
-            for i in range(m):
-                acc[i] = _fma32(ck[st[i]], srow[i], acc[i])  # type: ignore[call-arg]
+            _accumulate(ck, st, sat[k, start:stop], acc, m)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
