@@ -27,8 +27,10 @@ from cjmsim import parse_scenario, simulate
 from cjmsim.analyses.whatif import WhatIf
 from cjmsim.cli import main
 from cjmsim.presentation import format as fmt
-from cjmsim.presentation.serve.app import CSP, ServeSettings, create_app
+from cjmsim.presentation.serve.app import CSP, ServeSettings, create_app, host_name
 from cjmsim.presentation.serve.jobs import Jobs
+from cjmsim.presentation.serve.payload import slider_max
+from cjmsim.presentation.serve.server import hosts_for
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 
@@ -139,7 +141,7 @@ def test_one_replication_claims_nothing() -> None:
         ({"plan": "more", "reference": "base", "budgets": {"1": -5}}, 422, "-5.0 is out of range"),
         ({"plan": "more", "reference": "base", "budgets": {"1": 1e300}}, 422, "out of range"),
         ({"plan": "nope", "reference": "base"}, 422, "plan 'nope': no such plan"),
-        ({"plan": "more", "reference": "bse"}, 422, "plan 'bse': no such plan (did you mean 'base'?)"),
+        ({"plan": "more", "reference": "bse"}, 422, "reference 'bse': no such plan (did you mean 'base'?)"),
         ({"plan": "more", "reference": "base", "budgets": {"x": 1}}, 422, "budgets.x"),
         ({"plan": "more", "reference": "base", "budgets": {"1": "lots"}}, 422, "budgets.1"),
         ({"plan": "more", "reference": "base", "budget": {}}, 422, "unknown key 'budget' (did you mean 'budgets'?)"),
@@ -170,8 +172,19 @@ def test_bodies_that_are_not_json_are_refused(client) -> None:
 
 def test_a_foreign_host_name_is_refused(client) -> None:
     """A page elsewhere whose name resolves to 127.0.0.1 (DNS rebinding) cannot use the API."""
-    assert client.get("/api/state", headers={"host": "evil.example:8000"}).status_code == 400
-    assert client.get("/api/state", headers={"host": "localhost:8000"}).status_code == 200
+    for host in ("evil.example:8000", "evil.example", "127.0.0.1.evil.example", "[::2]:8000", ""):
+        res = client.get("/api/state", headers={"host": host})
+        assert res.status_code == 400 and "answers to" in res.json()["error"], host
+    for host in ("localhost:8000", "127.0.0.1", "[::1]:8000", "LOCALHOST"):
+        assert client.get("/api/state", headers={"host": host}).status_code == 200, host
+    assert [host_name(h) for h in ("a:1", "[::1]:80", "[::1]", "::1", "b")] == ["a", "::1", "::1", "::1", "b"]
+    assert hosts_for("0.0.0.0") == ("*",) and "10.0.0.5" in hosts_for("10.0.0.5")
+
+
+def test_slider_tops_are_round_and_reach_the_largest_campaign() -> None:
+    assert slider_max(23_500, 350_000, 1e9) == 500_000  # any campaign can rise to the largest one's level
+    assert slider_max(350_000, 350_000, 1e9) == 2_000_000  # at least four times its own
+    assert slider_max(0, 0, 1e9) == 1_000 and slider_max(5e8, 0, 1e9) == 1e9  # never past the limit
 
 
 def test_the_saved_block_appends_to_the_scenario_and_runs_to_the_numbers_shown(client) -> None:

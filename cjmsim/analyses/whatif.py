@@ -44,6 +44,7 @@ __all__ = [
     "WhatIf",
     "budget_limit",
     "check_edit",
+    "check_plan",
     "check_plan_id",
     "edited_campaigns",
     "edited_name",
@@ -117,8 +118,12 @@ class Edit:
         return bool(self.budgets)
 
 
-def _plan_names(scenario: Scenario) -> str:
-    return ", ".join(scenario.plans)
+def check_plan(scenario: Scenario, plan: str, argument: str = "plan") -> None:
+    """Raise :class:`ArgumentError` on ``argument`` when ``plan`` is not a plan of the scenario (the nearest
+    plan id suggested, every plan listed)."""
+    if plan not in scenario.plans:
+        names = list(scenario.plans)
+        raise ArgumentError(argument, f" {plan!r}: no such plan{did_you_mean(plan, names)}; plans: {', '.join(names)}")
 
 
 def check_edit(scenario: Scenario, plan: str, budgets: Mapping[int, float]) -> Edit:
@@ -129,10 +134,7 @@ def check_edit(scenario: Scenario, plan: str, budgets: Mapping[int, float]) -> E
             the plan does not have, a lifecycle trigger (it has no budget), or a budget that is not a finite
             number from 0 to :func:`budget_limit`.
     """
-    if plan not in scenario.plans:
-        raise ArgumentError(
-            "plan", f" {plan!r}: no such plan{did_you_mean(plan, list(scenario.plans))}; plans: {_plan_names(scenario)}"
-        )
+    check_plan(scenario, plan)
     camps = scenario.plans[plan].campaigns
     weeks, limit, cur = scenario.scenario.weeks, budget_limit(scenario), scenario.scenario.currency
     out = []
@@ -364,12 +366,7 @@ class WhatIf:
         """The edited plan (as :data:`EDITED`) against ``reference`` at ``size``: a :class:`Result` with the
         live page's tables only: summary, per_rep, differences (of :data:`LIVE_METRICS`), weekly and journey,
         each as :func:`cjmsim.simulate` computes it (the others are empty)."""
-        if reference not in self.scenario.plans:
-            raise ArgumentError(
-                "reference",
-                f" {reference!r}: no such plan{did_you_mean(reference, list(self.scenario.plans))}; "
-                f"plans: {_plan_names(self.scenario)}",
-            )
+        check_plan(self.scenario, reference, "reference")
         w = self._world(size, cancelled)
         records = {
             reference: self.plan_records(size, reference, cancelled),

@@ -36,7 +36,6 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -48,6 +47,7 @@ from cjmsim.analyses.whatif import (
     Superseded,
     WhatIf,
     check_edit,
+    check_plan,
     check_plan_id,
     edited_name,
     plan_text,
@@ -58,7 +58,7 @@ from cjmsim.presentation.serve.payload import edit_payload, reproduce_command, s
 from cjmsim.presentation.serve.requests import MAX_BODY, BadRequest, EditBody, ReportBody, SaveBody, parse_body
 from cjmsim.scenario import ArgumentError, ScenarioError
 
-__all__ = ["CSP", "ServeSettings", "create_app", "finite_json"]
+__all__ = ["CSP", "ServeSettings", "create_app", "finite_json", "host_name"]
 
 #: The page's Content Security Policy: its own script, stylesheet and API only; nothing from elsewhere.
 CSP = (
@@ -87,6 +87,30 @@ class ServeSettings:
     reference: str
     plan: str
     hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def host_name(header: str) -> str:
+    """The host of a Host header, without its port: ``127.0.0.1:8000`` -> ``127.0.0.1``, ``[::1]:8000`` -> ``::1``."""
+    if header.startswith("["):
+        return header[1 : header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+class _TrustedHosts:
+    """ASGI middleware: a request whose Host header names another host is refused (400), so a page elsewhere
+    cannot reach this API through a name of its own that resolves here (DNS rebinding)."""
+
+    def __init__(self, app: ASGIApp, hosts: tuple[str, ...]) -> None:
+        self.app = app
+        self.hosts = {h.strip("[]").lower() for h in hosts}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and "*" not in self.hosts:
+            header = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+            if host_name(header).lower() not in self.hosts:
+                await _error(400, f"this server answers to {', '.join(sorted(self.hosts))} only")(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class _SecurityHeaders:
@@ -173,8 +197,7 @@ class _Api:
     def _edit(self, body: EditBody) -> Edit:
         sc = self.whatif.scenario
         edit = check_edit(sc, body.plan, body.budgets)
-        if body.reference not in sc.plans:
-            check_edit(sc, body.reference, {})  # the same message, about the reference
+        check_plan(sc, body.reference, "reference")
         return edit
 
     def _compute(self, edit: Edit, body: EditBody, stage: str, obsolete: Callable[[], bool]) -> dict[str, Any] | None:
@@ -269,6 +292,13 @@ async def _failed(request: Request, exc: Exception) -> Response:
     return _error(500, f"the server failed on this request ({type(exc).__name__}); see its log")
 
 
+def _report_failure(task: asyncio.Future[None]) -> None:
+    """The start-up simulations' failure, on the server's log in one line (the page's requests say it too)."""
+    e = None if task.cancelled() else task.exception()
+    if e is not None and not isinstance(e, Superseded | Busy):
+        print(f"cjmsim serve: the start-up simulations failed: {type(e).__name__}: {e}", file=sys.stderr)
+
+
 def create_app(settings: ServeSettings) -> Starlette:
     """The what-if page's ASGI application over ``settings.whatif``. At start-up the worker simulates the
     warm-up worlds, no marketing and the plans shown first; at shutdown waiting runs are dropped."""
@@ -280,6 +310,7 @@ def create_app(settings: ServeSettings) -> Starlette:
         plans = list(dict.fromkeys([settings.reference, settings.plan]))
         start = jobs.run(lambda: settings.whatif.prepare(plans, lambda: jobs.closing))
         task = asyncio.ensure_future(start)
+        task.add_done_callback(_report_failure)
         try:
             yield
         finally:
@@ -296,10 +327,9 @@ def create_app(settings: ServeSettings) -> Starlette:
         Route("/api/plan", api.plan, methods=["POST"]),
         Route("/api/report", api.report, methods=["POST"]),
     ]
-    hosts = ["*"] if "*" in settings.hosts else list(settings.hosts)
     return Starlette(
         routes=routes,
-        middleware=[Middleware(_SecurityHeaders), Middleware(TrustedHostMiddleware, allowed_hosts=hosts)],
+        middleware=[Middleware(_SecurityHeaders), Middleware(_TrustedHosts, hosts=settings.hosts)],
         exception_handlers={
             BadRequest: _bad_request,
             ScenarioError: _argument,

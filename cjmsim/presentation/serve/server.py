@@ -24,7 +24,8 @@ def listen(host: str, port: int) -> socket.socket:
     """A socket listening on ``host``:``port`` (0: a free port), or :class:`ArgumentError` on ``host`` (a name
     that does not resolve) or ``port`` (in use, or not allowed)."""
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = min(found, key=lambda a: a[0] != socket.AF_INET)  # IPv4 first
     except (socket.gaierror, UnicodeError) as e:
         raise ArgumentError("host", f" {host!r}: not an address of this machine ({e})") from None
     sock = socket.socket(family, kind, proto)

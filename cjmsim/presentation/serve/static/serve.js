@@ -181,6 +181,12 @@
     return node;
   }
 
+  function ratioCell(text) {
+    // "×1.204 [1.087, 1.320]": the ratio, its CI on a second line
+    const at = (text || "").indexOf(" [");
+    return at < 0 ? cell("td", text || "\u2013", "") : cell("td", text.slice(0, at), "", text.slice(at + 1));
+  }
+
   function showKpis(p) {
     $("kpi-ref").textContent = p.reference.name;
     $("kpi-edit").textContent = p.edited.name;
@@ -195,7 +201,7 @@
           cell("td", k.reference.value, "", k.reference.ci),
           cell("td", k.edited.value, "", k.edited.ci),
           cell("td", k.diff.value, k.diff.state, k.diff.ci || k.said),
-          cell("td", k.diff.ratio || "\u2013", ""))
+          ratioCell(k.diff.ratio))
       );
     }
   }
