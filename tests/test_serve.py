@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 import urllib.request
@@ -215,6 +216,71 @@ def test_the_report_of_the_comparison_is_the_run_report_with_every_name_escaped(
     assert "run report" in html and "<script" not in html.lower() and HOSTILE not in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
     assert html.count("<img") >= 6  # the run report's charts, embedded
+
+
+class _Held:
+    """The app's worker held by a job that waits for :meth:`release`, so the test decides what is queued."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.jobs = client.app.state.jobs  # type: ignore[attr-defined]
+        _post(client, "/api/simulate", {"plan": "more", "reference": "base", "client": "warm"})  # after start-up
+        assert self.jobs.waiting == 0
+        self.gate = threading.Event()
+        client.portal.start_task_soon(self.jobs.run, self.gate.wait)  # type: ignore[union-attr]
+        self.until(1)
+
+    def until(self, waiting: int) -> None:
+        for _ in range(2_000):  # synchronisation, not timing: the requests' threads reach the queue
+            if self.jobs.waiting >= waiting:
+                return
+            time.sleep(0.005)
+        raise AssertionError(f"never {waiting} waiting")
+
+    def release(self) -> None:
+        self.gate.set()
+
+
+def _in_thread(client: TestClient, body: dict[str, Any]) -> tuple[threading.Thread, list[Any]]:
+    out: list[Any] = []
+    t = threading.Thread(target=lambda: out.append(_post(client, "/api/simulate", body)))
+    t.start()
+    return t, out
+
+
+def test_a_newer_edit_of_the_same_page_makes_the_older_obsolete() -> None:
+    sc = parse_scenario(hostile_scenario())
+    app = create_app(
+        ServeSettings(WhatIf(sc, agents=800, reps=2, preview_agents=300, seed=3), "s.toml", "base", "more")
+    )
+    with TestClient(app, base_url="http://127.0.0.1:8000") as c:
+        held = _Held(c)
+        edit = {"plan": "more", "reference": "base", "client": "page1"}
+        a, got_a = _in_thread(c, {**edit, "budgets": {"1": 10.0}})
+        held.until(2)  # the older edit's preview waits behind the held worker
+        b, got_b = _in_thread(c, {**edit, "budgets": {"1": 20.0}})
+        held.until(3)
+        other, got_o = _in_thread(c, {**edit, "budgets": {"1": 30.0}, "client": "page2"})  # another page
+        held.until(4)
+        held.release()
+        for t in (a, b, other):
+            t.join(60)
+    assert [p["stage"] for p in _lines(got_a[0])] == ["obsolete"]
+    assert [p["stage"] for p in _lines(got_b[0])] == ["preview", "full"]
+    assert [p["stage"] for p in _lines(got_o[0])] == ["preview", "full"]
+
+
+def test_simulations_waiting_are_bounded() -> None:
+    sc = parse_scenario(hostile_scenario())
+    settings = ServeSettings(WhatIf(sc, agents=800, reps=2, preview_agents=300, seed=3), "s.toml", "base", "more")
+    with TestClient(create_app(settings, pending=2), base_url="http://127.0.0.1:8000") as c:
+        held = _Held(c)
+        a, got_a = _in_thread(c, {"plan": "more", "reference": "base", "client": "p1"})
+        held.until(2)
+        res = _post(c, "/api/simulate", {"plan": "more", "reference": "base", "client": "p2"})
+        assert res.status_code == 503 and res.json()["error"].startswith("busy: 2 simulations are waiting")
+        held.release()
+        a.join(60)
+    assert [p["stage"] for p in _lines(got_a[0])] == ["full"]  # the unedited plan: its records are at hand
 
 
 def test_generations_make_older_edits_obsolete() -> None:

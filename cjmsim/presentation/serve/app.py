@@ -53,7 +53,7 @@ from cjmsim.analyses.whatif import (
     plan_text,
 )
 from cjmsim.presentation.reports.html import render_page
-from cjmsim.presentation.serve.jobs import Busy, Jobs
+from cjmsim.presentation.serve.jobs import PENDING, Busy, Jobs
 from cjmsim.presentation.serve.payload import edit_payload, reproduce_command, state_payload
 from cjmsim.presentation.serve.requests import MAX_BODY, BadRequest, EditBody, ReportBody, SaveBody, parse_body
 from cjmsim.scenario import ArgumentError, ScenarioError
@@ -299,10 +299,11 @@ def _report_failure(task: asyncio.Future[None]) -> None:
         print(f"cjmsim serve: the start-up simulations failed: {type(e).__name__}: {e}", file=sys.stderr)
 
 
-def create_app(settings: ServeSettings) -> Starlette:
-    """The what-if page's ASGI application over ``settings.whatif``. At start-up the worker simulates the
-    warm-up worlds, no marketing and the plans shown first; at shutdown waiting runs are dropped."""
-    jobs = Jobs()
+def create_app(settings: ServeSettings, pending: int = PENDING) -> Starlette:
+    """The what-if page's ASGI application over ``settings.whatif``, at most ``pending`` simulations waiting
+    (its :class:`~.jobs.Jobs` is ``app.state.jobs``). At start-up the worker simulates the warm-up worlds, no
+    marketing and the plans shown first; at shutdown waiting runs are dropped."""
+    jobs = Jobs(pending=pending)
     api = _Api(settings, jobs)
 
     @contextlib.asynccontextmanager
@@ -327,7 +328,7 @@ def create_app(settings: ServeSettings) -> Starlette:
         Route("/api/plan", api.plan, methods=["POST"]),
         Route("/api/report", api.report, methods=["POST"]),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         middleware=[Middleware(_SecurityHeaders), Middleware(_TrustedHosts, hosts=settings.hosts)],
         exception_handlers={
@@ -338,3 +339,5 @@ def create_app(settings: ServeSettings) -> Starlette:
         },
         lifespan=lifespan,
     )
+    app.state.jobs = jobs
+    return app

@@ -39,6 +39,12 @@ class Jobs:
         self.pending = pending
         self.closing = False
 
+    @property
+    def waiting(self) -> int:
+        """Simulations submitted and not finished (the one running included)."""
+        with self._lock:
+            return self._waiting
+
     def begin(self, client: str) -> int:
         """A new edit of ``client``'s page: its generation, which makes every older one obsolete."""
         with self._lock:
