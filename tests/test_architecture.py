@@ -130,6 +130,8 @@ OWNED = {
     "matplotlib": "presentation",
     "jinja2": "presentation",
     "markupsafe": "presentation",
+    "starlette": "presentation",  # the live what-if page's web application and server (cjmsim serve)
+    "uvicorn": "presentation",
 }
 
 
@@ -174,7 +176,7 @@ HEAVY = ("numpy", "pandas", "scipy", "matplotlib")
     [
         ["--version"],
         ["--help"],
-        *([cmd, "--help"] for cmd in ("run", "validate", "sweep", "attribute", "optimize", "calibrate")),
+        *([cmd, "--help"] for cmd in ("run", "validate", "sweep", "attribute", "optimize", "calibrate", "serve")),
     ],
     ids=lambda a: " ".join(a),
 )

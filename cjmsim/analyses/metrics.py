@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -163,6 +164,12 @@ def incremental_row(row: dict[str, float], without: dict[str, float]) -> dict[st
     }
 
 
+@lru_cache(maxsize=256)
+def _t_quantile(q: float, df: int) -> float:
+    """Student's t quantile, remembered: every table asks for the same few (a run's replications)."""
+    return float(stats.t.ppf(q, df))
+
+
 def confidence(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
     """Mean and two-sided Student-t confidence interval of replication values (NaNs ignored)."""
     v = np.asarray(values, dtype=np.float64)
@@ -172,7 +179,7 @@ def confidence(values: np.ndarray, level: float = 0.95) -> tuple[float, float, f
     mean = float(v.mean())
     if v.size < 2:
         return mean, math.nan, math.nan
-    half = float(stats.t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
+    half = _t_quantile(0.5 + level / 2, v.size - 1) * float(v.std(ddof=1)) / math.sqrt(v.size)
     return mean, mean - half, mean + half
 
 
@@ -236,7 +243,7 @@ def paired_ratio(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> tuple[flo
     if a.size < 2:
         return ratio, math.nan, math.nan
     resid = a - ratio * b
-    half = float(stats.t.ppf(0.5 + level / 2, a.size - 1) * resid.std(ddof=1) / math.sqrt(a.size) / b.mean())
+    half = _t_quantile(0.5 + level / 2, a.size - 1) * float(resid.std(ddof=1)) / math.sqrt(a.size) / float(b.mean())
     return ratio, ratio - half, ratio + half
 
 

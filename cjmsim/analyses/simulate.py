@@ -25,6 +25,7 @@ from . import metrics
 __all__ = [
     "NO_MARKETING",
     "Result",
+    "assemble",
     "available_memory",
     "check_memory",
     "check_reference",
@@ -279,14 +280,32 @@ def simulate(
             records[p].append(rec)
         if without is not None:
             without.append(got[-1])
+    return assemble(sc, records, without, ref, list(scenario.plans), reps)
+
+
+def assemble(
+    scenario: Scenario,
+    records: dict[str, list[Records]],
+    without: list[Records] | None,
+    reference: str,
+    order: list[str],
+    reps: int,
+) -> Result:
+    """A :class:`Result` from raw records: what :func:`simulate` returns for the same records.
+
+    ``scenario``: the scenario the plans of ``records`` were run from (its settings: agents, weeks, seed);
+    ``records``: plan -> one :class:`Records` per replication; ``without``: the no-marketing run of every
+    replication (None: no incremental metrics); ``reference``: the plan the others are compared with;
+    ``order``: every plan of the scenario asked of, in file order (a plan's colour). Analyses that simulate
+    their plans otherwise (the live what-if, :mod:`cjmsim.analyses.whatif`) get the same tables from it."""
+    sc, s = scenario, scenario.scenario
     segs = list(sc.segments)
     summary, per_rep = metrics.summarise(records, segs, s.ltv_weeks, without)
     no_marketing = None if without is None else metrics.summarise({NO_MARKETING: without}, segs, s.ltv_weeks)[0]
-    differences = metrics.differences(per_rep, ref)
-    order = list(scenario.plans)  # before narrowing to the plans asked for
+    differences = metrics.differences(per_rep, reference)
     return Result(
         sc, s.seed, reps, s.agents, s.weeks, summary, per_rep, records, order,
-        reference=ref,
+        reference=reference,
         differences=differences,
         without=without,
         no_marketing=no_marketing,

@@ -16,6 +16,7 @@ from .attribute import attribute_command
 from .calibrate import calibrate_command
 from .optimize import optimize_command
 from .run import run, schema, validate
+from .serve import serve_command
 from .sweep import sweep_command
 
 __all__ = ["main"]
@@ -31,5 +32,14 @@ def main() -> None:
     """
 
 
-for _command in (validate, schema, run, sweep_command, attribute_command, optimize_command, calibrate_command):
+for _command in (
+    validate,
+    schema,
+    run,
+    sweep_command,
+    attribute_command,
+    optimize_command,
+    calibrate_command,
+    serve_command,
+):
     main.add_command(_command)

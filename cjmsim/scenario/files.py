@@ -11,7 +11,16 @@ from typing import Any
 
 from .errors import ScenarioError
 
-__all__ = ["MAX_DEPTH", "check_depth", "file_hash", "read_toml", "toml_key", "toml_string", "toml_value"]
+__all__ = [
+    "MAX_DEPTH",
+    "check_depth",
+    "file_hash",
+    "plan_block",
+    "read_toml",
+    "toml_key",
+    "toml_string",
+    "toml_value",
+]
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
@@ -85,6 +94,38 @@ def toml_value(v: Any) -> str:
     if isinstance(v, dict):  # an inline table (a campaign's trigger = { event = "desire", after = 1 })
         return "{ " + ", ".join(f"{toml_key(str(k))} = {toml_value(x)}" for k, x in v.items()) + " }" if v else "{}"
     return _toml_number(v) if isinstance(v, int) or abs(v) >= 10_000 else repr(v)
+
+
+def _inline_items(entry: dict[str, Any]) -> str:
+    """A table's items as ``k = v, ...`` for an inline table (None values left out: TOML has no null)."""
+    return ", ".join(f"{toml_key(str(k))} = {toml_value(v)}" for k, v in entry.items() if v is not None)
+
+
+def plan_block(
+    plan_id: str,
+    name: str,
+    description: str,
+    campaigns: list[dict[str, Any]],
+    interventions: list[dict[str, Any]] | None = None,
+    comment: str = "",
+) -> str:
+    """A plan as a ``[plans.ID]`` TOML block to append to a scenario file: its name and description, a
+    one-line ``comment`` (none when empty), one inline table per campaign, and its interventions.
+
+    Valid TOML whatever the id, names and texts: a key that is not a bare key is quoted
+    (``[plans."my plan"]``), strings are escaped (control characters as ``\\uXXXX``) and the comment
+    holds no line break, so ``tomllib.loads`` gives back exactly the campaigns and the texts."""
+    lines = [f"[plans.{toml_key(plan_id)}]", f"name = {toml_value(name)}", f"description = {toml_value(description)}"]
+    if comment:
+        lines.append("# " + " ".join(comment.splitlines()))
+    lines.append("campaigns = [")
+    lines.extend(f"  {{ {_inline_items(c)} }}," for c in campaigns)
+    lines.append("]")
+    if interventions:
+        lines.append("interventions = [")
+        lines.extend(f"  {{ {_inline_items(iv)} }}," for iv in interventions)
+        lines.append("]")
+    return "\n".join(lines) + "\n"
 
 
 #: Deepest nesting of tables and arrays a scenario or experiment file may have (a scenario needs 6).

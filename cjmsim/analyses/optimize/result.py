@@ -21,7 +21,7 @@ from cjmsim.analyses.optimize.search import Search
 from cjmsim.analyses.optimize.variables import cell_budgets
 from cjmsim.analyses.simulate import Result
 from cjmsim.scenario import HEADLINE_METRICS, Scenario, ScenarioError, toml_value
-from cjmsim.scenario.files import toml_key
+from cjmsim.scenario.files import plan_block
 
 if TYPE_CHECKING:
     from cjmsim.analyses.calibration import PosteriorResult
@@ -301,26 +301,19 @@ def plan_toml(opt: Optimization) -> str:
     assert final is not None
     if over is not None:
         fresh = (
-            f"# fresh random numbers over {s['draws_used']:,} posterior draws ({s['final_agents']:,} agents), "
+            f"fresh random numbers over {s['draws_used']:,} posterior draws ({s['final_agents']:,} agents), "
             "mean over draws"
         )
     else:
-        fresh = f"# fresh replications ({s['final_reps']} x {s['final_agents']:,} agents)"
-    lines = [
-        f"[plans.{toml_key(opt.plan_name)}]",
-        f"name = {toml_value(final.scenario.plans[opt.plan_name].name)}",
-        "description = "
-        + toml_value(
-            f"cjmsim optimize --plan {opt.base_plan} --objective {opt.objective}: {s['variables']} budgets "
-            f"(split {s['split']}, {s['periods']} period(s)), {s['evaluations_used']} evaluations"
-            + ("" if getattr(opt, "found", True) else "; no better allocation found: the base plan's campaigns")
-        ),
+        fresh = f"fresh replications ({s['final_reps']} x {s['final_agents']:,} agents)"
+    description = (
+        f"cjmsim optimize --plan {opt.base_plan} --objective {opt.objective}: {s['variables']} budgets "
+        f"(split {s['split']}, {s['periods']} period(s)), {s['evaluations_used']} evaluations"
+        + ("" if getattr(opt, "found", True) else "; no better allocation found: the base plan's campaigns")
+    )
+    comment = (
         f"{fresh}: orders {cmp.loc['orders', 'relative']:+.1%}, CPO {cmp.loc['cpo', 'relative']:+.1%}, spend "
-        f"{cmp.loc['spend', 'relative']:+.1%} against {toml_value(opt.base_plan)[1:-1]}",
-        "campaigns = [",
-    ]
-    for c in opt.campaigns:
-        items = ", ".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in c.items())
-        lines.append(f"  {{ {items} }},")
-    lines.append("]")
-    return "\n".join(lines) + "\n"
+        f"{cmp.loc['spend', 'relative']:+.1%} against {toml_value(opt.base_plan)[1:-1]}"
+    )
+    name = final.scenario.plans[opt.plan_name].name
+    return plan_block(opt.plan_name, name, description, opt.campaigns, comment=comment)

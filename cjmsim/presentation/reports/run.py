@@ -37,6 +37,7 @@ __all__ = [
     "ReportImage",
     "default_assumptions",
     "journey_section",
+    "render",
     "render_report",
     "write",
     "write_html",
@@ -578,6 +579,16 @@ def write_report(
     """
     target = Path(path)
     return write_html(render_report(result, images, assumptions), target)
+
+
+def render(result: Result) -> str:
+    """The run report as one HTML page, its charts drawn in memory (no file is written): what ``write``
+    writes as report.html, for a report handed out directly (cjmsim serve's comparison report)."""
+    from cjmsim.presentation.charts.chart import png_bytes  # matplotlib only when charts are drawn
+    from cjmsim.presentation.charts.run import all_charts
+
+    images = [ReportImage(c.slug, c.title, c.caption, png_bytes(c.figure)) for c in all_charts(result)]
+    return render_report(result, images)
 
 
 def write(result: Result, folder: str | os.PathLike[str]) -> Path:

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from cjmsim.analyses.simulate import Result
     from cjmsim.presentation.charts.sweep import SweepView
 
-__all__ = ["NET", "attribution_summary", "run_summary", "sweep_summary"]
+__all__ = ["NET", "attribution_summary", "effect_cell", "net_verdict", "ratio_text", "run_summary", "sweep_summary"]
 
 #: What the recommendation maximizes, in words: ``inc_margin - spend`` (the same paired difference
 #: as ``margin - spend``: the no-marketing run is shared by every plan of a replication).
@@ -57,7 +57,8 @@ def _ci(low: float, high: float, kind: str, currency: str = "") -> str:
     return f"95% CI {fmt.signed(low, kind)} to {fmt.signed(high, kind)}{unit}"
 
 
-def _ratio_ci(ratio: float, low: float, high: float) -> str:
+def ratio_text(ratio: float, low: float, high: float) -> str:
+    """A paired ratio of means with its 95% CI: '\u00d71.131 [1.124, 1.137]', 'n/a' without a ratio."""
     if not fmt.finite(ratio):
         return "n/a"
     text = f"\u00d7{ratio:.3f}"
@@ -100,7 +101,8 @@ def _net(result: Result, plan: str) -> list[float]:
     return [m - s for m, s in zip(_values(result, plan, "margin"), _values(result, plan, "spend"), strict=True)]
 
 
-def _net_verdict(result: Result, plan: str, other: str) -> vd.Verdict:
+def net_verdict(result: Result, plan: str, other: str) -> vd.Verdict:
+    """The verdict of ``plan``'s paired difference from ``other`` in margin less spend (:data:`NET`)."""
     d, lo, hi, n = vd.paired(_net(result, plan), _net(result, other))
     return vd.verdict(d, lo, hi, n, "higher")
 
@@ -128,14 +130,16 @@ def _effects(result: Result, plans: list[str]) -> list[dict[str, Any]]:
                 cells.append({"value": "n/a", "ci": "", "ratio": "", "state": ""})
                 continue
             v = vd.verdict(r["diff"], r.diff_ci_low, r.diff_ci_high, int(r.reps), meta.better)
-            cells.append(_cell(v, meta.code, _ratio_ci(r.ratio, r.ratio_ci_low, r.ratio_ci_high)))
+            cells.append(effect_cell(v, meta.code, ratio_text(r.ratio, r.ratio_ci_low, r.ratio_ci_high)))
         rows.append({"label": meta.long_label, "unit": cur if meta.money else "", "cells": cells})
-    cells = [_cell(_net_verdict(result, p, result.reference), "m", "") for p in plans]
+    cells = [effect_cell(net_verdict(result, p, result.reference), "m", "") for p in plans]
     rows.append({"label": NET[0].upper() + NET[1:], "unit": cur, "cells": cells})
     return rows
 
 
-def _cell(v: vd.Verdict, kind: str, ratio: str) -> dict[str, Any]:
+def effect_cell(v: vd.Verdict, kind: str, ratio: str) -> dict[str, Any]:
+    """A paired effect as the summary shows it: the signed difference, its 95% CI in words, the ratio, and its
+    state (better, worse, clear: distinguishable on a metric without a better side, or '')."""
     state = {True: "better", False: "worse", None: "clear" if v.distinguishable else ""}[v.improves]
     return {
         "value": _amount(v.diff, kind, "", signed=True),
@@ -147,7 +151,7 @@ def _cell(v: vd.Verdict, kind: str, ratio: str) -> dict[str, Any]:
 
 def _recommend(result: Result, others: list[str]) -> tuple[str | None, str | None, dict[str, vd.Verdict]]:
     """(the recommended plan or None, the best plan by mean, each plan's verdict of NET vs the reference)."""
-    verdicts = {p: _net_verdict(result, p, result.reference) for p in others}
+    verdicts = {p: net_verdict(result, p, result.reference) for p in others}
     known = {p: v for p, v in verdicts.items() if fmt.finite(v.diff)}
     best = max(known, key=lambda p: known[p].diff) if known else None
     winners = [p for p, v in known.items() if v.improves]
@@ -176,7 +180,7 @@ def _with_effects(result: Result, plan: str) -> str:
                 f"{_amount(r['diff'], 'n', cur, True)} {meta.short} ({_ci(r.diff_ci_low, r.diff_ci_high, 'n')})"
             )
         else:
-            parts.append(f"{meta.short} {_ratio_ci(r.ratio, r.ratio_ci_low, r.ratio_ci_high)}")
+            parts.append(f"{meta.short} {ratio_text(r.ratio, r.ratio_ci_low, r.ratio_ci_high)}")
     return ", with " + ", ".join(parts) if parts else ""
 
 
@@ -303,7 +307,7 @@ def _targets(result: Result, names: dict[str, str]) -> list[dict[str, Any]]:
                 np.asarray(_values(result, t.plan, t.metric)), np.asarray(_values(result, t.versus, t.metric))
             )
             judged = vd.target_status(ratio, lo, hi, goal, t.tolerance, meta.better)
-            row.update(simulated=_ratio_ci(ratio, lo, hi), status=judged.status, text=judged.text)
+            row.update(simulated=ratio_text(ratio, lo, hi), status=judged.status, text=judged.text)
         rows.append(row)
     return rows
 
