@@ -364,8 +364,8 @@ class WhatIf:
 
     def outcome(self, size: Size, edit: Edit, reference: str, cancelled: Callable[[], bool] | None = None) -> Result:
         """The edited plan (as :data:`EDITED`) against ``reference`` at ``size``: a :class:`Result` with the
-        live page's tables only: summary, per_rep, differences (of :data:`LIVE_METRICS`), weekly and journey,
-        each as :func:`cjmsim.simulate` computes it (the others are empty)."""
+        live page's differences only (of :data:`LIVE_METRICS`), the summary and per_rep; the weekly and journey
+        tables (and the others) are made from the records on first use, as :func:`cjmsim.simulate`'s are."""
         check_plan(self.scenario, reference, "reference")
         w = self._world(size, cancelled)
         records = {
@@ -376,16 +376,12 @@ class WhatIf:
         s = sc.scenario
         segs = list(sc.segments)
         summary, per_rep = metrics.summarise(records, segs, s.ltv_weeks, w.without)
-        shares = [seg.share for seg in sc.segments.values()]
         return Result(
-            sc, s.seed, size.reps, s.agents, s.weeks, summary, per_rep,
-            metrics.weekly_table(records, segs, list(sc.channels), shares),
-            pd.DataFrame(), pd.DataFrame(), records, [*sc.plans, EDITED],
+            sc, s.seed, size.reps, s.agents, s.weeks, summary, per_rep, records, [*sc.plans, EDITED],
             reference=reference,
             differences=metrics.differences(per_rep, reference, LIVE_METRICS),
             without=w.without,
             no_marketing=w.no_marketing,
-            journey=metrics.journey_table(records, segs),
         )  # fmt: skip
 
     def result(self, edit: Edit, reference: str, plan_id: str = EDITED, name: str | None = None) -> Result:
