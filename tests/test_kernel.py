@@ -130,8 +130,9 @@ def test_sigmoid_is_numpys_bit_for_bit() -> None:
     float32 bit pattern (both signs, zero to NaN: about 44 million values, each exponent and mantissa region)
     and at the edges of exp's range. benchmarks/bench_expf.py compares every float32."""
     bits = np.arange(0, 1 << 32, 97, dtype=np.uint64).astype(np.uint32)
-    edges = np.array([0.0, -0.0, 88.72283935546875, -88.72283935546875, 103.97208404541015625, -103.97208404541015625,
-                      87.33654, -87.33654, 17.0, -17.0, np.inf, -np.inf, np.finfo(np.float32).tiny], dtype=np.float32)  # fmt: skip
+    xmax, xmin = 88.72283935546875, 103.97208404541015625  # exp's overflow and underflow edges
+    edges = [0.0, -0.0, xmax, -xmax, xmin, -xmin, 87.33654, -87.33654, 17.0, -17.0, np.inf, -np.inf]
+    edges = np.array([*edges, np.finfo(np.float32).tiny], dtype=np.float32)
     x = np.concatenate([bits.view(np.float32), edges, np.nextafter(edges, np.float32(np.inf))])
     want = _numpy_sigmoid(x)
     got = np.empty_like(x)

@@ -25,6 +25,8 @@ lets two threads step two blocks at once (numpy's many small operations hold the
 
 from __future__ import annotations
 
+from typing import Any
+
 import numba
 import numpy as np
 from llvmlite import ir
@@ -67,7 +69,7 @@ _TILE = 4096
 
 
 @intrinsic
-def _fma32(typingctx, a, b, c):  # type: ignore[no-untyped-def]  # numba's typing protocol
+def _fma32_intrinsic(typingctx, a, b, c):  # type: ignore[no-untyped-def]  # numba's typing protocol
     """``a * b + c`` rounded once (LLVM's fma on float32): the accumulation of a BLAS ``sgemm``."""
     sig = types.float32(types.float32, types.float32, types.float32)
 
@@ -78,6 +80,10 @@ def _fma32(typingctx, a, b, c):  # type: ignore[no-untyped-def]  # numba's typin
 
     return sig, codegen
 
+
+#: :func:`_fma32_intrinsic` as called from compiled code (typed ``Any``: numba's intrinsic objects carry no
+#: signature a type checker can read).
+_fma32: Any = _fma32_intrinsic
 
 # numpy's float32 exp (numpy/_core/src/common/simd, ``npyv_exp_FLOAT_kernel``; the same in its AVX2 and
 # AVX-512 loops): the constants of its range reduction and of its rational approximation P(y) / Q(y).
@@ -98,7 +104,7 @@ _EXP_Q2 = np.float32(2.159509375685829852307e-02)
 
 
 @intrinsic
-def _pow2_64(typingctx, k):  # type: ignore[no-untyped-def]  # numba's typing protocol
+def _pow2_64_intrinsic(typingctx, k):  # type: ignore[no-untyped-def]  # numba's typing protocol
     """``2.0 ** k`` as a float64 made from its bits, ``k`` an int64 in [-1022, 1023] (no call: vectorises)."""
     sig = types.float64(types.int64)
 
@@ -108,6 +114,10 @@ def _pow2_64(typingctx, k):  # type: ignore[no-untyped-def]  # numba's typing pr
         return builder.bitcast(bits, ir.DoubleType())
 
     return sig, codegen
+
+
+#: :func:`_pow2_64_intrinsic` as called from compiled code (typed ``Any``, as :data:`_fma32`).
+_pow2_64: Any = _pow2_64_intrinsic
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -122,16 +132,16 @@ def expf(x: np.float32) -> np.float32:
     under = xx <= _EXP_XMIN
     xx = np.float32(0.0) if (over or under) else xx
     k = np.rint(xx * _LOG2E)
-    y = _fma32(k, _LN2_HI, xx)  # type: ignore[call-arg]  # numba passes the typing context
-    y = _fma32(k, _LN2_LO, y)  # type: ignore[call-arg]
-    num = _fma32(_EXP_P5, y, _EXP_P4)  # type: ignore[call-arg]
-    num = _fma32(num, y, _EXP_P3)  # type: ignore[call-arg]
-    num = _fma32(num, y, _EXP_P2)  # type: ignore[call-arg]
-    num = _fma32(num, y, _EXP_P1)  # type: ignore[call-arg]
-    num = _fma32(num, y, _EXP_P0)  # type: ignore[call-arg]
-    den = _fma32(_EXP_Q2, y, _EXP_Q1)  # type: ignore[call-arg]
-    den = _fma32(den, y, _EXP_Q0)  # type: ignore[call-arg]
-    r = np.float32(np.float64(num / den) * _pow2_64(np.int64(k)))  # type: ignore[call-arg]
+    y = _fma32(k, _LN2_HI, xx)
+    y = _fma32(k, _LN2_LO, y)
+    num = _fma32(_EXP_P5, y, _EXP_P4)
+    num = _fma32(num, y, _EXP_P3)
+    num = _fma32(num, y, _EXP_P2)
+    num = _fma32(num, y, _EXP_P1)
+    num = _fma32(num, y, _EXP_P0)
+    den = _fma32(_EXP_Q2, y, _EXP_Q1)
+    den = _fma32(den, y, _EXP_Q0)
+    r = np.float32(np.float64(num / den) * _pow2_64(np.int64(k)))
     r = np.float32(np.nan) if nan else r
     r = np.float32(np.inf) if over else r
     return np.float32(0.0) if under else r
@@ -276,7 +286,7 @@ def _logits_tile(
         ck = coef_t[k]
         srow = sat[k, start:stop]
         for i in range(m):
-            acc[i] = _fma32(ck[st[i]], srow[i], acc[i])  # type: ignore[call-arg]  # numba passes the context
+            acc[i] = _fma32(ck[st[i]], srow[i], acc[i])
     o = out[start:stop]
     for i in range(m):
         o[i] = acc[i]
@@ -296,7 +306,7 @@ def _accumulate(ck: np.ndarray, st: np.ndarray, row: np.ndarray, acc: np.ndarray
         c = c4 if s == 4 else c
         c = c5 if s == 5 else c
         c = c6 if s == 6 else c
-        acc[i] = _fma32(c, row[i], acc[i])  # type: ignore[call-arg]  # numba passes the context
+        acc[i] = _fma32(c, row[i], acc[i])
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -317,9 +327,9 @@ def _plain_logits_tile(
 ) -> None:
     """:func:`_logits_tile` where every row is of kind 1 or 2, the logits left in ``acc``, row by row: a row's
     saturation goes to the tile's scratch ``row`` and into ``acc`` at once (the same fused multiply-adds in
-    the same row order), and into ``sat`` only where ``store``. Without it ``sat`` keeps the rows of channels that never reached the
-    block (0), the base row and the propensity row, and the others are recomputed where needed
-    (:func:`move_fast_block`)."""
+    the same row order), and into ``sat`` only where ``store``. Without it ``sat`` keeps the rows of channels
+    that never reached the block (0), the base row and the propensity row, and the others are recomputed
+    where needed (:func:`move_fast_block`)."""
     m = stop - start
     st = stage[start:stop]
     for i in range(m):
@@ -676,9 +686,10 @@ def move_fast_block(mv: np.ndarray, p: np.ndarray, u: np.ndarray, stage: np.ndar
     customer or loyal mover's churn uniform is ``v = u / p`` after a repeat order, ``(u - p) / (1 - p)``
     otherwise (float64), its churn logit ``z`` the churn betas times the saturations (read from ``sat``
     where ``stored``, else recomputed from the adstock ``A`` as :func:`_plain_logits_tile` computed them),
-    added in numpy's pairwise order (float32), plus the base logit; its churn probability is ``sigmoid32(z + churn_shift)``
-    (``churn_shift``: an intervention's churn log odds, float32 like numpy's; 0: none), compared in float64
-    with its churn uniform, then with ``probability + loyal``. Returns :func:`sort_moves`' three counts."""
+    added in numpy's pairwise order (float32), plus the base logit; its churn probability is
+    ``sigmoid32(z + churn_shift)`` (``churn_shift``: an intervention's churn log odds, float32 like numpy's;
+    0: none), compared in float64 with its churn uniform, then with ``probability + loyal``. Returns
+    :func:`sort_moves`' three counts."""
     k = churn_coef.shape[1] - 1
     tmp = np.empty(max(k, 8), dtype=np.float32)
     shift = np.float32(churn_shift)
@@ -763,7 +774,7 @@ def _splitmix64(x: np.uint64) -> np.uint64:
     x = x + _SM1
     x = (x ^ (x >> np.uint64(30))) * _SM2
     x = (x ^ (x >> np.uint64(27))) * _SM3
-    return x ^ (x >> np.uint64(31))  # type: ignore[no-any-return]
+    return np.uint64(x ^ (x >> np.uint64(31)))
 
 
 @numba.njit(cache=True, nogil=True)

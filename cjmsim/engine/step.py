@@ -1151,7 +1151,8 @@ class World:
             store = not self._moves_fast(g)
             self.sat_stored[b] = store
             u = self._journey_uniforms(b, 0, buf)
-            reached, k = step_block(*expose, rows, kinds, halves, sat, store, coef, stage, *self._decide_args(b, t, u, buf))
+            decide = self._decide_args(b, t, u, buf)
+            reached, k = step_block(*expose, rows, kinds, halves, sat, store, coef, stage, *decide)
             self.acc[b, _REACHED] += reached
             self._movers(b, t, horizon, 0, k, buf)
             return
