@@ -17,7 +17,8 @@ from cjmsim.engine.population import segment_sizes
 ARRAYS = [
     f.name
     for f in fields(Records)
-    if f.name not in ("weight", "extra", "order_log", "journey_log", "event_log", "satisfaction", "capacity_shared")
+    if f.name
+    not in ("weight", "extra", "order_log", "journey_log", "event_log", "satisfaction", "capacity_shared", "lean")
 ]
 
 

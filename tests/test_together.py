@@ -12,14 +12,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_engine import assert_records_equal
+from test_engine import ARRAYS, assert_records_equal
 
 import cjmsim.engine.calendar as calendar
 from cjmsim import load_scenario
+from cjmsim.analyses import metrics
 from cjmsim.analyses.optimize import evaluation
 from cjmsim.analyses.optimize.evaluation import Candidate, Candidates, evaluate, evaluate_many
 from cjmsim.engine import make_streams, run_forked, run_forked_together, run_plan, run_plans, warm_up
 from cjmsim.engine.calendar import batches
+from cjmsim.engine.records import LEAN_FIELDS
 from cjmsim.engine.step import SharedDraws
 from cjmsim.scenario.files import read_toml
 
@@ -66,6 +68,29 @@ def test_forked_together_equal_forked_alone_and_leave_the_warm_world(together: l
     for plan, rec in zip(plans, recs, strict=True):
         assert_records_equal(rec, run_forked(warm, plan, s.weeks))
     assert_records_equal(recs[0], recs[3])
+
+
+@pytest.mark.parametrize("name", ["hifi", "clinic"])
+def test_lean_records_are_the_full_ones_but_the_tables_a_search_does_not_read(name: str) -> None:
+    sc = load_scenario(ROOT / "scenarios" / f"{name}.toml")
+    s = sc.scenario
+    warm = warm_up(sc, make_streams(5, 0, len(sc.segments)), 3_000, s.weeks)
+    plans = [*sc.plans, None]
+    full = run_forked_together(warm, plans, s.weeks)
+    lean = run_forked_together(warm, plans, s.weeks, lean=True)
+    for plan, a, b in zip(plans, full, lean, strict=True):
+        assert b.lean and not a.lean
+        for field in ARRAYS:
+            if field in LEAN_FIELDS:
+                assert not getattr(b, field).any(), field
+            else:
+                np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=f"{plan}: {field}")
+        if plan is not None:  # the left-out tables are real in the full run, so the test can fail
+            assert a.spend_stage.any() and a.campaign_bought.any() and a.units_stage.any()
+    with pytest.raises(ValueError, match="lean records"):
+        metrics.campaign_table({next(iter(sc.plans)): [lean[0]]}, sc)
+    with pytest.raises(ValueError, match="lean records"):
+        metrics.journey_rows(lean[0], slice(None))
 
 
 def test_candidates_stepped_together_equal_each_alone(together: list[int]) -> None:

@@ -86,7 +86,7 @@ def _run_job(job: _Job) -> list[tuple[str, int, pd.DataFrame]]:
     # every variant of a replication has the same warm-up (the scenario's warm-up plan, the same random
     # numbers): a process simulates it once and each variant forks it, bit for bit a run from the start
     warm = _WARM_WORLDS.world((job.warm_key, job.seed, job.rep), sc, job.seed, job.rep, WARM_KEEP)
-    recs = run_forked_together(warm, list(job.variants), sc.scenario.weeks, threads=job.threads)
+    recs = run_forked_together(warm, list(job.variants), sc.scenario.weeks, threads=job.threads, lean=True)
     return [(variant, job.rep, _flows(sc, rec)) for variant, rec in zip(job.variants, recs, strict=True)]
 
 

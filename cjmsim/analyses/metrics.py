@@ -11,7 +11,7 @@ this module computes their values.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from cjmsim.engine.records import UNBOUGHT_REASONS
+from cjmsim.engine.records import LEAN_FIELDS, UNBOUGHT_REASONS
 from cjmsim.scenario import STAGES, SUMMARY_METRICS, TOTAL_METRICS, trigger_rule
 
 if TYPE_CHECKING:
@@ -409,11 +409,18 @@ def ttp_table(records: dict[str, list[Records]], segments: list[str]) -> pd.Data
     return pd.concat(frames, ignore_index=True)
 
 
+def _full(records: Iterable[Records]) -> None:
+    """Refuse lean records (:attr:`~cjmsim.engine.records.Records.lean`) where a table reads what they leave out."""
+    if any(r.lean for r in records):
+        raise ValueError(f"lean records (a search's) hold no {', '.join(LEAN_FIELDS)}: run the plan in full")
+
+
 def exposure_table(records: dict[str, list[Records]], segments: list[str], channels: list[str]) -> pd.DataFrame:
     """Units delivered over the horizon by plan, segment, channel and the stage of the agent reached.
 
     Real units (impressions, clicks or messages), mean over replications; zero rows omitted.
     """
+    _full(r for reps in records.values() for r in reps)
     rows = []
     for plan, reps in records.items():
         units = np.mean([r.units_stage.sum(axis=0) for r in reps], axis=0)  # (G, C, 7)
@@ -455,6 +462,7 @@ def journey_rows(rec: Records, seg: slice | int) -> list[dict[str, object]]:
     (``Records.spend_stage``); ``cost_per_entry``: the spend on people in the stage before (aware:
     unaware and lost) / the entries, NaN without that spend or without entries.
     """
+    _full([rec])
     w = rec.weight
     G = rec.stage.shape[1]
     sel = [seg] if isinstance(seg, int) else list(range(G))[seg]
@@ -559,6 +567,7 @@ def campaign_table(records: dict[str, list[Records]], scenario: Scenario) -> pd.
         for plan in records
         for camp in scenario.plans[plan].campaigns
     )
+    _full(r for reps in records.values() for r in reps)
     rows = []
     for plan, reps in records.items():
         n = len(reps)

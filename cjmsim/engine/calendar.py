@@ -298,17 +298,25 @@ def run_forked_together(
     weeks: int,
     scenarios: Sequence[Scenario | None] | None = None,
     threads: int = 1,
+    lean: bool = False,
 ) -> list[Records]:
     """:func:`run_forked` of several plans from one warm world, stepped together in batches
     (:func:`run_together`: the week's random numbers drawn once for the batch); bit for bit each plan's
     :func:`run_forked`. ``scenarios``: each plan's scenario when it differs from the warm world's in its plans
-    only (None: the warm world's)."""
+    only (None: the warm world's). ``lean``: keep a search's records (:attr:`Records.lean
+    <cjmsim.engine.records.Records.lean>`: the tables by stage and by campaign left out, the rest the same)."""
     scs = list(scenarios) if scenarios is not None else [None] * len(plans)
     pool = _pool(threads, warm)
     out: list[Records] = []
+
+    def fork(i: int) -> World:
+        world = warm.fork(plans[i], scs[i])
+        world.lean = lean
+        return world
+
     try:
         with threadpool_limits(limits=1, user_api="blas"):
-            out = _forks_together(lambda i: warm.fork(plans[i], scs[i]), len(plans), warm.pop.size, weeks, pool)
+            out = _forks_together(fork, len(plans), warm.pop.size, weeks, pool)
     finally:
         if pool is not None:
             pool.shutdown()

@@ -25,6 +25,7 @@ __all__ = [
     "EVENTS",
     "EventLog",
     "JOURNEYS",
+    "LEAN_FIELDS",
     "PER_ACTION",
     "TRIGGER_CAP",
     "UNBOUGHT_REASONS",
@@ -54,6 +55,18 @@ UNBOUGHT_REASONS = ("audience", "cap", "chance", "trigger_cap", "per_action")
 TRIGGER_CAP = UNBOUGHT_REASONS.index("trigger_cap")
 #: The index of ``per_action`` in :data:`UNBOUGHT_REASONS`.
 PER_ACTION = UNBOUGHT_REASONS.index("per_action")
+
+
+#: The records a lean run (:attr:`Records.lean`) leaves at zero: spend and units by the stage reached and
+#: the per-campaign tables. Every other record is bit for bit the full run's.
+LEAN_FIELDS = (
+    "units_stage",
+    "spend_stage",
+    "campaign_planned",
+    "campaign_bought",
+    "campaign_unbought",
+    "campaign_leaked",
+)
 
 
 @dataclass
@@ -130,6 +143,9 @@ class Records:
     event_log: pd.DataFrame | None = None
     #: whether a segment of the run has a ``satisfaction`` table (then weekly.csv has its columns)
     satisfaction: bool = False
+    #: a search's records (:data:`LEAN_FIELDS` not kept: all zeros): what an optimizer candidate or an
+    #: attribution coalition reads (the weekly flows, spend per segment and channel) and nothing a report reads
+    lean: bool = False
 
     @classmethod
     def zeros(cls, weight: float, weeks: int, segments: int, channels: int, warmup: int, campaigns: int = 0) -> Records:

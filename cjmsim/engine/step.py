@@ -70,7 +70,7 @@ from cjmsim.engine.population import (
     Population,
     build_population,
 )
-from cjmsim.engine.records import PER_ACTION, TRIGGER_CAP, Layout, Recorder, Records
+from cjmsim.engine.records import LEAN_FIELDS, PER_ACTION, TRIGGER_CAP, Layout, Recorder, Records
 from cjmsim.engine.streams import (
     Streams,
     child_seed,
@@ -202,6 +202,8 @@ class World:
         self.ttp = np.zeros((B, weeks + self.warm + 1))
         self.ltv = np.zeros((B, weeks))
         self.pool: ThreadPoolExecutor | None = None
+        #: keep lean records (:attr:`~cjmsim.engine.records.Records.lean`): a search's, set by the caller on a fork
+        self.lean = False
         self.decay = np.array([np.float32(ch.adstock.decay) for ch in self.chan], dtype=np.float32)
         self.price = np.array([ch.cost.unit_price for ch in self.chan])
         self.cap = [ch.frequency_cap for ch in self.chan]
@@ -605,7 +607,8 @@ class World:
             units_cell = units_cell + self._trigger_records(t, camps)
         if horizon:
             self.rec.units[t] += units_cell.sum(axis=2) * self.weight
-            self.rec.units_stage[t] = units_cell.reshape(self.G, self.C, N_STAGES, 4).sum(axis=3) * self.weight
+            if not self.lean:
+                self.rec.units_stage[t] = units_cell.reshape(self.G, self.C, N_STAGES, 4).sum(axis=3) * self.weight
             self.rec.stage[t] = self.seg_cells().reshape(self.G, N_STAGES, 4).sum(axis=2)
             acc = self._by_segment(self.acc)  # (G, len(_ACC))
             for j, name in enumerate(_ACC):
@@ -658,6 +661,8 @@ class World:
         if got.size:
             d = delivereds[got]
             np.add.at(self.rec.spend[t].T, chans[got], spend[got, None] * delivered_gs[got] / d[:, None])
+            if self.lean:  # a search reads neither the money by stage nor the campaigns' tables
+                return
             # the same money by the stage of the people reached (a record only: changes nothing)
             by_stage = taken[got].reshape(got.size, self.G, N_STAGES, 4).sum(axis=3)
             np.add.at(
@@ -665,6 +670,8 @@ class World:
                 chans[got],
                 spend[got, None, None] * by_stage * self.weight / d[:, None, None],
             )
+        if self.lean:
+            return
         j_of = np.array(ks) - len(self.warm_campaigns)  # the plan's campaigns follow the warm-up's
         mine = np.flatnonzero((j_of >= 0) & (budget > 0))
         if mine.size == 0:
@@ -1042,6 +1049,10 @@ class World:
         self.rec.ttp[:] = self._by_segment(self.ttp)
         self.rec.ltv_margin[:] = self._by_segment(self.ltv).T
         self.rec.satisfaction = self.satisfying
+        self.rec.lean = self.lean
+        if self.lean:  # what the week skipped, and the little the bills of actions and triggers wrote
+            for name in LEAN_FIELDS:
+                getattr(self.rec, name)[:] = 0.0
         for r in self.recorders:
             r.finish(self.rec)
         return self.rec

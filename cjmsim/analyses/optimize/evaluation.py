@@ -101,7 +101,7 @@ def evaluate_many(task: Candidates) -> list[Totals]:
     sc = scenarios[0]
     assert sc is not None
     s = sc.scenario
-    recs = run_forked_together(_warm(task, sc), plans, s.weeks, scenarios)
+    recs = run_forked_together(_warm(task, sc), plans, s.weeks, scenarios, lean=True)  # totals only
     out = []
     for rec in recs:
         row = summary_row(rec, slice(None), s.ltv_weeks)
