@@ -114,7 +114,7 @@ def test_shared_draws_are_the_streams_numbers_and_no_world_writes_them(monkeypat
         if hi == lo:
             continue
         np.testing.assert_array_equal(draws.exposure[blk], b._uniforms(blk))  # what the world would draw itself
-        np.testing.assert_array_equal(draws.journey[0][blk], b.tr_rng[blk].random(hi - lo, dtype=np.float32))
+        np.testing.assert_array_equal(draws.journey[0][blk], b.tr_rng[blk].random_float32(hi - lo))
     # the arrays are not flagged read-only (numba would compile every kernel again for them): a week of
     # several worlds stepped together must leave every array as drawn
     kept: list[tuple[np.ndarray, np.ndarray]] = []

@@ -53,6 +53,7 @@ from cjmsim.engine.kernel import (
     movers_block,
     step_block,
 )
+from cjmsim.engine.pcg import PCGStream
 from cjmsim.engine.population import (
     AWARE,
     CONTACT,
@@ -397,20 +398,20 @@ class World:
         pop = self.pop
         # blocks bound the scratch memory and even out the load on the threads
         self.blocks: list[tuple[int, int, int]] = []  # (segment, lo, hi)
-        self.exp_rng: list[np.random.Generator] = []
-        self.tr_rng: list[np.random.Generator] = []
+        self.exp_rng: list[PCGStream] = []  # numpy's PCG64 streams, drawn by compiled loops (engine.pcg)
+        self.tr_rng: list[PCGStream] = []
         # uniforms of the second and later journey moves of a week (segments with steps_per_week > 1)
-        self.sub_rng: list[np.random.Generator | None] = []
+        self.sub_rng: list[PCGStream | None] = []
         for g in range(self.G):
             lo, hi = int(pop.bounds[g]), int(pop.bounds[g + 1])
             pieces = max(1, -(-(hi - lo) // CHUNK))
             cuts = np.linspace(lo, hi, pieces + 1).round().astype(int)
             for j in range(pieces):
                 self.blocks.append((g, int(cuts[j]), int(cuts[j + 1])))
-                self.exp_rng.append(np.random.default_rng(child_seed(streams.exposure[g], j)))
-                self.tr_rng.append(np.random.default_rng(child_seed(streams.transition[g], j)))
+                self.exp_rng.append(PCGStream(child_seed(streams.exposure[g], j)))
+                self.tr_rng.append(PCGStream(child_seed(streams.transition[g], j)))
                 sub = child_seed(child_seed(streams.transition[g], j), 0) if self.models[g].steps > 1 else None
-                self.sub_rng.append(None if sub is None else np.random.default_rng(sub))
+                self.sub_rng.append(None if sub is None else PCGStream(sub))
         self.B = len(self.blocks)
         self.block_seg = np.array([g for g, _, _ in self.blocks], dtype=np.intp)
         self.seg_start = np.searchsorted(self.block_seg, np.arange(self.G))  # blocks are in segment order
@@ -1204,7 +1205,7 @@ class World:
         u = buf["u"][: hi - lo]
         rng = self.tr_rng[b] if j == 0 else self.sub_rng[b]
         assert rng is not None
-        rng.random(hi - lo, dtype=np.float32, out=u)
+        rng.random_float32(hi - lo, u)
         return u
 
     def _decide_args(self, b: int, t: int, u: NDArray[np.float32], buf: dict[str, NDArray[Any]]) -> tuple[Any, ...]:
@@ -1277,7 +1278,7 @@ class World:
         if self.shared is not None:  # drawn once for every world stepped together
             return self.shared.exposure[b]
         _, lo, hi = self.blocks[b]
-        return _exposure_uniforms(self.exp_rng[b], self.C, hi - lo)
+        return self.exp_rng[b].uint16(self.C, hi - lo)
 
     def _expose_messages(
         self,
@@ -1630,12 +1631,6 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x)) if x > -700 else 0.0
 
 
-def _exposure_uniforms(rng: np.random.Generator, C: int, n: int) -> NDArray[np.uint16]:
-    """A block's exposure uniforms of one week from its stream: one 16-bit integer per channel and agent, (C, n)."""
-    raw = rng.bit_generator.random_raw((C * n + 3) // 4)
-    return raw.view(np.uint16)[: C * n].reshape(C, n)
-
-
 class SharedDraws:
     """The random numbers of one week for every block, drawn once from one world's streams and read by every
     world stepped together with it (:func:`cjmsim.engine.calendar.run_together`).
@@ -1666,8 +1661,8 @@ class SharedDraws:
         w = self.world
         g, lo, hi = w.blocks[b]
         n = hi - lo
-        self.exposure[b] = _exposure_uniforms(w.exp_rng[b], w.C, n)
+        self.exposure[b] = w.exp_rng[b].uint16(w.C, n)
         for j in range(w.models[g].steps):
             rng = w.tr_rng[b] if j == 0 else w.sub_rng[b]
             assert rng is not None
-            self.journey[j][b] = rng.random(n, dtype=np.float32)
+            self.journey[j][b] = rng.random_float32(n)
