@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import astuple, fields
+from pathlib import Path
 
 import helpers
 import numpy as np
@@ -10,9 +11,10 @@ import pandas as pd
 import pytest
 
 import cjmsim.engine.calendar
-from cjmsim import parse_scenario, simulate
+from cjmsim import load_scenario, parse_scenario, simulate
 from cjmsim.engine import Recorder, Records, make_streams, run_plan
-from cjmsim.engine.population import segment_sizes
+from cjmsim.engine.population import THREADS_MIN_AGENTS, build_population, segment_sizes
+from cjmsim.engine.streams import child_seed
 
 ARRAYS = [
     f.name
@@ -514,3 +516,19 @@ def test_plans_sharing_the_warm_up_equal_whole_runs(threads: int) -> None:
     ticks: list[int] = []
     run_plans(sc, plans, streams, 2_000, 8, on_week=ticks.append)
     assert len(ticks) == 4 + len(plans) * 8  # the warm-up once, then every plan's horizon
+
+
+@pytest.mark.parametrize("name", ["hifi", "clv", "clinic"])
+def test_the_population_drawn_on_threads_is_the_one_drawn_on_one(name: str) -> None:
+    sc = load_scenario(Path(__file__).resolve().parents[1] / "scenarios" / f"{name}.toml")
+    streams = make_streams(5, 2, len(sc.segments))
+
+    def draw(threads: int):  # type: ignore[no-untyped-def]
+        rngs = [np.random.default_rng(s) for s in streams.population]
+        flag, cycle = [child_seed(s, 0) for s in streams.population], [child_seed(s, 1) for s in streams.population]
+        return build_population(sc, THREADS_MIN_AGENTS + 7, rngs, flag, cycle, threads=threads)
+
+    one, two = draw(1), draw(2)
+    for a, b in zip(astuple(one), astuple(two), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert len(np.unique(one.stage)) > 1 and one.propensity.any()  # a real population, not an empty one

@@ -215,7 +215,7 @@ def run_plan(
     """
     if threads is None:
         threads = min(os.cpu_count() or 1, 4)
-    world = World(scenario, streams, plan, agents, weeks, [*recorders, *standard_recorders(export, events)])
+    world = World(scenario, streams, plan, agents, weeks, [*recorders, *standard_recorders(export, events)], threads)
     world.pool = _pool(threads, world)
     try:
         with threadpool_limits(limits=1, user_api="blas"):  # small matmuls: BLAS threads only contend
@@ -244,7 +244,7 @@ def run_plans(
     """
     if threads is None:
         threads = min(os.cpu_count() or 1, 4)
-    start = World(scenario, streams, None, agents, weeks)
+    start = World(scenario, streams, None, agents, weeks, threads=threads)
     pool = _pool(threads, start)
     out: list[Records] = []
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -121,12 +122,17 @@ def _last_orders(weeks: float, shape: float, n: int, start: int, seed: np.random
     return out
 
 
+#: Fewest agents for which :func:`build_population` draws its segments on threads.
+THREADS_MIN_AGENTS = 50_000
+
+
 def build_population(
     scenario: Scenario,
     agents: int,
     rngs: list[np.random.Generator],
     flag_seeds: Sequence[np.random.SeedSequence] | None = None,
     cycle_seeds: Sequence[np.random.SeedSequence] | None = None,
+    threads: int = 1,
 ) -> Population:
     """Draw the initial population: stage mix, propensities and flags, one generator per segment.
 
@@ -139,6 +145,8 @@ def build_population(
         cycle_seeds: one seed per segment for the last orders of the agents starting as customers or loyal
             in a segment with a purchase cycle (:func:`_last_orders`), used only by such a segment.
             Required then.
+        threads: segments drawn at once (from :data:`THREADS_MIN_AGENTS` agents): each draws from its own
+            generators into its own slice, so the population does not depend on it.
     """
     segs = list(scenario.segments.values())
     sizes = segment_sizes([s.share for s in segs], agents)
@@ -146,11 +154,14 @@ def build_population(
     stage = np.empty(agents, dtype=np.uint8)
     flags = np.zeros(agents, dtype=np.uint8)
     propensity = np.zeros(agents, dtype=np.float32)
-    for g, seg in enumerate(segs):
-        lo, hi = int(bounds[g]), int(bounds[g + 1])
+    last_order = np.full(agents, NEVER, dtype=np.int16)
+    start = -scenario.scenario.warmup_weeks
+
+    def draw(g: int) -> None:
+        seg, lo, hi = segs[g], int(bounds[g]), int(bounds[g + 1])
         n = hi - lo
         if n == 0:
-            continue
+            return
         rng = rngs[g]
         mix = np.array([getattr(seg.initial, s) for s in STAGES], dtype=np.float64)
         counts = segment_sizes(list(mix / mix.sum()), n)
@@ -160,20 +171,24 @@ def build_population(
         if seg.heterogeneity > 0:
             propensity[lo:hi] = rng.normal(0.0, seg.heterogeneity, n).astype(np.float32)
         flags[lo:hi] = _known_flags(seg.known.shares(), block, None if flag_seeds is None else flag_seeds[g])
-    first_aware = np.full(agents, NEVER, dtype=np.int16)
-    acquired = np.full(agents, NEVER, dtype=np.int16)
-    last_order = np.full(agents, NEVER, dtype=np.int16)
-    entered = np.full(agents, NEVER, dtype=np.int16)
-    for g, seg in enumerate(segs):
         cyc = seg.repeat.cycle
-        lo, hi = int(bounds[g]), int(bounds[g + 1])
-        if cyc is None or hi == lo:
-            continue
+        if cyc is None:
+            return
         if cycle_seeds is None:
             raise ValueError("build_population needs cycle_seeds for a segment with a purchase cycle")
-        post = lo + np.flatnonzero((stage[lo:hi] == CUSTOMER) | (stage[lo:hi] == LOYAL))
-        start = -scenario.scenario.warmup_weeks
+        post = lo + np.flatnonzero((block == CUSTOMER) | (block == LOYAL))
         last_order[post] = _last_orders(cyc.weeks, cyc.shape, post.size, start, cycle_seeds[g])
+
+    if threads > 1 and agents >= THREADS_MIN_AGENTS and len(segs) > 1:
+        with ThreadPoolExecutor(max_workers=min(threads, len(segs))) as pool:
+            for job in [pool.submit(draw, g) for g in range(len(segs))]:
+                job.result()
+    else:
+        for g in range(len(segs)):
+            draw(g)
+    first_aware = np.full(agents, NEVER, dtype=np.int16)
+    acquired = np.full(agents, NEVER, dtype=np.int16)
+    entered = np.full(agents, NEVER, dtype=np.int16)
     return Population(bounds, stage, flags, propensity, first_aware, acquired, last_order, entered)
 
 

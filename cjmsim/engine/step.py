@@ -152,6 +152,7 @@ class World:
         agents: int,
         weeks: int,
         recorders: Sequence[Recorder] = (),
+        threads: int = 1,
     ):
         self.sc = sc
         self.channels = list(sc.channels)
@@ -170,6 +171,7 @@ class World:
             [np.random.default_rng(s) for s in streams.population],
             [child_seed(s, 0) for s in streams.population],
             [child_seed(s, 1) for s in streams.population],
+            threads=threads,
         )
         self.order_key = streams.order_key
         pop = self.pop
