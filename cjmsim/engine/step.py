@@ -1142,9 +1142,10 @@ class World:
         """The week of block ``b`` through the compiled kernels (:mod:`cjmsim.engine.kernel`), bit for bit
         the numpy path's: exposures, adstock, saturation and each agent's own logit in one pass over the
         block (:func:`~cjmsim.engine.kernel.step_block`), then the move. A channel with triggered messages
-        for the block this week goes through :meth:`_expose`'s loop (which merges them), and saturation
-        other than the plain slopes 1 and 2 through :func:`~cjmsim.engine.exposure.hill`, between the
-        kernels' exposure and logit passes."""
+        for the block this week goes first through :meth:`_expose_messages` (bought exposures and messages
+        together; the fused pass then leaves the channel's exposures alone, and the channels' exposures are
+        independent, so the order changes nothing), and saturation other than the plain slopes 1 and 2
+        through :func:`~cjmsim.engine.exposure.hill`, between the kernels' exposure and logit passes."""
         g, lo, hi = self.blocks[b]
         U = self._uniforms(b)
         messages = self._block_messages(b) if self._sends else {}
@@ -1160,7 +1161,11 @@ class World:
         )  # fmt: skip
         rows, kinds, halves = self.hill_rows[g]
         sat, stage, p = self.sat[b], self.pop.stage[lo:hi], buf["p"][: hi - lo]
-        if not messages and self.plain_hill[g]:
+        if self.plain_hill[g]:
+            # a channel with triggered messages first (bought exposures and messages together): the channels'
+            # exposures are independent, so doing it before the fused pass changes nothing
+            for c in sorted(messages):
+                self._expose_messages(b, t, horizon, U, c, messages[c], fitw[c], bool(usefit[c]), buf)
             # the saturations stay in the tiles where only the compiled moves read them (recomputed there)
             store = not self._moves_fast(g)
             self.sat_stored[b] = store
