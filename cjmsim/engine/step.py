@@ -117,6 +117,8 @@ class _CampaignTable:
     mask_id: NDArray[np.intp]  # (K,) index into masks
     masks: list[NDArray[np.bool_]]  # the distinct (28,) cell masks
     caps: NDArray[np.int64]  # (C,)
+    mask_matrix: NDArray[np.float64]  # (28, number of masks): the masks as columns of 0 and 1
+    fit_cells: list[NDArray[np.float64] | None]  # (K,) each campaign's fit (G, 7) repeated to (G, 28), or None
 
 
 #: Relative gap below which an expected delivery counts as the units asked for (Newton stops at 1e-9).
@@ -460,7 +462,8 @@ class World:
             idx = np.array([on[i] for i in plain], dtype=np.intp)
             ch = tab.channel[idx]
             units = np.array([budgets[i] for i in plain]) / self.price[ch] + np.array([camps[k].carry for k in idx])
-            by_mask = np.stack([cells[:, mask].sum(axis=1) for mask in tab.masks])  # agents per (mask, segment)
+            # agents per (mask, segment): whole numbers, so the product's sums are exact in any order
+            by_mask = (cells @ tab.mask_matrix).T
             counts = by_mask[tab.mask_id[idx]] * tab.segments[idx]  # (K, G)
             lam_g = allocate_many(units / self.weight, counts, self.affinity.T[ch], tab.caps[ch])
             cell_lam = lam_g[:, :, None] * tab.cells[idx][:, None, :]  # (K, G, 28)
@@ -469,8 +472,9 @@ class World:
         for i, k in enumerate(on):  # the rest: targeting precision < 1 or a narrow-audience premium
             cl, lam_g1, counts1 = solved[i] if i in solved else self._leaky(camps[k], budgets[i], cells)
             parts.append((k, cl, budgets[i], lam_g1, counts1))
-        # lam[:, c, :] += each campaign's cell means, in campaign order (np.add.at adds in index order)
-        np.add.at(lam.transpose(1, 0, 2), tab.channel[[k for k, *_ in parts]], np.stack([part[1] for part in parts]))
+        # lam[:, c, :] += each campaign's cell means, in campaign order
+        for k, cl, *_ in parts:
+            lam[:, tab.channel[k], :] += cl
         return lam, parts
 
     def _campaign_table(self, camps: list[CompiledCampaign]) -> _CampaignTable:
@@ -488,6 +492,8 @@ class World:
                 mask_id=np.array(ids, dtype=np.intp),
                 masks=[by_id[i] for i in range(len(masks))],
                 caps=np.array(self.cap, dtype=np.int64),
+                mask_matrix=np.array([by_id[i] for i in range(len(masks))], dtype=np.float64).reshape(-1, N_CELLS).T,
+                fit_cells=[None if camp.fit is None else np.repeat(camp.fit, 4, axis=1) for camp in camps],
             )
         return tab
 
@@ -559,11 +565,12 @@ class World:
                 num.setdefault(camps[k].channel, np.zeros((self.G, N_CELLS)))
         if not num:
             return None
+        fit_cells = self._campaign_table(camps).fit_cells
         for k, cell_lam, *_ in parts:
             c = camps[k].channel
             if c in num:
-                fit = camps[k].fit
-                num[c] += cell_lam if fit is None else cell_lam * np.repeat(fit, 4, axis=1)
+                fit = fit_cells[k]
+                num[c] += cell_lam if fit is None else cell_lam * fit
         out = {}
         for c, x in num.items():
             total = lam[:, c, :]
