@@ -308,12 +308,18 @@ def _table(
     """The attribution table from the variant runs: per segment, one row per channel and the total."""
     n = len(channels)
     full = (1 << n) - 1
-    by = runs.set_index(["variant", "segment", "rep"]).sort_index()
     reps = sorted(runs.rep.unique())
+    # each variant and segment's rows by replication, made once (the Shapley sums read each many times)
+    groups = {key: sub.set_index("rep").reindex(reps) for key, sub in runs.groupby(["variant", "segment"], sort=False)}
+    columns: dict[tuple[str, str, str], np.ndarray] = {}
 
     def v(mask_or_name: int | str, seg: str, col: str) -> np.ndarray:
+        """One column of a variant's runs for a segment, by replication (NaN where one is missing); not to
+        be written into (it is shared)."""
         name = mask_or_name if isinstance(mask_or_name, str) else f"only_{mask_or_name}"
-        values: np.ndarray = by.loc[(name, seg), col].reindex(reps).to_numpy(dtype=float)
+        values = columns.get((name, seg, col))
+        if values is None:
+            values = columns[(name, seg, col)] = groups[(name, seg)][col].to_numpy(dtype=float)
         return values
 
     weights = shapley_weights(n)
