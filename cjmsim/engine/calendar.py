@@ -19,7 +19,7 @@ import simpy
 from threadpoolctl import threadpool_limits
 
 from cjmsim.engine.compiled import CompiledCampaign
-from cjmsim.engine.population import REACHED
+from cjmsim.engine.population import REACHED, THREADS_MIN_AGENTS
 from cjmsim.engine.records import Recorder, Records, standard_recorders
 from cjmsim.engine.step import SharedDraws, World
 from cjmsim.engine.streams import Streams, make_streams
@@ -175,10 +175,6 @@ def batches(count: int, agents: int) -> list[range]:
     :data:`TOGETHER_BYTES` of world state; one variant a batch below :data:`TOGETHER_MIN_AGENTS` agents."""
     size = max(1, TOGETHER_BYTES // max(agents * _WORLD_BYTES_PER_AGENT, 1)) if agents >= TOGETHER_MIN_AGENTS else 1
     return [range(i, min(i + size, count)) for i in range(0, count, size)]
-
-
-#: Fewest agents for which a world's blocks step on threads (below, the threads' overhead outweighs them).
-THREADS_MIN_AGENTS = 50_000
 
 
 def _pool(threads: int, world: World) -> ThreadPoolExecutor | None:

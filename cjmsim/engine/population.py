@@ -122,7 +122,9 @@ def _last_orders(weeks: float, shape: float, n: int, start: int, seed: np.random
     return out
 
 
-#: Fewest agents for which :func:`build_population` draws its segments on threads.
+#: Fewest agents for which a world uses threads: its population's segments drawn at once
+#: (:func:`build_population`) and its blocks stepped at once (:func:`cjmsim.engine.calendar.run_plan`);
+#: below, the threads' overhead outweighs them.
 THREADS_MIN_AGENTS = 50_000
 
 

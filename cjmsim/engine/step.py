@@ -114,10 +114,9 @@ class _CampaignTable:
     channel: NDArray[np.intp]  # (K,)
     cells: NDArray[np.bool_]  # (K, 28)
     segments: NDArray[np.bool_]  # (K, G)
-    mask_id: NDArray[np.intp]  # (K,) index into masks
-    masks: list[NDArray[np.bool_]]  # the distinct (28,) cell masks
+    mask_id: NDArray[np.intp]  # (K,) index into the masks
     caps: NDArray[np.int64]  # (C,)
-    mask_matrix: NDArray[np.float64]  # (28, number of masks): the masks as columns of 0 and 1
+    mask_matrix: NDArray[np.float64]  # (28, number of masks): the distinct cell masks as columns of 0 and 1
     fit_cells: list[NDArray[np.float64] | None]  # (K,) each campaign's fit (G, 7) repeated to (G, 28), or None
 
 
@@ -490,7 +489,6 @@ class World:
                 cells=np.array([camp.cells for camp in camps], dtype=bool).reshape(len(camps), N_CELLS),
                 segments=np.array([camp.segments for camp in camps], dtype=bool).reshape(len(camps), self.G),
                 mask_id=np.array(ids, dtype=np.intp),
-                masks=[by_id[i] for i in range(len(masks))],
                 caps=np.array(self.cap, dtype=np.int64),
                 mask_matrix=np.array([by_id[i] for i in range(len(masks))], dtype=np.float64).reshape(-1, N_CELLS).T,
                 fit_cells=[None if camp.fit is None else np.repeat(camp.fit, 4, axis=1) for camp in camps],
