@@ -122,7 +122,9 @@ def main() -> None:
         f"| peak memory of the calibrating process | {rss:,.0f} MB |",
         f"| 90% posterior intervals holding the truth | {len(held)} of {len(PARAMETERS)} |",
         f"| sampler | acceptance {c['acceptance_fraction']:.2f}, autocorrelation up to {c['tau_max']:.0f} steps, "
-        f"about {c['effective_samples']:.0f} effective draws |",
+        f"about {c['effective_samples']:.0f} effective draws, R-hat up to {c['rhat_max']:.2f} |",
+        f"| log-likelihood noise between plausible values, over seeds | {c['likelihood_noise']:.1f} "
+        "(the intervals are trustworthy at 1.35 or less) |",
         "",
         "| parameter | truth | prior 90% | posterior 90% | width vs prior |",
         "|---|---|---|---|---|",

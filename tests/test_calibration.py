@@ -19,6 +19,7 @@ from scipy import stats
 import cjmsim
 from cjmsim import cli
 from cjmsim.analyses.calibration import PriorMap, calibrate, calibrated_toml, load_calibration, read_draws
+from cjmsim.analyses.calibration.fit import NOISE_LIMIT, NOISE_POINTS, NOISE_SEEDS, likelihood_noise
 from cjmsim.analyses.choices import OBSERVED_COUNTS
 from cjmsim.analyses.exports import observed_table
 from cjmsim.engine import make_streams, run_plan
@@ -174,7 +175,13 @@ def fitted(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
 def test_a_fit_has_what_it_promises(fitted):
     res, out = fitted
     s = res.cal.spec.calibration
-    assert res.evaluations <= s.evaluations + s.chains * s.walkers * (s.steps + 1)
+    checks = NOISE_SEEDS * (NOISE_POINTS + 1)
+    assert res.evaluations <= s.evaluations + s.chains * s.walkers * (s.steps + 1) + checks
+    # the likelihood's noise check: the estimate and kept draws on seeds no chain used, said when too large
+    assert (res.trace.phase == "noise check").sum() == checks
+    noise = res.convergence["likelihood_noise"]
+    assert math.isfinite(noise) and noise >= 0
+    assert (noise > NOISE_LIMIT) == any(w.startswith("the simulation's own noise moves") for w in res.warnings)
     assert list(res.draws.table.columns) == ["draw", "purchase", "search_interest", "log_likelihood"]
     assert len(res.draws) == s.draws
     t = res.parameters.set_index("parameter")
@@ -192,6 +199,20 @@ def test_a_fit_has_what_it_promises(fitted):
     assert set(res.fit.series) == set(res.cal.series)
     assert (res.fit.band_p05 <= res.fit.band_p50).all() and (res.fit.band_p50 <= res.fit.band_p95).all()
     assert sorted((out / "evaluations").glob("*.npz"))
+
+
+def test_the_likelihood_noise_is_the_median_spread_of_differences_from_the_estimate():
+    # columns: the estimate, then two draws; rows: seeds. Differences [1, 3, 2] (sd 1) and [5, 5, 8] (sd 3 ** 0.5)
+    lp = np.array([[0.0, 1.0, 5.0], [0.0, 3.0, 5.0], [0.0, 2.0, 8.0]]) - 100.0
+    assert likelihood_noise(lp) == pytest.approx((1.0 + 3**0.5) / 2)
+    assert likelihood_noise(lp[:, [0, 1, 1]]) == pytest.approx(1.0)
+    # an invalid candidate on one seed counts with the seeds it has; a draw valid on one seed only, not at all
+    lp[1, 2] = -math.inf
+    assert likelihood_noise(lp) == pytest.approx((1.0 + np.std([5.0, 8.0], ddof=1)) / 2)
+    lp[:2, 1] = -math.inf
+    assert likelihood_noise(lp) == pytest.approx(np.std([5.0, 8.0], ddof=1))
+    assert math.isnan(likelihood_noise(np.full((3, 2), -math.inf)))
+    assert likelihood_noise(np.zeros((4, 3))) == 0.0
 
 
 def test_a_resumed_calibration_ends_as_an_uninterrupted_one(fitted, data_dir, tmp_path):

@@ -176,7 +176,8 @@ def band_finding(result: Calibrated) -> str:
 
 def headline(result: Calibrated) -> str:
     """The report's opening paragraph: what the data narrow and cannot, the strongest correlation, the
-    sampler's convergence and the fit's band shares, in plain words."""
+    sampler's convergence, the likelihood's seed noise when it is too large to trust the intervals, and
+    the fit's band shares, in plain words."""
     p = result.parameters
     tight, wide = narrowed(p), loose(p)
     said = []
@@ -192,5 +193,8 @@ def headline(result: Calibrated) -> str:
     if result.cal.dim > 1:
         said.append(correlation_finding(result.correlations) + ".")
     said.append(convergence_finding(result) + ".")
+    noise = next((w for w in result.warnings if w.startswith("the simulation's own noise moves")), None)
+    if noise is not None:  # the intervals' trust, said where it is read first
+        said.append(fmt.sentence(noise))
     said.append(band_finding(result) + ".")
     return " ".join(said)

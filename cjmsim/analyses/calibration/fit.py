@@ -7,11 +7,13 @@ The method (docs/calibration.md says it for a strategist):
    and random numbers (common random numbers), so two candidates differ by their parameters, not by
    noise. For every fitted series ``s`` and observed week ``t`` the analytics would see
    ``mu = seen_s * sim_st`` (people; ``seen_s`` the share of real events it records), and the observed
-   count is taken as normal around it with variance ``unit * (mu + seen_s * mu * w / reps) +
-   (noise * mu)^2 + unit``: the counting noise of the real events (Poisson), the simulation's own noise
-   (``w`` people per simulated agent), the tracking noise, and one unit so that a week of zeros is not
-   infinitely sure. ``unit`` is 1 for counts and ``aov * (1 + cv^2)`` for revenue (the variance of a
-   sum of lognormal order values). Each series' log-likelihood is multiplied by its weight.
+   count is taken as normal around it with variance ``unit * (mu + a * (mu + a)) + (noise * mu)^2 +
+   unit``, ``a = seen_s * w / reps`` one simulated agent's worth (``w`` people per simulated agent): the
+   counting noise of the real events (Poisson), the simulation's own noise (``a * mu``, and at least one
+   agent's worth, ``a^2``: a week in which no simulated agent acted is not sure that no person did), the
+   tracking noise, and one unit so that a week of zeros is not infinitely sure. ``unit`` is 1 for counts
+   and ``aov * (1 + cv^2)`` for revenue (the variance of a sum of lognormal order values). Each series'
+   log-likelihood is multiplied by its weight.
 2. **The prior** of each parameter is mapped to the unit interval by its quantile function, so the
    search and the sampler work in the unit cube, where the prior is uniform and the posterior is the
    likelihood.
@@ -19,12 +21,17 @@ The method (docs/calibration.md says it for a strategist):
    copes with the small steps common random numbers still leave in the likelihood), from the prior
    medians, at most ``evaluations`` candidates.
 4. **The posterior**: emcee's affine-invariant ensemble sampler (``emcee``: widely used, few settings,
-   its walkers are evaluated in parallel batches), in ``chains`` chains started in a small ball around
-   the point estimate, chain c simulating on seed + c: one seed freezes one realisation of the
-   simulation's noise into the likelihood, so the chains' pooled draws carry the spread that noise
-   gives the fit. In each chain the first half of the steps is burn-in; the pooled rest is thinned
-   evenly to ``draws`` draws. Convergence is reported as the acceptance fraction, the integrated
-   autocorrelation time, the effective sample size and the between-chain R-hat.
+   its walkers are evaluated in parallel batches), in ``chains`` chains started in a ball around
+   the point estimate shaped by the search's last distribution (:func:`_ball`), chain c simulating on
+   seed + c: one seed freezes one realisation of the simulation's noise into the likelihood, so the
+   chains' pooled draws carry the spread that noise gives the fit. In each chain the first half of the
+   steps is burn-in; the pooled rest is thinned evenly to ``draws`` draws. Convergence is reported as the
+   acceptance fraction, the integrated autocorrelation time, the effective sample size and the
+   between-chain R-hat.
+5. **The likelihood's noise check**: the estimate and a few kept draws are simulated again on seeds no chain
+   used; the spread over seeds of their log-likelihoods' difference (:func:`likelihood_noise`) says how much
+   the simulation's noise, which one chain's seed freezes, moves the comparison of plausible values. Above
+   :data:`NOISE_LIMIT` the calibration warns that the intervals cannot be trusted.
 
 Every batch of candidates goes through the shared task runner (in-process, a local pool or a Dask
 cluster) and is written to ``evaluations/`` in the output folder as it finishes. The search and the
@@ -68,6 +75,7 @@ __all__ = [
     "LoadedCalibration",
     "PriorMap",
     "calibrate",
+    "likelihood_noise",
     "load_calibration",
     "simulate_candidates",
 ]
@@ -84,6 +92,14 @@ DEFAULT_AGENTS = 20_000
 CHECK_QUANTILES = (0.001, 0.999)
 #: Where a calibration's batches of simulated candidates are kept (inside the output folder).
 EVALUATIONS = "evaluations"
+#: The walkers' starting ball: the standard deviations (in the unit cube) its principal axes are held between.
+BALL_SD = (0.05, 0.25)
+#: The likelihood's noise check: this many posterior draws and the estimate, each simulated on this many
+#: seeds that no chain used (:func:`likelihood_noise`).
+NOISE_POINTS, NOISE_SEEDS = 4, 4
+#: Above this seed-to-seed spread of log-likelihood differences the report warns: half the 90% quantile of
+#: chi-square with one degree of freedom, how far below its peak a one-parameter 90% interval ends.
+NOISE_LIMIT = 1.35
 
 
 # --------------------------------------------------------------------------------------------
@@ -425,7 +441,10 @@ class _Likelihood:
             unit = np.maximum(np.where(o > 0, m / np.maximum(o, 1e-12), 0.0) * (1.0 + self.cv2[s]), 1.0)
         else:
             unit = np.ones_like(mu)
-        var = unit * (mu + self.seen[s] * mu * self.per_agent) + (self.noise * mu) ** 2 + unit
+        # the simulation's noise at least one agent's worth: a week in which no simulated agent acted is not
+        # sure that none of the people did (its mean is 0, its noise that of a count of one agent)
+        one = self.seen[s] * self.per_agent
+        var = unit * (mu + one * (mu + one)) + (self.noise * mu) ** 2 + unit
         return mu, var
 
     def scales(self, sim: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -650,7 +669,7 @@ def calibrate(
     walkers = s.walkers or max(2 * d + 2, 8)
     if walkers < 2 * d:
         raise ArgumentError("walkers", f" {walkers}: the sampler needs at least 2 x {d} parameters = {2 * d} walkers")
-    total = s.evaluations + s.chains * walkers * (s.steps + 1)
+    total = s.evaluations + s.chains * walkers * (s.steps + 1) + NOISE_SEEDS * (NOISE_POINTS + 1)
     folder = None
     if out is not None:
         folder = Path(out) / EVALUATIONS
@@ -689,19 +708,25 @@ def calibrate(
         ev.likelihood.fix(best_sim)  # the posterior's noise scales and tempering: the estimate's
         best_lp = float(ev.likelihood(best_sim))
         tick(max(0, s.evaluations - ev.evaluations))  # the search may stop early
-        # ---- the posterior: one ensemble per chain, chain c on seed + c, all from around the estimate
-        spread = np.clip(np.asarray(es.result.stds, dtype=np.float64), 0.005, 0.05)
+        # ---- the posterior: one ensemble per chain, chain c on seed + c, all from a ball around the estimate
+        root = _ball(es)
         samplers = []
         for c in range(s.chains):
             seed_c = s.seed + c
             rng = np.random.default_rng(seed_c)
-            p0 = np.clip(best_u + rng.normal(size=(walkers, d)) * spread, 1e-4, 1 - 1e-4)
+            p0 = best_u + rng.normal(size=(walkers, d)) @ root.T
+            p0 = np.where((p0 > 1e-4) & (p0 < 1 - 1e-4), p0, best_u + 0.1 * (p0 - best_u))  # outside: pulled in
+            p0 = np.clip(p0, 1e-4, 1 - 1e-4)
             sampler = emcee.EnsembleSampler(
                 walkers, d, lambda X, seed_c=seed_c: ev(X, "posterior", seed_c), vectorize=True
             )
             sampler.random_state = np.random.RandomState(seed_c).get_state()
             sampler.run_mcmc(p0, s.steps, progress=False)
             samplers.append(sampler)
+        # ---- the likelihood's own noise: the estimate and a few kept draws, on seeds no chain used
+        kept = np.concatenate([x.get_chain(discard=s.steps // 2).reshape(-1, d) for x in samplers])
+        check = np.vstack([best_u, kept[np.linspace(0, len(kept) - 1, NOISE_POINTS).round().astype(np.intp)]])
+        noise_lp = np.array([ev(check, "noise check", s.seed + s.chains + m) for m in range(NOISE_SEEDS)])
     burn = s.steps // 2
     chains = [x.get_chain(discard=burn) for x in samplers]  # each (steps - burn, walkers, d)
     flat = np.concatenate([x.reshape(-1, d) for x in chains])
@@ -719,6 +744,8 @@ def calibrate(
     )
     estimate = cal.values_of(best_u)
     convergence = _convergence(samplers, chains, walkers, burn)
+    convergence["likelihood_noise"] = likelihood_noise(noise_lp)
+    convergence["noise_points"], convergence["noise_seeds"] = NOISE_POINTS, NOISE_SEEDS
     assert ev.likelihood.phi is not None and ev.likelihood.temper is not None
     convergence["noise_scale"] = dict(zip(cal.series, ev.likelihood.phi.round(4).tolist(), strict=True))
     convergence["temper"] = dict(zip(cal.series, ev.likelihood.temper.round(4).tolist(), strict=True))
@@ -734,6 +761,15 @@ def calibrate(
             f"the chains on different seeds disagree (R-hat up to {convergence['rhat_max']:.2f}): the simulation's "
             "own noise moves the posterior; the pooled draws carry that spread, and more agents per candidate "
             "would narrow it"
+        )
+    if convergence["likelihood_noise"] > NOISE_LIMIT:
+        warnings.append(
+            f"the simulation's own noise moves the log-likelihood of plausible values by about "
+            f"{convergence['likelihood_noise']:.1f} units from seed to seed (the spread of their difference from "
+            f"the estimate's over {NOISE_SEEDS} seeds no chain used), more than the {NOISE_LIMIT} units that separate "
+            "a 90% interval's end from its middle: the intervals can be narrower than the data support and off "
+            "centre; more agents per candidate (calibration.agents) or replications (calibration.reps) lower that "
+            "noise"
         )
     sims = [ev.memo[(int(sd), u.tobytes())] for sd, u in zip(seeds, U, strict=True)]
     return Calibrated(
@@ -783,6 +819,18 @@ def _loss(log_likelihood: float) -> float:
     return -log_likelihood if math.isfinite(log_likelihood) else 1e300
 
 
+def _ball(es: Any) -> np.ndarray:
+    """The walkers' starting ball (a matrix ``R``: a start is the estimate + ``R @ z``, ``z`` standard normal):
+    the shape of CMA-ES's last search distribution (its step size squared times its covariance matrix, in the
+    unit cube), each principal axis's standard deviation held between :data:`BALL_SD`. The lower bound makes
+    the start wider than a narrow posterior, so that a chain too short to converge errs wide, where R-hat
+    shows it, rather than narrow around the estimate; the axes follow the ridges the search found."""
+    scale = np.asarray(es.sigma_vec.scaling, dtype=np.float64) * np.ones(es.N)
+    cov = es.sigma**2 * np.asarray(es.sm.C, dtype=np.float64) * np.outer(scale, scale)
+    w, v = np.linalg.eigh(cov)
+    return np.asarray(v * np.clip(np.sqrt(np.maximum(w, 0.0)), *BALL_SD), dtype=np.float64)
+
+
 def _best(ev: _Evaluator) -> np.ndarray:
     """The search's best candidate (the first of equals)."""
     i = max(range(len(ev.trace)), key=lambda k: (ev.trace[k][2], -k))
@@ -804,7 +852,8 @@ def _convergence(samplers: list[Any], chains: list[np.ndarray], walkers: int, bu
             taus = np.array([emcee.autocorr.integrated_time(x, quiet=True) for x in chains], dtype=np.float64)
     finally:
         emcee_log.setLevel(level)
-    taus = np.where(np.isfinite(taus), taus, float(kept))
+    # at least one step: a chain whose walkers barely moved can give an estimate of 0 (and 1 / 0 draws)
+    taus = np.maximum(np.where(np.isfinite(taus), taus, float(kept)), 1.0)
     tau = taus.max(axis=0)
     rhat = _rhat([x.reshape(-1, x.shape[-1]) for x in chains]) if len(chains) > 1 else np.ones(tau.size)
     return {
@@ -820,6 +869,22 @@ def _convergence(samplers: list[Any], chains: list[np.ndarray], walkers: int, bu
         "rhat": [float(x) for x in rhat],
         "rhat_max": float(rhat.max()),
     }
+
+
+def likelihood_noise(lp: np.ndarray) -> float:
+    """How much the simulation's noise moves the log-likelihood between plausible parameter values.
+
+    ``lp`` is (seeds, points): the log-likelihood of the point estimate (column 0) and of posterior draws
+    (the other columns), each simulated on every seed. A chain holds one seed, so it treats that seed's
+    log-likelihood as exact; but candidates far apart share fewer random numbers (an agent whose uniform
+    falls between their two probabilities moves in one and not the other, and its path differs from then
+    on), so their difference carries noise. Returns the median over the draws of the standard deviation
+    over seeds of ``lp[:, j] - lp[:, 0]``; 0 when nothing varies, NaN when no draw has two finite values.
+    """
+    with np.errstate(invalid="ignore"):  # -inf - -inf: an invalid candidate, left out below
+        diff = lp[:, 1:] - lp[:, :1]
+    sds = [float(np.std(col[np.isfinite(col)], ddof=1)) for col in diff.T if np.isfinite(col).sum() >= 2]
+    return float(np.median(sds)) if sds else math.nan
 
 
 def _rhat(chains: list[np.ndarray]) -> np.ndarray:

@@ -148,12 +148,16 @@ def _convergence(result: Calibrated) -> list[tuple[str, str]]:
             "met" if c["converged"] else "not met",
         ),
         ("R-hat between the chains, largest (about 1: they agree)", fmt.rounded(c.get("rhat_max", 1.0), "r")),
+        (
+            "Log-likelihood noise between plausible values, over seeds (at most 1.35 to trust the intervals)",
+            fmt.rounded(c["likelihood_noise"], "r") if fmt.finite(c.get("likelihood_noise")) else fmt.DASH,
+        ),
     ]
     return rows
 
 
 def _method(result: Calibrated) -> list[str]:
-    """'How this was computed': docs/calibration.md's method in six sentences, with this run's numbers."""
+    """'How this was computed': docs/calibration.md's method in seven sentences, with this run's numbers."""
     cal = result.cal
     s = cal.spec.calibration
     c = result.convergence
@@ -162,17 +166,23 @@ def _method(result: Calibrated) -> list[str]:
         f"with {cal.agents:,} agents and seed {s.seed}, so every candidate sees the same customers and random "
         "numbers and two candidates differ by their parameters, not by noise.",
         "Each observed weekly value is taken as normal around what the company's analytics would see in the "
-        "simulation, with a variance that adds the counting noise of the real events, the simulation's own noise, "
+        "simulation, with a variance that adds the counting noise of the real events, the simulation's own noise "
+        "(at least one simulated agent's worth), "
         "the stated tracking noise and one unit, times a noise scale per series estimated from its residuals.",
         "Each prior is mapped to the unit interval by its quantile function, and CMA-ES searched that cube from the "
         f"prior medians for the point estimate, the best of {int((result.trace.phase == 'search').sum()):,} "
         "candidates; it is the value calibrated.toml sets.",
         f"emcee's ensemble sampler then ran {c.get('chains', 1)} chains of {c['walkers']} walkers for "
-        f"{c['steps_kept'] + c['burn_in']} steps from a small ball around the estimate, each chain on its own seed "
+        f"{c['steps_kept'] + c['burn_in']} steps from a ball around the estimate shaped by the search, each chain "
+        "on its own seed "
         "(its draws pooled, so the posterior carries the simulation's own noise), with the noise scales held at "
         "the estimate's and each series tempered by "
         "(1 \u2212 \u03c1) / (1 + \u03c1), \u03c1 the lag-1 autocorrelation of its residuals; the first half of "
         f"the steps is burn-in and the rest was thinned to {len(result.draws):,} draws.",
+        f"The estimate and {c.get('noise_points', 0)} of the kept draws were then simulated again on "
+        f"{c.get('noise_seeds', 0)} seeds no "
+        "chain used: the spread of their log-likelihoods' difference from seed to seed is the noise the "
+        "simulation leaves in the comparison of plausible values, which a chain on one seed takes as exact.",
         "The width against the prior is the posterior's 90% interval (5th to 95th percentile of the draws) as a share "
         "of the prior's, and the predictive band is the 5% to 95% range of each draw's expected series plus the "
         "fitted noise, so about 90% of the observed weeks fall inside it when the model and its noise are right.",
