@@ -749,28 +749,7 @@ def calibrate(
     assert ev.likelihood.phi is not None and ev.likelihood.temper is not None
     convergence["noise_scale"] = dict(zip(cal.series, ev.likelihood.phi.round(4).tolist(), strict=True))
     convergence["temper"] = dict(zip(cal.series, ev.likelihood.temper.round(4).tolist(), strict=True))
-    warnings = []
-    if not convergence["converged"]:
-        warnings.append(
-            f"the sampler may not have converged: {s.steps - burn} steps kept per walker, "
-            f"{convergence['tau_max']:.0f} steps of autocorrelation (emcee's rule: keep at least 50 times that); "
-            "raise calibration.steps"
-        )
-    if convergence["rhat_max"] > 1.1:
-        warnings.append(
-            f"the chains on different seeds disagree (R-hat up to {convergence['rhat_max']:.2f}): the simulation's "
-            "own noise moves the posterior; the pooled draws carry that spread, and more agents per candidate "
-            "would narrow it"
-        )
-    if convergence["likelihood_noise"] > NOISE_LIMIT:
-        warnings.append(
-            f"the simulation's own noise moves the log-likelihood of plausible values by about "
-            f"{convergence['likelihood_noise']:.1f} units from seed to seed (the spread of their difference from "
-            f"the estimate's over {NOISE_SEEDS} seeds no chain used), more than the {NOISE_LIMIT} units that separate "
-            "a 90% interval's end from its middle: the intervals can be narrower than the data support and off "
-            "centre; more agents per candidate (calibration.agents) or replications (calibration.reps) lower that "
-            "noise"
-        )
+    warnings = _warnings(convergence, s.steps - burn)
     sims = [ev.memo[(int(sd), u.tobytes())] for sd, u in zip(seeds, U, strict=True)]
     return Calibrated(
         cal=cal,
@@ -791,6 +770,33 @@ def calibrate(
         warnings=warnings,
         lifts=_lift_table(cal, ev.likelihood, ev.memo[(s.seed, best_u.tobytes())], sims),
     )
+
+
+def _warnings(convergence: dict[str, Any], kept: int) -> list[str]:
+    """What a fit's convergence summary says a strategist must not overlook, as sentences."""
+    warnings = []
+    if not convergence["converged"]:
+        warnings.append(
+            f"the sampler may not have converged: {kept} steps kept per walker, "
+            f"{convergence['tau_max']:.0f} steps of autocorrelation (emcee's rule: keep at least 50 times that); "
+            "raise calibration.steps"
+        )
+    if convergence["rhat_max"] > 1.1:
+        warnings.append(
+            f"the chains on different seeds disagree (R-hat up to {convergence['rhat_max']:.2f}): the simulation's "
+            "own noise moves the posterior; the pooled draws carry that spread, and more agents per candidate "
+            "would narrow it"
+        )
+    if convergence["likelihood_noise"] > NOISE_LIMIT:
+        warnings.append(
+            f"the simulation's own noise moves the log-likelihood of plausible values by about "
+            f"{convergence['likelihood_noise']:.1f} units from seed to seed (the spread of their difference from "
+            f"the estimate's over {NOISE_SEEDS} seeds no chain used), more than the {NOISE_LIMIT} units that separate "
+            "a 90% interval's end from its middle: the intervals can be narrower than the data support and off "
+            "centre; more agents per candidate (calibration.agents) or replications (calibration.reps) lower that "
+            "noise"
+        )
+    return warnings
 
 
 def _lift_table(
