@@ -13,6 +13,9 @@ import pytest
 from cjmsim import Scenario, ScenarioError, load_scenario, parse_scenario
 from cjmsim.scenario import ArgumentError
 
+#: A lift test any scenario can run (its channel filled in by the test).
+LIFT = {"name": "holdout", "weeks": [2, 6], "metric": "orders", "holdout": 0.1}
+
 
 def test_minimal_dict_parses(minimal):
     sc = parse_scenario(minimal, source="test")
@@ -122,6 +125,48 @@ def test_with_settings_revalidates(funnel):
     assert sc.with_settings(agents=123).scenario.agents == 123
     with pytest.raises(ScenarioError, match=r"scenario\.agents"):
         sc.with_settings(agents=0)
+
+
+@pytest.mark.parametrize("name", ["hifi", "clinic", "mmm"])
+def test_with_settings_of_agents_and_seed_equals_a_full_validation(name):
+    """Changing only agents and seed validates [scenario] alone (no other validator reads them): the copy
+    must equal the scenario validated whole with the same change."""
+    sc = load_scenario(Path(__file__).parents[1] / "scenarios" / f"{name}.toml")
+    fast = sc.with_settings(agents=sc.scenario.agents + 7, seed=sc.scenario.seed + 1)
+    data = sc.model_dump()
+    data["scenario"].update(agents=sc.scenario.agents + 7, seed=sc.scenario.seed + 1)
+    whole = parse_scenario(data)
+    assert fast == whole and fast.model_dump() == whole.model_dump()
+    assert fast.scenario.agents == sc.scenario.agents + 7 and sc.scenario.agents != fast.scenario.agents
+    # nothing changed (or only to the same values): the scenario itself, which is frozen
+    assert sc.with_settings(agents=sc.scenario.agents, weeks=None) is sc
+    assert sc.only_plans(list(sc.plans)) is sc
+    assert list(sc.only_plans(list(sc.plans)[::-1]).plans) == list(sc.plans)[::-1]
+
+
+@pytest.mark.parametrize("name", ["hifi", "clinic", "mmm"])
+def test_only_plans_equals_a_full_validation(name):
+    """only_plans copies without validating again: each subset must equal the same subset validated whole,
+    with targets on plans left out dropped and a lift test's plans cut to those kept."""
+    sc = load_scenario(Path(__file__).parents[1] / "scenarios" / f"{name}.toml")
+    data = sc.model_dump()
+    first = list(sc.plans)[0]
+    data["lift_tests"] = [*data["lift_tests"], {**LIFT, "channel": next(iter(sc.channels)), "plans": list(sc.plans)}]
+    sc = parse_scenario(data)
+    for keep in ([first], list(sc.plans)[:0:-1]):
+        fast = sc.only_plans(keep)
+        whole = sc.model_dump()
+        wp = sc.scenario.warmup_plan
+        whole["plans"] = {n: whole["plans"][n] for n in [*keep, *([wp] if wp and wp not in keep else [])]}
+        whole["targets"] = [
+            t for t in whole["targets"] if t["plan"] in whole["plans"] and t["versus"] in whole["plans"]
+        ]
+        for t in whole["lift_tests"]:
+            if t["plans"] is not None:
+                t["plans"] = [p for p in t["plans"] if p in whole["plans"]]
+        assert fast.model_dump() == parse_scenario(whole).model_dump()
+        assert list(fast.plans)[: len(keep)] == keep
+        assert fast.lift_tests[-1].plans == [p for p in sc.plans if p in fast.plans]
 
 
 def test_shorter_horizon_cuts_windows_at_the_same_weekly_rate(funnel):

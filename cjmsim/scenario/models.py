@@ -11,6 +11,7 @@ import datetime
 import math
 import unicodedata
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -264,18 +265,20 @@ class Peak(_ScenarioModel):
 CURVE_MAX = 1000.0
 
 
-def _peaks_curve(peaks: list[Peak]) -> list[float]:
-    """1 + sum_k height_k exp(-d_k^2 / (2 width_k^2)), d_k the circular distance (mod 52) to week_k."""
+@lru_cache(maxsize=256)
+def _peaks_curve(peaks: tuple[tuple[int, float, float], ...]) -> tuple[float, ...]:
+    """1 + sum_k height_k exp(-d_k^2 / (2 width_k^2)), d_k the circular distance (mod 52) to week_k, for
+    peaks given as (week, width, height); remembered, as every run asks for its curves again."""
     out = []
     for w in range(1, WEEKS_PER_YEAR + 1):
         value = 1.0
-        for p in peaks:
-            d = abs(w - p.week) % WEEKS_PER_YEAR
+        for week, width, height in peaks:
+            d = abs(w - week) % WEEKS_PER_YEAR
             d = min(d, WEEKS_PER_YEAR - d)
-            z = d / p.width  # not d^2 / width^2: a width of 1e-200 squares to 0
-            value += p.height * math.exp(-0.5 * z * z)
+            z = d / width  # not d^2 / width^2: a width of 1e-200 squares to 0
+            value += height * math.exp(-0.5 * z * z)
         out.append(value)
-    return out
+    return tuple(out)
 
 
 def _read_curve_file(name: str, base: Path) -> list[float]:
@@ -386,7 +389,7 @@ class _Curve(_ScenarioModel):
     def curve(self) -> tuple[float, ...]:
         """The 52 multipliers of the weeks of the year (1 each with neither peaks nor weekly)."""
         if self.peaks is not None:
-            return tuple(_peaks_curve(self.peaks))
+            return _peaks_curve(tuple((p.week, p.width, p.height) for p in self.peaks))
         if self.weekly is not None:
             return tuple(float(v) for v in self.weekly)
         return (1.0,) * WEEKS_PER_YEAR
@@ -1711,8 +1714,18 @@ class Scenario(_ScenarioModel):
         A shorter horizon (``weeks``) cuts every campaign's windows to it, keeping each campaign's
         weekly rate (a ``total`` budget becomes the weekly rate of its full schedule).
         """
+        changes = {k: v for k, v in changes.items() if v is not None and getattr(self.scenario, k, None) != v}
+        if not changes:
+            return self  # frozen: nothing to copy
+        if changes.keys() <= _FREE_SETTINGS:  # no other key's validation reads them: validate [scenario] alone
+            try:
+                settings = Settings.model_validate({**self.scenario.model_dump(), **changes})
+            except ValidationError:
+                pass  # the whole scenario's validation below words the message
+            else:
+                return self.model_copy(update={"scenario": settings})
         data = self.model_dump()
-        data["scenario"].update({k: v for k, v in changes.items() if v is not None})
+        data["scenario"].update(changes)
         weeks = data["scenario"]["weeks"]
         if weeks < self.scenario.weeks:
             for name, plan in self.plans.items():
@@ -1728,7 +1741,12 @@ class Scenario(_ScenarioModel):
         return parse_scenario(data, source="command-line overrides")
 
     def only_plans(self, names: list[str]) -> Scenario:
-        """A copy keeping only the named plans (in that order)."""
+        """A copy keeping only the named plans (in that order), and the warm-up plan.
+
+        A target on a plan left out cannot be judged: it is dropped with the plan; a lift test keeps the plans
+        it runs in that are kept (none left: it runs in none of them). Leaving plans out cannot make a valid
+        scenario invalid, so the copy is not validated again (tests/test_scenario.py checks it equals one
+        that is)."""
         unknown = [n for n in names if n not in self.plans]
         if unknown:
             raise ArgumentError(
@@ -1736,14 +1754,23 @@ class Scenario(_ScenarioModel):
                 f" {unknown[0]!r}: no such plan{did_you_mean(unknown[0], list(self.plans))}; "
                 f"plans: {', '.join(self.plans)}",
             )
-        data = self.model_dump()
-        data["plans"] = {n: data["plans"][n] for n in names}
-        wp = data["scenario"].get("warmup_plan")
-        if wp is not None and wp not in names:
-            data["plans"][wp] = self.plans[wp].model_dump()
-        # a target on a plan left out cannot be judged: it is dropped with the plan
-        data["targets"] = [t for t in data["targets"] if t["plan"] in data["plans"] and t["versus"] in data["plans"]]
-        return parse_scenario(data, source="the plans chosen")
+        if names == list(self.plans):
+            return self  # every plan, in file order: the same scenario (frozen)
+        plans = {n: self.plans[n] for n in names}
+        wp = self.scenario.warmup_plan
+        if wp is not None and wp not in plans:
+            plans[wp] = self.plans[wp]
+        targets = [t for t in self.targets if t.plan in plans and t.versus in plans]
+        lifts = [
+            t if t.plans is None else t.model_copy(update={"plans": [p for p in t.plans if p in plans]})
+            for t in self.lift_tests
+        ]
+        return self.model_copy(update={"plans": plans, "targets": targets, "lift_tests": lifts})
+
+
+#: The ``[scenario]`` settings no validator outside :class:`Settings` reads: changing them needs no new
+#: validation of the rest of the scenario (tests/test_scenario.py checks both ways give equal scenarios).
+_FREE_SETTINGS = frozenset({"agents", "seed"})
 
 
 def _clip_campaign(camp: Campaign, weeks: int, old_weeks: int) -> dict[str, Any] | None:
