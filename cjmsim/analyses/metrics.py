@@ -14,7 +14,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -199,7 +199,7 @@ def summarise(
         when there are several replications, ``<metric>_ci_low`` / ``<metric>_ci_high``;
         per_rep has one row per plan x segment x replication.
     """
-    rows = []
+    rows: list[dict[str, Any]] = []
     names = TOTAL_METRICS if without is None else SUMMARY_METRICS
     selections: list[tuple[int | slice, str]] = [*enumerate(segments), (slice(None), "all")]
     bases = (
@@ -214,19 +214,30 @@ def summarise(
                 if without is not None:
                     row.update(incremental_row(row, bases[seg, r]))
                 rows.append({"plan": plan, "segment": seg, "rep": r, **row})
-    per_rep = pd.DataFrame(rows)
+    per_rep = _frame(rows)
     n_reps = max(len(v) for v in records.values())
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (plan, segment) -> its replications, in order
+    for one in rows:
+        groups.setdefault((one["plan"], one["segment"]), []).append(one)
     out = []
-    for (plan, seg), grp in per_rep.groupby(["plan", "segment"], sort=False):
+    for (plan, seg), grp in groups.items():
         mean_row: dict[str, object] = {"plan": plan, "segment": seg, "reps": len(grp)}
         for mtr in names:
-            mean, low, high = confidence(grp[mtr].to_numpy())
+            mean, low, high = confidence(np.array([one[mtr] for one in grp], dtype=np.float64))
             mean_row[mtr] = mean
             if n_reps > 1:
                 mean_row[f"{mtr}_ci_low"] = low
                 mean_row[f"{mtr}_ci_high"] = high
         out.append(mean_row)
-    return pd.DataFrame(out), per_rep
+    return _frame(out), per_rep
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """A table of rows that all have the same keys in the same order, built column by column (pandas
+    infers each column's type as it does from the rows, in a fraction of the time)."""
+    if not rows:
+        return pd.DataFrame()
+    return pd.DataFrame({k: [row[k] for row in rows] for k in rows[0]})
 
 
 def paired_ratio(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -432,6 +433,13 @@ class Calendar:
 SEASON_CAP = 1.0 - 1e-6
 
 
+@lru_cache(maxsize=1024)
+def _season_logits(p: float, factor: bytes) -> tuple[float, ...]:
+    """The logits of ``min(p x f, SEASON_CAP)`` for every factor ``f`` (float64 bytes), remembered: runs of
+    one scenario (an optimizer's candidates, attribution's coalitions, a live page's edits) ask again."""
+    return tuple(_logit(min(p * float(f), SEASON_CAP)) for f in np.frombuffer(factor, dtype=np.float64))
+
+
 def calendar(sc: Scenario, models: list[SegmentModel], weeks: int, warm: int) -> Calendar:
     """The run's :class:`Calendar`: p_t = min(p x season_t x trend_t, 1 - 1e-6) for the rates a segment's
     seasonality lists (a base of 0 stays 0), the others' base logits unchanged; prices x season x trend."""
@@ -466,7 +474,7 @@ def calendar(sc: Scenario, models: list[SegmentModel], weeks: int, warm: int) ->
             if p <= 0:
                 continue  # a base of 0 stays 0
             # the base logit's own formula, so a flat curve (all 1, no trend) gives exactly the base logits
-            table[:, s] = [_logit(min(p * float(f), SEASON_CAP)) for f in factor]
+            table[:, s] = _season_logits(p, factor.tobytes())
         logits.append(np.ascontiguousarray(table, dtype=np.float32))
     price = None
     if any(ch.price_season is not None for ch in sc.channels.values()):
