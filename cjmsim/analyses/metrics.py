@@ -306,16 +306,22 @@ def differences(per_rep: pd.DataFrame, reference: str, metrics: tuple[str, ...] 
     replication. Columns: :data:`DIFFERENCE_COLUMNS`; the reference's own rows are left out.
     """
     names = [m for m in (metrics or SUMMARY_METRICS) if m in per_rep.columns]
-    ref = per_rep[per_rep.plan == reference].set_index(["segment", "rep"])
+    values = per_rep[names].to_numpy(dtype=float)  # (rows, metrics)
+    plans, segs, reps = (per_rep[k].tolist() for k in ("plan", "segment", "rep"))
+    ref = {(seg, r): i for i, (plan, seg, r) in enumerate(zip(plans, segs, reps, strict=True)) if plan == reference}
+    groups: dict[tuple[Any, Any], list[int]] = {}  # (plan, segment) -> its rows, in the table's order
+    for i, key in enumerate(zip(plans, segs, strict=True)):
+        if key[0] != reference:
+            groups.setdefault(key, []).append(i)
     rows = []
-    for (plan, seg), grp in per_rep[per_rep.plan != reference].groupby(["plan", "segment"], sort=False):
-        g = grp.set_index(["segment", "rep"])
-        base = ref.loc[g.index]
-        for m in names:
-            a, b = g[m].to_numpy(dtype=float), base[m].to_numpy(dtype=float)
+    for (plan, seg), idx in groups.items():
+        mine = np.array(idx, dtype=np.intp)
+        base = np.array([ref[seg, reps[i]] for i in idx], dtype=np.intp)  # the same customers' replications
+        for j, m in enumerate(names):
+            a, b = values[mine, j], values[base, j]
             diff, lo, hi = confidence(a - b)
             ratio, rlo, rhi = paired_ratio(a, b)
-            rows.append((plan, reference, seg, m, len(grp), diff, lo, hi, ratio, rlo, rhi))
+            rows.append((plan, reference, seg, m, len(idx), diff, lo, hi, ratio, rlo, rhi))
     return pd.DataFrame(rows, columns=list(DIFFERENCE_COLUMNS))
 
 
