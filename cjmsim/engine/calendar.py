@@ -12,6 +12,7 @@ import os
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -39,16 +40,17 @@ __all__ = [
 ]
 
 
-_CONTROLLER: list[ThreadpoolController] = []
+@cache
+def _blas_controller() -> ThreadpoolController:
+    """threadpoolctl's view of the loaded thread pools (numpy's BLAS), made once: ``threadpool_limits`` looks
+    them up again on every call (0.4 ms, a small run's tenth of a week)."""
+    return ThreadpoolController()
 
 
 def _one_blas_thread() -> Any:
     """A context in which BLAS uses one thread (the step's small matrix products: BLAS's threads would only
-    contend with the engine's). The controller that finds the loaded libraries is made once: threadpoolctl's
-    ``threadpool_limits`` looks them up again on every call (0.4 ms, a small run's tenth of a week)."""
-    if not _CONTROLLER:
-        _CONTROLLER.append(ThreadpoolController())
-    return _CONTROLLER[0].limit(limits=1, user_api="blas")
+    contend with the engine's)."""
+    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 def start_flights(
