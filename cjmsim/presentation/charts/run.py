@@ -356,8 +356,11 @@ def kpi_comparison(result: Result) -> Figure:
         if cis.any():
             err = [v[cis] - lo[cis], hi[cis] - v[cis]]
             ax.errorbar(v[cis], y[cis], xerr=err, fmt="none", ecolor=INK, elinewidth=1.2, capsize=3)
+        # one number of decimals per panel, from its largest share (not 1.00% beside 1.0%)
+        largest = float(np.abs(v[ok]).max()) if ok.any() else 1.0
+        digits = 2 if largest < 0.01 else 1 if largest < 0.1 else 0
         for yi, val, h, low in zip(y, v, hi, lo, strict=True):
-            text = fmt.money(val, cur) if money else fmt.percent(val)
+            text = fmt.money(val, cur) if money else fmt.percent(val, digits)
             if not fmt.finite(val):
                 ax.text(0, yi, " n/a", va="center", fontsize=10, color=MUTED)
             elif val >= 0:
@@ -367,7 +370,8 @@ def kpi_comparison(result: Result) -> Figure:
         # room for the value labels on a side where a bar ends; a CI reaching below 0 needs little
         ax.set_xlim(left - (0.6 if (v[ok] < 0).any() else 0.03) * span, right + (0.6 if right > 0 else 0.05) * span)
         ax.axvline(0, color=AXIS, lw=0.8)
-        ax.set_title(f"{label}\n({'higher' if higher else 'lower'} is better)", loc="left", fontsize=11, color=INK)
+        better = f"({'higher' if higher else 'lower'} is better)"  # wrapped: a long label ran into the next panel's
+        ax.set_title(f"{textwrap.fill(label, 24)}\n{better}", loc="left", fontsize=11, color=INK)
         style.bare(ax)
     axes[0].set_yticks(y, [textwrap.fill(names[p], 18) for p in plans])
     axes[0].set_ylim(*style.bar_limits(len(plans)))
