@@ -33,6 +33,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
+from cjmsim.engine.pcg import fill_outputs, float32_into
 from cjmsim.engine.population import AWARE as _AWARE
 from cjmsim.engine.population import CONTACT as _CONTACT
 from cjmsim.engine.population import CUSTOMER as _CUSTOMER
@@ -44,12 +45,14 @@ from cjmsim.engine.population import UNAWARE as _UNAWARE
 from cjmsim.engine.population import VISITED as _VISITED
 
 __all__ = [
+    "add_cell_means",
     "decide_block",
     "enter_block",
     "expf",
     "expose_block",
     "expose_messages",
     "logits_block",
+    "message_fits",
     "move_enter_block",
     "move_fast_block",
     "order_uniforms_into",
@@ -58,6 +61,7 @@ __all__ = [
     "sigmoid_array",
     "sort_moves",
     "step_block",
+    "week_block",
 ]
 
 #: The exposure uniforms' largest level (thresholds at it are never passed).
@@ -760,6 +764,80 @@ def move_enter_block(mv: np.ndarray, p: np.ndarray, u: np.ndarray, stage: np.nda
         enter_block(ci, new_s, firsts[:nf], t, horizon, stage, entered, first_aware, acquired, flags, key, flat,
                     cells, ttp, acc, lo, n, slots)  # fmt: skip
     return nb
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def week_block(draw: bool, es: np.ndarray, el: np.ndarray, eraw: np.ndarray, U: np.ndarray, ts: np.ndarray,
+               tl: np.ndarray, traw: np.ndarray, u: np.ndarray, key: np.ndarray, thr: np.ndarray, ncap: np.ndarray,
+               live: np.ndarray, decay_on: np.ndarray, decay: np.ndarray, fitw: np.ndarray, usefit: np.ndarray,
+               A: np.ndarray, exposed: np.ndarray, units_cell: np.ndarray, flags: np.ndarray, horizon: bool,
+               pa_row: np.ndarray, last_exp: np.ndarray, lo: int, hi: int, t: int, rows: np.ndarray,
+               kind: np.ndarray, half: np.ndarray, sat: np.ndarray, coef: np.ndarray, stage: np.ndarray,
+               cycle: np.ndarray, last_order: np.ndarray, unsatisfied: np.ndarray, offsets: np.ndarray,
+               drops: np.ndarray, mv: np.ndarray, pm: np.ndarray, um: np.ndarray, churn_coef: np.ndarray,
+               churn_shift: float, loyal: float, entered: np.ndarray, first_aware: np.ndarray, acquired: np.ndarray,
+               flat: np.ndarray, cells: np.ndarray, ttp: np.ndarray, acc: np.ndarray, slots: np.ndarray,
+               reached_slot: int, buyers: np.ndarray, first: np.ndarray) -> int:  # fmt: skip
+    """A block's whole week in one call, for blocks that :func:`step_block` and :func:`move_enter_block` take
+    (plain saturations, no triggered message this week, compiled moves): the week's exposure and journey
+    uniforms drawn from the block's streams when ``draw`` (``es``/``el``/``eraw`` and ``ts``/``tl``/``traw``:
+    :mod:`cjmsim.engine.pcg`'s state, lanes and buffers; ``U`` the view of ``eraw`` the exposures read, ``u``
+    the journey's floats; else ``U`` and ``u`` already hold them), then :func:`step_block` (its saturations
+    not stored: the moves take them from the adstock), the agents reached added to ``acc[reached_slot]``,
+    then :func:`move_enter_block` of its movers. The same calls the step made one by one, in its order, so the
+    same numbers. Arrays indexed by agent are the whole population's (``lo:hi`` the block). Returns the
+    buyers, in ``buyers`` and ``first``, for the orders."""
+    if draw:
+        fill_outputs(es, el, eraw, eraw.size)
+        float32_into(ts, tl, u, traw)
+    reached, k = step_block(
+        U, key[lo:hi], thr, ncap, live, decay_on, decay, fitw, usefit, A, exposed, units_cell, flags[lo:hi], horizon,
+        pa_row, last_exp, lo, t, rows, kind, half, sat, False, coef, stage[lo:hi], cycle, last_order[lo:hi], t,
+        unsatisfied, offsets, u, drops, mv, pm, um,
+    )  # fmt: skip
+    acc[reached_slot] += reached
+    return move_enter_block(mv[:k], pm[:k], um[:k], stage, lo, churn_coef, sat, False, A, rows, kind, half, exposed,
+                            churn_shift, loyal, buyers, first, t, horizon, entered, first_aware, acquired, flags, key,
+                            flat, cells, ttp, acc, hi - lo, slots)  # fmt: skip
+
+
+@numba.njit(cache=True, nogil=True)
+def add_cell_means(lam: np.ndarray, channel: np.ndarray, stack: np.ndarray) -> None:
+    """``lam[:, channel[p], :] += stack[p]`` for each campaign ``p`` in order: a week's mean exposures per
+    (segment, channel, cell), the campaigns' added one after another as numpy's one at a time did."""
+    for p in range(channel.size):
+        c = channel[p]
+        for g in range(stack.shape[1]):
+            for q in range(stack.shape[2]):
+                lam[g, c, q] += stack[p, g, q]
+
+
+@numba.njit(cache=True, nogil=True)
+def message_fits(stack: np.ndarray, fit_stack: np.ndarray, ks: np.ndarray, part_channel: np.ndarray,
+                 chans: np.ndarray, row: np.ndarray, lam: np.ndarray) -> np.ndarray:  # fmt: skip
+    """The week's exposure fits of the messaged channels ``chans`` (:meth:`cjmsim.engine.step.World._fits`),
+    (len(chans), G, 28) float32: each campaign's cell means ``stack[p]`` (campaign ``ks[p]`` on channel
+    ``part_channel[p]``) times its fit ``fit_stack[ks[p]]`` (1 without one: exact), added into its channel's
+    sum (row ``row[channel]``, -1: not messaged) in campaign order, then divided by the channel's means
+    ``lam[:, c]`` where they are above 0 (else 1). The same float64 operations as numpy's, element by
+    element, and the same rounding to float32."""
+    G, L = stack.shape[1], stack.shape[2]
+    num = np.zeros((chans.size, G, L))
+    for p in range(ks.size):
+        r = row[part_channel[p]]
+        if r < 0:
+            continue
+        k = ks[p]
+        for g in range(G):
+            for c in range(L):
+                num[r, g, c] += stack[p, g, c] * fit_stack[k, g, c]
+    out = np.empty((chans.size, G, L), dtype=np.float32)
+    for r in range(chans.size):
+        for g in range(G):
+            for c in range(L):
+                total = lam[g, chans[r], c]
+                out[r, g, c] = np.float32(num[r, g, c] / total) if total > 0 else np.float32(1.0)
+    return out
 
 
 _SM1 = np.uint64(0x9E3779B97F4A7C15)  # streams.splitmix's constants

@@ -24,7 +24,7 @@ from numba import types
 from numba.extending import intrinsic
 from numpy.typing import NDArray
 
-__all__ = ["PCGStream"]
+__all__ = ["PCGStream", "fill_outputs", "float32_into"]
 
 #: PCG64's 128-bit LCG multiplier (numpy's ``PCG_DEFAULT_MULTIPLIER_128``).
 MULTIPLIER = 0x2360ED051FC65DA44385DF649FCCF645
@@ -71,7 +71,7 @@ def _xsl_rr(h: np.uint64, lo: np.uint64) -> np.uint64:
 
 
 @numba.njit(cache=True, nogil=True)
-def _fill(st: np.ndarray, lanes: np.ndarray, out: np.ndarray, k: int) -> None:
+def fill_outputs(st: np.ndarray, lanes: np.ndarray, out: np.ndarray, k: int) -> None:
     """The stream's next ``k`` 64-bit outputs into ``out[:k]`` (uint64); the stream's state ``st[0:2]``
     advanced past them. ``lanes[j]``: the LCG jumped ahead by j + 1 steps (its multiplier and increment,
     upper and lower halves)."""
@@ -110,7 +110,7 @@ def _fill(st: np.ndarray, lanes: np.ndarray, out: np.ndarray, k: int) -> None:
 
 
 @numba.njit(cache=True, nogil=True)
-def _float32_into(st: np.ndarray, lanes: np.ndarray, out: np.ndarray, raw: np.ndarray) -> None:
+def float32_into(st: np.ndarray, lanes: np.ndarray, out: np.ndarray, raw: np.ndarray) -> None:
     """``Generator.random(out.size, dtype=np.float32)`` of the stream into ``out`` (float32): each float from
     one 32-bit draw, ``(u >> 8) * 2^-24``, the draws the lower then the upper halves of the 64-bit outputs,
     an upper half left over kept for the next call (``st[2]``, ``st[3]``), as numpy's ``next_uint32`` does.
@@ -125,7 +125,7 @@ def _float32_into(st: np.ndarray, lanes: np.ndarray, out: np.ndarray, raw: np.nd
         st[2] = np.uint64(0)
         i = 1
     pairs, odd = (n - i) // 2, (n - i) % 2
-    _fill(st, lanes, raw, pairs + odd)
+    fill_outputs(st, lanes, raw, pairs + odd)
     e8 = np.uint32(8)
     for q in range(pairs):
         x = raw[q]
@@ -154,11 +154,13 @@ class PCGStream:
             rows.append([a >> 64, a & _MASK64, c >> 64, c & _MASK64])
         self.lanes = np.array(rows, dtype=np.uint64)
         self._raw = np.empty(0, dtype=np.uint64)  # uint16's buffer, reused (a fresh one would be page-faulted in)
+        self._view: tuple[int, int, NDArray[np.uint64], NDArray[np.uint16]] | None = None  # uint16_buffers' last
 
     def __deepcopy__(self, memo: dict[int, Any]) -> PCGStream:
         """A copy that goes on from the same state (its own buffer, made on first use)."""
         other = PCGStream.__new__(PCGStream)
         other.state, other.lanes, other._raw = self.state.copy(), self.lanes, np.empty(0, dtype=np.uint64)
+        other._view = None
         return other
 
     def uint16(self, rows: int, n: int) -> NDArray[np.uint16]:
@@ -168,8 +170,28 @@ class PCGStream:
         if self._raw.size < k:
             self._raw = np.empty(k, dtype=np.uint64)
         raw = self._raw[:k]
-        _fill(self.state, self.lanes, raw, k)
+        fill_outputs(self.state, self.lanes, raw, k)
         return raw.view(np.uint16)[: rows * n].reshape(rows, n)
+
+    def uint16_buffers(self, rows: int, n: int) -> tuple[NDArray[np.uint64], NDArray[np.uint16]]:
+        """What :meth:`uint16` fills, for a compiled caller that draws them itself: the buffer of the raw
+        outputs (``fill_outputs(state, lanes, raw, raw.size)`` draws exactly what ``uint16(rows, n)``
+        draws) and its ``(rows, n)`` uint16 view, which then holds the numbers. Both are the stream's
+        buffer, kept between calls (one week's numbers at a time)."""
+        v = self._view
+        if v is None or v[0] != rows or v[1] != n or v[2].base is not self._raw:
+            k = (rows * n + 3) // 4
+            if self._raw.size < k:
+                self._raw = np.empty(k, dtype=np.uint64)
+            raw = self._raw[:k]
+            v = self._view = (rows, n, raw, raw.view(np.uint16)[: rows * n].reshape(rows, n))
+        return v[2], v[3]
+
+    def float32_scratch(self, n: int) -> NDArray[np.uint64]:
+        """The scratch :func:`float32_into` needs to draw ``n`` float32 uniforms (the stream's buffer)."""
+        if self._raw.size < n // 2 + 1:
+            self._raw = np.empty(n // 2 + 1, dtype=np.uint64)
+        return self._raw
 
     def random_float32(self, n: int, out: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
         """``n`` float32 uniforms in [0, 1), into ``out`` when given (``Generator.random(n, np.float32, out)``)."""
@@ -177,5 +199,5 @@ class PCGStream:
             out = np.empty(n, dtype=np.float32)
         if self._raw.size < n // 2 + 1:
             self._raw = np.empty(n // 2 + 1, dtype=np.uint64)
-        _float32_into(self.state, self.lanes, out, self._raw)
+        float32_into(self.state, self.lanes, out, self._raw)
         return out

@@ -44,14 +44,17 @@ from cjmsim.engine.exposure import (
     hits_cells,
 )
 from cjmsim.engine.kernel import (
+    add_cell_means,
     decide_block,
     enter_block,
     expose_block,
     expose_messages,
     logits_block,
+    message_fits,
     move_enter_block,
     movers_block,
     step_block,
+    week_block,
 )
 from cjmsim.engine.pcg import PCGStream
 from cjmsim.engine.population import (
@@ -117,7 +120,7 @@ class _CampaignTable:
     mask_id: NDArray[np.intp]  # (K,) index into the masks
     caps: NDArray[np.int64]  # (C,)
     mask_matrix: NDArray[np.float64]  # (28, number of masks): the distinct cell masks as columns of 0 and 1
-    fit_cells: list[NDArray[np.float64] | None]  # (K,) each campaign's fit (G, 7) repeated to (G, 28), or None
+    fit_stack: NDArray[np.float64]  # (K, G, 28) each campaign's fit (G, 7) repeated to (G, 28), 1 without one
 
 
 #: Relative gap below which an expected delivery counts as the units asked for (Newton stops at 1e-9).
@@ -190,6 +193,8 @@ class World:
         # the compiled exposure kernel's arguments when no message weights and no per-action channel
         self._no_fit = (np.ones((C, N_CELLS), dtype=np.float32), np.zeros(C, dtype=bool))
         self._no_last = np.zeros((1, 1), dtype=np.int16)
+        # kernel.week_block's stream arguments when the week's numbers are shared (a state and the lanes)
+        self._no_state = (np.zeros(0, dtype=np.uint64), np.zeros((0, 4), dtype=np.uint64))
         # decide_block's "none" arguments: no purchase cycle, no satisfaction
         self._no_cycle = np.zeros((0, 0), dtype=np.float32)
         self._no_unsat = np.zeros(0, dtype=bool)
@@ -223,6 +228,8 @@ class World:
         # lifecycle triggers: the key of their cap's random sample (a child seed no other stream uses)
         self.trigger_key = int(child_seed(streams.transition[0], TRIGGER_CHILD).generate_state(1, np.uint64)[0])
         self._sends: list[_Send] = []
+        #: the week's buyers that _week_fused left for _orders_together: (block, agents, first orders)
+        self.pending: list[tuple[int, NDArray[np.intp], NDArray[np.bool_]]] = []
         self._send_fit: list[NDArray[np.float32] | None] = []  # per send: its message's fit (G, 7), or None
         self.fits: dict[int, NDArray[np.float32]] | None = None  # this week's exposure fits (_fits)
         self.fit_rows: list[tuple[NDArray[np.float32], NDArray[np.bool_]]] | None = None  # per segment, _fit_rows
@@ -440,23 +447,27 @@ class World:
 
     # ---- spend -> audiences -> mean exposures per cell
 
-    def _lambdas(self, camps: list[CompiledCampaign], active: set[int]) -> tuple[NDArray[np.float64], list[_Part]]:
-        """Mean exposures per (segment, channel, cell), and each active campaign's share table.
+    def _lambdas(
+        self, camps: list[CompiledCampaign], active: set[int]
+    ) -> tuple[NDArray[np.float64], list[_Part], NDArray[np.float64]]:
+        """Mean exposures per (segment, channel, cell), each active campaign's share table, and their cell
+        means stacked, (parts, G, 28).
 
         The campaigns aimed without leaks are solved together (:func:`~cjmsim.engine.exposure.allocate_many`,
         bit for bit each one's :func:`~cjmsim.engine.exposure.allocate_units`), and their means added into
-        ``lam`` in campaign order, as one at a time did."""
+        ``lam`` in campaign order, as one at a time did (``np.add.at`` adds in index order)."""
         G, C = self.G, self.C
         lam = np.zeros((G, C, N_CELLS))
         cells = self.week_cells = self.seg_cells()  # the audiences this week's units were spread over
         # a campaign delivers while it is on, and afterwards while its carried units last; triggers: _trigger_sends
         on = [k for k, camp in enumerate(camps) if (k in active or camp.carry > 0) and not camp.triggered]
         if not on:
-            return lam, []
+            return lam, [], np.zeros((0, G, N_CELLS))
         tab = self._campaign_table(camps)
         budgets = [camps[k].weekly if k in active else 0.0 for k in on]
         plain = [i for i, k in enumerate(on) if not camps[k].imperfect]
-        solved: dict[int, tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]] = {}
+        stack = np.empty((len(on), G, N_CELLS))  # each campaign's mean exposures per (segment, cell)
+        solved: dict[int, tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
         if plain:
             idx = np.array([on[i] for i in plain], dtype=np.intp)
             ch = tab.channel[idx]
@@ -465,16 +476,18 @@ class World:
             by_mask = (cells @ tab.mask_matrix).T
             counts = by_mask[tab.mask_id[idx]] * tab.segments[idx]  # (K, G)
             lam_g = allocate_many(units / self.weight, counts, self.affinity.T[ch], tab.caps[ch])
-            cell_lam = lam_g[:, :, None] * tab.cells[idx][:, None, :]  # (K, G, 28)
-            solved = {i: (cell_lam[j], lam_g[j], counts[j]) for j, i in enumerate(plain)}
+            stack[plain] = lam_g[:, :, None] * tab.cells[idx][:, None, :]  # (K, G, 28)
+            solved = {i: (lam_g[j], counts[j]) for j, i in enumerate(plain)}
         parts: list[_Part] = []
         for i, k in enumerate(on):  # the rest: targeting precision < 1 or a narrow-audience premium
-            cl, lam_g1, counts1 = solved[i] if i in solved else self._leaky(camps[k], budgets[i], cells)
-            parts.append((k, cl, budgets[i], lam_g1, counts1))
+            if i in solved:
+                lam_g1, counts1 = solved[i]
+            else:
+                stack[i], lam_g1, counts1 = self._leaky(camps[k], budgets[i], cells)
+            parts.append((k, stack[i], budgets[i], lam_g1, counts1))
         # lam[:, c, :] += each campaign's cell means, in campaign order
-        for k, cl, *_ in parts:
-            lam[:, tab.channel[k], :] += cl
-        return lam, parts
+        add_cell_means(lam, tab.channel[on], stack)
+        return lam, parts, stack
 
     def _campaign_table(self, camps: list[CompiledCampaign]) -> _CampaignTable:
         """The fixed part of ``camps`` as arrays (made once per list of a run's campaigns)."""
@@ -483,6 +496,7 @@ class World:
             masks: dict[bytes, int] = {}
             ids = [masks.setdefault(camp.cells.tobytes(), len(masks)) for camp in camps]
             by_id = {i: camp.cells for camp, i in zip(camps, ids, strict=True)}
+            fit_cells = [None if camp.fit is None else np.repeat(camp.fit, 4, axis=1) for camp in camps]
             tab = self._camp_table = _CampaignTable(
                 camps=camps,
                 channel=np.array([camp.channel for camp in camps], dtype=np.intp),
@@ -491,7 +505,9 @@ class World:
                 mask_id=np.array(ids, dtype=np.intp),
                 caps=np.array(self.cap, dtype=np.int64),
                 mask_matrix=np.array([by_id[i] for i in range(len(masks))], dtype=np.float64).reshape(-1, N_CELLS).T,
-                fit_cells=[None if camp.fit is None else np.repeat(camp.fit, 4, axis=1) for camp in camps],
+                fit_stack=np.array(
+                    [np.ones((self.G, N_CELLS)) if f is None else f for f in fit_cells], dtype=np.float64
+                ).reshape(len(camps), self.G, N_CELLS),
             )
         return tab
 
@@ -522,14 +538,11 @@ class World:
     def _fit_rows(self, fits: dict[int, NDArray[np.float32]]) -> list[tuple[NDArray[np.float32], NDArray[np.bool_]]]:
         """This week's message fits as the exposure kernel reads them, per segment: a (C, 28) table (1 on
         channels without a messaged campaign) and which channels weight their exposures."""
-        out = []
-        for g in range(self.G):
-            fitw = np.ones((self.C, N_CELLS), dtype=np.float32)
-            usefit = np.zeros(self.C, dtype=bool)
-            for c, f in fits.items():
-                fitw[c], usefit[c] = f[g], True
-            out.append((fitw, usefit))
-        return out
+        fitw = np.ones((self.G, self.C, N_CELLS), dtype=np.float32)
+        usefit = np.zeros(self.C, dtype=bool)
+        for c, f in fits.items():
+            fitw[:, c], usefit[c] = f, True
+        return [(fitw[g], usefit) for g in range(self.G)]
 
     def _thresholds(self, lam: NDArray[np.float64]) -> tuple[NDArray[np.uint16], NDArray[np.bool_]]:
         """Exposure thresholds of every (segment, channel, cell) at once, for the compiled step: shape
@@ -553,27 +566,22 @@ class World:
         return COMPILED and self.capacity is None and not self.recorders and self.models[g].steps == 1
 
     def _fits(
-        self, camps: list[CompiledCampaign], lam: NDArray[np.float64], parts: list[_Part]
+        self, camps: list[CompiledCampaign], lam: NDArray[np.float64], parts: list[_Part], stack: NDArray[np.float64]
     ) -> dict[int, NDArray[np.float32]] | None:
         """Fit of the exposures per (segment, cell), for each channel with a messaged campaign this week:
-        the campaigns' fits weighted by their means, fit[g, c, cell] = sum_k lam_k fit_k[g, stage] / lam."""
-        num: dict[int, NDArray[np.float64]] = {}
-        for k, *_ in parts:
-            if camps[k].fit is not None:
-                num.setdefault(camps[k].channel, np.zeros((self.G, N_CELLS)))
-        if not num:
+        the campaigns' fits weighted by their means, fit[g, c, cell] = sum_k lam_k fit_k[g, stage] / lam.
+        ``stack``: the parts' cell means, (parts, G, 28). Every channel at once: each campaign's means times
+        its fit (times 1 where it has none: exact), added into its channel's sum in campaign order, then divided:
+        one compiled pass (:func:`~cjmsim.engine.kernel.message_fits`), the same operations as numpy's."""
+        tab = self._campaign_table(camps)
+        ks = np.array([k for k, *_ in parts], dtype=np.intp)
+        chans = sorted({camps[k].channel for k in ks if camps[k].fit is not None})
+        if not chans:
             return None
-        fit_cells = self._campaign_table(camps).fit_cells
-        for k, cell_lam, *_ in parts:
-            c = camps[k].channel
-            if c in num:
-                fit = fit_cells[k]
-                num[c] += cell_lam if fit is None else cell_lam * fit
-        out = {}
-        for c, x in num.items():
-            total = lam[:, c, :]
-            out[c] = np.divide(x, total, out=np.ones_like(x), where=total > 0).astype(np.float32)
-        return out
+        row = np.full(self.C, -1, dtype=np.intp)
+        row[chans] = np.arange(len(chans))
+        fit = message_fits(stack, tab.fit_stack, ks, tab.channel[ks], np.array(chans, dtype=np.intp), row, lam)
+        return {c: fit[i] for i, c in enumerate(chans)}
 
     def week(self, t: int, camps: list[CompiledCampaign], active: set[int]) -> None:
         """Simulate week ``t`` (negative during the warm-up) for every segment block."""
@@ -583,11 +591,11 @@ class World:
         bill_price = self.price
         if self.pa:  # per-action channels: units at the nominal price that buys their weekly volume
             self.price = self._volume_prices(camps, active)
-        lam, parts = self._lambdas(camps, active)
+        lam, parts, stack = self._lambdas(camps, active)
         self.price = bill_price
         self._sends = self._trigger_sends(t, camps, active) if self.triggers else []
         self.thr, self.live = self._thresholds(lam)
-        self.fits = self._fits(camps, lam, parts) if self.messaged else None
+        self.fits = self._fits(camps, lam, parts, stack) if self.messaged and parts else None
         self.fit_rows = None if self.fits is None else self._fit_rows(self.fits)
         loyal_share = self.seg_cells().reshape(self.G, N_STAGES, 4).sum(axis=2)
         loyal_share = loyal_share[:, LOYAL] / np.maximum(loyal_share.sum(axis=1), 1)
@@ -604,13 +612,15 @@ class World:
             jobs = [self.pool.submit(self._step_block, b, t, horizon, shares) for b in self.order]
             for job in jobs:
                 job.result()
+        self._orders_together(t, horizon)
         if self.capacity is not None:
             self._capacity_week(t, horizon)
         units_cell = self._by_segment(self.units_cell)  # (G, C, 28)
         if self.pa:  # per-action channels bill their actions, not their units
             self._bill(t, camps, parts)
-            parts = [part for part in parts if self.pa_row[camps[part[0]].channel] < 0]
-        self._buy(t, camps, lam, parts, units_cell)
+            bought = [i for i, part in enumerate(parts) if self.pa_row[camps[part[0]].channel] < 0]
+            parts, stack = [parts[i] for i in bought], stack[bought]
+        self._buy(t, camps, lam, parts, stack, units_cell)
         if self._sends:
             units_cell = units_cell + self._trigger_records(t, camps)
         if horizon:
@@ -635,16 +645,17 @@ class World:
         camps: list[CompiledCampaign],
         lam: NDArray[np.float64],
         parts: list[_Part],
+        cell_lams: NDArray[np.float64],
         units_cell: NDArray[np.float64],
     ) -> None:
-        """Spend actually bought: delivered units priced, never above plan; carryover units are free."""
+        """Spend actually bought: delivered units priced, never above plan; carryover units are free.
+        ``cell_lams``: the parts' cell means stacked, (parts, G, 28)."""
         expected: dict[int, NDArray[np.float64]] = {}  # channel -> expected units per (segment, cell)
         if not parts:
             return
         # every campaign's share of its channel's units per (segment, cell) at once: the same elementwise
         # operations and last-axis sums as one campaign at a time, on (campaigns, G, 28) arrays
         chans = np.array([camps[k].channel for k, *_ in parts], dtype=np.intp)
-        cell_lams = np.stack([part[1] for part in parts])
         lam_c = lam.transpose(1, 0, 2)[chans]
         shares = np.divide(cell_lams, lam_c, out=np.zeros_like(cell_lams), where=lam_c > 0)
         taken = units_cell.transpose(1, 0, 2)[chans] * shares  # (campaigns, G, 28), C order
@@ -1079,6 +1090,8 @@ class World:
                 "mv": np.empty(nmax, dtype=np.intp),
                 "pm": np.empty(nmax, dtype=np.float32),  # the movers' probabilities and uniforms (decide_block)
                 "um": np.empty(nmax, dtype=np.float32),
+                "buyers": np.empty(nmax, dtype=np.intp),  # the week's buyers and first orders (_week_fused)
+                "first": np.empty(nmax, dtype=np.bool_),
                 "acc": np.zeros(nmax, dtype=np.float64),  # expose_messages' scratch, kept zeroed
                 "mark": np.zeros(nmax, dtype=bool),
             }
@@ -1152,13 +1165,16 @@ class World:
         independent, so the order changes nothing), and saturation other than the plain slopes 1 and 2
         through :func:`~cjmsim.engine.exposure.hill`, between the kernels' exposure and logit passes."""
         g, lo, hi = self.blocks[b]
-        U = self._uniforms(b)
         messages = self._block_messages(b) if self._sends else {}
         live = self.live[g].copy()
         decay_on = self.exposed[b] & (self.decay != 1)
         for c in messages:
             live[c] = decay_on[c] = False
         fitw, usefit = self._no_fit if self.fit_rows is None else self.fit_rows[g]
+        if self.plain_hill[g] and not messages and self._moves_fast(g):
+            self._week_fused(b, t, horizon, coef, buf, live, decay_on, fitw, usefit)
+            return
+        U = self._uniforms(b)
         last = self.last_exp if self.last_exp is not None else self._no_last
         expose = (
             U, self.key[lo:hi], self.thr[g], self.ncap, live, decay_on, self.decay, fitw, usefit, self.adstock[b],
@@ -1191,6 +1207,51 @@ class World:
                     hill(self.adstock[b][c], ch.saturation.half, ch.saturation.slope, out=sat[j], amax=self.amax[c])
             logits_block(self.adstock[b], rows, kinds, halves, self.exposed[b], sat, coef, stage, p)
         self._decide(b, t, horizon, p, buf, 0)
+
+    def _week_fused(
+        self,
+        b: int,
+        t: int,
+        horizon: bool,
+        coef: NDArray[np.float32],
+        buf: dict[str, NDArray[Any]],
+        live: NDArray[np.bool_],
+        decay_on: NDArray[np.bool_],
+        fitw: NDArray[np.float32],
+        usefit: NDArray[np.bool_],
+    ) -> None:
+        """:meth:`_step_fast` of a block whose moves are compiled too (:meth:`_moves_fast`) and that gets no
+        triggered message this week, in one compiled call (:func:`~cjmsim.engine.kernel.week_block`: the
+        week's uniforms, exposures, logits, movers, moves and stage bookkeeping), then the orders. The same
+        calls as one at a time, so the same numbers; a small run's week no longer pays for a dozen calls
+        from Python per block."""
+        g, lo, hi = self.blocks[b]
+        n = hi - lo
+        m = self.models[g]
+        pop = self.pop
+        u = buf["u"][:n]
+        if self.shared is None:  # drawn by the kernel from the block's streams
+            es, ts = self.exp_rng[b], self.tr_rng[b]
+            eraw, U = es.uint16_buffers(self.C, n)
+            draws = (True, es.state, es.lanes, eraw, U, ts.state, ts.lanes, ts.float32_scratch(n), u)
+        else:  # drawn once for every world stepped together
+            none, lanes = self._no_state
+            draws = (False, none, lanes, none, self.shared.exposure[b], none, lanes, none, self.shared.journey[0][b])
+        self.sat_stored[b] = False  # the moves take the saturations from the adstock
+        rows, kinds, halves = self.hill_rows[g]
+        churn_shift, loyal_w = self._post_rates(g, t)  # the week's, with interventions
+        cycle = self._no_cycle if m.cycle is None else m.cycle
+        buyers, first = buf["buyers"], buf["first"]
+        nb = week_block(
+            *draws, self.key, self.thr[g], self.ncap, live, decay_on, self.decay, fitw, usefit, self.adstock[b],
+            self.exposed[b], self.units_cell[b], pop.flags, horizon, self.pa_row, self._no_last, lo, hi, t, rows,
+            kinds, halves, self.sat[b], coef, pop.stage, cycle, pop.last_order, self._no_unsat, self._no_offsets,
+            self._drops(g, t), buf["mv"], buf["pm"], buf["um"], m.churn_coef, float(churn_shift), float(loyal_w),
+            pop.entered, pop.first_aware, pop.acquired, self.flat, self.cells[b], self.ttp[b], self.acc[b],
+            _ENTER_SLOTS, _REACHED, buyers, first,
+        )  # fmt: skip
+        if nb:  # valued with every block's at the end of the week (_orders_together)
+            self.pending.append((b, buyers[:nb].copy(), first[:nb].copy()))
 
     def _journey(
         self,
@@ -1548,6 +1609,41 @@ class World:
         u1, u2 = order_uniforms(self.order_key, bi, t, sub)
         z = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
         value = np.exp(m.mu + m.sigma * z)
+        self._book_orders(b, bi, first, value, t, horizon, sub)
+
+    def _orders_together(self, t: int, horizon: bool) -> None:
+        """The orders that :meth:`_week_fused` left this week (``self.pending``), every block's at once: the
+        values of all of them in one pass (numpy's elementwise functions give each element what they give it
+        in a block's own array), then each block's bookkeeping (:meth:`_book_orders`) in block order, on its
+        own slice. The same numbers as block by block: a block's orders touch only its agents and counters."""
+        pending = sorted(self.pending, key=lambda x: x[0])
+        self.pending = []
+        if not pending:
+            return
+        bi = np.concatenate([x[1] for x in pending])
+        u1, u2 = order_uniforms(self.order_key, bi, t, 0)
+        z = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+        mu = np.concatenate([np.full(x[1].size, self.models[self.blocks[x[0]][0]].mu) for x in pending])
+        sigma = np.concatenate([np.full(x[1].size, self.models[self.blocks[x[0]][0]].sigma) for x in pending])
+        value = np.exp(mu + sigma * z)
+        at = 0
+        for b, buyers, first in pending:
+            self._book_orders(b, buyers, first, value[at : at + buyers.size], t, horizon, 0)
+            at += buyers.size
+
+    def _book_orders(
+        self,
+        b: int,
+        bi: NDArray[np.intp],
+        first: NDArray[np.bool_],
+        value: NDArray[np.float64],
+        t: int,
+        horizon: bool,
+        sub: int,
+    ) -> None:
+        """The orders of agents ``bi`` of block ``b`` worth ``value`` in journey move ``sub`` of week ``t``:
+        their last order, satisfaction, the week's counters and the LTV windows, and the recorders."""
+        m = self.models[self.blocks[b][0]]
         self.pop.last_order[bi] = t
         if m.satisfaction is not None:  # each order satisfies or not, from its own counter-based uniform
             assert self.pop.unsatisfied is not None
