@@ -455,7 +455,7 @@ class World:
 
         The campaigns aimed without leaks are solved together (:func:`~cjmsim.engine.exposure.allocate_many`,
         bit for bit each one's :func:`~cjmsim.engine.exposure.allocate_units`), and their means added into
-        ``lam`` in campaign order, as one at a time did (``np.add.at`` adds in index order)."""
+        ``lam`` in campaign order, as one at a time did (:func:`~cjmsim.engine.kernel.add_cell_means`)."""
         G, C = self.G, self.C
         lam = np.zeros((G, C, N_CELLS))
         cells = self.week_cells = self.seg_cells()  # the audiences this week's units were spread over
