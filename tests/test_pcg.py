@@ -56,3 +56,27 @@ def test_a_copy_goes_on_from_the_same_state_apart_from_the_original() -> None:
     np.testing.assert_array_equal(a.uint16(3, 10), b.uint16(3, 10))
     a.uint16(1, 4)  # the original moves on alone
     assert not np.array_equal(a.random_float32(4), b.random_float32(4))
+
+
+def test_the_buffers_a_compiled_caller_draws_into_give_numpys_numbers() -> None:
+    """kernel.week_block draws a block's week itself: ``fill_outputs`` into :meth:`PCGStream.uint16_buffers`
+    and ``float32_into`` with :meth:`PCGStream.float32_scratch` give numpy's numbers, also when the shape
+    changes, when ``uint16`` grew the buffer in between, and in a copy."""
+    from cjmsim.engine.pcg import fill_outputs, float32_into
+
+    seq = np.random.SeedSequence(11)
+    ref, ours = np.random.default_rng(seq), PCGStream(seq)
+    for i, (rows, n) in enumerate([(3, 5), (3, 5), (2, 9), (2, 9), (7, 1)]):
+        raw, view = ours.uint16_buffers(rows, n)
+        fill_outputs(ours.state, ours.lanes, raw, raw.size)
+        np.testing.assert_array_equal(view, _numpy_uint16(ref, rows, n), err_msg=f"{rows} x {n}")
+        if i == 2:  # a larger uint16 call reallocates the stream's buffer in between
+            np.testing.assert_array_equal(ours.uint16(9, 40), _numpy_uint16(ref, 9, 40))
+    twin = np.random.default_rng(seq)
+    twin.bit_generator.state = ref.bit_generator.state
+    other = copy.deepcopy(ours)
+    for stream, rng in ((ours, ref), (other, twin)):
+        for n in (13, 6, 1):  # odd counts: the buffered upper half carries over between calls
+            out = np.empty(n, dtype=np.float32)
+            float32_into(stream.state, stream.lanes, out, stream.float32_scratch(n))
+            np.testing.assert_array_equal(out, rng.random(n, dtype=np.float32))
