@@ -217,3 +217,34 @@ def test_saturation_forms_and_messages_compiled_equals_numpy(monkeypatch: pytest
     slow, fast = _both(monkeypatch, run)
     assert fast.units.sum() > 0 and fast.orders.sum() > 0
     assert_records_equal(slow, fast)
+
+
+_ONE_SIGNATURE = """
+import numba
+import cjmsim
+from cjmsim.engine import exposure, kernel, pcg
+sc = cjmsim.load_scenario("scenarios/hifi.toml")
+cjmsim.simulate(sc, agents=3_000, reps=1, weeks=8)
+for mod in (kernel, exposure, pcg):
+    for name, f in vars(mod).items():
+        if isinstance(f, numba.core.registry.CPUDispatcher) and f.__module__ == mod.__name__:
+            print(mod.__name__, name, len(f.signatures))
+"""
+
+
+def test_a_run_compiles_every_kernel_once() -> None:
+    """A fresh process running hifi (run, its three plans and no marketing) compiles each kernel for one
+    signature: a kernel called from another with a literal constant (``False``, ``0``) is typed anew
+    (Literal[bool], Literal[int]) and compiled a second time beside the Python caller's version, which
+    costs seconds of a fresh install's first run. At least one kernel of each module must have run."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _ONE_SIGNATURE], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    counts = {f"{m}.{n}": int(k) for m, n, k in (line.split() for line in out if line)}
+    assert {name: k for name, k in counts.items() if k > 1} == {}
+    for module in ("kernel", "exposure", "pcg"):
+        assert any(k == 1 for name, k in counts.items() if f".{module}." in name), module
+    assert counts["cjmsim.engine.kernel.week_block"] == 1 and counts["cjmsim.engine.kernel.step_block"] == 1

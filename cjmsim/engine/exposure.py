@@ -325,6 +325,7 @@ def _newton(units: NDArray[np.float64], caps: NDArray[np.int64], many: NDArray[n
     out = np.empty(left.size, dtype=np.int64)
     m = 0
     j0 = 0
+    zero = int(np.int64(0))  # not a literal 0, which would compile _pairwise a second time (Literal[int])
     for i in left:
         k = many[i]
         size = start[i + 1] - start[i]
@@ -335,13 +336,13 @@ def _newton(units: NDArray[np.float64], caps: NDArray[np.int64], many: NDArray[n
         prod = np.empty(size)
         for q in range(size):
             prod[q] = n[start[i] + q] * mean[q]
-        gap = units[k] - _pairwise(prod, 0, size)
+        gap = units[k] - _pairwise(prod, zero, size)
         j0 += size
         if gap <= 1e-9 * units[k]:
             continue
         for q in range(size):
             prod[q] = n[start[i] + q] * a[start[i] + q] * slope[q]
-        s[i] += gap / _pairwise(prod, 0, size)
+        s[i] += gap / _pairwise(prod, zero, size)
         tries[i] += 1
         if tries[i] < 50:
             out[m] = i

@@ -485,7 +485,7 @@ def step_block(
     acc = np.empty(min(n, _TILE), dtype=np.float32)
     row = np.empty(min(n, _TILE), dtype=np.float32)
     reached = 0
-    m = 0
+    m = int(np.int64(0))  # not a literal 0: _decide_tile compiles once for both of its callers
     for start in range(0, n, _TILE):
         stop = min(start + _TILE, n)
         reached += _expose_tile(
@@ -621,7 +621,7 @@ def decide_block(p: np.ndarray, stage: np.ndarray, cycle: np.ndarray, last_order
     ``mv``, their probabilities and uniforms to ``pm`` and ``um``; returns how many. ``p`` is not changed."""
     n = p.size
     q = np.empty(min(n, _TILE), dtype=np.float32)
-    m = 0
+    m = int(np.int64(0))  # not a literal 0 (see step_block)
     for start in range(0, n, _TILE):
         stop = min(start + _TILE, n)
         q[: stop - start] = p[start:stop]
@@ -790,13 +790,16 @@ def week_block(draw: bool, es: np.ndarray, el: np.ndarray, eraw: np.ndarray, U: 
     if draw:
         fill_outputs(es, el, eraw, eraw.size)
         float32_into(ts, tl, u, traw)
+    # not stored, as a plain bool: a literal False would type the callees anew (Literal[bool]), compiling each a
+    # second time beside the version the step calls from Python (seconds of a fresh install's first run)
+    no = lo > hi
     reached, k = step_block(
         U, key[lo:hi], thr, ncap, live, decay_on, decay, fitw, usefit, A, exposed, units_cell, flags[lo:hi], horizon,
-        pa_row, last_exp, lo, t, rows, kind, half, sat, False, coef, stage[lo:hi], cycle, last_order[lo:hi], t,
+        pa_row, last_exp, lo, t, rows, kind, half, sat, no, coef, stage[lo:hi], cycle, last_order[lo:hi], t,
         unsatisfied, offsets, u, drops, mv, pm, um,
     )  # fmt: skip
     acc[reached_slot] += reached
-    return move_enter_block(mv[:k], pm[:k], um[:k], stage, lo, churn_coef, sat, False, A, rows, kind, half, exposed,
+    return move_enter_block(mv[:k], pm[:k], um[:k], stage, lo, churn_coef, sat, no, A, rows, kind, half, exposed,
                             churn_shift, loyal, buyers, first, t, horizon, entered, first_aware, acquired, flags, key,
                             flat, cells, ttp, acc, hi - lo, slots)  # fmt: skip
 
