@@ -42,9 +42,17 @@ def save(chart_or_figure: Chart | Figure, folder: str | Path, slug: str | None =
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     png, svg = out / f"{name}.png", out / f"{name}.svg"
-    fig.savefig(png, format="png", dpi=DPI, metadata={"Software": None})
     with matplotlib.rc_context({"svg.hashsalt": "cjmsim"}):  # fixed element ids: the same run, the same SVG
         fig.savefig(svg, format="svg", metadata={"Date": None})
+    # the PNG keeps the layout the SVG's draw just computed (constrained layout is a fifth of a chart's time):
+    # the SVG's text extents are the wider, so the PNG's labels keep their margins; the engine comes back
+    # afterwards, for a figure drawn again
+    engine = fig.get_layout_engine()
+    fig.set_layout_engine("none")
+    try:
+        fig.savefig(png, format="png", dpi=DPI, metadata={"Software": None})
+    finally:
+        fig.set_layout_engine(engine)
     return [png, svg]
 
 
