@@ -2,9 +2,10 @@
 
 Run by hand from the repository root (about 10 minutes on 2 cores; the machine should be otherwise idle):
 
-    python benchmarks/bench_calibrate.py [--workers 2] [--agents 20000] [--write docs/performance.md]
+    python benchmarks/bench_calibrate.py [--workers 2] [--agents 20000] [--data-agents 100000]
+        [--write docs/performance.md]
 
-It exports hifi's ``baseline`` plan (observed.csv) at 100,000 agents and seed 42, frees ten
+It exports hifi's ``baseline`` plan (observed.csv) at ``--data-agents`` (100,000) and seed 42, frees ten
 parameters (four base rates and a drop rate, relative to the scenario's; two channels' odds,
 relative; two saturation half-points and the return rate) with wide priors that are off-centre,
 and runs ``cjmsim.analyses.calibration.calibrate`` with the file's defaults (300 candidates for
@@ -86,13 +87,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--agents", type=int, default=20_000)
+    ap.add_argument(
+        "--data-agents",
+        type=int,
+        default=100_000,
+        help="Agents of the run the data are exported from (hifi has 3 million people: 100,000 agents count 30 "
+        "people each, so the data carry 30 times a real company's counting noise).",
+    )
     ap.add_argument("--write", help="Markdown file whose bench_calibrate section is replaced with the figures.")
     args = ap.parse_args()
     head = measured()
     sc = load_scenario(ROOT / "scenarios" / "hifi.toml")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        rec = run_plan(sc, "baseline", make_streams(42, 0, len(sc.segments)), 100_000, sc.scenario.weeks)
+        rec = run_plan(sc, "baseline", make_streams(42, 0, len(sc.segments)), args.data_agents, sc.scenario.weeks)
         observed_table(rec, sc).to_csv(folder / "observed.csv", index=False)
         entries = "\n".join(
             f'[[parameters]]\nname = "{n}"\npath = "{p}"\nrelative = {str(r).lower()}\n{prior}\n'
@@ -112,7 +120,7 @@ def main() -> None:
     lines = [
         head,
         "",
-        f"Ten parameters of hifi calibrated back from its own `baseline` data (100,000 agents, seed 42), "
+        f"Ten parameters of hifi calibrated back from its own `baseline` data ({args.data_agents:,} agents, seed 42), "
         f"{args.agents:,} agents per candidate, {args.workers} workers:",
         "",
         "| figure | value |",
