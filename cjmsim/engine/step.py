@@ -141,6 +141,19 @@ _Send = tuple[int, int, NDArray[np.intp], int]
 _EVENT_STAGE = (INTEREST, DESIRE, -1, LOST)
 
 
+def _order_values(
+    u1: NDArray[np.float64],
+    u2: NDArray[np.float64],
+    mu: float | NDArray[np.float64],
+    sigma: float | NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Lognormal order values from two uniforms each (Box-Muller): ``exp(mu + sigma * z)``. One function for a
+    block's orders (:meth:`World._orders`) and the week's together (:meth:`World._orders_together`), so both
+    round alike."""
+    z = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+    return np.asarray(np.exp(mu + sigma * z), dtype=np.float64)
+
+
 class World:
     """The state of one plan x replication run and its weekly step.
 
@@ -1607,8 +1620,7 @@ class World:
         counter-based uniforms."""
         m = self.models[self.blocks[b][0]]
         u1, u2 = order_uniforms(self.order_key, bi, t, sub)
-        z = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
-        value = np.exp(m.mu + m.sigma * z)
+        value = _order_values(u1, u2, m.mu, m.sigma)
         self._book_orders(b, bi, first, value, t, horizon, sub)
 
     def _orders_together(self, t: int, horizon: bool) -> None:
@@ -1622,10 +1634,9 @@ class World:
             return
         bi = np.concatenate([x[1] for x in pending])
         u1, u2 = order_uniforms(self.order_key, bi, t, 0)
-        z = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
         mu = np.concatenate([np.full(x[1].size, self.models[self.blocks[x[0]][0]].mu) for x in pending])
         sigma = np.concatenate([np.full(x[1].size, self.models[self.blocks[x[0]][0]].sigma) for x in pending])
-        value = np.exp(mu + sigma * z)
+        value = _order_values(u1, u2, mu, sigma)
         at = 0
         for b, buyers, first in pending:
             self._book_orders(b, buyers, first, value[at : at + buyers.size], t, horizon, 0)
