@@ -14,6 +14,8 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import NDArray
 
+from cjmsim.engine import libm
+from cjmsim.engine.libm import exp_array, expm1_array, log_array, pow_array
 from cjmsim.engine.population import (
     AGE_CAP,
     AWARE,
@@ -72,20 +74,35 @@ _DROP_STAGES = {
 }
 
 
+def _ln(x: float) -> float:
+    """The natural logarithm by :func:`cjmsim.engine.libm.log` (the same bits on every machine)."""
+    return float(libm.log(float(x)))
+
+
+def _ln1p(x: float) -> float:
+    """log(1 + x) by :func:`cjmsim.engine.libm.log1p`."""
+    return float(libm.log1p(float(x)))
+
+
+def _exp(x: float) -> float:
+    """e**x by :func:`cjmsim.engine.libm.exp`."""
+    return float(libm.exp(float(x)))
+
+
 def clipped_logit(p: float) -> float:
     """log(p / (1 - p)), clipped to +-LOGIT_CLIP (0 and 1 included): how every base rate is compiled."""
     if p <= 0:
         return -LOGIT_CLIP
     if p >= 1:
         return LOGIT_CLIP
-    return max(-LOGIT_CLIP, min(LOGIT_CLIP, math.log(p / (1 - p))))
+    return max(-LOGIT_CLIP, min(LOGIT_CLIP, _ln(p / (1 - p))))
 
 
 _logit = clipped_logit
 
 
 def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
+    return 1.0 / (1.0 + _exp(-x))
 
 
 def _bound(p: float) -> float:
@@ -103,13 +120,18 @@ def cycle_logits(weeks: float, shape: float, constant: float, size: int = CYCLE_
     discrete Weibull hazard (h(0) = 0), clipped to +/- LOGIT_CLIP like every base rate."""
     d = np.arange(size, dtype=np.float64)
     lam = weeks / math.gamma(1.0 + 1.0 / shape)
-    x = (d / lam) ** shape
+    x = pow_array(d / lam, shape)
     step = np.concatenate([[0.0], np.diff(x)])  # -log(1 - h(D)) = x(D) - x(D - 1), exact for large D
-    log_q = step * -1.0 + (math.log1p(-constant) if constant < 1 else -np.inf)  # log(1 - p)
+    log_q = step * -1.0 + (_ln1p(-constant) if constant < 1 else -np.inf)  # log(1 - p)
     with np.errstate(divide="ignore"):
-        log_p = np.log(-np.expm1(log_q))
+        log_p = log_array(-expm1_array(log_q))
     z = np.clip(log_p - log_q, -LOGIT_CLIP, LOGIT_CLIP)
     return np.nan_to_num(z, nan=-LOGIT_CLIP).astype(np.float32)
+
+
+def _pow_of(base: float, exponents: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``base ** exponents`` for a base > 0, as exp(exponent * log(base)) (:mod:`cjmsim.engine.libm`)."""
+    return exp_array(np.asarray(exponents, dtype=np.float64) * _ln(base))
 
 
 @dataclass
@@ -134,7 +156,7 @@ def satisfaction_model(sc: Scenario, g: int) -> SatisfactionModel | None:
     sat = seg.satisfaction
     if sat is None:
         return None
-    odds = {k: math.log(v) for k, v in sat.unsatisfied.items()}
+    odds = {k: _ln(v) for k, v in sat.unsatisfied.items()}
     loyal = seg.loyal if "loyal" not in odds else _sigmoid(_logit(seg.loyal) + odds["loyal"])
     out = SatisfactionModel(
         logit=_logit(sat.rate),
@@ -190,12 +212,12 @@ def segment_models(sc: Scenario, channels: list[str]) -> list[SegmentModel]:
         for c, ch in enumerate(channels):
             for tr, mult in seg.odds.get(ch, {}).items():
                 if tr == "loyal":
-                    lbeta[c] = math.log(mult)
+                    lbeta[c] = _ln(mult)
                 elif tr in _DROP_STAGES:  # drop and drop_STAGE multiply: their logs add
                     for st in _DROP_STAGES[tr]:
-                        dbeta[st, c] += math.log(mult)
+                        dbeta[st, c] += _ln(mult)
                 else:
-                    beta[_T[tr], c] = math.log(mult)
+                    beta[_T[tr], c] = _ln(mult)
         base: dict[str, float] = {
             "aware": seg.base.aware,
             "interest": seg.base.interest,
@@ -255,7 +277,7 @@ def segment_models(sc: Scenario, channels: list[str]) -> list[SegmentModel]:
         drop[CUSTOMER] = min(1.0, _bound(_sigmoid(_logit(seg.churn.customer) + worst) + most_loyal))
         drop[LOYAL] = _bound(_sigmoid(_logit(seg.churn.loyal) + worst))
         cv = seg.order_value.cv
-        sigma = math.sqrt(math.log1p(cv * cv))
+        sigma = math.sqrt(_ln1p(cv * cv))
         out.append(
             SegmentModel(
                 rows=rows,
@@ -264,9 +286,9 @@ def segment_models(sc: Scenario, channels: list[str]) -> list[SegmentModel]:
                 drop=drop,
                 loyal=seg.loyal,
                 affinity=np.array([seg.affinity.get(ch, 1.0) for ch in channels], dtype=np.float64),
-                wom_beta=math.log(seg.word_of_mouth),
+                wom_beta=_ln(seg.word_of_mouth),
                 base_aware_logit=_logit(seg.base.aware),
-                mu=math.log(seg.order_value.mean) - sigma * sigma / 2,
+                mu=_ln(seg.order_value.mean) - sigma * sigma / 2,
                 sigma=sigma,
                 margin=seg.margin,
                 cycle=cycle,
@@ -456,7 +478,7 @@ def calendar(sc: Scenario, models: list[SegmentModel], weeks: int, warm: int) ->
             logits.append(None)
             continue
         season[:, g] = np.array(curve.curve)[woy]
-        trend[:, g] = (1.0 + curve.trend) ** years
+        trend[:, g] = _pow_of(1.0 + curve.trend, years)
         base = {
             "aware": seg.base.aware,
             "interest": seg.base.interest,
@@ -483,7 +505,7 @@ def calendar(sc: Scenario, models: list[SegmentModel], weeks: int, warm: int) ->
             ps = ch.price_season
             price[:, c] = ch.cost.unit_price
             if ps is not None:
-                price[:, c] *= np.array(ps.curve)[woy] * (1.0 + ps.trend) ** years
+                price[:, c] *= np.array(ps.curve)[woy] * _pow_of(1.0 + ps.trend, years)
     return Calendar(logits, season, trend, price)
 
 
@@ -569,14 +591,14 @@ def compile_interventions(
         on[lo:hi, mask] = True
         for s, primary in enumerate(_PRIMARY):
             if primary in iv.odds:
-                lor[lo:hi, mask, s] += math.log(iv.odds[primary])
+                lor[lo:hi, mask, s] += _ln(iv.odds[primary])
         if "churn" in iv.odds:
-            churn[lo:hi, mask] += math.log(iv.odds["churn"])
+            churn[lo:hi, mask] += _ln(iv.odds["churn"])
         for st, f in iv.drop.items():
             drop_f[lo:hi, mask, stage_of[st]] *= f
         loyal_f[lo:hi, mask] *= iv.loyal
         if iv.satisfaction != 1:
-            sat_shift[lo:hi, mask] += math.log(iv.satisfaction)
+            sat_shift[lo:hi, mask] += _ln(iv.satisfaction)
         booked[lo, i] += iv.cost
         booked[lo:hi, i] += iv.weekly_cost
         split = shares * mask / float((shares * mask).sum())

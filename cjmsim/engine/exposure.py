@@ -14,6 +14,9 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
+from cjmsim.engine import libm
+from cjmsim.engine.libm import exp_array, log_array
+
 __all__ = [
     "UNIFORM_LEVELS",
     "capped_poisson_mean",
@@ -42,20 +45,21 @@ def capped_poisson_mean(lam: NDArray[np.float64], cap: int) -> NDArray[np.float6
 
 def _capped_mean_and_slope(lam: NDArray[np.float64], cap: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """E[min(X, cap)] and its derivative in lam, P(X <= cap - 1), for X ~ Poisson(lam)."""
-    pmf = np.exp(-lam)  # numpy's exp (the compiled loop's would round differently)
-    total, cdf = np.empty_like(pmf), np.empty_like(pmf)
-    _capped_loop(pmf.reshape(-1), lam.reshape(-1), cap, total.reshape(-1), cdf.reshape(-1))
+    lam = np.ascontiguousarray(lam)
+    total, cdf = np.empty_like(lam), np.empty_like(lam)
+    _capped_loop(lam.reshape(-1), cap, total.reshape(-1), cdf.reshape(-1))
     return total, cdf
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _capped_loop(pmf: NDArray[np.float64], lam: NDArray[np.float64], cap: int, total: NDArray[np.float64],
+def _capped_loop(lam: NDArray[np.float64], cap: int, total: NDArray[np.float64],
                  cdf: NDArray[np.float64]) -> None:  # fmt: skip
-    """The rest of :func:`_capped_mean_and_slope` from ``pmf = exp(-lam)``, element by element, compiled: the
-    same float64 operations as numpy's whole-array ones (``pmf * lam / k``, ``cdf + pmf``, ``total + (1 - cdf)``,
-    then clipped to [0, cap] and [0, 1]), one call instead of three per term (a large share of a small run)."""
-    for i in range(pmf.size):
-        total[i], cdf[i] = _capped_terms(pmf[i], lam[i], cap)
+    """:func:`_capped_mean_and_slope` element by element, compiled: ``pmf = exp(-lam)``
+    (:func:`cjmsim.engine.libm.exp`), then the same float64 operations as numpy's whole-array ones
+    (``pmf * lam / k``, ``cdf + pmf``, ``total + (1 - cdf)``, then clipped to [0, cap] and [0, 1]), one call
+    instead of three per term (a large share of a small run)."""
+    for i in range(lam.size):
+        total[i], cdf[i] = _capped_terms(libm.exp(-lam[i]), lam[i], cap)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -121,11 +125,11 @@ def allocate_units(
 
 
 # the scalar solve of the many one-segment campaigns is compiled (numba, cache): the same float64
-# operations, math.exp being the C library's in both, so the same lam to the last bit
+# operations, with the same exp (:func:`cjmsim.engine.libm.exp`) as the array solve, so the same lam to the last bit
 @numba.njit(cache=True, error_model="numpy")
 def _mean_and_slope_one(lam: float, cap: int) -> tuple[float, float]:
     """Scalar :func:`_capped_mean_and_slope` (the many one-segment campaigns of an optimizer)."""
-    return _capped_terms(math.exp(-lam), lam, cap)
+    return _capped_terms(libm.exp(-lam), lam, cap)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -156,11 +160,10 @@ def allocate_many(
 
     A week of a plan with many campaigns (an optimizer's candidate has one per channel, segment and
     period) spent most of its fixed cost in the per-campaign solve. Here the Newton iterations of every
-    campaign aimed at several groups run together: each iteration is one numpy ``exp`` over the means of
-    all campaigns not yet solved (numpy's exp is elementwise, so its results do not depend on what else the
-    array holds, and the compiled loops' would round differently), and one compiled pass for the rest, whose
-    sums add in numpy's pairwise order (:func:`_pairwise`). One-group campaigns take the scalar solve, and the
-    rare campaign aimed at more than 128 groups :func:`allocate_units` itself.
+    campaign aimed at several groups run together in one compiled call (:func:`_solve_many`), with the same
+    ``exp`` (:func:`cjmsim.engine.libm.exp`) and sums that add in numpy's pairwise order (:func:`_pairwise`).
+    One-group campaigns take the scalar solve, and the rare campaign aimed at more than 128 groups
+    :func:`allocate_units` itself.
     """
     units = np.asarray(units, dtype=np.float64)
     counts = np.asarray(counts, dtype=np.float64)
@@ -185,7 +188,21 @@ def allocate_many(
     start = np.zeros(many.size + 1, dtype=np.int64)
     np.cumsum(nlive[many], out=start[1:])
     a, n, full, lam_max = _gather(units, counts, affinity, live, caps, many, start)
-    pmf = np.exp(-full)  # the means at the most useful level: can the audience absorb the units at all?
+    s = _solve_many(units, caps, many, start, n, a, full)
+    _scatter(many, start, live, a, s, full, lam)
+    return lam
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _solve_many(units: NDArray[np.float64], caps: NDArray[np.int64], many: NDArray[np.int64],
+                start: NDArray[np.int64], n: NDArray[np.float64], a: NDArray[np.float64],
+                full: NDArray[np.float64]) -> NDArray[np.float64]:  # fmt: skip
+    """The scale ``s`` of each campaign in ``many`` (-1 where its audience cannot absorb its units): whether
+    it can at the most useful means ``full`` (:func:`_capacities`), then Newton steps (:func:`_newton`) on
+    every campaign still solving, at most 50."""
+    pmf = np.empty(full.size)
+    for j in range(full.size):
+        pmf[j] = libm.exp(-full[j])
     s = np.empty(many.size)
     left = _capacities(units, caps, many, start, n, a, full, pmf, s)  # s: the uncapped start, or -1: full
     tries = np.zeros(many.size, dtype=np.int64)
@@ -193,10 +210,11 @@ def allocate_many(
         if left.size == 0:
             break
         x = _means(left, start, s, a)
-        pmf = np.exp(-x)
+        pmf = np.empty(x.size)
+        for j in range(x.size):
+            pmf[j] = libm.exp(-x[j])
         left = _newton(units, caps, many, start, n, a, pmf, x, s, left, tries)
-    _scatter(many, start, live, a, s, full, lam)
-    return lam
+    return s
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -381,24 +399,24 @@ def exposure_thresholds(lam: NDArray[np.float64], cap: int) -> NDArray[np.uint16
     """
     lam = np.asarray(lam, dtype=np.float64)
     out = np.empty(lam.shape + (cap,), dtype=np.uint16)
-    pmf = np.exp(-lam)  # numpy's exp (the compiled loop's would round differently)
-    _threshold_loop(pmf.reshape(-1), np.ascontiguousarray(lam).reshape(-1), out.reshape(-1, cap))
+    _threshold_loop(np.ascontiguousarray(lam).reshape(-1), out.reshape(-1, cap))
     return out
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _threshold_loop(pmf: NDArray[np.float64], lam: NDArray[np.float64], out: NDArray[np.uint16]) -> None:
-    """The rest of :func:`exposure_thresholds` from ``pmf = exp(-lam)``, element by element, compiled: the
-    CDF by the same float64 operations as numpy's whole-array ones, ``T_k = ceil(min(F(k), 1) * 65536) - 1``
-    clipped to [0, 65535], and 65535 throughout where ``lam <= 0`` (one call, not five a term)."""
+def _threshold_loop(lam: NDArray[np.float64], out: NDArray[np.uint16]) -> None:
+    """:func:`exposure_thresholds` element by element, compiled: ``pmf = exp(-lam)``
+    (:func:`cjmsim.engine.libm.exp`), the CDF by the same float64 operations as numpy's whole-array ones,
+    ``T_k = ceil(min(F(k), 1) * 65536) - 1`` clipped to [0, 65535], and 65535 throughout where ``lam <= 0``
+    (one call, not five a term)."""
     cap = out.shape[1]
-    for i in range(pmf.size):
+    for i in range(lam.size):
         row = out[i]
         if lam[i] <= 0:
             for k in range(cap):
                 row[k] = UNIFORM_LEVELS - 1
             continue
-        p = pmf[i]
+        p = libm.exp(-lam[i])
         c = p
         for k in range(cap):
             if k > 0:
@@ -481,11 +499,11 @@ def _hill_stable(
     the warnings that would report them are off.
     """
     with np.errstate(divide="ignore", over="ignore"):
-        z = np.log(adstock, dtype=np.float64)
-        np.subtract(math.log(half), z, out=z)
+        z = log_array(adstock)
+        np.subtract(libm.log(half), z, out=z)
         z *= slope
         np.maximum(z, -700.0, out=z)
-        np.exp(z, out=z)
+        exp_array(z, out=z)
     z += 1.0
     np.reciprocal(z, out=z)
     out[...] = z

@@ -33,6 +33,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
+from cjmsim.engine import libm
 from cjmsim.engine.pcg import fill_outputs, float32_into
 from cjmsim.engine.population import AWARE as _AWARE
 from cjmsim.engine.population import CONTACT as _CONTACT
@@ -51,6 +52,7 @@ __all__ = [
     "expf",
     "expose_block",
     "expose_messages",
+    "lognormal_values",
     "logits_block",
     "message_fits",
     "move_enter_block",
@@ -163,6 +165,17 @@ def sigmoid_array(x: np.ndarray, out: np.ndarray) -> None:
     """:func:`sigmoid32` of every element of float32 ``x`` into ``out`` (may be ``x``); a vectorised loop."""
     for i in range(x.size):
         out[i] = sigmoid32(x[i])
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def lognormal_values(u1: np.ndarray, u2: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """Lognormal draws ``exp(mu + sigma z)`` with ``z = sqrt(-2 log u1) cos(2 pi u2)`` (Box-Muller), element by
+    element, by :mod:`cjmsim.engine.libm`'s functions: the same bits on every machine."""
+    out = np.empty(u1.size)
+    for i in range(u1.size):
+        z = np.sqrt(-2.0 * libm.log(u1[i])) * libm.cos_2pi(u2[i])
+        out[i] = libm.exp(mu[i] + sigma[i] * z)
+    return out
 
 
 # The kernels take their arrays as separate arguments, repeated from one signature to the next: packed

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from cjmsim.engine.libm import exp_array, pow_array
 from cjmsim.scenario import STAGES, Scenario
 
 __all__ = [
@@ -107,7 +108,7 @@ def cycle_survival(weeks: float, shape: float, d: NDArray[np.float64]) -> NDArra
     """S(d) = P(T > d) of the discrete Weibull purchase cycle: exp(-(d / lam)^shape), lam = weeks /
     Gamma(1 + 1/shape)."""
     lam = weeks / math.gamma(1.0 + 1.0 / shape)
-    return np.exp(-((np.maximum(d, 0.0) / lam) ** shape))
+    return exp_array(-pow_array(np.maximum(d, 0.0) / lam, shape))
 
 
 def _last_orders(weeks: float, shape: float, n: int, start: int, seed: np.random.SeedSequence) -> NDArray[np.int16]:

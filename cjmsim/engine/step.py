@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from cjmsim.engine import libm
 from cjmsim.engine.compiled import (
     LOGIT_CLIP,
     CompiledCampaign,
@@ -50,12 +51,15 @@ from cjmsim.engine.kernel import (
     expose_block,
     expose_messages,
     logits_block,
+    lognormal_values,
     message_fits,
     move_enter_block,
     movers_block,
+    sigmoid_array,
     step_block,
     week_block,
 )
+from cjmsim.engine.libm import log_array
 from cjmsim.engine.pcg import PCGStream
 from cjmsim.engine.population import (
     AWARE,
@@ -147,11 +151,19 @@ def _order_values(
     mu: float | NDArray[np.float64],
     sigma: float | NDArray[np.float64],
 ) -> NDArray[np.float64]:
-    """Lognormal order values from two uniforms each (Box-Muller): ``exp(mu + sigma * z)``. One function for a
+    """Lognormal order values from two uniforms each (Box-Muller): ``exp(mu + sigma * z)``, compiled
+    (:func:`~cjmsim.engine.kernel.lognormal_values`: the same bits on every machine). One function for a
     block's orders (:meth:`World._orders`) and the week's together (:meth:`World._orders_together`), so both
     round alike."""
-    z = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
-    return np.asarray(np.exp(mu + sigma * z), dtype=np.float64)
+    u1 = np.ascontiguousarray(u1, dtype=np.float64)
+    u2 = np.ascontiguousarray(u2, dtype=np.float64)
+    mus = np.full(u1.shape, mu, dtype=np.float64) if np.ndim(mu) == 0 else np.ascontiguousarray(mu, dtype=np.float64)
+    sigmas = (
+        np.full(u1.shape, sigma, dtype=np.float64)
+        if np.ndim(sigma) == 0
+        else np.ascontiguousarray(sigma, dtype=np.float64)
+    )
+    return lognormal_values(u1, u2, mus, sigmas)
 
 
 class World:
@@ -1344,12 +1356,7 @@ class World:
             un = np.flatnonzero(self.pop.unsatisfied[lo:hi])
             if un.size:
                 p[un] += m.satisfaction.offsets[stage[un]]
-        # p = 1 / (1 + exp(-logit))
-        np.negative(p, out=p)
-        with np.errstate(over="ignore"):
-            np.exp(p, out=p)
-        p += 1.0
-        np.reciprocal(p, out=p)
+        sigmoid_array(p, p)  # p = 1 / (1 + exp(-logit)), float32
         # ---- who moves: u < p (primary) or u < p + (1 - p) * d (drop / churn / loyalty)
         out = buf["mv"][:n]
         # the week's base drop (interventions), one place
@@ -1504,8 +1511,7 @@ class World:
             loyal_p: float | NDArray[np.float64] = loyal_w
             if m.satisfaction is not None:  # unsatisfied: churn and loyalty odds (docs/model.md, Satisfaction)
                 loyal_p, z = self._unsatisfied_odds(m.satisfaction, loyal_w, m.loyal, idx[pi], z)
-            with np.errstate(over="ignore"):  # float32 like the main step: a churn rate of 0 gives exactly 0
-                pc = (1.0 / (1.0 + np.exp(-z.astype(np.float32)))).astype(np.float64)
+            pc = _sigmoid32_of(z)  # float32 like the main step: a churn rate of 0 gives exactly 0
             churn = v < pc
             if m.loyal_coef is not None:  # barriers: channels shape customer -> loyal (on the week's rate)
                 zl0 = m.loyal_logit if loyal_w == m.loyal else clipped_logit(loyal_w)
@@ -1513,8 +1519,7 @@ class World:
                 if m.satisfaction is not None and m.satisfaction.loyal_odds != 0.0:
                     assert self.pop.unsatisfied is not None  # and an unsatisfied customer's loyal odds on top
                     zl = zl + np.where(self.pop.unsatisfied[idx[pi]], m.satisfaction.loyal_odds, 0.0)
-                with np.errstate(over="ignore"):
-                    loyal_p = (1.0 / (1.0 + np.exp(-zl.astype(np.float32)))).astype(np.float64)
+                loyal_p = _sigmoid32_of(zl)
             loyal = (~is_loyal) & ~churn & (v < pc + loyal_p)
             sub = new[pi]
             sub[churn] = LOST
@@ -1595,10 +1600,9 @@ class World:
         k = len(m.rows)
         d0 = base[s].astype(np.float64)
         with np.errstate(divide="ignore"):  # a drop of 0 or 1 stays 0 or 1: logits clipped like the base rates
-            z0 = np.clip(np.log(d0) - np.log1p(-d0), -LOGIT_CLIP, LOGIT_CLIP)
+            z0 = np.clip(log_array(d0) - log_array(1.0 - d0), -LOGIT_CLIP, LOGIT_CLIP)
         z = (m.drop_coef[s] * self.sat[b][:k, mv[di]].T).sum(axis=1) + z0
-        with np.errstate(over="ignore"):  # float32 like the main step: exp(100) is inf, so p_drop is exactly 0
-            pd = (1.0 / (1.0 + np.exp(-z.astype(np.float32)))).astype(np.float64)
+        pd = _sigmoid32_of(z)  # float32 like the main step: exp(100) is inf, so p_drop is exactly 0
         out = drops.copy()
         out[di[v >= pd]] = False
         return out
@@ -1747,7 +1751,15 @@ def trigger_uniforms(key: int, agents: NDArray[np.intp], week: int, campaign: in
 
 def _sigmoid(x: float) -> float:
     """1 / (1 + exp(-x)), exact 0 and 1 at the clipped logits."""
-    return 1.0 / (1.0 + math.exp(-x)) if x > -700 else 0.0
+    return 1.0 / (1.0 + libm.exp(-x)) if x > -700 else 0.0
+
+
+def _sigmoid32_of(z: NDArray[Any]) -> NDArray[np.float64]:
+    """``1 / (1 + exp(-z))`` computed in float32 (:func:`~cjmsim.engine.kernel.sigmoid32`, as the main step),
+    returned as float64."""
+    p = np.ascontiguousarray(z, dtype=np.float32).reshape(-1).copy()
+    sigmoid_array(p, p)
+    return p.reshape(np.shape(z)).astype(np.float64)
 
 
 class SharedDraws:
