@@ -213,6 +213,35 @@ def test_sigterm_while_writing_leaves_no_temporary_folder(tmp_path):
     assert list(target.parent.iterdir()) == []
 
 
+def test_a_sigterm_python_swallows_still_stops_the_run(tmp_path, monkeypatch):
+    """The handler's SystemExit, raised while a finaliser runs (a ``__del__``: Python prints "Exception ignored"
+    and goes on), once let a run in CI finish and exit 0 after a SIGTERM. The status the handler records stops
+    the folder from being renamed into place, and the command exits with it."""
+    import cjmsim.output.files as files
+    from cjmsim.cli.common import _terminate
+
+    swallowed: list[BaseException | None] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: swallowed.append(u.exc_value))
+    real = files.umask_mode
+
+    class Finaliser:
+        def __del__(self) -> None:
+            _terminate(signal.SIGTERM, None)  # the handler, as if the signal came while this ran
+
+    def umask_mode(kind: int) -> int:
+        if not swallowed:
+            Finaliser()  # made and collected at once: its SystemExit goes to sys.unraisablehook
+        return real(kind)
+
+    monkeypatch.setattr(files, "umask_mode", umask_mode)
+    target = tmp_path / "run"
+    res = invoke("run", MINIMAL, *SMALL, "--out", target)
+    assert len(swallowed) == 1 and isinstance(swallowed[0], SystemExit)
+    assert res.exit_code == 128 + signal.SIGTERM, res.output
+    assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN  # the command put the handler back
+
+
 def _children(pid: int) -> list[int]:
     kids = []
     for stat in Path("/proc").glob("[0-9]*/stat"):

@@ -202,8 +202,13 @@ def out_folder(out: str | None, default: Path, analysis: str, force: bool) -> Pa
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM: exit as Ctrl-C does, so temporary folders are removed (a second SIGTERM waits)."""
+    """SIGTERM: exit as Ctrl-C does, so temporary folders are removed (a second SIGTERM waits). The status is
+    recorded first (:func:`cjmsim.output.interrupt`): should Python swallow the ``SystemExit`` (raised in a
+    finaliser), no folder is renamed into place after it and the command still exits with it."""
+    from cjmsim.output import interrupt
+
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    interrupt(128 + signum)
     raise SystemExit(128 + signum)
 
 
@@ -246,8 +251,15 @@ def guarded(command: Callable[..., T]) -> Callable[..., T]:
         main = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGTERM, _terminate) if main else None
         depth = len(_target)
+        from cjmsim.output import interrupt, interrupted
+
+        if main:
+            interrupt(None)
         try:
-            return command(*args, **kwargs)
+            result = command(*args, **kwargs)
+            if main:
+                interrupted()  # a SIGTERM whose SystemExit was swallowed on the way
+            return result
         except OSError as e:
             if e.errno == errno.EPIPE:
                 closed_pipe()
@@ -260,5 +272,6 @@ def guarded(command: Callable[..., T]) -> Callable[..., T]:
             del _target[depth:]
             if main:
                 signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+                interrupt(None)  # the command is over (a library caller's next writes are its own)
 
     return wrapper

@@ -10,7 +10,7 @@ the analyses (a sweep streams its parts to disk as tasks finish) can use it.
 from __future__ import annotations
 
 from .files import atomic_file, write_csv, write_json, write_parquet, write_text
-from .folders import atomic_folder, check_resumable, check_target, clean_stale, remove_folder
+from .folders import atomic_folder, check_resumable, check_target, clean_stale, interrupt, interrupted, remove_folder
 from .metadata import metadata
 
 __all__ = [
@@ -19,6 +19,8 @@ __all__ = [
     "check_resumable",
     "check_target",
     "clean_stale",
+    "interrupt",
+    "interrupted",
     "metadata",
     "remove_folder",
     "write_csv",

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from .folders import umask_mode
+from .folders import interrupted, umask_mode
 
 __all__ = ["FORMULA_START", "atomic_file", "csv_text", "write_csv", "write_json", "write_parquet", "write_text"]
 
@@ -47,6 +47,7 @@ def atomic_file(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
+        interrupted()  # a termination whose SystemExit was swallowed: not renamed into place
         os.chmod(tmp, umask_mode(0o666))
         os.replace(tmp, target)
     except BaseException as e:

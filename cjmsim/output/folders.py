@@ -28,7 +28,16 @@ try:
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["atomic_folder", "check_resumable", "check_target", "clean_stale", "remove_folder", "umask_mode"]
+__all__ = [
+    "atomic_folder",
+    "check_resumable",
+    "check_target",
+    "clean_stale",
+    "interrupt",
+    "interrupted",
+    "remove_folder",
+    "umask_mode",
+]
 
 #: When this process started (its temporaries are newer; a killed run's are older).
 STARTED = time.time()
@@ -44,6 +53,24 @@ def _process_started() -> float:
         return min(STARTED, boot + ticks / os.sysconf("SC_CLK_TCK"))
     except (OSError, ValueError, IndexError, StopIteration):  # pragma: no cover - not Linux
         return STARTED
+
+
+#: The exit status a termination signal asked for (:func:`interrupt`), or empty.
+_interrupted: list[int] = []
+
+
+def interrupt(status: int | None) -> None:
+    """Record that a signal asked this process to stop with exit ``status`` (None: forget it; a command starts
+    so). A signal handler raises ``SystemExit`` too, but Python swallows an exception raised in a finaliser
+    (``__del__``, a weakref callback) with only a warning; so every folder and file, before it is renamed into
+    place, and the command, before it reports success, ask :func:`interrupted` again."""
+    _interrupted[:] = [] if status is None else [status]
+
+
+def interrupted() -> None:
+    """Raise ``SystemExit`` with the status :func:`interrupt` recorded, if one was."""
+    if _interrupted:
+        raise SystemExit(_interrupted[0])
 
 
 def umask_mode(kind: int) -> int:
@@ -156,10 +183,11 @@ def atomic_folder(target: str | Path) -> Iterator[Path]:
     """Yield a temporary folder that replaces ``target`` only if the block finishes.
 
     An existing ``target`` is replaced as a whole (check it first with :func:`check_target`). On
-    an exception (an OS error, Ctrl-C, SystemExit from a SIGTERM handler) the temporary folder is
-    removed and ``target`` is left as it was. The folder follows the umask. Concurrent writers
-    of one ``target`` (threads or processes) each replace it whole: the last to finish wins, the
-    folder is never a mix, and none of them fails for the others (see :func:`_replacing`).
+    an exception (an OS error, Ctrl-C, SystemExit from a SIGTERM handler) or after a termination recorded
+    by :func:`interrupt` the temporary folder is removed and ``target`` is left as it was. The folder
+    follows the umask. Concurrent writers of one ``target`` (threads or processes) each replace it whole:
+    the last to finish wins, the folder is never a mix, and none of them fails for the others (see
+    :func:`_replacing`).
     """
     target = Path(target)
     try:
@@ -174,6 +202,7 @@ def atomic_folder(target: str | Path) -> Iterator[Path]:
     try:
         os.chmod(tmp, umask_mode(0o777))
         yield tmp
+        interrupted()  # a termination whose SystemExit was swallowed: not renamed into place
         with _replacing(target):
             if target.exists() or target.is_symlink():
                 old = _aside(target)
