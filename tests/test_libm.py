@@ -173,12 +173,16 @@ def test_exp_selects_give_fdlibms_bits_in_every_branch() -> None:
 
 
 _RUN = """
-import hashlib, cjmsim
+import hashlib, numpy as np, cjmsim
+from cjmsim.engine.exposure import hill
 h = hashlib.sha256()
 for name in ("hifi", "clv", "clinic"):
     r = cjmsim.simulate(cjmsim.load_scenario(f"scenarios/{name}.toml"), agents=3000, reps=1, weeks=30)
     for df in (r.summary, r.weekly):
         h.update(df.to_csv(index=False, float_format="%.17g").encode())
+# Hill's power form (no shipped scenario has a slope other than 1 or 2; a small run would rarely feel a last bit)
+adstock = np.random.default_rng(1).random(100_000).astype(np.float32) * 10
+h.update(hill(adstock, 0.5, 1.5, np.empty_like(adstock)).tobytes())
 print(h.hexdigest())
 """
 
@@ -187,7 +191,8 @@ print(h.hexdigest())
 def test_one_seed_gives_one_run_whatever_simd_numpy_finds() -> None:
     """The same runs, once with numpy's CPU-specific loops (AVX2, AVX-512 where the machine has them) and once
     with all of them switched off (``NPY_DISABLE_CPU_FEATURES``): numpy's float64 exp and log differ in the last
-    bit between the two, so before the engine took its own, hifi, clv and clinic all gave other numbers."""
+    bit between the two, so before the engine took its own, hifi, clv and clinic all gave other numbers, and
+    numpy's power gave Hill's power form (a slope other than 1 and 2) other saturations."""
     from numpy._core import _multiarray_umath as umath
 
     found = [f for f in umath.__cpu_dispatch__ if umath.__cpu_features__.get(f)]

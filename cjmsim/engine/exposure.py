@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from cjmsim.engine import libm
-from cjmsim.engine.libm import exp_array, log_array
+from cjmsim.engine.libm import exp_array, log_array, pow_array
 
 __all__ = [
     "UNIFORM_LEVELS",
@@ -480,8 +480,9 @@ def hill(
         denom = out + np.float32(half * half)
         np.divide(out, denom, out=out)
     else:
-        np.power(adstock, np.float32(slope), out=out)
-        denom = out + np.float32(half**slope)
+        # A^slope in float64 by libm (numpy's power depends on the CPU), rounded once to float32
+        out[...] = pow_array(adstock, float(slope))
+        denom = out + np.float32(libm.pow(float(half), float(slope)))
         np.divide(out, denom, out=out)
     return out
 
