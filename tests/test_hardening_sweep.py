@@ -29,7 +29,7 @@ from cjmsim.analyses import simulate
 from cjmsim.analyses import sweep as sweep_module
 from cjmsim.scenario import ScenarioError
 from tests.test_hardening_output import _alive, _children, _cli
-from tests.test_sweep import MINIMAL, assert_same_results, invoke, results_parts, write_experiment
+from tests.test_sweep import CPC, MINIMAL, assert_same_results, invoke, results_parts, write_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,7 +66,7 @@ def _kill_after_first_part(proc: subprocess.Popen[str], results: Path, deadline:
 @pytest.mark.slow
 def test_scheduler_dying_mid_sweep_is_one_message_and_resume_finishes(tmp_path):
     pytest.importorskip("distributed")
-    path = write_experiment(tmp_path, LEVELS, agents=20000, weeks=8)
+    path = write_experiment(tmp_path, LEVELS, agents=100_000, weeks=8)  # one worker thread: seconds after a part
     proc = subprocess.Popen(
         [sys.executable, "-c", SCHEDULER], env=_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
@@ -180,7 +180,10 @@ def test_a_sweep_over_an_hour_needs_yes_and_workers_share_it(tmp_path, monkeypat
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_ctrl_c_stops_a_two_worker_sweep_in_one_line(tmp_path):
-    path = write_experiment(tmp_path, LEVELS, agents=20000, weeks=8)  # 48 tasks
+    # 48 tasks, large enough that the rest of the sweep takes seconds after the first part (about 8 s on
+    # 2 cores; at 20,000 agents x 8 weeks it was over within half a second, and a SIGINT sent a moment
+    # late found a finished sweep)
+    path = write_experiment(tmp_path, LEVELS, agents=1_000_000, weeks=26)
     out = tmp_path / "out"
     proc = subprocess.Popen(
         _cli("sweep", path, "--workers", "2", "--quiet", "--no-report", "--out", out),
@@ -201,7 +204,7 @@ def test_ctrl_c_stops_a_two_worker_sweep_in_one_line(tmp_path):
     stdout, stderr = proc.communicate(timeout=30)
     assert time.monotonic() - t0 < 5  # promptly: running tasks are not waited for
     err = stderr.decode()
-    assert proc.returncode == 130, err
+    assert proc.returncode == 130, f"{err!r}, {len(results_parts(out))} of 48 parts written"
     assert "Traceback" not in err and "KeyboardInterrupt" not in err and "Aborted" not in err, err
     m = re.fullmatch(r"interrupted: (\d+) of 48 tasks done \(kept in (.+)\); rerun with --resume\n", err)
     assert m, err
@@ -213,6 +216,27 @@ def test_ctrl_c_stops_a_two_worker_sweep_in_one_line(tmp_path):
     again = invoke("sweep", path, "--out", out, "--resume", "--quiet", "--no-report", "--workers", "2")
     assert again.exit_code == 0, again.output
     assert len(results_parts(out)) == 48
+
+
+def test_ctrl_c_after_the_last_task_is_the_same_one_line_and_resume_writes_the_tables(tmp_path, monkeypatch):
+    from cjmsim.cli import sweep as sweep_cli
+
+    path = write_experiment(tmp_path, CPC, reps=2, agents=1000, weeks=6)  # 2 points x (2 plans + none) x 2 reps
+    out = tmp_path / "out"
+    real = sweep_cli._write_sweep_tables
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # Ctrl-C as the tables are written: every task is done
+
+    monkeypatch.setattr(sweep_cli, "_write_sweep_tables", interrupted)
+    res = invoke("sweep", path, "--out", out, "--quiet", "--no-report")
+    assert res.exit_code == 130, res.output
+    assert res.output == f"interrupted: 12 of 12 tasks done (kept in {out}); rerun with --resume\n"
+    assert len(results_parts(out)) == 12 and not (out / "summary.csv").exists()
+    monkeypatch.setattr(sweep_cli, "_write_sweep_tables", real)
+    again = invoke("sweep", path, "--out", out, "--resume", "--quiet", "--no-report")
+    assert again.exit_code == 0, again.output
+    assert (out / "summary.csv").exists() and len(results_parts(out)) == 12
 
 
 def test_the_estimate_counts_a_no_marketing_run_per_point_and_rep():

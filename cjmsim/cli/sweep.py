@@ -143,6 +143,12 @@ def sweep_command(
     with library_errors():  # a lost scheduler is said with the sweep's counts, before the generic message
         try:
             result = tracked("sweeping", "tasks", quiet, work)
+            # the comparison run and the tables too: a Ctrl-C there is the same one line (a resume writes them)
+            result.reconciliation = _reconcile(exp, workers, scheduler, quiet)
+            elapsed = time.perf_counter() - t0
+            for warning in result.warnings:  # results parts a resume could not use: set aside, run again
+                click.echo(f"warning: {printable(warning)}", err=True)
+            _write_sweep_tables(result, target, no_report, quiet)
         except SchedulerLost as e:
             fail(
                 f"lost the scheduler {e.scheduler} after {seen[0]} of {seen[1]} tasks; the finished parts are "
@@ -157,11 +163,6 @@ def sweep_command(
                 err=True,
             )
             sys.exit(130)
-    result.reconciliation = _reconcile(exp, workers, scheduler, quiet)
-    elapsed = time.perf_counter() - t0
-    for warning in result.warnings:  # results parts a resume could not use: set aside, run again
-        click.echo(f"warning: {printable(warning)}", err=True)
-    _write_sweep_tables(result, target, no_report, quiet)
     if not quiet:
         console = Console()
         console.print(sweep_table(result, width=console.width))
