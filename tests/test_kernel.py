@@ -248,3 +248,57 @@ def test_a_run_compiles_every_kernel_once() -> None:
     for module in ("kernel", "exposure", "pcg"):
         assert any(k == 1 for name, k in counts.items() if f".{module}." in name), module
     assert counts["cjmsim.engine.kernel.week_block"] == 1 and counts["cjmsim.engine.kernel.step_block"] == 1
+
+
+def _numpy_bill(lam, cell_lams, units_cell, chans, weight, budget, carried, price, carry_rate, lean):
+    """The week's bill and money records as World._buy computed them with numpy before kernel.buy_units."""
+    G, C = lam.shape[0], lam.shape[1]
+    planned, spend_rec, stage_rec = np.zeros(C), np.zeros((G, C)), np.zeros((G, C, 7))
+    lam_c = lam.transpose(1, 0, 2)[chans]
+    shares = np.divide(cell_lams, lam_c, out=np.zeros_like(cell_lams), where=lam_c > 0)
+    taken = units_cell.transpose(1, 0, 2)[chans] * shares
+    delivered_gs = taken.sum(axis=2) * weight
+    delivereds = delivered_gs.sum(axis=1)
+    spend = np.minimum(np.maximum(delivereds - carried, 0.0), budget / price) * price
+    carry = carry_rate[chans] * delivereds
+    carry[carry * price < 1e-6] = 0.0
+    np.add.at(planned, chans, budget)
+    got = np.flatnonzero(delivereds > 0)
+    d = delivereds[got]
+    np.add.at(spend_rec.T, chans[got], spend[got, None] * delivered_gs[got] / d[:, None])
+    if not lean:
+        by_stage = taken[got].reshape(got.size, G, 7, 4).sum(axis=3)
+        money = spend[got, None, None] * by_stage * weight / d[:, None, None]
+        np.add.at(stage_rec.transpose(1, 0, 2), chans[got], money)
+    return (shares, taken, delivered_gs, delivereds, spend, carry), (planned, spend_rec, stage_rec)
+
+
+@pytest.mark.parametrize("G", [1, 6, 9, 130])  # one accumulator, eight, and numpy's halves beyond 128 segments
+@pytest.mark.parametrize("lean", [False, True])
+def test_buy_units_is_numpys_bill_bit_for_bit(G, lean):
+    from cjmsim.engine.kernel import buy_units
+
+    rng = np.random.default_rng(G)
+    C, P = 4, 7
+    chans = rng.integers(0, C, P).astype(np.intp)  # campaigns share channels
+    cell_lams = rng.gamma(0.5, 2.0, (P, G, N_CELLS)) * (rng.random((P, G, N_CELLS)) < 0.7)
+    lam = np.zeros((G, C, N_CELLS))
+    np.add.at(lam.transpose(1, 0, 2), chans, cell_lams)  # the channels' means: the campaigns' sums
+    units_cell = rng.gamma(2.0, 50.0, (G, C, N_CELLS)) * (lam > 0)
+    weight = 3.7
+    budget = rng.uniform(0, 5e4, P)
+    budget[2], budget[4] = 0.0, 1e12  # none planned; more than the audience can take
+    carried, price = rng.uniform(0, 200, P), rng.uniform(0.2, 40, P)
+    carry_rate = np.array([0.0, 0.3, 0.5, 1e-12])  # the last leaves carries worth under a kopeck
+    want, records = _numpy_bill(lam, cell_lams, units_cell, chans, weight, budget, carried, price, carry_rate, lean)
+    planned, spend_rec, stage_rec = np.zeros(C), np.zeros((G, C)), np.zeros((G, C, 7))
+    got = buy_units(lam, cell_lams, units_cell, chans, weight, budget, carried, price, carry_rate, True, lean,
+                    planned, spend_rec, stage_rec)  # fmt: skip
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)  # equal, not close: the same float64 operations in the same order
+    for a, b in zip((planned, spend_rec, stage_rec), records, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert (want[5] == 0).any() and (want[4] > 0).any() and (want[4] < budget).any()  # every branch was taken
+    untouched = [np.zeros(C), np.zeros((G, C)), np.zeros((G, C, 7))]
+    buy_units(lam, cell_lams, units_cell, chans, weight, budget, carried, price, carry_rate, False, lean, *untouched)
+    assert not any(a.any() for a in untouched)  # the warm-up records nothing

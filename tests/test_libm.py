@@ -206,3 +206,21 @@ def test_one_seed_gives_one_run_whatever_simd_numpy_finds() -> None:
         digests.append(res.stdout.strip())
     assert len(digests[0]) == 64 and digests[0] == digests[1]
     assert hashlib.sha256(b"").hexdigest() not in digests
+
+
+def test_numpy_sum_adds_in_numpys_order_at_any_length():
+    """libm.numpy_sum (and pairwise_sum up to 128 values) give numpy's float64 sum bit for bit: one
+    accumulator below 8 values, eight up to 128, numpy's halves beyond (a plain running sum differs)."""
+    from cjmsim.engine.libm import numpy_sum, pairwise_sum
+
+    rng = np.random.default_rng(8)
+    plain_differs = 0
+    for n in [*range(1, 140), 255, 256, 257, 1000, 1025, 4099]:
+        for _ in range(5):
+            v = rng.standard_normal(n + 5) * rng.uniform(0, 1e6, n + 5)  # magnitudes over six decades
+            want = v[3 : 3 + n].sum()
+            assert numpy_sum(v, 3, n) == want, n
+            if n <= 128:
+                assert pairwise_sum(v, 3, n) == want, n
+            plain_differs += float(np.cumsum(v[3 : 3 + n])[-1]) != want
+    assert plain_differs > 0  # the order matters for these values: the test can tell one from another

@@ -148,7 +148,8 @@ def _allocate_one(units: float, n: float, cap: int) -> float:
     return s
 
 
-#: numpy sums up to this many float64 values with eight accumulators, more in recursive halves (:func:`_pairwise`).
+#: numpy sums up to this many float64 values with eight accumulators, more in recursive halves
+#: (:func:`cjmsim.engine.libm.pairwise_sum`).
 _PAIRWISE_BLOCK = 128
 
 
@@ -161,7 +162,8 @@ def allocate_many(
     A week of a plan with many campaigns (an optimizer's candidate has one per channel, segment and
     period) spent most of its fixed cost in the per-campaign solve. Here the Newton iterations of every
     campaign aimed at several groups run together in one compiled call (:func:`_solve_many`), with the same
-    ``exp`` (:func:`cjmsim.engine.libm.exp`) and sums that add in numpy's pairwise order (:func:`_pairwise`).
+    ``exp`` (:func:`cjmsim.engine.libm.exp`) and sums that add in numpy's pairwise order
+    (:func:`cjmsim.engine.libm.pairwise_sum`).
     One-group campaigns take the scalar solve, and the rare campaign aimed at more than 128 groups
     :func:`allocate_units` itself.
     """
@@ -215,37 +217,6 @@ def _solve_many(units: NDArray[np.float64], caps: NDArray[np.int64], many: NDArr
             pmf[j] = libm.exp(-x[j])
         left = _newton(units, caps, many, start, n, a, pmf, x, s, left, tries)
     return s
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _pairwise(v: NDArray[np.float64], lo: int, n: int) -> float:
-    """``v[lo:lo + n].sum()`` for n <= 128, added as numpy adds a contiguous float64 array (its pairwise
-    summation: one accumulator below 8 values, eight up to 128), so the compiled solve sums bit for bit as
-    the per-campaign one did. (Beyond 128 numpy halves the range recursively; :func:`allocate_many` leaves
-    such campaigns to :func:`allocate_units`.)"""
-    if n < 8:
-        res = 0.0
-        for i in range(lo, lo + n):
-            res += v[i]
-        return res
-    r0, r1, r2, r3 = v[lo], v[lo + 1], v[lo + 2], v[lo + 3]
-    r4, r5, r6, r7 = v[lo + 4], v[lo + 5], v[lo + 6], v[lo + 7]
-    i = 8
-    while i < n - n % 8:
-        r0 += v[lo + i]
-        r1 += v[lo + i + 1]
-        r2 += v[lo + i + 2]
-        r3 += v[lo + i + 3]
-        r4 += v[lo + i + 4]
-        r5 += v[lo + i + 5]
-        r6 += v[lo + i + 6]
-        r7 += v[lo + i + 7]
-        i += 8
-    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    while i < n:
-        res += v[lo + i]
-        i += 1
-    return float(res)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -305,12 +276,12 @@ def _capacities(units: NDArray[np.float64], caps: NDArray[np.int64], many: NDArr
         lo, hi = start[i], start[i + 1]
         for j in range(lo, hi):
             prod[j] = n[j] * _capped_terms(pmf[j], x[j], caps[k])[0]
-        if _pairwise(prod, lo, hi - lo) <= units[k]:
+        if libm.pairwise_sum(prod, lo, hi - lo) <= units[k]:
             s[i] = -1.0
             continue
         for j in range(lo, hi):
             prod[j] = n[j] * a[j]
-        s[i] = units[k] / _pairwise(prod, lo, hi - lo)
+        s[i] = units[k] / libm.pairwise_sum(prod, lo, hi - lo)
         out[m] = i
         m += 1
     return out[:m]
@@ -343,7 +314,7 @@ def _newton(units: NDArray[np.float64], caps: NDArray[np.int64], many: NDArray[n
     out = np.empty(left.size, dtype=np.int64)
     m = 0
     j0 = 0
-    zero = int(np.int64(0))  # not a literal 0, which would compile _pairwise a second time (Literal[int])
+    zero = int(np.int64(0))  # not a literal 0, which would compile pairwise_sum a second time (Literal[int])
     for i in left:
         k = many[i]
         size = start[i + 1] - start[i]
@@ -354,13 +325,13 @@ def _newton(units: NDArray[np.float64], caps: NDArray[np.int64], many: NDArray[n
         prod = np.empty(size)
         for q in range(size):
             prod[q] = n[start[i] + q] * mean[q]
-        gap = units[k] - _pairwise(prod, zero, size)
+        gap = units[k] - libm.pairwise_sum(prod, zero, size)
         j0 += size
         if gap <= 1e-9 * units[k]:
             continue
         for q in range(size):
             prod[q] = n[start[i] + q] * a[start[i] + q] * slope[q]
-        s[i] += gap / _pairwise(prod, zero, size)
+        s[i] += gap / libm.pairwise_sum(prod, zero, size)
         tries[i] += 1
         if tries[i] < 50:
             out[m] = i

@@ -856,6 +856,74 @@ def message_fits(stack: np.ndarray, fit_stack: np.ndarray, ks: np.ndarray, part_
     return out
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def buy_units(lam: np.ndarray, cell_lams: np.ndarray, units_cell: np.ndarray, chans: np.ndarray, weight: float,
+              budget: np.ndarray, carried: np.ndarray, price: np.ndarray, carry_rate: np.ndarray, record: bool,
+              lean: bool, planned: np.ndarray, spend_rec: np.ndarray,
+              stage_rec: np.ndarray) -> tuple[np.ndarray, ...]:  # fmt: skip
+    """The week's bill of every campaign (:meth:`cjmsim.engine.step.World._buy`), in one pass: campaign ``p``
+    on channel ``chans[p]`` takes its share ``cell_lams[p] / lam[:, c]`` (0 where the channel's mean is 0)
+    of the channel's delivered units ``units_cell[:, c]``; its delivered units per segment (times
+    ``weight``), their total, the units paid (the delivered beyond the carried ones, at most the budget's),
+    their spend and the units carried to next week (none worth under 1e-6 of money). With ``record``, the
+    week's records: ``planned[c]`` += budget, ``spend_rec[g, c]`` += the spend split over segments by
+    delivered units, and (unless ``lean``) ``stage_rec[g, c, s]`` += it split by the stage of the agents
+    reached, campaign after campaign. The float64 operations of numpy's version, in its order (its sums
+    pairwise, :func:`cjmsim.engine.libm.numpy_sum`). Returns the shares and
+    units taken (P, G, 28), the delivered units per segment and in all, the spend and the carry."""
+    P, G, N = cell_lams.shape
+    shares = np.zeros((P, G, N))
+    taken = np.empty((P, G, N))
+    delivered_gs = np.empty((P, G))
+    delivereds = np.empty(P)
+    spend = np.empty(P)
+    carry = np.empty(P)
+    for p in range(P):
+        c = chans[p]
+        for g in range(G):
+            for q in range(N):
+                m = lam[g, c, q]
+                if m > 0.0:
+                    shares[p, g, q] = cell_lams[p, g, q] / m
+                taken[p, g, q] = units_cell[g, c, q] * shares[p, g, q]
+            delivered_gs[p, g] = libm.numpy_sum(taken[p, g], 0, N) * weight
+        d = libm.numpy_sum(delivered_gs[p], 0, G)
+        delivereds[p] = d
+        beyond = d - carried[p]
+        if beyond < 0.0:  # np.maximum(beyond, 0.0)
+            beyond = 0.0
+        most = budget[p] / price[p]
+        paid = beyond if beyond <= most or beyond != beyond else most  # np.minimum
+        spend[p] = paid * price[p]
+        left = carry_rate[c] * d
+        carry[p] = 0.0 if left * price[p] < 1e-6 else left
+    if not record:
+        return shares, taken, delivered_gs, delivereds, spend, carry
+    for p in range(P):
+        planned[chans[p]] += budget[p]
+    for p in range(P):
+        d = delivereds[p]
+        if not d > 0.0:
+            continue
+        c = chans[p]
+        for g in range(G):
+            spend_rec[g, c] += spend[p] * delivered_gs[p, g] / d
+    if lean:
+        return shares, taken, delivered_gs, delivereds, spend, carry
+    for p in range(P):
+        d = delivereds[p]
+        if not d > 0.0:
+            continue
+        c = chans[p]
+        for g in range(G):
+            for s in range(N // 4):
+                by_stage = 0.0
+                for q in range(4 * s, 4 * s + 4):
+                    by_stage += taken[p, g, q]
+                stage_rec[g, c, s] += spend[p] * by_stage * weight / d
+    return shares, taken, delivered_gs, delivereds, spend, carry
+
+
 _SM1 = np.uint64(0x9E3779B97F4A7C15)  # streams.splitmix's constants
 _SM2 = np.uint64(0xBF58476D1CE4E5B9)
 _SM3 = np.uint64(0x94D049BB133111EB)

@@ -14,6 +14,9 @@ same way. Their error is below one unit in the last place (tests/test_libm.py me
 library on dense samples and checks the special values). :func:`expm1` and :func:`log1p` follow from them
 by Kahan's identities, :func:`pow` as exp(y log x). Compiled with ``cache`` and ``nogil``; the scalar
 functions inline into the kernels.
+
+With them, sums in numpy's order (:func:`pairwise_sum`, :func:`numpy_sum`): a compiled loop that replaces
+numpy's ``sum`` of float64 values must add them as numpy does (pairwise) to give its bits.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ __all__ = [
     "log",
     "log1p",
     "log_array",
+    "numpy_sum",
+    "pairwise_sum",
     "pow",
     "pow_array",
 ]
@@ -305,3 +310,74 @@ def pow_array(x: Any, y: float, out: NDArray[np.float64] | None = None) -> NDArr
 def expm1_array(x: Any, out: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
     """:func:`expm1` of every element of ``x`` (as float64)."""
     return _unary(_expm1_into, x, out)
+
+
+# ---- sums in numpy's order
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def pairwise_sum(v: NDArray[np.float64], lo: int, n: int) -> float:
+    """``v[lo:lo + n].sum()`` for n <= 128, added as numpy adds a contiguous float64 array (its pairwise
+    summation: one accumulator below 8 values, eight up to 128), so the compiled solve sums bit for bit as
+    the per-campaign one did. (Beyond 128 numpy halves the range recursively; :func:`numpy_sum` sums any
+    length.)"""
+    if n < 8:
+        res = 0.0
+        for i in range(lo, lo + n):
+            res += v[i]
+        return res
+    r0, r1, r2, r3 = v[lo], v[lo + 1], v[lo + 2], v[lo + 3]
+    r4, r5, r6, r7 = v[lo + 4], v[lo + 5], v[lo + 6], v[lo + 7]
+    i = 8
+    while i < n - n % 8:
+        r0 += v[lo + i]
+        r1 += v[lo + i + 1]
+        r2 += v[lo + i + 2]
+        r3 += v[lo + i + 3]
+        r4 += v[lo + i + 4]
+        r5 += v[lo + i + 5]
+        r6 += v[lo + i + 6]
+        r7 += v[lo + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += v[lo + i]
+        i += 1
+    return float(res)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def numpy_sum(v: np.ndarray, lo: int, n: int) -> float:
+    """``v[lo:lo + n].sum()`` of a contiguous float64 row, any length, bit for bit as numpy adds it: up to 128
+    values :func:`pairwise_sum`, beyond that the sum of numpy's two halves (the first a
+    multiple of 8), each summed the same way. The halving is walked with a stack, not recursion (numba's
+    cache reloads a recursive function into a crash)."""
+    if n <= 128:
+        return pairwise_sum(v, lo, n)
+    start = np.empty(64, dtype=np.int64)  # a frame per range being summed: depth <= log2(n)
+    size = np.empty(64, dtype=np.int64)
+    right = np.zeros(64, dtype=np.bool_)  # whether the frame's left half is done (its sum in ``left``)
+    left = np.empty(64)
+    top = 0
+    start[0], size[0], right[0] = lo, n, False
+    while True:
+        if size[top] > 128:  # descend into the left half
+            h = size[top] // 2
+            h -= h % 8
+            start[top + 1], size[top + 1], right[top + 1] = start[top], h, False
+            top += 1
+            continue
+        r = pairwise_sum(v, start[top], size[top])
+        top -= 1
+        while top >= 0:  # hand the sum up: a left half waits for its right one, a right half completes
+            h = size[top] // 2
+            h -= h % 8
+            if not right[top]:
+                left[top], right[top] = r, True
+                start[top + 1], size[top + 1], right[top + 1] = start[top] + h, size[top] - h, False
+                top += 1
+                break
+            r = left[top] + r
+            top -= 1
+        if top < 0:
+            return r

@@ -46,6 +46,7 @@ from cjmsim.engine.exposure import (
 )
 from cjmsim.engine.kernel import (
     add_cell_means,
+    buy_units,
     decide_block,
     enter_block,
     expose_block,
@@ -678,43 +679,35 @@ class World:
         expected: dict[int, NDArray[np.float64]] = {}  # channel -> expected units per (segment, cell)
         if not parts:
             return
-        # every campaign's share of its channel's units per (segment, cell) at once: the same elementwise
-        # operations and last-axis sums as one campaign at a time, on (campaigns, G, 28) arrays
+        # every campaign's share of its channel's units per (segment, cell), its bill and the week's records of
+        # money, in one compiled pass (kernel.buy_units: the float64 operations and sums of numpy's version,
+        # the records added in campaign order as one campaign at a time did); a search (lean) keeps neither the
+        # money by stage nor the campaigns' tables
         chans = np.array([camps[k].channel for k, *_ in parts], dtype=np.intp)
-        lam_c = lam.transpose(1, 0, 2)[chans]
-        shares = np.divide(cell_lams, lam_c, out=np.zeros_like(cell_lams), where=lam_c > 0)
-        taken = units_cell.transpose(1, 0, 2)[chans] * shares  # (campaigns, G, 28), C order
-        delivered_gs = taken.sum(axis=2) * self.weight  # real units per segment
-        delivereds = delivered_gs.sum(axis=1)
-        # the bill of every campaign at once, the same float64 operations as one at a time
         ks = [k for k, *_ in parts]
         budget = np.array([part[2] for part in parts])
         carried = np.array([camps[k].carry for k in ks])
         price = np.array([camps[k].price if camps[k].imperfect else self.price[camps[k].channel] for k in ks])
-        paid_units = np.minimum(np.maximum(delivereds - carried, 0.0), budget / price)
-        spend = paid_units * price
-        carry = self.carry_rate[chans] * delivereds
-        carry[carry * price < 1e-6] = 0.0  # nothing worth a kopeck is left
+        w = max(t, 0)
+        shares, taken, delivered_gs, delivereds, spend, carry = buy_units(
+            lam,
+            cell_lams,
+            np.ascontiguousarray(units_cell),
+            chans,
+            self.weight,
+            budget,
+            carried,
+            price,
+            self.carry_rate,
+            t >= 0,
+            self.lean,
+            self.rec.planned[w],
+            self.rec.spend[w],
+            self.rec.spend_stage[w],
+        )
         for k, left in zip(ks, carry.tolist(), strict=True):
             camps[k].carry = left
-        if t < 0:
-            return
-        # the records, added in campaign order (np.add.at adds in index order, as the loop did)
-        np.add.at(self.rec.planned[t], chans, budget)
-        got = np.flatnonzero(delivereds > 0)
-        if got.size:
-            d = delivereds[got]
-            np.add.at(self.rec.spend[t].T, chans[got], spend[got, None] * delivered_gs[got] / d[:, None])
-            if self.lean:  # a search reads neither the money by stage nor the campaigns' tables
-                return
-            # the same money by the stage of the people reached (a record only: changes nothing)
-            by_stage = taken[got].reshape(got.size, self.G, N_STAGES, 4).sum(axis=3)
-            np.add.at(
-                self.rec.spend_stage[t].transpose(1, 0, 2),
-                chans[got],
-                spend[got, None, None] * by_stage * self.weight / d[:, None, None],
-            )
-        if self.lean:
+        if t < 0 or self.lean:
             return
         j_of = np.array(ks) - len(self.warm_campaigns)  # the plan's campaigns follow the warm-up's
         mine = np.flatnonzero((j_of >= 0) & (budget > 0))
