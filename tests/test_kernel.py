@@ -302,3 +302,50 @@ def test_buy_units_is_numpys_bill_bit_for_bit(G, lean):
     untouched = [np.zeros(C), np.zeros((G, C)), np.zeros((G, C, 7))]
     buy_units(lam, cell_lams, units_cell, chans, weight, budget, carried, price, carry_rate, False, lean, *untouched)
     assert not any(a.any() for a in untouched)  # the warm-up records nothing
+
+
+@pytest.mark.parametrize("horizon", [True, False])
+def test_orders_week_is_the_blocks_numpy_orders_bit_for_bit(horizon):
+    """kernel.orders_week against World._orders_together's numpy path: values from order_uniforms and
+    _order_values over every block's buyers, then each block's counters and LTV windows (np.bincount)."""
+    from cjmsim.engine.kernel import orders_week
+    from cjmsim.engine.step import _MARGIN, _ORDERS, _REVENUE, _order_values
+    from cjmsim.engine.streams import order_counter, order_uniforms
+
+    rng = np.random.default_rng(5)
+    B, agents, weeks, t, ltv_weeks, key = 4, 5000, 30, 17, 6, 0x1234_5678_9ABC
+    acquired = rng.integers(-1, t, agents).astype(np.int16)  # -1: never acquired
+    mu, sigma, margin = rng.uniform(5, 9, B), rng.uniform(0.1, 0.9, B), rng.uniform(0.05, 0.4, B)
+    blocks = np.array([0, 2, 3], dtype=np.intp)  # block 1 had no buyer this week
+    sizes = [300, 9, 140]  # pairwise sums with eight accumulators and with one
+    # each block's buyers among its own agents (a block is a range of the population)
+    buyers = np.concatenate(
+        [b * 1250 + np.sort(rng.choice(1250, k, replace=False)) for b, k in zip(blocks, sizes, strict=True)]
+    )
+    first = rng.random(buyers.size) < 0.3
+    start = np.concatenate([[0], np.cumsum(sizes)])
+    acc0, ltv0 = rng.uniform(0, 1e4, (B, 10)), rng.uniform(0, 1e3, (B, weeks))
+
+    acc, ltv, last = acc0.copy(), ltv0.copy(), np.full(agents, -1, dtype=np.int16)
+    u1, u2 = order_uniforms(key, buyers, t, 0)
+    value = _order_values(u1, u2, np.repeat(mu[blocks], sizes), np.repeat(sigma[blocks], sizes))
+    for j, b in enumerate(blocks):
+        bi, f, v = buyers[start[j] : start[j + 1]], first[start[j] : start[j + 1]], value[start[j] : start[j + 1]]
+        last[bi] = t
+        if horizon:
+            acc[b, _ORDERS] += bi.size
+            acc[b, _REVENUE] += v.sum()
+            acc[b, _MARGIN] += v.sum() * margin[b]
+            acq = np.where(f, t, acquired[bi].astype(np.int64))
+            ok = (acq >= 0) & (t - acq < ltv_weeks)
+            if ok.any():
+                ltv[b] += np.bincount(acq[ok], weights=v[ok] * margin[b], minlength=weeks)
+
+    acc_k, ltv_k, last_k = acc0.copy(), ltv0.copy(), np.full(agents, -1, dtype=np.int16)
+    got = orders_week(np.uint64(key), order_counter(t, 0), buyers, first, start, blocks, mu, sigma, margin, t,
+                      horizon, ltv_weeks, last_k, acquired, acc_k, ltv_k, _ORDERS, _REVENUE, _MARGIN)  # fmt: skip
+    np.testing.assert_array_equal(got, value)  # equal, not close: the same operations in the same order
+    np.testing.assert_array_equal(last_k, last)
+    np.testing.assert_array_equal(acc_k, acc)
+    np.testing.assert_array_equal(ltv_k, ltv)
+    assert (ltv != ltv0).any() == horizon and (last == t).sum() == buyers.size

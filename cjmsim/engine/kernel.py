@@ -924,6 +924,54 @@ def buy_units(lam: np.ndarray, cell_lams: np.ndarray, units_cell: np.ndarray, ch
     return shares, taken, delivered_gs, delivereds, spend, carry
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def orders_week(key: np.uint64, counter: np.uint64, buyers: np.ndarray, first: np.ndarray, start: np.ndarray,
+                block: np.ndarray, mu: np.ndarray, sigma: np.ndarray, margin: np.ndarray, t: int, horizon: bool,
+                ltv_weeks: int, last_order: np.ndarray, acquired: np.ndarray, acc: np.ndarray, ltv: np.ndarray,
+                orders_slot: int, revenue_slot: int, margin_slot: int) -> np.ndarray:  # fmt: skip
+    """The week's orders of every block at once (:meth:`cjmsim.engine.step.World._orders_together` without
+    satisfaction or recorders): block ``block[j]``'s buyers are ``buyers[start[j]:start[j + 1]]`` (``first``:
+    whether each is a first order). Each order's value from its counter-based uniforms
+    (:func:`order_uniforms_into`, :func:`lognormal_values`' formula), then, block after block: the buyers'
+    last order is week ``t``; in the horizon the block's order count, revenue and margin in ``acc`` and the
+    margin in each buyer's LTV window (acquired this week or in the ``ltv_weeks`` before) in ``ltv`` by
+    acquisition week. The same float64 operations as numpy's, in its order: the revenue summed pairwise
+    (:func:`cjmsim.engine.libm.numpy_sum`), the LTV margin added up per week from 0, then into ``ltv``.
+    Returns the values."""
+    n = buyers.size
+    u1, u2 = np.empty(n), np.empty(n)
+    order_uniforms_into(key, buyers, counter, u1, u2)
+    value = np.empty(n)
+    for j in range(block.size):
+        m, s = mu[block[j]], sigma[block[j]]
+        for i in range(start[j], start[j + 1]):
+            z = np.sqrt(-2.0 * libm.log(u1[i])) * libm.cos_2pi(u2[i])
+            value[i] = libm.exp(m + s * z)
+    weeks = ltv.shape[1]
+    by_week = np.zeros(weeks)
+    for j in range(block.size):
+        b, lo, hi = block[j], start[j], start[j + 1]
+        for i in range(lo, hi):
+            last_order[buyers[i]] = t
+        if not horizon:
+            continue
+        total = libm.numpy_sum(value, lo, hi - lo)
+        acc[b, orders_slot] += hi - lo
+        acc[b, revenue_slot] += total
+        acc[b, margin_slot] += total * margin[b]
+        any_ok = False
+        for i in range(lo, hi):
+            acq = np.int64(t) if first[i] else np.int64(acquired[buyers[i]])
+            if acq >= 0 and t - acq < ltv_weeks:
+                by_week[acq] += value[i] * margin[b]
+                any_ok = True
+        if any_ok:
+            for w in range(weeks):
+                ltv[b, w] += by_week[w]
+                by_week[w] = 0.0
+    return value
+
+
 _SM1 = np.uint64(0x9E3779B97F4A7C15)  # streams.splitmix's constants
 _SM2 = np.uint64(0xBF58476D1CE4E5B9)
 _SM3 = np.uint64(0x94D049BB133111EB)

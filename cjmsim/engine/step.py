@@ -56,6 +56,7 @@ from cjmsim.engine.kernel import (
     message_fits,
     move_enter_block,
     movers_block,
+    orders_week,
     sigmoid_array,
     step_block,
     week_block,
@@ -83,6 +84,7 @@ from cjmsim.engine.records import LEAN_FIELDS, PER_ACTION, TRIGGER_CAP, Layout, 
 from cjmsim.engine.streams import (
     Streams,
     child_seed,
+    order_counter,
     order_uniforms,
     satisfaction_key,
     satisfaction_uniforms,
@@ -236,6 +238,10 @@ class World:
         self.units_cell = np.zeros((B, C, N_CELLS))
         self.ttp = np.zeros((B, weeks + self.warm + 1))
         self.ltv = np.zeros((B, weeks))
+        # each block's order value parameters and margin (kernel.orders_week)
+        self.block_mu = np.array([self.models[g].mu for g, _, _ in self.blocks], dtype=np.float64)
+        self.block_sigma = np.array([self.models[g].sigma for g, _, _ in self.blocks], dtype=np.float64)
+        self.block_margin = np.array([self.models[g].margin for g, _, _ in self.blocks], dtype=np.float64)
         self.pool: ThreadPoolExecutor | None = None
         #: keep lean records (:attr:`~cjmsim.engine.records.Records.lean`): a search's, set by the caller on a fork
         self.lean = False
@@ -1630,6 +1636,16 @@ class World:
         if not pending:
             return
         bi = np.concatenate([x[1] for x in pending])
+        if not self.recorders and not any(self.models[self.blocks[b][0]].satisfaction is not None for b, *_ in pending):
+            # values and bookkeeping of every block in one compiled pass (kernel.orders_week), the same numbers
+            sizes = np.array([x[1].size for x in pending])
+            orders_week(
+                np.uint64(self.order_key), order_counter(t, 0), bi, np.concatenate([x[2] for x in pending]),
+                np.concatenate([[0], np.cumsum(sizes)]), np.array([b for b, *_ in pending], dtype=np.intp),
+                self.block_mu, self.block_sigma, self.block_margin, t, horizon, self.ltv_weeks, self.pop.last_order,
+                self.pop.acquired, self.acc, self.ltv, _ORDERS, _REVENUE, _MARGIN,
+            )  # fmt: skip
+            return
         u1, u2 = order_uniforms(self.order_key, bi, t, 0)
         mu = np.concatenate([np.full(x[1].size, self.models[self.blocks[x[0]][0]].mu) for x in pending])
         sigma = np.concatenate([np.full(x[1].size, self.models[self.blocks[x[0]][0]].sigma) for x in pending])

@@ -19,6 +19,7 @@ __all__ = [
     "Streams",
     "child_seed",
     "make_streams",
+    "order_counter",
     "order_uniforms",
     "satisfaction_key",
     "satisfaction_uniforms",
@@ -74,6 +75,12 @@ def splitmix(x: NDArray[np.uint64]) -> NDArray[np.uint64]:
     return x ^ (x >> np.uint64(31))
 
 
+def order_counter(week: int, sub: int = 0) -> np.uint64:
+    """The counter term of :func:`order_uniforms` for (week, sub-step): (week + 1,000,003 + sub x 2^21) x
+    0x2545F4914F6CDD1D mod 2^64."""
+    return np.uint64((week + 1_000_003 + sub * (1 << 21)) * 0x2545F4914F6CDD1D % (1 << 64))
+
+
 def order_uniforms(
     key: int, agent: NDArray[np.int64], week: int, sub: int = 0
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -85,8 +92,7 @@ def order_uniforms(
     # 0xD6E8FEB86659FD93) + (week + 1,000,003 + sub x 2^21) x 0x2545F4914F6CDD1D, all mod 2^64: compiled
     agents = np.ascontiguousarray(agent, dtype=np.int64)
     u1, u2 = np.empty(agents.size), np.empty(agents.size)
-    counter = np.uint64((week + 1_000_003 + sub * (1 << 21)) * 0x2545F4914F6CDD1D % (1 << 64))
-    order_uniforms_into(np.uint64(key), agents, counter, u1, u2)
+    order_uniforms_into(np.uint64(key), agents, order_counter(week, sub), u1, u2)
     return u1.reshape(np.shape(agent)), u2.reshape(np.shape(agent))
 
 
