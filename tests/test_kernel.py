@@ -270,7 +270,8 @@ def _numpy_bill(lam, cell_lams, units_cell, chans, weight, budget, carried, pric
         by_stage = taken[got].reshape(got.size, G, 7, 4).sum(axis=3)
         money = spend[got, None, None] * by_stage * weight / d[:, None, None]
         np.add.at(stage_rec.transpose(1, 0, 2), chans[got], money)
-    return (shares, taken, delivered_gs, delivereds, spend, carry), (planned, spend_rec, stage_rec)
+    partial = np.array([(shares[p][cell_lams[p] > 0] < 1.0).any() for p in range(len(chans))])
+    return (shares, taken, delivered_gs, delivereds, spend, carry, partial), (planned, spend_rec, stage_rec)
 
 
 @pytest.mark.parametrize("G", [1, 6, 9, 130])  # one accumulator, eight, and numpy's halves beyond 128 segments
@@ -299,6 +300,7 @@ def test_buy_units_is_numpys_bill_bit_for_bit(G, lean):
     for a, b in zip((planned, spend_rec, stage_rec), records, strict=True):
         np.testing.assert_array_equal(a, b)
     assert (want[5] == 0).any() and (want[4] > 0).any() and (want[4] < budget).any()  # every branch was taken
+    assert want[6].any() and not want[6].all()  # campaigns that share a cell with another of their channel, and not
     untouched = [np.zeros(C), np.zeros((G, C)), np.zeros((G, C, 7))]
     buy_units(lam, cell_lams, units_cell, chans, weight, budget, carried, price, carry_rate, False, lean, *untouched)
     assert not any(a.any() for a in untouched)  # the warm-up records nothing

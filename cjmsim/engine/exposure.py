@@ -174,25 +174,50 @@ def allocate_many(
     lam = np.zeros_like(counts)
     if lam.size == 0:
         return lam
-    live = (counts > 0) & (affinity > 0)
-    nlive = live.sum(axis=1)
-    todo = units > 0
-    one = np.flatnonzero(todo & (nlive == 1))
-    if one.size:
-        _allocate_ones(units, counts, live, caps, one, lam)
-    wide = np.flatnonzero(todo & (nlive > _PAIRWISE_BLOCK))  # numpy sums these in halves: one at a time
-    for k in wide:
+    for k in _allocate_all(units, counts, affinity, caps, lam):  # numpy sums these in halves: one at a time
         lam[k] = allocate_units(float(units[k]), counts[k], affinity[k], int(caps[k]))
-    many = np.flatnonzero(todo & (nlive > 1) & (nlive <= _PAIRWISE_BLOCK))
-    if many.size == 0:
-        return lam
-    # the live groups of each campaign, one after another: a (relative affinity), n (agents), x (means)
-    start = np.zeros(many.size + 1, dtype=np.int64)
-    np.cumsum(nlive[many], out=start[1:])
-    a, n, full, lam_max = _gather(units, counts, affinity, live, caps, many, start)
-    s = _solve_many(units, caps, many, start, n, a, full)
-    _scatter(many, start, live, a, s, full, lam)
     return lam
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _allocate_all(units: NDArray[np.float64], counts: NDArray[np.float64], affinity: NDArray[np.float64],
+                  caps: NDArray[np.int64], lam: NDArray[np.float64]) -> NDArray[np.int64]:  # fmt: skip
+    """:func:`allocate_many`'s compiled part, in one call: each campaign with units to place and one live
+    group (agents and affinity above 0) by the scalar solve, those with 2 to 128 by the Newton steps of all
+    of them together, into ``lam``; returns the campaigns with more (left to :func:`allocate_units`)."""
+    K, G = counts.shape
+    live = np.empty((K, G), dtype=np.bool_)
+    nlive = np.zeros(K, dtype=np.int64)
+    for k in range(K):
+        for g in range(G):
+            live[k, g] = counts[k, g] > 0 and affinity[k, g] > 0
+            nlive[k] += live[k, g]
+    one, many, wide = np.empty(K, dtype=np.int64), np.empty(K, dtype=np.int64), np.empty(K, dtype=np.int64)
+    n1 = nm = nw = 0
+    for k in range(K):
+        if not units[k] > 0:
+            continue
+        if nlive[k] == 1:
+            one[n1] = k
+            n1 += 1
+        elif nlive[k] > _PAIRWISE_BLOCK:
+            wide[nw] = k
+            nw += 1
+        elif nlive[k] > 1:
+            many[nm] = k
+            nm += 1
+    if n1:
+        _allocate_ones(units, counts, live, caps, one[:n1], lam)
+    if nm:
+        many = many[:nm]
+        # the live groups of each campaign, one after another: a (relative affinity), n (agents), x (means)
+        start = np.zeros(nm + 1, dtype=np.int64)
+        for i in range(nm):
+            start[i + 1] = start[i] + nlive[many[i]]
+        a, n, full, lam_max = _gather(units, counts, affinity, live, caps, many, start)
+        s = _solve_many(units, caps, many, start, n, a, full)
+        _scatter(many, start, live, a, s, full, lam)
+    return wide[:nw]
 
 
 @numba.njit(cache=True, error_model="numpy")

@@ -869,8 +869,10 @@ def buy_units(lam: np.ndarray, cell_lams: np.ndarray, units_cell: np.ndarray, ch
     week's records: ``planned[c]`` += budget, ``spend_rec[g, c]`` += the spend split over segments by
     delivered units, and (unless ``lean``) ``stage_rec[g, c, s]`` += it split by the stage of the agents
     reached, campaign after campaign. The float64 operations of numpy's version, in its order (its sums
-    pairwise, :func:`cjmsim.engine.libm.numpy_sum`). Returns the shares and
-    units taken (P, G, 28), the delivered units per segment and in all, the spend and the carry."""
+    pairwise, :func:`cjmsim.engine.libm.numpy_sum`). Returns the shares and units taken (P, G, 28), the
+    delivered units per
+    segment and in all, the spend, the carry, and whether each campaign shares a cell it reaches with
+    another of its channel (a share below 1 where its mean is above 0)."""
     P, G, N = cell_lams.shape
     shares = np.zeros((P, G, N))
     taken = np.empty((P, G, N))
@@ -878,6 +880,7 @@ def buy_units(lam: np.ndarray, cell_lams: np.ndarray, units_cell: np.ndarray, ch
     delivereds = np.empty(P)
     spend = np.empty(P)
     carry = np.empty(P)
+    partial = np.zeros(P, dtype=np.bool_)
     for p in range(P):
         c = chans[p]
         for g in range(G):
@@ -886,6 +889,8 @@ def buy_units(lam: np.ndarray, cell_lams: np.ndarray, units_cell: np.ndarray, ch
                 if m > 0.0:
                     shares[p, g, q] = cell_lams[p, g, q] / m
                 taken[p, g, q] = units_cell[g, c, q] * shares[p, g, q]
+                if cell_lams[p, g, q] > 0.0 and shares[p, g, q] < 1.0:
+                    partial[p] = True
             delivered_gs[p, g] = libm.numpy_sum(taken[p, g], 0, N) * weight
         d = libm.numpy_sum(delivered_gs[p], 0, G)
         delivereds[p] = d
@@ -898,7 +903,7 @@ def buy_units(lam: np.ndarray, cell_lams: np.ndarray, units_cell: np.ndarray, ch
         left = carry_rate[c] * d
         carry[p] = 0.0 if left * price[p] < 1e-6 else left
     if not record:
-        return shares, taken, delivered_gs, delivereds, spend, carry
+        return shares, taken, delivered_gs, delivereds, spend, carry, partial
     for p in range(P):
         planned[chans[p]] += budget[p]
     for p in range(P):
@@ -909,7 +914,7 @@ def buy_units(lam: np.ndarray, cell_lams: np.ndarray, units_cell: np.ndarray, ch
         for g in range(G):
             spend_rec[g, c] += spend[p] * delivered_gs[p, g] / d
     if lean:
-        return shares, taken, delivered_gs, delivereds, spend, carry
+        return shares, taken, delivered_gs, delivereds, spend, carry, partial
     for p in range(P):
         d = delivereds[p]
         if not d > 0.0:
@@ -921,7 +926,7 @@ def buy_units(lam: np.ndarray, cell_lams: np.ndarray, units_cell: np.ndarray, ch
                 for q in range(4 * s, 4 * s + 4):
                     by_stage += taken[p, g, q]
                 stage_rec[g, c, s] += spend[p] * by_stage * weight / d
-    return shares, taken, delivered_gs, delivereds, spend, carry
+    return shares, taken, delivered_gs, delivereds, spend, carry, partial
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")

@@ -128,6 +128,7 @@ class _CampaignTable:
     caps: NDArray[np.int64]  # (C,)
     mask_matrix: NDArray[np.float64]  # (28, number of masks): the distinct cell masks as columns of 0 and 1
     fit_stack: NDArray[np.float64]  # (K, G, 28) each campaign's fit (G, 7) repeated to (G, 28), 1 without one
+    imperfect: NDArray[np.bool_]  # (K,) targeting precision < 1 or a narrow-audience premium (World._leaky)
 
 
 #: Relative gap below which an expected delivery counts as the units asked for (Newton stops at 1e-9).
@@ -540,6 +541,7 @@ class World:
                 fit_stack=np.array(
                     [np.ones((self.G, N_CELLS)) if f is None else f for f in fit_cells], dtype=np.float64
                 ).reshape(len(camps), self.G, N_CELLS),
+                imperfect=np.array([camp.imperfect for camp in camps], dtype=bool),
             )
         return tab
 
@@ -689,13 +691,19 @@ class World:
         # money, in one compiled pass (kernel.buy_units: the float64 operations and sums of numpy's version,
         # the records added in campaign order as one campaign at a time did); a search (lean) keeps neither the
         # money by stage nor the campaigns' tables
-        chans = np.array([camps[k].channel for k, *_ in parts], dtype=np.intp)
+        tab = self._campaign_table(camps)
         ks = [k for k, *_ in parts]
+        kk = np.array(ks, dtype=np.intp)
+        chans = tab.channel[kk]
         budget = np.array([part[2] for part in parts])
         carried = np.array([camps[k].carry for k in ks])
-        price = np.array([camps[k].price if camps[k].imperfect else self.price[camps[k].channel] for k in ks])
+        imperfect = tab.imperfect[kk]
+        price = self.price[chans]  # the channel's unit price, or an imperfectly aimed campaign's own this week
+        if imperfect.any():
+            for i in np.flatnonzero(imperfect):
+                price[i] = camps[ks[i]].price
         w = max(t, 0)
-        shares, taken, delivered_gs, delivereds, spend, carry = buy_units(
+        shares, taken, delivered_gs, delivereds, spend, carry, partial = buy_units(
             lam,
             cell_lams,
             np.ascontiguousarray(units_cell),
@@ -715,13 +723,14 @@ class World:
             camps[k].carry = left
         if t < 0 or self.lean:
             return
-        j_of = np.array(ks) - len(self.warm_campaigns)  # the plan's campaigns follow the warm-up's
+        j_of = kk - len(self.warm_campaigns)  # the plan's campaigns follow the warm-up's
         mine = np.flatnonzero((j_of >= 0) & (budget > 0))
         if mine.size == 0:
             return
         self.rec.campaign_planned[t, j_of[mine]] += budget[mine]  # one row per campaign: no repeats
         self.rec.campaign_bought[t, j_of[mine]] += spend[mine]
-        for i in mine[(spend[mine] < budget[mine]) | np.array([camps[ks[i]].leak is not None for i in mine])]:
+        # those short of their budget, and those aimed imperfectly (only they leak: World._leaky sets camp.leak)
+        for i in mine[(spend[mine] < budget[mine]) | imperfect[mine]]:
             k, cell_lam, _, lam_g, counts = parts[i]
             camp, j, c = camps[k], int(j_of[i]), int(chans[i])
             delivered = float(delivereds[i])
@@ -731,14 +740,15 @@ class World:
             if spend[i] < budget[i]:
                 asked = float(budget[i] / price[i] + carried[i])
                 # at means below the cap the allocation took every unit (its audience is not full)
-                if not lam_g.any():
+                top = lam_g.max()  # means are >= 0: none above 0 is none at all
+                if not top > 0:
                     own = 0.0
-                elif lam_g.max() <= self.cap[c]:
+                elif top <= self.cap[c]:
                     own = asked
                 else:
                     own = float((counts * capped_poisson_mean(lam_g, self.cap[c])).sum()) * self.weight
-                shared = own  # unless another campaign of the channel reaches the same cells
-                if own > 0 and (shares[i][cell_lam > 0] < 1.0).any():
+                shared = own  # unless another campaign of the channel reaches the same cells (partial: buy_units)
+                if own > 0 and partial[i]:
                     if c not in expected:
                         expected[c] = self.week_cells * capped_poisson_mean(lam[:, c, :], self.cap[c])
                     shared = float((expected[c] * shares[i]).sum()) * self.weight
