@@ -790,22 +790,39 @@ def week_block(draw: bool, es: np.ndarray, el: np.ndarray, eraw: np.ndarray, U: 
                drops: np.ndarray, mv: np.ndarray, pm: np.ndarray, um: np.ndarray, churn_coef: np.ndarray,
                churn_shift: float, loyal: float, entered: np.ndarray, first_aware: np.ndarray, acquired: np.ndarray,
                flat: np.ndarray, cells: np.ndarray, ttp: np.ndarray, acc: np.ndarray, slots: np.ndarray,
-               reached_slot: int, buyers: np.ndarray, first: np.ndarray) -> int:  # fmt: skip
+               reached_slot: int, buyers: np.ndarray, first: np.ndarray, msg_c: np.ndarray, msg_start: np.ndarray,
+               msg_sent: np.ndarray, msg_w: np.ndarray, msg_live: np.ndarray, msg_decay: np.ndarray,
+               msg_acc: np.ndarray, msg_mark: np.ndarray) -> int:  # fmt: skip
     """A block's whole week in one call, for blocks that :func:`step_block` and :func:`move_enter_block` take
-    (plain saturations, no triggered message this week, compiled moves): the week's exposure and journey
-    uniforms drawn from the block's streams when ``draw`` (``es``/``el``/``eraw`` and ``ts``/``tl``/``traw``:
-    :mod:`cjmsim.engine.pcg`'s state, lanes and buffers; ``U`` the view of ``eraw`` the exposures read, ``u``
-    the journey's floats; else ``U`` and ``u`` already hold them), then :func:`step_block` (its saturations
-    not stored: the moves take them from the adstock), the agents reached added to ``acc[reached_slot]``,
-    then :func:`move_enter_block` of its movers. The same calls the step made one by one, in its order, so the
-    same numbers. Arrays indexed by agent are the whole population's (``lo:hi`` the block). Returns the
-    buyers, in ``buyers`` and ``first``, for the orders."""
+    (plain saturations, compiled moves): the week's exposure and journey uniforms drawn from the block's
+    streams when ``draw`` (``es``/``el``/``eraw`` and ``ts``/``tl``/``traw``: :mod:`cjmsim.engine.pcg`'s
+    state, lanes and buffers; ``U`` the view of ``eraw`` the exposures read, ``u`` the journey's floats; else
+    ``U`` and ``u`` already hold them); then each channel ``msg_c[j]`` with triggered messages to the block
+    this week (in channel order) through :func:`expose_messages` (the agents ``msg_sent`` and fits ``msg_w``
+    of ``msg_start[j]:msg_start[j + 1]``; ``msg_live`` and ``msg_decay``: the channel's live and decay flags,
+    which ``live`` and ``decay_on`` have cleared for the fused pass; ``msg_acc`` and ``msg_mark``: its zeroed
+    scratch), its agents reached added to ``acc[reached_slot]`` and the channel marked exposed; then
+    :func:`step_block` (its saturations not stored: the moves take them from the adstock), its agents reached
+    added, then :func:`move_enter_block` of its movers. The same calls the step made one by one, in its
+    order, so the same numbers (the exposure and journey streams are separate, so drawing both first changes
+    nothing). Arrays indexed by agent are the whole population's (``lo:hi`` the block). Returns the buyers,
+    in ``buyers`` and ``first``, for the orders."""
     if draw:
         fill_outputs(es, el, eraw, eraw.size)
         float32_into(ts, tl, u, traw)
     # not stored, as a plain bool: a literal False would type the callees anew (Literal[bool]), compiling each a
     # second time beside the version the step calls from Python (seconds of a fresh install's first run)
     no = lo > hi
+    n = hi - lo
+    for j in range(msg_c.size):  # no per-action channel on this path (the fused week needs none)
+        c = msg_c[j]
+        a, z = msg_start[j], msg_start[j + 1]
+        acc[reached_slot] += expose_messages(
+            U[c], key[lo:hi], thr[c], ncap[c], msg_live[j], msg_decay[j], decay[c], fitw[c], usefit[c], A[c],
+            units_cell[c], flags[lo:hi], horizon, last_exp[0], no, t, msg_sent[a:z], msg_w[a:z], msg_acc[:n],
+            msg_mark[:n],
+        )  # fmt: skip
+        exposed[c] = True
     reached, k = step_block(
         U, key[lo:hi], thr, ncap, live, decay_on, decay, fitw, usefit, A, exposed, units_cell, flags[lo:hi], horizon,
         pa_row, last_exp, lo, t, rows, kind, half, sat, no, coef, stage[lo:hi], cycle, last_order[lo:hi], t,

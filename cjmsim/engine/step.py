@@ -222,6 +222,11 @@ class World:
         # the compiled exposure kernel's arguments when no message weights and no per-action channel
         self._no_fit = (np.ones((C, N_CELLS), dtype=np.float32), np.zeros(C, dtype=bool))
         self._no_last = np.zeros((1, 1), dtype=np.int16)
+        #: week_block's "no triggered message": channels, offsets, agents, fits, live and decay flags
+        self._no_messages = (
+            np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.intp),
+            np.zeros(0, dtype=np.float32), np.zeros(0, dtype=bool), np.zeros(0, dtype=bool),
+        )  # fmt: skip
         # kernel.week_block's stream arguments when the week's numbers are shared (a state and the lanes)
         self._no_state = (np.zeros(0, dtype=np.uint64), np.zeros((0, 4), dtype=np.uint64))
         # decide_block's "none" arguments: no purchase cycle, no satisfaction
@@ -1205,8 +1210,8 @@ class World:
         for c in messages:
             live[c] = decay_on[c] = False
         fitw, usefit = self._no_fit if self.fit_rows is None else self.fit_rows[g]
-        if self.plain_hill[g] and not messages and self._moves_fast(g):
-            self._week_fused(b, t, horizon, coef, buf, live, decay_on, fitw, usefit)
+        if self.plain_hill[g] and self._moves_fast(g):
+            self._week_fused(b, t, horizon, coef, buf, live, decay_on, fitw, usefit, messages)
             return
         U = self._uniforms(b)
         last = self.last_exp if self.last_exp is not None else self._no_last
@@ -1253,12 +1258,13 @@ class World:
         decay_on: NDArray[np.bool_],
         fitw: NDArray[np.float32],
         usefit: NDArray[np.bool_],
+        messages: dict[int, tuple[NDArray[np.intp], NDArray[np.float32] | None]],
     ) -> None:
-        """:meth:`_step_fast` of a block whose moves are compiled too (:meth:`_moves_fast`) and that gets no
-        triggered message this week, in one compiled call (:func:`~cjmsim.engine.kernel.week_block`: the
-        week's uniforms, exposures, logits, movers, moves and stage bookkeeping), then the orders. The same
-        calls as one at a time, so the same numbers; a small run's week no longer pays for a dozen calls
-        from Python per block."""
+        """:meth:`_step_fast` of a block whose moves are compiled too (:meth:`_moves_fast`), in one compiled
+        call (:func:`~cjmsim.engine.kernel.week_block`: the week's uniforms, the channels with triggered
+        ``messages`` to the block, exposures, logits, movers, moves and stage bookkeeping), then the orders.
+        The same calls as one at a time, so the same numbers; a small run's week no longer pays for a dozen
+        calls from Python per block."""
         g, lo, hi = self.blocks[b]
         n = hi - lo
         m = self.models[g]
@@ -1276,13 +1282,29 @@ class World:
         churn_shift, loyal_w = self._post_rates(g, t)  # the week's, with interventions
         cycle = self._no_cycle if m.cycle is None else m.cycle
         buyers, first = buf["buyers"], buf["first"]
+        msg = self._no_messages
+        if messages:  # the channels' live and decay flags as the step had them, before _step_fast cleared them
+            chans = sorted(messages)
+            sent = [messages[c][0] for c in chans]
+            fits: list[NDArray[np.float32]] = []
+            for c, x in zip(chans, sent, strict=True):
+                w = messages[c][1]
+                fits.append(np.ones(x.size, dtype=np.float32) if w is None else w)
+            msg = (
+                np.array(chans, dtype=np.int64),
+                np.concatenate([[0], np.cumsum([x.size for x in sent])]).astype(np.int64),
+                np.concatenate(sent).astype(np.intp, copy=False),
+                np.concatenate(fits).astype(np.float32, copy=False),
+                self.live[g, chans],
+                self.exposed[b, chans] & (self.decay[chans] != 1),
+            )
         nb = week_block(
             *draws, self.key, self.thr[g], self.ncap, live, decay_on, self.decay, fitw, usefit, self.adstock[b],
             self.exposed[b], self.units_cell[b], pop.flags, horizon, self.pa_row, self._no_last, lo, hi, t, rows,
             kinds, halves, self.sat[b], coef, pop.stage, cycle, pop.last_order, self._no_unsat, self._no_offsets,
             self._drops(g, t), buf["mv"], buf["pm"], buf["um"], m.churn_coef, float(churn_shift), float(loyal_w),
             pop.entered, pop.first_aware, pop.acquired, self.flat, self.cells[b], self.ttp[b], self.acc[b],
-            _ENTER_SLOTS, _REACHED, buyers, first,
+            _ENTER_SLOTS, _REACHED, buyers, first, *msg, buf["acc"], buf["mark"],
         )  # fmt: skip
         if nb:  # valued with every block's at the end of the week (_orders_together)
             self.pending.append((b, buyers[:nb].copy(), first[:nb].copy()))
