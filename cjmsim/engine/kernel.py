@@ -923,20 +923,15 @@ def buy_units(lam: np.ndarray, cell_lams: np.ndarray, units_cell: np.ndarray, ch
         return shares, taken, delivered_gs, delivereds, spend, carry, partial
     for p in range(P):
         planned[chans[p]] += budget[p]
-    for p in range(P):
+    for p in range(P):  # each record gets the campaigns' money in campaign order
         d = delivereds[p]
         if not d > 0.0:
             continue
         c = chans[p]
         for g in range(G):
             spend_rec[g, c] += spend[p] * delivered_gs[p, g] / d
-    if lean:
-        return shares, taken, delivered_gs, delivereds, spend, carry, partial
-    for p in range(P):
-        d = delivereds[p]
-        if not d > 0.0:
+        if lean:
             continue
-        c = chans[p]
         for g in range(G):
             for s in range(N // 4):
                 by_stage = 0.0
