@@ -173,9 +173,15 @@ def lognormal_values(u1: np.ndarray, u2: np.ndarray, mu: np.ndarray, sigma: np.n
     element, by :mod:`cjmsim.engine.libm`'s functions: the same bits on every machine."""
     out = np.empty(u1.size)
     for i in range(u1.size):
-        z = np.sqrt(-2.0 * libm.log(u1[i])) * libm.cos_2pi(u2[i])
-        out[i] = libm.exp(mu[i] + sigma[i] * z)
+        out[i] = _lognormal(u1[i], u2[i], mu[i], sigma[i])
     return out
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _lognormal(u1: float, u2: float, mu: float, sigma: float) -> float:
+    """One lognormal draw of :func:`lognormal_values` (the orders' values, :func:`orders_week`'s too)."""
+    z = np.sqrt(-2.0 * libm.log(u1)) * libm.cos_2pi(u2)
+    return libm.exp(mu + sigma * z)
 
 
 # The kernels take their arrays as separate arguments, repeated from one signature to the next: packed
@@ -887,9 +893,8 @@ def buy_units(lam: np.ndarray, cell_lams: np.ndarray, units_cell: np.ndarray, ch
     delivered units, and (unless ``lean``) ``stage_rec[g, c, s]`` += it split by the stage of the agents
     reached, campaign after campaign. The float64 operations of numpy's version, in its order (its sums
     pairwise, :func:`cjmsim.engine.libm.numpy_sum`). Returns the shares and units taken (P, G, 28), the
-    delivered units per
-    segment and in all, the spend, the carry, and whether each campaign shares a cell it reaches with
-    another of its channel (a share below 1 where its mean is above 0)."""
+    delivered units per segment and in all, the spend, the carry, and whether each campaign shares a cell it
+    reaches with another of its channel (a share below 1 where its mean is above 0)."""
     P, G, N = cell_lams.shape
     shares = np.zeros((P, G, N))
     taken = np.empty((P, G, N))
@@ -949,7 +954,7 @@ def orders_week(key: np.uint64, counter: np.uint64, buyers: np.ndarray, first: n
     """The week's orders of every block at once (:meth:`cjmsim.engine.step.World._orders_together` without
     satisfaction or recorders): block ``block[j]``'s buyers are ``buyers[start[j]:start[j + 1]]`` (``first``:
     whether each is a first order). Each order's value from its counter-based uniforms
-    (:func:`order_uniforms_into`, :func:`lognormal_values`' formula), then, block after block: the buyers'
+    (:func:`order_uniforms_into`, :func:`_lognormal`), then, block after block: the buyers'
     last order is week ``t``; in the horizon the block's order count, revenue and margin in ``acc`` and the
     margin in each buyer's LTV window (acquired this week or in the ``ltv_weeks`` before) in ``ltv`` by
     acquisition week. The same float64 operations as numpy's, in its order: the revenue summed pairwise
@@ -962,8 +967,7 @@ def orders_week(key: np.uint64, counter: np.uint64, buyers: np.ndarray, first: n
     for j in range(block.size):
         m, s = mu[block[j]], sigma[block[j]]
         for i in range(start[j], start[j + 1]):
-            z = np.sqrt(-2.0 * libm.log(u1[i])) * libm.cos_2pi(u2[i])
-            value[i] = libm.exp(m + s * z)
+            value[i] = _lognormal(u1[i], u2[i], m, s)
     weeks = ltv.shape[1]
     by_week = np.zeros(weeks)
     for j in range(block.size):
