@@ -2,7 +2,7 @@
 
 Run by hand from the repository root (about 10 minutes on 2 cores; the machine should be otherwise idle):
 
-    python benchmarks/bench_calibrate.py [--workers 2] [--agents 20000] [--data-agents 100000]
+    python benchmarks/bench_calibrate.py [--workers 2] [--agents 20000] [--data-agents 100000] [--lift]
         [--write docs/performance.md]
 
 It exports hifi's ``baseline`` plan (observed.csv) at ``--data-agents`` (100,000) and seed 42, frees ten
@@ -12,6 +12,9 @@ and runs ``cjmsim.analyses.calibration.calibrate`` with the file's defaults (300
 the point estimate, 4 chains of 22 walkers x 100 steps) at ``--agents`` per candidate and seed 7. It reports
 the wall time (issue 16's done-when: under 20 minutes), the candidates simulated per second, the
 peak memory of this process, and how many of the ten 90% posterior intervals hold the true value.
+``--lift`` adds the data of two holdout tests of the two fitted channels (lift.csv: contextual ads held out
+in weeks 8-13, SEO in weeks 30-35, a fifth of the audience, first orders up to 3 weeks after), replayed at
+``--data-agents`` on the data's customers, and calibrates to them too.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from pathlib import Path
 
 from bench_sweep import measured, write_section
 
-from cjmsim import load_scenario
+from cjmsim import load_scenario, parse_scenario
 from cjmsim.analyses.calibration import calibrate
+from cjmsim.analyses.calibration.lift import lift_table
 from cjmsim.analyses.exports import observed_table
 from cjmsim.engine import make_streams, run_plan
 
@@ -94,6 +98,7 @@ def main() -> None:
         help="Agents of the run the data are exported from (hifi has 3 million people: 100,000 agents count 30 "
         "people each, so the data carry 30 times a real company's counting noise).",
     )
+    ap.add_argument("--lift", action="store_true", help="Also fit two holdout tests of the fitted channels.")
     ap.add_argument("--write", help="Markdown file whose bench_calibrate section is replaced with the figures.")
     args = ap.parse_args()
     head = measured()
@@ -102,13 +107,31 @@ def main() -> None:
         folder = Path(tmp)
         rec = run_plan(sc, "baseline", make_streams(42, 0, len(sc.segments)), args.data_agents, sc.scenario.weeks)
         observed_table(rec, sc).to_csv(folder / "observed.csv", index=False)
+        lift = ""
+        if args.lift:
+            data = sc.model_dump(mode="json", exclude_none=True)
+            data["lift_tests"] = [
+                {
+                    "name": f"{c} holdout",
+                    "channel": c,
+                    "weeks": w,
+                    "window": 3,
+                    "metric": "new_customers",
+                    "holdout": 0.2,
+                }
+                for c, w in (("context", [8, 14]), ("seo", [30, 36]))
+            ]
+            tested = parse_scenario(data, source="hifi with two lift tests")
+            table = lift_table(tested, "baseline", tested.lift_tests, 42, args.data_agents, sc.scenario.weeks)
+            table.to_csv(folder / "lift.csv", index=False)
+            lift = 'lift = "lift.csv"\n'
         entries = "\n".join(
             f'[[parameters]]\nname = "{n}"\npath = "{p}"\nrelative = {str(r).lower()}\n{prior}\n'
             for n, p, r, prior, _ in PARAMETERS
         )
         (folder / "cal.toml").write_text(
             f'[calibration]\nscenario = "{(ROOT / "scenarios" / "hifi.toml").as_posix()}"\n'
-            f'observed = "observed.csv"\nplan = "baseline"\nagents = {args.agents}\nseed = 7\n\n{entries}'
+            f'observed = "observed.csv"\n{lift}plan = "baseline"\nagents = {args.agents}\nseed = 7\n\n{entries}'
         )
         t0 = time.perf_counter()
         res = calibrate(folder / "cal.toml", workers=args.workers)
@@ -120,7 +143,8 @@ def main() -> None:
     lines = [
         head,
         "",
-        f"Ten parameters of hifi calibrated back from its own `baseline` data ({args.data_agents:,} agents, seed 42), "
+        f"Ten parameters of hifi calibrated back from its own `baseline` data ({args.data_agents:,} agents, seed 42"
+        f"{'; two lift tests, of contextual ads and SEO' if args.lift else ''}), "
         f"{args.agents:,} agents per candidate, {args.workers} workers:",
         "",
         "| figure | value |",
