@@ -1,4 +1,4 @@
-"""What a second thread buys on this machine: memory, a compiled loop, and hifi's run at 20,000 and 1M agents.
+"""What a second thread buys on this machine: memory, compiled loops, a thread pool, and hifi's blocks and runs.
 
 Run by hand from the repository root (about two minutes; the machine should be otherwise idle):
 
@@ -6,7 +6,8 @@ Run by hand from the repository root (about two minutes; the machine should be o
 
 Issue 15 asks a 20,000-agent run for half the rate of a 1M-agent run on two threads. A single thread's
 20,000-agent run cannot get there (the agents' compiled pass alone is about half the run), so the question
-is what two threads give a small run. Three measurements, each the best of ``--repeat``:
+is what two threads give a small run. Six measurements, each the best of ``--repeat`` (the round trip: a
+median):
 
 - **memory**: ``np.multiply`` over 200 MB of float32 (read and write), on one thread, then on two threads at
   once, each on arrays of its own: GB/s in total;
@@ -15,8 +16,9 @@ is what two threads give a small run. Three measurements, each the best of ``--r
 - **a typed list on two threads**: a compiled loop reading the items of one numba typed list, alone, then
   on two threads at once, first sharing the list, then each with a list of its own holding the same arrays;
 - **a pool's round trip**: a trivial job through a ``ThreadPoolExecutor`` of two threads, median of 300;
-- **two block kernels**: the two largest blocks' ``kernel.week_block`` calls of one week of a 20,000-agent
-  hifi run (their arguments as the step passed them), each alone, then both at once on two threads, the
+- **two block kernels**: the two largest blocks' ``kernel.week_block`` calls of week 40 of a 20,000-agent
+  hifi run (their arguments as the step passed them; every block of hifi's baseline takes the fused week, one
+  call a block-week), each alone, then both at once on two threads, the
   second with scratch buffers of its own: microseconds a call (timing only: the calls go on moving the
   blocks' agents);
 - **hifi's baseline**: ``run_plan(..., threads=1)`` against ``threads=2``, with the size from which a world
@@ -32,7 +34,6 @@ import argparse
 import dataclasses
 import hashlib
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -41,6 +42,8 @@ from typing import Any
 
 import numba
 import numpy as np
+from bench_engine import machine
+from bench_sweep import write_section
 
 import cjmsim
 import cjmsim.engine.calendar as calendar
@@ -49,7 +52,6 @@ from cjmsim.engine.calendar import run_plan
 from cjmsim.engine.streams import make_streams
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
 BEGIN, END = "<!-- bench_threads: begin -->", "<!-- bench_threads: end -->"
 
 
@@ -223,9 +225,6 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--write", metavar="FILE", help="write the section into this markdown file")
     args = ap.parse_args()
-    from bench_engine import machine
-    from bench_sweep import write_section
-
     mach = machine()
     sc = cjmsim.load_scenario(ROOT / "scenarios" / "hifi.toml")
     weeks = sc.scenario.weeks + sc.scenario.warmup_weeks
